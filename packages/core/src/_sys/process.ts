@@ -1,0 +1,21 @@
+// Process-level facilities core uses outside system calls.
+
+/** Reads an environment variable. */
+export function env(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** Emits a process warning of the given type. */
+export function emitWarning(message: string, type: string): void {
+  process.emitWarning(message, { type });
+}
+
+/** The process id (also the main thread's id). */
+export function pid(): number {
+  return process.pid;
+}
+
+/** The machine architecture, such as `"x64"`. */
+export function arch(): string {
+  return process.arch;
+}

@@ -1,0 +1,13 @@
+/**
+ * Internals shared by the `@dp/*` packages: raw descriptors, the system call
+ * gateway, native memory and a minimal instruction encoder. No semver
+ * promise: only other `@dp/*` packages should import this.
+ *
+ * @module
+ */
+export { type Sys, setSys, sys } from "../_sys/sys.ts";
+export { type FdLeak, openFds, rawFd, takeFdLeaks } from "../fd.ts";
+export { Native } from "../_bpf.ts";
+export { errnoName, errnoNumber } from "../_errno.ts";
+export { openSocket } from "./socket.ts";
+export * as asm from "./asm.ts";

@@ -1,0 +1,65 @@
+/**
+ * The dp syscall gateway: everything that talks to the kernel.
+ *
+ * - bpf(2) objects as bytes: {@link createMap}, {@link loadProgram},
+ *   pinning on bpffs, `BPF_PROG_TEST_RUN`;
+ * - {@link Fd} lifetime with `close()`, `using` and a leak safety net;
+ * - typed errors: {@link SyscallError}, {@link VerifierError},
+ *   {@link NotSupportedError}, {@link ClosedError};
+ * - feature probes ({@link hasMapType}, {@link hasHelper}, {@link hasTcx});
+ * - network namespaces ({@link createNetns}, {@link withNetns}).
+ *
+ * @example Create a map, write and read it back
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { createMap } from "@dp/core";
+ *
+ * using map = createMap({ name: "demo", type: "hash", keySize: 4, valueSize: 4, maxEntries: 8 });
+ * map.set(new Uint8Array([1, 0, 0, 0]), new Uint8Array([2, 0, 0, 0]));
+ * assert.deepEqual(map.get(new Uint8Array([1, 0, 0, 0])), new Uint8Array([2, 0, 0, 0]));
+ * ```
+ *
+ * @module
+ */
+export { ClosedError, NotSupportedError, SyscallError, VerifierError, isNotSupported } from "./errors.ts";
+export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions } from "./errors.ts";
+export { Fd } from "./fd.ts";
+export { MAP_FLAGS, validateMapSpec } from "./map_spec.ts";
+export type { MapBtf, MapSpec, MapType } from "./map_spec.ts";
+export { BpfMap, createMap, openPinnedMap } from "./map.ts";
+export type {
+  BatchCursor,
+  FdOwner,
+  MapBatchOptions,
+  MapBatchResult,
+  MapInfo,
+  MapUpdateOptions,
+  MapValue,
+  UpdateMode,
+} from "./map.ts";
+export { BpfProgram, loadProgram, openPinnedProgram } from "./program.ts";
+export type {
+  AttachType,
+  LoadProgramOptions,
+  ProgramBtf,
+  ProgramInfo,
+  ProgramSpec,
+  ProgramType,
+  TestRunOptions,
+  TestRunResult,
+} from "./program.ts";
+export { DEFAULT_BPFFS, isBpffs, mountBpffs, unpin } from "./pin.ts";
+export {
+  compareKernelVersions,
+  hasHelper,
+  hasLinkType,
+  hasMapType,
+  hasProgramType,
+  hasTcx,
+  kernelVersion,
+  parseKernelVersion,
+} from "./features.ts";
+export type { HelperName, KernelVersion, LinkType } from "./features.ts";
+export { currentNetns, createNetns, deleteNetns, Netns, NETNS_RUN_DIR, openNetns, withNetns } from "./netns.ts";
+export { parseCpuList, possibleCpus } from "./cpus.ts";
+export { interfaceIndex, interfaceName } from "./iface.ts";

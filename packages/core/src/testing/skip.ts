@@ -1,0 +1,98 @@
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { compareKernelVersions, kernelVersion, parseKernelVersion } from "../features.ts";
+import { NotSupportedError } from "../errors.ts";
+
+/** The part of a test framework's context the skip helpers use (vitest's `TestContext` fits). */
+export interface SkipContext {
+  /** Skips the current test with a note. */
+  skip(note?: string): void;
+}
+
+function strict(): boolean {
+  return process.env["DP_REQUIRE_KERNEL"] === "1";
+}
+
+function skipOrFail(t: SkipContext, reason: string): void {
+  if (strict()) throw new Error(`Required by DP_REQUIRE_KERNEL=1: ${reason}`);
+  t.skip(reason);
+}
+
+/**
+ * Skips the test unless it runs as root (effective uid 0).
+ *
+ * @param t The test context.
+ * @throws {Error} Instead of skipping when `DP_REQUIRE_KERNEL=1`.
+ */
+export function requireRoot(t: SkipContext): void {
+  if (process.geteuid?.() !== 0) skipOrFail(t, "needs root (run the kernel tests as root)");
+}
+
+/**
+ * Skips the test when the kernel is older than `min`.
+ *
+ * @param t The test context.
+ * @param min The minimum version, such as `"6.6"`.
+ * @param why What needs it.
+ * @throws {Error} Instead of skipping when `DP_REQUIRE_KERNEL=1`.
+ */
+export function requireKernel(t: SkipContext, min: string, why: string): void {
+  if (compareKernelVersions(kernelVersion(), parseKernelVersion(min)) < 0) {
+    skipOrFail(t, `needs Linux ${min} for ${why}`);
+  }
+}
+
+let config: ReadonlyMap<string, string> | undefined;
+
+/**
+ * Reads the running kernel's build configuration from `/proc/config.gz`.
+ *
+ * @returns `CONFIG_*` names mapped to their values (`"y"`, `"m"`, numbers, strings).
+ * @throws {Error} When `/proc/config.gz` is missing (`CONFIG_IKCONFIG_PROC` is off).
+ */
+export function kernelConfig(): ReadonlyMap<string, string> {
+  if (config === undefined) {
+    const text = gunzipSync(readFileSync("/proc/config.gz")).toString("utf8");
+    const map = new Map<string, string>();
+    for (const line of text.split("\n")) {
+      const m = /^(CONFIG_\w+)=(.*)$/.exec(line);
+      if (m) map.set(m[1] as string, m[2] as string);
+    }
+    config = map;
+  }
+  return config;
+}
+
+/**
+ * Skips the test unless every named `CONFIG_` option is built in or a
+ * module; the skip names the missing ones.
+ *
+ * @param t The test context.
+ * @param names Options such as `"CONFIG_NET_CLS_BPF"`.
+ * @throws {Error} Instead of skipping when `DP_REQUIRE_KERNEL=1`.
+ */
+export function requireConfig(t: SkipContext, ...names: string[]): void {
+  const cfg = kernelConfig();
+  const missing = names.filter((n) => {
+    const v = cfg.get(n);
+    return v !== "y" && v !== "m";
+  });
+  if (missing.length > 0) skipOrFail(t, `kernel lacks ${missing.join(", ")}`);
+}
+
+/**
+ * Skips the test when `err` is a {@link NotSupportedError}, unless the
+ * kernel is at or above the feature's `minKernel` (then the feature should
+ * be there and `err` is rethrown). Any other error is rethrown.
+ *
+ * @param t The test context.
+ * @param err What the code under test threw.
+ * @throws {unknown} `err` when it is not a skip reason.
+ */
+export function skipIfNotSupported(t: SkipContext, err: unknown): void {
+  if (!(err instanceof NotSupportedError)) throw err;
+  if (err.minKernel !== undefined && compareKernelVersions(kernelVersion(), parseKernelVersion(err.minKernel)) >= 0) {
+    throw err;
+  }
+  skipOrFail(t, err.message);
+}
