@@ -1,7 +1,10 @@
 import { defineConfig } from "vitest/config";
 
+// In development every @dp/* package resolves to its TypeScript sources
+// through the "@dp/source" export condition.
 const shared = {
-  resolve: { conditions: ["@dp/source"] },
+  resolve: { conditions: ["@dp/source", "import", "module", "node", "default"] },
+  ssr: { resolve: { conditions: ["@dp/source", "import", "module", "node", "default"], externalConditions: ["@dp/source"] } },
 };
 
 export default defineConfig({

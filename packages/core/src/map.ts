@@ -99,7 +99,8 @@ const A_UPDATE = 32;
 const A_NEXT = 64;
 const A_FIRST = 96;
 const A_NULLKEY = 128;
-const A_END = 160;
+const A_PUSH = 160;
+const A_END = 192;
 
 function align8(n: number): number {
   return Math.max(8, Math.ceil(n / 8) * 8);
@@ -185,7 +186,7 @@ export class BpfMap {
     const valueOff = keyOff + k8;
     const nextOff = valueOff + v8;
     const raw = rawFd(fd);
-    for (const off of [A_LOOKUP, A_UPDATE, A_NEXT, A_FIRST, A_NULLKEY]) mem.dv.setUint32(off, raw, true);
+    for (const off of [A_LOOKUP, A_UPDATE, A_NEXT, A_FIRST, A_NULLKEY, A_PUSH]) mem.dv.setUint32(off, raw, true);
     mem.setPtr(A_LOOKUP + 8, mem.addr + keyOff);
     mem.setPtr(A_LOOKUP + 16, mem.addr + valueOff);
     mem.setPtr(A_UPDATE + 8, mem.addr + keyOff);
@@ -194,6 +195,7 @@ export class BpfMap {
     mem.setPtr(A_NEXT + 16, mem.addr + nextOff);
     mem.setPtr(A_FIRST + 16, mem.addr + nextOff);
     mem.setPtr(A_NULLKEY + 16, mem.addr + valueOff);
+    mem.setPtr(A_PUSH + 16, mem.addr + valueOff);
     this.#mem = mem;
     this.#base = mem.addr;
     this.#key = mem.u8.subarray(keyOff, keyOff + this.keySize);
@@ -277,7 +279,8 @@ export class BpfMap {
    */
   delete(key: Uint8Array): boolean {
     this.#setKey(key);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_DELETE_ELEM, this.#base + A_LOOKUP, ELEM);
+    // Only map_fd and key: the kernel wants every later field zero.
+    const ret = this.#sys.bpf(BPF_CMD.MAP_DELETE_ELEM, this.#base + A_LOOKUP, 16);
     if (ret === -E.ENOENT) return false;
     if (ret < 0) throw this.#error("delete key from", BPF_CMD.MAP_DELETE_ELEM, -ret);
     return true;
@@ -411,8 +414,8 @@ export class BpfMap {
    */
   push(value: Uint8Array, options?: MapUpdateOptions): void {
     this.#setValue(value);
-    this.#mem.dv.setUint32(A_NULLKEY + 24, MODE_FLAGS[options?.mode ?? "any"], true);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#base + A_NULLKEY, ELEM);
+    this.#mem.dv.setUint32(A_PUSH + 24, MODE_FLAGS[options?.mode ?? "any"], true);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#base + A_PUSH, ELEM);
     if (ret < 0) throw this.#error("push value onto", BPF_CMD.MAP_UPDATE_ELEM, -ret);
   }
 

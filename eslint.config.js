@@ -1,0 +1,180 @@
+// ESLint flat config for the whole monorepo (`npm run lint` = `eslint .`).
+//
+// Besides the recommended sets, it enforces the mechanical rules of
+// STYLE.md §2, §5 and §12: named exports only, `function` declarations at the
+// top level, no `any` in signatures, and the import boundaries (koffi and raw
+// OS access only behind the `_sys/` gateway of @dp/core, no deep imports into
+// a sibling package's sources).
+//
+// Flat config replaces a rule's options instead of merging them, so the
+// `no-restricted-syntax` and `no-restricted-imports` entries are assembled
+// from the pieces below for each group of files. The last matching block wins.
+import { builtinModules } from "node:module";
+import js from "@eslint/js";
+import { defineConfig, globalIgnores } from "eslint/config";
+import tseslint from "typescript-eslint";
+
+// --- no-restricted-syntax -----------------------------------------------------
+
+const NO_DEFAULT_EXPORT = [
+  {
+    selector: "ExportDefaultDeclaration",
+    message: "Use named exports only (STYLE.md §5).",
+  },
+  {
+    selector: "TSExportAssignment",
+    message: "Use named exports only (STYLE.md §5).",
+  },
+];
+
+const NO_TOP_LEVEL_ARROW = [
+  {
+    selector: "Program > VariableDeclaration > VariableDeclarator > ArrowFunctionExpression",
+    message: "Declare top-level functions with `function` (STYLE.md §5).",
+  },
+  {
+    selector: "Program > ExportNamedDeclaration > VariableDeclaration > VariableDeclarator > ArrowFunctionExpression",
+    message: "Declare top-level functions with `function` (STYLE.md §5).",
+  },
+];
+
+const TS_API_SHAPE = [
+  {
+    selector: "TSEnumDeclaration",
+    message: "Use an `as const` object plus a string-literal union, never `enum` (STYLE.md §4).",
+  },
+  {
+    selector: "ExportNamedDeclaration > TSModuleDeclaration",
+    message: "Do not export namespaces (STYLE.md §5).",
+  },
+  {
+    selector: ":matches(PropertyDefinition, MethodDefinition, TSParameterProperty, TSAbstractPropertyDefinition, TSAbstractMethodDefinition)[accessibility='private']",
+    message: "Use `#private` instead of the `private` keyword (STYLE.md §5).",
+  },
+];
+
+// --- no-restricted-imports ----------------------------------------------------
+
+const KOFFI = {
+  group: ["koffi", "koffi/*"],
+  message: "koffi is allowed only in packages/core/src/_sys/ (STYLE.md §2).",
+};
+
+const DEEP_SIBLING = [
+  {
+    regex: "^@dp/[^/]+/(src|dist)(/|$)",
+    message: "Import @dp packages by name and public subpath, never their src/ or dist/ (STYLE.md §2).",
+  },
+  {
+    regex: "^(\\.\\./)+[^./][^/]*/src(/|$)",
+    message: "Do not reach into a sibling package's src/: import it by package name (STYLE.md §2).",
+  },
+  {
+    regex: "(^|/)packages/[^/]+/src(/|$)",
+    message: "Do not reach into a package's src/: import it by package name (STYLE.md §2).",
+  },
+];
+
+const NODE_BUILTINS = {
+  group: ["node:*", ...builtinModules.filter((m) => !m.startsWith("_"))],
+  message:
+    "node: modules are allowed only in packages/core/src/_sys/, packages/core/src/testing/ and tests; go through the core gateway (STYLE.md §2).",
+};
+
+function restrictImports(...patterns) {
+  return ["error", { patterns }];
+}
+
+// --- globals for plain JS files (no `globals` package in the tree) ------------
+
+const NODE_GLOBALS = Object.fromEntries(
+  [
+    "AbortController",
+    "AbortSignal",
+    "Buffer",
+    "TextDecoder",
+    "TextEncoder",
+    "URL",
+    "clearInterval",
+    "clearTimeout",
+    "console",
+    "globalThis",
+    "process",
+    "queueMicrotask",
+    "setInterval",
+    "setTimeout",
+    "structuredClone",
+  ].map((name) => [name, "readonly"]),
+);
+
+const CONFIG_FILES = ["**/*.config.{ts,js,mjs,cjs,mts}"];
+const TEST_FILES = ["**/*.test.ts"];
+
+export default defineConfig(
+  globalIgnores([
+    "**/dist/",
+    "**/node_modules/",
+    "docs/api/",
+    "bench/.build/",
+    "bpf/build/",
+    "packages/core/src/_gen/",
+    ".doctest/",
+    "coverage/",
+  ]),
+
+  js.configs.recommended,
+  tseslint.configs.recommended,
+
+  {
+    name: "dp/base",
+    languageOptions: {
+      ecmaVersion: 2024,
+      sourceType: "module",
+      globals: NODE_GLOBALS,
+    },
+    linterOptions: {
+      reportUnusedDisableDirectives: "error",
+    },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" },
+      ],
+      "no-restricted-syntax": ["error", ...NO_DEFAULT_EXPORT, ...NO_TOP_LEVEL_ARROW, ...TS_API_SHAPE],
+      "no-restricted-imports": restrictImports(KOFFI, ...DEEP_SIBLING),
+    },
+  },
+
+  {
+    name: "dp/package-sources",
+    files: ["packages/*/src/**"],
+    rules: {
+      "no-restricted-imports": restrictImports(KOFFI, NODE_BUILTINS, ...DEEP_SIBLING),
+    },
+  },
+
+  {
+    name: "dp/node-allowed",
+    files: ["packages/core/src/testing/**", ...TEST_FILES],
+    rules: {
+      "no-restricted-imports": restrictImports(KOFFI, ...DEEP_SIBLING),
+    },
+  },
+
+  {
+    name: "dp/sys-gateway",
+    files: ["packages/core/src/_sys/**"],
+    rules: {
+      "no-restricted-imports": restrictImports(...DEEP_SIBLING),
+    },
+  },
+
+  {
+    name: "dp/config-files",
+    files: CONFIG_FILES,
+    rules: {
+      "no-restricted-syntax": ["error", ...NO_TOP_LEVEL_ARROW, ...TS_API_SHAPE],
+    },
+  },
+);
