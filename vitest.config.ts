@@ -2,36 +2,31 @@ import { defineConfig } from "vitest/config";
 
 // In development every @dp/* package resolves to its TypeScript sources
 // through the "@dp/source" export condition.
-const shared = {
-  resolve: { conditions: ["@dp/source", "import", "module", "node", "default"] },
-  ssr: { resolve: { conditions: ["@dp/source", "import", "module", "node", "default"], externalConditions: ["@dp/source"] } },
-};
+const conditions = ["@dp/source", "import", "module", "node", "default"];
 
 export default defineConfig({
-  ...shared,
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ["@dp/source"] } },
   test: {
     pool: "forks",
+    // gc() lets the leak check run finalizers after each file.
     execArgv: ["--expose-gc"],
     env: { DP_TRACE_LEAKS: "1" },
     setupFiles: ["./scripts/vitest_setup.ts"],
     projects: [
       {
-        ...shared,
+        extends: true,
         test: {
           name: "unit",
           include: ["packages/*/src/**/*.test.ts", "scripts/**/*.test.ts"],
           exclude: ["**/*.kernel.test.ts", "**/node_modules/**"],
-          setupFiles: ["./scripts/vitest_setup.ts"],
-          env: { DP_TRACE_LEAKS: "1" },
         },
       },
       {
-        ...shared,
+        extends: true,
         test: {
           name: "kernel",
           include: ["packages/*/src/**/*.kernel.test.ts", "bpf/**/*.kernel.test.ts"],
-          setupFiles: ["./scripts/vitest_setup.ts"],
-          env: { DP_TRACE_LEAKS: "1" },
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

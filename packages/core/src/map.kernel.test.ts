@@ -150,6 +150,7 @@ const CASES: Record<string, Case> = {
     value: () => u32(1), // loopback in the test namespace
     count: 2,
     deletable: true,
+    strictDelete: false,
     arrayLike: true,
     batch: false,
     dumpValues: true,
