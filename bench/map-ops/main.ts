@@ -225,9 +225,8 @@ function fillBatched(map: BpfMap, entries: number): void {
       keys[i] = base + i;
       values[i] = BigInt(base + i) * 3n + 1n;
     }
-    const written = map.updateBatch(new Uint8Array(keys.buffer, 0, n * KEY_SIZE), new Uint8Array(values.buffer, 0, n * VALUE_SIZE), {
-      mode: "noExist",
-    });
+    // No update mode: the kernel's batch update accepts only BPF_F_LOCK in elem_flags.
+    const written = map.updateBatch(new Uint8Array(keys.buffer, 0, n * KEY_SIZE), new Uint8Array(values.buffer, 0, n * VALUE_SIZE));
     if (written !== n) throw new Error(`map-ops: updateBatch wrote ${written} of ${n} entries`);
   }
 }

@@ -36,6 +36,7 @@ export interface SyscallErrorOptions {
  * ```
  */
 export class SyscallError extends Error {
+  /** Always `"SyscallError"` here; each subclass sets its own class name. */
   override readonly name: string = "SyscallError";
   /** The system call, such as `"bpf"`. */
   readonly syscall: string;
@@ -122,6 +123,7 @@ const TRAILER_LINE =
  * ```
  */
 export class VerifierError extends SyscallError {
+  /** Always `"VerifierError"`, the class name. */
   override readonly name: string = "VerifierError";
   /** The verifier log, one entry per line. */
   readonly log: readonly string[];
@@ -194,6 +196,7 @@ export interface NotSupportedErrorOptions {
  * ```
  */
 export class NotSupportedError extends Error {
+  /** Always `"NotSupportedError"`, the class name. */
   override readonly name: string = "NotSupportedError";
   /** The missing feature. */
   readonly feature: string;
@@ -247,6 +250,7 @@ export function isNotSupported(err: unknown): err is NotSupportedError {
  * ```
  */
 export class ClosedError extends Error {
+  /** Always `"ClosedError"`, the class name. */
   override readonly name: string = "ClosedError";
 
   /**

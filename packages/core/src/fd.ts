@@ -48,7 +48,7 @@ let rawOf: (fd: Fd) => number;
  * a `DpLeakWarning` (with the creating stack when `DP_TRACE_LEAKS=1`).
  * Descriptors are created close-on-exec.
  *
- * @example Closing with `using`
+ * @example Closing with a using declaration
  * ```ts kernel
  * import assert from "node:assert/strict";
  * import { createMap } from "@dp/core";

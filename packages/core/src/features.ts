@@ -202,7 +202,12 @@ export function hasProgramType(type: ProgramType): boolean {
   });
 }
 
-/** A BPF helper function, named as in `enum bpf_func_id` in camelCase (`BPF_FUNC_redirect_peer` is `"redirectPeer"`). */
+/**
+ * A BPF helper function, named as in `enum bpf_func_id` in camelCase
+ * (`BPF_FUNC_redirect_peer` is `"redirectPeer"`).
+ *
+ * @useDeclaredType
+ */
 export type HelperName = keyof typeof BPF_FUNC;
 
 /**
@@ -280,7 +285,12 @@ export function hasTcx(): boolean {
   });
 }
 
-/** A BPF link type, named as in `enum bpf_link_type` in camelCase (`BPF_LINK_TYPE_XDP` is `"xdp"`). */
+/**
+ * A BPF link type, named as in `enum bpf_link_type` in camelCase
+ * (`BPF_LINK_TYPE_XDP` is `"xdp"`).
+ *
+ * @useDeclaredType
+ */
 export type LinkType = keyof typeof BPF_LINK_TYPE;
 
 let btfStrings: string | undefined;

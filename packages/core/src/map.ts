@@ -29,7 +29,12 @@ export interface MapUpdateOptions {
 }
 
 /** Anything that owns a descriptor a map can store: a map, a program or an `Fd`. */
-export type FdOwner = Fd | { readonly fd: Fd };
+export type FdOwner =
+  | Fd
+  | {
+      /** The descriptor the object owns; the map stores a reference to it. */
+      readonly fd: Fd;
+    };
 
 /** A map value: raw bytes, or for fd-valued maps the object to store. */
 export type MapValue = Uint8Array | FdOwner;

@@ -4,6 +4,8 @@ import type { Fd } from "./fd.ts";
 /**
  * A BPF map type, named as in the kernel's `enum bpf_map_type` in camelCase
  * (`BPF_MAP_TYPE_LRU_HASH` is `"lruHash"`).
+ *
+ * @useDeclaredType
  */
 export type MapType = keyof typeof BPF_MAP_TYPE;
 
@@ -21,15 +23,25 @@ export type MapType = keyof typeof BPF_MAP_TYPE;
  * ```
  */
 export const MAP_FLAGS: {
+  /** `BPF_F_NO_PREALLOC`: allocate hash elements on update instead of all `maxEntries` up front (required by LPM tries). */
   readonly noPrealloc: 1;
+  /** `BPF_F_NO_COMMON_LRU`: give each CPU its own LRU list instead of one shared list (LRU hash maps). */
   readonly noCommonLru: 2;
+  /** `BPF_F_NUMA_NODE`: allocate the map on {@link MapSpec.numaNode}. */
   readonly numaNode: 4;
+  /** `BPF_F_RDONLY`: the descriptor can only read the map from user space. */
   readonly rdonly: 8;
+  /** `BPF_F_WRONLY`: the descriptor can only write the map from user space. */
   readonly wronly: 16;
+  /** `BPF_F_ZERO_SEED`: hash with a zero seed instead of a random one, for reproducible layouts. */
   readonly zeroSeed: 64;
+  /** `BPF_F_RDONLY_PROG`: programs can only read the map. */
   readonly rdonlyProg: 128;
+  /** `BPF_F_WRONLY_PROG`: programs can only write the map. */
   readonly wronlyProg: 256;
+  /** `BPF_F_MMAPABLE`: user space can `mmap()` the values of an array map. */
   readonly mmapable: 1024;
+  /** `BPF_F_INNER_MAP`: an inner array map whose `maxEntries` may differ from the outer map's template. */
   readonly innerMap: 4096;
 } = {
   noPrealloc: 1,

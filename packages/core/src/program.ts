@@ -10,12 +10,16 @@ import { sys } from "./_sys/sys.ts";
 /**
  * A BPF program type, named as in the kernel's `enum bpf_prog_type` in
  * camelCase (`BPF_PROG_TYPE_SCHED_CLS` is `"schedCls"`).
+ *
+ * @useDeclaredType
  */
 export type ProgramType = keyof typeof BPF_PROG_TYPE;
 
 /**
  * An attach type, named as in the kernel's `enum bpf_attach_type` in
  * camelCase (`BPF_TCX_INGRESS` is `"tcxIngress"`).
+ *
+ * @useDeclaredType
  */
 export type AttachType = keyof typeof BPF_ATTACH_TYPE;
 
