@@ -19,7 +19,7 @@
  * assert.deepEqual(map.get(new Uint8Array([1, 0, 0, 0])), new Uint8Array([2, 0, 0, 0]));
  * ```
  *
- * @module
+ * @module \@dp/core
  */
 export { ClosedError, NotSupportedError, SyscallError, VerifierError, isNotSupported } from "./errors.ts";
 export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions } from "./errors.ts";

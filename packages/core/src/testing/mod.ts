@@ -16,7 +16,7 @@
  * assert.match(ns.exec("ip", ["-json", "link", "show", "lo"]), /"ifname":"lo"/);
  * ```
  *
- * @module
+ * @module \@dp/core/testing
  */
 export { kernelConfig, requireConfig, requireKernel, requireRoot, skipIfNotSupported } from "./skip.ts";
 export type { SkipContext } from "./skip.ts";

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// The project's test command: builds the BPF objects when they are missing,
+// runs every vitest project (unit and, as root, kernel) and ends with one
+// plain line "N passed, N failed, N skipped". Extra arguments go to vitest.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+process.chdir(root);
+
+if (!existsSync("bpf/build")) {
+  const built = spawnSync("bash", ["bpf/build.sh"], { stdio: "inherit" });
+  if (built.status !== 0) process.exit(built.status ?? 1);
+}
+
+const report = "test-results.json";
+rmSync(report, { force: true });
+const run = spawnSync(
+  process.execPath,
+  [
+    "node_modules/vitest/vitest.mjs",
+    "run",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${report}`,
+    ...process.argv.slice(2),
+  ],
+  { stdio: "inherit" },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, "utf8"));
+  passed = r.numPassedTests;
+  failed = r.numFailedTests;
+  skipped = r.numPendingTests + r.numTodoTests;
+  // A file can fail outside its tests (an afterAll leak check, an import
+  // error): count each such file once.
+  for (const file of r.testResults) {
+    const anyFailed = file.assertionResults.some((a) => a.status === "failed");
+    if (file.status === "failed" && !anyFailed) failed += 1;
+  }
+} else {
+  failed = 1;
+}
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);
