@@ -30,7 +30,8 @@ const run = spawnSync(
 );
 
 let passed = 0;
-let failed = 0;
+// Without a report vitest did not get as far as running: count that as one failure.
+let failed = 1;
 let skipped = 0;
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, "utf8"));
@@ -43,8 +44,6 @@ if (existsSync(report)) {
     const anyFailed = file.assertionResults.some((a) => a.status === "failed");
     if (file.status === "failed" && !anyFailed) failed += 1;
   }
-} else {
-  failed = 1;
 }
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);

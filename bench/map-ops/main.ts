@@ -20,13 +20,13 @@ const OPS_KEYS = 4096;
 const OPS = 2_000_000;
 /** Untimed operations before the rounds. */
 const WARMUP_OPS = 200_000;
-/** Timed rounds; the best one counts. */
+/** Timed rounds, dp and C alternating; the best of each counts. */
 const ROUNDS = 3;
 /** Entries of the dumped map. */
 const DUMP_ENTRIES = 1_000_000;
 /** Capacity of the dumped map. */
 const DUMP_MAX_ENTRIES = 1 << 20;
-/** Untimed dumps before the rounds. */
+/** Untimed dumps before the first round of each side. */
 const DUMP_WARMUP = 1;
 /** Entries per updateBatch call while filling the dumped map. */
 const FILL_CHUNK = 65_536;
@@ -47,6 +47,12 @@ const BUILD_DIR = join(HERE, "..", ".build");
 interface OpResult {
   readonly dpNs: number;
   readonly cNs: number;
+}
+
+/** The best round of each side. */
+interface Best {
+  readonly dp: number;
+  readonly c: number;
 }
 
 /** Best wall time of dp's batch dump and C's key walk. */
@@ -130,13 +136,13 @@ function numbersField(obj: Record<string, unknown>, name: string): number[] {
   return v as number[];
 }
 
-function baselineOps(binary: string, op: "lookup" | "update", pin: string): BaselineOps {
-  const out = runBaseline(binary, [op, pin, String(OPS_KEYS), String(OPS), String(WARMUP_OPS), String(ROUNDS)]);
+function baselineOps(binary: string, op: "lookup" | "update", pin: string, rounds: number): BaselineOps {
+  const out = runBaseline(binary, [op, pin, String(OPS_KEYS), String(OPS), String(WARMUP_OPS), String(rounds)]);
   return { mapId: numberField(out, "mapId"), nsPerOp: numbersField(out, "nsPerOp") };
 }
 
-function baselineDump(binary: string, pin: string): BaselineDump {
-  const out = runBaseline(binary, ["dump", pin, String(DUMP_ENTRIES), String(DUMP_WARMUP), String(ROUNDS)]);
+function baselineDump(binary: string, pin: string, warmup: number, rounds: number): BaselineDump {
+  const out = runBaseline(binary, ["dump", pin, String(DUMP_ENTRIES), String(warmup), String(rounds)]);
   return {
     mapId: numberField(out, "mapId"),
     ms: numbersField(out, "ms"),
@@ -160,14 +166,20 @@ function expectedKeySum(n: number): number {
   return (n * (n - 1)) / 2;
 }
 
-/** Calls `measure` `rounds` times after a GC each, returning the smallest result. */
-function bestOf(rounds: number, measure: () => number): number {
-  let best = Infinity;
+/**
+ * Alternates dp and C rounds, so that drift on a noisy machine hits both
+ * sides alike, and keeps the smallest result of each. A GC runs before
+ * each dp round.
+ */
+function bestOfInterleaved(rounds: number, dpRound: () => number, cRound: (round: number) => number): Best {
+  let dp = Infinity;
+  let c = Infinity;
   for (let r = 0; r < rounds; r++) {
     globalThis.gc?.();
-    best = Math.min(best, measure());
+    dp = Math.min(dp, dpRound());
+    c = Math.min(c, cRound(r));
   }
-  return best;
+  return { dp, c };
 }
 
 /** `ops` lookups cycling through `keys`; returns ns/op. */
@@ -198,20 +210,32 @@ function benchOps(baseline: string, pin: string): [lookup: OpResult, update: OpR
   const mapId = map.info().id;
   const out = new Uint8Array(VALUE_SIZE);
 
+  // Each C round is one process: it checks the keys and values, warms up
+  // with WARMUP_OPS operations, then times OPS operations.
+  function cRound(op: "lookup" | "update"): number {
+    const c = baselineOps(baseline, op, pin, 1);
+    checkSameMap(mapId, c.mapId);
+    return Math.min(...c.nsPerOp);
+  }
+
   timeLookups(map, keys, out, WARMUP_OPS);
-  const dpLookup = bestOf(ROUNDS, () => timeLookups(map, keys, out, OPS));
-  const cLookup = baselineOps(baseline, "lookup", pin);
-  checkSameMap(mapId, cLookup.mapId);
+  const lookup = bestOfInterleaved(
+    ROUNDS,
+    () => timeLookups(map, keys, out, OPS),
+    () => cRound("lookup"),
+  );
 
   // Every update rewrites a key's own value, so the map never changes.
   timeUpdates(map, keys, values, WARMUP_OPS);
-  const dpUpdate = bestOf(ROUNDS, () => timeUpdates(map, keys, values, OPS));
-  const cUpdate = baselineOps(baseline, "update", pin);
-  checkSameMap(mapId, cUpdate.mapId);
+  const update = bestOfInterleaved(
+    ROUNDS,
+    () => timeUpdates(map, keys, values, OPS),
+    () => cRound("update"),
+  );
 
   return [
-    { dpNs: dpLookup, cNs: Math.min(...cLookup.nsPerOp) },
-    { dpNs: dpUpdate, cNs: Math.min(...cUpdate.nsPerOp) },
+    { dpNs: lookup.dp, cNs: lookup.c },
+    { dpNs: update.dp, cNs: update.c },
   ];
 }
 
@@ -272,17 +296,22 @@ function benchDump(baseline: string, pin: string): DumpResult {
 
   let batchEntries = BATCH_ENTRIES;
   for (let r = 0; r < DUMP_WARMUP; r++) batchEntries = dumpBatched(map, batchEntries).batchEntries;
-  const dpMs = bestOf(ROUNDS, () => {
-    const pass = dumpBatched(map, batchEntries);
-    checkDump("dp", pass.entries, pass.keySum);
-    batchEntries = pass.batchEntries;
-    return pass.ms;
-  });
-
-  const c = baselineDump(baseline, pin);
-  checkSameMap(mapId, c.mapId);
-  checkDump("C", c.entries, c.keySum);
-  return { dpMs, cMs: Math.min(...c.ms), batchEntries };
+  const best = bestOfInterleaved(
+    ROUNDS,
+    () => {
+      const pass = dumpBatched(map, batchEntries);
+      checkDump("dp", pass.entries, pass.keySum);
+      batchEntries = pass.batchEntries;
+      return pass.ms;
+    },
+    (round) => {
+      const c = baselineDump(baseline, pin, round === 0 ? DUMP_WARMUP : 0, 1);
+      checkSameMap(mapId, c.mapId);
+      checkDump("C", c.entries, c.keySum);
+      return Math.min(...c.ms);
+    },
+  );
+  return { dpMs: best.dp, cMs: best.c, batchEntries };
 }
 
 function checkDump(who: string, entries: number, keySum: number): void {
