@@ -364,6 +364,8 @@ describe("BpfMap bulk operations", () => {
       values.set(u64(i * 3), i * 8);
     }
     expect(map.updateBatch(keys, values)).toBe(n);
+    // Refused before any entry is written: no misleading progress count.
+    expect(() => map.updateBatch(keys, values, { lock: true })).toThrow(/^Cannot batch update entries in map "t_batch": EINVAL/);
     const outK = new Uint8Array(1024 * 4);
     const outV = new Uint8Array(1024 * 8);
     let total = 0;

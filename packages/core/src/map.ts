@@ -28,6 +28,16 @@ export interface MapUpdateOptions {
   readonly lock?: boolean;
 }
 
+/** Options for {@link BpfMap.updateBatch}. */
+export interface MapBatchUpdateOptions {
+  /**
+   * Take each value's `bpf_spin_lock` while updating (`BPF_F_LOCK`).
+   *
+   * @default false
+   */
+  readonly lock?: boolean;
+}
+
 /** Anything that owns a descriptor a map can store: a map, a program or an `Fd`. */
 export type FdOwner =
   | Fd
@@ -159,7 +169,14 @@ export class BpfMap {
   #closed = false;
   #sys: Sys;
   #mem: Native;
-  #base: number;
+  // Native addresses of the prebuilt attributes, kept as fields so that no
+  // heap number is allocated per call (addresses exceed the small-int range).
+  #lookupAttr: number;
+  #updateAttr: number;
+  #nextAttr: number;
+  #firstAttr: number;
+  #nullKeyAttr: number;
+  #pushAttr: number;
   #key: Uint8Array;
   #value: Uint8Array;
   #next: Uint8Array;
@@ -202,7 +219,12 @@ export class BpfMap {
     mem.setPtr(A_NULLKEY + 16, mem.addr + valueOff);
     mem.setPtr(A_PUSH + 16, mem.addr + valueOff);
     this.#mem = mem;
-    this.#base = mem.addr;
+    this.#lookupAttr = mem.addr + A_LOOKUP;
+    this.#updateAttr = mem.addr + A_UPDATE;
+    this.#nextAttr = mem.addr + A_NEXT;
+    this.#firstAttr = mem.addr + A_FIRST;
+    this.#nullKeyAttr = mem.addr + A_NULLKEY;
+    this.#pushAttr = mem.addr + A_PUSH;
     this.#key = mem.u8.subarray(keyOff, keyOff + this.keySize);
     this.#value = mem.u8.subarray(valueOff, valueOff + this.valueBytes);
     this.#next = mem.u8.subarray(nextOff, nextOff + this.keySize);
@@ -232,7 +254,7 @@ export class BpfMap {
    */
   get(key: Uint8Array, out?: Uint8Array): Uint8Array | undefined {
     this.#setKey(key);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_ELEM, this.#base + A_LOOKUP, ELEM);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_ELEM, this.#lookupAttr, ELEM);
     if (ret < 0) {
       if (ret === -E.ENOENT) return undefined;
       throw this.#error("look up key in", BPF_CMD.MAP_LOOKUP_ELEM, -ret);
@@ -249,7 +271,7 @@ export class BpfMap {
    */
   has(key: Uint8Array): boolean {
     this.#setKey(key);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_ELEM, this.#base + A_LOOKUP, ELEM);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_ELEM, this.#lookupAttr, ELEM);
     if (ret === -E.ENOENT) return false;
     if (ret < 0) throw this.#error("look up key in", BPF_CMD.MAP_LOOKUP_ELEM, -ret);
     return true;
@@ -270,7 +292,7 @@ export class BpfMap {
     this.#setValue(value);
     const flags = options === undefined ? 0 : MODE_FLAGS[options.mode ?? "any"] | (options.lock ? BPF_F_LOCK : 0);
     this.#mem.dv.setUint32(A_UPDATE + 24, flags, true);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#base + A_UPDATE, ELEM);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#updateAttr, ELEM);
     if (ret < 0) throw this.#error("update key in", BPF_CMD.MAP_UPDATE_ELEM, -ret);
     return this;
   }
@@ -285,7 +307,7 @@ export class BpfMap {
   delete(key: Uint8Array): boolean {
     this.#setKey(key);
     // Only map_fd and key: the kernel wants every later field zero.
-    const ret = this.#sys.bpf(BPF_CMD.MAP_DELETE_ELEM, this.#base + A_LOOKUP, 16);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_DELETE_ELEM, this.#lookupAttr, 16);
     if (ret === -E.ENOENT) return false;
     if (ret < 0) throw this.#error("delete key from", BPF_CMD.MAP_DELETE_ELEM, -ret);
     return true;
@@ -301,7 +323,7 @@ export class BpfMap {
    */
   lookupAndDelete(key: Uint8Array, out?: Uint8Array): Uint8Array | undefined {
     this.#setKey(key);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, this.#base + A_LOOKUP, ELEM);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, this.#lookupAttr, ELEM);
     if (ret === -E.ENOENT) return undefined;
     if (ret < 0) throw this.#error("look up and delete key in", BPF_CMD.MAP_LOOKUP_AND_DELETE_ELEM, -ret);
     return this.#copyValue(out);
@@ -319,10 +341,10 @@ export class BpfMap {
     let ret: number;
     if (key === undefined) {
       this.#check();
-      ret = this.#sys.bpf(BPF_CMD.MAP_GET_NEXT_KEY, this.#base + A_FIRST, ELEM);
+      ret = this.#sys.bpf(BPF_CMD.MAP_GET_NEXT_KEY, this.#firstAttr, ELEM);
     } else {
       this.#setKey(key);
-      ret = this.#sys.bpf(BPF_CMD.MAP_GET_NEXT_KEY, this.#base + A_NEXT, ELEM);
+      ret = this.#sys.bpf(BPF_CMD.MAP_GET_NEXT_KEY, this.#nextAttr, ELEM);
     }
     if (ret === -E.ENOENT) return undefined;
     if (ret < 0) throw this.#error("get next key of", BPF_CMD.MAP_GET_NEXT_KEY, -ret);
@@ -420,7 +442,7 @@ export class BpfMap {
   push(value: Uint8Array, options?: MapUpdateOptions): void {
     this.#setValue(value);
     this.#mem.dv.setUint32(A_PUSH + 24, MODE_FLAGS[options?.mode ?? "any"], true);
-    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#base + A_PUSH, ELEM);
+    const ret = this.#sys.bpf(BPF_CMD.MAP_UPDATE_ELEM, this.#pushAttr, ELEM);
     if (ret < 0) throw this.#error("push value onto", BPF_CMD.MAP_UPDATE_ELEM, -ret);
   }
 
@@ -475,16 +497,19 @@ export class BpfMap {
   /**
    * Writes many entries with one system call (BPF_MAP_UPDATE_BATCH).
    *
+   * The kernel applies no create/replace mode to batch updates: every entry
+   * is created or replaced.
+   *
    * @param keys `count` keys back to back.
    * @param values `count` values back to back.
-   * @param options The update mode, applied to every entry.
+   * @param options Whether to take each value's spin lock.
    * @returns How many entries were written (all of them, or an error is thrown).
    * @throws {NotSupportedError} When the map type has no batch operations.
    * @throws {SyscallError} When an entry is refused; entries before it were written.
    */
-  updateBatch(keys: Uint8Array, values: Uint8Array, options?: MapUpdateOptions): number {
+  updateBatch(keys: Uint8Array, values: Uint8Array, options?: MapBatchUpdateOptions): number {
     const count = this.#batchCount(keys, values);
-    const flags = options === undefined ? 0 : MODE_FLAGS[options.mode ?? "any"] | (options.lock ? BPF_F_LOCK : 0);
+    const flags = options?.lock ? BPF_F_LOCK : 0;
     return this.#batchWrite(BPF_CMD.MAP_UPDATE_BATCH, "update entries in", keys, values, count, flags);
   }
 
@@ -590,7 +615,7 @@ export class BpfMap {
 
   #nullKey(cmd: number, verb: string, out: Uint8Array | undefined): Uint8Array | undefined {
     this.#check();
-    const ret = this.#sys.bpf(cmd, this.#base + A_NULLKEY, ELEM);
+    const ret = this.#sys.bpf(cmd, this.#nullKeyAttr, ELEM);
     if (ret === -E.ENOENT) return undefined;
     if (ret < 0) throw this.#error(verb, cmd, -ret);
     return this.#copyValue(out);
@@ -650,9 +675,11 @@ export class BpfMap {
     a.dv.setUint32(ATTR_BATCH.elem_flags, flags, true);
     const ret = bpfShared(cmd, ATTR_BATCH.SIZE);
     if (ret < 0) {
+      // The kernel reports how far it got, except when it refused the
+      // request before starting (then the count is still ours).
       const done = a.dv.getUint32(ATTR_BATCH.count, true);
       const err = this.#error(`batch ${verb}`, cmd, -ret);
-      if (err instanceof SyscallError) {
+      if (err instanceof SyscallError && done < count) {
         throw new SyscallError(`Cannot batch ${verb} ${this.#what()} after ${done} of ${count} entries`, {
           syscall: err.syscall,
           op: err.op,
@@ -758,9 +785,12 @@ export function createMap(spec: MapSpec): BpfMap {
  * const path = `/sys/fs/bpf/dp-doc-${process.pid}`;
  * using map = createMap({ type: "array", keySize: 4, valueSize: 4, maxEntries: 4 });
  * map.pin(path);
- * using again = openPinnedMap(path);
- * assert.equal(again.info().id, map.info().id);
- * unpin(path);
+ * try {
+ *   using again = openPinnedMap(path);
+ *   assert.equal(again.info().id, map.info().id);
+ * } finally {
+ *   unpin(path);
+ * }
  * ```
  */
 export function openPinnedMap(path: string): BpfMap {

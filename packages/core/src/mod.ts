@@ -32,6 +32,7 @@ export type {
   FdOwner,
   MapBatchOptions,
   MapBatchResult,
+  MapBatchUpdateOptions,
   MapInfo,
   MapUpdateOptions,
   MapValue,
