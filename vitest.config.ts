@@ -31,6 +31,24 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      // The JSDoc examples, extracted by scripts/doctest.ts (STYLE.md §9).
+      {
+        extends: true,
+        test: {
+          name: "docs",
+          include: [".doctest/**/*.test.ts"],
+          exclude: ["**/*.kernel.test.ts", "**/node_modules/**"],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "docs-kernel",
+          include: [".doctest/**/*.kernel.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The project's test command: builds the BPF objects when they are missing,
-// runs every vitest project (unit and, as root, kernel) and ends with one
-// plain line "N passed, N failed, N skipped". Extra arguments go to vitest.
+// extracts the JSDoc examples into .doctest/ (scripts/doctest.ts), runs every
+// vitest project (unit, docs and, as root, kernel and docs-kernel) and ends
+// with one plain line "N passed, N failed, N skipped". Extra arguments go to
+// vitest.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -13,6 +15,14 @@ if (!existsSync("bpf/build")) {
   const built = spawnSync("bash", ["bpf/build.sh"], { stdio: "inherit" });
   if (built.status !== 0) process.exit(built.status ?? 1);
 }
+
+// Always regenerate the examples so that stale ones never run. When that
+// fails (a malformed @example), .doctest/ is left empty and the failure is
+// counted in the summary.
+const doctest = spawnSync(process.execPath, ["--conditions=@dp/source", "--import", "tsx", "scripts/doctest.ts"], {
+  stdio: "inherit",
+});
+const doctestFailed = doctest.status === 0 ? 0 : 1;
 
 const report = "test-results.json";
 rmSync(report, { force: true });
@@ -45,5 +55,6 @@ if (existsSync(report)) {
     if (file.status === "failed" && !anyFailed) failed += 1;
   }
 }
+failed += doctestFailed;
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);
