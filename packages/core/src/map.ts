@@ -121,6 +121,15 @@ function align8(n: number): number {
   return Math.max(8, Math.ceil(n / 8) * 8);
 }
 
+/** Copies `n` bytes; a plain loop beats `TypedArray.set` for the few bytes of keys and values. */
+function copySmall(to: Uint8Array, from: Uint8Array, n: number): void {
+  if (n > 32) {
+    to.set(from.length === n ? from : from.subarray(0, n));
+    return;
+  }
+  for (let i = 0; i < n; i++) to[i] = from[i] as number;
+}
+
 function isFdOwner(value: unknown): value is FdOwner {
   return value instanceof Fd || (typeof value === "object" && value !== null && (value as { fd?: unknown }).fd instanceof Fd);
 }
@@ -585,7 +594,7 @@ export class BpfMap {
         `Invalid key for ${this.#what()}: expected ${this.keySize} bytes, got ${key instanceof Uint8Array ? key.length : typeof key}`,
       );
     }
-    this.#key.set(key);
+    copySmall(this.#key, key, this.keySize);
   }
 
   #setValue(value: MapValue): void {
@@ -594,7 +603,7 @@ export class BpfMap {
       if (value.length !== this.valueBytes) {
         throw new RangeError(`Invalid value for ${this.#what()}: expected ${this.valueBytes} bytes, got ${value.length}`);
       }
-      this.#value.set(value);
+      copySmall(this.#value, value, this.valueBytes);
       return;
     }
     if (!isFdOwner(value)) throw new TypeError(`Invalid value for ${this.#what()}: expected a Uint8Array or an fd owner`);
@@ -609,7 +618,7 @@ export class BpfMap {
     if (v.length < this.valueBytes) {
       throw new RangeError(`Invalid output buffer for ${this.#what()}: needs ${this.valueBytes} bytes, got ${v.length}`);
     }
-    v.set(this.#value);
+    copySmall(v, this.#value, this.valueBytes);
     return v;
   }
 
