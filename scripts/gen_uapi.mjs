@@ -184,3 +184,76 @@ ${structObject(byName("STRUCT", name))}
 const target = fileURLToPath(new URL("../packages/core/src/_gen/uapi.ts", import.meta.url));
 writeFileSync(target, out);
 console.log(`wrote ${target}`);
+
+// rtnetlink, tc and neighbour enums, found by one member each (most are
+// anonymous enums in the UAPI headers). Keys keep the kernel's names
+// without the prefix.
+const RTNL_ENUMS = [
+  ["RTM", "RTM_NEWLINK", "RTM_"],
+  ["IFLA", "IFLA_IFNAME", "IFLA_"],
+  ["IFLA_INFO", "IFLA_INFO_KIND", "IFLA_INFO_"],
+  ["IFLA_VXLAN", "IFLA_VXLAN_ID", "IFLA_VXLAN_"],
+  ["VETH_INFO", "VETH_INFO_PEER", "VETH_INFO_"],
+  ["IFLA_MACVLAN", "IFLA_MACVLAN_MODE", "IFLA_MACVLAN_"],
+  ["MACVLAN_MODE", "MACVLAN_MODE_BRIDGE", "MACVLAN_MODE_"],
+  ["IFLA_BR", "IFLA_BR_STP_STATE", "IFLA_BR_"],
+  ["IFLA_BRPORT", "IFLA_BRPORT_STATE", "IFLA_BRPORT_"],
+  ["IFLA_XDP", "IFLA_XDP_FD", "IFLA_XDP_"],
+  ["IFA", "IFA_ADDRESS", "IFA_"],
+  ["RTA", "RTA_DST", "RTA_"],
+  ["RTN", "RTN_UNICAST", "RTN_"],
+  ["RT_SCOPE", "RT_SCOPE_UNIVERSE", "RT_SCOPE_"],
+  ["RT_TABLE", "RT_TABLE_MAIN", "RT_TABLE_"],
+  ["RTAX", "RTAX_MTU", "RTAX_"],
+  ["FRA", "FRA_DST", "FRA_"],
+  ["FR_ACT", "FR_ACT_TO_TBL", "FR_ACT_"],
+  ["NDA", "NDA_DST", "NDA_"],
+  ["RTNLGRP", "RTNLGRP_LINK", "RTNLGRP_"],
+  ["IFF", "IFF_UP", "IFF_"],
+  ["TCA", "TCA_KIND", "TCA_"],
+  ["TCA_BPF", "TCA_BPF_FD", "TCA_BPF_"],
+  ["NETNSA", "NETNSA_NSID", "NETNSA_"],
+];
+
+function enumByMember(member) {
+  for (const t of types.values()) {
+    if (t.kind === "ENUM" && t.members.some((m) => m.name === member)) return t;
+  }
+  throw new Error(`BTF has no enum with member ${member}`);
+}
+
+let rtnl = `// Generated from the kernel's BTF; do not edit.
+// Regenerate with: node scripts/gen_uapi.mjs [/sys/kernel/btf/vmlinux]
+// Source kernel: ${execFileSync("uname", ["-r"], { encoding: "utf8" }).trim()}
+//
+// rtnetlink, tc and neighbour enums from the UAPI headers (linux/rtnetlink.h,
+// linux/if_link.h, linux/if_addr.h, linux/fib_rules.h, linux/neighbour.h,
+// linux/pkt_cls.h, linux/if.h), named by their common prefix.
+`;
+for (const [name, member, prefix] of RTNL_ENUMS) {
+  const t = enumByMember(member);
+  const lines = [];
+  const seen = new Set();
+  for (const m of t.members) {
+    if (!m.name.startsWith(prefix) || m.name.startsWith("__")) continue;
+    const key = m.name.slice(prefix.length);
+    if (seen.has(key) || /^\d/.test(key)) continue;
+    seen.add(key);
+    lines.push(`  ${key}: ${m.val},`);
+  }
+  rtnl += `
+/** \`${prefix}*\` values. */
+export const ${name} = {
+${lines.join("\n")}
+} as const;
+`;
+}
+rtnl += `
+/** Byte offsets of \`struct rtnl_link_stats64\` (IFLA_STATS64). */
+export const RTNL_LINK_STATS64 = {
+${structObject(byName("STRUCT", "rtnl_link_stats64"))}
+} as const;
+`;
+const rtnlTarget = fileURLToPath(new URL("../packages/core/src/_gen/rtnetlink.ts", import.meta.url));
+writeFileSync(rtnlTarget, rtnl);
+console.log(`wrote ${rtnlTarget}`);

@@ -64,3 +64,35 @@ export type { HelperName, KernelVersion, LinkType } from "./features.ts";
 export { currentNetns, createNetns, deleteNetns, Netns, NETNS_RUN_DIR, openNetns, withNetns } from "./netns.ts";
 export { parseCpuList, possibleCpus } from "./cpus.ts";
 export { interfaceIndex, interfaceName } from "./iface.ts";
+export {
+  attrBe16,
+  attrBe32,
+  attrS32,
+  attrString,
+  attrU16,
+  attrU32,
+  attrU64,
+  attrU8,
+  NLA_F_NESTED,
+  NLA_F_NET_BYTEORDER,
+  NLA_HDRLEN,
+  nlAlign,
+  NLM_F,
+  NLMSG,
+  NLMSG_HDRLEN,
+  netlinkAttributeMap,
+  NetlinkWriter,
+  parseNetlinkAttributes,
+  parseNetlinkMessages,
+} from "./netlink_codec.ts";
+export type { NetlinkAttribute, NetlinkMessage } from "./netlink_codec.ts";
+export { NetlinkError, NetlinkSocket, openNetlink } from "./netlink_socket.ts";
+export type {
+  NetlinkErrorOptions,
+  NetlinkProtocol,
+  NetlinkReceived,
+  NetlinkReceiveOptions,
+  OpenNetlinkOptions,
+} from "./netlink_socket.ts";
+export { formatIp, formatMac, parseCidr, parseIp, parseMac } from "./net_addr.ts";
+export type { IpAddress, IpFamily, IpPrefix } from "./net_addr.ts";

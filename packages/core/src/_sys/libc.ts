@@ -42,6 +42,10 @@ export function createLibcSys(): Sys {
   const recvfrom = libc.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *addrlen)");
   const setsockopt = libc.func("int setsockopt(int fd, int level, int name, void *value, uint32_t len)");
   const getsockopt = libc.func("int getsockopt(int fd, int level, int name, void *value, void *len)");
+  const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
+  const eventfd = libc.func("int eventfd(unsigned int initval, int flags)");
+  const read = libc.func("intptr_t read(int fd, void *buf, size_t len)");
+  const write = libc.func("intptr_t write(int fd, void *buf, size_t len)");
   const ifNameToIndex = libc.func("unsigned int if_nametoindex(const char *name)");
   const ifIndexToName = libc.func("const char *if_indextoname(unsigned int index, _Out_ void *buf)");
   // memset(p, 0, 0) returns p untouched: declared twice, it converts a typed
@@ -90,6 +94,18 @@ export function createLibcSys(): Sys {
     recvfrom: (fd, buf, len, flags, addr, addrlen) => check(Number(recvfrom(fd, buf, len, flags, addr, addrlen))),
     setsockopt: (fd, level, name, value, len) => check(setsockopt(fd, level, name, value, len) as number),
     getsockopt: (fd, level, name, value, len) => check(getsockopt(fd, level, name, value, len) as number),
+    poll: (fds, nfds, timeout) => check(poll(fds, nfds, timeout) as number),
+    pollAsync(fds, nfds, timeout) {
+      return new Promise((resolve, reject) => {
+        (poll as unknown as { async: (...args: unknown[]) => void }).async(fds, nfds, timeout, (err: unknown, ret: number) => {
+          if (err) reject(err as Error);
+          else resolve(ret);
+        });
+      });
+    },
+    eventfd: (initval, flags) => check(eventfd(initval, flags) as number),
+    read: (fd, buf, len) => check(Number(read(fd, buf, len))),
+    write: (fd, buf, len) => check(Number(write(fd, buf, len))),
     ifNameToIndex: (name) => ifNameToIndex(name) as number,
     ifIndexToName(index) {
       const ret = ifIndexToName(index, nameBuf) as string | null;

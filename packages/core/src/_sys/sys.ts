@@ -54,6 +54,19 @@ export interface Sys {
   ifNameToIndex(name: string): number;
   /** `if_indextoname(index)`: null when there is no such interface. */
   ifIndexToName(index: number): string | null;
+  /** `poll(fds, nfds, timeout)` over `struct pollfd` records in `fds`. */
+  poll(fds: Uint8Array, nfds: number, timeout: number): number;
+  /**
+   * `poll()` on a libuv worker thread, so the event loop keeps running.
+   * Resolves with the call's result (negative on failure, errno is not kept).
+   */
+  pollAsync(fds: Uint8Array, nfds: number, timeout: number): Promise<number>;
+  /** `eventfd(initval, flags)` */
+  eventfd(initval: number, flags: number): number;
+  /** `read(fd, buf, len)` */
+  read(fd: number, buf: Uint8Array, len: number): number;
+  /** `write(fd, buf, len)` */
+  write(fd: number, buf: Uint8Array, len: number): number;
   /** The address of a typed array's first byte. The array must be backed by an `ArrayBuffer` it owns. */
   addressOf(buf: Uint8Array): number;
 }

@@ -11,3 +11,4 @@ export { Native } from "../_bpf.ts";
 export { errnoName, errnoNumber } from "../_errno.ts";
 export { openSocket } from "./socket.ts";
 export * as asm from "./asm.ts";
+export * from "../_gen/rtnetlink.ts";

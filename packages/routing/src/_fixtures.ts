@@ -1,0 +1,46 @@
+// Test support: iproute2 request fixtures (testdata/iproute2/*.json) and the
+// normalisation that makes them comparable with dp's requests.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** A captured iproute2 command. */
+export interface Iproute2Fixture {
+  /** The command, such as "ip route add 10.0.0.0/24 dev d0". */
+  readonly command: string;
+  /** Commands run before it in the same fresh namespace. */
+  readonly setup: readonly string[];
+  /** How it was captured. */
+  readonly captured: string;
+  /** Every sendmsg buffer, as hex. */
+  readonly sendmsg: readonly string[];
+}
+
+/** Loads `testdata/iproute2/NAME.json`. */
+export function loadFixture(name: string): Iproute2Fixture {
+  const path = fileURLToPath(new URL(`../testdata/iproute2/${name}.json`, import.meta.url));
+  return JSON.parse(readFileSync(path, "utf8")) as Iproute2Fixture;
+}
+
+/** Zeroes nlmsg_seq and nlmsg_pid of every message, which differ from run to run. */
+export function normalize(bytes: Uint8Array): string {
+  const copy = bytes.slice();
+  const dv = new DataView(copy.buffer);
+  for (let off = 0; off + 16 <= copy.length; ) {
+    const len = dv.getUint32(off, true);
+    dv.setUint32(off + 8, 0, true);
+    dv.setUint32(off + 12, 0, true);
+    if (len < 16) break;
+    off += (len + 3) & ~3;
+  }
+  return Buffer.from(copy).toString("hex");
+}
+
+/** The fixture's sendmsg buffer that carries a message of `type` (normalised). */
+export function fixtureRequest(name: string, type: number): string {
+  const f = loadFixture(name);
+  for (const hex of f.sendmsg) {
+    const bytes = Uint8Array.from(Buffer.from(hex, "hex"));
+    if (new DataView(bytes.buffer).getUint16(4, true) === type) return normalize(bytes);
+  }
+  throw new Error(`Fixture "${name}" has no message of type ${type}`);
+}
