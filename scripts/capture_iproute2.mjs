@@ -46,7 +46,7 @@ try {
       buffers.push(cur);
       continue;
     }
-    const m = /^ \| [0-9a-f]{5}  ((?:[0-9a-f]{2}\s{1,2}){1,16})/.exec(line);
+    const m = /^ \| [0-9a-f]{5} {2}((?:[0-9a-f]{2}\s{1,2}){1,16})/.exec(line);
     if (m && cur) cur.push(m[1].replace(/\s+/g, ""));
   }
   const version = execFileSync("ip", ["-V"], { encoding: "utf8" }).trim();

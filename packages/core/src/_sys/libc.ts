@@ -97,8 +97,8 @@ export function createLibcSys(): Sys {
     poll: (fds, nfds, timeout) => check(poll(fds, nfds, timeout) as number),
     pollAsync(fds, nfds, timeout) {
       return new Promise((resolve, reject) => {
-        (poll as unknown as { async: (...args: unknown[]) => void }).async(fds, nfds, timeout, (err: unknown, ret: number) => {
-          if (err) reject(err as Error);
+        poll.async(fds, nfds, timeout, (err: unknown, ret: number) => {
+          if (err) reject(err instanceof Error ? err : new Error("poll() failed on a worker thread"));
           else resolve(ret);
         });
       });
