@@ -226,25 +226,34 @@ export class NetlinkSocket {
 
   /**
    * Sends the messages in `w` (one datagram) and waits for the kernel's
-   * answer to each: an ACK, an error, or replies. Every message should carry
-   * `NLM_F_ACK` or expect a reply.
+   * answers.
+   *
+   * Messages that carry `NLM_F_ACK` are waited for (ACK or error); when no
+   * message carries it, every message is waited for (its reply or error).
+   * The kernel handles a datagram's messages in order, so a batch may ask
+   * for an ACK on its last message only: errors of the earlier ones arrive
+   * before that ACK and are reported too. That keeps a large batch from
+   * overflowing the receive buffer with ACKs.
    *
    * @param w One or more complete messages, each with its own sequence number.
    * @param what What is being done, for errors (`Cannot ${what}`).
    * @param op The operation name, such as `"RTM_NEWROUTE"`.
    * @returns Reply messages (not ACKs), in order.
-   * @throws {NetlinkError} For the first message the kernel refused; later ones in the batch were still processed by the kernel.
+   * @throws {NetlinkError} For the first message the kernel refused (later ones in the batch were still processed).
    */
   request(w: NetlinkWriter | Uint8Array, what: string, op: string): NetlinkMessage[] {
     const bytes = w instanceof NetlinkWriter ? w.view() : w;
-    const pending = new Set<number>();
-    for (const m of parseNetlinkMessages(bytes)) pending.add(m.seq);
+    const sent = parseNetlinkMessages(bytes);
+    const acked = sent.filter((m) => (m.flags & NLM_F.ACK) !== 0);
+    const pending = new Set((acked.length > 0 ? acked : sent).map((m) => m.seq));
+    const ours = new Set(sent.map((m) => m.seq));
+    const wantsAck = new Set(acked.map((m) => m.seq));
     this.#send(bytes, what, op);
     const replies: NetlinkMessage[] = [];
     let failure: NetlinkError | undefined;
     while (pending.size > 0) {
       for (const m of this.#recv(what, op, false)) {
-        if (!pending.has(m.seq)) continue;
+        if (!ours.has(m.seq)) continue;
         if (m.type === NLMSG.ERROR) {
           const e = parseError(m);
           pending.delete(m.seq);
@@ -252,10 +261,11 @@ export class NetlinkSocket {
             failure = new NetlinkError(`Cannot ${what}`, { op, errno: e.errno, extAck: e.extAck, extAckOffset: e.offset });
           }
         } else if (m.type === NLMSG.DONE) {
-          pending.delete(m.seq);
+          if (!wantsAck.has(m.seq)) pending.delete(m.seq);
         } else {
           replies.push(copyMessage(m));
-          if ((m.flags & NLM_F.MULTI) === 0) pending.delete(m.seq);
+          // A single reply ends a request unless an ACK follows it.
+          if ((m.flags & NLM_F.MULTI) === 0 && !wantsAck.has(m.seq)) pending.delete(m.seq);
         }
       }
     }
