@@ -19,6 +19,13 @@ function newRoute(w: NetlinkWriter, nl: NetlinkSocket, a: number, b: number, oif
   w.end();
 }
 
+/** Creates veth b0/b1 with b0 up; returns b0's index. */
+function upVeth(ns: ReturnType<typeof netns>): number {
+  ns.exec("ip", ["link", "add", "b0", "type", "veth", "peer", "name", "b1"]);
+  ns.exec("ip", ["link", "set", "b0", "up"]);
+  return Number(JSON.parse(ns.exec("ip", ["-json", "link", "show", "b0"]))[0].ifindex);
+}
+
 function routeCount(ns: ReturnType<typeof netns>): number {
   return ns.exec("ip", ["route", "show"]).trim().split("\n").filter((l) => l.startsWith("10.")).length;
 }
@@ -68,9 +75,7 @@ describe("NetlinkSocket.request()", () => {
 
   test("sends many requests in one datagram, acknowledged by the last one", () => {
     using ns = netns();
-    ns.exec("ip", ["link", "add", "b0", "type", "veth", "peer", "name", "b1"]);
-    ns.exec("ip", ["link", "set", "b0", "up"]);
-    const oif = Number(JSON.parse(ns.exec("ip", ["-json", "link", "show", "b0"]))[0].ifindex);
+    const oif = upVeth(ns);
     using nl = openNetlink("route", { netns: ns.ns });
     const w = new NetlinkWriter();
     for (let i = 0; i < 500; i++) newRoute(w, nl, i >> 8, i & 0xff, oif, 24, i === 499);
@@ -81,9 +86,7 @@ describe("NetlinkSocket.request()", () => {
 
   test("a refused message in a batch is reported while the others are applied", () => {
     using ns = netns();
-    ns.exec("ip", ["link", "add", "b0", "type", "veth", "peer", "name", "b1"]);
-    ns.exec("ip", ["link", "set", "b0", "up"]);
-    const oif = Number(JSON.parse(ns.exec("ip", ["-json", "link", "show", "b0"]))[0].ifindex);
+    const oif = upVeth(ns);
     using nl = openNetlink("route", { netns: ns.ns });
     const w = new NetlinkWriter();
     newRoute(w, nl, 0, 1, oif, 24, false);
@@ -132,9 +135,7 @@ describe("NetlinkSocket.receive()", () => {
 
   test("reports a receive-buffer overflow as an overrun and keeps going", async () => {
     using ns = netns();
-    ns.exec("ip", ["link", "add", "b0", "type", "veth", "peer", "name", "b1"]);
-    ns.exec("ip", ["link", "set", "b0", "up"]);
-    const oif = Number(JSON.parse(ns.exec("ip", ["-json", "link", "show", "b0"]))[0].ifindex);
+    const oif = upVeth(ns);
     using events = openNetlink("route", { netns: ns.ns, groups: [RTNLGRP.IPV4_ROUTE], receiveBufferSize: 4096 });
     using nl = openNetlink("route", { netns: ns.ns });
     const w = new NetlinkWriter();
