@@ -96,3 +96,12 @@ export type {
 } from "./netlink_socket.ts";
 export { formatIp, formatMac, parseCidr, parseIp, parseMac } from "./net_addr.ts";
 export type { IpAddress, IpFamily, IpPrefix } from "./net_addr.ts";
+export { decodeAttributes, encodeAttributes } from "./netlink_schema.ts";
+export type {
+  AttributeField,
+  AttributeKind,
+  AttributeSchema,
+  AttributeValue,
+  AttributeValues,
+  DecodedAttributes,
+} from "./netlink_schema.ts";

@@ -2,6 +2,8 @@ import { describe, expect, test } from "vitest";
 import {
   attrString,
   attrU32,
+  decodeAttributes,
+  encodeAttributes,
   formatIp,
   formatMac,
   NLA_F_NESTED,
@@ -139,5 +141,55 @@ describe("addresses", () => {
     expect(() => parseCidr("x/24")).toThrow(/bad address/);
     expect(formatMac(parseMac("02:42:ac:11:00:02"))).toBe("02:42:ac:11:00:02");
     expect(() => parseMac("02-42-ac-11-00-02")).toThrow(/Invalid MAC address "02-42-ac-11-00-02"/);
+  });
+});
+
+describe("attribute schemas", () => {
+  const schema = {
+    name: [3, "string"],
+    mtu: [4, "u32"],
+    mac: [1, "mac"],
+    local: [6, "ip"],
+    port: [15, "be16"],
+    bytes: [2, "u64"],
+    learning: [7, "flag"],
+    info: [18, "nested", { kind: [1, "string"], vni: [2, "u32"] }],
+  } as const;
+
+  test("decodeAttributes() and encodeAttributes() round-trip every kind and keep unknown attributes", () => {
+    const w = new NetlinkWriter();
+    encodeAttributes(w, schema, {
+      name: "vx0",
+      mtu: 1450,
+      mac: "02:00:00:00:00:01",
+      local: "fd00::1",
+      port: 4789,
+      bytes: 1n << 40n,
+      learning: true,
+      info: { kind: "vxlan", vni: 42 },
+    });
+    w.attrU32(200, 7);
+    const { values, unknown } = decodeAttributes(schema, w.bytes());
+    expect(values).toEqual({
+      name: "vx0",
+      mtu: 1450,
+      mac: "02:00:00:00:00:01",
+      local: "fd00::1",
+      port: 4789,
+      bytes: 1n << 40n,
+      learning: true,
+      info: { kind: "vxlan", vni: 42 },
+    });
+    expect(unknown.map((a) => [a.type, attrU32(a.data)])).toEqual([[200, 7]]);
+  });
+
+  test("bad values and short payloads are typed errors naming the attribute", () => {
+    expect(() => encodeAttributes(new NetlinkWriter(), schema, { mtu: "1500" as unknown as number })).toThrow(
+      /Invalid value for netlink attribute "mtu": expected an integer, got string/,
+    );
+    expect(() => encodeAttributes(new NetlinkWriter(), schema, { mac: "zz" })).toThrow(SyntaxError);
+    const w = new NetlinkWriter();
+    w.attr(4, new Uint8Array(2));
+    expect(() => decodeAttributes(schema, w.bytes())).toThrow(/Invalid netlink attribute "mtu" \(type 4\): 2 bytes, need 4/);
   });
 });
