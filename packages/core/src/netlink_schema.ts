@@ -163,7 +163,7 @@ export function encodeAttributes<S extends AttributeSchema>(w: NetlinkWriter, sc
     };
     if (kind === "nested") {
       if (typeof v !== "object" || v === null) bad("an object");
-      w.nest(type, () => encodeAttributes(w, field[2] as AttributeSchema, v as AttributeValues<AttributeSchema>));
+      w.nest(type, () => encodeAttributes(w, field[2], v as AttributeValues<AttributeSchema>));
       continue;
     }
     switch (kind) {
