@@ -89,6 +89,8 @@ export type { NetlinkAttribute, NetlinkMessage } from "./netlink_codec.ts";
 export { NetlinkError, NetlinkSocket, openNetlink } from "./netlink_socket.ts";
 export type {
   NetlinkErrorOptions,
+  NetlinkMessagesReceived,
+  NetlinkOverrun,
   NetlinkProtocol,
   NetlinkReceived,
   NetlinkReceiveOptions,

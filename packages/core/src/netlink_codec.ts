@@ -1,47 +1,50 @@
 // Netlink message and attribute codec: pure functions over bytes, no kernel.
 
-/** `nlmsghdr.nlmsg_flags` bits. */
-export const NLM_F: {
-  readonly REQUEST: 0x1;
-  readonly MULTI: 0x2;
-  readonly ACK: 0x4;
-  readonly ECHO: 0x8;
-  readonly DUMP_INTR: 0x10;
-  readonly DUMP_FILTERED: 0x20;
-  readonly ROOT: 0x100;
-  readonly MATCH: 0x200;
-  readonly DUMP: 0x300;
-  readonly REPLACE: 0x100;
-  readonly EXCL: 0x200;
-  readonly CREATE: 0x400;
-  readonly APPEND: 0x800;
-  readonly CAPPED: 0x100;
-  readonly ACK_TLVS: 0x200;
-} = {
+/** `nlmsghdr.nlmsg_flags` bits (`NLM_F_*`). Several share a value and differ by request type. */
+export const NLM_F = {
+  /** A request. */
   REQUEST: 0x1,
+  /** Part of a multipart reply, ended by `NLMSG_DONE`. */
   MULTI: 0x2,
+  /** Asks for an acknowledgement. */
   ACK: 0x4,
+  /** Echo this request back. */
   ECHO: 0x8,
+  /** The dump was interrupted by a change: its contents may be inconsistent. */
   DUMP_INTR: 0x10,
+  /** The dump was filtered as requested. */
   DUMP_FILTERED: 0x20,
+  /** GET: return the whole table. */
   ROOT: 0x100,
+  /** GET: return all matching entries. */
   MATCH: 0x200,
+  /** GET: `ROOT | MATCH`, a dump. */
   DUMP: 0x300,
+  /** NEW: replace an existing object. */
   REPLACE: 0x100,
+  /** NEW: fail when the object exists. */
   EXCL: 0x200,
+  /** NEW: create the object when it does not exist. */
   CREATE: 0x400,
+  /** NEW: add to the end of the list. */
   APPEND: 0x800,
+  /** ACK: the request was capped (only its header is echoed). */
   CAPPED: 0x100,
+  /** ACK: extended-ack attributes follow. */
   ACK_TLVS: 0x200,
-};
+} as const;
 
-/** Control message types shared by every netlink family. */
-export const NLMSG: { readonly NOOP: 1; readonly ERROR: 2; readonly DONE: 3; readonly OVERRUN: 4 } = {
+/** Control message types shared by every netlink family (`NLMSG_*`). */
+export const NLMSG = {
+  /** Nothing; skip it. */
   NOOP: 1,
+  /** An error or, with error 0, an acknowledgement. */
   ERROR: 2,
+  /** The end of a multipart reply. */
   DONE: 3,
+  /** Data was lost. */
   OVERRUN: 4,
-};
+} as const;
 
 /** Size of `struct nlmsghdr`. */
 export const NLMSG_HDRLEN = 16;

@@ -40,8 +40,8 @@ const DUMP_RETRIES = 10;
 
 const PROTOCOLS = { route: 0, xfrm: 6, generic: 16 } as const;
 
-/** A netlink protocol by name, or its number. */
-export type NetlinkProtocol = keyof typeof PROTOCOLS | number;
+/** A netlink protocol by name (`NETLINK_ROUTE`, `NETLINK_XFRM`, `NETLINK_GENERIC`), or its number. */
+export type NetlinkProtocol = "route" | "xfrm" | "generic" | number;
 
 /** Options for {@link openNetlink}. */
 export interface OpenNetlinkOptions {
@@ -82,6 +82,8 @@ export interface NetlinkErrorOptions {
   readonly extAck?: string | undefined;
   /** The extended-ack offset of the offending attribute within the request, if sent. */
   readonly extAckOffset?: number | undefined;
+  /** The error that caused this one. */
+  readonly cause?: unknown;
 }
 
 /**
@@ -112,16 +114,28 @@ export class NetlinkError extends SyscallError {
    * @param options The operation, error number and extended ack.
    */
   constructor(what: string, options: NetlinkErrorOptions) {
-    super(what, { syscall: "netlink", op: options.op, errno: options.errno, hint: options.extAck });
+    super(what, { syscall: "netlink", op: options.op, errno: options.errno, hint: options.extAck, cause: options.cause });
     this.extAck = options.extAck;
     this.extAckOffset = options.extAckOffset;
   }
 }
 
+/** A batch of messages from {@link NetlinkSocket.receive}. */
+export interface NetlinkMessagesReceived {
+  /** Always `"messages"`. */
+  readonly kind: "messages";
+  /** The messages of one datagram, copied. */
+  readonly messages: readonly NetlinkMessage[];
+}
+
+/** The receive buffer overflowed and the kernel dropped messages. */
+export interface NetlinkOverrun {
+  /** Always `"overrun"`. */
+  readonly kind: "overrun";
+}
+
 /** What {@link NetlinkSocket.receive} yields. */
-export type NetlinkReceived =
-  | { readonly kind: "messages"; readonly messages: readonly NetlinkMessage[] }
-  | { readonly kind: "overrun" };
+export type NetlinkReceived = NetlinkMessagesReceived | NetlinkOverrun;
 
 /** Options for {@link NetlinkSocket.receive}. */
 export interface NetlinkReceiveOptions {
