@@ -1,0 +1,379 @@
+import { beforeEach, describe, expect, test } from "vitest";
+import { NetlinkError } from "@dp/core";
+import { openRouting, type Route } from "@dp/routing";
+import { netns, requireRoot, type TestNetns, vethPair } from "@dp/core/testing";
+
+beforeEach((t) => requireRoot(t));
+
+/** d0 (10.1.0.2/24, fd00:1::2/64) and its peer d1, both up, in one namespace. */
+function withVeth(ns: TestNetns): void {
+  ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+  ns.exec("ip", ["link", "set", "d0", "up"]);
+  ns.exec("ip", ["link", "set", "d1", "up"]);
+  ns.exec("ip", ["addr", "add", "10.1.0.2/24", "dev", "d0"]);
+  ns.exec("ip", ["addr", "add", "fd00:1::2/64", "dev", "d0", "nodad"]);
+}
+
+function indexOf(ns: TestNetns, name: string): number {
+  return (JSON.parse(ns.exec("ip", ["-j", "link", "show", "dev", name])) as { ifindex: number }[])[0]!.ifindex;
+}
+
+interface IpRoute {
+  type: string;
+  dst: string;
+  table?: string;
+  protocol: string;
+  scope: string;
+  gateway?: string;
+  via?: { family: string; host: string };
+  dev?: string;
+  prefsrc?: string;
+  metric?: number;
+  flags: string[];
+  metrics?: { mtu?: number }[];
+  nexthops?: { gateway?: string; dev?: string; weight: number; flags: string[] }[];
+}
+
+const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
+const PROTOCOLS: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16 };
+const SCOPES: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+function num(v: string, names: Record<string, number>): number {
+  const n = names[v] ?? Number(v);
+  if (!Number.isInteger(n)) throw new Error(`unknown name ${v}`);
+  return n;
+}
+
+/**
+ * `ip -d -json route show ...` inside the namespace, converted to dp's
+ * shape: names become numbers, host routes get their /32 or /128.
+ */
+function ipRoutes(ns: TestNetns, family: 4 | 6, args: string[], table = 254): Route[] {
+  const links = new Map((JSON.parse(ns.exec("ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).map((l) => [l.ifname, l.ifindex]));
+  const dev = (name: string): number => links.get(name) ?? Number.NaN;
+  const out = ns.exec("ip", [`-${family}`, "-d", "-j", "route", "show", ...args]).trim();
+  return (out === "" ? [] : (JSON.parse(out) as IpRoute[])).map((r) => {
+    const route: Record<string, unknown> = {
+      family,
+      dst: r.dst === "default" || r.dst.includes("/") ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`,
+      table: r.table === undefined ? table : num(r.table, TABLES),
+      type: r.type,
+      protocol: num(r.protocol, PROTOCOLS),
+      scope: num(r.scope, SCOPES),
+      metric: r.metric ?? 0,
+      onlink: r.flags.includes("onlink"),
+    };
+    if (r.gateway !== undefined) route["via"] = r.gateway;
+    if (r.via !== undefined) route["via"] = r.via.host;
+    if (r.dev !== undefined) route["dev"] = dev(r.dev);
+    if (r.prefsrc !== undefined) route["src"] = r.prefsrc;
+    const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+    if (mtu !== undefined) route["mtu"] = mtu;
+    if (r.nexthops !== undefined) {
+      route["nexthops"] = r.nexthops.map((nh) => ({
+        ...(nh.gateway === undefined ? {} : { via: nh.gateway }),
+        dev: nh.dev === undefined ? 0 : dev(nh.dev),
+        weight: nh.weight,
+        onlink: nh.flags.includes("onlink"),
+      }));
+    }
+    return route as unknown as Route;
+  });
+}
+
+function byDst(routes: readonly Route[]): Route[] {
+  return [...routes].sort((a, b) => (a.dst === b.dst ? a.metric - b.metric : a.dst < b.dst ? -1 : 1));
+}
+
+/** Tries a TCP connection from inside `ns` and says how it ended: "refused" means the peer's kernel answered. */
+function probe(ns: TestNetns, host: string, localAddress?: string): string {
+  const script = `
+    const s = require("node:net").connect({ host: ${JSON.stringify(host)}, port: 9, timeout: 2000${localAddress === undefined ? "" : `, localAddress: ${JSON.stringify(localAddress)}`} });
+    s.on("connect", () => { console.log("connected"); s.destroy(); });
+    s.on("timeout", () => { console.log("timeout"); s.destroy(); });
+    s.on("error", (e) => console.log(e.code === "ECONNREFUSED" ? "refused" : e.code));`;
+  return ns.exec(process.execPath, ["-e", script]).trim();
+}
+
+describe("Routes", () => {
+  test("routes.add() IPv4 routes with via, dev, src, metric, mtu, onlink, protocol and scope show in ip route as dp lists them", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    const d0 = indexOf(ns, "d0");
+    rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.1" });
+    rt.routes.add({ dst: "10.3.0.0/24", dev: "d0" });
+    rt.routes.add({ dst: "10.8.0.0/24", via: "10.9.9.9", src: "10.1.0.2", protocol: "static", metric: 7, dev: "d0", mtu: 1400, onlink: true });
+    rt.routes.add({ dst: "10.4.0.0/24", via: "10.1.0.1", dev: d0, metric: 50, protocol: 200, scope: "universe" });
+    rt.routes.add({ dst: "10.5.0.0/24", dev: "d0", scope: "host" });
+    rt.routes.add({ dst: "default", via: "10.1.0.1", metric: 100 });
+    const listed = rt.routes.list({ family: 4 });
+    expect(byDst(listed)).toEqual(byDst(ipRoutes(ns, 4, [])));
+    expect(listed.find((r) => r.dst === "10.8.0.0/24")).toEqual({
+      family: 4,
+      dst: "10.8.0.0/24",
+      table: 254,
+      type: "unicast",
+      protocol: 4,
+      scope: 0,
+      metric: 7,
+      onlink: true,
+      via: "10.9.9.9",
+      dev: d0,
+      src: "10.1.0.2",
+      mtu: 1400,
+    });
+    // iproute2's scope rules: link for a direct route, universe with a gateway.
+    expect(listed.find((r) => r.dst === "10.3.0.0/24")?.scope).toBe(253);
+    expect(listed.find((r) => r.dst === "10.2.0.0/24")).toMatchObject({ scope: 0, protocol: 3, dev: d0 });
+    expect(listed.find((r) => r.dst === "default")).toMatchObject({ via: "10.1.0.1", metric: 100 });
+  });
+
+  test("routes.add() local, blackhole, unreachable, prohibit and throw routes land where ip route puts them", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "10.10.0.1", type: "local", dev: "d0" });
+    rt.routes.add({ dst: "10.5.0.0/24", type: "blackhole" });
+    rt.routes.add({ dst: "10.11.0.0/16", type: "unreachable" });
+    rt.routes.add({ dst: "10.12.0.0/16", type: "prohibit", metric: 5 });
+    rt.routes.add({ dst: "10.13.0.0/16", type: "throw", table: 100 });
+    expect(byDst(rt.routes.list({ family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, [])));
+    expect(byDst(rt.routes.list({ table: "local", family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, ["table", "local"], 255)));
+    expect(rt.routes.list({ table: 100 })).toEqual(ipRoutes(ns, 4, ["table", "100"], 100));
+    expect(rt.routes.get("10.10.0.1/32", { table: "local" })).toMatchObject({ type: "local", scope: 254, table: 255 });
+    expect(rt.routes.list().map((r) => [r.dst, r.type])).toEqual(
+      expect.arrayContaining([
+        ["10.5.0.0/24", "blackhole"],
+        ["10.11.0.0/16", "unreachable"],
+        ["10.12.0.0/16", "prohibit"],
+      ]),
+    );
+  });
+
+  test("routes.add() IPv6 routes with via, dev, metric, mtu, types and multipath show in ip -6 route as dp lists them", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "fd00:2::/64", via: "fd00:1::1", dev: "d0" });
+    rt.routes.add({ dst: "fd00:3::/64", via: "fd00:1::1", metric: 10, mtu: 1300, protocol: "static" });
+    rt.routes.add({ dst: "fd00:4::/64", dev: "d0", src: "fd00:1::2" });
+    rt.routes.add({ dst: "fd00:5::/64", type: "unreachable" });
+    rt.routes.add({ dst: "fd00:6::/64", type: "blackhole", table: 100 });
+    rt.routes.add({
+      dst: "fd00:7::/64",
+      nexthops: [
+        { via: "fd00:1::1", dev: "d0" },
+        { via: "fd00:1::3", dev: "d0", weight: 3 },
+      ],
+    });
+    rt.routes.add({ dst: "::/0", via: "fe80::1", dev: "d0" });
+    const listed = rt.routes.list({ family: 6 });
+    expect(byDst(listed)).toEqual(byDst(ipRoutes(ns, 6, [])));
+    expect(listed.find((r) => r.dst === "fd00:3::/64")).toMatchObject({ metric: 10, mtu: 1300, protocol: 4, via: "fd00:1::1" });
+    expect(listed.find((r) => r.dst === "fd00:7::/64")?.nexthops?.map((nh) => [nh.via, nh.weight])).toEqual([
+      ["fd00:1::1", 1],
+      ["fd00:1::3", 3],
+    ]);
+    expect(listed.find((r) => r.dst === "default")?.via).toBe("fe80::1");
+    expect(rt.routes.list({ family: 6, table: 100 })).toEqual(ipRoutes(ns, 6, ["table", "100"], 100));
+  });
+
+  test("routes.add() an IPv4 route via an IPv6 gateway (RTA_VIA) reads back as ip shows it", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "10.12.0.0/24", via: "fd00:1::1", dev: "d0" });
+    const [route] = rt.routes.list({ family: 4 }).filter((r) => r.dst === "10.12.0.0/24");
+    expect(route?.via).toBe("fd00:1::1");
+    expect(ipRoutes(ns, 4, ["10.12.0.0/24"])).toEqual([route]);
+  });
+
+  test("routes.add() IPv4 multipath routes with weights and onlink show in ip route", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    const d0 = indexOf(ns, "d0");
+    rt.routes.add({
+      dst: "10.6.0.0/24",
+      nexthops: [
+        { via: "10.1.0.1", dev: "d0", weight: 1 },
+        { via: "10.1.0.3", dev: "d0", weight: 2 },
+        { via: "10.99.0.1", dev: "d0", weight: 256, onlink: true },
+      ],
+      table: 1000,
+    });
+    const [route] = rt.routes.list({ table: 1000 });
+    expect(route).toEqual(ipRoutes(ns, 4, ["table", "1000"], 1000)[0]);
+    expect(route?.nexthops).toEqual([
+      { via: "10.1.0.1", dev: d0, weight: 1, onlink: false },
+      { via: "10.1.0.3", dev: d0, weight: 2, onlink: false },
+      { via: "10.99.0.1", dev: d0, weight: 256, onlink: true },
+    ]);
+    expect(route?.dev).toBeUndefined();
+  });
+
+  test("routes.list() filters by table (100 and 1000), family and dev, and a missing table has no routes", () => {
+    using ns = netns();
+    withVeth(ns);
+    ns.exec("ip", ["link", "add", "e0", "type", "veth", "peer", "name", "e1"]);
+    ns.exec("ip", ["link", "set", "e0", "up"]);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "10.20.0.0/24", dev: "d0", table: 100 });
+    rt.routes.add({ dst: "10.21.0.0/24", dev: "e0", table: 100 });
+    rt.routes.add({ dst: "10.22.0.0/24", dev: "d0", table: 1000, metric: 3 });
+    rt.routes.add({ dst: "fd00:22::/64", dev: "d0", table: 1000 });
+    expect(rt.routes.list({ table: 100 })).toEqual(ipRoutes(ns, 4, ["table", "100"], 100));
+    expect(rt.routes.list({ table: 100 }).map((r) => r.dst)).toEqual(["10.20.0.0/24", "10.21.0.0/24"]);
+    expect(rt.routes.list({ table: 1000 }).map((r) => [r.family, r.dst, r.table])).toEqual([
+      [4, "10.22.0.0/24", 1000],
+      [6, "fd00:22::/64", 1000],
+    ]);
+    expect(rt.routes.list({ table: 1000, family: 4 })).toEqual(ipRoutes(ns, 4, ["table", "1000"], 1000));
+    expect(rt.routes.list({ table: 100, dev: "e0" }).map((r) => r.dst)).toEqual(["10.21.0.0/24"]);
+    expect(rt.routes.list().some((r) => r.table !== 254)).toBe(false);
+    const all = rt.routes.list({ table: "all" });
+    expect(new Set(all.map((r) => r.table))).toEqual(new Set([100, 254, 255, 1000]));
+    expect(rt.routes.list({ table: 4242 })).toEqual([]);
+    expect(rt.routes.list({ table: 4242, family: 4 })).toEqual([]);
+    expect(rt.routes.list({ table: 4242, family: 6 })).toEqual([]);
+    expect(() => rt.routes.list({ dev: "nope" })).toThrow(/^Cannot list routes in table 254 dev "nope": ENODEV/);
+  });
+
+  test("routes.replace() changes an existing route and creates a missing one; routes.add() refuses a duplicate with EEXIST", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.1" });
+    try {
+      rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.3" });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(NetlinkError);
+      expect(err).toMatchObject({ code: "EEXIST", op: "RTM_NEWROUTE" });
+      expect((err as Error).message).toBe('Cannot add route "10.2.0.0/24" via "10.1.0.3": EEXIST (file exists)');
+    }
+    rt.routes.replace({ dst: "10.2.0.0/24", via: "10.1.0.3", metric: 0 });
+    rt.routes.replace({ dst: "10.3.0.0/24", type: "blackhole" });
+    expect(ipRoutes(ns, 4, ["10.2.0.0/24"])).toMatchObject([{ via: "10.1.0.3" }]);
+    expect(rt.routes.get("10.2.0.0/24")?.via).toBe("10.1.0.3");
+    expect(rt.routes.get("10.3.0.0/24")?.type).toBe("blackhole");
+    expect(JSON.parse(ns.exec("ip", ["-j", "route", "show", "10.2.0.0/24"]))).toHaveLength(1);
+  });
+
+  test("routes.delete() removes a route once, in any table and family, and returns false for a missing one", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.1" });
+    rt.routes.add({ dst: "10.4.0.0/24", via: "10.1.0.1", table: 1000, metric: 9 });
+    rt.routes.add({ dst: "fd00:2::/64", via: "fd00:1::1" });
+    expect(rt.routes.delete({ dst: "10.2.0.0/24", via: "10.1.0.3" })).toBe(false);
+    expect(rt.routes.delete({ dst: "10.2.0.0/24", via: "10.1.0.1" })).toBe(true);
+    expect(rt.routes.delete({ dst: "10.2.0.0/24" })).toBe(false);
+    expect(rt.routes.delete({ dst: "10.4.0.0/24", table: 1000, metric: 8 })).toBe(false);
+    expect(rt.routes.delete({ dst: "10.4.0.0/24", table: 1000 })).toBe(true);
+    expect(rt.routes.delete({ dst: "fd00:2::/64", dev: "d0" })).toBe(true);
+    expect(rt.routes.delete({ dst: "fd00:2::/64" })).toBe(false);
+    expect(rt.routes.delete({ dst: "10.9.0.0/24", dev: "nope" })).toBe(false);
+    expect(rt.routes.delete({ dst: "10.9.0.0/24", table: 4242 })).toBe(false);
+    expect(ipRoutes(ns, 4, ["table", "all", "10.2.0.0/24"])).toEqual([]);
+    expect(ipRoutes(ns, 4, ["table", "all", "10.4.0.0/24"])).toEqual([]);
+    expect(ipRoutes(ns, 6, ["fd00:2::/64"])).toEqual([]);
+  });
+
+  test("routes made by ip route add (multipath, tables, IPv6, types, metrics) are read back by dp and deleted by it", () => {
+    using ns = netns();
+    withVeth(ns);
+    const ip = (...args: string[]): string => ns.exec("ip", args);
+    ip("route", "add", "10.2.0.0/24", "via", "10.1.0.1", "proto", "static", "metric", "20");
+    ip("route", "add", "10.3.0.0/24", "dev", "d0", "src", "10.1.0.2", "mtu", "1280");
+    ip("route", "add", "10.6.0.0/24", "nexthop", "via", "10.1.0.1", "weight", "2", "nexthop", "via", "10.1.0.3", "dev", "d0", "weight", "5");
+    ip("route", "add", "10.8.0.0/24", "via", "10.9.9.9", "dev", "d0", "onlink", "table", "100");
+    ip("route", "add", "blackhole", "10.5.0.0/24", "table", "1000");
+    ip("route", "add", "unreachable", "10.11.0.0/16", "metric", "4");
+    ip("-6", "route", "add", "fd00:2::/64", "via", "fd00:1::1", "metric", "7", "mtu", "1400");
+    ip("-6", "route", "add", "fd00:7::/64", "nexthop", "via", "fd00:1::1", "dev", "d0", "nexthop", "via", "fd00:1::3", "dev", "d0", "weight", "2");
+    using rt = openRouting({ netns: ns.ns });
+    expect(byDst(rt.routes.list({ family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, [])));
+    expect(byDst(rt.routes.list({ family: 6 }))).toEqual(byDst(ipRoutes(ns, 6, [])));
+    expect(rt.routes.list({ table: 100 })).toEqual(ipRoutes(ns, 4, ["table", "100"], 100));
+    expect(rt.routes.list({ table: 1000 })).toEqual(ipRoutes(ns, 4, ["table", "1000"], 1000));
+    expect(rt.routes.get("10.6.0.0/24")?.nexthops?.map((nh) => nh.weight)).toEqual([2, 5]);
+    expect(rt.routes.get("10.8.0.0/24", { table: 100 })).toMatchObject({ via: "10.9.9.9", onlink: true, table: 100 });
+    expect(rt.routes.get("10.5.0.0/24", { table: 1000 })?.type).toBe("blackhole");
+    // A listed route is a spec that matches itself.
+    for (const r of [...rt.routes.list(), ...rt.routes.list({ table: 100 }), ...rt.routes.list({ table: 1000 })]) {
+      if (r.protocol === 2) continue; // the kernel's own connected routes
+      expect(rt.routes.delete(r)).toBe(true);
+      expect(rt.routes.delete(r)).toBe(false);
+    }
+    expect(ipRoutes(ns, 4, ["table", "all", "proto", "boot"]).concat(ipRoutes(ns, 4, ["table", "all", "proto", "static"]))).toEqual([]);
+    expect(ns.exec("ip", ["-6", "route", "show", "proto", "boot"]).trim()).toBe("");
+  });
+
+  test("routes.add() reports a missing dev (ENODEV) and an unreachable gateway with the kernel's ext-ack, leaving nothing behind", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    const before = rt.routes.list({ table: "all" });
+    expect(() => rt.routes.add({ dst: "10.9.0.0/24", via: "10.1.0.1", dev: "nope" })).toThrow(
+      expect.objectContaining({ name: "NetlinkError", code: "ENODEV", message: 'Cannot add route "10.9.0.0/24" via "10.1.0.1" dev "nope": no link "nope": ENODEV (no such device)' }),
+    );
+    expect(() => rt.routes.add({ dst: "10.9.0.0/24", dev: 999 })).toThrow(expect.objectContaining({ code: "ENODEV" }));
+    expect(() => rt.routes.add({ dst: "10.9.0.0/24", via: "10.99.0.1" })).toThrow(
+      expect.objectContaining({ code: "ENETUNREACH", extAck: "Nexthop has invalid gateway", message: expect.stringMatching(/^Cannot add route "10.9.0.0\/24" via "10.99.0.1": ENETUNREACH/) }),
+    );
+    expect(() => rt.routes.add({ dst: "fd00:9::/64", via: "fd00:99::1" })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(rt.routes.list({ table: "all" })).toEqual(before);
+  });
+
+  test("routes.addMany() adds routes over several datagrams, replaces with replace, and names the first refused route", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    const prefix = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
+    const specs = Array.from({ length: 1000 }, (_, i) => ({ dst: prefix(i), via: "10.1.0.1", dev: "d0", table: 100 }));
+    rt.routes.addMany(specs);
+    expect(ns.exec("ip", ["route", "show", "table", "100"]).trim().split("\n")).toHaveLength(1000);
+    expect(rt.routes.list({ table: 100 })).toHaveLength(1000);
+    rt.routes.addMany(specs.map((s) => ({ ...s, via: "10.1.0.3" })), { replace: true });
+    expect(new Set(rt.routes.list({ table: 100 }).map((r) => r.via))).toEqual(new Set(["10.1.0.3"]));
+    // A refusal in the second datagram names its route; the first datagram's routes stay.
+    const mixed = Array.from({ length: 200 }, (_, i) => ({ dst: `10.200.${i}.0/24`, type: "blackhole" as const, table: 200 }));
+    mixed[150] = { dst: "10.201.0.0/24", via: "10.99.0.1" } as never;
+    expect(() => rt.routes.addMany(mixed)).toThrow(
+      /^Cannot add route "10.201.0.0\/24" via "10.99.0.1" \(specs\[150\] of 200\): ENETUNREACH \(network is unreachable\): Nexthop has invalid gateway$/,
+    );
+    expect(rt.routes.list({ table: 200 }).length).toBe(199);
+    // A missing interface is found before any route is sent.
+    expect(() => rt.routes.addMany([{ dst: "10.202.0.0/24", type: "blackhole", table: 300 }, { dst: "10.203.0.0/24", dev: "nope", table: 300 }])).toThrow(
+      /^Cannot add route "10.203.0.0\/24" dev "nope" table 300: no link "nope": ENODEV/,
+    );
+    expect(rt.routes.list({ table: 300 })).toEqual([]);
+    // A duplicate: reported as EEXIST for its datagram.
+    expect(() => rt.routes.addMany(specs.slice(0, 10))).toThrow(expect.objectContaining({ code: "EEXIST", message: expect.stringMatching(/^Cannot add routes 0-9 of 10/) }));
+    // The socket stays usable: the datagram's other refusals are skipped by the next request.
+    rt.routes.add({ dst: "10.99.0.0/24", type: "blackhole", table: 100 });
+    expect(rt.routes.list({ table: 100 })).toHaveLength(1001);
+  });
+
+  test("a route added by routes.add() carries traffic to a /32 behind a peer namespace", () => {
+    using a = netns({ label: "ra" });
+    using b = netns({ label: "rb" });
+    vethPair(a, b, { addressA: "10.50.0.1/24", addressB: "10.50.0.2/24", nameA: "va", nameB: "vb" });
+    b.exec("ip", ["addr", "add", "10.60.0.1/32", "dev", "lo"]);
+    b.exec("ip", ["-6", "addr", "add", "fd00:60::1/128", "dev", "lo"]);
+    a.exec("ip", ["-6", "addr", "add", "fd00:50::1/64", "dev", "va", "nodad"]);
+    b.exec("ip", ["-6", "addr", "add", "fd00:50::2/64", "dev", "vb", "nodad"]);
+    b.exec("ip", ["-6", "route", "add", "fd00:50::/64", "dev", "vb"]);
+    expect(probe(a, "10.60.0.1")).toBe("ENETUNREACH");
+    using rt = openRouting({ netns: a.ns });
+    rt.routes.add({ dst: "10.60.0.1/32", via: "10.50.0.2", dev: "va" });
+    expect(probe(a, "10.60.0.1")).toBe("refused");
+    rt.routes.add({ dst: "fd00:60::1/128", via: "fd00:50::2" });
+    expect(probe(a, "fd00:60::1")).toBe("refused");
+    expect(rt.routes.delete({ dst: "10.60.0.1/32" })).toBe(true);
+    expect(probe(a, "10.60.0.1")).toBe("ENETUNREACH");
+  });
+});
