@@ -229,7 +229,7 @@ export function attrBe32(data: Uint8Array): number {
  *
  * const w = new NetlinkWriter();
  * w.begin(16, 0x1, 1).zeros(16);
- * w.nest(18, () => w.attrString(1, "veth"));
+ * w.nest(18, () => w.attrString(1, "veth"), true);
  * w.end();
  * const [msg] = parseNetlinkMessages(w.bytes());
  * const [linkinfo] = parseNetlinkAttributes(msg!.payload.subarray(16));

@@ -1,4 +1,4 @@
-import { type Netns, type NetlinkMessage, openNetlink } from "@dp/core";
+import { type Netns, type NetlinkMessage, type NetlinkSocket, openNetlink } from "@dp/core";
 import { RTM, RTNLGRP } from "@dp/core/internal";
 import { type Address, decodeAddress } from "./addresses.ts";
 import { decodeLink, type Link } from "./links.ts";
@@ -167,14 +167,14 @@ function decodeEvent(m: NetlinkMessage, kinds: ReadonlySet<RoutingObjectKind>): 
   }
 }
 
-/** Lists the current state as `existing` changes. */
+/** Lists the current state as `existing` changes; stops early once the handle was closed by an abort. */
 function* listing(rt: Routing, kinds: ReadonlySet<RoutingObjectKind>): Generator<RoutingChange> {
   const base = { action: "new", existing: true } as const;
-  if (kinds.has("link")) for (const link of rt.links.list()) yield { type: "link", ...base, link };
-  if (kinds.has("address")) for (const address of rt.addresses.list()) yield { type: "address", ...base, address };
-  if (kinds.has("route")) for (const route of rt.routes.list({ table: "all" })) yield { type: "route", ...base, route };
-  if (kinds.has("rule")) for (const rule of rt.rules.list()) yield { type: "rule", ...base, rule };
-  if (kinds.has("neighbor")) for (const neighbor of rt.neighbors.list()) yield { type: "neighbor", ...base, neighbor };
+  if (kinds.has("link") && !rt.closed) for (const link of rt.links.list()) yield { type: "link", ...base, link };
+  if (kinds.has("address") && !rt.closed) for (const address of rt.addresses.list()) yield { type: "address", ...base, address };
+  if (kinds.has("route") && !rt.closed) for (const route of rt.routes.list({ table: "all" })) yield { type: "route", ...base, route };
+  if (kinds.has("rule") && !rt.closed) for (const rule of rt.rules.list()) yield { type: "rule", ...base, rule };
+  if (kinds.has("neighbor") && !rt.closed) for (const neighbor of rt.neighbors.list()) yield { type: "neighbor", ...base, neighbor };
 }
 
 /**
@@ -221,6 +221,27 @@ export async function* watchRouting(options: WatchRoutingOptions = {}): AsyncGen
     ...(options.receiveBufferSize === undefined ? {} : { receiveBufferSize: options.receiveBufferSize }),
   });
   using rt = openRouting(options.netns === undefined ? {} : { netns: options.netns });
+  const signal = options.signal;
+  // Aborting releases the sockets at once, even while the consumer holds the
+  // generator suspended and never resumes it.
+  const release = (): void => {
+    events.close();
+    rt.close();
+  };
+  signal?.addEventListener("abort", release, { once: true });
+  try {
+    yield* watchLoop(events, rt, kinds, options);
+  } finally {
+    signal?.removeEventListener("abort", release);
+  }
+}
+
+async function* watchLoop(
+  events: NetlinkSocket,
+  rt: Routing,
+  kinds: ReadonlySet<RoutingObjectKind>,
+  options: WatchRoutingOptions,
+): AsyncGenerator<RoutingEvent, void, undefined> {
   const signal = options.signal;
   if (options.listExisting) {
     yield* listing(rt, kinds);
