@@ -15,17 +15,27 @@ export interface IpPrefix extends IpAddress {
   readonly prefixLength: number;
 }
 
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
+/** Parses dotted-quad IPv4 between `start` and `end` without allocating strings (no leading zeros). */
+function parseIpv4(text: string, start = 0, end: number = text.length): Uint8Array | undefined {
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] as string;
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p.startsWith("0"))) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || part === 3) return undefined;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else {
+      if (c < 48 || c > 57 || (digits > 0 && value === 0)) return undefined;
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    }
   }
+  if (part !== 3 || digits === 0) return undefined;
+  out[3] = value;
   return out;
 }
 
@@ -108,18 +118,26 @@ export function parseIp(text: string): IpAddress {
 export function parseCidr(text: string): IpPrefix {
   if (typeof text !== "string") throw new TypeError(`Invalid CIDR: expected a string, got ${typeof text}`);
   const slash = text.indexOf("/");
-  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const v4 = parseIpv4(text, 0, slash < 0 ? text.length : slash);
   let addr: IpAddress;
-  try {
-    addr = parseIp(addrText);
-  } catch {
-    throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: bad address`);
+  if (v4 !== undefined) {
+    addr = { family: 4, bytes: v4 };
+  } else {
+    try {
+      addr = parseIp(slash < 0 ? text : text.slice(0, slash));
+    } catch {
+      throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: bad address`);
+    }
   }
   const max = addr.family === 4 ? 32 : 128;
   if (slash < 0) return { ...addr, prefixLength: max };
-  const lenText = text.slice(slash + 1);
-  const len = Number(lenText);
-  if (!/^\d{1,3}$/.test(lenText) || len > max) {
+  let len = 0;
+  const digits = text.length - slash - 1;
+  for (let i = slash + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    len = c >= 48 && c <= 57 ? len * 10 + (c - 48) : NaN;
+  }
+  if (digits < 1 || digits > 3 || !(len <= max)) {
     throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: prefix length must be 0-${max}`);
   }
   return { ...addr, prefixLength: len };

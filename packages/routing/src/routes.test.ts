@@ -3,7 +3,8 @@ import { type NetlinkSocket, NetlinkWriter, parseCidr, parseNetlinkMessages } fr
 import { RTM } from "@dp/core/internal";
 import { decodeRoute, encodeRouteRequest, type RouteRequest, Routes, type RouteSpec } from "@dp/routing";
 import { fixtureRequest, normalize } from "./_test_fixtures.ts";
-import { encodeRouteDump, parsePrefix } from "./routes.ts";
+import { parsePrefix } from "./_check.ts";
+import { encodeRouteDump } from "./routes.ts";
 
 /** Routes on a socket that fails the test on any use: proves no request is sent. */
 function offline(): Routes {

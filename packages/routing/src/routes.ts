@@ -1,5 +1,6 @@
-import { formatIp, type IpFamily, NetlinkError, type NetlinkWriter, NLM_F, parseCidr, parseIp } from "@dp/core";
+import { formatIp, type IpAddress, type IpFamily, NetlinkError, type NetlinkWriter, NLM_F, parseIp } from "@dp/core";
 import { RT_SCOPE, RT_TABLE, RTA, RTAX, RTM, RTN } from "@dp/core/internal";
+import { checkBoolean, checkInteger, checkObject, named, parsePrefix, protocolNumber, quote, tableNumber } from "./_check.ts";
 import { type LinkRef, linkIndex, type RoutingContext } from "./_context.ts";
 
 // include/linux/socket.h
@@ -100,39 +101,12 @@ export type RouteProtocol =
   | "rip"
   | "eigrp";
 
-const TABLES: Readonly<Record<string, number>> = { main: RT_TABLE.MAIN, local: RT_TABLE.LOCAL, default: RT_TABLE.DEFAULT };
 const SCOPES: Readonly<Record<string, number>> = {
   universe: RT_SCOPE.UNIVERSE,
   site: RT_SCOPE.SITE,
   link: RT_SCOPE.LINK,
   host: RT_SCOPE.HOST,
   nowhere: RT_SCOPE.NOWHERE,
-};
-// include/uapi/linux/rtnetlink.h RTPROT_*
-const PROTOCOLS: Readonly<Record<string, number>> = {
-  unspec: 0,
-  redirect: 1,
-  kernel: 2,
-  boot: 3,
-  static: 4,
-  gated: 8,
-  ra: 9,
-  mrt: 10,
-  zebra: 11,
-  bird: 12,
-  dnrouted: 13,
-  xorp: 14,
-  ntk: 15,
-  dhcp: 16,
-  mrouted: 17,
-  keepalived: 18,
-  babel: 42,
-  openr: 99,
-  bgp: 186,
-  isis: 187,
-  ospf: 188,
-  rip: 189,
-  eigrp: 192,
 };
 
 /** One next hop of a multipath route, as the kernel reports it. */
@@ -372,69 +346,10 @@ interface ParsedNextHop {
   readonly onlink: boolean;
 }
 
-/**
- * Quotes a value for an error message.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @returns Its JSON form.
- */
-export function quote(v: unknown): string {
-  return JSON.stringify(v) ?? String(v);
-}
 
-function detail(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err);
-  const i = m.indexOf(": ");
-  return i < 0 ? m : m.slice(i + 2);
-}
 
-/**
- * Throws a TypeError unless `v` is a plain object.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @param what What it is, for errors.
- * @throws {TypeError} When `v` is not an object.
- */
-export function checkObject(v: unknown, what: string): void {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new TypeError(`Invalid ${what}: expected an object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`);
-  }
-}
 
-/**
- * Checks an integer field.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @param what The field, for errors.
- * @param min The smallest allowed value.
- * @param max The largest allowed value.
- * @returns `v`.
- * @throws {TypeError} When `v` is not a number.
- * @throws {RangeError} When `v` is not an integer from `min` to `max`.
- */
-export function checkInteger(v: unknown, what: string, min: number, max: number): number {
-  if (typeof v !== "number") throw new TypeError(`Invalid ${what}: expected a number, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`Invalid ${what} ${v}: must be an integer from ${min} to ${max}`);
-  return v;
-}
 
-/**
- * Checks an optional boolean field.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @param what The field, for errors.
- * @returns `v`, or false when undefined.
- * @throws {TypeError} When `v` is not a boolean.
- */
-export function checkBoolean(v: unknown, what: string): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== "boolean") throw new TypeError(`Invalid ${what}: expected a boolean, got ${typeof v}`);
-  return v;
-}
 
 function checkLinkRef(v: unknown, what: string): LinkRef | undefined {
   if (v === undefined) return undefined;
@@ -446,147 +361,18 @@ function checkLinkRef(v: unknown, what: string): LinkRef | undefined {
   return v;
 }
 
-function named(v: unknown, what: string, names: Readonly<Record<string, number>>, max: number): number {
-  if (typeof v === "string") {
-    const n = names[v];
-    if (n === undefined || !Object.hasOwn(names, v)) {
-      throw new TypeError(`Invalid ${what} ${quote(v)}: use a number or one of ${Object.keys(names).map(quote).join(", ")}`);
-    }
-    return n;
-  }
-  return checkInteger(v, what, 0, max);
-}
 
-/**
- * Resolves a table name or number.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @param what The field, for errors.
- * @returns The table number, 1 to 2³²−1.
- * @throws {TypeError} For an unknown name or a non-number.
- * @throws {RangeError} For 0 (unspecified) or a number out of range.
- */
-export function tableNumber(v: unknown, what: string): number {
-  if (typeof v === "string") return named(v, what, TABLES, 0);
-  return checkInteger(v, what, 1, 0xffffffff);
-}
 
-/**
- * Resolves a protocol name or number.
- *
- * @internal Shared with rules.ts.
- * @param v The value.
- * @param what The field, for errors.
- * @returns The protocol number, 0-255.
- * @throws {TypeError} For an unknown name or a non-number.
- * @throws {RangeError} For a number out of range.
- */
-export function protocolNumber(v: unknown, what: string): number {
-  return named(v, what, PROTOCOLS, 255);
-}
 
-/**
- * Parses dotted-quad IPv4 text between `start` and `end` as core's
- * `parseIp` does (no leading zeros), without allocating strings: the hot
- * path of {@link Routes.addMany}.
- */
-function fastIpv4(text: string, start: number, end: number): Uint8Array | undefined {
-  const out = new Uint8Array(4);
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || part === 3) return undefined;
-      out[part++] = value;
-      value = 0;
-      digits = 0;
-    } else {
-      if (c < 48 || c > 57 || (digits > 0 && value === 0)) return undefined;
-      value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return undefined;
-    }
-  }
-  if (part !== 3 || digits === 0) return undefined;
-  out[3] = value;
-  return out;
-}
-
-// The last address parsed: a batch often repeats one gateway. Its bytes are only read.
-let lastAddressText = "";
-let lastAddress: { family: IpFamily; bytes: Uint8Array } | undefined;
-
-function parseAddress(v: unknown, what: string): { family: IpFamily; bytes: Uint8Array } {
+function parseAddress(v: unknown, what: string): IpAddress {
   if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected an IP address string, got ${typeof v}`);
-  if (v === lastAddressText && lastAddress !== undefined) return lastAddress;
-  const v4 = fastIpv4(v, 0, v.length);
-  let addr: { family: IpFamily; bytes: Uint8Array };
-  if (v4 !== undefined) addr = { family: 4, bytes: v4 };
-  else {
-    try {
-      addr = parseIp(v);
-    } catch (err) {
-      throw new SyntaxError(`Invalid ${what} ${quote(v)}: not an IPv4 or IPv6 address`, { cause: err });
-    }
+  try {
+    return parseIp(v);
+  } catch (err) {
+    throw new SyntaxError(`Invalid ${what} ${quote(v)}: not an IPv4 or IPv6 address`, { cause: err });
   }
-  lastAddressText = v;
-  lastAddress = addr;
-  return addr;
 }
 
-/**
- * Parses a prefix that must not have host bits set.
- *
- * @internal Shared with rules.ts.
- * @param v The value, such as `"10.0.0.0/24"` or a bare address (a host prefix).
- * @param what The field, for errors.
- * @returns The family, the address bytes and the prefix length.
- * @throws {TypeError} When `v` is not a string.
- * @throws {SyntaxError} When `v` is not a prefix or has host bits set.
- */
-export function parsePrefix(v: unknown, what: string): { family: IpFamily; bytes: Uint8Array; prefixLength: number } {
-  if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected a prefix string, got ${typeof v}`);
-  let p: { family: IpFamily; bytes: Uint8Array; prefixLength: number } | undefined;
-  // Fast path: "a.b.c.d/n".
-  const slash = v.indexOf("/");
-  const end = slash < 0 ? v.length : slash;
-  const v4 = fastIpv4(v, 0, end);
-  if (v4 !== undefined) {
-    let len = slash < 0 ? 32 : -1;
-    if (slash >= 0 && v.length - slash >= 2 && v.length - slash <= 3) {
-      len = 0;
-      for (let i = slash + 1; i < v.length; i++) {
-        const c = v.charCodeAt(i);
-        if (c < 48 || c > 57) {
-          len = -1;
-          break;
-        }
-        len = len * 10 + (c - 48);
-      }
-    }
-    if (len >= 0 && len <= 32) p = { family: 4, bytes: v4, prefixLength: len };
-  }
-  if (p === undefined) {
-    try {
-      p = parseCidr(v);
-    } catch (err) {
-      throw new SyntaxError(`Invalid ${what} ${quote(v)}: ${detail(err)}`, { cause: err });
-    }
-  }
-  const bytes = p.bytes;
-  const len = p.prefixLength;
-  for (let i = len >> 3; i < bytes.length; i++) {
-    const keep = i === len >> 3 ? (0xff00 >> (len & 7)) & 0xff : 0;
-    if (((bytes[i] as number) & ~keep & 0xff) !== 0) {
-      const masked = bytes.slice();
-      for (let j = len >> 3; j < masked.length; j++) masked[j] = j === len >> 3 ? (masked[j] as number) & ((0xff00 >> (len & 7)) & 0xff) : 0;
-      throw new SyntaxError(`Invalid ${what} ${quote(v)}: host bits are set (the prefix is "${formatIp(masked)}/${len}")`);
-    }
-  }
-  return p;
-}
 
 const SPEC_KEYS = new Set(["dst", "family", "via", "dev", "src", "table", "type", "protocol", "scope", "metric", "mtu", "onlink", "nexthops"]);
 const NEXTHOP_KEYS = new Set(["via", "dev", "weight", "onlink"]);

@@ -1,17 +1,8 @@
 import { attrString, formatIp, type IpFamily, NetlinkError, type NetlinkWriter, NLM_F } from "@dp/core";
 import { FR_ACT, FRA, RT_TABLE, RTM } from "@dp/core/internal";
 import type { RoutingContext } from "./_context.ts";
-import {
-  checkBoolean,
-  checkInteger,
-  checkObject,
-  parsePrefix,
-  protocolNumber,
-  quote,
-  type RouteProtocol,
-  type RouteTable,
-  tableNumber,
-} from "./routes.ts";
+import { checkBoolean, checkInteger, checkObject, parsePrefix, protocolNumber, quote, tableNumber } from "./_check.ts";
+import type { RouteProtocol, RouteTable } from "./routes.ts";
 
 // include/linux/socket.h
 const AF_UNSPEC = 0;
