@@ -82,6 +82,8 @@ export interface NetlinkErrorOptions {
   readonly extAck?: string | undefined;
   /** The extended-ack offset of the offending attribute within the request, if sent. */
   readonly extAckOffset?: number | undefined;
+  /** The sequence number of the refused request, when known. */
+  readonly seq?: number | undefined;
   /** The error that caused this one. */
   readonly cause?: unknown;
 }
@@ -106,6 +108,8 @@ export class NetlinkError extends SyscallError {
   readonly extAck: string | undefined;
   /** Offset of the offending attribute in the request, when the kernel said. */
   readonly extAckOffset: number | undefined;
+  /** The sequence number of the refused request, when known (batches: which message failed). */
+  readonly seq: number | undefined;
 
   /**
    * Creates an error for a refused request.
@@ -117,6 +121,7 @@ export class NetlinkError extends SyscallError {
     super(what, { syscall: "netlink", op: options.op, errno: options.errno, hint: options.extAck, cause: options.cause });
     this.extAck = options.extAck;
     this.extAckOffset = options.extAckOffset;
+    this.seq = options.seq;
   }
 }
 
@@ -253,7 +258,7 @@ export class NetlinkSocket {
    * @param what What is being done, for errors (`Cannot ${what}`).
    * @param op The operation name, such as `"RTM_NEWROUTE"`.
    * @returns Reply messages (not ACKs), in order.
-   * @throws {NetlinkError} For the first message the kernel refused (later ones in the batch were still processed).
+   * @throws {NetlinkError} For the first message the kernel refused (later ones in the batch were still processed); its `seq` names the message.
    */
   request(w: NetlinkWriter | Uint8Array, what: string, op: string): NetlinkMessage[] {
     const bytes = w instanceof NetlinkWriter ? w.view() : w;
@@ -272,7 +277,7 @@ export class NetlinkSocket {
           const e = parseError(m);
           pending.delete(m.seq);
           if (e.errno !== 0 && failure === undefined) {
-            failure = new NetlinkError(`Cannot ${what}`, { op, errno: e.errno, extAck: e.extAck, extAckOffset: e.offset });
+            failure = new NetlinkError(`Cannot ${what}`, { op, errno: e.errno, extAck: e.extAck, extAckOffset: e.offset, seq: m.seq });
           }
         } else if (m.type === NLMSG.DONE) {
           if (!wantsAck.has(m.seq)) pending.delete(m.seq);

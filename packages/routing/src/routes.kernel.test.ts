@@ -351,8 +351,10 @@ describe("Routes", () => {
       /^Cannot add route "10.203.0.0\/24" dev "nope" table 300: no link "nope": ENODEV/,
     );
     expect(rt.routes.list({ table: 300 })).toEqual([]);
-    // A duplicate: reported as EEXIST for its datagram.
-    expect(() => rt.routes.addMany(specs.slice(0, 10))).toThrow(expect.objectContaining({ code: "EEXIST", message: expect.stringMatching(/^Cannot add routes 0-9 of 10/) }));
+    // A duplicate: the error names exactly the refused route.
+    expect(() => rt.routes.addMany(specs.slice(0, 10))).toThrow(
+      expect.objectContaining({ code: "EEXIST", message: expect.stringMatching(/^Cannot add route "[^"]+" .*\(specs\[0\] of 10\): EEXIST/) }),
+    );
     // The socket stays usable: the datagram's other refusals are skipped by the next request.
     rt.routes.add({ dst: "10.99.0.0/24", type: "blackhole", table: 100 });
     expect(rt.routes.list({ table: 100 })).toHaveLength(1001);

@@ -17,7 +17,6 @@ const NLA_HDRLEN = 4;
 // include/uapi/asm-generic/errno-base.h
 const ENOENT = 2;
 const ESRCH = 3;
-const EEXIST = 17;
 const ENODEV = 19;
 
 /**
@@ -1004,10 +1003,8 @@ export class Routes {
    * On a refusal the routes of earlier datagrams stay, and so do the other
    * routes of the failing datagram (the kernel processes each request of a
    * datagram); routes of later datagrams are not sent. The error names the
-   * refused route and its index, found by sending the datagram's requests
-   * again one by one; when an add was refused with EEXIST that cannot
-   * tell the refused route from the ones the datagram added, so the error
-   * names the datagram's range.
+   * refused route and its index (every request carries its own sequence
+   * number, which the kernel's answer repeats).
    *
    * @param specs The routes.
    * @param options Whether to replace existing routes.
@@ -1040,61 +1037,30 @@ export class Routes {
     for (let start = 0; start < parsed.length; start += BATCH) {
       const end = Math.min(start + BATCH, parsed.length);
       const w = nl.writer();
-      // One sequence number per datagram, and NLM_F_ACK on its last request
-      // only: the kernel answers every refused request anyway, so success
-      // costs one acknowledgement per datagram instead of one per route
-      // (half the time of a batch), and the last one says all were done.
-      const seq = nl.nextSeq();
+      // NLM_F_ACK on the datagram's last request only: the kernel answers
+      // every refused request anyway, so success costs one acknowledgement
+      // per datagram instead of one per route (half the time of a batch).
+      // Each request has its own sequence number, which names a refused one.
+      const first = nl.nextSeq();
       for (let i = start; i < end; i++) {
         const l = links[i] as ResolvedLinks;
-        writeRoute(w, op, seq, parsed[i] as ParsedRoute, l.dev, l.nhDevs, i === end - 1);
+        writeRoute(w, op, i === start ? first : nl.nextSeq(), parsed[i] as ParsedRoute, l.dev, l.nhDevs, i === end - 1);
       }
       try {
         nl.request(w, `${op} routes ${start}-${end - 1} of ${parsed.length}`, opName);
       } catch (err) {
-        if (!(err instanceof NetlinkError)) throw err;
-        throw this.#blame(err, op, parsed, links, start, end);
+        if (!(err instanceof NetlinkError) || err.seq === undefined) throw err;
+        const i = start + ((err.seq - first) >>> 0);
+        throw new NetlinkError(`Cannot ${op} ${describeRoute(parsed[i] as ParsedRoute)} (specs[${i}] of ${parsed.length})`, {
+          op: err.op,
+          errno: err.errno,
+          extAck: err.extAck,
+          extAckOffset: err.extAckOffset,
+          seq: err.seq,
+          cause: err,
+        });
       }
     }
-  }
-
-  /**
-   * Finds which request of a refused datagram failed: its requests share
-   * one sequence number, so they are sent again one by one. That is safe:
-   * a replace is idempotent, and an add of a route the datagram created
-   * fails with EEXIST, which tells it apart from the refused one unless
-   * that was refused with EEXIST too.
-   */
-  #blame(
-    first: NetlinkError,
-    op: "add" | "replace",
-    parsed: readonly ParsedRoute[],
-    links: readonly ResolvedLinks[],
-    start: number,
-    end: number,
-  ): NetlinkError {
-    const nl = this.#ctx.nl;
-    if (op === "add" && first.errno === EEXIST) {
-      const what =
-        end - start === 1
-          ? `Cannot add ${describeRoute(parsed[start] as ParsedRoute)} (specs[${start}] of ${parsed.length})`
-          : `Cannot add routes ${start}-${end - 1} of ${parsed.length}: one of them (${describeRoute(parsed[start] as ParsedRoute)} or a later one) already exists`;
-      return new NetlinkError(what, { op: first.op, errno: first.errno, extAck: first.extAck });
-    }
-    for (let i = start; i < end; i++) {
-      const r = parsed[i] as ParsedRoute;
-      const l = links[i] as ResolvedLinks;
-      const w = nl.writer();
-      writeRoute(w, op, nl.nextSeq(), r, l.dev, l.nhDevs);
-      try {
-        nl.request(w, `${op} ${describeRoute(r)} (specs[${i}] of ${parsed.length})`, "RTM_NEWROUTE");
-      } catch (err) {
-        if (!(err instanceof NetlinkError)) throw err;
-        if (op === "add" && err.errno === EEXIST) continue;
-        return err;
-      }
-    }
-    return first;
   }
 
   #modify(op: "add" | "replace", spec: RouteSpec): void {
