@@ -118,29 +118,31 @@ export function parseIp(text: string): IpAddress {
 export function parseCidr(text: string): IpPrefix {
   if (typeof text !== "string") throw new TypeError(`Invalid CIDR: expected a string, got ${typeof text}`);
   const slash = text.indexOf("/");
-  const v4 = parseIpv4(text, 0, slash < 0 ? text.length : slash);
-  let addr: IpAddress;
-  if (v4 !== undefined) {
-    addr = { family: 4, bytes: v4 };
-  } else {
+  let family: IpFamily = 4;
+  let bytes = parseIpv4(text, 0, slash < 0 ? text.length : slash);
+  if (bytes === undefined) {
     try {
-      addr = parseIp(slash < 0 ? text : text.slice(0, slash));
+      const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+      family = ip.family;
+      bytes = ip.bytes;
     } catch {
       throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: bad address`);
     }
   }
-  const max = addr.family === 4 ? 32 : 128;
-  if (slash < 0) return { ...addr, prefixLength: max };
-  let len = 0;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { family, bytes, prefixLength: max };
   const digits = text.length - slash - 1;
-  for (let i = slash + 1; i < text.length; i++) {
+  let ok = digits >= 1 && digits <= 3;
+  let len = 0;
+  for (let i = slash + 1; ok && i < text.length; i++) {
     const c = text.charCodeAt(i);
-    len = c >= 48 && c <= 57 ? len * 10 + (c - 48) : NaN;
+    if (c < 48 || c > 57) ok = false;
+    else len = len * 10 + (c - 48);
   }
-  if (digits < 1 || digits > 3 || !(len <= max)) {
+  if (!ok || len > max) {
     throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: prefix length must be 0-${max}`);
   }
-  return { ...addr, prefixLength: len };
+  return { family, bytes, prefixLength: len };
 }
 
 /**
