@@ -1,7 +1,10 @@
 // The kernel smoke demo: what `npm run demo` runs. It probes the kernel,
 // makes a network namespace, creates a map, loads a program that counts
 // into it, runs the program on packets with BPF_PROG_TEST_RUN, pins the map
-// and reads it back from the pin, then removes everything it made.
+// and reads it back from the pin; then it wires two namespaces together
+// with @dp/routing (a veth pair, addresses, a route), sends pings across
+// and reads the link counters. It removes everything it made.
+import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import {
   createMap,
@@ -19,6 +22,7 @@ import {
   withNetns,
 } from "@dp/core";
 import { asm, rawFd } from "@dp/core/internal";
+import { openRouting } from "@dp/routing";
 
 function line(label: string, value: unknown): void {
   console.log(`  ${label.padEnd(28)} ${String(value)}`);
@@ -73,7 +77,38 @@ function main(): void {
     rmSync(pinDir, { recursive: true, force: true });
     deleteNetns(nsName);
   }
+  routingDemo();
   console.log("ok");
+}
+
+function routingDemo(): void {
+  const a = `dp-demo-a-${process.pid}`;
+  const b = `dp-demo-b-${process.pid}`;
+  using nsA = createNetns(a);
+  try {
+    using nsB = createNetns(b);
+    try {
+      using rtA = openRouting({ netns: nsA });
+      using rtB = openRouting({ netns: nsB });
+      rtA.links.add({ kind: "veth", name: "eth0", peer: { name: "eth0", netns: nsB } });
+      for (const rt of [rtA, rtB]) {
+        rt.links.set("lo", { up: true });
+        rt.links.set("eth0", { up: true });
+      }
+      rtA.addresses.add("10.77.0.1/24", { dev: "eth0" });
+      rtB.addresses.add("10.77.0.2/24", { dev: "eth0" });
+      rtB.addresses.add("10.78.0.2/32", { dev: "lo" });
+      rtA.routes.add({ dst: "10.78.0.0/24", via: "10.77.0.2" });
+      line("routing", `veth ${a}/eth0 <-> ${b}/eth0, route 10.78.0.0/24 via 10.77.0.2`);
+      execFileSync("ip", ["netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.2"], { stdio: "ignore" });
+      const stats = rtA.links.get("eth0")?.stats;
+      line("ping 10.78.0.2 (3 packets)", `ok; eth0 tx ${stats?.txPackets} packets, rx ${stats?.rxPackets} packets`);
+    } finally {
+      deleteNetns(b);
+    }
+  } finally {
+    deleteNetns(a);
+  }
 }
 
 try {
