@@ -172,7 +172,7 @@ export default defineConfig(
 
   {
     name: "dp/node-allowed",
-    files: ["packages/core/src/testing/**", "packages/*/src/**/_test_*.ts", ...TEST_FILES],
+    files: ["packages/core/src/testing/**", "packages/eni/src/testing/**", "packages/*/src/**/_test_*.ts", ...TEST_FILES],
     rules: {
       "no-restricted-imports": restrictImports(KOFFI, ...DEEP_SIBLING),
     },
