@@ -13,18 +13,7 @@ import {
   VerifierError,
   type MapSpec,
 } from "@dp/core";
-import { errnoName, errnoNumber, setSys, type Sys } from "@dp/core/internal";
-
-/** A gateway that fails the test on any call. */
-function forbiddenSys(): Sys {
-  return new Proxy({} as Sys, {
-    get(_, name) {
-      return () => {
-        throw new Error(`unexpected system call ${String(name)}`);
-      };
-    },
-  });
-}
+import { errnoName, errnoNumber, forbiddenSys, setSys, type Sys } from "@dp/core/internal";
 
 /** A gateway whose bpf(2) always fails with `errno`. */
 function failingSys(errno: number): Sys {

@@ -1,6 +1,7 @@
 // Test support: iproute2 request fixtures (testdata/iproute2/*.json) and the
 // normalisation that makes them comparable with dp's requests.
 import { readFileSync } from "node:fs";
+import type { NetlinkSocket } from "@dp/core";
 import { fileURLToPath } from "node:url";
 
 /** A captured iproute2 command. */
@@ -43,4 +44,13 @@ export function fixtureRequest(name: string, type: number): string {
     if (new DataView(bytes.buffer).getUint16(4, true) === type) return normalize(bytes);
   }
   throw new Error(`Fixture "${name}" has no message of type ${type}`);
+}
+
+/** A netlink socket that fails the test on any use (proves no request is sent). */
+export function forbiddenSocket(): NetlinkSocket {
+  return new Proxy({} as NetlinkSocket, {
+    get(_, name) {
+      throw new Error(`unexpected netlink socket use: ${String(name)}`);
+    },
+  });
 }

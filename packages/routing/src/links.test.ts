@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { attrU32, type NetlinkSocket, NetlinkWriter, Netns, parseNetlinkAttributes, parseNetlinkMessages } from "@dp/core";
-import { IFLA, IFLA_INFO, IFLA_VXLAN, RTM, setSys, type Sys, VETH_INFO } from "@dp/core/internal";
+import { forbiddenSys, IFLA, IFLA_INFO, IFLA_VXLAN, RTM, setSys, VETH_INFO } from "@dp/core/internal";
 import { fixtureRequest, normalize } from "./_test_fixtures.ts";
 import {
   decodeLink,
@@ -28,17 +28,6 @@ function set(index: number, changes: LinkChanges, resolved: LinkSetResolved = {}
   const w = new NetlinkWriter();
   encodeLinkSet(w, 1, index, changes, resolved);
   return normalize(w.bytes());
-}
-
-/** A gateway that fails the test on any system call. */
-function forbiddenSys(): Sys {
-  return new Proxy({} as Sys, {
-    get(_, name) {
-      return () => {
-        throw new Error(`unexpected system call ${String(name)}`);
-      };
-    },
-  });
 }
 
 /** An object that passes as a Netns without opening one (encoders only read its descriptor when not resolved). */

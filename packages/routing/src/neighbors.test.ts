@@ -1,34 +1,14 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { NetlinkError, type NetlinkMessage, type NetlinkSocket, NetlinkWriter, NLM_F } from "@dp/core";
-import { NDA, RTM, setSys, type Sys } from "@dp/core/internal";
+import { forbiddenSys, NDA, RTM, setSys } from "@dp/core/internal";
 import { decodeNeighbor, encodeNeighborRequest, type NeighborRequest, Neighbors } from "@dp/routing";
-import { fixtureRequest, normalize } from "./_test_fixtures.ts";
+import { fixtureRequest, forbiddenSocket, normalize } from "./_test_fixtures.ts";
 
 const ADD = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
 const REPLACE = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE;
 const DEL = NLM_F.REQUEST | NLM_F.ACK;
 // In the capture namespace, `ip link add d0 type veth peer name d1` makes d1 index 2 and d0 index 3.
 const D0 = 3;
-
-/** A gateway that fails the test on any call. */
-function forbiddenSys(): Sys {
-  return new Proxy({} as Sys, {
-    get(_, name) {
-      return () => {
-        throw new Error(`unexpected system call ${String(name)}`);
-      };
-    },
-  });
-}
-
-/** A socket that fails the test on any use. */
-function forbiddenSocket(): NetlinkSocket {
-  return new Proxy({} as NetlinkSocket, {
-    get(_, name) {
-      throw new Error(`unexpected netlink socket use: ${String(name)}`);
-    },
-  });
-}
 
 /**
  * A socket that answers RTM_GETLINK with index 3 and records every other

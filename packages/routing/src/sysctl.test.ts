@@ -1,27 +1,8 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { type NetlinkSocket, SyscallError } from "@dp/core";
-import { setSys, type Sys } from "@dp/core/internal";
+import { SyscallError } from "@dp/core";
+import { forbiddenSys, setSys, type Sys } from "@dp/core/internal";
 import { Sysctl } from "@dp/routing";
-
-/** A gateway that fails the test on any call. */
-function forbiddenSys(): Sys {
-  return new Proxy({} as Sys, {
-    get(_, name) {
-      return () => {
-        throw new Error(`unexpected system call ${String(name)}`);
-      };
-    },
-  });
-}
-
-/** A socket that fails the test on any use. */
-function forbiddenSocket(): NetlinkSocket {
-  return new Proxy({} as NetlinkSocket, {
-    get(_, name) {
-      throw new Error(`unexpected netlink socket use: ${String(name)}`);
-    },
-  });
-}
+import { forbiddenSocket } from "./_test_fixtures.ts";
 
 interface FakeProc {
   readonly files: Map<string, string>;

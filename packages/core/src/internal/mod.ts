@@ -12,3 +12,4 @@ export { errnoName, errnoNumber } from "../_errno.ts";
 export { openSocket } from "./socket.ts";
 export * as asm from "./asm.ts";
 export * from "../_gen/rtnetlink.ts";
+export { forbiddenSys } from "./forbidden.ts";
