@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 
 // In development every @dp/* package resolves to its TypeScript sources
 // through the "@dp/source" export condition.
-const conditions = ["@dp/source", "import", "module", "node", "default"];
+// No "module": some dependencies (the AWS SDK) point it at builds Node cannot load.
+const conditions = ["@dp/source", "import", "node", "default"];
 
 export default defineConfig({
   resolve: { conditions },
