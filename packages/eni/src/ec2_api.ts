@@ -187,6 +187,7 @@ export interface Ec2ErrorOptions {
  * ```
  */
 export class Ec2Error extends Error {
+  /** Always `"Ec2Error"`, the class name. */
   override readonly name: string = "Ec2Error";
   /** The EC2 operation. */
   readonly operation: string;

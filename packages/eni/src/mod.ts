@@ -18,3 +18,32 @@ export type {
   Subnet,
   Vpc,
 } from "./ec2_api.ts";
+export { ENI_ROUTE_PROTOCOL, listEniPodIps, masqueradePolicy, reconcileEniDatapath, shouldMasquerade } from "./datapath.ts";
+export type {
+  EniDatapathChanges,
+  EniDatapathEni,
+  EniDatapathOptions,
+  EniDatapathPod,
+  EniDatapathState,
+  EniRulePriorities,
+  ListEniPodIpsOptions,
+  MasqueradeFlow,
+  MasqueradePolicy,
+} from "./datapath.ts";
+export { instanceLimits, LimitsTable, maxPods, refreshInstanceLimits } from "./limits.ts";
+export type { LimitsTableOptions, RefreshInstanceLimitsOptions } from "./limits.ts";
+export { EniPool, EniPoolError, NoSubnetError, openEniPool, PoolExhaustedError } from "./pool.ts";
+export type {
+  EniAllocation,
+  EniPoolErrorOptions,
+  EniPoolStatus,
+  EniStatus,
+  NoSubnetErrorOptions,
+  OpenEniPoolOptions,
+  PoolExhaustedErrorOptions,
+  PoolExhaustedReason,
+} from "./pool.ts";
+export { createEc2Api } from "./ec2.ts";
+export type { Ec2ApiClient, Ec2ApiOptions, Ec2Clock, Ec2Credentials, Ec2RetryOptions } from "./ec2.ts";
+export { MetadataError, readInstanceMetadata } from "./imds.ts";
+export type { InstanceMetadata, InterfaceMetadata, MetadataErrorOptions, ReadInstanceMetadataOptions } from "./imds.ts";
