@@ -2,40 +2,16 @@
 // without touching the kernel (datapath.ts applies it), plus the pure
 // masquerade decision. IPv4 only, as Cilium's ENI datapath.
 import { parseCidr, parseIp } from "@dp/core";
+import type { EniDatapathEni, EniDatapathOptions, EniDatapathPod, EniDatapathState } from "./datapath.ts";
 
 /** The main table's number. */
 export const MAIN_TABLE = 254;
 
-/** One ENI, as {@link planEniDatapath} needs it (datapath.ts documents the fields). */
-export interface PlanEni {
-  readonly dev: string;
-  readonly deviceIndex: number;
-  readonly table?: number;
-  readonly routerIp?: string;
-  readonly subnetCidr: string;
-  readonly vpcCidrs: readonly string[];
-}
-
-/** One pod IP (datapath.ts documents the fields). */
-export interface PlanPod {
-  readonly ip: string;
-  readonly eni: string;
-  readonly hostDev?: string;
-}
-
-/** The state to plan. */
-export interface PlanState {
-  readonly enis: readonly PlanEni[];
-  readonly pods: readonly PlanPod[];
-}
-
-/** The options that shape the plan. */
-export interface PlanOptions {
-  readonly enableEndpointRoutes?: boolean;
-  readonly rulePriorities?: { readonly toPod?: number; readonly fromPod?: number };
-  readonly protocol?: number;
-  readonly egressMasqueradeInterfaces?: readonly string[];
-}
+// The plan takes the public input types (datapath.ts documents them).
+type PlanEni = EniDatapathEni;
+type PlanPod = EniDatapathPod;
+type PlanState = EniDatapathState;
+type PlanOptions = EniDatapathOptions;
 
 /** A FIB rule dp wants: a `"toTable"` rule with only priority, from, to and table. */
 export interface PlannedRule {
