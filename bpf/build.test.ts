@@ -47,5 +47,5 @@ describe("bpf/build.sh", () => {
       rmSync(copyA, { recursive: true, force: true });
       rmSync(copyB, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
