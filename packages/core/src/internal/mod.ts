@@ -13,3 +13,5 @@ export { openSocket } from "./socket.ts";
 export * as asm from "./asm.ts";
 export * from "../_gen/rtnetlink.ts";
 export { forbiddenSys } from "./forbidden.ts";
+export * from "../elf.ts";
+export * from "../section_names.ts";
