@@ -56,3 +56,15 @@ export function exists(path: string): boolean {
 export function kernelRelease(): string {
   return release();
 }
+
+/** Reads a whole file as bytes, or returns undefined when it does not exist. */
+export function readBytes(path: string): Uint8Array | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
