@@ -2,7 +2,7 @@
 // memory, the shared attribute buffer and error construction.
 import { BPF_CMD } from "./_gen/uapi.ts";
 import { E, errnoName } from "./_errno.ts";
-import { NotSupportedError, SyscallError } from "./errors.ts";
+import { NotSupportedError, SyscallError, VerifierError } from "./errors.ts";
 import { sys } from "./_sys/sys.ts";
 
 /** A block of memory with a stable native address (an ArrayBuffer's backing store). */
@@ -145,4 +145,65 @@ const decoder = new TextDecoder();
 export function cName(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return decoder.decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+/** Verifier log settings shared by program and BTF loads. */
+export interface LogRetryOptions {
+  readonly logLevel?: 1 | 2;
+  readonly logSize?: number;
+  readonly maxLogSize?: number;
+}
+
+/** One load attempt: the syscall's result and the log size the kernel asked for (`log_true_size`). */
+export interface LoadAttempt {
+  readonly ret: number;
+  readonly trueSize: number;
+}
+
+const MAX_LOG_ATTEMPTS = 5;
+const DEFAULT_LOG = 64 * 1024;
+const MAX_LOG = 0x0fff_ffff;
+
+function splitLog(log: Native, size: number): string[] {
+  const bytes = log.u8.subarray(0, size);
+  const end = bytes.indexOf(0);
+  const lines = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end)).split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  return lines;
+}
+
+/**
+ * Runs a load (program or BTF) that already failed once without a log
+ * again with a log, growing the buffer on ENOSPC (to `log_true_size` where
+ * the kernel gives it), a bounded number of times.
+ *
+ * @returns The new descriptor when a retry succeeds.
+ * @throws {VerifierError} With the log, when there is one.
+ * @throws {SyscallError} When the kernel wrote no log.
+ */
+export function retryWithLog(
+  what: string,
+  cmd: number,
+  firstErrno: number,
+  options: LogRetryOptions,
+  attempt: (log: Native, size: number, level: number) => LoadAttempt,
+): number {
+  const maxLog = options.maxLogSize ?? MAX_LOG;
+  let logSize = Math.min(options.logSize ?? DEFAULT_LOG, maxLog);
+  let log = new Native(logSize);
+  let truncated = false;
+  let ret = -firstErrno;
+  for (let i = 0; i < MAX_LOG_ATTEMPTS; i++) {
+    const r = attempt(log, logSize, options.logLevel ?? 1);
+    ret = r.ret;
+    if (ret >= 0) return ret;
+    truncated = -ret === E.ENOSPC;
+    if (!truncated || logSize >= maxLog) break;
+    logSize = Math.min(maxLog, r.trueSize > logSize ? r.trueSize : logSize * 4);
+    log = new Native(logSize);
+  }
+  const errno = truncated ? firstErrno : -ret;
+  const lines = splitLog(log, logSize);
+  if (lines.length === 0) throw bpfError(what, cmd, errno);
+  throw new VerifierError(what, { syscall: "bpf", op: cmdName(cmd), errno, log: lines, truncated });
 }

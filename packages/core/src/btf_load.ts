@@ -1,4 +1,4 @@
-import { bpfError, Native, objInfo } from "./_bpf.ts";
+import { bpfError, Native, objInfo, retryWithLog } from "./_bpf.ts";
 import { E } from "./_errno.ts";
 import { ATTR_BTF_LOAD, BPF_BTF_INFO, BPF_CMD } from "./_gen/uapi.ts";
 import {
@@ -12,7 +12,7 @@ import {
   parseBtf,
   replaceBtfTypes,
 } from "./btf.ts";
-import { ClosedError, NotSupportedError, VerifierError } from "./errors.ts";
+import { ClosedError, NotSupportedError } from "./errors.ts";
 import { Fd, rawFd } from "./fd.ts";
 import { readBytes } from "./_sys/fs.ts";
 import { sys } from "./_sys/sys.ts";
@@ -106,9 +106,6 @@ const MIN_KERNEL: Readonly<Record<BtfFeature, string>> = {
   typeTag: "5.17",
   enum64: "6.0",
 };
-const MAX_LOG_ATTEMPTS = 5;
-const DEFAULT_LOG = 64 * 1024;
-const MAX_LOG = 0x0fff_ffff;
 const IDENTIFIER_CHAR = /[^A-Za-z0-9_]/g;
 
 /**
@@ -345,14 +342,6 @@ export class BtfHandle {
   }
 }
 
-function splitLog(log: Native, size: number): string[] {
-  const bytes = log.u8.subarray(0, size);
-  const end = bytes.indexOf(0);
-  const text = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  return lines;
-}
 
 /** One BPF_BTF_LOAD attempt; returns the raw result and `btf_log_true_size`. */
 function btfLoad(data: Native, size: number, log: Native | undefined, logSize: number, logLevel: number): { ret: number; trueSize: number } {
@@ -412,28 +401,13 @@ export function loadBtf(btf: Btf | Uint8Array, options: LoadBtfOptions = {}): Bt
   }
   const data = new Native(bytes.length);
   data.u8.set(bytes);
-  let { ret } = btfLoad(data, bytes.length, undefined, 0, 0);
+  const { ret } = btfLoad(data, bytes.length, undefined, 0, 0);
   if (ret >= 0) return new BtfHandle(new Fd(ret, "BTF"));
 
-  const what = "Cannot load BTF";
-  const firstErrno = -ret;
-  const maxLog = options.maxLogSize ?? MAX_LOG;
-  let logSize = Math.min(options.logSize ?? DEFAULT_LOG, maxLog);
-  let log = new Native(logSize);
-  let truncated = false;
-  for (let attempt = 0; attempt < MAX_LOG_ATTEMPTS; attempt++) {
-    const r = btfLoad(data, bytes.length, log, logSize, options.logLevel ?? 1);
-    ret = r.ret;
-    if (ret >= 0) return new BtfHandle(new Fd(ret, "BTF"));
-    truncated = -ret === E.ENOSPC;
-    if (!truncated || logSize >= maxLog) break;
-    logSize = Math.min(maxLog, r.trueSize > logSize ? r.trueSize : logSize * 4);
-    log = new Native(logSize);
-  }
-  const errno = truncated ? firstErrno : -ret;
-  const lines = splitLog(log, logSize);
-  if (lines.length === 0) throw bpfError(what, BPF_CMD.BTF_LOAD, errno);
-  throw new VerifierError(what, { syscall: "bpf", op: "BPF_BTF_LOAD", errno, log: lines, truncated });
+  const fd = retryWithLog("Cannot load BTF", BPF_CMD.BTF_LOAD, -ret, options, (log, size, level) =>
+    btfLoad(data, bytes.length, log, size, level),
+  );
+  return new BtfHandle(new Fd(fd, "BTF"));
 }
 
 const INT: BtfType = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 };

@@ -1,7 +1,6 @@
-import { attr, bpfError, bpfShared, cName, cString, Native, objInfo } from "./_bpf.ts";
-import { E } from "./_errno.ts";
+import { attr, bpfError, bpfShared, cName, cString, Native, objInfo, retryWithLog } from "./_bpf.ts";
 import { ATTR_PROG_LOAD, ATTR_TEST, BPF_ATTACH_TYPE, BPF_CMD, BPF_PROG_INFO, BPF_PROG_TYPE } from "./_gen/uapi.ts";
-import { ClosedError, VerifierError } from "./errors.ts";
+import { ClosedError } from "./errors.ts";
 import { Fd, rawFd } from "./fd.ts";
 import type { FdOwner } from "./map.ts";
 import { openPinnedFd, pinFd } from "./pin.ts";
@@ -232,9 +231,6 @@ const NAME = /^[A-Za-z0-9_.]{0,15}$/;
 const TYPE_NAMES: ReadonlyMap<number, ProgramType> = new Map(
   (Object.entries(BPF_PROG_TYPE) as [ProgramType, number][]).reverse().map(([k, v]) => [v, k]),
 );
-const MAX_LOG_ATTEMPTS = 5;
-const DEFAULT_LOG = 64 * 1024;
-const MAX_LOG = 0x0fff_ffff;
 
 /**
  * A loaded BPF program.
@@ -430,14 +426,6 @@ function validateProgramSpec(spec: ProgramSpec): void {
   }
 }
 
-function splitLog(log: Native, size: number): string[] {
-  const bytes = log.u8.subarray(0, size);
-  const end = bytes.indexOf(0);
-  const text = new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
-  const lines = text.split("\n");
-  if (lines.at(-1) === "") lines.pop();
-  return lines;
-}
 
 /**
  * Loads a program into the kernel (BPF_PROG_LOAD).
@@ -523,28 +511,12 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
     return { ret, trueSize: dv.getUint32(ATTR_PROG_LOAD.log_true_size, true) };
   };
 
-  let { ret } = load(undefined, 0, 0);
+  const { ret } = load(undefined, 0, 0);
   if (ret >= 0) return new BpfProgram(new Fd(ret, `program "${name}"`), name, spec.type, spec.expectedAttachType);
 
   const what = `Cannot load ${spec.type} program "${name}"`;
-  const firstErrno = -ret;
-  const maxLog = options.maxLogSize ?? MAX_LOG;
-  let logSize = Math.min(options.logSize ?? DEFAULT_LOG, maxLog);
-  let log = new Native(logSize);
-  let truncated = false;
-  for (let attempt = 0; attempt < MAX_LOG_ATTEMPTS; attempt++) {
-    const r = load(log, logSize, options.logLevel ?? 1);
-    ret = r.ret;
-    if (ret >= 0) return new BpfProgram(new Fd(ret, `program "${name}"`), name, spec.type, spec.expectedAttachType);
-    truncated = -ret === E.ENOSPC;
-    if (!truncated || logSize >= maxLog) break;
-    logSize = Math.min(maxLog, r.trueSize > logSize ? r.trueSize : logSize * 4);
-    log = new Native(logSize);
-  }
-  const errno = truncated ? firstErrno : -ret;
-  const lines = splitLog(log, logSize);
-  if (lines.length === 0) throw bpfError(what, BPF_CMD.PROG_LOAD, errno);
-  throw new VerifierError(what, { syscall: "bpf", op: "BPF_PROG_LOAD", errno, log: lines, truncated });
+  const fd = retryWithLog(what, BPF_CMD.PROG_LOAD, -ret, options, load);
+  return new BpfProgram(new Fd(fd, `program "${name}"`), name, spec.type, spec.expectedAttachType);
 }
 
 /**
