@@ -18,3 +18,4 @@ export * from "../section_names.ts";
 export { Btf, BtfSyntaxError, buildBtf, encodeBtf, parseBtf, type BtfArray, type BtfConst, type BtfDatasec, type BtfDatasecVariable, type BtfDeclTag, type BtfEnum, type BtfEnum64, type BtfEnum64Value, type BtfEnumValue, type BtfFloat, type BtfFunc, type BtfFuncProto, type BtfFwd, type BtfInt, type BtfKind, type BtfLinkage, type BtfMember, type BtfParam, type BtfPtr, type BtfRestrict, type BtfStruct, type BtfType, type BtfTypedef, type BtfTypeTag, type BtfUnion, type BtfVar, type BtfVarSecinfo, type BtfVoid, type BtfVolatile, type BuildBtfOptions, type ParseBtfOptions } from "../btf.ts";
 export * from "../btf_ext.ts";
 export * from "../btf_load.ts";
+export * from "../object_maps.ts";
