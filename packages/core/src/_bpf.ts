@@ -1,7 +1,7 @@
 // bpf(2) plumbing shared by maps, programs and probes: native scratch
 // memory, the shared attribute buffer and error construction.
 import { BPF_CMD } from "./_gen/uapi.ts";
-import { E, errnoName } from "./_errno.ts";
+import { E } from "./_errno.ts";
 import { NotSupportedError, SyscallError, VerifierError } from "./errors.ts";
 import { sys } from "./_sys/sys.ts";
 
@@ -25,23 +25,12 @@ export class Native {
 }
 
 let shared: Native | undefined;
-let textScratch: Native | undefined;
 
 /** The attribute buffer used by every non-hot bpf(2) command, zeroed per call. */
 export function attr(size: number): Native {
   shared ??= new Native(256);
   shared.u8.fill(0, 0, size);
   return shared;
-}
-
-/** Copies bytes into a reusable native buffer (valid until the next call) and returns its address. */
-export function scratchBytes(bytes: Uint8Array): number {
-  if (textScratch === undefined || textScratch.u8.length < bytes.length + 1) {
-    textScratch = new Native(Math.max(4096, bytes.length + 1));
-  }
-  textScratch.u8.set(bytes);
-  textScratch.u8[bytes.length] = 0;
-  return textScratch.addr;
 }
 
 const encoder = new TextEncoder();
@@ -122,9 +111,6 @@ export function bpfErrorOrNotSupported(what: string, feature: string, cmd: numbe
   if (errno === E.ENOTSUPP || errno === E.EOPNOTSUPP) return new NotSupportedError(feature, { cause: err });
   return err;
 }
-
-/** Names an errno for messages. */
-export { errnoName };
 
 /** Reads `struct bpf_*_info` of an object (BPF_OBJ_GET_INFO_BY_FD) into a fresh buffer. */
 export function objInfo(rawFd: number, size: number, what: string, prepare?: (info: Native) => void): Native {

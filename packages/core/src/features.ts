@@ -6,7 +6,8 @@ import { Fd, rawFd } from "./fd.ts";
 import { call, exit, movImm, program } from "./internal/asm.ts";
 import type { MapType } from "./map_spec.ts";
 import { type BpfProgram, loadProgram, type ProgramType } from "./program.ts";
-import { kernelRelease, readText } from "./_sys/fs.ts";
+import { kernelRelease } from "./_sys/fs.ts";
+import { kernelBtf } from "./btf_load.ts";
 
 /** A kernel version. */
 export interface KernelVersion {
@@ -293,8 +294,6 @@ export function hasTcx(): boolean {
  */
 export type LinkType = keyof typeof BPF_LINK_TYPE;
 
-let btfStrings: string | undefined;
-
 /**
  * Tells whether the kernel has a link type, by looking its
  * `BPF_LINK_TYPE_*` name up in the kernel's own BTF
@@ -316,9 +315,9 @@ let btfStrings: string | undefined;
 export function hasLinkType(type: LinkType): boolean {
   if (!Object.hasOwn(BPF_LINK_TYPE, type)) throw new TypeError(`Invalid link type ${JSON.stringify(type)}`);
   return probe(`linktype:${type}`, `${type} links`, () => {
-    btfStrings ??= readText("/sys/kernel/btf/vmlinux");
-    if (btfStrings === undefined) throw new Error("the kernel has no BTF at /sys/kernel/btf/vmlinux");
     const name = `BPF_LINK_TYPE_${type.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-    return btfStrings.includes(`\0${name}\0`);
+    const linkTypes = kernelBtf().typesByName("bpf_link_type", "enum")[0];
+    if (linkTypes === undefined || linkTypes.kind !== "enum") throw new Error("the kernel's BTF has no enum bpf_link_type");
+    return linkTypes.values.some((v) => v.name === name);
   });
 }

@@ -4,7 +4,7 @@ import { ATTR_BATCH, ATTR_MAP_CREATE, BPF_CMD, BPF_MAP_INFO, BPF_MAP_TYPE } from
 import { ClosedError, NotSupportedError, SyscallError } from "./errors.ts";
 import { Fd, rawFd } from "./fd.ts";
 import { possibleCpus } from "./cpus.ts";
-import { type MapSpec, type MapType, PER_CPU, validateMapSpec } from "./map_spec.ts";
+import { type MapSpec, type MapType, mapTypeName, PER_CPU, validateMapSpec } from "./map_spec.ts";
 import { openPinnedFd, pinFd } from "./pin.ts";
 import { type Sys, sys } from "./_sys/sys.ts";
 
@@ -101,9 +101,6 @@ export interface MapInfo {
   readonly mapExtra: bigint;
 }
 
-const TYPE_NAMES: ReadonlyMap<number, MapType> = new Map(
-  (Object.entries(BPF_MAP_TYPE) as [MapType, number][]).reverse().map(([k, v]) => [v, k]),
-);
 
 const MODE_FLAGS: Readonly<Record<UpdateMode, number>> = { any: 0, noExist: 1, exist: 2 };
 const BPF_F_LOCK = 4;
@@ -712,7 +709,7 @@ function decodeMapInfo(info: Native): MapInfo {
   const dv = info.dv;
   const type = dv.getUint32(BPF_MAP_INFO.type, true);
   return {
-    type: TYPE_NAMES.get(type) ?? type,
+    type: mapTypeName(type) ?? type,
     id: dv.getUint32(BPF_MAP_INFO.id, true),
     name: cName(info.u8.subarray(BPF_MAP_INFO.name, BPF_MAP_INFO.name + 16)),
     keySize: dv.getUint32(BPF_MAP_INFO.key_size, true),

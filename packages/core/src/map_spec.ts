@@ -124,6 +124,15 @@ export interface MapSpec {
   readonly btf?: MapBtf;
 }
 
+const TYPE_NAMES: ReadonlyMap<number, MapType> = new Map(
+  (Object.entries(BPF_MAP_TYPE) as [MapType, number][]).reverse().map(([k, v]) => [v, k]),
+);
+
+/** Returns the name of a kernel map type number, or undefined when this library does not know it. */
+export function mapTypeName(type: number): MapType | undefined {
+  return TYPE_NAMES.get(type);
+}
+
 const NAME = /^[A-Za-z0-9_.]{0,15}$/;
 const U32_MAX = 0xffff_ffff;
 

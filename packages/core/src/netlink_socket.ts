@@ -1,4 +1,3 @@
-import { errnoName } from "./_errno.ts";
 import { ClosedError, SyscallError } from "./errors.ts";
 import { Fd, rawFd } from "./fd.ts";
 import {
@@ -507,7 +506,7 @@ export function openNetlink(protocol: NetlinkProtocol, options: OpenNetlinkOptio
     }
     for (const group of options.groups ?? []) {
       const r = setIntOption(ret, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group);
-      if (r < 0) fail(`join multicast group ${group} (${errnoName(-r)})`, "setsockopt", r);
+      if (r < 0) fail(`join multicast group ${group}`, "setsockopt", r);
     }
     return new NetlinkSocket(fd, proto);
   } catch (err) {

@@ -4,10 +4,9 @@
 // is `int (*name)[N]`, `__type(name, T)` is `T *name` and
 // `__array(values, T)` is `T *values[]`. Initial values of prog arrays and
 // maps of maps are R_BPF_64_ABS64 relocations in `.rel.maps`.
-import { BPF_MAP_TYPE } from "./_gen/uapi.ts";
 import type { Btf, BtfMember, BtfStruct, BtfType } from "./btf.ts";
 import { BPF_RELOCATION_TYPE, type ElfFile, type ElfSymbol } from "./elf.ts";
-import type { MapSpec, MapType } from "./map_spec.ts";
+import { type MapSpec, type MapType, mapTypeName } from "./map_spec.ts";
 
 /**
  * How a map from an object is pinned: `"none"`, or `"byName"`
@@ -90,9 +89,6 @@ const KERNEL_NAME_LEN = 15;
 const PIN_BY_NAME = 1;
 const MAX_MEMBERS = 64;
 
-const MAP_TYPE_NAMES: ReadonlyMap<number, MapType> = new Map(
-  Object.entries(BPF_MAP_TYPE).map(([name, value]) => [value, name as MapType]),
-);
 const WITH_VALUES: ReadonlySet<MapType> = new Set(["progArray", "arrayOfMaps", "hashOfMaps"]);
 const MAPS_OF_MAPS: ReadonlySet<MapType> = new Set(["arrayOfMaps", "hashOfMaps"]);
 const INT_MEMBERS = new Set(["type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning", "map_extra"]);
@@ -172,7 +168,7 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
 
   const typeNumber = ints.get("type");
   if (typeNumber === undefined) throw new MapDefinitionError(mapName, `member "type" is missing`);
-  const type = MAP_TYPE_NAMES.get(typeNumber);
+  const type = mapTypeName(typeNumber);
   if (type === undefined) throw new MapDefinitionError(mapName, `unknown map type ${typeNumber}`);
 
   const pinNumber = ints.get("pinning") ?? 0;

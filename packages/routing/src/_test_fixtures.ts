@@ -1,7 +1,8 @@
 // Test support: iproute2 request fixtures (testdata/iproute2/*.json) and the
 // normalisation that makes them comparable with dp's requests.
 import { readFileSync } from "node:fs";
-import type { NetlinkSocket } from "@dp/core";
+import { NetlinkError, type NetlinkMessage, type NetlinkSocket, NetlinkWriter } from "@dp/core";
+import { RTM } from "@dp/core/internal";
 import { fileURLToPath } from "node:url";
 
 /** A captured iproute2 command. */
@@ -53,4 +54,41 @@ export function forbiddenSocket(): NetlinkSocket {
       throw new Error(`unexpected netlink socket use: ${String(name)}`);
     },
   });
+}
+
+/** In the capture namespace, `ip link add d0 type veth peer name d1` makes d1 index 2 and d0 index 3. */
+export const CAPTURE_D0 = 3;
+
+/** Options for {@link recordingSocket}. */
+export interface RecordingSocketOptions {
+  /** Refuse every recorded request with this errno (and ext-ack text). */
+  readonly fail?: { readonly errno: number; readonly extAck?: string };
+  /** Answer every recorded request with this message. */
+  readonly reply?: NetlinkMessage;
+}
+
+/**
+ * A socket that answers RTM_GETLINK with index {@link CAPTURE_D0} and
+ * records every other request, for unit tests of the encoders' callers.
+ */
+export function recordingSocket(options: RecordingSocketOptions = {}): { nl: NetlinkSocket; sent: Uint8Array[] } {
+  const sent: Uint8Array[] = [];
+  const nl = {
+    writer: () => new NetlinkWriter(),
+    nextSeq: () => 1,
+    request(w: NetlinkWriter, what: string, op: string): NetlinkMessage[] {
+      const bytes = w.bytes();
+      const type = new DataView(bytes.buffer).getUint16(4, true);
+      if (type === RTM.GETLINK) {
+        const payload = new Uint8Array(16);
+        new DataView(payload.buffer).setInt32(4, CAPTURE_D0, true);
+        return [{ type: RTM.NEWLINK, flags: 0, seq: 1, pid: 0, payload }];
+      }
+      sent.push(bytes);
+      const fail = options.fail;
+      if (fail) throw new NetlinkError(`Cannot ${what}`, { op, errno: fail.errno, extAck: fail.extAck });
+      return options.reply === undefined ? [] : [options.reply];
+    },
+  };
+  return { nl: nl as unknown as NetlinkSocket, sent };
 }

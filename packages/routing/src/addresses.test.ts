@@ -1,38 +1,12 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { NetlinkError, type NetlinkMessage, type NetlinkSocket, NetlinkWriter, NLM_F } from "@dp/core";
+import { NetlinkWriter, NLM_F } from "@dp/core";
 import { forbiddenSys, IFA, RTM, setSys } from "@dp/core/internal";
 import { Addresses, type AddressRequest, decodeAddress, encodeAddressRequest } from "@dp/routing";
-import { fixtureRequest, forbiddenSocket, normalize } from "./_test_fixtures.ts";
+import { CAPTURE_D0, fixtureRequest, forbiddenSocket, normalize, recordingSocket } from "./_test_fixtures.ts";
 
 const ADD = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
 const DEL = NLM_F.REQUEST | NLM_F.ACK;
-// In the capture namespace, `ip link add d0 type veth peer name d1` makes d1 index 2 and d0 index 3.
-const D0 = 3;
-
-/**
- * A socket that answers RTM_GETLINK for "d0" with index 3 and records every
- * other request; `fail` makes those fail with an errno.
- */
-function recordingSocket(fail?: { errno: number; extAck?: string }): { nl: NetlinkSocket; sent: Uint8Array[] } {
-  const sent: Uint8Array[] = [];
-  const nl = {
-    writer: () => new NetlinkWriter(),
-    nextSeq: () => 1,
-    request(w: NetlinkWriter, what: string, op: string): NetlinkMessage[] {
-      const bytes = w.bytes();
-      const type = new DataView(bytes.buffer).getUint16(4, true);
-      if (type === RTM.GETLINK) {
-        const payload = new Uint8Array(16);
-        new DataView(payload.buffer).setInt32(4, D0, true);
-        return [{ type: RTM.NEWLINK, flags: 0, seq: 1, pid: 0, payload }];
-      }
-      sent.push(bytes);
-      if (fail) throw new NetlinkError(`Cannot ${what}`, { op, errno: fail.errno, extAck: fail.extAck });
-      return [];
-    },
-  };
-  return { nl: nl as unknown as NetlinkSocket, sent };
-}
+const D0 = CAPTURE_D0;
 
 afterEach(() => {
   setSys(undefined);
@@ -190,12 +164,12 @@ describe("Addresses", () => {
   });
 
   test("delete() returns false when the kernel answers EADDRNOTAVAIL", () => {
-    const { nl } = recordingSocket({ errno: 99, extAck: "ipv4: Address not found" });
+    const { nl } = recordingSocket({ fail: { errno: 99, extAck: "ipv4: Address not found" } });
     expect(new Addresses({ nl, netns: undefined }).delete("10.1.0.2/24", { dev: "d0" })).toBe(false);
   });
 
   test("add() names the address and link when the kernel refuses", () => {
-    const { nl } = recordingSocket({ errno: 17, extAck: "ipv4: Address already assigned" });
+    const { nl } = recordingSocket({ fail: { errno: 17, extAck: "ipv4: Address already assigned" } });
     expect(() => new Addresses({ nl, netns: undefined }).add("10.1.0.2/24", { dev: "d0" })).toThrow(
       'Cannot add address "10.1.0.2/24" to "d0": EEXIST (file exists): ipv4: Address already assigned',
     );

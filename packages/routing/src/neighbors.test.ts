@@ -1,39 +1,13 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { NetlinkError, type NetlinkMessage, type NetlinkSocket, NetlinkWriter, NLM_F } from "@dp/core";
+import { NetlinkWriter, NLM_F } from "@dp/core";
 import { forbiddenSys, NDA, RTM, setSys } from "@dp/core/internal";
 import { decodeNeighbor, encodeNeighborRequest, type NeighborRequest, Neighbors } from "@dp/routing";
-import { fixtureRequest, forbiddenSocket, normalize } from "./_test_fixtures.ts";
+import { CAPTURE_D0, fixtureRequest, forbiddenSocket, normalize, recordingSocket } from "./_test_fixtures.ts";
 
 const ADD = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL;
 const REPLACE = NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.REPLACE;
 const DEL = NLM_F.REQUEST | NLM_F.ACK;
-// In the capture namespace, `ip link add d0 type veth peer name d1` makes d1 index 2 and d0 index 3.
-const D0 = 3;
-
-/**
- * A socket that answers RTM_GETLINK with index 3 and records every other
- * request; `fail` makes those fail with an errno, `reply` answers them.
- */
-function recordingSocket(options: { fail?: number; reply?: Uint8Array } = {}): { nl: NetlinkSocket; sent: Uint8Array[] } {
-  const sent: Uint8Array[] = [];
-  const nl = {
-    writer: () => new NetlinkWriter(),
-    nextSeq: () => 1,
-    request(w: NetlinkWriter, what: string, op: string): NetlinkMessage[] {
-      const bytes = w.bytes();
-      const type = new DataView(bytes.buffer).getUint16(4, true);
-      if (type === RTM.GETLINK) {
-        const payload = new Uint8Array(16);
-        new DataView(payload.buffer).setInt32(4, D0, true);
-        return [{ type: RTM.NEWLINK, flags: 0, seq: 1, pid: 0, payload }];
-      }
-      sent.push(bytes);
-      if (options.fail !== undefined) throw new NetlinkError(`Cannot ${what}`, { op, errno: options.fail });
-      return options.reply === undefined ? [] : [{ type: RTM.NEWNEIGH, flags: 0, seq: 1, pid: 0, payload: options.reply }];
-    },
-  };
-  return { nl: nl as unknown as NetlinkSocket, sent };
-}
+const D0 = CAPTURE_D0;
 
 afterEach(() => {
   setSys(undefined);
@@ -122,13 +96,13 @@ describe("Neighbors", () => {
   });
 
   test("delete() returns false when the kernel answers ENOENT", () => {
-    const { nl, sent } = recordingSocket({ fail: 2 });
+    const { nl, sent } = recordingSocket({ fail: { errno: 2 } });
     expect(new Neighbors({ nl, netns: undefined }).delete({ ip: "10.1.0.1", dev: "d0" })).toBe(false);
     expect(sent.map(normalize)).toEqual([fixtureRequest("neigh_del_v4", RTM.DELNEIGH)]);
   });
 
   test("get() returns undefined when the kernel answers ENOENT", () => {
-    const { nl } = recordingSocket({ fail: 2 });
+    const { nl } = recordingSocket({ fail: { errno: 2 } });
     expect(new Neighbors({ nl, netns: undefined }).get({ ip: "10.1.0.1", dev: "d0" })).toBeUndefined();
   });
 
@@ -137,7 +111,7 @@ describe("Neighbors", () => {
       w.attr(NDA.DST, new Uint8Array([10, 1, 0, 1]));
       w.attr(NDA.LLADDR, new Uint8Array([2, 0, 0, 0, 0, 1]));
     });
-    const { nl, sent } = recordingSocket({ reply });
+    const { nl, sent } = recordingSocket({ reply: { type: RTM.NEWNEIGH, flags: 0, seq: 1, pid: 0, payload: reply } });
     expect(new Neighbors({ nl, netns: undefined }).get({ ip: "10.1.0.1", dev: "d0" })?.state).toBe("reachable");
     const dv = new DataView(sent[0]!.buffer);
     expect(dv.getUint16(6, true)).toBe(NLM_F.REQUEST);
@@ -145,7 +119,7 @@ describe("Neighbors", () => {
   });
 
   test("add() names the entry when the kernel refuses", () => {
-    const { nl } = recordingSocket({ fail: 17 });
+    const { nl } = recordingSocket({ fail: { errno: 17 } });
     expect(() => new Neighbors({ nl, netns: undefined }).add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0" })).toThrow(
       'Cannot add neighbour "10.1.0.1" on "d0": EEXIST (file exists)',
     );

@@ -1,8 +1,7 @@
 // File-system reads and writes core needs besides system calls: sysfs and
 // procfs files, bpffs and /run/netns directories.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { release } from "node:os";
-import { gunzipSync } from "node:zlib";
 
 /** Reads a text file, or returns undefined when it does not exist. */
 export function readText(path: string): string | undefined {
@@ -14,37 +13,9 @@ export function readText(path: string): string | undefined {
   }
 }
 
-/** Reads a gzip-compressed text file, or returns undefined when it does not exist. */
-export function readGzipText(path: string): string | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  return gunzipSync(bytes).toString("utf8");
-}
-
-/** Writes a text file. */
-export function writeText(path: string, text: string): void {
-  writeFileSync(path, text);
-}
-
 /** Creates a directory and its parents. */
 export function mkdirp(path: string, mode = 0o755): void {
   mkdirSync(path, { recursive: true, mode });
-}
-
-/** Removes an empty directory; returns false when it does not exist. */
-export function rmdir(path: string): boolean {
-  try {
-    rmdirSync(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw err;
-  }
 }
 
 /** Tells whether a path exists. */

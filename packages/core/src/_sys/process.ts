@@ -9,13 +9,3 @@ export function env(name: string): string | undefined {
 export function emitWarning(message: string, type: string): void {
   process.emitWarning(message, { type });
 }
-
-/** The process id (also the main thread's id). */
-export function pid(): number {
-  return process.pid;
-}
-
-/** The machine architecture, such as `"x64"`. */
-export function arch(): string {
-  return process.arch;
-}
