@@ -71,12 +71,35 @@ export class SyscallError extends Error {
   }
 }
 
+/**
+ * The source line of the instruction the verifier rejected, from the
+ * program's BTF line info (or the `; text @ file:line` lines of the log).
+ */
+export interface VerifierSource {
+  /** The index of the failing instruction in the loaded program. */
+  readonly instruction: number;
+  /** The source file as the line info names it, such as `"./bpf/testdata/verifier_fail.c"`. */
+  readonly file: string;
+  /** The 1-based line number. */
+  readonly line: number;
+  /** The 1-based column, or 0 when unknown. */
+  readonly column: number;
+  /** The text of the source line. */
+  readonly text: string;
+}
+
 /** Options for {@link VerifierError}. */
 export interface VerifierErrorOptions extends SyscallErrorOptions {
   /** The verifier log, one entry per line. */
   readonly log: readonly string[];
   /** Whether the log was cut short because the buffer was too small. */
   readonly truncated: boolean;
+  /**
+   * The source line of the failing instruction, added to the summary.
+   *
+   * @default undefined
+   */
+  readonly source?: VerifierSource | undefined;
 }
 
 /** Options for {@link VerifierError.formatLog}. */
@@ -106,6 +129,10 @@ const TRAILER_LINE =
  * reason and how many log lines were left out. The full log is in `log`
  * and {@link VerifierError.formatLog}.
  *
+ * With a {@link VerifierSource}, the summary also names the source line
+ * after the reason: `<instruction>: <reason> at <file>:<line>: <text>
+ * (N lines omitted)`, the text without its leading and trailing spaces.
+ *
  * @example Summarising a log
  * ```ts
  * import assert from "node:assert/strict";
@@ -121,6 +148,22 @@ const TRAILER_LINE =
  * });
  * assert.match(err.message, /0: \(95\) exit: R0 !read_ok \(3 lines omitted\)/);
  * ```
+ * @example Naming the source line
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VerifierError } from "@dp/core";
+ *
+ * const err = new VerifierError('Cannot load program "bad"', {
+ *   syscall: "bpf",
+ *   op: "BPF_PROG_LOAD",
+ *   errno: 13,
+ *   log: ["0: (95) exit", "R0 !read_ok"],
+ *   truncated: false,
+ *   source: { instruction: 0, file: "bad.c", line: 3, column: 2, text: "\treturn;" },
+ * });
+ * assert.equal(err.source?.line, 3);
+ * assert.match(err.message, /0: \(95\) exit: R0 !read_ok at bad\.c:3: return;$/);
+ * ```
  */
 export class VerifierError extends SyscallError {
   /** Always `"VerifierError"`, the class name. */
@@ -129,18 +172,22 @@ export class VerifierError extends SyscallError {
   readonly log: readonly string[];
   /** Whether the log was cut short because the buffer was too small. */
   readonly truncated: boolean;
+  /** The source line of the failing instruction, when it is known. */
+  readonly source: VerifierSource | undefined;
 
   /**
-   * Creates a verifier error whose message summarises `log`.
+   * Creates a verifier error whose message summarises `log` (and names
+   * `source` when given).
    *
    * @param what What was being done, such as `Cannot load program "xdp_drop"`.
-   * @param options The failing call, its error number and the log.
+   * @param options The failing call, its error number, the log and the source line.
    */
   constructor(what: string, options: VerifierErrorOptions) {
-    const summary = summarizeLog(options.log, options.truncated);
+    const summary = summarizeLog(options.log, options.truncated, options.source);
     super(what, { ...options, hint: summary });
     this.log = options.log;
     this.truncated = options.truncated;
+    this.source = options.source;
   }
 
   /**
@@ -157,10 +204,11 @@ export class VerifierError extends SyscallError {
   }
 }
 
-function summarizeLog(log: readonly string[], truncated: boolean): string {
+function summarizeLog(log: readonly string[], truncated: boolean, source: VerifierSource | undefined): string {
+  const at = source === undefined ? "" : ` at ${source.file}:${source.line}: ${source.text.trim()}`;
   let end = log.length;
   while (end > 0 && TRAILER_LINE.test(log[end - 1] ?? "")) end--;
-  if (end === 0) return truncated ? "verifier log truncated" : "empty verifier log";
+  if (end === 0) return (truncated ? "verifier log truncated" : "empty verifier log") + at;
   const cause = (log[end - 1] ?? "").trim();
   const parts = [cause];
   const before = (log[end - 2] ?? "").trim();
@@ -168,7 +216,7 @@ function summarizeLog(log: readonly string[], truncated: boolean): string {
     parts.unshift(before);
   }
   const omitted = log.length - parts.length;
-  let summary = parts.join(": ");
+  let summary = parts.join(": ") + at;
   if (omitted > 0) summary += ` (${omitted} lines omitted)`;
   if (truncated) summary += " (log truncated)";
   return summary;

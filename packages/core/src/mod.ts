@@ -22,7 +22,7 @@
  * @module \@dp/core
  */
 export { ClosedError, NotSupportedError, SyscallError, VerifierError, isNotSupported } from "./errors.ts";
-export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions } from "./errors.ts";
+export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions, VerifierSource } from "./errors.ts";
 export { Fd } from "./fd.ts";
 export { MAP_FLAGS, validateMapSpec } from "./map_spec.ts";
 export type { MapBtf, MapSpec, MapType } from "./map_spec.ts";
@@ -107,3 +107,27 @@ export type {
   AttributeValues,
   DecodedAttributes,
 } from "./netlink_schema.ts";
+export { ObjectError, parseCollectionSpec, readCollectionSpec } from "./collection_spec.ts";
+export type {
+  CollectionMapSpec,
+  CollectionProgramSpec,
+  CollectionSpec,
+  InstructionReference,
+  ParseCollectionOptions,
+  ProgramCoreRelo,
+  ProgramFuncInfo,
+  ProgramLineInfo,
+} from "./collection_spec.ts";
+export { Collection, loadCollection, MapCompatibilityError, Variable } from "./collection.ts";
+export type { LoadCollectionOptions } from "./collection.ts";
+export { ConstantSet } from "./variables.ts";
+export type { VariableSpec, VariableValue } from "./variables.ts";
+export { CoreRelocationError } from "./core_relo.ts";
+export type { CoreRelocationResult } from "./core_relo.ts";
+export { KconfigError } from "./kconfig.ts";
+export type { KconfigExtern } from "./kconfig.ts";
+export { Btf, BtfSyntaxError, parseBtf } from "./btf.ts";
+export { kernelBtf } from "./btf_load.ts";
+export { ElfError } from "./elf.ts";
+export { MapDefinitionError } from "./object_maps.ts";
+export type { MapInitialValue, MapPinning } from "./object_maps.ts";

@@ -2,6 +2,7 @@
 // procfs files, bpffs and /run/netns directories.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { release } from "node:os";
+import { gunzipSync } from "node:zlib";
 
 /** Reads a text file, or returns undefined when it does not exist. */
 export function readText(path: string): string | undefined {
@@ -38,4 +39,10 @@ export function readBytes(path: string): Uint8Array | undefined {
     throw err;
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Reads a gzip-compressed text file, or returns undefined when it does not exist. */
+export function readGzipText(path: string): string | undefined {
+  const bytes = readBytes(path);
+  return bytes === undefined ? undefined : gunzipSync(bytes).toString("utf8");
 }

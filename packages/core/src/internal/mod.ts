@@ -19,3 +19,7 @@ export { Btf, BtfSyntaxError, buildBtf, encodeBtf, parseBtf, type BtfArray, type
 export * from "../btf_ext.ts";
 export * from "../btf_load.ts";
 export * from "../object_maps.ts";
+export { kconfigData, kconfigExterns, parseKernelConfig, readKernelConfig, type KconfigDataOptions, type KconfigExtern, type KconfigLayout } from "../kconfig.ts";
+export { failingInstruction, sourceForInstruction, withSource, type SourceLineInfo } from "../verifier_source.ts";
+export { decodeVariable, encodeVariable } from "../variables.ts";
+export * from "../core_relo.ts";

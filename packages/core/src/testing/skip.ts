@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
 import { compareKernelVersions, kernelVersion, parseKernelVersion } from "../features.ts";
 import { NotSupportedError } from "../errors.ts";
+import { readKernelConfig } from "../kconfig.ts";
 
 /** The part of a test framework's context the skip helpers use (vitest's `TestContext` fits). */
 export interface SkipContext {
@@ -42,25 +41,16 @@ export function requireKernel(t: SkipContext, min: string, why: string): void {
   }
 }
 
-let config: ReadonlyMap<string, string> | undefined;
-
 /**
- * Reads the running kernel's build configuration from `/proc/config.gz`.
+ * Reads the running kernel's build configuration from `/proc/config.gz`,
+ * else `/boot/config-<release>` (cached).
  *
  * @returns `CONFIG_*` names mapped to their values (`"y"`, `"m"`, numbers, strings).
- * @throws {Error} When `/proc/config.gz` is missing (`CONFIG_IKCONFIG_PROC` is off).
+ * @throws {NotSupportedError} When neither file exists (`CONFIG_IKCONFIG_PROC` is off and there is no config in /boot).
+ * @throws {Error} When a file exists but cannot be read or parsed.
  */
 export function kernelConfig(): ReadonlyMap<string, string> {
-  if (config === undefined) {
-    const text = gunzipSync(readFileSync("/proc/config.gz")).toString("utf8");
-    const map = new Map<string, string>();
-    for (const line of text.split("\n")) {
-      const m = /^(CONFIG_\w+)=(.*)$/.exec(line);
-      if (m) map.set(m[1] as string, m[2] as string);
-    }
-    config = map;
-  }
-  return config;
+  return readKernelConfig();
 }
 
 /**
@@ -72,7 +62,14 @@ export function kernelConfig(): ReadonlyMap<string, string> {
  * @throws {Error} Instead of skipping when `DP_REQUIRE_KERNEL=1`.
  */
 export function requireConfig(t: SkipContext, ...names: string[]): void {
-  const cfg = kernelConfig();
+  let cfg: ReadonlyMap<string, string>;
+  try {
+    cfg = readKernelConfig();
+  } catch (err) {
+    if (!(err instanceof NotSupportedError)) throw err;
+    skipOrFail(t, `cannot check ${names.join(", ")}: ${err.message}`);
+    return;
+  }
   const missing = names.filter((n) => {
     const v = cfg.get(n);
     return v !== "y" && v !== "m";
