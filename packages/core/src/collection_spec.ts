@@ -245,8 +245,8 @@ interface Func {
  * import { readCollectionSpec } from "@dp/core";
  *
  * const spec = readCollectionSpec("bpf/build/testdata/xdp_count.o");
- * assert.deepEqual([...spec.programs.keys()], ["xdp_count"]);
- * assert.equal(spec.programs.get("xdp_count")?.type, "xdp");
+ * assert.deepEqual([...spec.programs.keys()], ["count_packets"]);
+ * assert.equal(spec.programs.get("count_packets")?.type, "xdp");
  * assert.deepEqual([...spec.maps.keys()], ["xdp_counters"]);
  * ```
  */

@@ -7,7 +7,7 @@ import { NotSupportedError } from "./errors.ts";
 import { type KernelVersion, kernelVersion } from "./features.ts";
 import { kernelRelease, readGzipText, readText } from "./_sys/fs.ts";
 
-/** One `extern` variable of the `.kconfig` section, as {@link kconfigExterns} finds it. */
+/** One `extern` variable of the `.kconfig` section of an object. */
 export interface KconfigExtern {
   /** The variable name, such as `"CONFIG_HZ"` or `"LINUX_KERNEL_VERSION"`. */
   readonly name: string;

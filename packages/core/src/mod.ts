@@ -122,11 +122,44 @@ export { Collection, loadCollection, MapCompatibilityError, Variable } from "./c
 export type { LoadCollectionOptions } from "./collection.ts";
 export { ConstantSet } from "./variables.ts";
 export type { VariableSpec, VariableValue } from "./variables.ts";
-export { CoreRelocationError } from "./core_relo.ts";
+export { CORE_POISON, CoreRelocationError } from "./core_relo.ts";
 export type { CoreRelocationResult } from "./core_relo.ts";
 export { KconfigError } from "./kconfig.ts";
 export type { KconfigExtern } from "./kconfig.ts";
 export { Btf, BtfSyntaxError, parseBtf } from "./btf.ts";
+export type {
+  BtfArray,
+  BtfConst,
+  BtfDatasec,
+  BtfDatasecVariable,
+  BtfDeclTag,
+  BtfEnum,
+  BtfEnum64,
+  BtfEnum64Value,
+  BtfEnumValue,
+  BtfFloat,
+  BtfFunc,
+  BtfFuncProto,
+  BtfFwd,
+  BtfInt,
+  BtfKind,
+  BtfLinkage,
+  BtfMember,
+  BtfParam,
+  BtfPtr,
+  BtfRestrict,
+  BtfStruct,
+  BtfType,
+  BtfTypedef,
+  BtfTypeTag,
+  BtfUnion,
+  BtfVar,
+  BtfVarSecinfo,
+  BtfVoid,
+  BtfVolatile,
+  ParseBtfOptions,
+} from "./btf.ts";
+export type { BtfCoreRelo, BtfCoreReloKind, BtfExt, BtfFuncInfo, BtfLineInfo } from "./btf_ext.ts";
 export { kernelBtf } from "./btf_load.ts";
 export { ElfError } from "./elf.ts";
 export { MapDefinitionError } from "./object_maps.ts";

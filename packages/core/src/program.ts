@@ -143,6 +143,9 @@ export interface LoadProgramOptions {
   readonly maxLogSize?: number;
 }
 
+/** Room for the context a test run writes back: more than any program type's context (`struct __sk_buff` is 192 bytes). */
+const CTX_OUT_DEFAULT = 512;
+
 /** Options for {@link BpfProgram.testRun}. */
 export interface TestRunOptions {
   /**
@@ -164,9 +167,10 @@ export interface TestRunOptions {
    */
   readonly ctx?: Uint8Array;
   /**
-   * Bytes reserved for the output context.
+   * Bytes reserved for the output context (the kernel refuses a run with
+   * ENOSPC when its context does not fit).
    *
-   * @default ctx length
+   * @default the larger of the ctx length and 512
    */
   readonly ctxOutSize?: number;
   /**
@@ -300,7 +304,7 @@ export class BpfProgram {
     const data = options.data;
     const dataOut = new Uint8Array(options.dataOutSize ?? (data?.length ?? 0) + 4096);
     const ctx = options.ctx;
-    const ctxOut = ctx === undefined && options.ctxOutSize === undefined ? undefined : new Uint8Array(options.ctxOutSize ?? ctx?.length ?? 0);
+    const ctxOut = ctx === undefined && options.ctxOutSize === undefined ? undefined : new Uint8Array(options.ctxOutSize ?? Math.max(ctx?.length ?? 0, CTX_OUT_DEFAULT));
     const a = attr(ATTR_TEST.SIZE);
     const dv = a.dv;
     dv.setUint32(ATTR_TEST.prog_fd, rawFd(this.fd), true);
