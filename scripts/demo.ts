@@ -1,7 +1,9 @@
 // The kernel smoke demo: what `npm run demo` runs. It probes the kernel,
 // makes a network namespace, creates a map, loads a program that counts
 // into it, runs the program on packets with BPF_PROG_TEST_RUN, pins the map
-// and reads it back from the pin; then it wires two namespaces together
+// and reads it back from the pin; it loads two compiled objects with the
+// ELF/BTF loader (CO-RE against this kernel, a constant set before load,
+// variables read after a run); then it wires two namespaces together
 // with @dp/routing (a veth pair, addresses, a route), sends pings across
 // and reads the link counters. It removes everything it made.
 import { execFileSync } from "node:child_process";
@@ -15,8 +17,10 @@ import {
   hasTcx,
   interfaceIndex,
   kernelVersion,
+  loadCollection,
   loadProgram,
   openPinnedMap,
+  readCollectionSpec,
   SyscallError,
   unpin,
   withNetns,
@@ -77,8 +81,27 @@ function main(): void {
     rmSync(pinDir, { recursive: true, force: true });
     deleteNetns(nsName);
   }
+  loaderDemo();
   routingDemo();
   console.log("ok");
+}
+
+/** Loads bpf/testdata/core.c's object: CO-RE against this kernel's BTF, then one run. */
+function loaderDemo(): void {
+  const spec = readCollectionSpec("bpf/build/testdata/core.o");
+  using coll = loadCollection(spec);
+  const core = coll.coreRelocations.get("core_values") ?? [];
+  line("object core.o", `${coll.programs.size} program, ${coll.maps.size} map, ${core.length} CO-RE relocations applied`);
+  const run = coll.program("core_values").testRun({ data: new Uint8Array(77) });
+  const out = coll.map("core_out").get(new Uint8Array(4)) as Uint8Array;
+  const dv = new DataView(out.buffer, out.byteOffset);
+  line("CO-RE reads", `skb->len ${run.retval}, sizeof(struct sk_buff) ${dv.getUint32(24, true)}, tgid ${dv.getUint32(44, true)} (pid ${process.pid})`);
+
+  const globals = readCollectionSpec("bpf/build/testdata/globals.o");
+  globals.constants.set("magic", 42);
+  using g = loadCollection(globals);
+  const verdict = g.program("globals_tc").testRun({ data: new Uint8Array(64) }).retval;
+  line("globals.o, magic set to 42", `returns ${verdict}, bss_message ${JSON.stringify(new TextDecoder().decode(g.variable("bss_message").get() as Uint8Array).replace(/\0+$/, ""))}`);
 }
 
 function routingDemo(): void {
