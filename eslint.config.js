@@ -172,7 +172,8 @@ export default defineConfig(
 
   {
     name: "dp/node-allowed",
-    files: ["packages/core/src/testing/**", "packages/eni/src/testing/**", "packages/*/src/**/_test_*.ts", ...TEST_FILES],
+    // Command-line entry points (`*_cli.ts`) read and write files too.
+    files: ["packages/core/src/testing/**", "packages/eni/src/testing/**", "packages/*/src/**/_test_*.ts", "packages/*/src/*_cli.ts", ...TEST_FILES],
     rules: {
       "no-restricted-imports": restrictImports(KOFFI, ...DEEP_SIBLING),
     },

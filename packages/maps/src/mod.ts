@@ -1,0 +1,6 @@
+/**
+ * Typed BPF maps over `@dp/core`.
+ *
+ * @module \@dp/maps
+ */
+export type { Codec, Infer } from "./codec.ts";
