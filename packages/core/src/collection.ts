@@ -10,7 +10,7 @@ import { applyCoreRelocations, CORE_POISON, type CoreRelocationResult } from "./
 import { SyscallError, VerifierError } from "./errors.ts";
 import { kconfigData, type KconfigLayout } from "./kconfig.ts";
 import { BpfMap, createMap, openPinnedMap } from "./map.ts";
-import type { MapSpec } from "./map_spec.ts";
+import type { MapSpec, MapType } from "./map_spec.ts";
 import { rawFd } from "./fd.ts";
 import { DEFAULT_BPFFS, unpin } from "./pin.ts";
 import { type BpfProgram, loadProgram } from "./program.ts";
@@ -262,6 +262,26 @@ export class Collection {
   }
 }
 
+/** Map types created without BTF key/value types: the kernel refuses them (EINVAL/ENOTSUPP). */
+const NO_BTF: ReadonlySet<MapType> = new Set<MapType>([
+  "progArray",
+  "perfEventArray",
+  "stackTrace",
+  "cgroupArray",
+  "arrayOfMaps",
+  "hashOfMaps",
+  "devmap",
+  "devmapHash",
+  "sockmap",
+  "sockhash",
+  "cpumap",
+  "xskmap",
+  "reuseportSockarray",
+  "queue",
+  "stack",
+  "ringbuf",
+  "userRingbuf",
+]);
 const INSN = 8;
 const PSEUDO_MAP_FD = 1;
 const PSEUDO_MAP_VALUE = 2;
@@ -326,7 +346,11 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
       }
       let create: MapSpec = m.spec;
       if (m.kind === "kconfig" && kconfig !== undefined) create = { ...create, valueSize: Math.max(kconfig.size, 1) };
-      if (btfHandle !== undefined && m.valueTypeId !== undefined) {
+      // The kernel takes a value type without a key type only for arrays
+      // (data sections), and refuses BTF for maps that hold descriptors or
+      // have no key; those are created without it (libbpf retries so).
+      const typed = m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
+      if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
         create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
       }
       if (m.pinning === "byName") {
