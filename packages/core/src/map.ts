@@ -132,6 +132,46 @@ function isFdOwner(value: unknown): value is FdOwner {
 }
 
 /**
+ * A map's native key and value buffers with lookup and update over them.
+ *
+ * @internal Returned by {@link mapDirect} for `@dp/maps`.
+ */
+export interface MapDirect {
+  /** The key buffer (`keySize` bytes): write the key here before a call. */
+  readonly key: DataView;
+  /** The value buffer (`valueBytes` bytes): the value is read here after `lookup`, written here before `update`. */
+  readonly value: DataView;
+  /**
+   * BPF_MAP_LOOKUP_ELEM of the key in {@link MapDirect.key} into {@link MapDirect.value}.
+   *
+   * @returns `false` when the key is missing.
+   */
+  lookup(): boolean;
+  /**
+   * BPF_MAP_UPDATE_ELEM of {@link MapDirect.key} to {@link MapDirect.value}.
+   *
+   * @param flags `BPF_ANY` (0), `BPF_NOEXIST` (1), `BPF_EXIST` (2), `BPF_F_LOCK` (4).
+   */
+  update(flags: number): void;
+}
+
+const DIRECT = new WeakMap<BpfMap, () => MapDirect>();
+
+/**
+ * Direct access to a map's native key and value buffers, for typed
+ * wrappers that encode keys and decode values in place (no copies).
+ *
+ * @internal For `@dp/maps`.
+ * @param map The map.
+ * @returns The buffers and the element calls over them (the same object on every call).
+ */
+export function mapDirect(map: BpfMap): MapDirect {
+  const make = DIRECT.get(map);
+  if (make === undefined) throw new TypeError("mapDirect() needs a BpfMap");
+  return make();
+}
+
+/**
  * A BPF map: bytes in, bytes out.
  *
  * Keys and values are `Uint8Array`s in host byte order exactly as the
@@ -188,6 +228,7 @@ export class BpfMap {
   #next: Uint8Array;
   #valueView: DataView;
   #batch: boolean | undefined;
+  #direct: MapDirect | undefined;
 
   /**
    * Wraps a map descriptor.
@@ -235,6 +276,7 @@ export class BpfMap {
     this.#value = mem.u8.subarray(valueOff, valueOff + this.valueBytes);
     this.#next = mem.u8.subarray(nextOff, nextOff + this.keySize);
     this.#valueView = new DataView(mem.u8.buffer, valueOff, v8);
+    DIRECT.set(this, () => this.#makeDirect());
   }
 
   /** The map's descriptor, owned by the map. */
@@ -246,6 +288,35 @@ export class BpfMap {
   /** Whether {@link BpfMap.close} was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  #makeDirect(): MapDirect {
+    if (this.#direct !== undefined) return this.#direct;
+    const s = this.#sys;
+    const lookupAttr = this.#lookupAttr;
+    const updateAttr = this.#updateAttr;
+    const dv = this.#mem.dv;
+    const check = (): void => {
+      if (this.#closed) throw new ClosedError(this.#what());
+    };
+    this.#direct = {
+      key: new DataView(this.#key.buffer, this.#key.byteOffset, this.keySize),
+      value: this.#valueView,
+      lookup: (): boolean => {
+        check();
+        const ret = s.bpf(BPF_CMD.MAP_LOOKUP_ELEM, lookupAttr, ELEM);
+        if (ret >= 0) return true;
+        if (ret === -E.ENOENT) return false;
+        throw this.#error("look up key in", BPF_CMD.MAP_LOOKUP_ELEM, -ret);
+      },
+      update: (flags: number): void => {
+        check();
+        dv.setUint32(A_UPDATE + 24, flags, true);
+        const ret = s.bpf(BPF_CMD.MAP_UPDATE_ELEM, updateAttr, ELEM);
+        if (ret < 0) throw this.#error("update key in", BPF_CMD.MAP_UPDATE_ELEM, -ret);
+      },
+    };
+    return this.#direct;
   }
 
   /**

@@ -23,3 +23,4 @@ export { kconfigData, kconfigExterns, parseKernelConfig, readKernelConfig, type 
 export { failingInstruction, sourceForInstruction, withSource, type SourceLineInfo } from "../verifier_source.ts";
 export { decodeVariable, encodeVariable } from "../variables.ts";
 export * from "../core_relo.ts";
+export { mapDirect, type MapDirect } from "../map.ts";
