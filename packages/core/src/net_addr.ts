@@ -15,63 +15,113 @@ export interface IpPrefix extends IpAddress {
   readonly prefixLength: number;
 }
 
-/** Parses dotted-quad IPv4 between `start` and `end` without allocating strings (no leading zeros). */
 function parseIpv4(text: string, start = 0, end: number = text.length): Uint8Array | undefined {
   const out = new Uint8Array(4);
+  return parseIpv4Into(text, start, end, out, 0) ? out : undefined;
+}
+
+function parseIpv6(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(16);
+  return parseIpv6Into(text, out) ? out : undefined;
+}
+
+/**
+ * Parses dotted-quad IPv4 in `text[start, end)` into `out[at..at+4)` (no leading zeros).
+ *
+ * @internal Allocation-free parsing for `@dp/maps`; see {@link parseIp}.
+ * @param text The text.
+ * @param start First character.
+ * @param end One past the last character.
+ * @param out Where the 4 bytes go.
+ * @param at Offset in `out`.
+ * @returns `false` when the text is not an address.
+ */
+export function parseIpv4Into(text: string, start: number, end: number, out: Uint8Array, at: number): boolean {
   let part = 0;
   let value = 0;
   let digits = 0;
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c === 46 /* . */) {
-      if (digits === 0 || part === 3) return undefined;
-      out[part++] = value;
+      if (digits === 0 || part === 3) return false;
+      out[at + part++] = value;
       value = 0;
       digits = 0;
     } else {
-      if (c < 48 || c > 57 || (digits > 0 && value === 0)) return undefined;
+      if (c < 48 || c > 57 || (digits > 0 && value === 0)) return false;
       value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return undefined;
+      if (++digits > 3 || value > 255) return false;
     }
   }
-  if (part !== 3 || digits === 0) return undefined;
-  out[3] = value;
-  return out;
+  if (part !== 3 || digits === 0) return false;
+  out[at + 3] = value;
+  return true;
 }
 
-function parseIpv6(text: string): Uint8Array | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (s: string): number[] | undefined => {
-    if (s === "") return [];
-    const out: number[] = [];
-    const parts = s.split(":");
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i] as string;
-      if (i === parts.length - 1 && p.includes(".")) {
-        const v4 = parseIpv4(p);
-        if (v4 === undefined) return undefined;
-        out.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-        continue;
-      }
-      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-      out.push(parseInt(p, 16));
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Parses an IPv6 address (with `::` and an optional dotted IPv4 tail) into `out[0..16)`.
+ *
+ * @internal Allocation-free parsing for `@dp/maps`; see {@link parseIp}.
+ * @param text The text.
+ * @param out Where the 16 bytes go.
+ * @returns `false` when the text is not an address.
+ */
+export function parseIpv6Into(text: string, out: Uint8Array): boolean {
+  const len = text.length;
+  if (len < 2 || len > 45) return false;
+  let i = 0;
+  let groups = 0;
+  let gap = -1;
+  if (text.charCodeAt(0) === 58 /* : */) {
+    if (text.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+  }
+  while (i < len) {
+    if (groups === 8) return false;
+    const start = i;
+    let value = 0;
+    let digits = 0;
+    for (; i < len; i++) {
+      const d = hexDigit(text.charCodeAt(i));
+      if (d < 0) break;
+      if (++digits > 4) return false;
+      value = value * 16 + d;
     }
-    return out;
-  };
-  const head = groups(halves[0] as string);
-  const tail = halves.length === 2 ? groups(halves[1] as string) : [];
-  if (head === undefined || tail === undefined) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const all = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[i * 2] = g >> 8;
-    out[i * 2 + 1] = g & 0xff;
-  });
-  return out;
+    if (i < len && text.charCodeAt(i) === 46 /* . */) {
+      if (groups > 6 || !parseIpv4Into(text, start, len, out, groups * 2)) return false;
+      groups += 2;
+      break;
+    }
+    if (digits === 0) return false;
+    out[groups * 2] = value >> 8;
+    out[groups * 2 + 1] = value & 0xff;
+    groups++;
+    if (i === len) break;
+    if (text.charCodeAt(i) !== 58) return false;
+    i++;
+    if (i < len && text.charCodeAt(i) === 58) {
+      if (gap >= 0) return false;
+      gap = groups;
+      i++;
+    } else if (i === len) {
+      return false;
+    }
+  }
+  if (gap < 0) return groups === 8;
+  if (groups > 7) return false;
+  // Move the groups after "::" to the end and zero the gap.
+  const tail = (groups - gap) * 2;
+  for (let k = tail - 1; k >= 0; k--) out[16 - tail + k] = out[gap * 2 + k] as number;
+  for (let k = gap * 2; k < 16 - tail; k++) out[k] = 0;
+  return true;
 }
 
 /**
@@ -163,27 +213,44 @@ export function parseCidr(text: string): IpPrefix {
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return Array.from(bytes).join(".");
   if (bytes.length !== 16) throw new RangeError(`Invalid IP address: expected 4 or 16 bytes, got ${bytes.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] as number) << 8) | (bytes[i + 1] as number));
-  // The longest run of zero groups (at least two) becomes "::".
+  return formatIpv6(new DataView(bytes.buffer, bytes.byteOffset, 16), 0);
+}
+
+/**
+ * Formats 16 bytes at `off` in RFC 5952 form (the longest run of two or more zero groups becomes `::`).
+ *
+ * @internal For `@dp/maps`; see {@link formatIp}.
+ * @param view The buffer.
+ * @param off Where the address starts.
+ * @returns The text.
+ */
+export function formatIpv6(view: DataView, off: number): string {
   let best = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
+    if (view.getUint16(off + i * 2, false) !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && groups[j] === 0) j++;
+    while (j < 8 && view.getUint16(off + j * 2, false) === 0) j++;
     if (j - i > bestLen && j - i >= 2) {
       best = i;
       bestLen = j - i;
     }
     i = j;
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
+  let text = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      text += "::";
+      i += bestLen - 1;
+      continue;
+    }
+    if (text !== "" && !text.endsWith(":")) text += ":";
+    text += view.getUint16(off + i * 2, false).toString(16);
+  }
+  return text;
 }
 
 /**
@@ -202,10 +269,11 @@ export function formatIp(bytes: Uint8Array): string {
  * ```
  */
 export function parseMac(text: string): Uint8Array {
-  if (typeof text !== "string" || !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) {
+  const out = new Uint8Array(6);
+  if (typeof text !== "string" || !parseMacInto(text, out)) {
     throw new SyntaxError(`Invalid MAC address ${JSON.stringify(text)}: expected six hex bytes like "02:00:00:aa:bb:cc"`);
   }
-  return new Uint8Array(text.split(":").map((b) => parseInt(b, 16)));
+  return out;
 }
 
 /**
@@ -216,4 +284,25 @@ export function parseMac(text: string): Uint8Array {
  */
 export function formatMac(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * Parses `"aa:bb:cc:dd:ee:ff"` (either case) into `out[0..6)`.
+ *
+ * @internal For `@dp/maps`; see {@link parseMac}.
+ * @param text The text.
+ * @param out Where the 6 bytes go.
+ * @returns `false` when the text is not a MAC address.
+ */
+export function parseMacInto(text: string, out: Uint8Array): boolean {
+  if (text.length !== 17) return false;
+  for (let i = 0; i < 6; i++) {
+    const p = i * 3;
+    if (i > 0 && text.charCodeAt(p - 1) !== 58) return false;
+    const hi = hexDigit(text.charCodeAt(p));
+    const lo = hexDigit(text.charCodeAt(p + 1));
+    if (hi < 0 || lo < 0) return false;
+    out[i] = hi * 16 + lo;
+  }
+  return true;
 }

@@ -4,6 +4,7 @@
 // line functions generated from it (the fast path: every property access
 // is monomorphic), or an interpreter for very long layouts and where code
 // generation from strings is disabled.
+import { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "@dp/core/internal";
 
 /** The codec shape steps call into (`Codec<unknown>` of codec.ts fits). */
 export interface AnyCodec {
@@ -354,131 +355,10 @@ function readCString(view: DataView, off: number, n: number): string {
   return ascii ? text : DECODER.decode(new Uint8Array(view.buffer, view.byteOffset + off, end));
 }
 
-/** Parses dotted-quad IPv4 in `text[start, end)` into `out[at..at+4)` (no leading zeros, as `parseIp` of @dp/core). */
-function parseIpv4Into(text: string, start: number, end: number, out: Uint8Array, at: number): boolean {
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 46 /* . */) {
-      if (digits === 0 || part === 3) return false;
-      out[at + part++] = value;
-      value = 0;
-      digits = 0;
-    } else {
-      if (c < 48 || c > 57 || (digits > 0 && value === 0)) return false;
-      value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return false;
-    }
-  }
-  if (part !== 3 || digits === 0) return false;
-  out[at + 3] = value;
-  return true;
-}
 
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
 
-/** Parses an IPv6 address (with `::` and an optional dotted IPv4 tail) into `out[0..16)`. */
-function parseIpv6Into(text: string, out: Uint8Array): boolean {
-  const len = text.length;
-  if (len < 2 || len > 45) return false;
-  let i = 0;
-  let groups = 0;
-  let gap = -1;
-  if (text.charCodeAt(0) === 58 /* : */) {
-    if (text.charCodeAt(1) !== 58) return false;
-    gap = 0;
-    i = 2;
-  }
-  while (i < len) {
-    if (groups === 8) return false;
-    const start = i;
-    let value = 0;
-    let digits = 0;
-    for (; i < len; i++) {
-      const d = hexDigit(text.charCodeAt(i));
-      if (d < 0) break;
-      if (++digits > 4) return false;
-      value = value * 16 + d;
-    }
-    if (i < len && text.charCodeAt(i) === 46 /* . */) {
-      if (groups > 6 || !parseIpv4Into(text, start, len, out, groups * 2)) return false;
-      groups += 2;
-      break;
-    }
-    if (digits === 0) return false;
-    out[groups * 2] = value >> 8;
-    out[groups * 2 + 1] = value & 0xff;
-    groups++;
-    if (i === len) break;
-    if (text.charCodeAt(i) !== 58) return false;
-    i++;
-    if (i < len && text.charCodeAt(i) === 58) {
-      if (gap >= 0) return false;
-      gap = groups;
-      i++;
-    } else if (i === len) {
-      return false;
-    }
-  }
-  if (gap < 0) return groups === 8;
-  if (groups > 7) return false;
-  // Move the groups after "::" to the end and zero the gap.
-  const tail = (groups - gap) * 2;
-  for (let k = tail - 1; k >= 0; k--) out[16 - tail + k] = out[gap * 2 + k] as number;
-  for (let k = gap * 2; k < 16 - tail; k++) out[k] = 0;
-  return true;
-}
 
-/** Formats 16 bytes at `off` in RFC 5952 form (the longest run of two or more zero groups becomes `::`). */
-function formatIpv6(view: DataView, off: number): string {
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (view.getUint16(off + i * 2, false) !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && view.getUint16(off + j * 2, false) === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  let text = "";
-  for (let i = 0; i < 8; i++) {
-    if (i === best) {
-      text += "::";
-      i += bestLen - 1;
-      continue;
-    }
-    if (text !== "" && !text.endsWith(":")) text += ":";
-    text += view.getUint16(off + i * 2, false).toString(16);
-  }
-  return text;
-}
 
-/** Parses `"aa:bb:cc:dd:ee:ff"` (either case) into `out[0..6)`. */
-function parseMacInto(text: string, out: Uint8Array): boolean {
-  if (text.length !== 17) return false;
-  for (let i = 0; i < 6; i++) {
-    const p = i * 3;
-    if (i > 0 && text.charCodeAt(p - 1) !== 58) return false;
-    const hi = hexDigit(text.charCodeAt(p));
-    const lo = hexDigit(text.charCodeAt(p + 1));
-    if (hi < 0 || lo < 0) return false;
-    out[i] = hi * 16 + lo;
-  }
-  return true;
-}
 
 // --- step interpreter -----------------------------------------------------------
 

@@ -48,7 +48,7 @@ export { ProgArrayMap } from "./prog_array.ts";
 export type { ProgArrayMapOptions } from "./prog_array.ts";
 export { ArrayOfMaps, HashOfMaps } from "./map_of_maps.ts";
 export type { InnerMap } from "./map_of_maps.ts";
-export { QueueMap, StackMap } from "./queue.ts";
+export { KeylessMap, QueueMap, StackMap } from "./queue.ts";
 export type { KeylessMapOptions, PushOptions } from "./queue.ts";
 export { RingBuffer } from "./ringbuf.ts";
 export type { RingBufferRecordsOptions } from "./ringbuf.ts";

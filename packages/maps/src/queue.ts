@@ -27,28 +27,82 @@ export interface KeylessMapOptions {
 
 const OVERWRITE = { mode: "exist" } as const;
 
-/** The value buffer and codec shared by queues and stacks. */
-class Values<V> {
+/**
+ * What queues and stacks share: typed push, pop and peek over a keyless
+ * map. {@link QueueMap} pops the oldest value, {@link StackMap} the newest.
+ *
+ * @typeParam V The value type.
+ */
+export class KeylessMap<V> {
+  /** The raw map underneath. */
   readonly map: BpfMap;
-  readonly codec: Codec<V>;
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
+  #codec: Codec<V>;
+  #bytes: Uint8Array;
+  #view: DataView;
 
+  /**
+   * Wraps a queue or stack.
+   *
+   * @internal Use {@link QueueMap} or {@link StackMap}.
+   * @param map The map; `close()` closes it.
+   * @param codec The value codec.
+   * @param kind The class name and the map type it takes.
+   */
   constructor(map: BpfMap, codec: Codec<V>, kind: MapKind) {
     checkMap(map, kind, undefined, codec);
     this.map = map;
-    this.codec = codec;
-    this.bytes = new Uint8Array(map.valueSize);
-    this.view = new DataView(this.bytes.buffer);
+    this.#codec = codec;
+    this.#bytes = new Uint8Array(map.valueSize);
+    this.#view = new DataView(this.#bytes.buffer);
   }
 
-  push(value: V, options: PushOptions | undefined): void {
-    this.codec.encode(value, this.view, 0, "value");
-    this.map.push(this.bytes, options?.overwrite ? OVERWRITE : undefined);
+  /** Whether the map is closed. */
+  get closed(): boolean {
+    return this.map.closed;
   }
 
-  decoded(found: Uint8Array | undefined): V | undefined {
-    return found === undefined ? undefined : this.codec.decode(this.view, 0);
+  /**
+   * Adds a value (at a queue's tail, on a stack's top).
+   *
+   * @param value The value.
+   * @param options Whether to drop the oldest (queue) or bottom (stack) value when full.
+   * @throws {TypeError} When the value has the wrong shape.
+   * @throws {RangeError} When a field is out of range.
+   * @throws {SyscallError} E2BIG when the map is full.
+   */
+  push(value: V, options?: PushOptions): void {
+    this.#codec.encode(value, this.#view, 0, "value");
+    this.map.push(this.#bytes, options?.overwrite ? OVERWRITE : undefined);
+  }
+
+  /**
+   * Removes and returns the next value (a queue's head, a stack's top).
+   *
+   * @returns The value, or `undefined` when the map is empty.
+   * @throws {ClosedError} When the map is closed.
+   */
+  pop(): V | undefined {
+    return this.map.pop(this.#bytes) === undefined ? undefined : this.#codec.decode(this.#view, 0);
+  }
+
+  /**
+   * Returns the next value without removing it.
+   *
+   * @returns The value, or `undefined` when the map is empty.
+   * @throws {ClosedError} When the map is closed.
+   */
+  peek(): V | undefined {
+    return this.map.peek(this.#bytes) === undefined ? undefined : this.#codec.decode(this.#view, 0);
+  }
+
+  /** Closes the underlying map. Calling it again does nothing. */
+  close(): void {
+    this.map.close();
+  }
+
+  /** Closes the map (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
   }
 }
 
@@ -70,9 +124,7 @@ class Values<V> {
  * assert.deepEqual([q.pop(), q.pop(), q.pop()], [1, 2, undefined]);
  * ```
  */
-export class QueueMap<V> {
-  #values: Values<V>;
-
+export class QueueMap<V> extends KeylessMap<V> {
   /**
    * Wraps an existing queue.
    *
@@ -81,7 +133,7 @@ export class QueueMap<V> {
    * @throws {TypeError} When the map is not a queue or the codec size differs from its value size.
    */
   constructor(map: BpfMap, value: Codec<V>) {
-    this.#values = new Values(map, value, { className: "QueueMap", types: ["queue"] });
+    super(map, value, { className: "QueueMap", types: ["queue"] });
   }
 
   /**
@@ -96,61 +148,6 @@ export class QueueMap<V> {
    */
   static create<V>(value: Codec<V>, options: KeylessMapOptions): QueueMap<V> {
     return new QueueMap(createMap({ ...options, type: "queue", keySize: 0, valueSize: value.size }), value);
-  }
-
-  /** The raw map underneath. */
-  get map(): BpfMap {
-    return this.#values.map;
-  }
-
-  /** Whether the map is closed. */
-  get closed(): boolean {
-    return this.#values.map.closed;
-  }
-
-  /**
-   * Adds a value at the tail.
-   *
-   * @param value The value.
-   * @param options Whether to drop the oldest value when full.
-   * @throws {TypeError} When the value has the wrong shape.
-   * @throws {RangeError} When a field is out of range.
-   * @throws {SyscallError} E2BIG when the queue is full.
-   */
-  push(value: V, options?: PushOptions): void {
-    this.#values.push(value, options);
-  }
-
-  /**
-   * Removes and returns the value at the head.
-   *
-   * @returns The value, or `undefined` when the queue is empty.
-   * @throws {ClosedError} When the map is closed.
-   */
-  pop(): V | undefined {
-    const v = this.#values;
-    return v.decoded(v.map.pop(v.bytes));
-  }
-
-  /**
-   * Returns the value at the head without removing it.
-   *
-   * @returns The value, or `undefined` when the queue is empty.
-   * @throws {ClosedError} When the map is closed.
-   */
-  peek(): V | undefined {
-    const v = this.#values;
-    return v.decoded(v.map.peek(v.bytes));
-  }
-
-  /** Closes the underlying map. Calling it again does nothing. */
-  close(): void {
-    this.#values.map.close();
-  }
-
-  /** Closes the map (for `using`). */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 
@@ -169,9 +166,7 @@ export class QueueMap<V> {
  * assert.deepEqual([s.pop(), s.pop(), s.pop()], [2, 1, undefined]);
  * ```
  */
-export class StackMap<V> {
-  #values: Values<V>;
-
+export class StackMap<V> extends KeylessMap<V> {
   /**
    * Wraps an existing stack.
    *
@@ -180,7 +175,7 @@ export class StackMap<V> {
    * @throws {TypeError} When the map is not a stack or the codec size differs from its value size.
    */
   constructor(map: BpfMap, value: Codec<V>) {
-    this.#values = new Values(map, value, { className: "StackMap", types: ["stack"] });
+    super(map, value, { className: "StackMap", types: ["stack"] });
   }
 
   /**
@@ -195,60 +190,5 @@ export class StackMap<V> {
    */
   static create<V>(value: Codec<V>, options: KeylessMapOptions): StackMap<V> {
     return new StackMap(createMap({ ...options, type: "stack", keySize: 0, valueSize: value.size }), value);
-  }
-
-  /** The raw map underneath. */
-  get map(): BpfMap {
-    return this.#values.map;
-  }
-
-  /** Whether the map is closed. */
-  get closed(): boolean {
-    return this.#values.map.closed;
-  }
-
-  /**
-   * Pushes a value on top.
-   *
-   * @param value The value.
-   * @param options Whether to drop the bottom value when full.
-   * @throws {TypeError} When the value has the wrong shape.
-   * @throws {RangeError} When a field is out of range.
-   * @throws {SyscallError} E2BIG when the stack is full.
-   */
-  push(value: V, options?: PushOptions): void {
-    this.#values.push(value, options);
-  }
-
-  /**
-   * Removes and returns the top value.
-   *
-   * @returns The value, or `undefined` when the stack is empty.
-   * @throws {ClosedError} When the map is closed.
-   */
-  pop(): V | undefined {
-    const v = this.#values;
-    return v.decoded(v.map.pop(v.bytes));
-  }
-
-  /**
-   * Returns the top value without removing it.
-   *
-   * @returns The value, or `undefined` when the stack is empty.
-   * @throws {ClosedError} When the map is closed.
-   */
-  peek(): V | undefined {
-    const v = this.#values;
-    return v.decoded(v.map.peek(v.bytes));
-  }
-
-  /** Closes the underlying map. Calling it again does nothing. */
-  close(): void {
-    this.#values.map.close();
-  }
-
-  /** Closes the map (for `using`). */
-  [Symbol.dispose](): void {
-    this.close();
   }
 }

@@ -85,13 +85,21 @@ describe("neighbours", () => {
     expect(rt.neighbors.list({ dev: "d1" }).map((n) => n.ip)).not.toContain("10.1.0.1");
   });
 
-  test("list() includes the noarp multicast entries ip neigh show nud all shows", () => {
+  test("list() includes the noarp multicast entries ip neigh show nud all shows", async () => {
     using ns = netns();
     withVeth(ns);
     using rt = openRouting({ netns: ns.ns });
-    const theirs = ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`);
-    const mine = rt.neighbors.list({ dev: "d0" }).map((n) => `${n.ip} ${n.mac} ${n.state.toUpperCase()}`);
-    expect(new Set(mine)).toEqual(new Set(theirs));
+    // The kernel adds multicast entries (MLD, IGMP) shortly after the link comes up: compare once they settle.
+    let theirs = new Set<string>();
+    let mine = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      theirs = new Set(ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`));
+      mine = new Set(rt.neighbors.list({ dev: "d0" }).map((n) => `${n.ip} ${n.mac} ${n.state.toUpperCase()}`));
+      const again = new Set(ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`));
+      if (mine.size === theirs.size && [...mine].every((m) => theirs.has(m)) && again.size === theirs.size) break;
+      await sleep(50);
+    }
+    expect(mine).toEqual(theirs);
   });
 
   test("list() shows the peer learned from real traffic with its MAC", async () => {

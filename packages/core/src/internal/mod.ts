@@ -24,3 +24,4 @@ export { failingInstruction, sourceForInstruction, withSource, type SourceLineIn
 export { decodeVariable, encodeVariable } from "../variables.ts";
 export * from "../core_relo.ts";
 export { mapDirect, type MapDirect } from "../map.ts";
+export { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "../net_addr.ts";
