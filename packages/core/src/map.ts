@@ -871,10 +871,22 @@ export function createMap(spec: MapSpec): BpfMap {
  * ```
  */
 export function openPinnedMap(path: string): BpfMap {
-  const fd = openPinnedFd(path, "map");
+  return mapFromFd(openPinnedFd(path, "map"), `pinned map "${path}"`);
+}
+
+/**
+ * Wraps a map descriptor opened some other way (a pin, an id), its spec
+ * read back from the kernel.
+ *
+ * @param fd The descriptor, owned by the result (closed on failure).
+ * @param what How to name the map in errors, such as `map 42`.
+ * @returns The map handle.
+ * @throws {TypeError} When the map's type is unknown to this library.
+ */
+export function mapFromFd(fd: Fd, what: string): BpfMap {
   try {
-    const info = decodeMapInfo(objInfo(rawFd(fd), BPF_MAP_INFO.SIZE, `map "${path}"`));
-    if (typeof info.type === "number") throw new TypeError(`Cannot open pinned map "${path}": unknown map type ${info.type}`);
+    const info = decodeMapInfo(objInfo(rawFd(fd), BPF_MAP_INFO.SIZE, what));
+    if (typeof info.type === "number") throw new TypeError(`Cannot open ${what}: unknown map type ${info.type}`);
     return new BpfMap(fd, {
       name: info.name,
       type: info.type,

@@ -4,6 +4,10 @@
  * - bpf(2) objects as bytes: {@link createMap}, {@link loadProgram},
  *   pinning on bpffs, `BPF_PROG_TEST_RUN`;
  * - {@link Fd} lifetime with `close()`, `using` and a leak safety net;
+ * - bpf_links and attachments: {@link createLink}, {@link attachProgram},
+ *   {@link queryPrograms}, objects by id ({@link programById});
+ * - the ELF/BTF object loader: {@link readCollectionSpec},
+ *   {@link loadCollection} (CO-RE, global data, `.kconfig`, pinned maps);
  * - typed errors: {@link SyscallError}, {@link VerifierError},
  *   {@link NotSupportedError}, {@link ClosedError};
  * - feature probes ({@link hasMapType}, {@link hasHelper}, {@link hasTcx});
@@ -164,3 +168,29 @@ export { kernelBtf } from "./btf_load.ts";
 export { ElfError } from "./elf.ts";
 export { MapDefinitionError } from "./object_maps.ts";
 export type { MapInitialValue, MapPinning } from "./object_maps.ts";
+export {
+  ATTACH_FLAGS,
+  attachProgram,
+  BpfLink,
+  createLink,
+  detachProgram,
+  linkById,
+  mapById,
+  openPinnedLink,
+  programById,
+  queryPrograms,
+  XDP_FLAGS,
+} from "./link.ts";
+export type {
+  AttachedProgram,
+  AttachProgramOptions,
+  AttachTarget,
+  CreateLinkOptions,
+  DetachProgramOptions,
+  LinkAnchor,
+  LinkAnchorRef,
+  LinkInfo,
+  LinkUpdateOptions,
+  ProgramQuery,
+  QueryProgramsOptions,
+} from "./link.ts";

@@ -531,13 +531,25 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
  * @throws {SyscallError} ENOENT when nothing is pinned there.
  */
 export function openPinnedProgram(path: string): BpfProgram {
-  const fd = openPinnedFd(path, "program");
+  return programFromFd(openPinnedFd(path, "program"), `pinned program "${path}"`);
+}
+
+/**
+ * Wraps a program descriptor opened some other way (a pin, an id), its
+ * name and type read back from the kernel.
+ *
+ * @param fd The descriptor, owned by the result (closed on failure).
+ * @param what How to name the program in errors, such as `program 42`.
+ * @returns The program handle.
+ * @throws {TypeError} When the program's type is unknown to this library.
+ */
+export function programFromFd(fd: Fd, what: string): BpfProgram {
   try {
-    const info = objInfo(rawFd(fd), BPF_PROG_INFO.SIZE, `program "${path}"`);
+    const info = objInfo(rawFd(fd), BPF_PROG_INFO.SIZE, what);
     const type = info.dv.getUint32(BPF_PROG_INFO.type, true);
     const name = cName(info.u8.subarray(BPF_PROG_INFO.name, BPF_PROG_INFO.name + 16));
     const typeName = TYPE_NAMES.get(type);
-    if (typeName === undefined) throw new TypeError(`Cannot open pinned program "${path}": unknown program type ${type}`);
+    if (typeName === undefined) throw new TypeError(`Cannot open ${what}: unknown program type ${type}`);
     return new BpfProgram(fd, name, typeName);
   } catch (err) {
     fd.close();
