@@ -42,6 +42,16 @@ export interface Link {
   [Symbol.dispose](): void;
 }
 
+/** Where a cls_bpf filter sits, as `tc filter show` prints it. */
+export interface FilterPlace {
+  /** The filter priority (`pref`). */
+  readonly priority: number;
+  /** The filter handle. */
+  readonly handle: number;
+  /** The filter name (`TCA_BPF_NAME`). */
+  readonly name: string;
+}
+
 /**
  * One attached program as `listAttachments()` reports it: from a tcx
  * query, a netlink filter or XDP dump, or a cgroup query.
@@ -57,8 +67,8 @@ export interface Attachment {
   readonly programName: string;
   /** The bpf_link id, for link-based attachments. */
   readonly linkId?: number;
-  /** The cls_bpf filter's priority and handle and the name `tc filter show` prints. */
-  readonly filter?: { readonly priority: number; readonly handle: number; readonly name: string };
+  /** The cls_bpf filter, for netlink tc attachments. */
+  readonly filter?: FilterPlace;
   /** XDP mode: `"skb"`, `"drv"` or `"hw"`. */
   readonly xdpMode?: "skb" | "drv" | "hw";
 }
