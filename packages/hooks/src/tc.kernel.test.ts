@@ -12,8 +12,9 @@ import {
   unpin,
 } from "@dp/core";
 import { asm, forbiddenSys, setSys } from "@dp/core/internal";
-import { bpffsDir, netns, requireRoot, type SkipContext, type TestNetns, vethPair, type VethPair } from "@dp/core/testing";
+import { bpffsDir, netns, requireRoot, type SkipContext, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
+import { type NsPair, nsPair, pings as ping } from "./_test_net.ts";
 import { attachTc, deleteTcFilter, findTcFilter, listTcFilters, TcLink } from "./tc.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -45,34 +46,11 @@ function counter(c: Collection, slot: number): bigint {
 }
 
 function pings(from: TestNetns, address: string, count = 3): boolean {
-  try {
-    from.exec("ping", ["-c", String(count), "-i", "0.2", "-W", "1", address]);
-    return true;
-  } catch {
-    return false;
-  }
+  return ping(from, address, count);
 }
 
-/** Two namespaces joined by a veth pair: a (10.0.0.1) and b (10.0.0.2); programs go on b's end. */
-function pair(): { a: TestNetns; b: TestNetns; veth: VethPair; [Symbol.dispose](): void } {
-  const a = netns({ label: "tca" });
-  const b = netns({ label: "tcb" });
-  try {
-    const veth = vethPair(a, b, { addressA: "10.0.0.1/24", addressB: "10.0.0.2/24" });
-    return {
-      a,
-      b,
-      veth,
-      [Symbol.dispose]() {
-        b.close();
-        a.close();
-      },
-    };
-  } catch (err) {
-    b.close();
-    a.close();
-    throw err;
-  }
+function pair(): NsPair {
+  return nsPair("tc");
 }
 
 interface TcShow {

@@ -2,8 +2,9 @@ import { execFileSync } from "node:child_process";
 import { beforeEach, describe, expect, test } from "vitest";
 import { type BpfProgram, loadProgram, NetlinkError, NotSupportedError, openPinnedLink, SyscallError, unpin } from "@dp/core";
 import { asm } from "@dp/core/internal";
-import { bpffsDir, netns, requireRoot, type TestNetns, vethPair, type VethPair } from "@dp/core/testing";
+import { bpffsDir, netns, requireRoot, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
+import { type NsPair, nsPair, pings as ping } from "./_test_net.ts";
 import { attachXdp, detachXdpNetlink, xdpState } from "./xdp.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -29,34 +30,11 @@ function ipXdp(ns: TestNetns, dev: string): IpXdp | undefined {
 }
 
 function pings(from: TestNetns, address: string): boolean {
-  try {
-    from.exec("ping", ["-c", "1", "-W", "1", address]);
-    return true;
-  } catch {
-    return false;
-  }
+  return ping(from, address, 1);
 }
 
-/** Two namespaces joined by a veth pair: a (10.0.0.1) and b (10.0.0.2). */
-function pair(): { a: TestNetns; b: TestNetns; veth: VethPair; [Symbol.dispose](): void } {
-  const a = netns({ label: "xdpa" });
-  const b = netns({ label: "xdpb" });
-  try {
-    const veth = vethPair(a, b, { addressA: "10.0.0.1/24", addressB: "10.0.0.2/24" });
-    return {
-      a,
-      b,
-      veth,
-      [Symbol.dispose]() {
-        b.close();
-        a.close();
-      },
-    };
-  } catch (err) {
-    b.close();
-    a.close();
-    throw err;
-  }
+function pair(): NsPair {
+  return nsPair("xdp");
 }
 
 describe("attachXdp()", () => {
