@@ -4,8 +4,10 @@
 // and reads it back from the pin; it loads two compiled objects with the
 // ELF/BTF loader (CO-RE against this kernel, a constant set before load,
 // variables read after a run); then it wires two namespaces together
-// with @dp/routing (a veth pair, addresses, a route), sends pings across
-// and reads the link counters. It removes everything it made.
+// with @dp/routing (a veth pair, addresses, a route), attaches a counting
+// tc program with @dp/hooks, sends pings across and reads the counters
+// through a typed @dp/maps array, then blocks ping with a drop program.
+// It removes everything it made.
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import {
@@ -26,6 +28,8 @@ import {
   withNetns,
 } from "@dp/core";
 import { asm, rawFd } from "@dp/core/internal";
+import { attachTc, listAttachments } from "@dp/hooks";
+import { ArrayMap, u64 } from "@dp/maps";
 import { openRouting } from "@dp/routing";
 
 function line(label: string, value: unknown): void {
@@ -123,9 +127,28 @@ function routingDemo(): void {
       rtB.addresses.add("10.78.0.2/32", { dev: "lo" });
       rtA.routes.add({ dst: "10.78.0.0/24", via: "10.77.0.2" });
       line("routing", `veth ${a}/eth0 <-> ${b}/eth0, route 10.78.0.0/24 via 10.77.0.2`);
+      // A counting tc program on B's end, typed reads of its counters.
+      using hooks = loadCollection(readCollectionSpec("bpf/build/testdata/hooks_tc.o"));
+      using counters = new ArrayMap(hooks.map("tc_counters"), u64);
+      using ingress = attachTc("eth0", hooks.program("tc_count"), { direction: "ingress", netns: nsB });
+      line("tc program on eth0 in B", `${ingress.kind} ingress, program id ${ingress.programId}`);
       execFileSync("ip", ["netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.2"], { stdio: "ignore" });
       const stats = rtA.links.get("eth0")?.stats;
       line("ping 10.78.0.2 (3 packets)", `ok; eth0 tx ${stats?.txPackets} packets, rx ${stats?.rxPackets} packets`);
+      line("seen by the tc program", `${counters.get(1)} echo requests, ${counters.get(2)} echo replies on ingress`);
+      const attached = listAttachments({ iface: "eth0", netns: nsB }).map((x) => `${x.hook} ${x.programName}`);
+      line("attachments on eth0 in B", attached.join(", "));
+      ingress.detach();
+      execFileSync("ip", ["netns", "exec", a, "ping", "-c", "1", "-W", "2", "10.78.0.2"], { stdio: "ignore" });
+      using drop = attachTc("eth0", hooks.program("tc_drop"), { direction: "ingress", netns: nsB });
+      let dropped = false;
+      try {
+        execFileSync("ip", ["netns", "exec", a, "ping", "-c", "1", "-W", "1", "10.78.0.2"], { stdio: "ignore" });
+      } catch {
+        dropped = true;
+      }
+      line("tc drop program", dropped ? `ping blocked, ${counters.get(3)} packet(s) dropped` : "ping still answered");
+      drop.detach();
     } finally {
       deleteNetns(b);
     }
