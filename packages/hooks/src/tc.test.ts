@@ -14,7 +14,7 @@ import {
 } from "./_tc_netlink.ts";
 import { attachTc, type TcOptions } from "./tc.ts";
 
-/** A `tc` command captured by testdata/tc/capture.mjs. */
+/** A `tc` command captured by `scripts/capture_iproute2.mjs OUT.json --veth --replies --obj bpf/build/testdata/hooks_tc.o -- tc ...`. */
 interface TcFixture {
   readonly command: string;
   readonly sendmsg: readonly string[];
