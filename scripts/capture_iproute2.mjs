@@ -27,10 +27,10 @@ if (!name || sep < 0 || (tool !== "ip" && tool !== "tc")) {
 }
 const opts = args.slice(0, sep);
 const command = args.slice(sep + 1);
-const option = (flag) => {
+function option(flag) {
   const i = opts.indexOf(flag);
   return i >= 0 ? opts[i + 1] : undefined;
-};
+}
 const setup = (option("--setup") ?? "").split(";").map((s) => s.trim()).filter(Boolean);
 const veth = opts.includes("--veth");
 const replies = opts.includes("--replies");
