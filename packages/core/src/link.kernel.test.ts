@@ -16,13 +16,15 @@ import {
   loadProgram,
   mapById,
   openPinnedLink,
+  openPinnedMap,
+  openPinnedProgram,
   type ProgramType,
   programById,
   queryPrograms,
   SyscallError,
   XDP_FLAGS,
 } from "@dp/core";
-import { asm, forbiddenSys, setSys } from "@dp/core/internal";
+import { asm, forbiddenSys, openFds, setSys } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot, type TestNetns, vethPair } from "@dp/core/testing";
 
 beforeEach((t) => requireRoot(t));
@@ -546,5 +548,22 @@ describe("createLink() on a network namespace", () => {
     expect(queryPrograms({ fd: ns.ns }, "skLookup").programs.map((p) => p.programId)).toEqual([id(prog)]);
     link.detach();
     expect(queryPrograms({ fd: ns.ns }, "skLookup").programs).toEqual([]);
+  });
+});
+
+describe("openPinned*() of the wrong kind", () => {
+  test("a pinned program is not a map or a link, a pinned map is not a program", () => {
+    using dir = bpffsDir();
+    using prog = loadProgram({ name: "kind", type: "xdp", license: "GPL", instructions: new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]) });
+    using map = createMap({ name: "kind", type: "array", keySize: 4, valueSize: 4, maxEntries: 1 });
+    prog.pin(dir.join("prog"));
+    map.pin(dir.join("map"));
+    const before = openFds().length;
+    expect(() => openPinnedMap(dir.join("prog"))).toThrow(new TypeError(`Cannot open pinned map "${dir.join("prog")}": the pinned object is a program`));
+    expect(() => openPinnedLink(dir.join("map"))).toThrow(/the pinned object is a map/);
+    expect(() => openPinnedProgram(dir.join("map"))).toThrow(/pinned program .*: the pinned object is a map/);
+    expect(openFds().length).toBe(before);
+    using again = openPinnedProgram(dir.join("prog"));
+    expect(again.info().id).toBe(prog.info().id);
   });
 });

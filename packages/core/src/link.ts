@@ -21,7 +21,6 @@ import type { LinkType } from "./features.ts";
 import { BpfMap, type FdOwner, mapFromFd } from "./map.ts";
 import { openPinnedFd, pinFd } from "./pin.ts";
 import { type AttachType, BpfProgram, programFromFd, type ProgramType } from "./program.ts";
-import { readText } from "./_sys/fs.ts";
 import { sys } from "./_sys/sys.ts";
 
 // BPF_F_* attach flags the options below set (uapi/linux/bpf.h).
@@ -850,13 +849,6 @@ export function createLink(
   return wrapLink(new Fd(ret, `${attachType} link of program "${program.name}"`));
 }
 
-/** Reads the object kind from /proc/self/fdinfo: "link", "prog", "map" or undefined. */
-function fdKind(raw: number): string | undefined {
-  const text = readText(`/proc/self/fdinfo/${raw}`);
-  const m = text === undefined ? null : /^(link|prog|map)_type:/m.exec(text);
-  return m?.[1];
-}
-
 /**
  * Opens a link pinned on bpffs (BPF_OBJ_GET).
  *
@@ -887,13 +879,7 @@ function fdKind(raw: number): string | undefined {
  * ```
  */
 export function openPinnedLink(path: string): BpfLink {
-  const fd = openPinnedFd(path, "link");
-  const kind = fdKind(rawFd(fd));
-  if (kind !== undefined && kind !== "link") {
-    fd.close();
-    throw new TypeError(`Cannot open pinned link "${path}": the pinned object is a ${kind === "prog" ? "program" : kind}`);
-  }
-  return wrapLink(fd);
+  return wrapLink(openPinnedFd(path, "link"));
 }
 
 function fdById(cmd: number, id: number, kind: string): Fd {

@@ -854,6 +854,7 @@ export function createMap(spec: MapSpec): BpfMap {
  * @param path The pinned path.
  * @returns A new handle to the pinned map.
  * @throws {SyscallError} ENOENT when nothing is pinned there.
+ * @throws {TypeError} When the pinned object is not a map.
  * @example Reopening a pinned map
  * ```ts kernel
  * import assert from "node:assert/strict";

@@ -2,7 +2,7 @@ import { attr, bpfError, bpfShared, cString } from "./_bpf.ts";
 import { ATTR_OBJ, BPF_CMD } from "./_gen/uapi.ts";
 import { SyscallError } from "./errors.ts";
 import { Fd, rawFd } from "./fd.ts";
-import { exists, mkdirp } from "./_sys/fs.ts";
+import { exists, mkdirp, readText } from "./_sys/fs.ts";
 import { sys } from "./_sys/sys.ts";
 
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -76,8 +76,15 @@ export function pinFd(fd: Fd, path: string, what: string): void {
   if (ret < 0) throw bpfError(`Cannot pin ${what} at "${path}"`, BPF_CMD.OBJ_PIN, -ret);
 }
 
-/** Opens a pinned object (BPF_OBJ_GET). */
-export function openPinnedFd(path: string, what: string, flags = 0): Fd {
+const FDINFO_KIND: Readonly<Record<string, string>> = { map: "map", prog: "program", link: "link" };
+
+/**
+ * Opens a pinned object (BPF_OBJ_GET) and checks it is what the caller
+ * wants (from /proc/self/fdinfo: `map_type`, `prog_type` or `link_type`).
+ *
+ * @throws {TypeError} When the pinned object is of another kind.
+ */
+export function openPinnedFd(path: string, what: "map" | "program" | "link", flags = 0): Fd {
   ensurePinDir(path);
   const p = cString(path);
   const a = attr(ATTR_OBJ.SIZE);
@@ -85,7 +92,14 @@ export function openPinnedFd(path: string, what: string, flags = 0): Fd {
   a.dv.setUint32(ATTR_OBJ.file_flags, flags, true);
   const ret = bpfShared(BPF_CMD.OBJ_GET, ATTR_OBJ.SIZE);
   if (ret < 0) throw bpfError(`Cannot open pinned ${what} "${path}"`, BPF_CMD.OBJ_GET, -ret);
-  return new Fd(ret, `${what} "${path}"`);
+  const fd = new Fd(ret, `${what} "${path}"`);
+  const m = /^(link|prog|map)_type:/m.exec(readText(`/proc/self/fdinfo/${ret}`) ?? "");
+  const kind = m?.[1] === undefined ? undefined : FDINFO_KIND[m[1]];
+  if (kind !== undefined && kind !== what) {
+    fd.close();
+    throw new TypeError(`Cannot open pinned ${what} "${path}": the pinned object is a ${kind}`);
+  }
+  return fd;
 }
 
 /**

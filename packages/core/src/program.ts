@@ -529,6 +529,7 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
  * @param path The pinned path.
  * @returns A new handle to the pinned program.
  * @throws {SyscallError} ENOENT when nothing is pinned there.
+ * @throws {TypeError} When the pinned object is not a program.
  */
 export function openPinnedProgram(path: string): BpfProgram {
   return programFromFd(openPinnedFd(path, "program"), `pinned program "${path}"`);
