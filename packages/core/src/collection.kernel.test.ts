@@ -20,7 +20,7 @@ import {
   SyscallError,
   VerifierError,
 } from "@dp/core";
-import { forbiddenSys, openFds, setSys } from "@dp/core/internal";
+import { buildBtf, forbiddenSys, openFds, setSys } from "@dp/core/internal";
 import { bpffsDir, requireKernel, requireRoot, type SkipContext } from "@dp/core/testing";
 import { ROOT } from "./_test_btf.ts";
 
@@ -440,6 +440,25 @@ describe("map_in_map.o", () => {
 });
 
 describe("core.o", () => {
+  test("a relocation the target BTF cannot satisfy poisons its instruction, and the verifier error names the relocation", (t) => {
+    requireObject(t, "core");
+    // A target with no kernel types at all: field reads have no candidate.
+    const tiny = buildBtf([{ kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]);
+    const before = openFds().length;
+    let caught: unknown;
+    try {
+      loadCollection(objectSpec("core"), { targetBtf: tiny }).close();
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(VerifierError);
+    const err = caught as VerifierError;
+    expect(err.message).toMatch(/^Cannot load schedCls program "core_values" \(CO-RE relocation of instruction \d+, struct \S+ .* found no match in the kernel's BTF\)/);
+    expect(err.log.some((l) => l.includes("unknown#195896080"))).toBe(true);
+    expect(err.source?.file).toBe("./bpf/testdata/core.c");
+    expect(openFds().length).toBe(before);
+  });
+
   test("core_values computes every field of struct core_result from the kernel's BTF", (t) => {
     requireObject(t, "core");
     const vmlinux = kernelBtf();
