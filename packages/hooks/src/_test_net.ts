@@ -57,3 +57,18 @@ export function pings(from: TestNetns, address: string, count = 1): boolean {
     return false;
   }
 }
+
+const WAIT = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Polls until a condition holds, for kernel work that finishes
+ * asynchronously (a link whose last reference was its pin is released from
+ * a work queue after the unpin).
+ *
+ * @param done The condition.
+ * @param ms How long to wait at most.
+ */
+export function waitUntil(done: () => boolean, ms = 2000): void {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) Atomics.wait(WAIT, 0, 0, 20);
+}

@@ -5,6 +5,7 @@ import { type BpfMap, type Collection, loadCollection, loadProgram, openPinnedLi
 import { asm } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot } from "@dp/core/testing";
 import { ECHO_CLIENT, runInNetns, testCgroup } from "./_test_cgroup.ts";
+import { waitUntil } from "./_test_net.ts";
 import { attachCgroup, findCgroup2Mount, mountCgroup2 } from "./cgroup.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -94,6 +95,8 @@ describe("attachCgroup()", () => {
       again.detach();
     }
     unpin(path);
+    // The kernel releases a link whose last reference was the pin from a work queue.
+    waitUntil(() => bpftoolCgroup(cg.path).length === 0);
     expect(bpftoolCgroup(cg.path)).toEqual([]);
   });
 

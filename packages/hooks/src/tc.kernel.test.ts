@@ -14,7 +14,7 @@ import {
 import { asm, forbiddenSys, setSys } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot, type SkipContext, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
-import { type NsPair, nsPair, pings as ping } from "./_test_net.ts";
+import { type NsPair, nsPair, pings as ping, waitUntil } from "./_test_net.ts";
 import { attachTc, deleteTcFilter, findTcFilter, listTcFilters, TcLink } from "./tc.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -472,6 +472,8 @@ describe("attachTc() in tcx mode", () => {
     }
     expect(order(p.b, "tcx", p.veth.b.index, "ingress")).toEqual([id(c.program("tc_count"))]);
     unpin(path);
+    // The kernel releases a link whose last reference was the pin from a work queue: wait for it.
+    waitUntil(() => order(p.b, "tcx", p.veth.b.index, "ingress").length === 0);
     expect(order(p.b, "tcx", p.veth.b.index, "ingress")).toEqual([]);
   });
 

@@ -4,7 +4,7 @@ import { type BpfProgram, loadProgram, NetlinkError, NotSupportedError, openPinn
 import { asm } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
-import { type NsPair, nsPair, pings as ping } from "./_test_net.ts";
+import { type NsPair, nsPair, pings as ping, waitUntil } from "./_test_net.ts";
 import { attachXdp, detachXdpNetlink, xdpState } from "./xdp.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -203,6 +203,8 @@ describe("attachXdp()", () => {
       again.detach();
     }
     unpin(path);
+    // The kernel releases a link whose last reference was the pin from a work queue.
+    waitUntil(() => ipXdp(net.b, dev) === undefined);
     expect(ipXdp(net.b, dev)).toBeUndefined();
   });
 
