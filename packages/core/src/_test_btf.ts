@@ -2,8 +2,7 @@
 // (independent of src/elf.ts), the compiled test objects, and bpftool's
 // view of an object's BTF as an oracle.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { DatasecLayout } from "./btf_load.ts";
@@ -125,16 +124,21 @@ export function testdataObjects(): string[] {
 
 let kindsObject: string | undefined;
 
-/** Compiles packages/core/testdata/btf_kinds.c with clang-19 into a temporary folder (once). */
+/** Compiles packages/core/testdata/btf_kinds.c with clang-19 into bpf/build/core-test/ (once per process; the build folder is not tracked). */
 export function btfKindsObject(): string {
   if (kindsObject === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), "dp-btf-"));
+    const dir = join(ROOT, "bpf/build/core-test");
+    mkdirSync(dir, { recursive: true });
+    // Test files run in parallel workers: each compiles to its own name and
+    // renames over the shared one (the output is the same bytes each time).
     const out = join(dir, "btf_kinds.o");
+    const tmp = join(dir, `btf_kinds.o.${process.pid}`);
     execFileSync(
       "clang-19",
-      ["-target", "bpf", "-g", "-O2", "-Wall", "-Werror", `-ffile-prefix-map=${ROOT}=`, "-fdebug-compilation-dir=.", "-c", "packages/core/testdata/btf_kinds.c", "-o", out],
+      ["-target", "bpf", "-g", "-O2", "-Wall", "-Werror", `-ffile-prefix-map=${ROOT}=`, "-fdebug-compilation-dir=.", "-c", "packages/core/testdata/btf_kinds.c", "-o", tmp],
       { cwd: ROOT, stdio: "pipe" },
     );
+    renameSync(tmp, out);
     kindsObject = out;
   }
   return kindsObject;
