@@ -4,6 +4,7 @@
 import { type BpfLink, BpfProgram, ClosedError, createLink, type ProgramType, SyscallError, unpin } from "@dp/core";
 import { sys } from "@dp/core/internal";
 import type { Link } from "./link.ts";
+import { readProc } from "./_proc.ts";
 
 /**
  * A cgroup hook, named as its `BPF_CGROUP_*` attach type in camelCase:
@@ -85,9 +86,6 @@ const TMPFS_MAGIC = 0x01021994;
 const MS_NOSUID = 2;
 const MS_NODEV = 4;
 const MS_NOEXEC = 8;
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
-const EINTR = 4;
 const EBADF = 9;
 const ENOENT = 2;
 const EPERM = 1;
@@ -365,35 +363,6 @@ export function attachCgroup(path: string, program: BpfProgram, attachType: Cgro
   }
 }
 
-/** Reads a whole (proc) file through the gateway. */
-function readProcFile(path: string): string {
-  const s = sys();
-  let fd: number;
-  do fd = s.open(path, O_RDONLY | O_CLOEXEC, 0);
-  while (fd === -EINTR);
-  if (fd < 0) throw new SyscallError(`Cannot read "${path}"`, { syscall: "open", op: "open", errno: -fd });
-  try {
-    const chunks: Uint8Array[] = [];
-    for (;;) {
-      const buf = new Uint8Array(16384);
-      const n = s.read(fd, buf, buf.length);
-      if (n === -EINTR) continue;
-      if (n < 0) throw new SyscallError(`Cannot read "${path}"`, { syscall: "read", op: "read", errno: -n });
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-    }
-    const total = chunks.reduce((sum, c) => sum + c.length, 0);
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      all.set(c, off);
-      off += c.length;
-    }
-    return new TextDecoder().decode(all);
-  } finally {
-    s.close(fd);
-  }
-}
 
 /** Undoes the octal escapes (`\040` for a space) of /proc/self/mountinfo. */
 function unescapeMountPath(field: string): string {
@@ -440,7 +409,7 @@ export function parseCgroup2Mounts(mountinfo: string): string[] {
  * ```
  */
 export function findCgroup2Mount(): string | undefined {
-  return parseCgroup2Mounts(readProcFile("/proc/self/mountinfo"))[0];
+  return parseCgroup2Mounts(readProc("/proc/self/mountinfo"))[0];
 }
 
 function mountError(what: string, syscall: string, ret: number, hint?: string): SyscallError {

@@ -1,14 +1,12 @@
 import { NetlinkError, SyscallError, withNetns } from "@dp/core";
-import { sys } from "@dp/core/internal";
+import { readFileText, sys } from "@dp/core/internal";
 import { type LinkRef, linkNameOf, type RoutingContext } from "./_context.ts";
 
-const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_CLOEXEC = 0o2000000;
 const EINTR = 4;
 const EIO = 5;
 const ENODEV = 19;
-const READ_CHUNK = 4096;
 const MAX_VALUE = 1 << 20;
 
 /** Options for {@link Sysctl.setIpForward}. */
@@ -74,36 +72,6 @@ function fail(what: string, syscall: string, ret: number): never {
   throw new SyscallError(what, { syscall, op: syscall, errno: -ret });
 }
 
-function readFile(path: string, what: string): string {
-  const s = sys();
-  let fd: number;
-  do fd = s.open(path, O_RDONLY | O_CLOEXEC, 0);
-  while (fd === -EINTR);
-  if (fd < 0) fail(what, "open", fd);
-  try {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = new Uint8Array(READ_CHUNK);
-      const n = s.read(fd, buf, buf.length);
-      if (n === -EINTR) continue;
-      if (n < 0) fail(what, "read", n);
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      total += n;
-      if (total > MAX_VALUE) fail(`${what}: the value is larger than ${MAX_VALUE} bytes`, "read", -EIO);
-    }
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      all.set(c, off);
-      off += c.length;
-    }
-    return new TextDecoder().decode(all);
-  } finally {
-    s.close(fd);
-  }
-}
 
 function writeFile(path: string, text: string, what: string): void {
   const s = sys();
@@ -393,7 +361,7 @@ export class Sysctl {
   #read(parts: readonly string[], name: string): string {
     const path = `/proc/sys/${parts.join("/")}`;
     const what = `Cannot read sysctl "${name}"`;
-    return this.#inNetns(() => readFile(path, what)).trim();
+    return this.#inNetns(() => readFileText(path, { what, maxBytes: MAX_VALUE })).trim();
   }
 
   #write(parts: readonly string[], name: string, value: string): void {

@@ -25,3 +25,4 @@ export { decodeVariable, encodeVariable } from "../variables.ts";
 export * from "../core_relo.ts";
 export { mapDirect, type MapDirect } from "../map.ts";
 export { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "../net_addr.ts";
+export { readFileText, type ReadFileTextOptions } from "./read_file.ts";
