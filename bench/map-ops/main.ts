@@ -108,7 +108,7 @@ function buildBaseline(): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const binary = join(BUILD_DIR, "map-ops-baseline");
   const compiler = process.env["CC"] ?? "cc";
-  execFileSync(compiler, ["-O2", "-Wall", "-Wextra", "-o", binary, join(HERE, "baseline.c")], {
+  execFileSync(compiler, ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, join(HERE, "baseline.c")], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   return binary;

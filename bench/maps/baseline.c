@@ -14,21 +14,10 @@
  *
  * Prints one JSON object on stdout; errors go to stderr with exit status 1.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <inttypes.h>
-#include <linux/bpf.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
+#include "bpf_baseline.h"
 
-#define ELEM_ATTR_SIZE (offsetof(union bpf_attr, flags) + sizeof(((union bpf_attr *)0)->flags))
+#include <arpa/inet.h>
+#include <inttypes.h>
 
 struct policy_key {
 	uint32_t identity;
@@ -45,71 +34,12 @@ struct policy_entry {
 	uint16_t proxy_port;
 };
 
-static void die(const char *what)
-{
-	fprintf(stderr, "baseline: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static long sys_bpf(enum bpf_cmd cmd, union bpf_attr *attr, unsigned int size)
-{
-	return syscall(__NR_bpf, cmd, attr, size);
-}
-
-static uint64_t ptr(const void *p)
-{
-	return (uint64_t)(uintptr_t)p;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static unsigned long parse_count(const char *text)
-{
-	char *end;
-	unsigned long n = strtoul(text, &end, 10);
-
-	if (*end != '\0' || end == text) {
-		fprintf(stderr, "baseline: invalid count \"%s\"\n", text);
-		exit(2);
-	}
-	return n;
-}
-
-static int obj_get(const char *path)
-{
-	union bpf_attr attr;
-	long fd;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.pathname = ptr(path);
-	fd = sys_bpf(BPF_OBJ_GET, &attr, sizeof(attr));
-	if (fd < 0)
-		die(path);
-	return (int)fd;
-}
-
 static uint32_t map_id(int fd)
 {
-	struct bpf_map_info info;
-	union bpf_attr attr;
+	struct bpf_map_info info = map_info(fd);
 
-	memset(&info, 0, sizeof(info));
-	memset(&attr, 0, sizeof(attr));
-	attr.info.bpf_fd = (uint32_t)fd;
-	attr.info.info_len = sizeof(info);
-	attr.info.info = ptr(&info);
-	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr, sizeof(attr)) < 0)
-		die("BPF_OBJ_GET_INFO_BY_FD");
-	if (info.key_size != sizeof(struct policy_key) || info.value_size != sizeof(struct policy_entry)) {
-		fprintf(stderr, "baseline: the pinned map is not a policy map\n");
-		exit(1);
-	}
+	if (info.key_size != sizeof(struct policy_key) || info.value_size != sizeof(struct policy_entry))
+		fail("the pinned map is not a policy map");
 	return info.id;
 }
 
@@ -141,9 +71,9 @@ int main(int argc, char **argv)
 	is_update = strcmp(argv[1], "update") == 0;
 	cmd = is_update ? BPF_MAP_UPDATE_ELEM : BPF_MAP_LOOKUP_ELEM;
 	fd = obj_get(argv[2]);
-	nkeys = parse_count(argv[3]);
-	ops = parse_count(argv[4]);
-	warmup = parse_count(argv[5]);
+	nkeys = parse_count(argv[3], "KEYS");
+	ops = parse_count(argv[4], "OPS");
+	warmup = parse_count(argv[5], "WARMUP");
 	mask = nkeys - 1;
 	keys = calloc(nkeys, sizeof(*keys));
 	values = calloc(nkeys, sizeof(*values));

@@ -39,7 +39,7 @@ type PolicyEntry = Infer<typeof PolicyEntry>;
 function build(name: string, source: string): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const binary = join(BUILD_DIR, name);
-  execFileSync(process.env["CC"] ?? "cc", ["-O2", "-Wall", "-Wextra", "-o", binary, source], { stdio: ["ignore", "inherit", "inherit"] });
+  execFileSync(process.env["CC"] ?? "cc", ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, source], { stdio: ["ignore", "inherit", "inherit"] });
   return binary;
 }
 

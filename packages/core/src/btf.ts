@@ -1169,9 +1169,6 @@ export function encodeBtf(btf: Btf): Uint8Array {
         sizeOrType = t.typeId;
         break;
       case "typeTag":
-        sizeOrType = t.typeId;
-        kflag = t.attribute;
-        break;
       case "declTag":
         sizeOrType = t.typeId;
         kflag = t.attribute;

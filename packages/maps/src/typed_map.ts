@@ -167,8 +167,9 @@ export class TypedMap<K, V, KIn = K, VIn = V> implements Iterable<[K, V]> {
    * @throws {ClosedError} When the map is closed.
    */
   has(key: KIn): boolean {
-    this.#key.encode(key, this.#keyView, 0, "key");
-    return this.map.has(this.#keyBytes);
+    const direct = this.#direct;
+    this.#key.encode(key, direct.key, 0, "key");
+    return direct.lookup();
   }
 
   /**
