@@ -1,7 +1,7 @@
 // ESLint flat config for the whole monorepo (`npm run lint` = `eslint .`).
 //
 // Besides the recommended sets, it enforces the mechanical rules of
-// STYLE.md §2, §5 and §12: named exports only, `function` declarations at the
+// CONTRIBUTING.md §2, §5 and §12: named exports only, `function` declarations at the
 // top level, no `any` in signatures, and the import boundaries (koffi and raw
 // OS access only behind the `_sys/` gateway of @dp/core, no deep imports into
 // a sibling package's sources).
@@ -19,37 +19,37 @@ import tseslint from "typescript-eslint";
 const NO_DEFAULT_EXPORT = [
   {
     selector: "ExportDefaultDeclaration",
-    message: "Use named exports only (STYLE.md §5).",
+    message: "Use named exports only (CONTRIBUTING.md §5).",
   },
   {
     selector: "TSExportAssignment",
-    message: "Use named exports only (STYLE.md §5).",
+    message: "Use named exports only (CONTRIBUTING.md §5).",
   },
 ];
 
 const NO_TOP_LEVEL_ARROW = [
   {
     selector: "Program > VariableDeclaration > VariableDeclarator > ArrowFunctionExpression",
-    message: "Declare top-level functions with `function` (STYLE.md §5).",
+    message: "Declare top-level functions with `function` (CONTRIBUTING.md §5).",
   },
   {
     selector: "Program > ExportNamedDeclaration > VariableDeclaration > VariableDeclarator > ArrowFunctionExpression",
-    message: "Declare top-level functions with `function` (STYLE.md §5).",
+    message: "Declare top-level functions with `function` (CONTRIBUTING.md §5).",
   },
 ];
 
 const TS_API_SHAPE = [
   {
     selector: "TSEnumDeclaration",
-    message: "Use an `as const` object plus a string-literal union, never `enum` (STYLE.md §4).",
+    message: "Use an `as const` object plus a string-literal union, never `enum` (CONTRIBUTING.md §4).",
   },
   {
     selector: "ExportNamedDeclaration > TSModuleDeclaration",
-    message: "Do not export namespaces (STYLE.md §5).",
+    message: "Do not export namespaces (CONTRIBUTING.md §5).",
   },
   {
     selector: ":matches(PropertyDefinition, MethodDefinition, TSParameterProperty, TSAbstractPropertyDefinition, TSAbstractMethodDefinition)[accessibility='private']",
-    message: "Use `#private` instead of the `private` keyword (STYLE.md §5).",
+    message: "Use `#private` instead of the `private` keyword (CONTRIBUTING.md §5).",
   },
 ];
 
@@ -57,28 +57,28 @@ const TS_API_SHAPE = [
 
 const KOFFI = {
   group: ["koffi", "koffi/*"],
-  message: "koffi is allowed only in packages/core/src/_sys/ (STYLE.md §2).",
+  message: "koffi is allowed only in packages/core/src/_sys/ (CONTRIBUTING.md §2).",
 };
 
 const DEEP_SIBLING = [
   {
     regex: "^@dp/[^/]+/(src|dist)(/|$)",
-    message: "Import @dp packages by name and public subpath, never their src/ or dist/ (STYLE.md §2).",
+    message: "Import @dp packages by name and public subpath, never their src/ or dist/ (CONTRIBUTING.md §2).",
   },
   {
     regex: "^(\\.\\./)+[^./][^/]*/src(/|$)",
-    message: "Do not reach into a sibling package's src/: import it by package name (STYLE.md §2).",
+    message: "Do not reach into a sibling package's src/: import it by package name (CONTRIBUTING.md §2).",
   },
   {
     regex: "(^|/)packages/[^/]+/src(/|$)",
-    message: "Do not reach into a package's src/: import it by package name (STYLE.md §2).",
+    message: "Do not reach into a package's src/: import it by package name (CONTRIBUTING.md §2).",
   },
 ];
 
 const NODE_BUILTINS = {
   group: ["node:*", ...builtinModules.filter((m) => !m.startsWith("_"))],
   message:
-    "node: modules are allowed only in packages/core/src/_sys/, packages/core/src/testing/ and tests; go through the core gateway (STYLE.md §2).",
+    "node: modules are allowed only in packages/core/src/_sys/, packages/core/src/testing/ and tests; go through the core gateway (CONTRIBUTING.md §2).",
 };
 
 function restrictImports(...patterns) {

@@ -32,7 +32,7 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
-      // The JSDoc examples, extracted by scripts/doctest.ts (STYLE.md §9).
+      // The JSDoc examples, extracted by scripts/doctest.ts (CONTRIBUTING.md §9).
       {
         extends: true,
         test: {

@@ -1,5 +1,5 @@
 // Extracts the `@example` fences of the JSDoc comments in packages/*/src
-// into .doctest/ (STYLE.md §9), one file per example:
+// into .doctest/ (CONTRIBUTING.md §9), one file per example:
 //
 // - ` ```ts ` becomes `<package>/<file>_<symbol>_<n>.test.ts`, run by the
 //   vitest project `docs`;

@@ -27,10 +27,10 @@
  */
 export { ClosedError, NotSupportedError, SyscallError, VerifierError, isNotSupported } from "./errors.ts";
 export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions, VerifierSource } from "./errors.ts";
-export { Fd } from "./fd.ts";
-export { MAP_FLAGS, validateMapSpec } from "./map_spec.ts";
-export type { MapBtf, MapSpec, MapType } from "./map_spec.ts";
-export { BpfMap, createMap, openPinnedMap } from "./map.ts";
+export { Fd } from "./bpf/fd.ts";
+export { MAP_FLAGS, validateMapSpec } from "./bpf/map_spec.ts";
+export type { MapBtf, MapSpec, MapType } from "./bpf/map_spec.ts";
+export { BpfMap, createMap, openPinnedMap } from "./bpf/map.ts";
 export type {
   BatchCursor,
   FdOwner,
@@ -41,8 +41,8 @@ export type {
   MapUpdateOptions,
   MapValue,
   UpdateMode,
-} from "./map.ts";
-export { BpfProgram, loadProgram, openPinnedProgram } from "./program.ts";
+} from "./bpf/map.ts";
+export { BpfProgram, loadProgram, openPinnedProgram } from "./bpf/program.ts";
 export type {
   AttachType,
   LoadProgramOptions,
@@ -52,8 +52,8 @@ export type {
   ProgramType,
   TestRunOptions,
   TestRunResult,
-} from "./program.ts";
-export { DEFAULT_BPFFS, isBpffs, mountBpffs, unpin } from "./pin.ts";
+} from "./bpf/program.ts";
+export { DEFAULT_BPFFS, isBpffs, mountBpffs, unpin } from "./bpf/pin.ts";
 export {
   compareKernelVersions,
   hasHelper,
@@ -63,11 +63,11 @@ export {
   hasTcx,
   kernelVersion,
   parseKernelVersion,
-} from "./features.ts";
-export type { HelperName, KernelVersion, LinkType } from "./features.ts";
-export { currentNetns, createNetns, deleteNetns, Netns, NETNS_RUN_DIR, openNetns, withNetns } from "./netns.ts";
-export { parseCpuList, possibleCpus } from "./cpus.ts";
-export { interfaceIndex, interfaceName } from "./iface.ts";
+} from "./features/features.ts";
+export type { HelperName, KernelVersion, LinkType } from "./features/features.ts";
+export { currentNetns, createNetns, deleteNetns, Netns, NETNS_RUN_DIR, openNetns, withNetns } from "./network/netns.ts";
+export { parseCpuList, possibleCpus } from "./features/cpus.ts";
+export { interfaceIndex, interfaceName } from "./network/iface.ts";
 export {
   attrBe16,
   attrBe32,
@@ -88,9 +88,9 @@ export {
   NetlinkWriter,
   parseNetlinkAttributes,
   parseNetlinkMessages,
-} from "./netlink_codec.ts";
-export type { NetlinkAttribute, NetlinkMessage } from "./netlink_codec.ts";
-export { NetlinkError, NetlinkSocket, openNetlink } from "./netlink_socket.ts";
+} from "./netlink/codec.ts";
+export type { NetlinkAttribute, NetlinkMessage } from "./netlink/codec.ts";
+export { NetlinkError, NetlinkSocket, openNetlink } from "./netlink/socket.ts";
 export type {
   NetlinkErrorOptions,
   NetlinkMessagesReceived,
@@ -99,10 +99,10 @@ export type {
   NetlinkReceived,
   NetlinkReceiveOptions,
   OpenNetlinkOptions,
-} from "./netlink_socket.ts";
-export { formatIp, formatMac, parseCidr, parseIp, parseMac } from "./net_addr.ts";
-export type { IpAddress, IpFamily, IpPrefix } from "./net_addr.ts";
-export { decodeAttributes, encodeAttributes } from "./netlink_schema.ts";
+} from "./netlink/socket.ts";
+export { formatIp, formatMac, parseCidr, parseIp, parseMac } from "./network/net_addr.ts";
+export type { IpAddress, IpFamily, IpPrefix } from "./network/net_addr.ts";
+export { decodeAttributes, encodeAttributes } from "./netlink/schema.ts";
 export type {
   AttributeField,
   AttributeKind,
@@ -110,8 +110,8 @@ export type {
   AttributeValue,
   AttributeValues,
   DecodedAttributes,
-} from "./netlink_schema.ts";
-export { ObjectError, parseCollectionSpec, readCollectionSpec } from "./collection_spec.ts";
+} from "./netlink/schema.ts";
+export { ObjectError, parseCollectionSpec, readCollectionSpec } from "./loader/collection_spec.ts";
 export type {
   CollectionMapSpec,
   CollectionProgramSpec,
@@ -121,16 +121,16 @@ export type {
   ProgramCoreRelo,
   ProgramFuncInfo,
   ProgramLineInfo,
-} from "./collection_spec.ts";
-export { Collection, loadCollection, MapCompatibilityError, Variable } from "./collection.ts";
-export type { LoadCollectionOptions } from "./collection.ts";
-export { ConstantSet } from "./variables.ts";
-export type { VariableSpec, VariableValue } from "./variables.ts";
-export { CORE_POISON, CoreRelocationError } from "./core_relo.ts";
-export type { CoreRelocationResult } from "./core_relo.ts";
-export { KconfigError } from "./kconfig.ts";
-export type { KconfigExtern } from "./kconfig.ts";
-export { Btf, BtfSyntaxError, parseBtf } from "./btf.ts";
+} from "./loader/collection_spec.ts";
+export { Collection, loadCollection, MapCompatibilityError, Variable } from "./loader/collection.ts";
+export type { LoadCollectionOptions } from "./loader/collection.ts";
+export { ConstantSet } from "./loader/variables.ts";
+export type { VariableSpec, VariableValue } from "./loader/variables.ts";
+export { CORE_POISON, CoreRelocationError } from "./loader/core_relo.ts";
+export type { CoreRelocationResult } from "./loader/core_relo.ts";
+export { KconfigError } from "./loader/kconfig.ts";
+export type { KconfigExtern } from "./loader/kconfig.ts";
+export { Btf, BtfSyntaxError, parseBtf } from "./btf/btf.ts";
 export type {
   BtfArray,
   BtfConst,
@@ -162,12 +162,12 @@ export type {
   BtfVoid,
   BtfVolatile,
   ParseBtfOptions,
-} from "./btf.ts";
-export type { BtfCoreRelo, BtfCoreReloKind, BtfExt, BtfFuncInfo, BtfLineInfo } from "./btf_ext.ts";
-export { kernelBtf } from "./btf_load.ts";
-export { ElfError } from "./elf.ts";
-export { MapDefinitionError } from "./object_maps.ts";
-export type { MapInitialValue, MapPinning } from "./object_maps.ts";
+} from "./btf/btf.ts";
+export type { BtfCoreRelo, BtfCoreReloKind, BtfExt, BtfFuncInfo, BtfLineInfo } from "./btf/btf_ext.ts";
+export { kernelBtf } from "./btf/btf_load.ts";
+export { ElfError } from "./loader/elf.ts";
+export { MapDefinitionError } from "./loader/object_maps.ts";
+export type { MapInitialValue, MapPinning } from "./loader/object_maps.ts";
 export {
   ATTACH_FLAGS,
   attachProgram,
@@ -180,7 +180,7 @@ export {
   programById,
   queryPrograms,
   XDP_FLAGS,
-} from "./link.ts";
+} from "./bpf/link.ts";
 export type {
   AttachedProgram,
   AttachProgramOptions,
@@ -193,4 +193,4 @@ export type {
   LinkUpdateOptions,
   ProgramQuery,
   QueryProgramsOptions,
-} from "./link.ts";
+} from "./bpf/link.ts";

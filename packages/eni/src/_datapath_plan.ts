@@ -2,7 +2,7 @@
 // without touching the kernel (datapath.ts applies it), plus the pure
 // masquerade decision. IPv4 only, as Cilium's ENI datapath.
 import { parseCidr, parseIp } from "@dp/core";
-import type { EniDatapathEni, EniDatapathOptions, EniDatapathPod, EniDatapathState } from "./datapath.ts";
+import type { EniDatapathEni, EniDatapathOptions, EniDatapathPod, EniDatapathState } from "./datapath_state.ts";
 
 /** The main table's number. */
 export const MAIN_TABLE = 254;

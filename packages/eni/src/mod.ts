@@ -19,17 +19,15 @@ export type {
   Vpc,
 } from "./ec2_api.ts";
 export { ENI_ROUTE_PROTOCOL, listEniPodIps, masqueradePolicy, reconcileEniDatapath, shouldMasquerade } from "./datapath.ts";
+export type { EniDatapathChanges, MasqueradeFlow, MasqueradePolicy } from "./datapath.ts";
 export type {
-  EniDatapathChanges,
   EniDatapathEni,
   EniDatapathOptions,
   EniDatapathPod,
   EniDatapathState,
   EniRulePriorities,
   ListEniPodIpsOptions,
-  MasqueradeFlow,
-  MasqueradePolicy,
-} from "./datapath.ts";
+} from "./datapath_state.ts";
 export { instanceLimits, LimitsTable, maxPods, refreshInstanceLimits } from "./limits.ts";
 export type { LimitsTableOptions, RefreshInstanceLimitsOptions } from "./limits.ts";
 export { EniPool, EniPoolError, NoSubnetError, openEniPool, PoolExhaustedError } from "./pool.ts";

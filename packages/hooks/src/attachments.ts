@@ -18,7 +18,7 @@ import { resolveInterface } from "./_iface.ts";
 import { fdInode } from "./_proc.ts";
 import { listTcFilters } from "./_tc_netlink.ts";
 import type { Attachment } from "./link.ts";
-import { xdpState } from "./xdp.ts";
+import { xdpState } from "./_xdp_netlink.ts";
 
 const ENOENT = 2;
 const EINVAL = 22;

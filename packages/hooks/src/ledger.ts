@@ -36,7 +36,7 @@ import { IFLA, IFLA_XDP, RTM, rawFd, sys } from "@dp/core/internal";
 import type { Link, LinkKind } from "./link.ts";
 import { fdInode, readProc } from "./_proc.ts";
 import { deleteTcFilter, encodeFilterAdd, findTcFilter } from "./_tc_netlink.ts";
-import { detachXdpNetlink, xdpState } from "./xdp.ts";
+import { detachXdpNetlink, xdpState } from "./_xdp_netlink.ts";
 
 const INDEX = "index";
 const KEY_SIZE = 64;

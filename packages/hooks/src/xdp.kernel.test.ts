@@ -5,7 +5,8 @@ import { asm } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
 import { type NsPair, nsPair, pings as ping, waitUntil } from "./_test_net.ts";
-import { attachXdp, detachXdpNetlink, xdpState } from "./xdp.ts";
+import { detachXdpNetlink, xdpState } from "./_xdp_netlink.ts";
+import { attachXdp } from "./xdp.ts";
 
 beforeEach((t) => requireRoot(t));
 

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { type AttachType, BpfProgram, ClosedError, NetlinkWriter, type ProgramType } from "@dp/core";
 import { forbiddenSys, IFLA_XDP, setSys } from "@dp/core/internal";
-import { attachXdp, detachXdpNetlink, parseXdpState, XdpLink, type XdpOptions } from "./xdp.ts";
+import { detachXdpNetlink, parseXdpState } from "./_xdp_netlink.ts";
+import { attachXdp, XdpLink, type XdpOptions } from "./xdp.ts";
 
 beforeEach(() => {
   setSys(forbiddenSys());

@@ -3,7 +3,7 @@
 // each call converts plain numbers and typed arrays in place: no per-call
 // type parsing, no pointer wrapper objects, no copies of typed arrays.
 import koffi from "koffi";
-import type { Sys } from "./sys.ts";
+import type { Sys } from "./types.ts";
 
 const NR_BPF = 321;
 const NR_GETTID = 186;

@@ -6,23 +6,23 @@
  * @module
  */
 export { type Sys, setSys, sys } from "../_sys/sys.ts";
-export { type FdLeak, openFds, rawFd, takeFdLeaks } from "../fd.ts";
-export { Native } from "../_bpf.ts";
+export { type FdLeak, openFds, rawFd, takeFdLeaks } from "../bpf/fd.ts";
+export { Native } from "../bpf/_bpf.ts";
 export { errnoName, errnoNumber } from "../_errno.ts";
 export { openSocket } from "./socket.ts";
 export * as asm from "./asm.ts";
 export * from "../_gen/rtnetlink.ts";
 export { forbiddenSys } from "./forbidden.ts";
-export * from "../elf.ts";
-export * from "../section_names.ts";
-export { Btf, BtfSyntaxError, buildBtf, encodeBtf, parseBtf, type BtfArray, type BtfConst, type BtfDatasec, type BtfDatasecVariable, type BtfDeclTag, type BtfEnum, type BtfEnum64, type BtfEnum64Value, type BtfEnumValue, type BtfFloat, type BtfFunc, type BtfFuncProto, type BtfFwd, type BtfInt, type BtfKind, type BtfLinkage, type BtfMember, type BtfParam, type BtfPtr, type BtfRestrict, type BtfStruct, type BtfType, type BtfTypedef, type BtfTypeTag, type BtfUnion, type BtfVar, type BtfVarSecinfo, type BtfVoid, type BtfVolatile, type BuildBtfOptions, type ParseBtfOptions } from "../btf.ts";
-export * from "../btf_ext.ts";
-export * from "../btf_load.ts";
-export * from "../object_maps.ts";
-export { kconfigData, kconfigExterns, parseKernelConfig, readKernelConfig, type KconfigDataOptions, type KconfigExtern, type KconfigLayout } from "../kconfig.ts";
-export { failingInstruction, sourceForInstruction, withSource, type SourceLineInfo } from "../verifier_source.ts";
-export { decodeVariable, encodeVariable } from "../variables.ts";
-export * from "../core_relo.ts";
-export { mapDirect, type MapDirect } from "../map.ts";
-export { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "../net_addr.ts";
+export * from "../loader/elf.ts";
+export * from "../loader/section_names.ts";
+export { Btf, BtfSyntaxError, buildBtf, encodeBtf, parseBtf, type BtfArray, type BtfConst, type BtfDatasec, type BtfDatasecVariable, type BtfDeclTag, type BtfEnum, type BtfEnum64, type BtfEnum64Value, type BtfEnumValue, type BtfFloat, type BtfFunc, type BtfFuncProto, type BtfFwd, type BtfInt, type BtfKind, type BtfLinkage, type BtfMember, type BtfParam, type BtfPtr, type BtfRestrict, type BtfStruct, type BtfType, type BtfTypedef, type BtfTypeTag, type BtfUnion, type BtfVar, type BtfVarSecinfo, type BtfVoid, type BtfVolatile, type BuildBtfOptions, type ParseBtfOptions } from "../btf/btf.ts";
+export * from "../btf/btf_ext.ts";
+export * from "../btf/btf_load.ts";
+export * from "../loader/object_maps.ts";
+export { kconfigData, kconfigExterns, parseKernelConfig, readKernelConfig, type KconfigDataOptions, type KconfigExtern, type KconfigLayout } from "../loader/kconfig.ts";
+export { failingInstruction, sourceForInstruction, withSource, type SourceLineInfo } from "../loader/verifier_source.ts";
+export { decodeVariable, encodeVariable } from "../loader/variables.ts";
+export * from "../loader/core_relo.ts";
+export { mapDirect, type MapDirect } from "../bpf/map.ts";
+export { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "../network/net_addr.ts";
 export { readFileText, type ReadFileTextOptions } from "./read_file.ts";

@@ -1,5 +1,5 @@
 import { SyscallError } from "../errors.ts";
-import { Fd } from "../fd.ts";
+import { Fd } from "../bpf/fd.ts";
 import { sys } from "../_sys/sys.ts";
 
 const SOCK_CLOEXEC = 0o2000000;

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
-import { DEFAULT_BPFFS, mountBpffs } from "../pin.ts";
+import { DEFAULT_BPFFS, mountBpffs } from "../bpf/pin.ts";
 
 /**
  * A directory on bpffs owned by a test, removed with everything pinned in

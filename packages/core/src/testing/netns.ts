@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createNetns, deleteNetns, type Netns, withNetns } from "../netns.ts";
+import { createNetns, deleteNetns, type Netns, withNetns } from "../network/netns.ts";
 
 /** Options for {@link netns}. */
 export interface NetnsOptions {

@@ -1,6 +1,6 @@
-import { compareKernelVersions, kernelVersion, parseKernelVersion } from "../features.ts";
+import { compareKernelVersions, kernelVersion, parseKernelVersion } from "../features/features.ts";
 import { NotSupportedError } from "../errors.ts";
-import { readKernelConfig } from "../kconfig.ts";
+import { readKernelConfig } from "../loader/kconfig.ts";
 
 /** The part of a test framework's context the skip helpers use (vitest's `TestContext` fits). */
 export interface SkipContext {

@@ -1,0 +1,627 @@
+// Loading a CollectionSpec: maps first (created, reused or opened from
+// their pins), data maps filled and frozen, then each program with its
+// references pointed at the maps, CO-RE applied against the kernel's BTF,
+// func/line info attached; prog arrays and maps of maps filled last.
+import { type Btf, replaceBtfTypes } from "../btf/btf.ts";
+import { encodeFuncInfo, encodeLineInfo } from "../btf/btf_ext.ts";
+import { type BtfHandle, type DatasecLayout, fixupDatasecs, kernelBtf, loadBtf } from "../btf/btf_load.ts";
+import type { CollectionMapSpec, CollectionProgramSpec, CollectionSpec, InstructionReference } from "./collection_spec.ts";
+import { applyCoreRelocations, CORE_POISON, type CoreRelocationResult } from "./core_relo.ts";
+import { SyscallError, VerifierError } from "../errors.ts";
+import { kconfigData, type KconfigLayout } from "./kconfig.ts";
+import { BpfMap, createMap, openPinnedMap } from "../bpf/map.ts";
+import type { MapSpec, MapType } from "../bpf/map_spec.ts";
+import { rawFd } from "../bpf/fd.ts";
+import { DEFAULT_BPFFS, unpin } from "../bpf/pin.ts";
+import { type BpfProgram, loadProgram } from "../bpf/program.ts";
+import { decodeVariable, encodeVariable, type VariableSpec, type VariableValue } from "./variables.ts";
+import { withSource } from "./verifier_source.ts";
+
+/** Options for {@link loadCollection}. */
+export interface LoadCollectionOptions {
+  /**
+   * Existing maps to use instead of creating the object's maps of the same
+   * name. Each must be compatible (type, key and value size, max entries,
+   * flags); the collection does not close them.
+   *
+   * @default none
+   */
+  readonly maps?: Readonly<Record<string, BpfMap>>;
+  /**
+   * The bpffs directory of `LIBBPF_PIN_BY_NAME` maps: a map pinned there
+   * under its name is reused after a compatibility check, else the new map
+   * is pinned there.
+   *
+   * @default "/sys/fs/bpf"
+   */
+  readonly pinPath?: string;
+  /**
+   * Load only these programs (and the maps and programs they need). By
+   * default every program except `SEC("?...")` ones, and every map.
+   *
+   * @default all programs
+   */
+  readonly programs?: readonly string[];
+  /**
+   * The BTF CO-RE relocations are resolved against.
+   *
+   * @default the running kernel's /sys/kernel/btf/vmlinux
+   */
+  readonly targetBtf?: Btf;
+  /**
+   * The kernel configuration `.kconfig` externs read (`CONFIG_X` → `y`, `m`, a number or a quoted string).
+   *
+   * @default /proc/config.gz
+   */
+  readonly kernelConfig?: ReadonlyMap<string, string>;
+  /**
+   * Verifier log level used when a program fails to load.
+   *
+   * @default 1
+   */
+  readonly logLevel?: 1 | 2;
+  /**
+   * Initial verifier log size in bytes; grown on ENOSPC.
+   *
+   * @default 65536
+   */
+  readonly logSize?: number;
+}
+
+/**
+ * A map from the object cannot be used: a given or pinned map differs
+ * from the object's definition. The message names the map, where it came
+ * from and the first field that differs.
+ *
+ * @example What a mismatch reports
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MapCompatibilityError } from "@dp/core";
+ *
+ * const err = new MapCompatibilityError("counts", 'pinned at "/sys/fs/bpf/counts"', "valueSize", 4, 8);
+ * assert.equal(err.message, 'Cannot use map "counts" pinned at "/sys/fs/bpf/counts": valueSize is 4, the object needs 8');
+ * ```
+ */
+export class MapCompatibilityError extends TypeError {
+  /** Always `"MapCompatibilityError"`, the class name. */
+  override readonly name: string = "MapCompatibilityError";
+  /** The map's name in the object. */
+  readonly map: string;
+  /** The field that differs: `"type"`, `"keySize"`, `"valueSize"`, `"maxEntries"` or `"flags"`. */
+  readonly field: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param map The map's name in the object.
+   * @param source Where the existing map came from, such as `pinned at "/sys/fs/bpf/x"`.
+   * @param field The differing field.
+   * @param actual The existing map's value.
+   * @param expected The object's value.
+   */
+  constructor(map: string, source: string, field: string, actual: unknown, expected: unknown) {
+    super(`Cannot use map ${JSON.stringify(map)} ${source}: ${field} is ${String(actual)}, the object needs ${String(expected)}`);
+    this.map = map;
+    this.field = field;
+  }
+}
+
+/**
+ * A global variable of a loaded {@link Collection}: typed reads and writes
+ * of its bytes in the data map (`.data`, `.bss`; `.rodata` reads only).
+ */
+export class Variable {
+  /** The variable's description from the object. */
+  readonly spec: VariableSpec;
+  #map: BpfMap;
+  #btf: Btf;
+  #key = new Uint8Array(4);
+
+  /**
+   * Wraps a variable of a loaded data map.
+   *
+   * @param spec The variable.
+   * @param map Its data map.
+   * @param btf The object's BTF.
+   */
+  constructor(spec: VariableSpec, map: BpfMap, btf: Btf) {
+    this.spec = spec;
+    this.#map = map;
+    this.#btf = btf;
+  }
+
+  /** The variable's name. */
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /**
+   * Reads the variable's current value from the kernel.
+   *
+   * @returns The value, typed by the variable's BTF (see {@link VariableValue}).
+   * @throws {SyscallError} When the map cannot be read.
+   */
+  get(): VariableValue {
+    const value = this.#map.get(this.#key) as Uint8Array;
+    return decodeVariable(this.#btf, this.spec, value.subarray(this.spec.offset, this.spec.offset + this.spec.size));
+  }
+
+  /**
+   * Writes the variable: reads the section's value, changes this
+   * variable's bytes and writes the value back (programs running at the
+   * same time may see the old value until then).
+   *
+   * @param value The new value.
+   * @throws {TypeError} When the value does not fit the variable's BTF type, or the variable is a constant.
+   * @throws {RangeError} When the value is out of range.
+   */
+  set(value: VariableValue): void {
+    if (this.spec.readOnly) {
+      throw new TypeError(`Cannot set variable ${JSON.stringify(this.spec.name)}: it is a constant in ${this.spec.section}`);
+    }
+    const section = this.#map.get(this.#key) as Uint8Array;
+    encodeVariable(
+      this.#btf,
+      this.spec,
+      value,
+      section.subarray(this.spec.offset, this.spec.offset + this.spec.size),
+      `variable ${JSON.stringify(this.spec.name)}`,
+    );
+    this.#map.set(this.#key, section);
+  }
+}
+
+/**
+ * The maps and programs {@link loadCollection} created, closed together.
+ */
+export class Collection {
+  /** Maps by their name in the object. */
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  /** Programs by function name. */
+  readonly programs: ReadonlyMap<string, BpfProgram>;
+  /** Global variables of the data sections by name. */
+  readonly variables: ReadonlyMap<string, Variable>;
+  /** CO-RE relocations applied per program, for diagnostics. */
+  readonly coreRelocations: ReadonlyMap<string, readonly CoreRelocationResult[]>;
+  #owned: readonly { close(): void }[];
+
+  /**
+   * Wraps what the loader created.
+   *
+   * @param maps Maps by name.
+   * @param programs Programs by name.
+   * @param variables Variables by name.
+   * @param coreRelocations CO-RE results by program name.
+   * @param owned Objects this collection closes (given maps are left out).
+   */
+  constructor(
+    maps: ReadonlyMap<string, BpfMap>,
+    programs: ReadonlyMap<string, BpfProgram>,
+    variables: ReadonlyMap<string, Variable>,
+    coreRelocations: ReadonlyMap<string, readonly CoreRelocationResult[]>,
+    owned: readonly { close(): void }[],
+  ) {
+    this.maps = maps;
+    this.programs = programs;
+    this.variables = variables;
+    this.coreRelocations = coreRelocations;
+    this.#owned = owned;
+  }
+
+  /**
+   * A map by name.
+   *
+   * @param name The map's name in the object.
+   * @returns The map.
+   * @throws {RangeError} When the collection has no such map.
+   */
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (m === undefined) throw new RangeError(`No map ${JSON.stringify(name)} in the collection (maps: ${[...this.maps.keys()].join(", ")})`);
+    return m;
+  }
+
+  /**
+   * A program by name.
+   *
+   * @param name The program's function name.
+   * @returns The program.
+   * @throws {RangeError} When the collection has no such program.
+   */
+  program(name: string): BpfProgram {
+    const p = this.programs.get(name);
+    if (p === undefined) {
+      throw new RangeError(`No program ${JSON.stringify(name)} in the collection (programs: ${[...this.programs.keys()].join(", ")})`);
+    }
+    return p;
+  }
+
+  /**
+   * A global variable by name.
+   *
+   * @param name The variable's name.
+   * @returns The variable.
+   * @throws {RangeError} When the collection has no such variable.
+   */
+  variable(name: string): Variable {
+    const v = this.variables.get(name);
+    if (v === undefined) {
+      throw new RangeError(`No variable ${JSON.stringify(name)} in the collection (variables: ${[...this.variables.keys()].join(", ")})`);
+    }
+    return v;
+  }
+
+  /** Closes every program and map this collection created (pins stay). Idempotent. */
+  close(): void {
+    for (const o of [...this.#owned].reverse()) o.close();
+  }
+
+  /** Same as {@link Collection.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Map types created without BTF key/value types: the kernel refuses them (EINVAL/ENOTSUPP). */
+const NO_BTF: ReadonlySet<MapType> = new Set<MapType>([
+  "progArray",
+  "perfEventArray",
+  "stackTrace",
+  "cgroupArray",
+  "arrayOfMaps",
+  "hashOfMaps",
+  "devmap",
+  "devmapHash",
+  "sockmap",
+  "sockhash",
+  "cpumap",
+  "xskmap",
+  "reuseportSockarray",
+  "queue",
+  "stack",
+  "ringbuf",
+  "userRingbuf",
+]);
+const INSN = 8;
+const PSEUDO_MAP_FD = 1;
+const PSEUDO_MAP_VALUE = 2;
+const KERNEL_NAME = 15;
+
+/**
+ * Creates an object's maps and loads its programs.
+ *
+ * Maps come first: given ones ({@link LoadCollectionOptions.maps}) and
+ * `LIBBPF_PIN_BY_NAME` ones already pinned are checked and reused, others
+ * are created with the object's BTF; data sections are written and
+ * `.rodata*`/`.kconfig` frozen. Each program then gets its map references,
+ * CO-RE relocations and func/line info and is loaded; prog arrays and maps
+ * of maps receive their initial values. On any error everything created so
+ * far is closed (and pins it made removed) before the error is thrown.
+ *
+ * @param spec The parsed object (see {@link readCollectionSpec}).
+ * @param options Replacement maps, pin path, a program subset, CO-RE target.
+ * @returns The loaded collection; close it (or `using`) when done.
+ * @throws {RangeError} When a named program does not exist.
+ * @throws {MapCompatibilityError} When a given or pinned map differs from the object's.
+ * @throws {VerifierError} When a program is rejected; the summary names the source line.
+ * @throws {SyscallError} When the kernel refuses a map or program.
+ * @example Loading an object and running a program
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { loadCollection, readCollectionSpec } from "@dp/core";
+ *
+ * const spec = readCollectionSpec("bpf/build/testdata/xdp_count.o");
+ * using coll = loadCollection(spec);
+ * const result = coll.program("count_packets").testRun({ data: new Uint8Array(64) });
+ * assert.equal(result.retval, 2); // XDP_PASS
+ * ```
+ */
+export function loadCollection(spec: CollectionSpec, options: LoadCollectionOptions = {}): Collection {
+  const { programNames, mapNames } = selection(spec, options.programs);
+  const owned: { close(): void }[] = [];
+  const pinned: string[] = [];
+  const maps = new Map<string, BpfMap>();
+  const programs = new Map<string, BpfProgram>();
+  const coreResults = new Map<string, readonly CoreRelocationResult[]>();
+  let btfHandle: BtfHandle | undefined;
+  try {
+    let kconfig: KconfigLayout | undefined;
+    if (spec.kconfig.length > 0 && spec.btf !== undefined && mapNames.has(".kconfig")) {
+      kconfig = kconfigData(
+        spec.btf,
+        spec.kconfig,
+        options.kernelConfig === undefined ? {} : { config: options.kernelConfig },
+      );
+    }
+    if (spec.btf !== undefined) btfHandle = loadBtf(kernelReadyBtf(spec, kconfig));
+
+    // Maps, inner maps before the maps of maps that need them.
+    for (const name of mapNames) {
+      const m = spec.maps.get(name) as CollectionMapSpec;
+      const given = options.maps?.[name];
+      if (given !== undefined) {
+        checkCompatible(name, "given in options.maps", given, m.spec);
+        maps.set(name, given);
+        continue;
+      }
+      let create: MapSpec = m.spec;
+      if (m.kind === "kconfig" && kconfig !== undefined) create = { ...create, valueSize: Math.max(kconfig.size, 1) };
+      // The kernel takes a value type without a key type only for arrays
+      // (data sections), and refuses BTF for maps that hold descriptors or
+      // have no key; those are created without it (libbpf retries so).
+      const typed = m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
+      if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
+        create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
+      }
+      if (m.pinning === "byName") {
+        const path = `${options.pinPath ?? DEFAULT_BPFFS}/${name}`;
+        const existing = openPinnedOrUndefined(path);
+        if (existing !== undefined) {
+          owned.push(existing);
+          checkCompatible(name, `pinned at ${JSON.stringify(path)}`, existing, m.spec);
+          maps.set(name, existing);
+          continue;
+        }
+        const map = createMap(create);
+        owned.push(map);
+        maps.set(name, map);
+        fill(map, m, kconfig);
+        map.pin(path);
+        pinned.push(path);
+        continue;
+      }
+      const map = createMap(create);
+      owned.push(map);
+      maps.set(name, map);
+      fill(map, m, kconfig);
+    }
+
+    for (const name of programNames) {
+      const p = spec.programs.get(name) as CollectionProgramSpec;
+      const { program, core } = loadOne(spec, p, maps, kconfig, btfHandle, options);
+      owned.push(program);
+      programs.set(name, program);
+      if (core.length > 0) coreResults.set(name, core);
+    }
+
+    // Initial values of prog arrays and maps of maps.
+    for (const name of mapNames) {
+      const m = spec.maps.get(name) as CollectionMapSpec;
+      if (m.initialValues.length === 0 || options.maps?.[name] !== undefined) continue;
+      const map = maps.get(name) as BpfMap;
+      for (const v of m.initialValues) {
+        const key = new Uint8Array(m.spec.keySize);
+        new DataView(key.buffer).setUint32(0, v.slot, true);
+        const target = m.spec.type === "progArray" ? programs.get(v.symbol) : maps.get(v.symbol);
+        if (target !== undefined) map.set(key, target);
+      }
+    }
+  } catch (err) {
+    for (const o of owned.reverse()) o.close();
+    for (const path of pinned) unpinQuietly(path);
+    throw err;
+  } finally {
+    btfHandle?.close();
+  }
+
+  const variables = new Map<string, Variable>();
+  if (spec.btf !== undefined) {
+    for (const v of spec.variables.values()) {
+      const map = maps.get(v.section);
+      if (map !== undefined) variables.set(v.name, new Variable(v, map, spec.btf));
+    }
+  }
+  return new Collection(maps, programs, variables, coreResults, owned);
+}
+
+/**
+ * The object's BTF as the kernel takes it: extern variables (`.kconfig`)
+ * become allocated globals at their place in the `.kconfig` map, as libbpf
+ * does; the kernel refuses extern linkage and empty data sections.
+ */
+function kernelReadyBtf(spec: CollectionSpec, kconfig: KconfigLayout | undefined): Btf {
+  const btf = spec.btf as Btf;
+  if (!btf.types.some((t) => t.kind === "var" && t.linkage === "extern")) return btf;
+  const layouts = new Map<string, DatasecLayout>();
+  for (const name of [".kconfig", ".ksyms"]) {
+    const vars = btf.datasecVariables(name);
+    if (vars === undefined) continue;
+    if (name === ".kconfig" && kconfig !== undefined) {
+      layouts.set(name, { size: Math.max(kconfig.size, 1), offsets: kconfig.offsets });
+    } else {
+      // Not loaded: any layout the kernel accepts.
+      layouts.set(name, { size: Math.max(vars.length * 8, 1), offsets: new Map(vars.map((v, i) => [v.name, i * 8])) });
+    }
+  }
+  const fixed = fixupDatasecs(btf, layouts);
+  return replaceBtfTypes(fixed, fixed.types.map((t) => (t.kind === "var" && t.linkage === "extern" ? { ...t, linkage: "global" } : t)));
+}
+
+/** Which programs and maps to load: the subset's closure over references and initial values. */
+function selection(spec: CollectionSpec, subset: readonly string[] | undefined): { programNames: string[]; mapNames: Set<string> } {
+  if (subset === undefined) {
+    const programNames = [...spec.programs.values()].filter((p) => p.autoload).map((p) => p.name);
+    return { programNames, mapNames: orderMaps(spec, new Set(spec.maps.keys())) };
+  }
+  for (const name of subset) {
+    if (!spec.programs.has(name)) {
+      throw new RangeError(`Cannot load program ${JSON.stringify(name)}: not in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`);
+    }
+  }
+  const programs = new Set<string>();
+  const maps = new Set<string>();
+  const queue: { kind: "program" | "map"; name: string }[] = subset.map((name) => ({ kind: "program", name }));
+  while (queue.length > 0) {
+    const item = queue.pop() as { kind: "program" | "map"; name: string };
+    if (item.kind === "program") {
+      if (programs.has(item.name)) continue;
+      programs.add(item.name);
+      for (const r of (spec.programs.get(item.name) as CollectionProgramSpec).references) {
+        queue.push({ kind: "map", name: r.kind === "kconfig" ? ".kconfig" : r.map });
+      }
+    } else {
+      if (maps.has(item.name)) continue;
+      maps.add(item.name);
+      const m = spec.maps.get(item.name);
+      for (const v of m?.initialValues ?? []) {
+        queue.push({ kind: m?.spec.type === "progArray" ? "program" : "map", name: v.symbol });
+      }
+    }
+  }
+  const programNames = [...spec.programs.keys()].filter((n) => programs.has(n));
+  return { programNames, mapNames: orderMaps(spec, maps) };
+}
+
+/** Spec order, except that maps named in a map of maps' initial values come before it. */
+function orderMaps(spec: CollectionSpec, names: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  const visit = (name: string): void => {
+    if (out.has(name) || !names.has(name)) return;
+    const m = spec.maps.get(name);
+    if (m?.spec.type !== "progArray") for (const v of m?.initialValues ?? []) visit(v.symbol);
+    out.add(name);
+  };
+  for (const name of spec.maps.keys()) visit(name);
+  return out;
+}
+
+function fill(map: BpfMap, m: CollectionMapSpec, kconfig: KconfigLayout | undefined): void {
+  const contents = m.kind === "kconfig" ? kconfig?.data : m.contents;
+  if (contents !== undefined && contents.length > 0) {
+    const value = new Uint8Array(map.valueSize);
+    value.set(contents.subarray(0, value.length));
+    map.set(new Uint8Array(4), value);
+  }
+  if (m.freeze) map.freeze();
+}
+
+function checkCompatible(name: string, source: string, map: BpfMap, want: MapSpec): void {
+  const fields: [string, unknown, unknown][] = [
+    ["type", map.type, want.type],
+    ["keySize", map.keySize, want.keySize],
+    ["valueSize", map.valueSize, want.valueSize],
+    ["maxEntries", map.maxEntries, want.maxEntries],
+    ["flags", map.flags, want.flags ?? 0],
+  ];
+  for (const [field, actual, expected] of fields) {
+    if (actual !== expected) throw new MapCompatibilityError(name, source, field, actual, expected);
+  }
+}
+
+function openPinnedOrUndefined(path: string): BpfMap | undefined {
+  try {
+    return openPinnedMap(path);
+  } catch (err) {
+    if (err instanceof SyscallError && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+function unpinQuietly(path: string): void {
+  try {
+    unpin(path);
+  } catch {
+    // Already gone.
+  }
+}
+
+function loadOne(
+  spec: CollectionSpec,
+  p: CollectionProgramSpec,
+  maps: ReadonlyMap<string, BpfMap>,
+  kconfig: KconfigLayout | undefined,
+  btfHandle: BtfHandle | undefined,
+  options: LoadCollectionOptions,
+): { program: BpfProgram; core: readonly CoreRelocationResult[] } {
+  const insns = p.instructions.slice();
+  const dv = new DataView(insns.buffer);
+  for (const r of p.references) patchReference(spec, p, insns, dv, r, maps, kconfig);
+
+  let core: CoreRelocationResult[] = [];
+  if (p.coreRelos.length > 0) {
+    if (spec.btf === undefined) throw new TypeError(`Cannot load program ${JSON.stringify(p.name)}: CO-RE relocations without BTF`);
+    core = applyCoreRelocations(insns, p.coreRelos, spec.btf, options.targetBtf ?? kernelBtf());
+  }
+
+  const btf = btfHandle === undefined || p.funcInfo.length === 0 ? undefined : {
+    fd: btfHandle.fd,
+    funcInfo: encodeFuncInfo(p.funcInfo.map((f) => ({ instruction: f.instruction, typeId: f.typeId }))),
+    lineInfo: encodeLineInfo(p.lineInfo.map((l) => ({
+      instruction: l.instruction,
+      fileNameOffset: l.fileNameOffset,
+      sourceLineOffset: l.sourceLineOffset,
+      line: l.line,
+      column: l.column,
+    }))),
+  };
+  try {
+    const program = loadProgram(
+      {
+        name: p.name.slice(0, KERNEL_NAME),
+        type: p.type,
+        instructions: insns,
+        license: p.license,
+        ...(p.expectedAttachType === undefined ? {} : { expectedAttachType: p.expectedAttachType }),
+        kernelVersion: p.kernelVersion,
+        flags: p.flags,
+        ...(btf === undefined ? {} : { btf }),
+      },
+      {
+        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
+        ...(options.logSize === undefined ? {} : { logSize: options.logSize }),
+      },
+    );
+    return { program, core };
+  } catch (err) {
+    if (err instanceof VerifierError) throw explainPoison(`Cannot load ${p.type} program ${JSON.stringify(p.name.slice(0, KERNEL_NAME))}`, withSource(err, p.lineInfo), core);
+    throw err;
+  }
+}
+
+/** Names the CO-RE relocation behind a poisoned instruction the verifier reached. */
+function explainPoison(what: string, err: VerifierError, core: readonly CoreRelocationResult[]): VerifierError {
+  const poisoned = core.filter((r) => r.targetValue === "poisoned");
+  if (poisoned.length === 0 || !err.log.some((l) => l.includes(String(CORE_POISON)))) return err;
+  const hit = poisoned.find((r) => err.log.some((l) => l.startsWith(`${r.instruction}: `))) ?? poisoned[0];
+  if (hit === undefined) return err;
+  return new VerifierError(`${what} (CO-RE relocation of instruction ${hit.instruction}, ${hit.description}, found no match in the kernel's BTF)`, {
+    syscall: err.syscall,
+    op: err.op,
+    errno: err.errno,
+    log: err.log,
+    truncated: err.truncated,
+    ...(err.source === undefined ? {} : { source: err.source }),
+    cause: err,
+  });
+}
+
+function patchReference(
+  spec: CollectionSpec,
+  p: CollectionProgramSpec,
+  insns: Uint8Array,
+  dv: DataView,
+  r: InstructionReference,
+  maps: ReadonlyMap<string, BpfMap>,
+  kconfig: KconfigLayout | undefined,
+): void {
+  const at = r.instruction * INSN;
+  let mapName: string;
+  let offset: number | undefined;
+  if (r.kind === "kconfig") {
+    const base = kconfig?.offsets.get(r.extern);
+    if (base === undefined) throw new RangeError(`Cannot load program ${JSON.stringify(p.name)}: no value for .kconfig extern ${JSON.stringify(r.extern)}`);
+    mapName = ".kconfig";
+    offset = base + r.offset;
+  } else {
+    mapName = r.map;
+    offset = r.kind === "mapValue" ? r.offset : undefined;
+  }
+  const map = maps.get(mapName);
+  if (map === undefined) {
+    throw new RangeError(`Cannot load program ${JSON.stringify(p.name)}: map ${JSON.stringify(mapName)} of object ${JSON.stringify(spec.name)} was not created`);
+  }
+  const regs = insns[at + 1] as number;
+  insns[at + 1] = (regs & 0x0f) | ((offset === undefined ? PSEUDO_MAP_FD : PSEUDO_MAP_VALUE) << 4);
+  dv.setInt32(at + 4, rawFd(map.fd), true);
+  dv.setInt32(at + INSN + 4, offset ?? 0, true);
+}
