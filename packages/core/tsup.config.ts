@@ -3,7 +3,7 @@ import { defineConfig } from "tsup";
 export default defineConfig({
   entry: { mod: "src/mod.ts", "testing/mod": "src/testing/mod.ts", "internal/mod": "src/internal/mod.ts" },
   format: ["esm"],
-  target: "node20",
+  target: "node22",
   // The package tsconfig is a composite project for `tsc -b`; the bundled
   // declarations are built outside it.
   dts: { compilerOptions: { composite: false, emitDeclarationOnly: false } },

@@ -3,7 +3,7 @@ import { defineConfig } from "tsup";
 export default defineConfig({
   entry: { mod: "src/mod.ts", gen_cli: "src/gen_cli.ts" },
   format: ["esm"],
-  target: "node20",
+  target: "node22",
   // The package tsconfig is a composite project for `tsc -b`; the bundled
   // declarations are built outside it.
   dts: { entry: { mod: "src/mod.ts" }, compilerOptions: { composite: false, emitDeclarationOnly: false } },

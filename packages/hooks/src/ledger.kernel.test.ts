@@ -269,7 +269,7 @@ describe("Ledger", () => {
       using ledger = openLedger(path);
       const tc = ledger.recordTc(place, prog);
       const xdp = ledger.recordXdp({ netnsInode: inode, ifindex: 2, ifname: "v0", mode: "skb" }, xprog);
-      expect(tc).toEqual({ kind: "tc", path: `${path}/tc-${inode}-2-ingress-3-00000abc`, programId: prog.info().id, ...place });
+      expect(tc).toEqual({ kind: "tc", path: `${path}/tc-${inode}-2-ingress-3-00000abc`, programId: prog.info().id, pending: false, ...place });
       expect(xdp.path).toBe(`${path}/xdp-${inode}-2-skb`);
       entries = [tc, xdp];
     }
@@ -362,5 +362,33 @@ describe("Ledger", () => {
     expect(() => ledger.recordTc({ ...good, direction: "up" as never }, prog)).toThrow(TypeError);
     expect(() => ledger.recordXdp({ ...good, mode: "auto" as never }, prog)).toThrow(TypeError);
     expect(ledger.entries()).toEqual([]);
+  });
+});
+
+describe("openLedger() without privileges", () => {
+  test("a bpffs directory it may not look into is EACCES with a hint, not 'not on bpffs'", () => {
+    const dir = `/sys/fs/bpf/dp-unpriv-${process.pid}-${Date.now()}/ledger`;
+    const out = execFileSync(
+      "setpriv",
+      [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        process.execPath,
+        "--conditions=@dp/source",
+        "--import",
+        "tsx",
+        new URL("../testdata/unprivileged/open_ledger.ts", import.meta.url).pathname,
+        dir,
+      ],
+      { encoding: "utf8", cwd: ROOT, timeout: 60_000 },
+    );
+    const result = JSON.parse(out.trim().split("\n").at(-1) as string) as Record<string, string>;
+    expect(result).toMatchObject({ name: "SyscallError", code: "EACCES" });
+    expect(result["message"]).toContain(`Cannot open ledger "${dir}"`);
+    expect(result["hint"]).toMatch(/run as root/);
+    expect(result["message"]).not.toMatch(/not on bpffs/);
   });
 });

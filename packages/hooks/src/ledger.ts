@@ -10,6 +10,14 @@
 // map (`index`) lists the entry names; it is written before a pin is made
 // and after one is removed, so a crash leaves at worst a name without a
 // pin, which reconcile() drops.
+//
+// Netlink attachments are recorded before the attach request, as pending
+// entries (the place's name with `-next`, pinning the program to attach),
+// and committed after it: the pin is renamed over the place's name, then the
+// pending name is dropped. Whatever system call a crash interrupts, every
+// program attached by the process is pinned under a name for its place, so
+// reconcile() finds it; entries whose place does not run their program are
+// forgotten.
 import {
   type BpfLink,
   type BpfMap,
@@ -32,7 +40,7 @@ import {
   unpin,
   XDP_FLAGS,
 } from "@dp/core";
-import { IFLA, IFLA_XDP, RTM, rawFd, sys } from "@dp/core/internal";
+import { IFLA, IFLA_XDP, RTM, rawFd, renamePin, sys } from "@dp/core/internal";
 import type { Link, LinkKind } from "./link.ts";
 import { fdInode, readProc } from "./_proc.ts";
 import { deleteTcFilter, encodeFilterAdd, findTcFilter } from "./_tc_netlink.ts";
@@ -43,13 +51,16 @@ const KEY_SIZE = 64;
 const VALUE_SIZE = 16;
 const MAX_ENTRIES = 4096;
 const ENOENT = 2;
+const EACCES = 13;
 const E2BIG = 7;
 const EEXIST = 17;
 const ENODEV = 19;
 const EOPNOTSUPP = 95;
 
-const TC_NAME = /^tc-(\d+)-(\d+)-(ingress|egress)-(\d+)-([0-9a-f]{8})$/;
-const XDP_NAME = /^xdp-(\d+)-(\d+)-(skb|drv|hw)$/;
+const TC_NAME = /^tc-(\d+)-(\d+)-(ingress|egress)-(\d+)-([0-9a-f]{8})(-next)?$/;
+const XDP_NAME = /^xdp-(\d+)-(\d+)-(skb|drv|hw)(-next)?$/;
+/** The suffix of a pending entry's name: recorded before the attach request, committed after it. */
+const PENDING = "-next";
 const LINK_NAME = /^link-([A-Za-z0-9_-]{1,59})$/;
 const ENTRY_NAME = /^[A-Za-z0-9_-]{1,59}$/;
 
@@ -89,6 +100,12 @@ export interface TcLedgerEntry extends TcPlace {
   readonly programId: number;
   /** The pin that holds the attached program, such as `/sys/fs/bpf/app/tc-4026531833-2-ingress-1-00000001`. */
   readonly path: string;
+  /**
+   * Whether the entry is pending: recorded before the attach request and not
+   * yet committed (its pin name ends in `-next`). A process that died between
+   * the two leaves it behind; {@link reconcile} treats it like any entry.
+   */
+  readonly pending: boolean;
 }
 
 /** An XDP program set through netlink, recorded in a {@link Ledger}. */
@@ -99,6 +116,21 @@ export interface XdpLedgerEntry extends XdpPlace {
   readonly programId: number;
   /** The pin that holds the attached program, such as `/sys/fs/bpf/app/xdp-4026531833-2-skb`. */
   readonly path: string;
+  /** Whether the entry is pending (see {@link TcLedgerEntry.pending}). */
+  readonly pending: boolean;
+}
+
+/** Options for {@link Ledger.recordTc} and {@link Ledger.recordXdp}. */
+export interface RecordOptions {
+  /**
+   * Record the entry as pending, under the place's name with `-next`:
+   * before the attach request, so that a process killed at any point of the
+   * attach leaves an entry {@link reconcile} can act on. {@link Ledger.commit}
+   * turns it into the place's entry once the kernel has the attachment.
+   *
+   * @default false
+   */
+  readonly pending?: boolean;
 }
 
 /** A bpf_link pinned in a {@link Ledger}. */
@@ -189,9 +221,9 @@ function xdpName(p: XdpPlace): string {
 function entryName(entry: LedgerEntry): string {
   switch (entry.kind) {
     case "tc":
-      return tcName(entry);
+      return tcName(entry) + (entry.pending ? PENDING : "");
     case "xdpNetlink":
-      return xdpName(entry);
+      return xdpName(entry) + (entry.pending ? PENDING : "");
     case "link":
       return `link-${entry.name}`;
   }
@@ -212,6 +244,7 @@ function parseEntry(dir: string, name: string, ifname: string): LedgerEntry | un
       direction: m[3] as "ingress" | "egress",
       priority: Number(m[4]),
       handle: Number.parseInt(m[5] as string, 16),
+      pending: m[6] !== undefined,
     };
   }
   m = XDP_NAME.exec(name);
@@ -224,6 +257,7 @@ function parseEntry(dir: string, name: string, ifname: string): LedgerEntry | un
       ifindex: Number(m[2]),
       ifname,
       mode: m[3] as "skb" | "drv" | "hw",
+      pending: m[4] !== undefined,
     };
   }
   m = LINK_NAME.exec(name);
@@ -303,20 +337,25 @@ export class Ledger {
    * that says where the filter is. Recording the same place again replaces
    * the entry (after an in-place replace of the filter).
    *
+   * `attachTc()` records the filter pending before its request and commits
+   * it after, so a process killed at any point leaves an entry.
+   *
    * @param place Namespace, interface, hook, priority and handle.
    * @param program The program the filter runs.
+   * @param options Whether the entry is pending.
    * @returns The entry, for {@link Ledger.forget} on detach.
    * @throws {TypeError} When the place is malformed.
    * @throws {RangeError} When a number in it is out of range.
    * @throws {ClosedError} After `close()`.
    * @throws {SyscallError} When the index is full (E2BIG) or the program cannot be pinned.
    */
-  recordTc(place: TcPlace, program: BpfProgram): TcLedgerEntry {
+  recordTc(place: TcPlace, program: BpfProgram, options: RecordOptions = {}): TcLedgerEntry {
     const what = `Cannot record a tc filter in ledger "${this.path}"`;
     checkTcPlace(place, what);
+    const pending = options.pending ?? false;
     const entry: TcLedgerEntry = {
       kind: "tc",
-      path: `${this.path}/${tcName(place)}`,
+      path: `${this.path}/${tcName(place)}${pending ? PENDING : ""}`,
       programId: program.info().id,
       netnsInode: place.netnsInode,
       ifindex: place.ifindex,
@@ -324,6 +363,7 @@ export class Ledger {
       direction: place.direction,
       priority: place.priority,
       handle: place.handle,
+      pending,
     };
     this.#record(entry, place.ifname, (path) => program.pin(path), true, what);
     return entry;
@@ -334,28 +374,67 @@ export class Ledger {
    * that says where it is attached. Recording the same place again
    * replaces the entry.
    *
+   * `attachXdp()` records the program pending before its request (in each
+   * mode the kernel may choose) and commits the entry of the mode it chose.
+   *
    * @param place Namespace, interface and the mode the program runs in.
    * @param program The attached program.
+   * @param options Whether the entry is pending.
    * @returns The entry, for {@link Ledger.forget} on detach.
    * @throws {TypeError} When the place is malformed.
    * @throws {RangeError} When a number in it is out of range.
    * @throws {ClosedError} After `close()`.
    * @throws {SyscallError} When the index is full (E2BIG) or the program cannot be pinned.
    */
-  recordXdp(place: XdpPlace, program: BpfProgram): XdpLedgerEntry {
+  recordXdp(place: XdpPlace, program: BpfProgram, options: RecordOptions = {}): XdpLedgerEntry {
     const what = `Cannot record an XDP program in ledger "${this.path}"`;
     checkXdpPlace(place, what);
+    const pending = options.pending ?? false;
     const entry: XdpLedgerEntry = {
       kind: "xdpNetlink",
-      path: `${this.path}/${xdpName(place)}`,
+      path: `${this.path}/${xdpName(place)}${pending ? PENDING : ""}`,
       programId: program.info().id,
       netnsInode: place.netnsInode,
       ifindex: place.ifindex,
       ifname: place.ifname,
       mode: place.mode,
+      pending,
     };
     this.#record(entry, place.ifname, (path) => program.pin(path), true, what);
     return entry;
+  }
+
+  /**
+   * Commits a pending entry once the kernel has the attachment: its pin
+   * moves to the place's name (atomically replacing an earlier entry of the
+   * place), then the pending name is dropped. At every step the ledger holds
+   * an entry whose pin is the attached program, so a crash in between leaves
+   * an attachment {@link reconcile} finds.
+   *
+   * @typeParam E The entry kind.
+   * @param entry A pending entry of this ledger; a committed one is returned as it is.
+   * @returns The committed entry.
+   * @throws {TypeError} When the entry belongs to another ledger.
+   * @throws {ClosedError} After `close()`.
+   * @throws {SyscallError} When the index is full or the pin cannot be moved.
+   */
+  commit<E extends TcLedgerEntry | XdpLedgerEntry>(entry: E): E {
+    const name = entryName(entry);
+    if (entry.path !== `${this.path}/${name}`) {
+      throw new TypeError(`Cannot commit "${String(entry.path)}": not an entry of ledger "${this.path}"`);
+    }
+    if (!entry.pending) return entry;
+    const committed = { ...entry, pending: false, path: entry.path.slice(0, -PENDING.length) };
+    const what = `Cannot commit "${entry.path}" in ledger "${this.path}"`;
+    const key = encodeText(entryName(committed), KEY_SIZE);
+    try {
+      this.#index.set(key, encodeText(entry.ifname, VALUE_SIZE));
+      renamePin(entry.path, committed.path);
+    } catch (err) {
+      throw wrap(err, what);
+    }
+    this.#index.delete(encodeText(name, KEY_SIZE));
+    return committed;
   }
 
   /**
@@ -480,6 +559,7 @@ function nearestExisting(path: string): string {
  * @param dir An absolute path on bpffs, such as `/sys/fs/bpf/myapp/ledger`. bpffs refuses names with dots.
  * @returns The ledger; `close()` it (or `using`) when done, the entries stay.
  * @throws {TypeError} When `dir` is not absolute, is not on bpffs, or holds something else than a ledger index.
+ * @throws {SyscallError} When the directory cannot be looked at or created (EACCES without root, with a hint).
  * @throws {SyscallError} When the index cannot be created or pinned (EPERM without CAP_BPF).
  * @capability CAP_BPF
  * @example Opening an application's ledger at start-up
@@ -501,7 +581,21 @@ export function openLedger(dir: string): Ledger {
   }
   const path = dir.replace(/\/+$/, "");
   if (path === DEFAULT_BPFFS || path.startsWith(`${DEFAULT_BPFFS}/`)) mountBpffs();
-  if (!isBpffs(nearestExisting(path))) throw new TypeError(`${what}: not on bpffs (mount one with mountBpffs())`);
+  const probe = nearestExisting(path);
+  if (!isBpffs(probe)) {
+    // statfs failing for another reason than ENOENT (EACCES in a 0700
+    // bpffs directory without root) is that error, not "not on bpffs".
+    const t = sys().statfsType(probe);
+    if (t < 0) {
+      throw new SyscallError(`${what}: cannot look at "${probe}"`, {
+        syscall: "statfs",
+        op: "statfs",
+        errno: -t,
+        hint: -t === EACCES ? "bpffs directories are usually mode 0700: run as root" : undefined,
+      });
+    }
+    throw new TypeError(`${what}: not on bpffs (mount one with mountBpffs())`);
+  }
   const indexPath = `${path}/${INDEX}`;
   for (let attempt = 0; ; attempt++) {
     let index: BpfMap;
@@ -879,7 +973,8 @@ function reconcileTc(ledger: Ledger, entry: TcLedgerEntry, adopt: (entry: Ledger
   return inNetns(entry.netnsInode, (netns) => {
     const filter = findTcFilter(entry, netns);
     if (filter === undefined || filter.kind !== "bpf" || filter.programId !== programId) return "forgotten";
-    if (adopt(entry)) return { adopted: new AdoptedTcLink(entry, ledger, netns) };
+    // A pending entry whose program is attached: the attach went through, commit it first.
+    if (adopt(entry)) return { adopted: new AdoptedTcLink(ledger.commit(entry), ledger, netns) };
     return deleteTcFilter(entry, { programId, netns }) ? "removed" : "forgotten";
   });
 }
@@ -889,7 +984,7 @@ function reconcileXdp(ledger: Ledger, entry: XdpLedgerEntry, adopt: (entry: Ledg
   if (programId === 0) return "forgotten";
   return inNetns(entry.netnsInode, (netns) => {
     if (xdpState(entry.ifindex, netns)[entry.mode] !== programId) return "forgotten";
-    if (adopt(entry)) return { adopted: new AdoptedXdpLink(entry, ledger, netns) };
+    if (adopt(entry)) return { adopted: new AdoptedXdpLink(ledger.commit(entry), ledger, netns) };
     return detachXdpNetlink({ ifindex: entry.ifindex, mode: entry.mode, netns }, programId) ? "removed" : "forgotten";
   });
 }

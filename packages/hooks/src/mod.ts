@@ -57,6 +57,7 @@ export type {
   PinnableLink,
   ReconcileOptions,
   ReconcileResult,
+  RecordOptions,
   TcLedgerEntry,
   TcPlace,
   XdpLedgerEntry,

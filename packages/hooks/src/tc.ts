@@ -262,8 +262,9 @@ export class TcLink implements Link {
 
   /**
    * Replaces the program atomically, keeping the place: tcx `BPF_LINK_UPDATE`,
-   * netlink a filter change at the same priority and handle. A ledger entry
-   * is recorded again for the new program.
+   * netlink a filter change at the same priority and handle. With a ledger,
+   * the new program is recorded (pending) before the request and the entry
+   * committed after it, so a crash at any point leaves a recorded entry.
    *
    * @param program The new program, a `schedCls` one.
    * @throws {TypeError} For another program type, or when the link is not attached.
@@ -282,8 +283,14 @@ export class TcLink implements Link {
         throw rewrap(what, err);
       }
     } else {
-      replaceFilter(state, program, state.name, this.ifname, what);
-      record(state, program, this.ifname);
+      const pending = recordPending(state.ledger, state, program, this.ifname);
+      try {
+        replaceFilter(state, program, state.name, this.ifname, what);
+      } catch (err) {
+        forget(state.ledger, pending);
+        throw err;
+      }
+      state.entry = commit(state.ledger, pending);
     }
     this.#programId = id;
   }
@@ -598,13 +605,18 @@ function attachNetlink(dev: ResolvedInterface, program: BpfProgram, programId: n
   if (o.replace !== undefined) {
     const state = stateOf(o.replace);
     if (state?.kind !== "tc") throw new TypeError(`${what}: replace is not an attached netlink filter`);
-    replaceFilter(state, program, name, dev.name, what);
-    takeStateOf(o.replace);
     const ledger = o.ledger ?? state.ledger;
+    // Intent first: the new program is recorded (pending) before the request.
+    const pending = recordPending(ledger, state, program, dev.name);
+    try {
+      replaceFilter(state, program, name, dev.name, what);
+    } catch (err) {
+      forget(ledger, pending);
+      throw err;
+    }
+    takeStateOf(o.replace);
     if (ledger !== state.ledger) forget(state.ledger, state.entry);
-    const next: NetlinkState = { ...state, name, ledger, entry: ledger === state.ledger ? state.entry : undefined };
-    record(next, program, dev.name);
-    return next;
+    return { ...state, name, ledger, entry: commit(ledger, pending) };
   }
   const nl = openNetlink("route", o.netns === undefined ? {} : { netns: o.netns });
   let use: ClsactUse | undefined;
@@ -639,11 +651,15 @@ function attachNetlink(dev: ResolvedInterface, program: BpfProgram, programId: n
       throw err;
     }
     const place: TcFilterPlace = { ifindex: dev.index, direction: o.direction, ...placed };
+    // Intent first: a process killed anywhere after this leaves an entry
+    // whose place reconcile() checks (pending while the request is out).
+    const pending = recordPending(o.ledger, { netnsInode: inode, place }, program, dev.name);
     const w = nl.writer();
     encodeFilterAdd(w, nl.nextSeq(), { ...place, fd: rawFd(program.fd), name }, "create");
     try {
       nl.request(w, `${action} (priority ${place.priority}, handle ${place.handle})`, "RTM_NEWTFILTER");
     } catch (err) {
+      forget(o.ledger, pending);
       if (err instanceof NetlinkError && err.errno === EEXIST) {
         throw new SyscallError(`${what} (priority ${place.priority}, handle ${place.handle})`, {
           syscall: "netlink",
@@ -655,14 +671,15 @@ function attachNetlink(dev: ResolvedInterface, program: BpfProgram, programId: n
       }
       throw err;
     }
-    const state: NetlinkState = { kind: "tc", nl, place, name, netnsInode: inode, clsactKey: key, ledger: o.ledger, entry: undefined };
+    let entry: TcLedgerEntry | undefined;
     try {
-      record(state, program, dev.name);
+      entry = commit(o.ledger, pending);
     } catch (err) {
       removeFilter(nl, place, dev.name, programId);
+      forget(o.ledger, pending);
       throw err;
     }
-    return state;
+    return { kind: "tc", nl, place, name, netnsInode: inode, clsactKey: key, ledger: o.ledger, entry };
   } catch (err) {
     if (use !== undefined) {
       use.users--;
@@ -678,20 +695,32 @@ function attachNetlink(dev: ResolvedInterface, program: BpfProgram, programId: n
   }
 }
 
-/** Records the filter in its ledger; recording the same place again replaces the entry. */
-function record(state: NetlinkState, program: BpfProgram, ifname: string): void {
-  if (state.ledger === undefined) return;
-  state.entry = state.ledger.recordTc(
+/** Records the filter's program at its place as a pending ledger entry, before the request; undefined without a ledger. */
+function recordPending(
+  ledger: Ledger | undefined,
+  at: { readonly netnsInode: number; readonly place: TcFilterPlace },
+  program: BpfProgram,
+  ifname: string,
+): TcLedgerEntry | undefined {
+  if (ledger === undefined) return undefined;
+  const { place } = at;
+  return ledger.recordTc(
     {
-      netnsInode: state.netnsInode,
-      ifindex: state.place.ifindex,
+      netnsInode: at.netnsInode,
+      ifindex: place.ifindex,
       ifname,
-      direction: state.place.direction,
-      priority: state.place.priority,
-      handle: state.place.handle,
+      direction: place.direction,
+      priority: place.priority,
+      handle: place.handle,
     },
     program,
+    { pending: true },
   );
+}
+
+/** Commits a pending entry once the kernel has the filter (replacing the place's earlier entry). */
+function commit(ledger: Ledger | undefined, pending: TcLedgerEntry | undefined): TcLedgerEntry | undefined {
+  return ledger === undefined || pending === undefined ? undefined : ledger.commit(pending);
 }
 
 /** Drops the filter's ledger entry (its pin alone when the ledger was closed meanwhile). */

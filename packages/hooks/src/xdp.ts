@@ -330,10 +330,22 @@ export class XdpLink implements Link {
       this.#link.update(program);
     } else {
       using nl = openRoute(this.netns);
-      withProgram(this.#programId, what, (expected) => {
-        setXdp(nl, this.ifindex, rawFd(program.fd), MODE_FLAGS[this.mode] | XDP_FLAGS_REPLACE, expected, what);
-      });
-      this.#rerecord(program);
+      // Intent first: the new program is recorded (pending) before the request.
+      const ledger = this.#entry === undefined ? undefined : this.#ledger;
+      const pending = ledger?.recordXdp(
+        { netnsInode: (this.#entry as XdpLedgerEntry).netnsInode, ifindex: this.ifindex, ifname: this.ifname, mode: this.mode },
+        program,
+        { pending: true },
+      );
+      try {
+        withProgram(this.#programId, what, (expected) => {
+          setXdp(nl, this.ifindex, rawFd(program.fd), MODE_FLAGS[this.mode] | XDP_FLAGS_REPLACE, expected, what);
+        });
+      } catch (err) {
+        if (pending !== undefined) ledger?.forget(pending);
+        throw err;
+      }
+      if (pending !== undefined && ledger !== undefined) this.#entry = ledger.commit(pending);
     }
     this.#programId = newId;
   }
@@ -417,13 +429,6 @@ export class XdpLink implements Link {
     else this.detach();
   }
 
-  #rerecord(program: BpfProgram): void {
-    const ledger = this.#ledger;
-    const old = this.#entry;
-    if (ledger === undefined || old === undefined) return;
-    // Recording the same place again replaces the entry (forgetting the old one after would drop the new one).
-    this.#entry = ledger.recordXdp({ netnsInode: old.netnsInode, ifindex: this.ifindex, ifname: this.ifname, mode: this.mode }, program);
-  }
 }
 
 /**
@@ -506,20 +511,44 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
       throw err;
     }
   }
+  // Intent first: the program is recorded (pending) in every mode the kernel
+  // may choose before the request, so a process killed at any point leaves
+  // an entry for the place where it runs; the chosen mode is committed after.
+  const ledger = options.ledger;
+  const inode = netnsInode(netns);
+  const candidates: readonly XdpMode[] = mode === "auto" ? ["drv", "skb"] : [mode];
+  const pending: XdpLedgerEntry[] = [];
+  const forgetPending = (keep?: XdpLedgerEntry): void => {
+    for (const p of pending) if (p !== keep) ledger?.forget(p);
+  };
+  try {
+    for (const m of candidates) {
+      const p = ledger?.recordXdp({ netnsInode: inode, ifindex: target.index, ifname: target.name, mode: m }, program, { pending: true });
+      if (p !== undefined) pending.push(p);
+    }
+  } catch (err) {
+    forgetPending();
+    throw err;
+  }
   try {
     setXdp(nl, target.index, rawFd(program.fd), modeFlags | (replace ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST), undefined, what);
   } catch (err) {
+    forgetPending();
     throw explain(err, what, mode, target);
   }
   let actual: XdpMode = mode === "auto" ? "skb" : mode;
+  let entry: XdpLedgerEntry | undefined;
   try {
     if (mode === "auto") actual = modeOf(getIface(nl, target.index, netns, what).xdp, id) ?? "skb";
-    const ledger = options.ledger;
-    const entry = ledger?.recordXdp({ netnsInode: netnsInode(netns), ifindex: target.index, ifname: target.name, mode: actual }, program);
+    const chosen = pending.find((p) => p.mode === actual);
+    entry = ledger === undefined || chosen === undefined ? undefined : ledger.commit(chosen);
+    forgetPending(chosen);
     return new XdpLink({ kind: "xdpNetlink", ifindex: target.index, ifname: target.name, mode: actual, programId: id, netns, link: undefined, ledger, entry });
   } catch (err) {
     // Nothing may stay attached that no handle or ledger knows about.
     detachNetlink(nl, target.index, actual, id, what);
+    forgetPending();
+    if (entry !== undefined) ledger?.forget(entry);
     throw err;
   }
 }

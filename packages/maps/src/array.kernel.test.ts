@@ -21,10 +21,29 @@ describe("ArrayMap", () => {
     expect(arr.has(2)).toBe(true);
     expect(arr.has(3)).toBe(false);
     expect([...arr.keys()]).toEqual([0, 1, 2]);
-    expect(() => arr.set(3, { port: 1, proto: 1, weight: 1 })).toThrow(SyscallError);
+    expect(() => arr.set(3, { port: 1, proto: 1, weight: 1 })).toThrow(
+      new RangeError('Invalid index 3 for array map "t_arr": use an integer from 0 to 2'),
+    );
     expect(() => arr.get(-1)).toThrow(new RangeError("Invalid value for key (u32): -1 is outside 0..4294967295"));
     expect(() => arr.get(1.5)).toThrow(RangeError);
     expectTypeOf(arr).not.toHaveProperty("delete");
+  });
+
+  test("set() and setMany() refuse an index outside 0..size-1 with RangeError before writing anything", () => {
+    using arr = ArrayMap.create(u32, { name: "t_arr_idx", maxEntries: 4 });
+    for (const bad of [4, -1, 1.5, Number.NaN, 2 ** 32]) {
+      expect(() => arr.set(bad, 1)).toThrow(RangeError);
+    }
+    expect(() => arr.set(4, 1)).toThrow(/Invalid index 4 for array map "t_arr_idx": use an integer from 0 to 3/);
+    expect(() =>
+      arr.setMany([
+        [0, 7],
+        [9, 8],
+      ]),
+    ).toThrow(RangeError);
+    expect(arr.get(0)).toBe(0);
+    arr.set(3, 5);
+    expect(arr.get(3)).toBe(5);
   });
 
   test("setMany() writes indexes in one batch; bpftool sees the bytes", () => {

@@ -1,4 +1,4 @@
-import { type BpfMap, ClosedError, createMap, MAP_FLAGS } from "@dp/core";
+import { type BpfMap, ClosedError, createMap, MAP_FLAGS, type MapUpdateOptions } from "@dp/core";
 import type { Codec } from "./codec.ts";
 import { mapMemory, type Mapping } from "./_mmap.ts";
 import { align8, INDEX } from "./_typed.ts";
@@ -65,6 +65,47 @@ export class ArrayMap<V> extends TypedMap<number, V> {
   /** The number of entries: `maxEntries`. */
   get size(): number {
     return this.map.maxEntries;
+  }
+
+  /**
+   * Writes the value at an index.
+   *
+   * @param index The index, from 0 to `size - 1`.
+   * @param value The value.
+   * @param options `BPF_F_LOCK`; `mode: "create"` always fails on an array (every index exists).
+   * @returns This map.
+   * @throws {RangeError} Before any system call, when `index` is not an integer from 0 to `size - 1`, or a field of the value is out of range.
+   * @throws {TypeError} When the value has the wrong shape (the message names the field).
+   * @throws {SyscallError} When the kernel refuses the update.
+   */
+  override set(index: number, value: V, options?: MapUpdateOptions): this {
+    this.#checkIndex(index);
+    return super.set(index, value, options);
+  }
+
+  /**
+   * Writes many values; every index is checked before the first is written.
+   *
+   * @param entries `[index, value]` pairs.
+   * @param options `BPF_F_LOCK` and the update mode.
+   * @returns This map.
+   * @throws {RangeError} Before any write, when an index is not an integer from 0 to `size - 1`.
+   * @throws {TypeError} When a value has the wrong shape (the message names the entry and field).
+   * @throws {SyscallError} When the kernel refuses an entry; the entries before it were written.
+   */
+  override setMany(entries: Iterable<readonly [number, V]>, options: MapUpdateOptions = {}): this {
+    const list = Array.isArray(entries) ? (entries as readonly (readonly [number, V])[]) : [...entries];
+    for (const entry of list) this.#checkIndex(entry[0]);
+    return super.setMany(list, options);
+  }
+
+  #checkIndex(index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.map.maxEntries) {
+      const name = this.map.name === "" ? "" : ` "${this.map.name}"`;
+      throw new RangeError(
+        `Invalid index ${String(index)} for array map${name}: use an integer from 0 to ${this.map.maxEntries - 1}`,
+      );
+    }
   }
 
   /**

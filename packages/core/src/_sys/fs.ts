@@ -1,6 +1,6 @@
 // File-system reads and writes core needs besides system calls: sysfs and
 // procfs files, bpffs and /run/netns directories.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync } from "node:fs";
 import { release } from "node:os";
 import { gunzipSync } from "node:zlib";
 
@@ -14,9 +14,20 @@ export function readText(path: string): string | undefined {
   }
 }
 
-/** Creates a directory and its parents. */
-export function mkdirp(path: string, mode = 0o755): void {
-  mkdirSync(path, { recursive: true, mode });
+/** Creates a directory and its parents; returns the first directory it created, undefined when it existed. */
+export function mkdirp(path: string, mode = 0o755): string | undefined {
+  return mkdirSync(path, { recursive: true, mode });
+}
+
+/** Removes an empty directory; false when it was not there. */
+export function rmdir(path: string): boolean {
+  try {
+    rmdirSync(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
 }
 
 /** Tells whether a path exists. */
@@ -45,4 +56,15 @@ export function readBytes(path: string): Uint8Array | undefined {
 export function readGzipText(path: string): string | undefined {
   const bytes = readBytes(path);
   return bytes === undefined ? undefined : gunzipSync(bytes).toString("utf8");
+}
+
+/** Renames `from` to `to`, atomically replacing `to`; returns 0 or the negated errno. */
+export function rename(from: string, to: string): number {
+  try {
+    renameSync(from, to);
+    return 0;
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).errno;
+    return typeof errno === "number" ? (errno < 0 ? errno : -errno) : -5;
+  }
 }

@@ -2,7 +2,7 @@ import { attr, bpfError, bpfShared, cString } from "./_bpf.ts";
 import { ATTR_OBJ, BPF_CMD } from "../_gen/uapi.ts";
 import { SyscallError } from "../errors.ts";
 import { Fd, rawFd } from "./fd.ts";
-import { exists, mkdirp, readText } from "../_sys/fs.ts";
+import { exists, mkdirp, readText, rename, rmdir } from "../_sys/fs.ts";
 import { sys } from "../_sys/sys.ts";
 
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -24,9 +24,9 @@ export function isBpffs(dir: string): boolean {
 /**
  * Mounts bpffs at `dir` unless it is already there.
  *
- * @param dir The mount point, created when missing.
+ * @param dir The mount point, created when missing (and removed again when the mount fails).
  * @returns `true` when this call mounted it, `false` when it was mounted.
- * @throws {SyscallError} When `mount(2)` fails (EPERM without CAP_SYS_ADMIN).
+ * @throws {SyscallError} When `mount(2)` fails (EPERM without CAP_SYS_ADMIN); directories this call created are removed first.
  * @capability CAP_SYS_ADMIN
  * @example Making sure /sys/fs/bpf is usable
  * ```ts kernel
@@ -38,10 +38,14 @@ export function isBpffs(dir: string): boolean {
  * ```
  */
 export function mountBpffs(dir: string = DEFAULT_BPFFS): boolean {
-  if (!exists(dir)) mkdirp(dir, 0o700);
+  const created = exists(dir) ? undefined : mkdirp(dir, 0o700);
   if (isBpffs(dir)) return false;
   const ret = sys().mount("bpf", dir, "bpf", 0, "mode=0700");
   if (ret < 0) {
+    // Leave nothing behind: remove the directories this call created.
+    if (created !== undefined) {
+      for (let d = dir.replace(/\/+$/, ""); d.length >= created.length; d = parentDir(d)) rmdir(d);
+    }
     throw new SyscallError(`Cannot mount bpffs at "${dir}"`, {
       syscall: "mount",
       op: "mount",
@@ -114,4 +118,19 @@ export function unpin(path: string): boolean {
   if (ret === -2) return false;
   if (ret < 0) throw new SyscallError(`Cannot unpin "${path}"`, { syscall: "unlink", op: "unlink", errno: -ret });
   return true;
+}
+
+/**
+ * Moves a pin to another name on the same bpffs, atomically replacing what
+ * is pinned there: a reader sees the old object or the new one, never none.
+ *
+ * @param from The current pin.
+ * @param to The new path, in the same bpffs mount.
+ * @throws {SyscallError} When `rename(2)` fails (ENOENT when nothing is pinned at `from`).
+ */
+export function renamePin(from: string, to: string): void {
+  const ret = rename(from, to);
+  if (ret < 0) {
+    throw new SyscallError(`Cannot move pin "${from}" to "${to}"`, { syscall: "rename", op: "rename", errno: -ret });
+  }
 }

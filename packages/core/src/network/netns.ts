@@ -2,6 +2,7 @@ import { SyscallError } from "../errors.ts";
 import { Fd, rawFd } from "../bpf/fd.ts";
 import { exists, mkdirp } from "../_sys/fs.ts";
 import { sys } from "../_sys/sys.ts";
+import { isPathComponent } from "../_path_name.ts";
 
 const CLONE_NEWNET = 0x4000_0000;
 const O_RDONLY = 0;
@@ -114,8 +115,10 @@ export function currentNetns(): Netns {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== "string" || !NAME.test(name)) {
-    throw new RangeError(`Invalid network namespace name ${JSON.stringify(name)}: use 1-200 characters of [A-Za-z0-9_.-]`);
+  if (!isPathComponent(name) || !NAME.test(name)) {
+    throw new RangeError(
+      `Invalid network namespace name ${JSON.stringify(name)}: use 1-200 characters of [A-Za-z0-9_.-], not "." or ".."`,
+    );
   }
 }
 
@@ -137,7 +140,7 @@ function prepareRunDir(): void {
  * namespace bind-mounted at `/run/netns/NAME`, so `ip netns` lists it and
  * `ip netns exec` enters it. The calling thread stays where it was.
  *
- * @param name The name: 1-200 characters of `[A-Za-z0-9_.-]`.
+ * @param name The name: 1-200 characters of `[A-Za-z0-9_.-]`, not `.` or `..`.
  * @returns A handle to the new namespace.
  * @throws {RangeError} When the name is invalid.
  * @throws {SyscallError} EEXIST when the name is taken; EPERM without CAP_SYS_ADMIN.
@@ -180,6 +183,7 @@ export function createNetns(name: string): Netns {
  *
  * @param nameOrPath A name, or an absolute path.
  * @returns A handle to the namespace.
+ * @throws {RangeError} When a name (not an absolute path) is invalid: see {@link createNetns}.
  * @throws {SyscallError} ENOENT when there is no such namespace.
  */
 export function openNetns(nameOrPath: string): Netns {
@@ -195,6 +199,7 @@ export function openNetns(nameOrPath: string): Netns {
  *
  * @param name The name.
  * @returns `false` when there was no such name.
+ * @throws {RangeError} Before any system call, when the name is invalid (`.` and `..` included): see {@link createNetns}.
  * @throws {SyscallError} When the name cannot be unmounted or removed.
  */
 export function deleteNetns(name: string): boolean {
