@@ -3,6 +3,86 @@
  * identity-based policy, connection tracking, eBPF host routing and a
  * monitor, built from the BPF programs in `bpf/datapath/`.
  *
+ * Labels and selectors (`k8s:app=web`, `matchLabels`/`matchExpressions`),
+ * identities (an {@link IdentityAllocator} interface with an in-memory
+ * implementation, Cilium's reserved and CIDR identities) and policy rules
+ * in the shape of CiliumNetworkPolicy, resolved by a {@link PolicyEngine}
+ * into per-endpoint policy map entries and kept up to date incrementally.
+ *
+ * @example Resolving a rule for an endpoint
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createLocalIdentityAllocator, createPolicyEngine } from "@dp/datapath";
+ *
+ * const allocator = createLocalIdentityAllocator();
+ * using engine = createPolicyEngine({ allocator }); // `using` needs TypeScript or Node 24+
+ * const web = await allocator.allocate(["k8s:app=web"]);
+ * engine.upsertEndpoint({ id: 1, identity: web.id });
+ * engine.setRules([{ name: "web", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEntities: ["host"] }] }]);
+ * const { ingress } = engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "TCP", port: 80 });
+ * assert.equal(ingress?.message, 'Ingress of endpoint 1 from identity 1: allowed by rule "web" ingress[0]');
+ * ```
+ *
  * @module @dp/datapath
  */
-export {};
+export { InvalidLabelError, formatLabel, parseLabel } from "./labels/label.ts";
+export type { Label } from "./labels/label.ts";
+export { LabelSet } from "./labels/label_set.ts";
+export type { LabelsInput } from "./labels/label_set.ts";
+export { InvalidSelectorError, Selector, parseSelector } from "./labels/selector.ts";
+export type { EndpointSelector, SelectorOperator, SelectorRequirement } from "./labels/selector.ts";
+
+export type {
+  IdentityAllocator,
+  IdentityEvent,
+  IdentityListener,
+  SubscribeOptions,
+  Subscription,
+} from "./identity/allocator.ts";
+export { cidrLabels } from "./identity/cidr.ts";
+export {
+  CIDR_IDENTITY_MAX,
+  CIDR_IDENTITY_MIN,
+  CLUSTER_IDENTITY_MAX,
+  CLUSTER_IDENTITY_MIN,
+  classifyIdentity,
+} from "./identity/identity.ts";
+export type { Identity, IdentityKind } from "./identity/identity.ts";
+export { LocalIdentityAllocator, createLocalIdentityAllocator } from "./identity/local_allocator.ts";
+export type { LocalIdentityAllocatorOptions } from "./identity/local_allocator.ts";
+export { RESERVED_IDENTITIES } from "./identity/reserved.ts";
+export type { ReservedIdentityName } from "./identity/reserved.ts";
+
+export { IP_PROTOCOLS, splitPortRange } from "./policy/entry.ts";
+export type { PolicyEntry, PortBlock } from "./policy/entry.ts";
+export { PolicyEngine, createPolicyEngine } from "./policy/engine.ts";
+export type {
+  DirectionPolicy,
+  EndpointPolicy,
+  EndpointPolicyDiff,
+  PolicyDiffListener,
+  PolicyEndpoint,
+  PolicyEngineOptions,
+} from "./policy/engine.ts";
+export type {
+  DirectionExplanation,
+  PolicyExplainQuery,
+  PolicyExplanation,
+  PolicyPeerRef,
+  PolicyReason,
+  PolicyRuleRef,
+} from "./policy/explain.ts";
+export { lookupPolicy } from "./policy/lookup.ts";
+export type { PolicyLookupResult, PolicyPacket } from "./policy/lookup.ts";
+export type {
+  CidrRule,
+  EgressRule,
+  IngressRule,
+  PolicyEntity,
+  PolicyProtocolName,
+  PolicyRule,
+  PortProtocol,
+  PortRule,
+} from "./policy/rule.ts";
+export { PolicyValidationError, validatePolicyRules } from "./policy/validate.ts";
+export type { PolicyProblem } from "./policy/validate.ts";

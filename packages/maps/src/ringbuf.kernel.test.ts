@@ -1,7 +1,14 @@
+import { execFileSync } from "node:child_process";
+import { pbkdf2 } from "node:crypto";
+import { lookup } from "node:dns/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { beforeEach, describe, expect, test } from "vitest";
-import { type BpfMap, type BpfProgram, ClosedError, createMap, loadProgram } from "@dp/core";
-import { asm, rawFd } from "@dp/core/internal";
-import { requireRoot } from "@dp/core/testing";
+import { type BpfMap, type BpfProgram, ClosedError, createMap, loadProgram, type NetlinkReceived, type NetlinkSocket, openNetlink } from "@dp/core";
+import { asm, rawFd, reactorState, RTNLGRP } from "@dp/core/internal";
+import { netns, requireRoot } from "@dp/core/testing";
 import { RingBuffer, struct, u32 } from "@dp/maps";
 
 beforeEach((t) => requireRoot(t));
@@ -135,5 +142,129 @@ describe("RingBuffer", () => {
   test("the constructor refuses other map types", () => {
     using arr = createMap({ name: "t_notring", type: "array", keySize: 4, valueSize: 4, maxEntries: 1 });
     expect(() => new RingBuffer(arr)).toThrow(/its type is array, expected ringbuf/);
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Settles with `p`, or rejects when it takes longer than `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The first item of an async iteration, which then ends. */
+async function first<T>(it: AsyncGenerator<T, void, undefined>): Promise<T | undefined> {
+  const r = await it.next();
+  await it.return();
+  return r.done ? undefined : r.value;
+}
+
+/** Threads of this process blocked in poll/ppoll/epoll_wait/epoll_pwait/epoll_pwait2 (x86-64 numbers); the caller's thread is running. */
+function threadsParkedInPoll(): number {
+  const waits = new Set([7, 232, 271, 281, 441]);
+  let n = 0;
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const nr = Number(readFileSync(`/proc/self/task/${tid}/syscall`, "utf8").split(" ")[0]);
+      if (waits.has(nr)) n++;
+    } catch {
+      // the thread exited
+    }
+  }
+  return n;
+}
+
+/** fs, dns and crypto work that needs libuv thread-pool threads. */
+function threadPoolWork(): Promise<unknown> {
+  const self = fileURLToPath(import.meta.url);
+  return Promise.all([
+    ...Array.from({ length: 8 }, () => readFile(self)),
+    ...Array.from({ length: 4 }, () => lookup("localhost")),
+    ...Array.from({ length: 4 }, (_, i) => promisify(pbkdf2)("secret", `salt${i}`, 1000, 32, "sha256")),
+  ]);
+}
+
+describe("waiting readers", () => {
+  test("64 ring buffer readers and 64 netlink event readers wait on one thread: fs, dns and crypto stay prompt, and every reader wakes", async () => {
+    const READERS = 64;
+    using ns = netns();
+    const rings: RingBuffer<{ a: number; b: number; c: number; d: number }>[] = [];
+    const programs: BpfProgram[] = [];
+    const sockets: NetlinkSocket[] = [];
+    const stop = new AbortController();
+    const parkedBefore = threadsParkedInPoll();
+    try {
+      for (let i = 0; i < READERS; i++) {
+        const events = new RingBuffer(ring(), Quad);
+        rings.push(events);
+        programs.push(producer(events.map, 16, false));
+        sockets.push(openNetlink("route", { netns: ns.ns, groups: [RTNLGRP.LINK] }));
+      }
+      const ringFirst = rings.map((r) => first(r.records({ signal: stop.signal })));
+      const socketFirst = sockets.map((s) => first<NetlinkReceived>(s.receive({ signal: stop.signal })));
+      await sleep(100);
+      expect(reactorState()).toEqual({ sources: 2 * READERS, waiting: 2 * READERS, armed: true });
+      if (process.arch === "x64") expect(threadsParkedInPoll() - parkedBefore).toBeLessThanOrEqual(1);
+
+      // The thread pool still serves everyone else, twice in a row.
+      for (let round = 0; round < 2; round++) {
+        const t0 = performance.now();
+        await within(threadPoolWork(), 5_000, "fs.readFile, dns.lookup and crypto.pbkdf2 with 128 idle readers");
+        expect(performance.now() - t0).toBeLessThan(5_000);
+      }
+
+      // Every reader wakes: a record in each ring, a link event for every socket.
+      for (const p of programs) run(p);
+      ns.exec("ip", ["link", "add", "rw0", "type", "bridge"]);
+      const records = await within(Promise.all(ringFirst), 5_000, "waking 64 ring buffer readers");
+      expect(records).toEqual(Array.from({ length: READERS }, () => QUAD));
+      const batches = await within(Promise.all(socketFirst), 5_000, "waking 64 netlink readers");
+      for (const b of batches) expect(b?.kind === "messages" && b.messages.length).toBeGreaterThan(0);
+      await sleep(20);
+      // Nobody waits any more: no epoll_wait() call is left on a worker thread.
+      expect(reactorState()).toMatchObject({ waiting: 0, armed: false });
+    } finally {
+      stop.abort();
+      for (const p of programs) p.close();
+      for (const r of rings) r.close();
+      for (const s of sockets) s.close();
+    }
+    expect(reactorState()).toEqual({ sources: 0, waiting: 0, armed: false });
+  });
+
+  test("a process whose waiting readers were aborted exits on its own", () => {
+    const script = `
+      import { createMap, openNetlink } from "@dp/core";
+      import { RingBuffer } from "@dp/maps";
+      const ring = new RingBuffer(createMap({ type: "ringbuf", keySize: 0, valueSize: 0, maxEntries: 4096 }));
+      const nl = openNetlink("route");
+      const stop = new AbortController();
+      const waits = [];
+      for (let i = 0; i < 8; i++) {
+        waits.push((async () => { for await (const r of ring.records({ signal: stop.signal })) void r; })());
+        waits.push((async () => { for await (const r of nl.receive({ signal: stop.signal })) void r; })());
+      }
+      setTimeout(() => stop.abort(), 100);
+      await Promise.all(waits);
+      console.log("ended");
+    `;
+    const t0 = performance.now();
+    const out = execFileSync(process.execPath, ["--conditions=@dp/source", "--import", "tsx", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+      timeout: 20_000,
+    });
+    expect(out.trim()).toBe("ended");
+    expect(performance.now() - t0).toBeLessThan(20_000);
   });
 });

@@ -1,5 +1,5 @@
-import { type BpfMap, ClosedError, Fd, SyscallError } from "@dp/core";
-import { rawFd, sys } from "@dp/core/internal";
+import { type BpfMap, ClosedError } from "@dp/core";
+import { rawFd, type ReadySource, watchReadable } from "@dp/core/internal";
 import type { Codec } from "./codec.ts";
 import { mapMemory, mapRingProducer, type Mapping } from "./_mmap.ts";
 import { checkMap } from "./_typed.ts";
@@ -8,9 +8,6 @@ const BUSY = 0x8000_0000;
 const DISCARD = 0x4000_0000;
 const LENGTH = 0x3fff_ffff;
 const HEADER = 8;
-const EFD_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-const POLLIN = 1;
 
 /**
  * The consumer side of a BPF ring buffer over its shared memory: the
@@ -103,9 +100,10 @@ export interface RingBufferRecordsOptions {
  * wrap are contiguous) read-only. Records are read straight from shared
  * memory and decoded with the record codec, or copied as bytes when there
  * is none. {@link RingBuffer.drain} reads what is there now;
- * {@link RingBuffer.records} (and `for await`) waits for more on a libuv
- * worker thread, so the event loop keeps running, until its signal aborts
- * or the reader is closed.
+ * {@link RingBuffer.records} (and `for await`) waits for more through the
+ * process's reactor (one epoll set and at most one libuv worker thread for
+ * every waiting reader of the process), so the event loop keeps running,
+ * until its signal aborts or the reader is closed.
  *
  * Records a program discarded (`bpf_ringbuf_discard()`) are skipped and
  * counted in {@link RingBuffer.discarded}. Records a program could not
@@ -137,7 +135,7 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
   #producer: Mapping;
   #reader: RingReader;
   #data: DataView;
-  #wake: Fd | undefined;
+  #source: ReadySource | undefined;
   #closed = false;
 
   /**
@@ -197,15 +195,17 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
   }
 
   /**
-   * Yields records as they are committed, waiting for more on a libuv
-   * worker thread (`poll()` on the map, woken by an eventfd on abort or
-   * close), so the event loop is never blocked. A record is released back
-   * to the kernel as it is yielded; breaking out of the loop loses none.
+   * Yields records as they are committed, waiting for more through the
+   * process's reactor (the map's descriptor in the one epoll set every
+   * reader of the process shares), so the event loop is never blocked and
+   * any number of waiting readers take at most one libuv worker thread. A
+   * record is released back to the kernel as it is yielded; breaking out of
+   * the loop loses none. A signal that is already aborted yields nothing.
    *
    * @param options The signal that ends the iteration.
    * @returns Decoded records, oldest first.
    * @throws {RangeError} When a record is shorter than the codec (it is skipped; iterate again to go on).
-   * @throws {SyscallError} When the wake-up eventfd cannot be created.
+   * @throws {SyscallError} When the map cannot be added to the reactor.
    * @example Waiting for records with a timeout
    * ```ts kernel
    * import assert from "node:assert/strict";
@@ -221,32 +221,14 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
   async *records(options: RingBufferRecordsOptions = {}): AsyncGenerator<T, void, undefined> {
     const signal = options.signal;
     if (signal?.aborted || this.#closed) return;
-    const s = sys();
-    const wake = this.#wakeFd();
-    const onAbort = (): void => this.#signal();
-    signal?.addEventListener("abort", onAbort);
-    const fds = new Uint8Array(16);
-    const fdv = new DataView(fds.buffer);
-    const scratch = new Uint8Array(8);
-    try {
-      while (!signal?.aborted && !this.#closed) {
-        const r = this.#next(false);
-        if (r !== undefined) {
-          yield r.value;
-          continue;
-        }
-        fdv.setInt32(0, rawFd(this.map.fd), true);
-        fdv.setInt16(4, POLLIN, true);
-        fdv.setInt16(6, 0, true);
-        fdv.setInt32(8, rawFd(wake), true);
-        fdv.setInt16(12, POLLIN, true);
-        fdv.setInt16(14, 0, true);
-        await s.pollAsync(fds, 2, -1);
-        if (this.#closed) return;
-        if (fdv.getInt16(14, true) !== 0) s.read(rawFd(wake), scratch, 8);
+    const source = (this.#source ??= watchReadable(rawFd(this.map.fd), `records in ring buffer "${this.map.name}"`));
+    while (!signal?.aborted && !this.#closed) {
+      const r = this.#next(false);
+      if (r !== undefined) {
+        yield r.value;
+        continue;
       }
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
+      if (!(await source.wait(signal))) return;
     }
   }
 
@@ -263,8 +245,7 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#signal();
-    this.#wake?.close();
+    this.#source?.close();
     this.#consumer.unmap();
     this.#producer.unmap();
     this.map.close();
@@ -299,22 +280,5 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
       reader.advance();
     }
     return { value };
-  }
-
-  #wakeFd(): Fd {
-    if (this.#wake === undefined) {
-      const ret = sys().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      if (ret < 0) throw new SyscallError("Cannot create eventfd for ring buffer reads", { syscall: "eventfd", op: "eventfd", errno: -ret });
-      this.#wake = new Fd(ret, `ring buffer "${this.map.name}" wake eventfd`);
-    }
-    return this.#wake;
-  }
-
-  #signal(): void {
-    const wake = this.#wake;
-    if (wake === undefined || wake.closed) return;
-    const one = new Uint8Array(8);
-    one[0] = 1;
-    sys().write(rawFd(wake), one, 8);
   }
 }

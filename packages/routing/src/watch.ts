@@ -80,9 +80,19 @@ export interface RoutingSynced {
  * What {@link watchRouting} yields: changes, plus markers. `resync` means
  * events were lost (the socket's receive buffer overflowed): the current
  * state follows as `existing` objects, then `synced`. `synced` also ends
- * the initial listing of `listExisting`.
+ * the initial listing of `listExisting`. `error` reports a message from the
+ * kernel that could not be decoded; the watch goes on after it.
  */
-export type RoutingEvent = RoutingChange | RoutingResync | RoutingSynced;
+export type RoutingEvent =
+  | RoutingChange
+  | RoutingResync
+  | RoutingSynced
+  | {
+      /** Always `"error"`: a message could not be decoded and was skipped. */
+      readonly type: "error";
+      /** Why, naming the message type (a `SyntaxError` for malformed messages). */
+      readonly error: Error;
+    };
 
 /** Options for {@link watchRouting}. */
 export interface WatchRoutingOptions {
@@ -105,7 +115,9 @@ export interface WatchRoutingOptions {
    */
   readonly listExisting?: boolean;
   /**
-   * Stops the watch; the iteration then ends without an error.
+   * Stops the watch; the iteration then ends without an error (at once,
+   * even in the middle of a listing). A signal that is already aborted
+   * yields nothing and opens no socket.
    *
    * @default never
    */
@@ -167,27 +179,46 @@ function decodeEvent(m: NetlinkMessage, kinds: ReadonlySet<RoutingObjectKind>): 
   }
 }
 
-/** Lists the current state as `existing` changes; stops early once the handle was closed by an abort. */
-function* listing(rt: Routing, kinds: ReadonlySet<RoutingObjectKind>): Generator<RoutingChange> {
+/** Lists the current state as `existing` changes; stops as soon as the signal aborted (which closes the handle). */
+function* listing(rt: Routing, kinds: ReadonlySet<RoutingObjectKind>, signal: AbortSignal): Generator<RoutingChange> {
   const base = { action: "new", existing: true } as const;
-  if (kinds.has("link") && !rt.closed) for (const link of rt.links.list()) yield { type: "link", ...base, link };
-  if (kinds.has("address") && !rt.closed) for (const address of rt.addresses.list()) yield { type: "address", ...base, address };
-  if (kinds.has("route") && !rt.closed) for (const route of rt.routes.list({ table: "all" })) yield { type: "route", ...base, route };
-  if (kinds.has("rule") && !rt.closed) for (const rule of rt.rules.list()) yield { type: "rule", ...base, rule };
-  if (kinds.has("neighbor") && !rt.closed) for (const neighbor of rt.neighbors.list()) yield { type: "neighbor", ...base, neighbor };
+  const lists: (() => RoutingChange[])[] = [];
+  if (kinds.has("link")) lists.push(() => rt.links.list().map((link) => ({ type: "link", ...base, link })));
+  if (kinds.has("address")) lists.push(() => rt.addresses.list().map((address) => ({ type: "address", ...base, address })));
+  if (kinds.has("route")) lists.push(() => rt.routes.list({ table: "all" }).map((route) => ({ type: "route", ...base, route })));
+  if (kinds.has("rule")) lists.push(() => rt.rules.list().map((rule) => ({ type: "rule", ...base, rule })));
+  if (kinds.has("neighbor")) lists.push(() => rt.neighbors.list().map((neighbor) => ({ type: "neighbor", ...base, neighbor })));
+  for (const list of lists) {
+    if (signal.aborted) return;
+    for (const change of list()) {
+      if (signal.aborted) return;
+      yield change;
+    }
+  }
+}
+
+/** Names a message type for errors. */
+function messageName(type: number): string {
+  for (const [name, value] of Object.entries(RTM)) if (value === type && name !== "BASE") return `RTM_${name}`;
+  return `message type ${type}`;
 }
 
 /**
  * Watches a namespace's links, addresses, routes, rules and neighbours
- * change. Waiting happens on a libuv worker thread, so the event loop runs
- * on; the `signal` ends the iteration. When the kernel drops events
- * because the consumer fell behind, the watch yields `resync`, lists the
- * current state and yields `synced`: it never throws for that, and never
- * brings the process down.
+ * change. Waiting happens through the process's reactor (one epoll set and
+ * at most one libuv worker thread for every waiting reader), so the event
+ * loop runs on and any number of watches can wait at once; the `signal`
+ * ends the iteration. When the kernel drops events because the consumer
+ * fell behind, the watch yields `resync`, lists the current state and
+ * yields `synced`: it never throws for that, and never brings the process
+ * down. A message that cannot be decoded is yielded as an `error` item and
+ * the watch goes on; messages not sent by the kernel are ignored.
  *
  * The event socket joins the multicast groups before anything is listed,
  * so no change between listing and watching is missed (some may be seen
- * twice).
+ * twice). Aborting the signal, `return()` (also with a `next()` pending:
+ * that one then completes as done) and `break` release both sockets at
+ * once.
  *
  * @param options Namespace, kinds, initial listing, signal.
  * @returns An async iterable of events.
@@ -209,11 +240,36 @@ function* listing(rt: Routing, kinds: ReadonlySet<RoutingObjectKind>): Generator
  * assert.equal(value?.type === "link" && value.link.name, "br-watch");
  * ```
  */
-export async function* watchRouting(options: WatchRoutingOptions = {}): AsyncGenerator<RoutingEvent, void, undefined> {
+export function watchRouting(options: WatchRoutingOptions = {}): AsyncGenerator<RoutingEvent, void, undefined> {
+  // An async generator queues return() behind a pending next(), which waits
+  // for an event that may never come: return() and throw() abort first.
+  const stop = new AbortController();
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+  const gen = watch(options, signal);
+  const it: AsyncGenerator<RoutingEvent, void, undefined> = {
+    next: () => gen.next(),
+    return: (value) => {
+      stop.abort();
+      return gen.return(value);
+    },
+    throw: (err: unknown) => {
+      stop.abort();
+      return gen.throw(err);
+    },
+    [Symbol.asyncIterator]: () => it,
+    [Symbol.asyncDispose]: async () => {
+      await it.return(undefined);
+    },
+  };
+  return it;
+}
+
+async function* watch(options: WatchRoutingOptions, signal: AbortSignal): AsyncGenerator<RoutingEvent, void, undefined> {
   const kinds = new Set(options.kinds ?? ALL);
   for (const k of kinds) {
     if (!ALL.includes(k)) throw new TypeError(`Invalid routing object kind ${JSON.stringify(k)}: use ${ALL.join(", ")}`);
   }
+  if (signal.aborted) return;
   const groups = [...kinds].flatMap((k) => GROUPS[k]);
   using events = openNetlink("route", {
     ...(options.netns === undefined ? {} : { netns: options.netns }),
@@ -221,18 +277,17 @@ export async function* watchRouting(options: WatchRoutingOptions = {}): AsyncGen
     ...(options.receiveBufferSize === undefined ? {} : { receiveBufferSize: options.receiveBufferSize }),
   });
   using rt = openRouting(options.netns === undefined ? {} : { netns: options.netns });
-  const signal = options.signal;
   // Aborting releases the sockets at once, even while the consumer holds the
   // generator suspended and never resumes it.
   const release = (): void => {
     events.close();
     rt.close();
   };
-  signal?.addEventListener("abort", release, { once: true });
+  signal.addEventListener("abort", release, { once: true });
   try {
-    yield* watchLoop(events, rt, kinds, options);
+    yield* watchLoop(events, rt, kinds, options.listExisting ?? false, signal);
   } finally {
-    signal?.removeEventListener("abort", release);
+    signal.removeEventListener("abort", release);
   }
 }
 
@@ -240,23 +295,44 @@ async function* watchLoop(
   events: NetlinkSocket,
   rt: Routing,
   kinds: ReadonlySet<RoutingObjectKind>,
-  options: WatchRoutingOptions,
+  listExisting: boolean,
+  signal: AbortSignal,
 ): AsyncGenerator<RoutingEvent, void, undefined> {
-  const signal = options.signal;
-  if (options.listExisting) {
-    yield* listing(rt, kinds);
+  if (listExisting) {
+    yield* listing(rt, kinds, signal);
+    if (signal.aborted) return;
     yield { type: "synced" };
   }
-  for await (const received of events.receive(signal === undefined ? {} : { signal })) {
-    if (received.kind === "overrun") {
-      yield { type: "resync" };
-      yield* listing(rt, kinds);
-      yield { type: "synced" };
-      continue;
-    }
-    for (const m of received.messages) {
-      const change = decodeEvent(m, kinds);
-      if (change !== undefined) yield change;
+  while (!signal.aborted) {
+    try {
+      for await (const received of events.receive({ signal })) {
+        if (signal.aborted) return;
+        if (received.kind === "overrun") {
+          yield { type: "resync" };
+          yield* listing(rt, kinds, signal);
+          if (signal.aborted) return;
+          yield { type: "synced" };
+          continue;
+        }
+        for (const m of received.messages) {
+          if (signal.aborted) return;
+          let change: RoutingChange | undefined;
+          try {
+            change = decodeEvent(m, kinds);
+          } catch (err) {
+            const why = err instanceof Error ? err.message : String(err);
+            yield { type: "error", error: new SyntaxError(`Cannot decode ${messageName(m.type)} event: ${why}`, { cause: err }) };
+            continue;
+          }
+          if (change !== undefined) yield change;
+        }
+      }
+      return;
+    } catch (err) {
+      // A datagram that does not parse ends that receive() iteration; the
+      // socket is fine and the next datagram is read by a new one.
+      if (!(err instanceof SyntaxError) || signal.aborted) throw err;
+      yield { type: "error", error: err };
     }
   }
 }

@@ -9,6 +9,9 @@ const NR_BPF = 321;
 const NR_GETTID = 186;
 const NR_BPF_ARM64 = 280;
 const NR_GETTID_ARM64 = 178;
+const EPOLL_CLOEXEC = 0o2000000;
+// struct epoll_event { u32 events; u64 data; } is packed on x86-64 (12
+// bytes, data at 4) and naturally aligned on arm64 (16 bytes, data at 8).
 
 /** Builds the gateway over the C library. */
 export function createLibcSys(): Sys {
@@ -16,6 +19,8 @@ export function createLibcSys(): Sys {
   const arm = process.arch === "arm64";
   const nrBpf = arm ? NR_BPF_ARM64 : NR_BPF;
   const nrGettid = arm ? NR_GETTID_ARM64 : NR_GETTID;
+  const epollEventSize = arm ? 16 : 12;
+  const epollDataOffset = arm ? 8 : 4;
 
   // syscall(2) is variadic in C; every argument here is an integer-class
   // value, which the x86-64 and AAPCS64 conventions pass identically for
@@ -43,6 +48,9 @@ export function createLibcSys(): Sys {
   const setsockopt = libc.func("int setsockopt(int fd, int level, int name, void *value, uint32_t len)");
   const getsockopt = libc.func("int getsockopt(int fd, int level, int name, void *value, void *len)");
   const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
+  const epollCreate1 = libc.func("int epoll_create1(int flags)");
+  const epollCtl = libc.func("int epoll_ctl(int epfd, int op, int fd, void *event)");
+  const epollWait = libc.func("int epoll_wait(int epfd, void *events, int maxevents, int timeout)");
   const eventfd = libc.func("int eventfd(unsigned int initval, int flags)");
   const read = libc.func("intptr_t read(int fd, void *buf, size_t len)");
   const write = libc.func("intptr_t write(int fd, void *buf, size_t len)");
@@ -95,11 +103,29 @@ export function createLibcSys(): Sys {
     setsockopt: (fd, level, name, value, len) => check(setsockopt(fd, level, name, value, len) as number),
     getsockopt: (fd, level, name, value, len) => check(getsockopt(fd, level, name, value, len) as number),
     poll: (fds, nfds, timeout) => check(poll(fds, nfds, timeout) as number),
-    pollAsync(fds, nfds, timeout) {
+    epollCreate: () => check(epollCreate1(EPOLL_CLOEXEC) as number),
+    epollCtl(epfd, op, fd, events, token) {
+      const ev = new Uint8Array(epollEventSize);
+      const dv = new DataView(ev.buffer);
+      dv.setUint32(0, events >>> 0, true);
+      dv.setUint32(epollDataOffset, token >>> 0, true);
+      return check(epollCtl(epfd, op, fd, ev) as number);
+    },
+    epollWaitAsync(epfd, ready, timeout) {
+      const max = ready.length >>> 1;
+      const raw = new Uint8Array(max * epollEventSize);
       return new Promise((resolve, reject) => {
-        poll.async(fds, nfds, timeout, (err: unknown, ret: number) => {
-          if (err) reject(err instanceof Error ? err : new Error("poll() failed on a worker thread"));
-          else resolve(ret);
+        epollWait.async(epfd, raw, max, timeout, (err: unknown, ret: number) => {
+          if (err) {
+            reject(err instanceof Error ? err : new Error("epoll_wait() failed on a worker thread"));
+            return;
+          }
+          const dv = new DataView(raw.buffer);
+          for (let i = 0; i < ret; i++) {
+            ready[2 * i] = dv.getUint32(i * epollEventSize, true);
+            ready[2 * i + 1] = dv.getUint32(i * epollEventSize + epollDataOffset, true);
+          }
+          resolve(ret);
         });
       });
     },

@@ -54,11 +54,20 @@ export interface Sys {
   ifIndexToName(index: number): string | null;
   /** `poll(fds, nfds, timeout)` over `struct pollfd` records in `fds`. */
   poll(fds: Uint8Array, nfds: number, timeout: number): number;
+  /** `epoll_create1(EPOLL_CLOEXEC)` */
+  epollCreate(): number;
   /**
-   * `poll()` on a libuv worker thread, so the event loop keeps running.
-   * Resolves with the call's result (negative on failure, errno is not kept).
+   * `epoll_ctl(epfd, op, fd, &{ events, data: token })`: the event's data is
+   * the 32-bit `token`, which {@link Sys.epollWaitAsync} reports back.
    */
-  pollAsync(fds: Uint8Array, nfds: number, timeout: number): Promise<number>;
+  epollCtl(epfd: number, op: number, fd: number, events: number, token: number): number;
+  /**
+   * `epoll_wait()` on a libuv worker thread, so the event loop keeps
+   * running. Fills `ready` with `[events, token]` pairs (at most
+   * `ready.length / 2` of them) and resolves with their count, or with a
+   * negative number when the call failed (errno is not kept).
+   */
+  epollWaitAsync(epfd: number, ready: Uint32Array, timeout: number): Promise<number>;
   /** `eventfd(initval, flags)` */
   eventfd(initval: number, flags: number): number;
   /** `read(fd, buf, len)` */

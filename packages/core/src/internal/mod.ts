@@ -6,6 +6,7 @@
  * @module
  */
 export { type Sys, setSys, sys } from "../_sys/sys.ts";
+export { type ReactorState, type ReadySource, reactorState, watchReadable } from "../_sys/reactor.ts";
 export { type FdLeak, openFds, rawFd, takeFdLeaks } from "../bpf/fd.ts";
 export { Native } from "../bpf/_bpf.ts";
 export { errnoName, errnoNumber } from "../_errno.ts";

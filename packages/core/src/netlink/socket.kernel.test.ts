@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from "vitest";
 import { attrString, NetlinkError, type NetlinkSocket, NetlinkWriter, NLM_F, openNetlink, parseNetlinkAttributes } from "@dp/core";
-import { IFLA, RTA, RTM, RTNLGRP } from "@dp/core/internal";
+import { IFLA, RTA, RTM, RTNLGRP, rawFd, sys } from "@dp/core/internal";
 import { netns, requireRoot } from "@dp/core/testing";
 
 beforeEach((t) => requireRoot(t));
@@ -148,5 +148,37 @@ describe("NetlinkSocket.receive()", () => {
       if (r.kind === "overrun") stop.abort();
     }
     expect(kinds).toContain("overrun");
+  });
+
+  test("drops datagrams another socket sent to its port id: only the kernel's reach the caller", async () => {
+    using ns = netns();
+    using nl = openNetlink("route", { netns: ns.ns, groups: [RTNLGRP.LINK] });
+    const addr = new Uint8Array(12);
+    expect(sys().getsockname(rawFd(nl.fd), addr, new Uint32Array([12]))).toBe(0);
+    const port = new DataView(addr.buffer).getUint32(4, true);
+    // A forged RTM_NEWLINK sent by another socket straight to this one's port id.
+    using forger = openNetlink("route", { netns: ns.ns });
+    const w = new NetlinkWriter();
+    w.begin(RTM.NEWLINK, 0, 0).u8(0).u8(0).u16(1).u32(4242).u32(0).u32(0);
+    w.attrString(IFLA.IFNAME, "forged0");
+    w.end();
+    const to = new Uint8Array(12);
+    new DataView(to.buffer).setUint16(0, 16, true);
+    new DataView(to.buffer).setUint32(4, port, true);
+    const bytes = w.bytes();
+    expect(sys().sendto(rawFd(forger.fd), bytes, bytes.length, 0, to, 12)).toBe(bytes.length);
+    ns.exec("ip", ["link", "add", "real0", "type", "bridge"]);
+    const stop = new AbortController();
+    const names: string[] = [];
+    for await (const r of nl.receive({ signal: stop.signal })) {
+      if (r.kind !== "messages") continue;
+      for (const m of r.messages) {
+        const name = parseNetlinkAttributes(m.payload.subarray(16)).find((a) => a.type === IFLA.IFNAME);
+        if (name) names.push(attrString(name.data));
+      }
+      stop.abort();
+    }
+    expect(names[0]).toBe("real0");
+    expect(names).not.toContain("forged0");
   });
 });

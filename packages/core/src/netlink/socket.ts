@@ -13,6 +13,7 @@ import {
 } from "./codec.ts";
 import { type Netns, withNetns } from "../network/netns.ts";
 import { sys } from "../_sys/sys.ts";
+import { type ReadySource, watchReadable } from "../_sys/reactor.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -30,12 +31,10 @@ const MSG_TRUNC = 0x20;
 const EAGAIN = 11;
 const EINTR = 4;
 const ENOBUFS = 105;
-const EFD_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-const POLLIN = 1;
 const NLMSGERR_ATTR_MSG = 1;
 const NLMSGERR_ATTR_OFFS = 2;
 const DUMP_RETRIES = 10;
+const SOCKADDR_NL_SIZE = 12;
 
 const PROTOCOLS = { route: 0, xfrm: 6, generic: 16 } as const;
 
@@ -180,8 +179,10 @@ function parseError(msg: NetlinkMessage): ErrorReply {
  * Requests are synchronous: rtnetlink and xfrm answer while the request is
  * being sent or received, so no call waits for anything (receives use
  * `MSG_DONTWAIT`). Events are asynchronous: {@link NetlinkSocket.receive}
- * waits on a libuv worker thread and never blocks the event loop.
- * `close()` closes the socket.
+ * waits through the process's reactor (one epoll set and at most one libuv
+ * worker thread for every waiting reader) and never blocks the event loop.
+ * Only messages the kernel sent (sender port id 0) are accepted; datagrams
+ * from other sockets are dropped. `close()` closes the socket.
  *
  * @example Listing links with a dump
  * ```ts kernel
@@ -205,7 +206,9 @@ export class NetlinkSocket {
   #fd: Fd;
   #seq: number;
   #buf: Uint8Array = new Uint8Array(64 * 1024);
-  #wake: Fd | undefined;
+  #source: ReadySource | undefined;
+  #from: Uint8Array = new Uint8Array(SOCKADDR_NL_SIZE);
+  #fromLen: Uint32Array = new Uint32Array(1);
   #writer: NetlinkWriter = new NetlinkWriter();
 
   /**
@@ -270,7 +273,7 @@ export class NetlinkSocket {
     const replies: NetlinkMessage[] = [];
     let failure: NetlinkError | undefined;
     while (pending.size > 0) {
-      for (const m of this.#recv(what, op, false)) {
+      for (const m of this.#recv(what, op, false) ?? []) {
         if (!ours.has(m.seq)) continue;
         if (m.type === NLMSG.ERROR) {
           const e = parseError(m);
@@ -313,7 +316,7 @@ export class NetlinkSocket {
       let interrupted = false;
       let done = false;
       while (!done) {
-        for (const m of this.#recv(what, op, false)) {
+        for (const m of this.#recv(what, op, false) ?? []) {
           if (m.seq !== seq) continue;
           if (m.flags & NLM_F.DUMP_INTR) interrupted = true;
           if (m.type === NLMSG.DONE) {
@@ -336,75 +339,46 @@ export class NetlinkSocket {
   }
 
   /**
-   * Receives multicast messages (events) as they arrive, waiting on a libuv
-   * worker thread. A receive-buffer overflow (ENOBUFS: events were lost)
-   * yields `{ kind: "overrun" }` and the iteration goes on.
+   * Receives multicast messages (events) as they arrive, waiting through
+   * the process's reactor: any number of waiting sockets share one epoll set
+   * and at most one libuv worker thread. A receive-buffer overflow (ENOBUFS:
+   * events were lost) yields `{ kind: "overrun" }` and the iteration goes
+   * on. Datagrams not sent by the kernel (sender port id other than 0) are
+   * dropped. The iteration ends when the signal aborts or the socket is
+   * closed; a signal that is already aborted yields nothing.
    *
    * @param options The signal that stops the iteration.
    * @returns Batches of messages, copied.
    * @throws {NetlinkError} When receiving fails for another reason.
+   * @throws {SyntaxError} When the kernel sent a datagram that does not parse as netlink messages.
    */
   async *receive(options: NetlinkReceiveOptions = {}): AsyncGenerator<NetlinkReceived, void, undefined> {
-    const s = sys();
     const signal = options.signal;
-    if (this.#wake === undefined) {
-      const ret = s.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-      if (ret < 0) throw new SyscallError("Cannot create eventfd for netlink receive", { syscall: "eventfd", op: "eventfd", errno: -ret });
-      this.#wake = new Fd(ret, "netlink wake eventfd");
-    }
-    const wake = this.#wake;
-    const one = new Uint8Array(8);
-    new DataView(one.buffer).setBigUint64(0, 1n, true);
-    const onAbort = (): void => {
-      if (!wake.closed) s.write(rawFd(wake), one, 8);
-    };
-    signal?.addEventListener("abort", onAbort);
-    const fds = new Uint8Array(16);
-    const fdv = new DataView(fds.buffer);
-    try {
-      while (!signal?.aborted && !this.closed) {
-        fdv.setInt32(0, rawFd(this.#fd), true);
-        fdv.setInt16(4, POLLIN, true);
-        fdv.setInt16(6, 0, true);
-        fdv.setInt32(8, rawFd(wake), true);
-        fdv.setInt16(12, POLLIN, true);
-        fdv.setInt16(14, 0, true);
-        const ready = await s.pollAsync(fds, 2, -1);
-        if (ready < 0) continue;
-        if (signal?.aborted || this.closed) break;
-        if (fdv.getInt16(14, true) !== 0) {
-          s.read(rawFd(wake), new Uint8Array(8), 8);
-          continue;
-        }
-        for (;;) {
-          let batch: NetlinkMessage[];
-          try {
-            batch = this.#recv("receive netlink events", "recvfrom", true);
-          } catch (err) {
-            if (err instanceof NetlinkError && err.errno === ENOBUFS) {
-              yield { kind: "overrun" };
-              continue;
-            }
-            throw err;
+    if (signal?.aborted || this.closed) return;
+    const source = (this.#source ??= watchReadable(rawFd(this.#fd), `events on netlink socket (protocol ${this.protocol})`));
+    for (;;) {
+      for (;;) {
+        if (signal?.aborted || this.closed) return;
+        let batch: NetlinkMessage[] | undefined;
+        try {
+          batch = this.#recv("receive netlink events", "recvfrom", true);
+        } catch (err) {
+          if (err instanceof NetlinkError && err.errno === ENOBUFS) {
+            yield { kind: "overrun" };
+            continue;
           }
-          if (batch.length === 0) break;
-          yield { kind: "messages", messages: batch.map(copyMessage) };
-          if (signal?.aborted) return;
+          throw err;
         }
+        if (batch === undefined) break;
+        yield { kind: "messages", messages: batch.map(copyMessage) };
       }
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
+      if (!(await source.wait(signal))) return;
     }
   }
 
-  /** Closes the socket. Calling it again does nothing. */
+  /** Closes the socket; pending {@link NetlinkSocket.receive} iterations end. Calling it again does nothing. */
   close(): void {
-    if (this.#wake !== undefined && !this.#wake.closed) {
-      const one = new Uint8Array(8);
-      new DataView(one.buffer).setBigUint64(0, 1n, true);
-      sys().write(rawFd(this.#wake), one, 8);
-      this.#wake.close();
-    }
+    this.#source?.close();
     this.#fd.close();
   }
 
@@ -424,14 +398,22 @@ export class NetlinkSocket {
     }
   }
 
-  /** Receives one datagram; empty when nothing is queued and `poll` is set. */
-  #recv(what: string, op: string, poll: boolean): NetlinkMessage[] {
+  /**
+   * Receives one datagram the kernel sent, dropping any other socket's;
+   * undefined when nothing is queued and `poll` is set.
+   */
+  #recv(what: string, op: string, poll: boolean): NetlinkMessage[] | undefined {
+    if (this.#fd.closed) throw new ClosedError("netlink socket");
     const s = sys();
+    const from = this.#from;
+    const fromLen = this.#fromLen;
     for (;;) {
-      const ret = s.recvfrom(rawFd(this.#fd), this.#buf, this.#buf.length, MSG_TRUNC | MSG_DONTWAIT, null, null);
+      from.fill(0);
+      fromLen[0] = SOCKADDR_NL_SIZE;
+      const ret = s.recvfrom(rawFd(this.#fd), this.#buf, this.#buf.length, MSG_TRUNC | MSG_DONTWAIT, from, fromLen);
       if (ret === -EINTR) continue;
       if (ret === -EAGAIN) {
-        if (poll) return [];
+        if (poll) return undefined;
         throw new NetlinkError(`Cannot ${what}: the kernel sent no answer`, { op, errno: EAGAIN });
       }
       if (ret < 0) throw new NetlinkError(`Cannot ${what}: receiving failed`, { op, errno: -ret });
@@ -441,6 +423,9 @@ export class NetlinkSocket {
         this.#buf = new Uint8Array(ret);
         throw new NetlinkError(`Cannot ${what}: a ${ret}-byte reply did not fit the receive buffer`, { op, errno: ENOBUFS });
       }
+      // nl_pid of the sender: 0 is the kernel. Another process can send to
+      // this socket's port id (or, with CAP_NET_ADMIN, to its groups).
+      if (new DataView(from.buffer).getUint32(4, true) !== 0) continue;
       return parseNetlinkMessages(this.#buf, ret);
     }
   }
