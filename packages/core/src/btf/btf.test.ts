@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { describe, expect, test } from "vitest";
-import { type Btf, BtfSyntaxError, type BtfType, buildBtf, encodeBtf, parseBtf } from "./btf.ts";
+import { type Btf, BtfSyntaxError, type BtfType, buildBtf, encodeBtf, parseBtf, parseLazyBtf, typeIdsByEssentialName } from "./btf.ts";
 import { fixupDatasecs } from "./btf_load.ts";
 import {
   type BpftoolType,
@@ -470,5 +470,51 @@ describe("parseBtf() fuzzing", () => {
       expect(performance.now() - start).toBeLessThan(200);
     }
     expect(parsed).toBeGreaterThan(0);
+  });
+});
+
+describe("parseLazyBtf()", () => {
+  test.skipIf(!hasVmlinux)("decodes vmlinux on demand to the same types, names and CO-RE candidates as parseBtf()", () => {
+    const bytes = new Uint8Array(readFileSync(VMLINUX));
+    const eager = parseBtf(bytes);
+    const lazy = parseLazyBtf(bytes);
+    expect(lazy.typeCount).toBe(eager.typeCount);
+    // Lookups first, while nothing else is decoded.
+    for (const name of ["sk_buff", "task_struct", "bpf_iter_tcp", "btf_trace_sched_switch", "__x64_sys_bpf", "pid_t", "int", "no_such_type"]) {
+      expect(lazy.typesByName(name), name).toEqual(eager.typesByName(name));
+      expect(typeIdsByEssentialName(lazy, name), name).toEqual(typeIdsByEssentialName(eager, name));
+    }
+    for (const id of [1, 2, 1000, eager.typeCount - 1]) expect(lazy.typeById(id)).toEqual(eager.typeById(id));
+    expect(lazy.typeById(eager.typeCount)).toBeUndefined();
+    // A name that is the tail of another string ("sk_buff" inside "__sk_buff").
+    expect(lazy.typesByName("__sk_buff", "struct")).toEqual(eager.typesByName("__sk_buff", "struct"));
+    expect(lazy.types).toEqual(eager.types);
+  });
+
+  test("finds flavoured names by their essential name, in both BTF forms", () => {
+    const int = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+    const types: BtfType[] = [
+      int,
+      { kind: "struct", id: 2, name: "task", size: 4, kindFlag: false, members: [{ name: "pid", typeId: 1, bitOffset: 0, bitSize: 0 }] },
+      { kind: "struct", id: 3, name: "task___old", size: 4, kindFlag: false, members: [] },
+      { kind: "typedef", id: 4, name: "task", typeId: 2 },
+      { kind: "struct", id: 5, name: "task_struct", size: 4, kindFlag: false, members: [] },
+      { kind: "struct", id: 6, name: "my_task", size: 4, kindFlag: false, members: [] },
+    ];
+    const eager = parseBtf(encodeBtf(buildBtf(types)));
+    const lazy = parseLazyBtf(encodeBtf(buildBtf(types)));
+    expect(typeIdsByEssentialName(eager, "task")).toEqual([2, 3, 4]);
+    expect(typeIdsByEssentialName(lazy, "task")).toEqual([2, 3, 4]);
+    expect(lazy.typesByName("task").map((t) => t.id)).toEqual([2, 4]);
+    expect(lazy.typesByName("task", "typedef").map((t) => t.id)).toEqual([4]);
+    expect(lazy.types).toEqual(eager.types);
+  });
+
+  test("reports a truncated record with the same error as parseBtf()", () => {
+    const bytes = encodeBtf(buildBtf([{ kind: "struct", id: 1, name: "s", size: 0, kindFlag: false, members: [] }]));
+    const dv = new DataView(bytes.buffer);
+    dv.setUint32(24 + 4, (4 << 24) | 3, true); // vlen 3: 36 bytes of members that are not there
+    expect(() => parseLazyBtf(bytes)).toThrow(BtfSyntaxError);
+    expect(() => parseLazyBtf(bytes)).toThrow(/truncated type 1 \(struct\): needs 36 more bytes/);
   });
 });

@@ -505,6 +505,39 @@ const LINKAGES: readonly BtfLinkage[] = ["static", "global", "extern"];
 const VOID: BtfVoid = Object.freeze({ kind: "void", id: 0, name: "" });
 
 let stringsOf: (btf: Btf) => BtfStringTable;
+let lazyBtf: (types: LazyTypes, strings: BtfStringTable, base: Btf | undefined) => Btf;
+let idsByEssentialName: (btf: Btf, essential: string) => readonly number[];
+
+/**
+ * A type name without its CO-RE flavour suffix, as libbpf's
+ * `bpf_core_essential_name_len` cuts it: before the last `___` that has no
+ * underscore on either side (`task_struct___old` → `task_struct`).
+ *
+ * @param name A type name.
+ * @returns The essential name.
+ */
+export function essentialName(name: string): string {
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (name[i] !== "_" && name[i + 1] === "_" && name[i + 2] === "_" && name[i + 3] === "_" && name[i + 4] !== "_") {
+      return name.slice(0, i + 1);
+    }
+  }
+  return name;
+}
+
+/**
+ * The ids of the types whose essential name (the name without a
+ * `___flavour` suffix, as CO-RE compares names) is `essential`, the base
+ * BTF's first. On the kernel's lazily decoded BTF this decodes only the
+ * types with such a name.
+ *
+ * @param btf The BTF to search.
+ * @param essential A name without a flavour suffix.
+ * @returns Type ids in increasing order.
+ */
+export function typeIdsByEssentialName(btf: Btf, essential: string): readonly number[] {
+  return idsByEssentialName(btf, essential);
+}
 
 /**
  * Parsed BTF: the types of a BPF object or of the kernel, by id and by name.
@@ -533,13 +566,21 @@ export class Btf {
   readonly base: Btf | undefined;
   /** The first type id this BTF defines: 1, or the base's `typeCount`. */
   readonly firstTypeId: number;
-  /** The types this BTF defines, in id order (without `void` and the base's types). */
-  readonly types: readonly BtfType[];
+  #list: readonly BtfType[] | undefined;
+  #lazy: LazyTypes | undefined;
   #strings: BtfStringTable;
   #byName: Map<string, BtfType[]> | undefined;
+  #byEssentialName: Map<string, number[]> | undefined;
 
   static {
     stringsOf = (btf: Btf): BtfStringTable => btf.#strings;
+    lazyBtf = (types: LazyTypes, strings: BtfStringTable, base: Btf | undefined): Btf => {
+      const btf = new Btf([], strings, base);
+      btf.#list = undefined;
+      btf.#lazy = types;
+      return btf;
+    };
+    idsByEssentialName = (btf: Btf, essential: string): readonly number[] => btf.#idsByEssentialName(essential);
   }
 
   /**
@@ -553,13 +594,24 @@ export class Btf {
   constructor(types: readonly BtfType[], strings: BtfStringTable, base: Btf | undefined) {
     this.base = base;
     this.firstTypeId = base === undefined ? 1 : base.typeCount;
-    this.types = types;
+    this.#list = types;
     this.#strings = strings;
+  }
+
+  /**
+   * The types this BTF defines, in id order (without `void` and the base's
+   * types). The kernel's BTF ({@link kernelBtf}) decodes types on demand:
+   * reading this decodes every one of them, so prefer
+   * {@link Btf.typeById} and {@link Btf.typesByName} there.
+   */
+  get types(): readonly BtfType[] {
+    if (this.#list === undefined) this.#list = (this.#lazy as LazyTypes).all();
+    return this.#list;
   }
 
   /** One past the largest type id (counting `void` and the base's types), like libbpf's `btf__type_cnt`. */
   get typeCount(): number {
-    return this.firstTypeId + this.types.length;
+    return this.firstTypeId + (this.#lazy === undefined ? this.types.length : this.#lazy.count);
   }
 
   /**
@@ -569,7 +621,11 @@ export class Btf {
    * @returns The type, or `undefined` when there is no such id.
    */
   typeById(id: number): BtfType | undefined {
-    if (id >= this.firstTypeId) return this.types[id - this.firstTypeId];
+    if (id >= this.firstTypeId) {
+      const lazy = this.#lazy;
+      if (lazy === undefined) return (this.#list as readonly BtfType[])[id - this.firstTypeId];
+      return id - this.firstTypeId < lazy.count ? lazy.get(id - this.firstTypeId) : undefined;
+    }
     if (id === 0) return VOID;
     return this.base?.typeById(id);
   }
@@ -582,6 +638,12 @@ export class Btf {
    * @returns The matching types; empty when there are none.
    */
   typesByName(name: string, kind?: BtfKind): readonly BtfType[] {
+    const lazy = this.#lazy;
+    if (lazy !== undefined) {
+      const own = lazy.withEssentialName(essentialName(name)).filter((i) => lazy.nameOf(i) === name).map((i) => lazy.get(i));
+      const all = this.base === undefined ? own : [...this.base.typesByName(name), ...own];
+      return kind === undefined ? all : all.filter((t) => t.kind === kind);
+    }
     if (this.#byName === undefined) {
       const index = new Map<string, BtfType[]>();
       for (const t of this.types) {
@@ -710,6 +772,33 @@ export class Btf {
     return undefined;
   }
 
+  /** Type ids whose essential name (the name without a `___flavour` suffix) is `essential`, the base's first. */
+  #idsByEssentialName(essential: string): readonly number[] {
+    const inBase = this.base === undefined ? [] : this.base.#idsByEssentialName(essential);
+    let own: readonly number[];
+    if (this.#lazy !== undefined) {
+      const lazy = this.#lazy;
+      own = lazy
+        .withEssentialName(essential)
+        .filter((i) => essentialName(lazy.nameOf(i)) === essential)
+        .map((i) => this.firstTypeId + i);
+    } else {
+      if (this.#byEssentialName === undefined) {
+        const index = new Map<string, number[]>();
+        for (const t of this.types) {
+          if (t.name === "") continue;
+          const key = essentialName(t.name);
+          const list = index.get(key);
+          if (list === undefined) index.set(key, [t.id]);
+          else list.push(t.id);
+        }
+        this.#byEssentialName = index;
+      }
+      own = this.#byEssentialName.get(essential) ?? [];
+    }
+    return inBase.length === 0 ? own : [...inBase, ...own];
+  }
+
   #get(id: number): BtfType {
     const t = this.typeById(id);
     if (t === undefined) throw new RangeError(`Invalid BTF type id ${id}: the BTF has ${this.typeCount - 1} types`);
@@ -756,6 +845,33 @@ function hex(n: number, width: number): string {
 export function parseBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): Btf {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("Invalid BTF: bytes must be a Uint8Array");
   const base = options.base;
+  const { dv, typeStart, typeLen, strings } = btfSections(bytes, base);
+  const types = decodeTypes(dv, typeStart, typeLen, strings, base);
+  const btf = new Btf(types.list, strings, base);
+  checkReferences(btf, types.offsets);
+  return btf;
+}
+
+/**
+ * Parses BTF that is decoded on demand, the way cilium/ebpf reads the
+ * kernel's: the header and string table are checked and the offset of
+ * every type record is indexed now; a type is decoded the first time it is
+ * asked for, and names are looked up through an index of name offsets
+ * built on the first lookup. References between types are not checked up
+ * front (the kernel checked them when it made this BTF).
+ *
+ * @param bytes The BTF, such as `/sys/kernel/btf/vmlinux`.
+ * @param options The base BTF for split BTF (kernel module BTF).
+ * @returns The BTF.
+ * @throws {BtfSyntaxError} When the header, the string table or a type record's size is malformed.
+ */
+export function parseLazyBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): Btf {
+  const base = options.base;
+  const { dv, typeStart, typeLen, strings } = btfSections(bytes, base);
+  return lazyBtf(new LazyTypes(dv, typeStart, typeLen, strings, base), strings, base);
+}
+
+function btfSections(bytes: Uint8Array, base: Btf | undefined): { dv: DataView; typeStart: number; typeLen: number; strings: BtfStringTable } {
   if (bytes.length < HEADER_LEN) fail(bytes.length, `truncated header: ${bytes.length} bytes, expected at least ${HEADER_LEN}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint16(0, true);
@@ -789,10 +905,60 @@ export function parseBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): Btf 
   }
   if (strLen > 0 && strBytes[strLen - 1] !== 0) fail(strStart + strLen - 1, "the string section must end with a NUL byte");
   const strings = new BtfStringTable(strBytes, base === undefined ? 0 : stringsOf(base).end);
-  const types = decodeTypes(dv, hdrLen + typeOff, typeLen, strings, base);
-  const btf = new Btf(types.list, strings, base);
-  checkReferences(btf, types.offsets);
-  return btf;
+  return { dv, typeStart: hdrLen + typeOff, typeLen, strings };
+}
+
+/** A function that reads a name offset of the record at `at`. */
+type NameReader = (off: number, at: number) => string;
+
+function nameReader(strings: BtfStringTable, base: Btf | undefined): NameReader {
+  const strStart = strings.start;
+  const strEnd = strings.end;
+  return (off: number, at: number): string => {
+    if (off >= strStart) {
+      if (off >= strEnd) fail(at, `name offset ${off} is outside the string table (${strEnd} bytes)`);
+      return strings.at(off);
+    }
+    if (base === undefined) return "";
+    const s = base.stringAt(off);
+    if (s === undefined) fail(at, `name offset ${off} is outside the string table`);
+    return s;
+  };
+}
+
+/** The bytes a type record has after its 12-byte header, or -1 for an unknown kind. */
+function recordExtra(kindNo: number, vlen: number): number {
+  switch (KIND_NAMES[kindNo]) {
+    case undefined:
+      return -1;
+    case "int":
+    case "var":
+    case "declTag":
+      return 4;
+    case "array":
+      return 12;
+    case "struct":
+    case "union":
+    case "datasec":
+    case "enum64":
+      return vlen * 12;
+    case "enum":
+    case "funcProto":
+      return vlen * 8;
+    default:
+      return 0;
+  }
+}
+
+/** Checks the record of type `id` at `at` fits before `end`; returns the offset after it. */
+function recordEnd(dv: DataView, at: number, end: number, id: number): number {
+  if (end - at < 12) fail(at, `truncated type ${id}: ${end - at} bytes left, expected a 12-byte header`);
+  const info = dv.getUint32(at + 4, true);
+  const kindNo = (info >>> 24) & 0x1f;
+  const extra = recordExtra(kindNo, info & 0xffff);
+  if (extra < 0) fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
+  if (end - at - 12 < extra) fail(at, `truncated type ${id} (${KIND_NAMES[kindNo] as string}): needs ${extra} more bytes, ${end - at - 12} left`);
+  return at + 12 + extra;
 }
 
 function decodeTypes(
@@ -805,182 +971,325 @@ function decodeTypes(
   const list: BtfType[] = [];
   const offsets: number[] = [];
   const end = start + length;
-  const strStart = strings.start;
-  const strEnd = strings.end;
-  const baseStrings = base === undefined ? undefined : base;
+  const name = nameReader(strings, base);
   let id = base === undefined ? 1 : base.typeCount;
-  const name = (off: number, at: number): string => {
-    if (off >= strStart) {
-      if (off >= strEnd) fail(at, `name offset ${off} is outside the string table (${strEnd} bytes)`);
-      return strings.at(off);
-    }
-    if (baseStrings === undefined) return "";
-    const s = baseStrings.stringAt(off);
-    if (s === undefined) fail(at, `name offset ${off} is outside the string table`);
-    return s;
-  };
   let off = start;
   // Bounded: every iteration consumes at least 12 bytes.
   while (off < end) {
-    const at = off;
-    if (end - off < 12) fail(off, `truncated type ${id}: ${end - off} bytes left, expected a 12-byte header`);
-    const nameOff = dv.getUint32(off, true);
-    const info = dv.getUint32(off + 4, true);
-    const sizeOrType = dv.getUint32(off + 8, true);
-    off += 12;
-    const kindNo = (info >>> 24) & 0x1f;
-    const vlen = info & 0xffff;
-    const kflag = info >>> 31 === 1;
-    const kind = KIND_NAMES[kindNo];
-    if (kind === undefined) fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
-    let extra = 0;
-    switch (kind) {
-      case "int":
-      case "var":
-      case "declTag":
-        extra = 4;
-        break;
-      case "array":
-        extra = 12;
-        break;
-      case "struct":
-      case "union":
-      case "datasec":
-      case "enum64":
-        extra = vlen * 12;
-        break;
-      case "enum":
-      case "funcProto":
-        extra = vlen * 8;
-        break;
-      default:
-        break;
-    }
-    if (end - off < extra) fail(at, `truncated type ${id} (${kind}): needs ${extra} more bytes, ${end - off} left`);
-    const n = name(nameOff, at);
-    let t: BtfType;
-    switch (kind) {
-      case "int": {
-        const v = dv.getUint32(off, true);
-        const enc = (v >>> 24) & 0x0f;
-        t = {
-          kind,
-          id,
-          name: n,
-          size: sizeOrType,
-          signed: (enc & 1) !== 0,
-          char: (enc & 2) !== 0,
-          bool: (enc & 4) !== 0,
-          bitOffset: (v >>> 16) & 0xff,
-          bits: v & 0xff,
-        };
-        break;
-      }
-      case "ptr":
-      case "typedef":
-      case "volatile":
-      case "const":
-      case "restrict":
-        t = { kind, id, name: n, typeId: sizeOrType };
-        break;
-      case "typeTag":
-        t = { kind, id, name: n, typeId: sizeOrType, attribute: kflag };
-        break;
-      case "array":
-        t = {
-          kind,
-          id,
-          name: n,
-          elementTypeId: dv.getUint32(off, true),
-          indexTypeId: dv.getUint32(off + 4, true),
-          length: dv.getUint32(off + 8, true),
-        };
-        break;
-      case "struct":
-      case "union": {
-        const members: BtfMember[] = new Array<BtfMember>(vlen);
-        for (let i = 0, p = off; i < vlen; i++, p += 12) {
-          const raw = dv.getUint32(p + 8, true);
-          members[i] = {
-            name: name(dv.getUint32(p, true), p),
-            typeId: dv.getUint32(p + 4, true),
-            bitOffset: kflag ? raw & 0xffffff : raw,
-            bitSize: kflag ? raw >>> 24 : 0,
-          };
-        }
-        t = { kind, id, name: n, size: sizeOrType, kindFlag: kflag, members };
-        break;
-      }
-      case "enum": {
-        const values: BtfEnumValue[] = new Array<BtfEnumValue>(vlen);
-        for (let i = 0, p = off; i < vlen; i++, p += 8) {
-          values[i] = {
-            name: name(dv.getUint32(p, true), p),
-            value: kflag ? dv.getInt32(p + 4, true) : dv.getUint32(p + 4, true),
-          };
-        }
-        t = { kind, id, name: n, size: sizeOrType, signed: kflag, values };
-        break;
-      }
-      case "enum64": {
-        const values: BtfEnum64Value[] = new Array<BtfEnum64Value>(vlen);
-        for (let i = 0, p = off; i < vlen; i++, p += 12) {
-          const u = (BigInt(dv.getUint32(p + 8, true)) << 32n) | BigInt(dv.getUint32(p + 4, true));
-          values[i] = { name: name(dv.getUint32(p, true), p), value: kflag ? BigInt.asIntN(64, u) : u };
-        }
-        t = { kind, id, name: n, size: sizeOrType, signed: kflag, values };
-        break;
-      }
-      case "fwd":
-        t = { kind, id, name: n, union: kflag };
-        break;
-      case "func": {
-        const linkage = LINKAGES[vlen];
-        if (linkage === undefined) fail(at + 4, `func ${id} has unknown linkage ${vlen}`);
-        t = { kind, id, name: n, typeId: sizeOrType, linkage };
-        break;
-      }
-      case "funcProto": {
-        const params: BtfParam[] = new Array<BtfParam>(vlen);
-        for (let i = 0, p = off; i < vlen; i++, p += 8) {
-          params[i] = { name: name(dv.getUint32(p, true), p), typeId: dv.getUint32(p + 4, true) };
-        }
-        t = { kind, id, name: n, returnTypeId: sizeOrType, params };
-        break;
-      }
-      case "var": {
-        const l = dv.getUint32(off, true);
-        const linkage = LINKAGES[l];
-        if (linkage === undefined) fail(off, `var ${id} has unknown linkage ${l}`);
-        t = { kind, id, name: n, typeId: sizeOrType, linkage };
-        break;
-      }
-      case "datasec": {
-        const vars: BtfVarSecinfo[] = new Array<BtfVarSecinfo>(vlen);
-        for (let i = 0, p = off; i < vlen; i++, p += 12) {
-          vars[i] = { typeId: dv.getUint32(p, true), offset: dv.getUint32(p + 4, true), size: dv.getUint32(p + 8, true) };
-        }
-        t = { kind, id, name: n, size: sizeOrType, vars };
-        break;
-      }
-      case "float":
-        t = { kind, id, name: n, size: sizeOrType };
-        break;
-      case "declTag":
-        t = { kind, id, name: n, typeId: sizeOrType, componentIndex: dv.getInt32(off, true), attribute: kflag };
-        break;
-      default:
-        fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
-    }
-    off += extra;
-    list.push(t);
-    offsets.push(at);
+    const next = recordEnd(dv, off, end, id);
+    list.push(decodeType(dv, off, id, name));
+    offsets.push(off);
+    off = next;
     id++;
   }
   return { list, offsets };
 }
 
-/** Calls `visit` with every type id a type refers to. */
+/** Decodes the type record at `at` (its size already checked by {@link recordEnd}). */
+function decodeType(dv: DataView, at: number, id: number, name: NameReader): BtfType {
+  const nameOff = dv.getUint32(at, true);
+  const info = dv.getUint32(at + 4, true);
+  const sizeOrType = dv.getUint32(at + 8, true);
+  const off = at + 12;
+  const kindNo = (info >>> 24) & 0x1f;
+  const vlen = info & 0xffff;
+  const kflag = info >>> 31 === 1;
+  const kind = KIND_NAMES[kindNo];
+  if (kind === undefined) fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
+  const n = name(nameOff, at);
+  let t: BtfType;
+  switch (kind) {
+    case "int": {
+      const v = dv.getUint32(off, true);
+      const enc = (v >>> 24) & 0x0f;
+      t = {
+        kind,
+        id,
+        name: n,
+        size: sizeOrType,
+        signed: (enc & 1) !== 0,
+        char: (enc & 2) !== 0,
+        bool: (enc & 4) !== 0,
+        bitOffset: (v >>> 16) & 0xff,
+        bits: v & 0xff,
+      };
+      break;
+    }
+    case "ptr":
+    case "typedef":
+    case "volatile":
+    case "const":
+    case "restrict":
+      t = { kind, id, name: n, typeId: sizeOrType };
+      break;
+    case "typeTag":
+      t = { kind, id, name: n, typeId: sizeOrType, attribute: kflag };
+      break;
+    case "array":
+      t = {
+        kind,
+        id,
+        name: n,
+        elementTypeId: dv.getUint32(off, true),
+        indexTypeId: dv.getUint32(off + 4, true),
+        length: dv.getUint32(off + 8, true),
+      };
+      break;
+    case "struct":
+    case "union": {
+      const members: BtfMember[] = new Array<BtfMember>(vlen);
+      for (let i = 0, p = off; i < vlen; i++, p += 12) {
+        const raw = dv.getUint32(p + 8, true);
+        members[i] = {
+          name: name(dv.getUint32(p, true), p),
+          typeId: dv.getUint32(p + 4, true),
+          bitOffset: kflag ? raw & 0xffffff : raw,
+          bitSize: kflag ? raw >>> 24 : 0,
+        };
+      }
+      t = { kind, id, name: n, size: sizeOrType, kindFlag: kflag, members };
+      break;
+    }
+    case "enum": {
+      const values: BtfEnumValue[] = new Array<BtfEnumValue>(vlen);
+      for (let i = 0, p = off; i < vlen; i++, p += 8) {
+        values[i] = {
+          name: name(dv.getUint32(p, true), p),
+          value: kflag ? dv.getInt32(p + 4, true) : dv.getUint32(p + 4, true),
+        };
+      }
+      t = { kind, id, name: n, size: sizeOrType, signed: kflag, values };
+      break;
+    }
+    case "enum64": {
+      const values: BtfEnum64Value[] = new Array<BtfEnum64Value>(vlen);
+      for (let i = 0, p = off; i < vlen; i++, p += 12) {
+        const u = (BigInt(dv.getUint32(p + 8, true)) << 32n) | BigInt(dv.getUint32(p + 4, true));
+        values[i] = { name: name(dv.getUint32(p, true), p), value: kflag ? BigInt.asIntN(64, u) : u };
+      }
+      t = { kind, id, name: n, size: sizeOrType, signed: kflag, values };
+      break;
+    }
+    case "fwd":
+      t = { kind, id, name: n, union: kflag };
+      break;
+    case "func": {
+      const linkage = LINKAGES[vlen];
+      if (linkage === undefined) fail(at + 4, `func ${id} has unknown linkage ${vlen}`);
+      t = { kind, id, name: n, typeId: sizeOrType, linkage };
+      break;
+    }
+    case "funcProto": {
+      const params: BtfParam[] = new Array<BtfParam>(vlen);
+      for (let i = 0, p = off; i < vlen; i++, p += 8) {
+        params[i] = { name: name(dv.getUint32(p, true), p), typeId: dv.getUint32(p + 4, true) };
+      }
+      t = { kind, id, name: n, returnTypeId: sizeOrType, params };
+      break;
+    }
+    case "var": {
+      const l = dv.getUint32(off, true);
+      const linkage = LINKAGES[l];
+      if (linkage === undefined) fail(off, `var ${id} has unknown linkage ${l}`);
+      t = { kind, id, name: n, typeId: sizeOrType, linkage };
+      break;
+    }
+    case "datasec": {
+      const vars: BtfVarSecinfo[] = new Array<BtfVarSecinfo>(vlen);
+      for (let i = 0, p = off; i < vlen; i++, p += 12) {
+        vars[i] = { typeId: dv.getUint32(p, true), offset: dv.getUint32(p + 4, true), size: dv.getUint32(p + 8, true) };
+      }
+      t = { kind, id, name: n, size: sizeOrType, vars };
+      break;
+    }
+    case "float":
+      t = { kind, id, name: n, size: sizeOrType };
+      break;
+    case "declTag":
+      t = { kind, id, name: n, typeId: sizeOrType, componentIndex: dv.getInt32(off, true), attribute: kflag };
+      break;
+    default:
+      fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
+  }
+  return t;
+}
+
+/**
+ * The types of lazily decoded BTF ({@link parseLazyBtf}): record offsets
+ * indexed up front, types decoded on first use, an index from name offset
+ * to types built on the first name lookup.
+ */
+class LazyTypes {
+  /** How many types the BTF defines. */
+  readonly count: number;
+  readonly #dv: DataView;
+  readonly #offsets: Uint32Array;
+  readonly #nameOffsets: Uint32Array;
+  readonly #firstId: number;
+  readonly #name: NameReader;
+  readonly #decoded: (BtfType | undefined)[];
+  readonly #ownStrings: BtfStringTable;
+  readonly #baseStrings: BtfStringTable | undefined;
+  /** Open-addressing hash of essential names: slot → 1 + index of the first type in its chain. */
+  #heads: Int32Array | undefined;
+  /** 1 + index of the next type whose essential name has the same hash, by index; indexes increase along a chain. */
+  #next: Int32Array | undefined;
+  /** The hash of each type's essential name (0 for anonymous types). */
+  #hashes: Int32Array | undefined;
+
+  constructor(dv: DataView, start: number, length: number, strings: BtfStringTable, base: Btf | undefined) {
+    const end = start + length;
+    const firstId = base === undefined ? 1 : base.typeCount;
+    // Every record is at least 12 bytes.
+    const offsets = new Uint32Array(Math.floor(length / 12));
+    const nameOffsets = new Uint32Array(offsets.length);
+    let count = 0;
+    // Bounded: every iteration consumes at least 12 bytes. The sizes come
+    // from tables rather than recordEnd() to keep this loop cheap (it is
+    // run over ~100k kernel types at start-up); recordEnd() reports errors.
+    for (let off = start; off < end; count++) {
+      if (end - off < 12) recordEnd(dv, off, end, firstId + count);
+      const info = dv.getUint32(off + 4, true);
+      const kindNo = (info >>> 24) & 0x1f;
+      const fixed = FIXED_EXTRA[kindNo] as number;
+      const next = off + 12 + fixed + (VLEN_EXTRA[kindNo] as number) * (info & 0xffff);
+      if (fixed < 0 || next > end) recordEnd(dv, off, end, firstId + count);
+      offsets[count] = off;
+      nameOffsets[count] = dv.getUint32(off, true);
+      off = next;
+    }
+    this.count = count;
+    this.#dv = dv;
+    this.#offsets = offsets.subarray(0, count);
+    this.#nameOffsets = nameOffsets.subarray(0, count);
+    this.#firstId = firstId;
+    this.#name = nameReader(strings, base);
+    this.#decoded = new Array<BtfType | undefined>(count);
+    this.#ownStrings = strings;
+    this.#baseStrings = base === undefined ? undefined : stringsOf(base);
+  }
+
+  /** The name of the type at `index`, without decoding the type. */
+  nameOf(index: number): string {
+    return this.#name(this.#nameOffsets[index] as number, this.#offsets[index] as number);
+  }
+
+  /** The type at `index` (its id minus the first id), decoded once. */
+  get(index: number): BtfType {
+    let t = this.#decoded[index];
+    if (t === undefined) {
+      t = decodeType(this.#dv, this.#offsets[index] as number, this.#firstId + index, this.#name);
+      this.#decoded[index] = t;
+    }
+    return t;
+  }
+
+  /** Every type, decoded. */
+  all(): BtfType[] {
+    const out = new Array<BtfType>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.get(i);
+    return out;
+  }
+
+  /**
+   * The indexes of the types whose essential name may be `essential`
+   * (same hash), in increasing order; the caller compares the names.
+   */
+  withEssentialName(essential: string): number[] {
+    if (this.#heads === undefined) this.#indexNames();
+    const heads = this.#heads as Int32Array;
+    const next = this.#next as Int32Array;
+    const hashes = this.#hashes as Int32Array;
+    const bytes = utf8Encoder.encode(essential);
+    const hash = fnv1a(bytes, 0, bytes.length);
+    const mask = heads.length - 1;
+    const out: number[] = [];
+    // Bounded: the table is at most half full.
+    for (let h = hashSlot(hash, mask); heads[h] !== 0; h = (h + 1) & mask) {
+      const first = (heads[h] as number) - 1;
+      if (hashes[first] !== hash) continue;
+      for (let i = first + 1; i !== 0; i = next[i - 1] as number) out.push(i - 1);
+      break;
+    }
+    return out;
+  }
+
+  /**
+   * Hashes every type's essential name straight from the string table's
+   * bytes (no strings are made), into chains by hash: the index that
+   * cilium/ebpf builds of type names, for a few milliseconds.
+   */
+  #indexNames(): void {
+    const names = this.#nameOffsets;
+    const count = names.length;
+    let size = 1024;
+    while (size < count * 2) size *= 2;
+    const heads = new Int32Array(size);
+    const next = new Int32Array(count);
+    const hashes = new Int32Array(count);
+    const mask = size - 1;
+    const own = this.#ownStrings;
+    const base = this.#baseStrings;
+    // Backwards, so that prepending leaves each chain in increasing order.
+    for (let i = count - 1; i >= 0; i--) {
+      const off = names[i] as number;
+      if (off === 0) continue;
+      const table = off >= own.start ? own : base;
+      if (table === undefined || off >= table.end) continue;
+      const b = table.bytes;
+      // One pass: FNV-1a over the name, remembering the hash of the prefix
+      // before the last flavour separator "x___y" (libbpf's
+      // bpf_core_essential_name_len), which is the essential name's hash.
+      let h = 0x811c9dc5 | 0;
+      let essential = 0;
+      let cut = false;
+      // Bounded: the table ends with a NUL (checked when parsed).
+      for (let k = off - table.start, c = b[k] as number; c !== 0; c = b[++k] as number) {
+        h = Math.imul(h ^ c, 0x01000193);
+        if (c !== 0x5f && b[k + 1] === 0x5f && b[k + 2] === 0x5f && b[k + 3] === 0x5f) {
+          const after = b[k + 4] as number;
+          if (after !== 0x5f && after !== 0) {
+            essential = h;
+            cut = true;
+          }
+        }
+      }
+      let hash = cut ? essential : h;
+      if (hash === 0) hash = 1;
+      hashes[i] = hash;
+      let slot = hashSlot(hash, mask);
+      // Bounded: the table is at most half full.
+      while (heads[slot] !== 0 && hashes[(heads[slot] as number) - 1] !== hash) slot = (slot + 1) & mask;
+      next[i] = heads[slot] as number;
+      heads[slot] = i + 1;
+    }
+    this.#heads = heads;
+    this.#next = next;
+    this.#hashes = hashes;
+  }
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** 32-bit FNV-1a of `bytes[from, to)`, never 0 (0 marks anonymous types). */
+function fnv1a(bytes: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+  return h === 0 ? 1 : h;
+}
+
+/** Bytes after the 12-byte header of a record by kind number: fixed (-1: unknown kind), and per vlen entry. */
+const FIXED_EXTRA = new Int32Array(32).fill(-1);
+const VLEN_EXTRA = new Int32Array(32);
+for (let kindNo = 1; kindNo < KIND_NAMES.length; kindNo++) {
+  FIXED_EXTRA[kindNo] = recordExtra(kindNo, 0);
+  VLEN_EXTRA[kindNo] = recordExtra(kindNo, 1) - recordExtra(kindNo, 0);
+}
+
+function hashSlot(off: number, mask: number): number {
+  return (Math.imul(off, 0x9e3779b1) >>> 7) & mask;
+}
+
 function forEachReference(t: BtfType, visit: (id: number) => void): void {
   switch (t.kind) {
     case "ptr":

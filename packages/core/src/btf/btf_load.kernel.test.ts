@@ -1,12 +1,13 @@
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, describe, expect, test } from "vitest";
 import { createMap, loadProgram, VerifierError } from "@dp/core";
-import { rawFd } from "@dp/core/internal";
+import { openFds, rawFd } from "@dp/core/internal";
 import { requireKernel, requireRoot } from "@dp/core/testing";
 import { type Btf, buildBtf, encodeBtf, parseBtf } from "./btf.ts";
 import { encodeFuncInfo, encodeLineInfo, parseBtfExt } from "./btf_ext.ts";
-import { type BtfFeatures, fixupDatasecs, hasBtfFeature, kernelBtf, kernelBtfFeatures, loadBtf, sanitizeBtf } from "./btf_load.ts";
+import { type BtfFeatures, findKernelBtfType, fixupDatasecs, hasBtfFeature, kernelBtf, kernelBtfFeatures, loadBtf, sanitizeBtf } from "./btf_load.ts";
 import { btfKindsObject, HAS_CLANG, readObjectFile, ROOT, type TestObject } from "./_test_btf.ts";
 
 beforeEach((t) => requireRoot(t));
@@ -186,5 +187,36 @@ describe("kernelBtf()", () => {
     const a = kernelBtf();
     expect(kernelBtf()).toBe(a);
     expect(a.typesByName("sk_buff", "struct")).toHaveLength(1);
+  });
+});
+
+describe("findKernelBtfType()", () => {
+  test("finds attach targets in vmlinux; for a missing one it goes through every kernel BTF object and closes each", () => {
+    const iter = findKernelBtfType("bpf_iter_tcp", "func");
+    expect(iter).toEqual({ id: kernelBtf().typesByName("bpf_iter_tcp", "func")[0]?.id, module: undefined, handle: undefined });
+    // A loaded BTF object of our own is listed too, but it is no kernel BTF.
+    using own = loadBtf(
+      buildBtf([
+        { kind: "funcProto", id: 1, name: "", returnTypeId: 0, params: [] },
+        { kind: "func", id: 2, name: "dp_no_such_function", typeId: 1, linkage: "global" },
+      ]),
+    );
+    expect(own.info().id).toBeGreaterThan(0);
+    const fds = openFds().length;
+    expect(findKernelBtfType("dp_no_such_function", "func")).toBeUndefined();
+    expect(openFds().length).toBe(fds);
+    // Modules listed by the kernel are what /sys/kernel/btf holds besides vmlinux.
+    const modules = readdirSync("/sys/kernel/btf").filter((m) => m !== "vmlinux");
+    for (const m of modules.slice(0, 1)) {
+      const btf = parseBtf(new Uint8Array(readFileSync(join("/sys/kernel/btf", m))), { base: kernelBtf() });
+      const fn = btf.types.find((t) => t.kind === "func");
+      if (fn === undefined) continue;
+      const found = findKernelBtfType(fn.name, "func");
+      try {
+        expect(found?.module === m || found?.module === undefined).toBe(true);
+      } finally {
+        found?.handle?.close();
+      }
+    }
   });
 });

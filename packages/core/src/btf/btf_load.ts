@@ -1,15 +1,16 @@
-import { bpfError, Native, objInfo, retryWithLog } from "../bpf/_bpf.ts";
+import { attr, bpfError, bpfShared, cName, Native, objInfo, retryWithLog } from "../bpf/_bpf.ts";
 import { E } from "../_errno.ts";
-import { ATTR_BTF_LOAD, BPF_BTF_INFO, BPF_CMD } from "../_gen/uapi.ts";
+import { ATTR_BTF_LOAD, ATTR_GET_ID, BPF_BTF_INFO, BPF_CMD } from "../_gen/uapi.ts";
 import {
   Btf,
   type BtfDatasec,
   type BtfEnumValue,
+  type BtfKind,
   type BtfMember,
   type BtfType,
   buildBtf,
   encodeBtf,
-  parseBtf,
+  parseLazyBtf,
   replaceBtfTypes,
 } from "./btf.ts";
 import { ClosedError, NotSupportedError } from "../errors.ts";
@@ -523,9 +524,13 @@ const VMLINUX = "/sys/kernel/btf/vmlinux";
 let vmlinux: Btf | undefined;
 
 /**
- * The running kernel's own BTF, parsed from `/sys/kernel/btf/vmlinux` on
- * first use and cached (the target of CO-RE relocations, the base of
- * kernel module BTF).
+ * The running kernel's own BTF, read from `/sys/kernel/btf/vmlinux` on
+ * first use and cached for the process (the target of CO-RE relocations,
+ * the base of kernel module BTF). Types are decoded on demand, as in
+ * cilium/ebpf: the first call indexes where each type record starts, the
+ * first name lookup indexes names, and only the types looked up are
+ * decoded, so a fresh process pays milliseconds, not the time to decode
+ * every kernel type. (Reading {@link Btf.types} decodes them all.)
  *
  * @returns The kernel's BTF.
  * @throws {NotSupportedError} When the kernel has no BTF (`CONFIG_DEBUG_INFO_BTF` is off).
@@ -548,7 +553,87 @@ export function kernelBtf(): Btf {
   if (vmlinux === undefined) {
     const bytes = readBytes(VMLINUX);
     if (bytes === undefined) throw new NotSupportedError(`kernel BTF (${VMLINUX})`);
-    vmlinux = parseBtf(bytes);
+    vmlinux = parseLazyBtf(bytes);
   }
   return vmlinux;
+}
+
+const moduleBtfs = new Map<string, Btf>();
+const MODULE_NAME_LEN = 64;
+
+/** Where {@link findKernelBtfType} found a type. */
+export interface KernelBtfType {
+  /** The type id (in the module's split BTF when `module` is set). */
+  readonly id: number;
+  /** The kernel module whose BTF holds the type, or `undefined` for vmlinux. */
+  readonly module: string | undefined;
+  /** The module's BTF object, for `attach_btf_obj_fd`; the caller closes it. `undefined` for vmlinux. */
+  readonly handle: BtfHandle | undefined;
+}
+
+/**
+ * Finds a named type in the kernel's BTF the way libbpf finds attach
+ * targets: in vmlinux first, then in the BTF of each loaded kernel module
+ * (the kernel's BTF objects marked as kernel BTF, read from
+ * `/sys/kernel/btf/<module>` as split BTF over vmlinux and cached for the
+ * process).
+ *
+ * @param name The type's name, such as `"bpf_iter_tcp"`.
+ * @param kind The type's kind, such as `"func"`.
+ * @returns Where the type is, or `undefined` when no kernel BTF has it.
+ * @throws {NotSupportedError} When the kernel has no BTF.
+ * @throws {SyscallError} When the kernel's BTF objects cannot be listed or opened.
+ */
+export function findKernelBtfType(name: string, kind: BtfKind): KernelBtfType | undefined {
+  const inVmlinux = kernelBtf().typesByName(name, kind)[0];
+  if (inVmlinux !== undefined) return { id: inVmlinux.id, module: undefined, handle: undefined };
+  let id = 0;
+  // Bounded: BTF ids only grow, and the kernel ends the list with ENOENT.
+  for (;;) {
+    const a = attr(ATTR_GET_ID.SIZE);
+    a.dv.setUint32(ATTR_GET_ID.start_id, id, true);
+    const ret = bpfShared(BPF_CMD.BTF_GET_NEXT_ID, ATTR_GET_ID.SIZE);
+    if (ret < 0) {
+      if (-ret === E.ENOENT) return undefined;
+      throw bpfError("Cannot list the kernel's BTF objects", BPF_CMD.BTF_GET_NEXT_ID, -ret);
+    }
+    id = a.dv.getUint32(ATTR_GET_ID.next_id, true);
+    const b = attr(ATTR_GET_ID.SIZE);
+    b.dv.setUint32(ATTR_GET_ID.btf_id, id, true);
+    const raw = bpfShared(BPF_CMD.BTF_GET_FD_BY_ID, ATTR_GET_ID.SIZE);
+    if (raw < 0) {
+      if (-raw === E.ENOENT) continue; // Unloaded since listed.
+      throw bpfError(`Cannot open BTF object ${id}`, BPF_CMD.BTF_GET_FD_BY_ID, -raw);
+    }
+    const handle = new BtfHandle(new Fd(raw, `BTF ${id}`));
+    try {
+      const nameBuf = new Native(MODULE_NAME_LEN);
+      const info = objInfo(raw, BPF_BTF_INFO.SIZE, `BTF ${id}`, (i) => {
+        i.setPtr(BPF_BTF_INFO.name, nameBuf.addr);
+        i.dv.setUint32(BPF_BTF_INFO.name_len, MODULE_NAME_LEN, true);
+      });
+      const module = cName(nameBuf.u8);
+      if (info.dv.getUint32(BPF_BTF_INFO.kernel_btf, true) !== 0 && module !== "vmlinux" && module !== "") {
+        const btf = moduleBtf(module);
+        const t = btf?.typesByName(name, kind).find((x) => x.id >= btf.firstTypeId);
+        if (t !== undefined) return { id: t.id, module, handle };
+      }
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+    handle.close();
+  }
+}
+
+/** A module's split BTF over vmlinux, decoded on demand and cached; `undefined` when its file is gone. */
+function moduleBtf(module: string): Btf | undefined {
+  let btf = moduleBtfs.get(module);
+  if (btf === undefined) {
+    const bytes = readBytes(`/sys/kernel/btf/${module}`);
+    if (bytes === undefined) return undefined;
+    btf = parseLazyBtf(bytes, { base: kernelBtf() });
+    moduleBtfs.set(module, btf);
+  }
+  return btf;
 }

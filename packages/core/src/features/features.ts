@@ -248,6 +248,24 @@ export function hasHelper(type: ProgramType, helper: HelperName): boolean {
   });
 }
 
+/** libbpf's `arch_specific_syscall_pfx` values: syscall wrappers are named `__<prefix>_sys_<name>`. */
+const SYSCALL_PREFIXES = ["x64", "arm64", "ia32", "s390x", "s390", "arm", "mips", "riscv", "powerpc", "powerpc64"];
+
+/**
+ * Tells whether system calls go through architecture wrappers taking a
+ * `struct pt_regs` (`__x64_sys_bpf` and friends, Linux 4.17 on x86-64),
+ * which libbpf's `BPF_KSYSCALL` must know (the `LINUX_HAS_SYSCALL_WRAPPER`
+ * extern). libbpf probes for a kprobe on `__<arch>_sys_bpf`; this looks for
+ * that function in the kernel's BTF, which lists every kernel function.
+ *
+ * @returns `true` when a wrapper exists, `false` when not.
+ * @throws {NotSupportedError} When the kernel has no BTF (`CONFIG_DEBUG_INFO_BTF`).
+ */
+export function hasSyscallWrapper(): boolean {
+  const btf = kernelBtf();
+  return SYSCALL_PREFIXES.some((prefix) => btf.typesByName(`__${prefix}_sys_bpf`, "func").length > 0);
+}
+
 /**
  * Tells whether the kernel has tcx (`BPF_LINK_TYPE_TCX`, Linux 6.6): it
  * tries to attach a tc program through a link to a device that does not

@@ -453,7 +453,7 @@ describe("core.o", () => {
     }
     expect(caught).toBeInstanceOf(VerifierError);
     const err = caught as VerifierError;
-    expect(err.message).toMatch(/^Cannot load schedCls program "core_values" \(CO-RE relocation of instruction \d+, struct \S+ .* found no match in the kernel's BTF\)/);
+    expect(err.message).toMatch(/^Cannot load schedCls program "core_values" of object "core" \(CO-RE relocation of instruction \d+, struct \S+ .* found no match in the kernel's BTF\)/);
     expect(err.log.some((l) => l.includes("unknown#195896080"))).toBe(true);
     expect(err.source?.file).toBe("./bpf/testdata/core.c");
     expect(openFds().length).toBe(before);
@@ -574,7 +574,7 @@ describe("pinned_a.o, pinned_b.o, pinned_bad.o", () => {
       const e = err as MapCompatibilityError;
       expect(e).toMatchObject({ name: "MapCompatibilityError", map: PINNED, field: "valueSize" });
       expect(e.message).toBe(
-        `Cannot use map "${PINNED}" pinned at ${JSON.stringify(dir.join(PINNED))}: valueSize is 8, the object needs 4`,
+        `Cannot use map "${PINNED}" of object "pinned_bad" pinned at ${JSON.stringify(dir.join(PINNED))}: valueSize is 8, the object needs 4`,
       );
     }
     expect(openFds().length).toBe(fds);
@@ -602,7 +602,7 @@ describe("pinned_a.o, pinned_b.o, pinned_bad.o", () => {
     using other = createMap({ name: "dp_u32", type: "hash", keySize: 4, valueSize: 4, maxEntries: 16 });
     const fds = openFds().length;
     expect(() => loadCollection(objectSpec("pinned_b"), { maps: { [PINNED]: other } })).toThrow(
-      `Cannot use map "${PINNED}" given in options.maps: valueSize is 4, the object needs 8`,
+      `Cannot use map "${PINNED}" of object "pinned_b" given in options.maps: valueSize is 4, the object needs 8`,
     );
     expect(openFds().length).toBe(fds);
     expect(other.closed).toBe(false);
@@ -665,6 +665,7 @@ describe("kconfig.o", () => {
       expect(err).toBeInstanceOf(KconfigError);
       expect(err).toMatchObject({ name: "KconfigError", externName: "CONFIG_HZ" });
       expect((err as Error).message).toMatch(/^Cannot set \.kconfig extern "CONFIG_HZ": the option is not set/);
+      expect((err as Error).message).toMatch(/\(object "kconfig"\)$/);
     }
     expect(openFds().length).toBe(fds);
   });

@@ -4,16 +4,17 @@
 // func/line info attached; prog arrays and maps of maps filled last.
 import { type Btf, replaceBtfTypes } from "../btf/btf.ts";
 import { encodeFuncInfo, encodeLineInfo } from "../btf/btf_ext.ts";
-import { type BtfHandle, type DatasecLayout, fixupDatasecs, kernelBtf, loadBtf } from "../btf/btf_load.ts";
+import { type BtfHandle, type DatasecLayout, findKernelBtfType, fixupDatasecs, kernelBtf, loadBtf } from "../btf/btf_load.ts";
 import type { CollectionMapSpec, CollectionProgramSpec, CollectionSpec, InstructionReference } from "./collection_spec.ts";
-import { applyCoreRelocations, CORE_POISON, type CoreRelocationResult } from "./core_relo.ts";
-import { SyscallError, VerifierError } from "../errors.ts";
-import { kconfigData, type KconfigLayout } from "./kconfig.ts";
-import { BpfMap, createMap, openPinnedMap } from "../bpf/map.ts";
+import { applyCoreRelocations, CORE_POISON, CoreRelocationError, type CoreRelocationResult } from "./core_relo.ts";
+import { NotSupportedError, SyscallError, VerifierError } from "../errors.ts";
+import { kconfigData, KconfigError, type KconfigLayout } from "./kconfig.ts";
+import { BpfMap, createMap, type FdOwner, openPinnedMap } from "../bpf/map.ts";
+import { possibleCpus } from "../features/cpus.ts";
 import type { MapSpec, MapType } from "../bpf/map_spec.ts";
 import { rawFd } from "../bpf/fd.ts";
 import { DEFAULT_BPFFS, unpin } from "../bpf/pin.ts";
-import { type BpfProgram, loadProgram } from "../bpf/program.ts";
+import { type AttachType, type BpfProgram, loadProgram } from "../bpf/program.ts";
 import { decodeVariable, encodeVariable, type VariableSpec, type VariableValue } from "./variables.ts";
 import { withSource } from "./verifier_source.ts";
 
@@ -43,6 +44,33 @@ export interface LoadCollectionOptions {
    */
   readonly programs?: readonly string[];
   /**
+   * Attach targets by program name, replacing what the section name says,
+   * for programs that are verified against a kernel function or type:
+   * `fentry/`, `fexit/`, `fmod_ret/`, `tp_btf/`, `lsm/`, `iter/` and
+   * `freplace/`. By default the section's target (`fentry/do_unlinkat`) is
+   * looked up in the kernel's BTF as libbpf does: `tp_btf/x` as the typedef
+   * `btf_trace_x`, `lsm/x` as the function `bpf_lsm_x`, `iter/x` as
+   * `bpf_iter_x`, other names as the function itself; in vmlinux first,
+   * then in kernel module BTF. `name` looks up another target the same
+   * way; `btfId` (with `target`, a module's BTF object or, for
+   * `freplace`, the program to extend) is used as it is.
+   *
+   * @default the section names' targets
+   */
+  readonly attachTargets?: Readonly<
+    Record<
+      string,
+      {
+        /** The target to look up instead of the section's, such as `"tcp_connect"` or, for `tp_btf`, `"sched_switch"`. */
+        readonly name?: string;
+        /** The BTF type id to use (`attach_btf_id`), without a lookup. */
+        readonly btfId?: number;
+        /** What `btfId` refers to: a module's BTF object or the program `freplace` extends (`attach_btf_obj_fd` / `attach_prog_fd`); vmlinux when left out. */
+        readonly target?: FdOwner;
+      }
+    >
+  >;
+  /**
    * The BTF CO-RE relocations are resolved against.
    *
    * @default the running kernel's /sys/kernel/btf/vmlinux
@@ -50,8 +78,10 @@ export interface LoadCollectionOptions {
   readonly targetBtf?: Btf;
   /**
    * The kernel configuration `.kconfig` externs read (`CONFIG_X` → `y`, `m`, a number or a quoted string).
+   * A `LINUX_` name here (`LINUX_HAS_BPF_COOKIE` → `"n"`) overrides the
+   * value the loader computes for that virtual extern.
    *
-   * @default /proc/config.gz
+   * @default /proc/config.gz, and feature probes for `LINUX_` externs
    */
   readonly kernelConfig?: ReadonlyMap<string, string>;
   /**
@@ -293,15 +323,21 @@ const KERNEL_NAME = 15;
  * Maps come first: given ones ({@link LoadCollectionOptions.maps}) and
  * `LIBBPF_PIN_BY_NAME` ones already pinned are checked and reused, others
  * are created with the object's BTF; data sections are written and
- * `.rodata*`/`.kconfig` frozen. Each program then gets its map references,
- * CO-RE relocations and func/line info and is loaded; prog arrays and maps
- * of maps receive their initial values. On any error everything created so
- * far is closed (and pins it made removed) before the error is thrown.
+ * `.rodata*`/`.kconfig` frozen (a perf event array without `max_entries`
+ * gets one slot per possible CPU, as in libbpf). Each program then gets its
+ * map references, CO-RE relocations, func/line info and, for tracing, LSM
+ * and iterator programs, its `attach_btf_id` (see
+ * {@link LoadCollectionOptions.attachTargets}) and is loaded; prog arrays
+ * and maps of maps receive their initial values; `LIBBPF_PIN_BY_NAME` maps
+ * are pinned last. On any error everything created so far is closed before
+ * the error is thrown, which names the object and the map or program.
  *
  * @param spec The parsed object (see {@link readCollectionSpec}).
- * @param options Replacement maps, pin path, a program subset, CO-RE target.
+ * @param options Replacement maps, pin path, a program subset, attach targets, CO-RE target.
  * @returns The loaded collection; close it (or `using`) when done.
- * @throws {RangeError} When a named program does not exist.
+ * @throws {RangeError} When a named program (in `programs` or `attachTargets`) does not exist, or an attach target is in no kernel BTF.
+ * @throws {TypeError} When a tracing, LSM or extension program has no attach target.
+ * @throws {NotSupportedError} When an attach target is needed and the kernel has no BTF.
  * @throws {MapCompatibilityError} When a given or pinned map differs from the object's.
  * @throws {VerifierError} When a program is rejected; the summary names the source line.
  * @throws {SyscallError} When the kernel refuses a map or program.
@@ -318,7 +354,13 @@ const KERNEL_NAME = 15;
  */
 export function loadCollection(spec: CollectionSpec, options: LoadCollectionOptions = {}): Collection {
   const { programNames, mapNames } = selection(spec, options.programs);
+  for (const name of Object.keys(options.attachTargets ?? {})) {
+    if (!spec.programs.has(name)) {
+      throw new RangeError(`Invalid options.attachTargets: no program ${JSON.stringify(name)} in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`);
+    }
+  }
   const owned: { close(): void }[] = [];
+  const toPin: { name: string; map: BpfMap; path: string }[] = [];
   const pinned: string[] = [];
   const maps = new Map<string, BpfMap>();
   const programs = new Map<string, BpfProgram>();
@@ -327,53 +369,66 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
   try {
     let kconfig: KconfigLayout | undefined;
     if (spec.kconfig.length > 0 && spec.btf !== undefined && mapNames.has(".kconfig")) {
-      kconfig = kconfigData(
-        spec.btf,
-        spec.kconfig,
-        options.kernelConfig === undefined ? {} : { config: options.kernelConfig },
-      );
+      try {
+        kconfig = kconfigData(spec.btf, spec.kconfig, options.kernelConfig === undefined ? {} : { config: options.kernelConfig });
+      } catch (err) {
+        throw named(err, "Cannot lay out .kconfig", spec.name);
+      }
     }
-    if (spec.btf !== undefined) btfHandle = loadBtf(kernelReadyBtf(spec, kconfig));
+    if (spec.btf !== undefined) {
+      try {
+        btfHandle = loadBtf(kernelReadyBtf(spec, kconfig));
+      } catch (err) {
+        throw named(err, "Cannot load the BTF", spec.name);
+      }
+    }
 
     // Maps, inner maps before the maps of maps that need them.
     for (const name of mapNames) {
       const m = spec.maps.get(name) as CollectionMapSpec;
-      const given = options.maps?.[name];
-      if (given !== undefined) {
-        checkCompatible(name, "given in options.maps", given, m.spec);
-        maps.set(name, given);
-        continue;
-      }
-      let create: MapSpec = m.spec;
-      if (m.kind === "kconfig" && kconfig !== undefined) create = { ...create, valueSize: Math.max(kconfig.size, 1) };
-      // The kernel takes a value type without a key type only for arrays
-      // (data sections), and refuses BTF for maps that hold descriptors or
-      // have no key; those are created without it (libbpf retries so).
-      const typed = m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
-      if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
-        create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
-      }
-      if (m.pinning === "byName") {
-        const path = `${options.pinPath ?? DEFAULT_BPFFS}/${name}`;
-        const existing = openPinnedOrUndefined(path);
-        if (existing !== undefined) {
-          owned.push(existing);
-          checkCompatible(name, `pinned at ${JSON.stringify(path)}`, existing, m.spec);
-          maps.set(name, existing);
+      try {
+        const given = options.maps?.[name];
+        let want: MapSpec = m.spec;
+        // libbpf: a perf event array without max_entries gets one slot per possible CPU.
+        if (want.type === "perfEventArray" && want.maxEntries === 0) want = { ...want, maxEntries: possibleCpus() };
+        if (given !== undefined) {
+          checkCompatible(name, `of object ${JSON.stringify(spec.name)} given in options.maps`, given, want);
+          maps.set(name, given);
+          continue;
+        }
+        let create: MapSpec = want;
+        if (m.kind === "kconfig" && kconfig !== undefined) create = { ...create, valueSize: Math.max(kconfig.size, 1) };
+        // The kernel takes a value type without a key type only for arrays
+        // (data sections), and refuses BTF for maps that hold descriptors or
+        // have no key; those are created without it (libbpf retries so).
+        const typed = m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
+        if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
+          create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
+        }
+        if (m.pinning === "byName") {
+          const path = `${options.pinPath ?? DEFAULT_BPFFS}/${name}`;
+          const existing = openPinnedOrUndefined(path);
+          if (existing !== undefined) {
+            owned.push(existing);
+            checkCompatible(name, `of object ${JSON.stringify(spec.name)} pinned at ${JSON.stringify(path)}`, existing, want);
+            maps.set(name, existing);
+            continue;
+          }
+          const map = createMap(create);
+          owned.push(map);
+          maps.set(name, map);
+          fill(map, m, kconfig);
+          // Pinned once everything loaded: a failed load leaves no pin nor directory behind.
+          toPin.push({ name, map, path });
           continue;
         }
         const map = createMap(create);
         owned.push(map);
         maps.set(name, map);
         fill(map, m, kconfig);
-        map.pin(path);
-        pinned.push(path);
-        continue;
+      } catch (err) {
+        throw named(err, `Cannot create map ${JSON.stringify(name)}`, spec.name);
       }
-      const map = createMap(create);
-      owned.push(map);
-      maps.set(name, map);
-      fill(map, m, kconfig);
     }
 
     for (const name of programNames) {
@@ -389,12 +444,25 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
       const m = spec.maps.get(name) as CollectionMapSpec;
       if (m.initialValues.length === 0 || options.maps?.[name] !== undefined) continue;
       const map = maps.get(name) as BpfMap;
-      for (const v of m.initialValues) {
-        const key = new Uint8Array(m.spec.keySize);
-        new DataView(key.buffer).setUint32(0, v.slot, true);
-        const target = m.spec.type === "progArray" ? programs.get(v.symbol) : maps.get(v.symbol);
-        if (target !== undefined) map.set(key, target);
+      try {
+        for (const v of m.initialValues) {
+          const key = new Uint8Array(m.spec.keySize);
+          new DataView(key.buffer).setUint32(0, v.slot, true);
+          const target = m.spec.type === "progArray" ? programs.get(v.symbol) : maps.get(v.symbol);
+          if (target !== undefined) map.set(key, target);
+        }
+      } catch (err) {
+        throw named(err, `Cannot fill map ${JSON.stringify(name)}`, spec.name);
       }
+    }
+
+    for (const { name, map, path } of toPin) {
+      try {
+        map.pin(path);
+      } catch (err) {
+        throw named(err, `Cannot pin map ${JSON.stringify(name)}`, spec.name);
+      }
+      pinned.push(path);
     }
   } catch (err) {
     for (const o of owned.reverse()) o.close();
@@ -533,14 +601,20 @@ function loadOne(
   btfHandle: BtfHandle | undefined,
   options: LoadCollectionOptions,
 ): { program: BpfProgram; core: readonly CoreRelocationResult[] } {
-  const insns = p.instructions.slice();
-  const dv = new DataView(insns.buffer);
-  for (const r of p.references) patchReference(spec, p, insns, dv, r, maps, kconfig);
-
+  const what = `Cannot load ${p.type} program ${JSON.stringify(p.name)}`;
+  let attach: AttachBtf | undefined;
   let core: CoreRelocationResult[] = [];
-  if (p.coreRelos.length > 0) {
-    if (spec.btf === undefined) throw new TypeError(`Cannot load program ${JSON.stringify(p.name)}: CO-RE relocations without BTF`);
-    core = applyCoreRelocations(insns, p.coreRelos, spec.btf, options.targetBtf ?? kernelBtf());
+  const insns = p.instructions.slice();
+  try {
+    const dv = new DataView(insns.buffer);
+    for (const r of p.references) patchReference(spec, p, insns, dv, r, maps, kconfig);
+    if (p.coreRelos.length > 0) {
+      if (spec.btf === undefined) throw new TypeError("CO-RE relocations without BTF");
+      core = applyCoreRelocations(insns, p.coreRelos, spec.btf, options.targetBtf ?? kernelBtf());
+    }
+    attach = attachBtf(p, options.attachTargets?.[p.name]);
+  } catch (err) {
+    throw named(err, what, spec.name);
   }
 
   const btf = btfHandle === undefined || p.funcInfo.length === 0 ? undefined : {
@@ -560,8 +634,14 @@ function loadOne(
         name: p.name.slice(0, KERNEL_NAME),
         type: p.type,
         instructions: insns,
-        license: p.license,
+        // libbpf loads an object without a license section with an empty
+        // license (the kernel then refuses only GPL-only helpers); the
+        // kernel reads the string up to its NUL, and loadProgram takes
+        // no empty string, so the empty license is passed as a lone NUL.
+        license: p.license === "" ? "\0" : p.license,
         ...(p.expectedAttachType === undefined ? {} : { expectedAttachType: p.expectedAttachType }),
+        ...(attach === undefined ? {} : { attachBtfId: attach.id }),
+        ...(attach?.target === undefined ? {} : { attachTarget: attach.target }),
         kernelVersion: p.kernelVersion,
         flags: p.flags,
         ...(btf === undefined ? {} : { btf }),
@@ -573,8 +653,97 @@ function loadOne(
     );
     return { program, core };
   } catch (err) {
-    if (err instanceof VerifierError) throw explainPoison(`Cannot load ${p.type} program ${JSON.stringify(p.name.slice(0, KERNEL_NAME))}`, withSource(err, p.lineInfo), core);
+    if (err instanceof VerifierError) {
+      throw explainPoison(`${what} of object ${JSON.stringify(spec.name)}`, withSource(err, p.lineInfo), core);
+    }
+    throw named(err, what, spec.name);
+  } finally {
+    attach?.close?.();
+  }
+}
+
+/** The `attach_btf_id` of a program and what it refers to. */
+interface AttachBtf {
+  readonly id: number;
+  readonly target: FdOwner | undefined;
+  /** Closes the module BTF object opened for `target`, if any. */
+  readonly close: (() => void) | undefined;
+}
+
+/** libbpf's btf_prefix_kind: how a section's target is named in the kernel's BTF. */
+const ATTACH_BTF_NAMES: Partial<Record<AttachType, { readonly prefix: string; readonly kind: "func" | "typedef" }>> = {
+  traceRawTp: { prefix: "btf_trace_", kind: "typedef" },
+  lsmMac: { prefix: "bpf_lsm_", kind: "func" },
+  lsmCgroup: { prefix: "bpf_lsm_", kind: "func" },
+  traceIter: { prefix: "bpf_iter_", kind: "func" },
+  traceFentry: { prefix: "", kind: "func" },
+  traceFexit: { prefix: "", kind: "func" },
+  modifyReturn: { prefix: "", kind: "func" },
+};
+
+/** Resolves `attach_btf_id` for tracing, LSM and extension programs (libbpf's libbpf_find_attach_btf_id). */
+function attachBtf(
+  p: CollectionProgramSpec,
+  override: NonNullable<LoadCollectionOptions["attachTargets"]>[string] | undefined,
+): AttachBtf | undefined {
+  if (override?.btfId !== undefined) return { id: override.btfId, target: override.target, close: undefined };
+  if (p.type !== "tracing" && p.type !== "lsm" && p.type !== "ext") return undefined;
+  const naming = p.expectedAttachType === undefined ? undefined : ATTACH_BTF_NAMES[p.expectedAttachType];
+  const target = override?.name ?? p.attachTo;
+  if (naming === undefined || target === undefined || target === "") {
+    throw new TypeError(
+      `section ${JSON.stringify(p.sectionName)} names no attach target: give one in options.attachTargets[${JSON.stringify(p.name)}]`,
+    );
+  }
+  const name = naming.prefix + target;
+  let found;
+  try {
+    found = findKernelBtfType(name, naming.kind);
+  } catch (err) {
+    if (err instanceof NotSupportedError) throw new NotSupportedError(`attach target ${JSON.stringify(name)} (${err.feature})`, { cause: err });
     throw err;
+  }
+  if (found === undefined) {
+    throw new RangeError(`attach target ${naming.kind} ${JSON.stringify(name)} is in neither vmlinux nor module BTF`);
+  }
+  const handle = found.handle;
+  return { id: found.id, target: handle, close: handle === undefined ? undefined : () => handle.close() };
+}
+
+/**
+ * Says which object and which map or program an error is about, keeping
+ * its class and fields: syscall and built-in errors get `what` and the
+ * object as their subject; `.kconfig` and CO-RE errors, which name the
+ * extern or relocation, get the object (and the program) after their
+ * detail. Other typed errors already name their subject (a verifier error
+ * its program, a compatibility error its map).
+ */
+function named(err: unknown, what: string, object: string): unknown {
+  if (!(err instanceof Error)) return err;
+  const where = `${what} of object ${JSON.stringify(object)}`;
+  switch (err.constructor) {
+    case SyscallError: {
+      const e = err as SyscallError;
+      return new SyscallError(where, { syscall: e.syscall, op: e.op, errno: e.errno, ...(e.hint === undefined ? {} : { hint: e.hint }), cause: err });
+    }
+    case Error:
+    case TypeError:
+    case RangeError:
+    case SyntaxError:
+      return new (err.constructor as ErrorConstructor)(`${where}: ${err.message}`, { cause: err });
+    case KconfigError: {
+      const e = err as KconfigError;
+      const detail = e.message.slice(`Cannot set .kconfig extern ${JSON.stringify(e.externName)}: `.length);
+      return new KconfigError(e.externName, `${detail} (object ${JSON.stringify(object)})`, { cause: err });
+    }
+    case CoreRelocationError: {
+      const e = err as CoreRelocationError;
+      const detail = e.message.slice(`Cannot apply CO-RE relocation at instruction ${e.instruction} (${e.description}): `.length);
+      const program = what.replace(/^Cannot load /, "");
+      return new CoreRelocationError(e.instruction, e.relo, e.description, `${detail} (${program} of object ${JSON.stringify(object)})`, { cause: err });
+    }
+    default:
+      return err;
   }
 }
 
@@ -609,7 +778,7 @@ function patchReference(
   let offset: number | undefined;
   if (r.kind === "kconfig") {
     const base = kconfig?.offsets.get(r.extern);
-    if (base === undefined) throw new RangeError(`Cannot load program ${JSON.stringify(p.name)}: no value for .kconfig extern ${JSON.stringify(r.extern)}`);
+    if (base === undefined) throw new RangeError(`no value for .kconfig extern ${JSON.stringify(r.extern)}`);
     mapName = ".kconfig";
     offset = base + r.offset;
   } else {
@@ -618,7 +787,7 @@ function patchReference(
   }
   const map = maps.get(mapName);
   if (map === undefined) {
-    throw new RangeError(`Cannot load program ${JSON.stringify(p.name)}: map ${JSON.stringify(mapName)} of object ${JSON.stringify(spec.name)} was not created`);
+    throw new RangeError(`map ${JSON.stringify(mapName)} was not created`);
   }
   const regs = insns[at + 1] as number;
   insns[at + 1] = (regs & 0x0f) | ((offset === undefined ? PSEUDO_MAP_FD : PSEUDO_MAP_VALUE) << 4);

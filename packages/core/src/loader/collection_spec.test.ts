@@ -1,12 +1,18 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { ROOT } from "../btf/_test_btf.ts";
+import { HAS_CLANG, ROOT } from "../btf/_test_btf.ts";
+import { MapDefinitionError } from "./object_maps.ts";
 import { parseElf } from "./elf.ts";
 import { type CollectionProgramSpec, type CollectionSpec, ObjectError, parseCollectionSpec, readCollectionSpec } from "./collection_spec.ts";
 
 const DIR = join(ROOT, "bpf/build/testdata");
-const OBJECTS = readdirSync(DIR).filter((f) => f.endsWith(".o")).sort();
+/** Objects that parse; unknown_section.o is refused (tested below). */
+const OBJECTS = readdirSync(DIR).filter((f) => f.endsWith(".o") && f !== "unknown_section.o").sort();
+/** Objects without a license section. */
+const NO_LICENSE = new Set(["libbpf_nolicense.o"]);
 
 function spec(name: string): CollectionSpec {
   return readCollectionSpec(join(DIR, `${name}.o`));
@@ -38,7 +44,7 @@ describe("readCollectionSpec()", () => {
     const s = readCollectionSpec(join(DIR, file));
     expect(s.name).toBe(file.replace(/\.o$/, ""));
     expect(s.programs.size).toBeGreaterThan(0);
-    expect(s.license).toMatch(/GPL/);
+    expect(s.license).toMatch(NO_LICENSE.has(file) ? /^$/ : /GPL/);
     for (const p of s.programs.values()) {
       expect(p.instructions.length % 8).toBe(0);
       // The program's own function comes first.
@@ -231,5 +237,53 @@ describe("parseCollectionSpec() on truncated and bit-flipped objects", () => {
     expect(worst).toBeLessThan(200);
     expect(performance.now() - start).toBeLessThan(10_000);
     expect(rejected).toBeGreaterThan(iterations / 20);
+  });
+});
+
+describe("readCollectionSpec() on objects written for libbpf 1.x", () => {
+  test("refuses a program in a section name libbpf 1.x does not know, naming the section and the program", () => {
+    expect(() => spec("unknown_section")).toThrow(ObjectError);
+    expect(() => spec("unknown_section")).toThrow(
+      'Invalid BPF object "unknown_section": section "xdp_prog" (program "old_style") is not a libbpf program section name',
+    );
+  });
+
+  test("gives hidden global functions (also weak ones) static linkage in the BTF, as libbpf does", () => {
+    const s = spec("libbpf_perf");
+    const linkage = (name: string): string | undefined => {
+      const t = s.btf?.typesByName(name, "func")[0];
+      return t?.kind === "func" ? t.linkage : undefined;
+    };
+    expect(linkage("first_byte")).toBe("static");
+    expect(linkage("add_len")).toBe("static");
+    expect(linkage("perf_events")).toBe("global");
+    // The file itself says global: the change is the loader's.
+    const elf = parseElf(new Uint8Array(readFileSync(join(DIR, "libbpf_perf.o"))));
+    expect(elf.symbols.find((x) => x.name === "add_len")).toMatchObject({ bind: "weak", visibility: "hidden" });
+    expect(s.maps.get("events")?.spec).toMatchObject({ type: "perfEventArray", maxEntries: 0 });
+  });
+
+  test("reads an object without a license section with an empty license", () => {
+    const s = spec("libbpf_nolicense");
+    expect(s.license).toBe("");
+    expect(s.programs.get("xdp_pass")?.license).toBe("");
+  });
+});
+
+describe.skipIf(!HAS_CLANG)("parseCollectionSpec() errors name the object", () => {
+  test("a bad map definition is a MapDefinitionError naming the map and the object", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dp-spec-"));
+    try {
+      writeFileSync(
+        join(dir, "bad_map.c"),
+        '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nstruct { __uint(type, 9999); __uint(max_entries, 1); } odd SEC(".maps");\nchar LICENSE[] SEC("license") = "GPL";\n',
+      );
+      execFileSync("clang-19", ["-target", "bpf", "-g", "-O2", "-idirafter", `/usr/include/${execFileSync("uname", ["-m"], { encoding: "utf8" }).trim()}-linux-gnu`, "-c", "bad_map.c", "-o", "bad_map.o"], { cwd: dir, stdio: "pipe" });
+      const parse = (): unknown => readCollectionSpec(join(dir, "bad_map.o"));
+      expect(parse).toThrow(MapDefinitionError);
+      expect(parse).toThrow('Invalid map "odd" in .maps: unknown map type 9999 (object "bad_map")');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

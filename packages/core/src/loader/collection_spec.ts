@@ -4,13 +4,13 @@
 // descriptors), global data sections as one-entry array maps, `.kconfig`
 // externs, and the BTF with func/line info and CO-RE records per program.
 import { readBytes } from "../_sys/fs.ts";
-import { type Btf, parseBtf } from "../btf/btf.ts";
+import { type Btf, parseBtf, replaceBtfTypes } from "../btf/btf.ts";
 import { type BtfCoreRelo, type BtfExt, type BtfLineInfo, parseBtfExt } from "../btf/btf_ext.ts";
 import { type DatasecLayout, fixupDatasecs } from "../btf/btf_load.ts";
 import { BPF_RELOCATION_TYPE, ELF_SECTION_FLAGS, type ElfFile, type ElfSection, type ElfSymbol, parseElf } from "./elf.ts";
 import { MAP_FLAGS } from "../bpf/map_spec.ts";
 import { type KconfigExtern, kconfigExterns } from "./kconfig.ts";
-import { mapSpecsFromObject } from "./object_maps.ts";
+import { MapDefinitionError, mapSpecsFromObject } from "./object_maps.ts";
 import type { AttachType, ProgramType } from "../bpf/program.ts";
 import { programTypeForSection } from "./section_names.ts";
 import { ConstantSet, type VariableSpec } from "./variables.ts";
@@ -200,6 +200,8 @@ interface Func {
   /** One past the last instruction in the section. */
   readonly end: number;
   readonly global: boolean;
+  /** Hidden or internal visibility (`__hidden`): never called from another object. */
+  readonly hidden: boolean;
 }
 
 /**
@@ -209,7 +211,7 @@ interface Func {
  * @param path The `.o` file.
  * @returns The spec, named after the file.
  * @throws {Error} When the file cannot be read.
- * @throws {ObjectError} When the object is malformed (also {@link ElfError}, {@link BtfSyntaxError}, {@link MapDefinitionError}).
+ * @throws {ObjectError} When the object is malformed, or an executable section has a name libbpf 1.x does not know (also {@link ElfError}, {@link BtfSyntaxError}, {@link MapDefinitionError}).
  * @example Listing an object's programs
  * ```ts
  * import assert from "node:assert/strict";
@@ -233,11 +235,14 @@ export function readCollectionSpec(path: string): CollectionSpec {
  * from libbpf section names (several per section), linked with the `.text`
  * subprograms they call; maps from BTF-defined `.maps`; one map per global
  * data section; `.kconfig` externs; BTF and `.BTF.ext` records per program.
+ * As in libbpf, global functions with hidden visibility get static linkage
+ * in {@link CollectionSpec.btf}, and an object without a `license` section
+ * has the empty license.
  *
  * @param bytes The ELF file.
  * @param options The object name.
  * @returns The spec; nothing is created in the kernel.
- * @throws {ObjectError} When the object is malformed (also {@link ElfError}, {@link BtfSyntaxError}, {@link MapDefinitionError}).
+ * @throws {ObjectError} When the object is malformed, or an executable section has a name libbpf 1.x does not know (also {@link ElfError}, {@link BtfSyntaxError}, {@link MapDefinitionError}).
  */
 export function parseCollectionSpec(bytes: Uint8Array, options: ParseCollectionOptions = {}): CollectionSpec {
   const object = options.name ?? "obj";
@@ -246,6 +251,10 @@ export function parseCollectionSpec(bytes: Uint8Array, options: ParseCollectionO
   } catch (err) {
     // BTF lookups report inconsistent types as range and type errors; in a file, they are malformed input.
     if (err instanceof RangeError || err instanceof TypeError) throw new ObjectError(object, err.message, { cause: err });
+    if (err instanceof MapDefinitionError) {
+      const detail = err.message.slice(`Invalid map ${JSON.stringify(err.mapName)} in .maps: `.length);
+      throw new MapDefinitionError(err.mapName, `${detail} (object ${JSON.stringify(object)})`, { cause: err });
+    }
     throw err;
   }
 }
@@ -286,7 +295,7 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
       }
       layouts.set(s.name, { size: s.size, offsets });
     }
-    btf = fixupDatasecs(raw, layouts);
+    btf = staticHiddenFuncs(fixupDatasecs(raw, layouts), elf);
   }
   const extSection = elf.sectionByName(".BTF.ext");
   const btfExt = extSection !== undefined && btf !== undefined ? parseBtfExt(extSection.data(), btf) : undefined;
@@ -378,6 +387,22 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
   return spec;
 }
 
+/**
+ * Global functions with hidden or internal visibility (`__hidden`, also
+ * when weak) get static linkage in the BTF, as libbpf does: no other object
+ * can call them, so the verifier may check them in their caller's context
+ * instead of on their own.
+ */
+function staticHiddenFuncs(btf: Btf, elf: ElfFile): Btf {
+  const hidden = new Set(
+    elf.symbols
+      .filter((s) => s.type === "func" && (s.bind === "global" || s.bind === "weak") && (s.visibility === "hidden" || s.visibility === "internal"))
+      .map((s) => s.name),
+  );
+  if (hidden.size === 0) return btf;
+  return replaceBtfTypes(btf, btf.types.map((t) => (t.kind === "func" && t.linkage === "global" && hidden.has(t.name) ? { ...t, linkage: "static" } : t)));
+}
+
 function readLicense(elf: ElfFile): string {
   const s = elf.sectionByName("license");
   if (s === undefined) return "";
@@ -430,7 +455,14 @@ function linkPrograms(
       if (start >= count || end > count || end <= start) {
         fail(`function ${JSON.stringify(s.name)} (${s.value}+${s.size}) lies outside section ${JSON.stringify(section.name)}`);
       }
-      list.push({ name: s.name, section, start, end, global: s.bind === "global" || s.bind === "weak" });
+      list.push({
+        name: s.name,
+        section,
+        start,
+        end,
+        global: s.bind === "global" || s.bind === "weak",
+        hidden: s.visibility === "hidden" || s.visibility === "internal",
+      });
     }
     funcs.set(section.index, list);
   }
@@ -445,7 +477,13 @@ function linkPrograms(
   for (const section of execSections) {
     if (section.name === ".text") continue;
     const kind = programTypeForSection(section.name);
-    if (kind === undefined) continue;
+    if (kind === undefined) {
+      // libbpf 1.x: every executable section holds programs, and a name it does not know is an error.
+      const names = (funcs.get(section.index) ?? []).filter((f) => f.global).map((f) => JSON.stringify(f.name));
+      fail(
+        `section ${JSON.stringify(section.name)}${names.length === 0 ? "" : ` (program ${names.join(", ")})`} is not a libbpf program section name`,
+      );
+    }
     for (const entry of funcs.get(section.index) ?? []) {
       if (!entry.global) continue;
       programs.set(entry.name, link(entry));

@@ -18,7 +18,7 @@
 //    local type, as libbpf does.
 // 4. The instruction is checked against the local value and patched, or
 //    poisoned when the target lacks what it refers to.
-import type { Btf, BtfEnum, BtfEnum64, BtfStruct, BtfType, BtfUnion } from "../btf/btf.ts";
+import { type Btf, type BtfEnum, type BtfEnum64, type BtfStruct, type BtfType, type BtfUnion, essentialName, typeIdsByEssentialName } from "../btf/btf.ts";
 import type { BtfCoreRelo, BtfCoreReloKind } from "../btf/btf_ext.ts";
 
 /** One relocation to apply: the instruction index (into the program's 8-byte instructions) and the record. */
@@ -195,15 +195,6 @@ function kindsCompatible(a: BtfType, b: BtfType): boolean {
   return a.kind === b.kind || (isAnyEnum(a) && isAnyEnum(b));
 }
 
-/** The name without its flavour: `sk_buff___dp` is `sk_buff` (libbpf's bpf_core_essential_name_len). */
-function essentialName(name: string): string {
-  for (let i = name.length - 5; i >= 0; i--) {
-    if (name[i] !== "_" && name[i + 1] === "_" && name[i + 2] === "_" && name[i + 3] === "_" && name[i + 4] !== "_") {
-      return name.slice(0, i + 1);
-    }
-  }
-  return name;
-}
 
 /** How C would name a type: `struct sk_buff`, `enum (anon)`, or the kind and the quoted name for others (`int "unsigned int"`). */
 function label(t: BtfType): string {
@@ -678,31 +669,9 @@ function computeOutcome(kind: BtfCoreReloKind, localSpec: Spec, targetSpec: Spec
   return { localValue: l, targetValue: t ?? 0n, poison: t === undefined, validate: true, ...none };
 }
 
-const indexes = new WeakMap<Btf, ReadonlyMap<string, readonly number[]>>();
-
-/** Type ids by essential name, built once per BTF. */
-function essentialNameIndex(btf: Btf): ReadonlyMap<string, readonly number[]> {
-  let index = indexes.get(btf);
-  if (index === undefined) {
-    const map = new Map<string, number[]>();
-    const count = btf.typeCount;
-    for (let id = 1; id < count; id++) {
-      const t = btf.typeById(id);
-      if (t === undefined || t.name === "") continue;
-      const key = essentialName(t.name);
-      const list = map.get(key);
-      if (list === undefined) map.set(key, [id]);
-      else list.push(id);
-    }
-    index = map;
-    indexes.set(btf, index);
-  }
-  return index;
-}
-
 /** Target types with the local root's essential name and a compatible kind (libbpf's bpf_core_add_cands). */
 function findCandidates(root: BtfType, target: Btf): number[] {
-  const ids = essentialNameIndex(target).get(essentialName(root.name)) ?? [];
+  const ids = typeIdsByEssentialName(target, essentialName(root.name));
   return ids.filter((id) => {
     const t = target.typeById(id);
     return t !== undefined && kindsCompatible(t, root);

@@ -9,6 +9,7 @@ import { parseBtf } from "../btf/btf.ts";
 import { parseElf } from "./elf.ts";
 import { kconfigData, type KconfigExtern, KconfigError, kconfigExterns, parseKernelConfig, readKernelConfig } from "./kconfig.ts";
 import { HAS_BPFTOOL, ROOT } from "../btf/_test_btf.ts";
+import { forbiddenSys, setSys } from "@dp/core/internal";
 
 function int(id: number, name: string, size: number, signed: boolean, bool = false): BtfType {
   return { kind: "int", id, name, size, signed, char: false, bool, bitOffset: 0, bits: size * 8 };
@@ -262,6 +263,29 @@ describe("kconfigData()", () => {
     expect(() => one("LINUX_HAS_TIME_TRAVEL", false)).toThrow(/"LINUX_HAS_TIME_TRAVEL": unknown LINUX_ extern/);
     expect([...one("LINUX_HAS_TIME_TRAVEL", true).data]).toEqual([0]);
     expect(() => one("HZ", true)).toThrow(new KconfigError("HZ", "unknown extern (expected a CONFIG_ or LINUX_ name)"));
+  });
+
+  test("kconfigData() takes LINUX_ externs from the configuration first, without probing the kernel", () => {
+    const config = new Map([
+      ["LINUX_HAS_BPF_COOKIE", "y"],
+      ["LINUX_HAS_SYSCALL_WRAPPER", "n"],
+      ["LINUX_KERNEL_VERSION", "0x60000"],
+    ]);
+    const externs = [
+      { name: "LINUX_HAS_BPF_COOKIE", typeId: T.bool, weak: false },
+      { name: "LINUX_HAS_SYSCALL_WRAPPER", typeId: T.bool, weak: false },
+      { name: "LINUX_KERNEL_VERSION", typeId: T.uint, weak: false },
+    ];
+    const restore = setSys(forbiddenSys());
+    try {
+      const layout = kconfigData(BTF, externs, { config });
+      const at = (name: string): number => layout.offsets.get(name) ?? -1;
+      expect(layout.data[at("LINUX_HAS_BPF_COOKIE")]).toBe(1);
+      expect(layout.data[at("LINUX_HAS_SYSCALL_WRAPPER")]).toBe(0);
+      expect(new DataView(layout.data.buffer).getUint32(at("LINUX_KERNEL_VERSION"), true)).toBe(0x60000);
+    } finally {
+      setSys(restore);
+    }
   });
 
   test("kconfigData() rejects two externs with the same name", () => {

@@ -4,7 +4,7 @@
 import type { Btf, BtfType } from "../btf/btf.ts";
 import type { ElfFile } from "./elf.ts";
 import { NotSupportedError } from "../errors.ts";
-import { type KernelVersion, kernelVersion } from "../features/features.ts";
+import { hasHelper, hasSyscallWrapper, type KernelVersion, kernelVersion } from "../features/features.ts";
 import { kernelRelease, readGzipText, readText } from "../_sys/fs.ts";
 
 /** One `extern` variable of the `.kconfig` section of an object. */
@@ -35,7 +35,9 @@ export interface KconfigLayout {
 export interface KconfigDataOptions {
   /**
    * The kernel configuration, `CONFIG_X` to raw value, as
-   * {@link readKernelConfig} returns it.
+   * {@link readKernelConfig} returns it. A `LINUX_` name in it overrides
+   * the value libbpf would compute for that virtual extern (`"y"`, `"n"`
+   * or a number).
    *
    * @default readKernelConfig(), read only when a `CONFIG_` extern exists
    */
@@ -235,8 +237,14 @@ const KIND_TEXT: Readonly<Record<KconfigKind, string>> = {
  * - layout: externs sorted by alignment (largest first), then size
  *   (smallest first), then name, each at the next multiple of its
  *   alignment; `size` ends after the last one;
- * - `LINUX_KERNEL_VERSION`: `KERNEL_VERSION(major, minor, min(patch, 255))`;
- *   other `LINUX_` names are an error unless `__weak` (then zero);
+ * - `LINUX_` externs (libbpf's virtual ones): a value for the name in
+ *   `options.config` wins (taken like a `CONFIG_` value); else
+ *   `LINUX_KERNEL_VERSION` is `KERNEL_VERSION(major, minor, min(patch, 255))`,
+ *   `LINUX_HAS_BPF_COOKIE` tells whether tracepoint programs may call
+ *   `bpf_get_attach_cookie` and `LINUX_HAS_SYSCALL_WRAPPER` whether the
+ *   kernel has a `__<arch>_sys_bpf` syscall wrapper (both from feature
+ *   probes, as libbpf computes them); other `LINUX_` names are an error
+ *   unless `__weak` (then zero);
  * - `CONFIG_` options by type (typedefs and qualifiers are skipped):
  *   `bool` takes `y`/`n`; `enum libbpf_tristate` takes `y` (1), `n` (0)
  *   and `m` (2); a 1-byte integer (`char`) takes `y`/`n`/`m` as characters
@@ -291,11 +299,14 @@ export function kconfigData(btf: Btf, externs: readonly KconfigExtern[], options
   for (const slot of slots) {
     const { name, weak } = slot.extern;
     if (name.startsWith("LINUX_")) {
-      if (name === "LINUX_KERNEL_VERSION") {
-        setNumber(slot, data, kernelVersionCode(options.kernelVersion ?? kernelVersion()), true);
-      } else if (!weak) {
-        throw new KconfigError(name, "unknown LINUX_ extern (only LINUX_KERNEL_VERSION is known)");
+      const given = options.config?.get(name);
+      if (given !== undefined) {
+        setValue(slot, data, given);
+        continue;
       }
+      const value = linuxExtern(name, options);
+      if (value !== undefined) setNumber(slot, data, value, true);
+      else if (!weak) throw new KconfigError(name, `unknown LINUX_ extern (known: ${LINUX_EXTERNS.join(", ")})`);
       continue;
     }
     if (config === undefined) {
@@ -317,6 +328,26 @@ export function kconfigData(btf: Btf, externs: readonly KconfigExtern[], options
 
 function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const LINUX_EXTERNS = ["LINUX_KERNEL_VERSION", "LINUX_HAS_BPF_COOKIE", "LINUX_HAS_SYSCALL_WRAPPER"] as const;
+
+/** The value libbpf gives a virtual `LINUX_` extern, or undefined for a name it does not know. */
+function linuxExtern(name: string, options: KconfigDataOptions): bigint | undefined {
+  try {
+    switch (name) {
+      case "LINUX_KERNEL_VERSION":
+        return kernelVersionCode(options.kernelVersion ?? kernelVersion());
+      case "LINUX_HAS_BPF_COOKIE":
+        return hasHelper("tracepoint", "getAttachCookie") ? 1n : 0n;
+      case "LINUX_HAS_SYSCALL_WRAPPER":
+        return hasSyscallWrapper() ? 1n : 0n;
+      default:
+        return undefined;
+    }
+  } catch (err) {
+    throw new KconfigError(name, "the kernel feature probe failed (give a value in kernelConfig)", { cause: err });
+  }
 }
 
 /** `KERNEL_VERSION(major, minor, patch)` with the patch level capped at 255, as libbpf encodes it. */
