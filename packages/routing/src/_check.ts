@@ -1,7 +1,8 @@
 // Input checks shared by routes.ts and rules.ts: typed errors that name the
 // field, before anything is sent to the kernel.
-import { formatIp, type IpPrefix, parseCidr } from "@dp/core";
+import { type IpPrefix, parseCidr } from "@dp/core";
 import { RT_TABLE } from "@dp/core/internal";
+import { formatAddress } from "./_text.ts";
 
 /** Route table names. */
 const TABLES: Readonly<Record<string, number>> = { main: RT_TABLE.MAIN, local: RT_TABLE.LOCAL, default: RT_TABLE.DEFAULT };
@@ -133,6 +134,89 @@ export function protocolNumber(v: unknown, what: string): number {
   return named(v, what, PROTOCOLS, 255);
 }
 
+/** The largest interface index: the kernel's `ifindex` is a signed 32-bit integer. */
+export const IFINDEX_MAX = 0x7fff_ffff;
+/** The longest interface name in bytes (`IFNAMSIZ` less its NUL). */
+export const IFNAME_MAX = 15;
+/** The longest alternative interface name in bytes (`ALTIFNAMSIZ` less its NUL). */
+export const ALTNAME_MAX = 127;
+
+const utf8 = new TextEncoder();
+
+/**
+ * Checks an interface index before it reaches the kernel, which reads it
+ * as a signed 32-bit integer: a larger number would wrap and name another
+ * link.
+ *
+ * @param v The value.
+ * @param what The field, for errors.
+ * @returns `v`.
+ * @throws {TypeError} When `v` is not an integer.
+ * @throws {RangeError} When `v` is not from 1 to 2³¹−1.
+ */
+export function checkLinkIndex(v: unknown, what: string): number {
+  if (typeof v !== "number") throw new TypeError(`Invalid ${what}: expected an interface index, got ${typeOf(v)}`);
+  if (!Number.isInteger(v)) throw new TypeError(`Invalid ${what} ${v}: an interface index is an integer`);
+  if (v < 1 || v > IFINDEX_MAX) throw new RangeError(`Invalid ${what} ${v}: an interface index is from 1 to ${IFINDEX_MAX}`);
+  return v;
+}
+
+/**
+ * How a name is used: `"lookup"` names an existing link (its name or an
+ * alternative name, up to 127 bytes), `"new"` is given to a link (15 bytes,
+ * no `%`, which the kernel would expand into a number), `"match"` is
+ * compared with link names by the kernel (a rule's `iif`/`oif`: 15 bytes).
+ */
+export type LinkNameUse = "lookup" | "new" | "match";
+
+/**
+ * Checks an interface name before it reaches the kernel: the kernel stops
+ * at a NUL (`"v0\u0000x"` would name `v0`), expands `%d` in a new name, and
+ * refuses empty names, `"."`, `".."`, whitespace, `/` and `:`.
+ *
+ * @param v The value.
+ * @param what The field, for errors.
+ * @param use How the name is used.
+ * @returns `v`.
+ * @throws {TypeError} When `v` is not a string.
+ * @throws {RangeError} When `v` is empty, too long (in UTF-8 bytes) or has a character the kernel would misread.
+ */
+export function checkLinkName(v: unknown, what: string, use: LinkNameUse = "lookup"): string {
+  if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected an interface name, got ${typeOf(v)}`);
+  const max = use === "lookup" ? ALTNAME_MAX : IFNAME_MAX;
+  const bytes = utf8.encode(v).length;
+  if (bytes === 0 || bytes > max) throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name is 1-${max} bytes, this one ${bytes}`);
+  if (v.includes("\0")) throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name cannot contain NUL (the kernel would stop there)`);
+  if (/[\s/:]/.test(v) || v === "." || v === "..") {
+    throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name has no whitespace, "/" or ":", and is not "." or ".."`);
+  }
+  if (use === "new" && v.includes("%")) {
+    throw new RangeError(`Invalid ${what} ${quote(v)}: a new interface name cannot contain "%" (the kernel would expand "%d" into a number)`);
+  }
+  return v;
+}
+
+/**
+ * Checks a link given by name or index ({@link checkLinkName} or
+ * {@link checkLinkIndex}).
+ *
+ * @param v The value.
+ * @param what The field, for errors.
+ * @param use How a name is used.
+ * @returns `v`.
+ * @throws {TypeError} When `v` is neither a string nor an integer.
+ * @throws {RangeError} When the name or index is out of range.
+ */
+export function checkLinkRef(v: unknown, what: string, use: LinkNameUse = "lookup"): string | number {
+  if (typeof v === "number") return checkLinkIndex(v, what);
+  if (typeof v === "string") return checkLinkName(v, what, use);
+  throw new TypeError(`Invalid ${what}: expected an interface name or index, got ${typeOf(v)}`);
+}
+
+function typeOf(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "an array" : typeof v;
+}
+
 /**
  * Parses a prefix that must not have host bits set.
  *
@@ -157,8 +241,51 @@ export function parsePrefix(v: unknown, what: string): IpPrefix {
     if (((bytes[i] as number) & ~keep & 0xff) !== 0) {
       const masked = bytes.slice();
       for (let j = len >> 3; j < masked.length; j++) masked[j] = j === len >> 3 ? (masked[j] as number) & ((0xff00 >> (len & 7)) & 0xff) : 0;
-      throw new SyntaxError(`Invalid ${what} ${quote(v)}: host bits are set (the prefix is "${formatIp(masked)}/${len}")`);
+      throw new SyntaxError(`Invalid ${what} ${quote(v)}: host bits are set (the prefix is "${formatAddress(masked)}/${len}")`);
     }
   }
   return p;
 }
+
+/**
+ * A netlink attribute dp does not decode, kept as the kernel sent it: a
+ * listing never silently drops what it cannot read, and passing the
+ * attribute back sends it unchanged.
+ */
+export interface RawAttribute {
+  /** The attribute type, with its `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` bits. */
+  readonly type: number;
+  /** The payload, without the attribute header. */
+  readonly data: Uint8Array;
+}
+
+/** Routing realms (`FRA_FLOW`, `ip rule ... realms FROM/TO`): 16 bits each. */
+export interface Realms {
+  /** The source realm (0 when only a destination realm was given). */
+  readonly from: number;
+  /** The destination realm. */
+  readonly to: number;
+}
+
+/**
+ * Checks raw attributes to send as they are.
+ *
+ * @param v The value.
+ * @param what The field, for errors.
+ * @returns The attributes.
+ * @throws {TypeError} When `v` is not an array of `{ type, data }`.
+ * @throws {RangeError} When a type or length is out of range.
+ */
+export function rawAttributes(v: unknown, what: string): readonly RawAttribute[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw new TypeError(`Invalid ${what}: expected an array of { type, data }`);
+  return (v as readonly unknown[]).map((a, i) => {
+    checkObject(a, `${what}[${i}]`);
+    const attr = a as RawAttribute;
+    const type = checkInteger(attr.type, `${what}[${i}].type`, 1, 0xffff);
+    if (!(attr.data instanceof Uint8Array)) throw new TypeError(`Invalid ${what}[${i}].data: expected a Uint8Array`);
+    if (attr.data.length > 0xffff - 4) throw new RangeError(`Invalid ${what}[${i}].data: ${attr.data.length} bytes do not fit an attribute`);
+    return { type, data: attr.data };
+  });
+}
+

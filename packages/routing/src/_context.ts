@@ -1,5 +1,6 @@
-import { attrString, type NetlinkSocket, type Netns, NetlinkError, NLM_F, netlinkAttributeMap } from "@dp/core";
+import { attrString, type NetlinkSocket, type NetlinkWriter, type Netns, NetlinkError, NLM_F, netlinkAttributeMap } from "@dp/core";
 import { IFLA, RTM } from "@dp/core/internal";
+import { checkLinkRef, IFNAME_MAX } from "./_check.ts";
 
 /** A link named by its name or by its interface index. */
 export type LinkRef = string | number;
@@ -13,25 +14,31 @@ export interface RoutingContext {
 }
 
 const IFINFOMSG = 16;
+const ENODEV = 19;
+const utf8 = new TextEncoder();
 
 /**
- * Resolves a link name to its index in the context's namespace (indexes
- * pass through unchecked).
+ * Resolves a link to its index in the context's namespace, after the shared
+ * name and index check. A name is looked up by `IFLA_IFNAME`, or by
+ * `IFLA_ALT_IFNAME` when it is longer than an interface name can be (an
+ * alternative name). An index passes through unless `mustExist` asks to
+ * look it up too (lists, where the kernel would just return nothing).
  *
  * @throws {NetlinkError} ENODEV when there is no such link.
- * @throws {RangeError} When the name is not a valid interface name.
+ * @throws {TypeError} When `dev` is neither a name nor an integer.
+ * @throws {RangeError} When the name or index is not valid.
  */
-export function linkIndex(ctx: RoutingContext, dev: LinkRef): number {
+export function linkIndex(ctx: RoutingContext, dev: LinkRef, what = "link", mustExist = false): number {
+  checkLinkRef(dev, what);
   if (typeof dev === "number") {
-    if (!Number.isInteger(dev) || dev < 1) throw new RangeError(`Invalid link index ${dev}`);
+    if (mustExist && linkNameOf(ctx, dev) === undefined) {
+      throw new NetlinkError(`Cannot find link ${dev}`, { op: "RTM_GETLINK", errno: ENODEV });
+    }
     return dev;
-  }
-  if (typeof dev !== "string" || dev.length === 0 || dev.length > 15 || /[\s/]/.test(dev)) {
-    throw new RangeError(`Invalid link name ${JSON.stringify(dev)}: use 1-15 characters without spaces or "/"`);
   }
   const w = ctx.nl.writer();
   w.begin(RTM.GETLINK, NLM_F.REQUEST | NLM_F.ACK, ctx.nl.nextSeq()).zeros(IFINFOMSG);
-  w.attrString(IFLA.IFNAME, dev);
+  writeLinkName(w, dev);
   w.end();
   let replies;
   try {
@@ -43,8 +50,16 @@ export function linkIndex(ctx: RoutingContext, dev: LinkRef): number {
     throw err;
   }
   const reply = replies.find((m) => m.type === RTM.NEWLINK);
-  if (reply === undefined) throw new NetlinkError(`Cannot find link "${dev}"`, { op: "RTM_GETLINK", errno: 19 });
+  if (reply === undefined) throw new NetlinkError(`Cannot find link "${dev}"`, { op: "RTM_GETLINK", errno: ENODEV });
   return new DataView(reply.payload.buffer, reply.payload.byteOffset).getInt32(4, true);
+}
+
+/**
+ * Writes the attribute that names a link in an `RTM_GETLINK` request:
+ * `IFLA_IFNAME`, or `IFLA_ALT_IFNAME` for a name longer than 15 bytes.
+ */
+export function writeLinkName(w: NetlinkWriter, name: string): void {
+  w.attrString(utf8.encode(name).length > IFNAME_MAX ? IFLA.ALT_IFNAME : IFLA.IFNAME, name);
 }
 
 /** Returns the name of a link index in the context's namespace, or undefined. */
@@ -59,7 +74,7 @@ export function linkNameOf(ctx: RoutingContext, index: number): string | undefin
     const name = netlinkAttributeMap(reply.payload.subarray(IFINFOMSG)).get(IFLA.IFNAME);
     return name === undefined ? undefined : attrString(name);
   } catch (err) {
-    if (err instanceof NetlinkError && err.errno === 19) return undefined;
+    if (err instanceof NetlinkError && err.errno === ENODEV) return undefined;
     throw err;
   }
 }

@@ -15,6 +15,8 @@ export interface Iproute2Fixture {
   readonly captured: string;
   /** Every sendmsg buffer, as hex. */
   readonly sendmsg: readonly string[];
+  /** Every buffer received (captured with --replies), as hex, link dumps left out. */
+  readonly recvmsg?: readonly string[];
 }
 
 /** Loads `testdata/iproute2/NAME.json`. */
@@ -37,10 +39,33 @@ export function normalize(bytes: Uint8Array): string {
   return Buffer.from(copy).toString("hex");
 }
 
-/** The fixture's sendmsg buffer that carries a message of `type` (normalised). */
-export function fixtureRequest(name: string, type: number): string {
+/**
+ * Zeroes the padding after each attribute of a message (iproute2 leaves
+ * stack garbage there), from `headerLen` bytes into the payload, entering
+ * attributes flagged `NLA_F_NESTED` and those in `nested`.
+ */
+export function zeroPadding(hex: string, headerLen: number, nested: readonly number[] = []): string {
+  const bytes = Uint8Array.from(Buffer.from(hex, "hex"));
+  const dv = new DataView(bytes.buffer);
+  const walk = (start: number, end: number): void => {
+    for (let off = start; off + 4 <= end; ) {
+      const len = dv.getUint16(off, true);
+      const type = dv.getUint16(off + 2, true);
+      if (len < 4 || off + len > end) return;
+      if ((type & 0x8000) !== 0 || nested.includes(type & 0x3fff)) walk(off + 4, off + len);
+      const next = Math.min(end, off + ((len + 3) & ~3));
+      bytes.fill(0, off + len, next);
+      off = next;
+    }
+  };
+  walk(16 + headerLen, dv.getUint32(0, true));
+  return Buffer.from(bytes).toString("hex");
+}
+
+/** The fixture's sendmsg buffer that carries a message of `type` (normalised): the first, or the last. */
+export function fixtureRequest(name: string, type: number, pick: "first" | "last" = "first"): string {
   const f = loadFixture(name);
-  for (const hex of f.sendmsg) {
+  for (const hex of pick === "first" ? f.sendmsg : [...f.sendmsg].reverse()) {
     const bytes = Uint8Array.from(Buffer.from(hex, "hex"));
     if (new DataView(bytes.buffer).getUint16(4, true) === type) return normalize(bytes);
   }

@@ -1,7 +1,6 @@
 import {
   attrString,
   attrU32,
-  formatIp,
   type IpFamily,
   NetlinkError,
   type NetlinkWriter,
@@ -11,7 +10,9 @@ import {
   parseNetlinkAttributes,
 } from "@dp/core";
 import { IFA, RT_SCOPE, RTM } from "@dp/core/internal";
+import { checkLinkIndex, checkLinkRef } from "./_check.ts";
 import { type LinkRef, linkIndex, type RoutingContext } from "./_context.ts";
+import { formatAddress } from "./_text.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -337,12 +338,12 @@ function writeAddress(w: NetlinkWriter, type: number, flags: number, seq: number
  */
 export function encodeAddressRequest(w: NetlinkWriter, type: number, flags: number, seq: number, request: AddressRequest): void {
   if (!isObject(request)) throw new TypeError("Invalid address request: expected an object");
-  if (!Number.isInteger(request.index) || request.index < 1) throw new RangeError(`Invalid link index ${request.index}`);
+  checkLinkIndex(request.index, "link index");
   writeAddress(w, type, flags, seq, parseAddress(request.cidr, request, type === RTM.DELADDR), request.index);
 }
 
 function addressText(bytes: Uint8Array): string {
-  return bytes.length === 4 || bytes.length === 16 ? formatIp(bytes) : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
+  return bytes.length === 4 || bytes.length === 16 ? formatAddress(bytes) : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 function lifetime(v: number): number {
@@ -441,11 +442,7 @@ function linkText(dev: LinkRef): string {
 
 function checkDev(options: unknown, method: string): LinkRef {
   if (!isObject(options)) throw new TypeError(`Invalid options for ${method}: expected an object with "dev"`);
-  const dev = options["dev"];
-  if (typeof dev !== "string" && typeof dev !== "number") {
-    throw new TypeError(`Invalid options for ${method}: "dev" must be a link name or index`);
-  }
-  return dev;
+  return checkLinkRef(options["dev"], `${method} dev`);
 }
 
 /**
@@ -487,6 +484,7 @@ export class Addresses {
    * @param options The link, and optionally a peer, broadcast, label, scope and flags.
    * @throws {SyntaxError} When the CIDR, peer or broadcast is malformed (before any system call).
    * @throws {TypeError} When an option has the wrong type or does not apply to the family.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {RangeError} When the scope or label is out of range.
    * @throws {NetlinkError} ENODEV when the link does not exist; EEXIST when the address is already assigned; other kernel refusals, with the kernel's explanation.
    * @example A point-to-point address and an IPv6 address without DAD
@@ -527,6 +525,7 @@ export class Addresses {
    * @returns Whether it was deleted: false when the link has no such address.
    * @throws {SyntaxError} When the CIDR or peer is malformed (before any system call).
    * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when the link does not exist; other kernel refusals.
    * @example Deleting twice
    * ```ts kernel
@@ -564,7 +563,8 @@ export class Addresses {
    *
    * @param options Only one link, only one family.
    * @returns The addresses.
-   * @throws {TypeError} When `family` is neither 4 nor 6.
+   * @throws {TypeError} When `options` is not an object, or `family` is neither 4 nor 6.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when `dev` does not exist; a failed dump.
    * @example The loopback addresses
    * ```ts kernel
@@ -580,11 +580,12 @@ export class Addresses {
    * ```
    */
   list(options: AddressListOptions = {}): Address[] {
+    if (typeof options !== "object" || options === null) throw new TypeError(`Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`);
     const family = options.family;
     if (family !== undefined && family !== 4 && family !== 6) {
       throw new TypeError(`Invalid family ${JSON.stringify(family)}: use 4 or 6`);
     }
-    const index = options.dev === undefined ? 0 : linkIndex(this.#ctx, options.dev);
+    const index = options.dev === undefined ? 0 : linkIndex(this.#ctx, options.dev, "list() dev", true);
     const nl = this.#ctx.nl;
     const out: Address[] = [];
     for (const f of family === undefined ? ([4, 6] as const) : [family]) {

@@ -29,8 +29,18 @@ interface IpLink {
       link?: string;
       ttl?: number;
       mode?: string;
+      type?: string;
+      pi?: boolean;
+      vnet_hdr?: boolean;
+      multi_queue?: boolean;
+      persist?: boolean;
+      numqueues?: number;
+      numdisabled?: number;
+      user?: string;
+      group?: string;
     };
   };
+  altnames?: string[];
   stats64?: {
     rx: { bytes: number; packets: number; errors: number; dropped: number };
     tx: { bytes: number; packets: number; errors: number; dropped: number };
@@ -47,6 +57,27 @@ function ipLink(ns: TestNetns, name: string): IpLink | undefined {
 
 /** What dp should report for a link, derived from ip's view of the namespace. */
 function expected(ip: IpLink, all: readonly IpLink[]): Omit<Link, "stats" | "flags"> {
+  const link = expectedBase(ip, all);
+  const data = ip.linkinfo?.info_data ?? {};
+  const extra: Record<string, unknown> = {};
+  if (ip.altnames !== undefined) extra["altnames"] = ip.altnames;
+  if (ip.linkinfo?.info_kind === "tun") {
+    extra["kind"] = data.type === "tap" ? "tap" : "tun";
+    extra["tun"] = {
+      type: data.type,
+      pi: data.pi,
+      vnetHdr: data.vnet_hdr,
+      persist: data.persist,
+      multiQueue: data.multi_queue,
+      ...(data.numqueues === undefined ? {} : { numQueues: data.numqueues }),
+      ...(data.numdisabled === undefined ? {} : { numDisabledQueues: data.numdisabled }),
+    };
+  }
+  if (ip.linkinfo?.info_kind === "macvtap") extra["macvlan"] = { mode: data.mode };
+  return { ...link, ...extra };
+}
+
+function expectedBase(ip: IpLink, all: readonly IpLink[]): Omit<Link, "stats" | "flags"> {
   const indexOf = (name: string | undefined | null): number | undefined =>
     name === undefined || name === null ? undefined : all.find((l) => l.ifname === name)?.ifindex;
   const kind = ip.linkinfo?.info_kind;
@@ -488,5 +519,48 @@ describe("failures leave nothing behind", () => {
     expect(() => rt.links.add({ kind: "bridge", name: "a-very-long-name0" })).toThrow(RangeError);
     expect(() => rt.links.set("lo", { mac: "nope" })).toThrow(/Invalid changes.mac "nope"/);
     expect(ipLinks(ns).map((l) => l.ifname)).toEqual(["lo"]);
+  });
+
+  test("links.add() creates ifb and macvtap links that ip -d -json shows as dp lists them", () => {
+    using ns = netns();
+    using rt = openRouting({ netns: ns.ns });
+    rt.links.add({ kind: "veth", name: "d0", peer: { name: "d1" } });
+    const ifb = rt.links.add({ kind: "ifb", name: "i0", mtu: 9000 });
+    const mt = rt.links.add({ kind: "macvtap", name: "mt0", parent: "d0", mode: "private" });
+    expect([ifb.kind, ifb.mtu, mt.kind, mt.macvlan?.mode]).toEqual(["ifb", 9000, "macvtap", "private"]);
+    expect(ipLink(ns, "i0")?.linkinfo?.info_kind).toBe("ifb");
+    expect(ipLink(ns, "mt0")?.linkinfo).toMatchObject({ info_kind: "macvtap", info_data: { mode: "private" } });
+    expectSameAsIp(ns, rt.links.list());
+  });
+
+  test("links.list() reads tun and tap devices with their flags, and altnames of any length, as ip -d -json shows them", () => {
+    using ns = netns();
+    ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ns.exec("ip", ["tuntap", "add", "dev", "t0", "mode", "tun"]);
+    ns.exec("ip", ["tuntap", "add", "dev", "t1", "mode", "tap", "multi_queue", "vnet_hdr"]);
+    ns.exec("ip", ["link", "property", "add", "dev", "d0", "altname", "a-very-long-alternative-name-for-d0"]);
+    ns.exec("ip", ["link", "property", "add", "dev", "d0", "altname", "d0alt"]);
+    using rt = openRouting({ netns: ns.ns });
+    const links = rt.links.list();
+    expectSameAsIp(ns, links);
+    expect(links.find((l) => l.name === "t1")).toMatchObject({ kind: "tap", rawKind: "tun", tun: { type: "tap", vnetHdr: true, multiQueue: true } });
+    expect(rt.links.get("a-very-long-alternative-name-for-d0")?.altnames).toEqual(["a-very-long-alternative-name-for-d0", "d0alt"]);
+  });
+
+  test("links.set() is not atomic, as documented: a new MAC and MTU stay when a later part (the master) is refused, as with ip link set", () => {
+    using ns = netns();
+    using rt = openRouting({ netns: ns.ns });
+    rt.links.add({ kind: "veth", name: "va", peer: { name: "vb" } });
+    rt.links.add({ kind: "veth", name: "vc", peer: { name: "vd" } });
+    // The MAC goes in before the MTU, which this veth refuses.
+    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:aa", mtu: 70000 })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(ipLink(ns, "va")?.address).toBe("02:00:00:00:00:aa");
+    // MAC, MTU and name go in before the master, which is not a bridge.
+    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:bb", mtu: 1400, name: "ve", master: "vc" })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(ipLink(ns, "ve")).toMatchObject({ address: "02:00:00:00:00:bb", mtu: 1400 });
+    expect(ipLink(ns, "ve")?.master).toBeUndefined();
+    // ip link set behaves the same.
+    expect(() => ns.exec("ip", ["link", "set", "vb", "address", "02:00:00:00:00:cc", "mtu", "70000"])).toThrow();
+    expect(ipLink(ns, "vb")?.address).toBe("02:00:00:00:00:cc");
   });
 });

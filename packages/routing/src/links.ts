@@ -4,7 +4,6 @@ import {
   attrString,
   attrU32,
   attrU8,
-  formatIp,
   formatMac,
   NLM_F,
   NetlinkError,
@@ -13,14 +12,15 @@ import {
   netlinkAttributeMap,
   parseIp,
   parseMac,
+  parseNetlinkAttributes,
 } from "@dp/core";
 import { IFF, IFLA, IFLA_INFO, IFLA_MACVLAN, IFLA_VXLAN, MACVLAN_MODE, RTM, RTNL_LINK_STATS64, VETH_INFO, rawFd } from "@dp/core/internal";
-import type { LinkRef, RoutingContext } from "./_context.ts";
+import { checkLinkIndex, checkLinkName, checkLinkRef } from "./_check.ts";
+import { type LinkRef, type RoutingContext, writeLinkName } from "./_context.ts";
+import { formatAddress } from "./_text.ts";
 
 /** Size of `struct ifinfomsg`. */
 const IFINFOMSG_LEN = 16;
-/** `IFNAMSIZ` (linux/if.h), the terminating NUL included. */
-const IFNAMSIZ = 16;
 const ENODEV = 19;
 /** The port IANA assigned to VXLAN; the kernel's own default is 8472. */
 const VXLAN_PORT = 4789;
@@ -28,8 +28,30 @@ const VXLAN_PORT = 4789;
 const VXLAN_N_VID = 1 << 24;
 const MTU_MAX = 0x7fff_ffff;
 
-/** The link kinds dp creates and recognises. */
-export type LinkKind = "veth" | "vxlan" | "bridge" | "macvlan" | "loopback";
+/**
+ * The link kinds dp recognises by name. It creates veth, vxlan, bridge,
+ * macvlan, macvtap and ifb links; the others it reads (a `"tap"` is a tun
+ * device in tap mode; `"loopback"` is `lo`, which has no kind of its own).
+ */
+export type LinkKind =
+  | "veth"
+  | "vxlan"
+  | "bridge"
+  | "macvlan"
+  | "macvtap"
+  | "ifb"
+  | "tun"
+  | "tap"
+  | "vlan"
+  | "ipip"
+  | "gre"
+  | "gretap"
+  | "dummy"
+  | "vrf"
+  | "geneve"
+  | "ipvlan"
+  | "netkit"
+  | "loopback";
 
 /** RFC 2863 operational state (`IFLA_OPERSTATE`, `enum IF_OPER_*` in linux/if.h), lower-cased. */
 export type LinkOperState = "unknown" | "notpresent" | "down" | "lowerlayerdown" | "testing" | "dormant" | "up";
@@ -48,7 +70,37 @@ const MACVLAN_MODES: Readonly<Record<MacvlanMode, number>> = {
   source: MACVLAN_MODE.SOURCE,
 };
 
-const KNOWN_KINDS: ReadonlySet<string> = new Set(["veth", "vxlan", "bridge", "macvlan"]);
+const KNOWN_KINDS: ReadonlySet<string> = new Set([
+  "veth",
+  "vxlan",
+  "bridge",
+  "macvlan",
+  "macvtap",
+  "ifb",
+  "tun",
+  "vlan",
+  "ipip",
+  "gre",
+  "gretap",
+  "dummy",
+  "vrf",
+  "geneve",
+  "ipvlan",
+  "netkit",
+]);
+
+// Link kinds' IFLA_INFO_DATA attributes (include/uapi/linux/if_link.h, if_tunnel.h).
+const IFLA_TUN = { OWNER: 1, GROUP: 2, TYPE: 3, PI: 4, VNET_HDR: 5, PERSIST: 6, MULTI_QUEUE: 7, NUM_QUEUES: 8, NUM_DISABLED_QUEUES: 9 } as const;
+const IFF_TAP = 2;
+const IFLA_VLAN = { ID: 1, PROTOCOL: 5 } as const;
+const IFLA_VRF_TABLE = 1;
+const IFLA_IPVLAN = { MODE: 1, FLAGS: 2 } as const;
+const IFLA_GENEVE = { ID: 1, REMOTE: 2, TTL: 3, PORT: 5, COLLECT_METADATA: 6, REMOTE6: 7 } as const;
+const IFLA_IPTUN = { LINK: 1, LOCAL: 2, REMOTE: 3, TTL: 4, COLLECT_METADATA: 18 } as const;
+const IFLA_GRE = { LINK: 1, IKEY: 4, OKEY: 5, LOCAL: 6, REMOTE: 7, TTL: 8, COLLECT_METADATA: 18 } as const;
+const IFLA_NETKIT = { PRIMARY: 2, POLICY: 3, PEER_POLICY: 4, MODE: 5 } as const;
+const ETH_P_8021Q = 0x8100;
+const ETH_P_8021AD = 0x88a8;
 
 /** A link's counters (`IFLA_STATS64`, `struct rtnl_link_stats64`). */
 export interface LinkStats {
@@ -94,6 +146,92 @@ export interface MacvlanInfo {
   readonly mode: MacvlanMode | undefined;
 }
 
+/** A tun or tap device's settings (`IFLA_TUN_*`). */
+export interface TunInfo {
+  /** `"tun"` (IP packets) or `"tap"` (Ethernet frames). */
+  readonly type: "tun" | "tap";
+  /** Whether packets carry the packet information header (`pi`, not `IFF_NO_PI`). */
+  readonly pi: boolean;
+  /** Whether packets carry a virtio-net header (`vnet_hdr`). */
+  readonly vnetHdr: boolean;
+  /** Whether the device outlives its file descriptors (`persist`). */
+  readonly persist: boolean;
+  /** Whether it has several queues (`multi_queue`). */
+  readonly multiQueue: boolean;
+  /** The attached queues of a multi-queue device. */
+  readonly numQueues?: number;
+  /** The disabled queues of a multi-queue device. */
+  readonly numDisabledQueues?: number;
+  /** The uid allowed to attach, when restricted. */
+  readonly owner?: number;
+  /** The gid allowed to attach, when restricted. */
+  readonly group?: number;
+}
+
+/** A VLAN link's settings (`IFLA_VLAN_*`). */
+export interface VlanInfo {
+  /** The VLAN id. */
+  readonly id: number;
+  /** The tag protocol: `"802.1Q"`, `"802.1ad"`, or its EtherType. */
+  readonly protocol: "802.1Q" | "802.1ad" | number;
+}
+
+/** A VRF's settings. */
+export interface VrfInfo {
+  /** The routing table of the VRF. */
+  readonly table: number;
+}
+
+/** An ipvlan link's settings (`IFLA_IPVLAN_*`). */
+export interface IpvlanInfo {
+  /** The mode. */
+  readonly mode: "l2" | "l3" | "l3s" | undefined;
+  /** How it talks to its siblings. */
+  readonly flags: "bridge" | "private" | "vepa" | undefined;
+}
+
+/** A geneve tunnel's settings (`IFLA_GENEVE_*`). */
+export interface GeneveInfo {
+  /** The virtual network identifier; 0 in external mode. */
+  readonly vni: number;
+  /** The remote address, when set. */
+  readonly remote: string | undefined;
+  /** The UDP destination port. */
+  readonly port: number;
+  /** The outer TTL (0: the route's default). */
+  readonly ttl: number;
+  /** External control (collect_md). */
+  readonly external: boolean;
+}
+
+/** An ipip, gre or gretap tunnel's settings (`IFLA_IPTUN_*`, `IFLA_GRE_*`). */
+export interface IpTunnelInfo {
+  /** The local (source) address, when set. */
+  readonly local: string | undefined;
+  /** The remote address, when set. */
+  readonly remote: string | undefined;
+  /** The outer TTL (0: inherit). */
+  readonly ttl: number;
+  /** Index of the device the tunnel is bound to, when set. */
+  readonly dev: number | undefined;
+  /** External control (collect_md). */
+  readonly external: boolean;
+  /** The GRE input key, when set. */
+  readonly ikey?: number;
+  /** The GRE output key, when set. */
+  readonly okey?: number;
+}
+
+/** A netkit link's settings (`IFLA_NETKIT_*`). */
+export interface NetkitInfo {
+  /** The mode. */
+  readonly mode: "l2" | "l3" | undefined;
+  /** Whether this is the primary device of the pair (the one its BPF programs are attached through). */
+  readonly primary: boolean;
+  /** What happens to packets without a program: `"pass"`, `"drop"`, or the number. */
+  readonly policy: "pass" | "drop" | number | undefined;
+}
+
 /** A link as the kernel describes it (an `RTM_NEWLINK` message). */
 export interface Link {
   /** The interface index in its namespace. */
@@ -126,6 +264,22 @@ export interface Link {
   readonly macvlan: MacvlanInfo | undefined;
   /** Counters, when the kernel sent them. */
   readonly stats: LinkStats | undefined;
+  /** Alternative names (`ip link property add ... altname`), of any length up to 127 bytes. */
+  readonly altnames?: readonly string[];
+  /** Tun or tap settings, for `"tun"` and `"tap"` links. */
+  readonly tun?: TunInfo;
+  /** VLAN settings. */
+  readonly vlan?: VlanInfo;
+  /** VRF settings. */
+  readonly vrf?: VrfInfo;
+  /** Ipvlan settings. */
+  readonly ipvlan?: IpvlanInfo;
+  /** Geneve settings. */
+  readonly geneve?: GeneveInfo;
+  /** Ipip, gre and gretap settings. */
+  readonly tunnel?: IpTunnelInfo;
+  /** Netkit settings. */
+  readonly netkit?: NetkitInfo;
 }
 
 /** The far end of a new veth pair. */
@@ -268,8 +422,50 @@ export interface MacvlanSpec {
   readonly mtu?: number;
 }
 
+/** A macvtap: a macvlan with a character device (`/dev/tapN`) for a VM or a user-space datapath. */
+export interface MacvtapSpec {
+  /** The kind. */
+  readonly kind: "macvtap";
+  /** The name. */
+  readonly name: string;
+  /** The parent device. */
+  readonly parent: LinkRef;
+  /**
+   * How it talks to its siblings on the same parent.
+   *
+   * @default "bridge"
+   */
+  readonly mode?: "bridge" | "private" | "vepa" | "passthru";
+  /**
+   * Its MAC address.
+   *
+   * @default random
+   */
+  readonly mac?: string;
+  /**
+   * The MTU (at most the parent's).
+   *
+   * @default the parent's MTU
+   */
+  readonly mtu?: number;
+}
+
+/** An intermediate functional block: a device that ingress traffic can be redirected to (tc `mirred`), to shape it as egress. */
+export interface IfbSpec {
+  /** The kind. */
+  readonly kind: "ifb";
+  /** The name. */
+  readonly name: string;
+  /**
+   * The MTU.
+   *
+   * @default 1500
+   */
+  readonly mtu?: number;
+}
+
 /** What {@link Links.add} creates, by `kind`. */
-export type LinkSpec = VethSpec | VxlanSpec | BridgeSpec | MacvlanSpec;
+export type LinkSpec = VethSpec | VxlanSpec | BridgeSpec | MacvlanSpec | MacvtapSpec | IfbSpec;
 
 /** Changes for {@link Links.set}; each is left alone when omitted. */
 export interface LinkChanges {
@@ -340,14 +536,7 @@ function checkObject(field: string, v: unknown): void {
 }
 
 function checkName(field: string, v: unknown): void {
-  if (typeof v !== "string") throw new TypeError(`${field} must be a string, got ${describe(v)}`);
-  const len = encoder.encode(v).length;
-  if (len === 0 || len >= IFNAMSIZ) {
-    throw new RangeError(`Invalid ${field} ${JSON.stringify(v)}: use 1-${IFNAMSIZ - 1} bytes`);
-  }
-  if (v === "." || v === ".." || /[\s/:]/.test(v)) {
-    throw new RangeError(`Invalid ${field} ${JSON.stringify(v)}: no spaces, "/" or ":", and not "." or ".."`);
-  }
+  checkLinkName(v, field, "new");
 }
 
 function checkInt(field: string, v: unknown, min: number, max: number): void {
@@ -379,9 +568,7 @@ function toIp(field: string, v: unknown): Uint8Array {
 }
 
 function checkRef(field: string, v: unknown): void {
-  if (typeof v === "number") checkInt(field, v, 1, 0x7fff_ffff);
-  else if (typeof v === "string") checkName(field, v);
-  else throw new TypeError(`${field} must be a link name or index, got ${describe(v)}`);
+  checkLinkRef(v, field);
 }
 
 function checkNetns(field: string, v: unknown): void {
@@ -416,8 +603,10 @@ function validateSpec(spec: LinkSpec): void {
       if (spec.ttl !== undefined) checkInt("spec.ttl", spec.ttl, 0, 255);
       break;
     case "bridge":
+    case "ifb":
       break;
     case "macvlan":
+    case "macvtap":
       checkRef("spec.parent", spec.parent);
       if (spec.mode !== undefined && ((spec.mode as string) === "source" || !Object.hasOwn(MACVLAN_MODES, spec.mode))) {
         throw new TypeError(`spec.mode ${describe(spec.mode)} is not a macvlan mode: use "bridge", "private", "vepa" or "passthru"`);
@@ -426,7 +615,7 @@ function validateSpec(spec: LinkSpec): void {
       break;
     default:
       throw new TypeError(
-        `spec.kind ${describe((spec as { kind: unknown }).kind)} is not a link kind dp creates: use "veth", "vxlan", "bridge" or "macvlan"`,
+        `spec.kind ${describe((spec as { kind: unknown }).kind)} is not a link kind dp creates: use "veth", "vxlan", "bridge", "macvlan", "macvtap" or "ifb"`,
       );
   }
 }
@@ -477,7 +666,7 @@ function resolvedIndex(field: string, ref: LinkRef, resolved: number | undefined
  * @param spec The link.
  * @param resolved Indexes of links given by name, and the peer namespace descriptor.
  * @throws {TypeError} When the spec has the wrong shape, or a link given by name was not resolved.
- * @throws {RangeError} When a name, MTU, VNI, port or TTL is out of range.
+ * @throws {RangeError} When a name is not a valid new interface name (1-15 bytes; no NUL, whitespace, "/", ":" or "%"), a link index is not from 1 to 2³¹−1, or the MTU, VNI, port or TTL is out of range.
  * @throws {SyntaxError} When a MAC or IP address cannot be parsed.
  * @example Sending a request by hand
  * ```ts kernel
@@ -498,16 +687,16 @@ function resolvedIndex(field: string, ref: LinkRef, resolved: number | undefined
 export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, resolved: LinkAddResolved = {}): void {
   validateSpec(spec);
   let parent: number | undefined;
-  if (spec.kind === "macvlan") parent = resolvedIndex("spec.parent", spec.parent, resolved.parent);
+  if (spec.kind === "macvlan" || spec.kind === "macvtap") parent = resolvedIndex("spec.parent", spec.parent, resolved.parent);
   else if (spec.kind === "vxlan" && spec.dev !== undefined) parent = resolvedIndex("spec.dev", spec.dev, resolved.parent);
   let peerNetnsFd: number | undefined;
   if (spec.kind === "veth" && spec.peer.netns !== undefined) peerNetnsFd = resolved.peerNetnsFd ?? rawFd(spec.peer.netns.fd);
 
   w.begin(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK | NLM_F.EXCL | NLM_F.CREATE, seq);
   ifinfomsg(w, 0, 0, 0);
-  if ((spec.kind === "veth" || spec.kind === "macvlan") && spec.mac !== undefined) w.attr(IFLA.ADDRESS, parseMac(spec.mac));
+  if ((spec.kind === "veth" || spec.kind === "macvlan" || spec.kind === "macvtap") && spec.mac !== undefined) w.attr(IFLA.ADDRESS, parseMac(spec.mac));
   if (spec.mtu !== undefined) w.attrU32(IFLA.MTU, spec.mtu);
-  if (spec.kind === "macvlan" && parent !== undefined) w.attrU32(IFLA.LINK, parent);
+  if ((spec.kind === "macvlan" || spec.kind === "macvtap") && parent !== undefined) w.attrU32(IFLA.LINK, parent);
   w.attrString(IFLA.IFNAME, spec.name);
   w.nest(IFLA.LINKINFO, () => {
     // iproute2 sends the kind without its NUL (the kernel takes either).
@@ -539,11 +728,13 @@ export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, res
         });
         break;
       case "macvlan":
+      case "macvtap":
         w.nest(IFLA_INFO.DATA, () => {
           w.attrU32(IFLA_MACVLAN.MODE, MACVLAN_MODES[spec.mode ?? "bridge"]);
         });
         break;
       case "bridge":
+      case "ifb":
         break;
     }
   });
@@ -562,7 +753,7 @@ export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, res
  * @param changes What to change.
  * @param resolved The master's index when given by name, and the namespace descriptor.
  * @throws {TypeError} When the changes have the wrong shape, or a master given by name was not resolved.
- * @throws {RangeError} When the index, a name or the MTU is out of range.
+ * @throws {RangeError} When the index is not from 1 to 2³¹−1, a new name is not valid (1-15 bytes; no NUL, whitespace, "/", ":" or "%") or the MTU is out of range.
  * @throws {SyntaxError} When the MAC address cannot be parsed.
  * @example Bringing a link up by index
  * ```ts kernel
@@ -582,7 +773,7 @@ export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, res
  * ```
  */
 export function encodeLinkSet(w: NetlinkWriter, seq: number, index: number, changes: LinkChanges, resolved: LinkSetResolved = {}): void {
-  checkInt("index", index, 1, 0x7fff_ffff);
+  checkLinkIndex(index, "index");
   validateChanges(changes);
   let master: number | undefined;
   if (changes.master === null) master = 0;
@@ -606,7 +797,7 @@ export function encodeLinkSet(w: NetlinkWriter, seq: number, index: number, chan
  * @param w The writer; one message is appended.
  * @param seq The sequence number.
  * @param index The link's interface index.
- * @throws {RangeError} When the index is not a positive integer.
+ * @throws {RangeError} When the index is not from 1 to 2³¹−1.
  * @example Deleting a bridge by index
  * ```ts kernel
  * import assert from "node:assert/strict";
@@ -625,7 +816,7 @@ export function encodeLinkSet(w: NetlinkWriter, seq: number, index: number, chan
  * ```
  */
 export function encodeLinkDelete(w: NetlinkWriter, seq: number, index: number): void {
-  checkInt("index", index, 1, 0x7fff_ffff);
+  checkLinkIndex(index, "index");
   w.begin(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK, seq);
   ifinfomsg(w, index, 0, 0);
   w.end();
@@ -663,8 +854,8 @@ function decodeVxlan(data: Uint8Array): VxlanInfo {
   const local4 = a.get(IFLA_VXLAN.LOCAL);
   const local6 = a.get(IFLA_VXLAN.LOCAL6);
   let local: string | undefined;
-  if (local4 !== undefined && local4.length === 4) local = formatIp(local4);
-  else if (local6 !== undefined && local6.length === 16) local = formatIp(local6);
+  if (local4 !== undefined && local4.length === 4) local = formatAddress(local4);
+  else if (local6 !== undefined && local6.length === 16) local = formatAddress(local6);
   const dev = u32(IFLA_VXLAN.LINK);
   return {
     vni: u32(IFLA_VXLAN.ID) ?? 0,
@@ -682,6 +873,110 @@ function decodeMacvlan(data: Uint8Array): MacvlanInfo {
   const value = mode === undefined || mode.length < 4 ? undefined : attrU32(mode);
   const name = (Object.keys(MACVLAN_MODES) as MacvlanMode[]).find((k) => MACVLAN_MODES[k] === value);
   return { mode: name };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A u8, u16 or u32 attribute by its length; undefined when absent. */
+function attrNumber(a: ReadonlyMap<number, Uint8Array>, type: number): number | undefined {
+  const v = a.get(type);
+  if (v === undefined || v.length === 0) return undefined;
+  const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  return v.length >= 4 ? dv.getUint32(0, true) : v.length >= 2 ? dv.getUint16(0, true) : dv.getUint8(0);
+}
+
+function attrAddress(a: ReadonlyMap<number, Uint8Array>, ...types: number[]): string | undefined {
+  for (const t of types) {
+    const v = a.get(t);
+    if (v !== undefined && (v.length === 4 || v.length === 16) && v.some((b) => b !== 0)) return formatAddress(v);
+  }
+  return undefined;
+}
+
+function decodeTun(data: Uint8Array): TunInfo {
+  const a = netlinkAttributeMap(data);
+  const flag = (t: number): boolean => (attrNumber(a, t) ?? 0) !== 0;
+  const tun: Mutable<TunInfo> = {
+    type: attrNumber(a, IFLA_TUN.TYPE) === IFF_TAP ? "tap" : "tun",
+    pi: flag(IFLA_TUN.PI),
+    vnetHdr: flag(IFLA_TUN.VNET_HDR),
+    persist: flag(IFLA_TUN.PERSIST),
+    multiQueue: flag(IFLA_TUN.MULTI_QUEUE),
+  };
+  const numQueues = attrNumber(a, IFLA_TUN.NUM_QUEUES);
+  const numDisabledQueues = attrNumber(a, IFLA_TUN.NUM_DISABLED_QUEUES);
+  const owner = attrNumber(a, IFLA_TUN.OWNER);
+  const group = attrNumber(a, IFLA_TUN.GROUP);
+  if (numQueues !== undefined) tun.numQueues = numQueues;
+  if (numDisabledQueues !== undefined) tun.numDisabledQueues = numDisabledQueues;
+  if (owner !== undefined) tun.owner = owner;
+  if (group !== undefined) tun.group = group;
+  return tun;
+}
+
+function decodeVlan(data: Uint8Array): VlanInfo {
+  const a = netlinkAttributeMap(data);
+  const proto = a.get(IFLA_VLAN.PROTOCOL);
+  const p = proto === undefined || proto.length < 2 ? ETH_P_8021Q : attrBe16(proto);
+  return { id: attrNumber(a, IFLA_VLAN.ID) ?? 0, protocol: p === ETH_P_8021Q ? "802.1Q" : p === ETH_P_8021AD ? "802.1ad" : p };
+}
+
+function decodeIpvlan(data: Uint8Array): IpvlanInfo {
+  const a = netlinkAttributeMap(data);
+  const mode = attrNumber(a, IFLA_IPVLAN.MODE);
+  const flags = attrNumber(a, IFLA_IPVLAN.FLAGS);
+  return {
+    mode: mode === undefined ? undefined : (["l2", "l3", "l3s"] as const)[mode],
+    // IPVLAN_F_PRIVATE 1, IPVLAN_F_VEPA 2; neither is bridge.
+    flags: flags === undefined ? undefined : flags === 0 ? "bridge" : (flags & 1) !== 0 ? "private" : (flags & 2) !== 0 ? "vepa" : undefined,
+  };
+}
+
+function decodeGeneve(data: Uint8Array): GeneveInfo {
+  const a = netlinkAttributeMap(data);
+  const port = a.get(IFLA_GENEVE.PORT);
+  return {
+    vni: attrNumber(a, IFLA_GENEVE.ID) ?? 0,
+    remote: attrAddress(a, IFLA_GENEVE.REMOTE, IFLA_GENEVE.REMOTE6),
+    port: port === undefined || port.length < 2 ? 0 : attrBe16(port),
+    ttl: attrNumber(a, IFLA_GENEVE.TTL) ?? 0,
+    external: a.has(IFLA_GENEVE.COLLECT_METADATA),
+  };
+}
+
+function decodeTunnel(data: Uint8Array, k: typeof IFLA_IPTUN | typeof IFLA_GRE): IpTunnelInfo {
+  const a = netlinkAttributeMap(data);
+  const dev = attrNumber(a, k.LINK);
+  const tunnel: Mutable<IpTunnelInfo> = {
+    local: attrAddress(a, k.LOCAL),
+    remote: attrAddress(a, k.REMOTE),
+    ttl: attrNumber(a, k.TTL) ?? 0,
+    dev: dev === 0 ? undefined : dev,
+    external: a.has(k.COLLECT_METADATA),
+  };
+  if ("IKEY" in k) {
+    const be32 = (t: number): number | undefined => {
+      const v = a.get(t);
+      return v === undefined || v.length < 4 ? undefined : new DataView(v.buffer, v.byteOffset, v.byteLength).getUint32(0, false);
+    };
+    const ikey = be32(k.IKEY);
+    const okey = be32(k.OKEY);
+    if (ikey !== undefined && ikey !== 0) tunnel.ikey = ikey;
+    if (okey !== undefined && okey !== 0) tunnel.okey = okey;
+  }
+  return tunnel;
+}
+
+function decodeNetkit(data: Uint8Array): NetkitInfo {
+  const a = netlinkAttributeMap(data);
+  const mode = attrNumber(a, IFLA_NETKIT.MODE);
+  const policy = attrNumber(a, IFLA_NETKIT.POLICY);
+  return {
+    mode: mode === undefined ? undefined : mode === 0 ? "l2" : mode === 1 ? "l3" : undefined,
+    primary: (attrNumber(a, IFLA_NETKIT.PRIMARY) ?? 0) !== 0,
+    // NETKIT_PASS 0, NETKIT_DROP 2 (the TC_ACT_* values).
+    policy: policy === undefined ? undefined : policy === 0 ? "pass" : policy === 2 ? "drop" : policy,
+  };
 }
 
 /**
@@ -732,18 +1027,35 @@ export function decodeLink(payload: Uint8Array): Link {
   let rawKind: string | undefined;
   let vxlan: VxlanInfo | undefined;
   let macvlan: MacvlanInfo | undefined;
+  const extra: Mutable<Pick<Link, "altnames" | "tun" | "vlan" | "vrf" | "ipvlan" | "geneve" | "tunnel" | "netkit">> = {};
   const linkinfo = a.get(IFLA.LINKINFO);
   if (linkinfo !== undefined) {
     const info = netlinkAttributeMap(linkinfo);
     const kind = info.get(IFLA_INFO.KIND);
     if (kind !== undefined) rawKind = attrString(kind);
-    const data = info.get(IFLA_INFO.DATA);
-    if (rawKind === "vxlan") vxlan = decodeVxlan(data ?? new Uint8Array(0));
-    else if (rawKind === "macvlan") macvlan = decodeMacvlan(data ?? new Uint8Array(0));
+    const data = info.get(IFLA_INFO.DATA) ?? new Uint8Array(0);
+    if (rawKind === "vxlan") vxlan = decodeVxlan(data);
+    else if (rawKind === "macvlan" || rawKind === "macvtap") macvlan = decodeMacvlan(data);
+    else if (rawKind === "tun") extra.tun = decodeTun(data);
+    else if (rawKind === "vlan") extra.vlan = decodeVlan(data);
+    else if (rawKind === "vrf") extra.vrf = { table: attrNumber(netlinkAttributeMap(data), IFLA_VRF_TABLE) ?? 0 };
+    else if (rawKind === "ipvlan") extra.ipvlan = decodeIpvlan(data);
+    else if (rawKind === "geneve") extra.geneve = decodeGeneve(data);
+    else if (rawKind === "ipip") extra.tunnel = decodeTunnel(data, IFLA_IPTUN);
+    else if (rawKind === "gre" || rawKind === "gretap") extra.tunnel = decodeTunnel(data, IFLA_GRE);
+    else if (rawKind === "netkit") extra.netkit = decodeNetkit(data);
   }
   let kind: LinkKind | undefined;
-  if (rawKind !== undefined && KNOWN_KINDS.has(rawKind)) kind = rawKind as LinkKind;
+  if (rawKind === "tun" && extra.tun?.type === "tap") kind = "tap";
+  else if (rawKind !== undefined && KNOWN_KINDS.has(rawKind)) kind = rawKind as LinkKind;
   else if (rawKind === undefined && (flags & IFF.LOOPBACK) !== 0) kind = "loopback";
+  const props = a.get(IFLA.PROP_LIST);
+  if (props !== undefined) {
+    const altnames = parseNetlinkAttributes(props)
+      .filter((p) => (p.type & 0x3fff) === IFLA.ALT_IFNAME)
+      .map((p) => attrString(p.data));
+    if (altnames.length > 0) extra.altnames = altnames;
+  }
 
   return {
     index,
@@ -761,6 +1073,7 @@ export function decodeLink(payload: Uint8Array): Link {
     vxlan,
     macvlan,
     stats: stats === undefined ? undefined : decodeStats(stats),
+    ...extra,
   };
 }
 
@@ -776,9 +1089,10 @@ function isNoDevice(err: unknown): boolean {
  * tunnels (also in external/collect_md mode), bridges and macvlans, change
  * their state, MTU, MAC, name, master and namespace, and delete them.
  *
- * Every call is one synchronous request on the handle's socket; a create or
- * change is one `RTM_NEWLINK` message, which the kernel applies entirely or
- * not at all.
+ * Every call is one synchronous request on the handle's socket. A create is
+ * one `RTM_NEWLINK` message that the kernel applies entirely or not at all;
+ * a change ({@link Links.set}) is one message too, but the kernel applies
+ * its parts one after the other and keeps those done before a failing one.
  *
  * @example A veth pair across two namespaces
  * ```ts kernel
@@ -843,7 +1157,7 @@ export class Links {
    *
    * @param ref The name or interface index.
    * @returns The link, or undefined when there is none.
-   * @throws {RangeError} When the name or index is invalid (such as a name over 15 bytes).
+   * @throws {RangeError} When the name or index is invalid (a name over 127 bytes or with a NUL, an index above 2³¹−1).
    * @throws {TypeError} When `ref` is neither a string nor a number.
    * @throws {NetlinkError} When the kernel refuses the request for another reason.
    * @example By name and by index
@@ -865,7 +1179,7 @@ export class Links {
     const w = nl.writer();
     w.begin(RTM.GETLINK, NLM_F.REQUEST, nl.nextSeq());
     ifinfomsg(w, typeof ref === "number" ? ref : 0, 0, 0);
-    if (typeof ref === "string") w.attrString(IFLA.IFNAME, ref);
+    if (typeof ref === "string") writeLinkName(w, ref);
     w.end();
     let replies;
     try {
@@ -912,7 +1226,7 @@ export class Links {
    * @param spec The link, by `kind`.
    * @returns The new link, read back from the kernel.
    * @throws {TypeError} When the spec has the wrong shape (unknown kind, vxlan without `vni` nor `external`).
-   * @throws {RangeError} When a name is empty or over 15 bytes, or the MTU, VNI, port or TTL is out of range.
+   * @throws {RangeError} When a name is empty, over 15 bytes or has a NUL, whitespace, "/", ":" or "%" (the kernel would expand `%d`), or the MTU, VNI, port or TTL is out of range.
    * @throws {SyntaxError} When a MAC or the vxlan `local` address cannot be parsed.
    * @throws {NetlinkError} ENODEV naming the macvlan `parent` or vxlan `dev` when it does not exist;
    *   EEXIST when the name (or a vxlan's VNI and port) is taken; other refusals with the kernel's explanation.
@@ -935,7 +1249,7 @@ export class Links {
     validateSpec(spec);
     const what = `add ${spec.kind} ${JSON.stringify(spec.name)}`;
     let parent: number | undefined;
-    if (spec.kind === "macvlan") parent = this.#resolve(spec.parent, what, "parent link");
+    if (spec.kind === "macvlan" || spec.kind === "macvtap") parent = this.#resolve(spec.parent, what, "parent link");
     else if (spec.kind === "vxlan" && spec.dev !== undefined) parent = this.#resolve(spec.dev, what, "device");
     const nl = this.#ctx.nl;
     const w = nl.writer();
@@ -954,10 +1268,22 @@ export class Links {
    * namespace. The kernel moves the link first, then renames it, so a link
    * can be moved and renamed at once.
    *
+   * Not atomic: the kernel applies the parts in the order namespace, MAC,
+   * MTU, name, up/down, master, and a failing part leaves the ones before
+   * it applied (a new MAC stays when the MTU in the same request is
+   * refused), exactly as with `ip link set`. dp checks everything it can
+   * before sending (shapes, ranges, names, that the link and the master
+   * exist), but does not split the request and roll back: a rollback is
+   * more requests that can fail in turn, other processes would see the
+   * intermediate states anyway, and a namespace move cannot be undone from
+   * this handle. After an error, read the link back ({@link Links.get}) to
+   * see what was applied, or send one change per call to know which part
+   * failed.
+   *
    * @param ref The link's name or index.
    * @param changes What to change.
    * @throws {TypeError} When the changes have the wrong shape, or `master` is combined with `netns`.
-   * @throws {RangeError} When a name or the MTU is out of range.
+   * @throws {RangeError} When a name or index is invalid (see {@link Links.add}) or the MTU is out of range.
    * @throws {SyntaxError} When the MAC address cannot be parsed.
    * @throws {NetlinkError} ENODEV when the link or the master does not exist (the message names it);
    *   other refusals with the kernel's explanation (such as an MTU under the device's minimum).

@@ -1,7 +1,7 @@
 /**
  * Routing state over rtnetlink, per network namespace: links (veth, vxlan,
- * bridge, macvlan), addresses, routes, FIB rules, neighbours, sysctls and
- * change events. The counterpart of vishvananda/netlink for dp.
+ * bridge, macvlan), addresses, routes, nexthop objects, FIB rules,
+ * neighbours, sysctls and change events. The counterpart of vishvananda/netlink for dp.
  *
  * @example Open a handle on a namespace
  * ```ts kernel
@@ -19,6 +19,7 @@
 export { openRouting, Routing } from "./routing.ts";
 export type { OpenRoutingOptions } from "./routing.ts";
 export type { LinkRef } from "./_context.ts";
+export type { RawAttribute, Realms } from "./_check.ts";
 export { Addresses } from "./addresses.ts";
 export { Links } from "./links.ts";
 export { Neighbors } from "./neighbors.ts";
@@ -44,6 +45,10 @@ export type {
 export { decodeLink, encodeLinkAdd, encodeLinkDelete, encodeLinkSet } from "./links.ts";
 export type {
   BridgeSpec,
+  GeneveInfo,
+  IfbSpec,
+  IpTunnelInfo,
+  IpvlanInfo,
   Link,
   LinkAddResolved,
   LinkChanges,
@@ -55,8 +60,13 @@ export type {
   MacvlanInfo,
   MacvlanMode,
   MacvlanSpec,
+  MacvtapSpec,
+  NetkitInfo,
+  TunInfo,
   VethPeerSpec,
   VethSpec,
+  VlanInfo,
+  VrfInfo,
   VxlanInfo,
   VxlanSpec,
 } from "./links.ts";
@@ -86,11 +96,21 @@ export type { IpForwardOptions, RpFilterMode, SetIpForwardOptions } from "./sysc
 export { decodeRoute, encodeRouteRequest } from "./routes.ts";
 export type {
   AddRoutesOptions,
+  BpfEncap,
   GetRouteOptions,
+  Ip6Encap,
+  IpEncap,
   ListRoutesOptions,
+  LwtProgram,
+  MplsEncap,
   NextHop,
   NextHopSpec,
+  OtherEncap,
   Route,
+  RouteEncap,
+  RouteMetricName,
+  RouteMetrics,
+  RoutePref,
   RouteProtocol,
   RouteRequest,
   RouteScope,
@@ -98,5 +118,7 @@ export type {
   RouteTable,
   RouteType,
 } from "./routes.ts";
-export { decodeRule, encodeRuleRequest } from "./rules.ts";
-export type { ListRulesOptions, Rule, RuleAction, RuleRequest, RuleSpec } from "./rules.ts";
+export { decodeNexthop, encodeNexthopRequest, Nexthops } from "./nexthops.ts";
+export type { ListNexthopsOptions, NexthopGroupEntry, NexthopObject, NexthopObjectSpec, NexthopRequest, ResilientGroup } from "./nexthops.ts";
+export { decodeRule, encodeRuleRequest, RuleShadowedError } from "./rules.ts";
+export type { IpProtoName, ListRulesOptions, PortRange, Rule, RuleAction, RuleRequest, RuleSpec, UidRange } from "./rules.ts";

@@ -1,7 +1,6 @@
 import {
   attrU16,
   attrU32,
-  formatIp,
   formatMac,
   type IpFamily,
   NetlinkError,
@@ -13,7 +12,9 @@ import {
   parseNetlinkAttributes,
 } from "@dp/core";
 import { NDA, RTM } from "@dp/core/internal";
+import { checkLinkIndex, checkLinkRef } from "./_check.ts";
 import { type LinkRef, linkIndex, type RoutingContext } from "./_context.ts";
+import { formatAddress } from "./_text.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -241,7 +242,7 @@ function writeNeighbor(w: NetlinkWriter, type: number, flags: number, seq: numbe
  */
 export function encodeNeighborRequest(w: NetlinkWriter, type: number, flags: number, seq: number, request: NeighborRequest): void {
   if (!isObject(request)) throw new TypeError("Invalid neighbour request: expected an object");
-  if (!Number.isInteger(request.index) || request.index < 1) throw new RangeError(`Invalid link index ${request.index}`);
+  checkLinkIndex(request.index, "link index");
   writeNeighbor(w, type, flags, seq, parseNeighbor(request.ip, request.mac, request.state, false), request.index);
 }
 
@@ -289,7 +290,7 @@ export function decodeNeighbor(payload: Uint8Array): Neighbor {
   for (const a of parseNetlinkAttributes(payload.subarray(NDMSG))) {
     switch (a.type) {
       case NDA.DST:
-        if (a.data.length === 4 || a.data.length === 16) ip = formatIp(a.data);
+        if (a.data.length === 4 || a.data.length === 16) ip = formatAddress(a.data);
         break;
       case NDA.LLADDR:
         if (a.data.length > 0) mac = formatMac(a.data);
@@ -324,11 +325,7 @@ export function decodeNeighbor(payload: Uint8Array): Neighbor {
 
 function checkKey(options: unknown, method: string): LinkRef {
   if (!isObject(options)) throw new TypeError(`Invalid options for ${method}: expected an object with "ip" and "dev"`);
-  const dev = options["dev"];
-  if (typeof dev !== "string" && typeof dev !== "number") {
-    throw new TypeError(`Invalid options for ${method}: "dev" must be a link name or index`);
-  }
-  return dev;
+  return checkLinkRef(options["dev"], `${method} dev`);
 }
 
 function entryText(ip: string, dev: LinkRef): string {
@@ -374,6 +371,7 @@ export class Neighbors {
    * @param options The address, MAC, link and state.
    * @throws {SyntaxError} When the IP or MAC address is malformed (before any system call).
    * @throws {TypeError} When the state is unknown or a field has the wrong type.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when the link does not exist; EEXIST when the entry exists; other kernel refusals.
    * @example An IPv6 entry
    * ```ts kernel
@@ -399,6 +397,7 @@ export class Neighbors {
    * @param options The address, MAC, link and state.
    * @throws {SyntaxError} When the IP or MAC address is malformed (before any system call).
    * @throws {TypeError} When the state is unknown or a field has the wrong type.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when the link does not exist; other kernel refusals.
    * @example Changing a MAC address
    * ```ts kernel
@@ -425,6 +424,7 @@ export class Neighbors {
    * @returns Whether it was deleted: false when there was no such entry.
    * @throws {SyntaxError} When the IP address is malformed (before any system call).
    * @throws {TypeError} When a field has the wrong type.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when the link does not exist; other kernel refusals.
    * @example Deleting twice
    * ```ts kernel
@@ -463,6 +463,7 @@ export class Neighbors {
    * @returns The entry, or undefined when there is none.
    * @throws {SyntaxError} When the IP address is malformed (before any system call).
    * @throws {TypeError} When a field has the wrong type.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when the link does not exist; other kernel refusals.
    * @example A missing entry
    * ```ts kernel
@@ -502,7 +503,8 @@ export class Neighbors {
    *
    * @param options Only one link, only one family.
    * @returns The entries.
-   * @throws {TypeError} When `family` is neither 4 nor 6.
+   * @throws {TypeError} When `options` is not an object, or `family` is neither 4 nor 6.
+   * @throws {RangeError} When `dev` is not a valid link name or index (1 to 2³¹−1; a name has no NUL), before any system call.
    * @throws {NetlinkError} ENODEV when `dev` does not exist; a failed dump.
    * @example Only permanent IPv4 entries
    * ```ts kernel
@@ -519,11 +521,12 @@ export class Neighbors {
    * ```
    */
   list(options: NeighborListOptions = {}): Neighbor[] {
+    if (typeof options !== "object" || options === null) throw new TypeError(`Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`);
     const family = options.family;
     if (family !== undefined && family !== 4 && family !== 6) {
       throw new TypeError(`Invalid family ${JSON.stringify(family)}: use 4 or 6`);
     }
-    const index = options.dev === undefined ? 0 : linkIndex(this.#ctx, options.dev);
+    const index = options.dev === undefined ? 0 : linkIndex(this.#ctx, options.dev, "list() dev", true);
     const nl = this.#ctx.nl;
     const out: Neighbor[] = [];
     for (const f of family === undefined ? ([4, 6] as const) : [family]) {

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, test } from "vitest";
-import { NetlinkError } from "@dp/core";
+import { loadProgram, NetlinkError } from "@dp/core";
+import { asm } from "@dp/core/internal";
 import { openRouting, type Route } from "@dp/routing";
 import { netns, requireRoot, type TestNetns, vethPair } from "@dp/core/testing";
 
@@ -30,9 +31,17 @@ interface IpRoute {
   prefsrc?: string;
   metric?: number;
   flags: string[];
-  metrics?: { mtu?: number }[];
+  metrics?: Record<string, number | string>[];
   nexthops?: { gateway?: string; dev?: string; weight: number; flags: string[] }[];
+  nhid?: number;
+  from?: string;
+  pref?: string;
+  expires?: number;
+  flow?: { from?: string; to: string };
 }
+
+/** ip -json metric names, by dp's. */
+const IP_METRICS: Record<string, string> = { congctl: "congestion", rtoMin: "rto_min", fastopenNoCookie: "fastopen_no_cookie" };
 
 const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
 const PROTOCOLS: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16 };
@@ -67,8 +76,21 @@ function ipRoutes(ns: TestNetns, family: 4 | 6, args: string[], table = 254): Ro
     if (r.via !== undefined) route["via"] = r.via.host;
     if (r.dev !== undefined) route["dev"] = dev(r.dev);
     if (r.prefsrc !== undefined) route["src"] = r.prefsrc;
-    const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
-    if (mtu !== undefined) route["mtu"] = mtu;
+    const ipMetrics = Object.assign({}, ...(r.metrics ?? [])) as Record<string, number | string>;
+    if (Object.keys(ipMetrics).length > 0) {
+      const metrics: Record<string, number | string> = {};
+      for (const name of ["mtu", "window", "rtt", "rttvar", "ssthresh", "cwnd", "advmss", "reordering", "hoplimit", "initcwnd", "features", "rtoMin", "initrwnd", "quickack", "congctl", "fastopenNoCookie"]) {
+        const v = ipMetrics[IP_METRICS[name] ?? name];
+        if (v !== undefined) metrics[name] = name === "features" && v === "ecn" ? 1 : v;
+      }
+      if (metrics["mtu"] !== undefined) route["mtu"] = metrics["mtu"];
+      route["metrics"] = metrics;
+    }
+    if (r.nhid !== undefined) route["nhid"] = r.nhid;
+    if (r.from !== undefined) route["from"] = r.from.includes("/") ? r.from : `${r.from}/128`;
+    if (r.pref !== undefined) route["pref"] = r.pref;
+    if (r.expires !== undefined) route["expires"] = r.expires;
+    if (r.flow !== undefined) route["realms"] = { from: Number(r.flow.from ?? 0), to: Number(r.flow.to) };
     if (r.nexthops !== undefined) {
       route["nexthops"] = r.nexthops.map((nh) => ({
         ...(nh.gateway === undefined ? {} : { via: nh.gateway }),
@@ -122,6 +144,7 @@ describe("Routes", () => {
       dev: d0,
       src: "10.1.0.2",
       mtu: 1400,
+      metrics: { mtu: 1400 },
     });
     // iproute2's scope rules: link for a direct route, universe with a gateway.
     expect(listed.find((r) => r.dst === "10.3.0.0/24")?.scope).toBe(253);
@@ -377,5 +400,193 @@ describe("Routes", () => {
     expect(probe(a, "fd00:60::1")).toBe("refused");
     expect(rt.routes.delete({ dst: "10.60.0.1/32" })).toBe(true);
     expect(probe(a, "10.60.0.1")).toBe("ENETUNREACH");
+  });
+
+  /** Routes with every attribute ip -json shows, in the words of ip route add (IPv4 and IPv6). */
+  const IP_ROUTES = [
+    "10.2.0.0/24 via 10.1.0.1 dev d0 mtu lock 1400 window 1000 rtt 100ms rttvar 50ms ssthresh 5 cwnd 10 advmss 1300 reordering 3 hoplimit 10 initcwnd 5 initrwnd 6 quickack 1 congctl bbr fastopen_no_cookie 1",
+    "10.3.0.0/24 via 10.9.0.1 dev d0 onlink",
+    "10.6.0.0/24 dev d0 realms 1/2",
+    "10.16.0.0/24 dev d0 realm 7",
+    "10.7.0.0/24 nhid 10",
+    "fd00:2::/64 via fd00:1::1 dev d0 pref high expires 300",
+    "fd00:3::/64 via fd00:1::1 dev d0 onlink pref low",
+    "::ffff:10.0.0.0/120 dev d0",
+  ];
+  const NEXTHOPS = ["id 1 via 10.1.0.1 dev d0", "id 2 via 10.1.0.3 dev d0", "id 10 group 1/2,3"];
+
+  function ipSetup(ns: TestNetns): void {
+    withVeth(ns);
+    for (const nh of NEXTHOPS) ns.exec("ip", ["nexthop", "add", ...nh.split(" ")]);
+    for (const r of IP_ROUTES) ns.exec("ip", ["route", "add", ...r.split(" ")]);
+  }
+
+  /** The metrics lock is not in ip -json: compare it through ip route show. */
+  function withoutLock(routes: readonly Route[]): Route[] {
+    return routes.map((r) => {
+      if (r.metrics?.lock === undefined) return r;
+      const { lock: _, ...metrics } = r.metrics;
+      return { ...r, metrics };
+    });
+  }
+
+  /** Expiry counts down: compare it to the second. */
+  function settled(routes: readonly Route[]): Route[] {
+    return routes.map((r) => (r.expires === undefined ? r : { ...r, expires: r.expires - (r.expires % 10) }));
+  }
+
+  test("routes.list() reads metrics, realms, nhid, expiry, preference and onlink of routes ip made, as ip -json shows them", () => {
+    using ns = netns();
+    ipSetup(ns);
+    using rt = openRouting({ netns: ns.ns });
+    for (const family of [4, 6] as const) {
+      expect(settled(withoutLock(byDst(rt.routes.list({ family }))))).toEqual(settled(byDst(ipRoutes(ns, family, []))));
+    }
+    const r = rt.routes.get("10.2.0.0/24");
+    expect(r?.metrics).toEqual({
+      mtu: 1400,
+      window: 1000,
+      rtt: 100,
+      rttvar: 50,
+      ssthresh: 5,
+      cwnd: 10,
+      advmss: 1300,
+      reordering: 3,
+      hoplimit: 10,
+      initcwnd: 5,
+      initrwnd: 6,
+      quickack: 1,
+      congctl: "bbr",
+      fastopenNoCookie: 1,
+      lock: ["mtu"],
+    });
+    expect(rt.routes.get("fd00:3::/64")).toMatchObject({ onlink: true, pref: "low" });
+    expect(rt.routes.get("::ffff:10.0.0.0/120")?.dst).toBe("::ffff:10.0.0.0/120");
+  });
+
+  test("routes.add() makes what ip route add makes: ip -json and ip route show print the same in both namespaces", () => {
+    using byIp = netns();
+    ipSetup(byIp);
+    using byDp = netns();
+    withVeth(byDp);
+    using rt = openRouting({ netns: byDp.ns });
+    rt.nexthops.add({ id: 1, via: "10.1.0.1", dev: "d0" });
+    rt.nexthops.add({ id: 2, via: "10.1.0.3", dev: "d0" });
+    rt.nexthops.add({ id: 10, group: [{ id: 1 }, { id: 2, weight: 3 }] });
+    const metrics = {
+      mtu: 1400,
+      window: 1000,
+      rtt: 100,
+      rttvar: 50,
+      ssthresh: 5,
+      cwnd: 10,
+      advmss: 1300,
+      reordering: 3,
+      hoplimit: 10,
+      initcwnd: 5,
+      initrwnd: 6,
+      quickack: 1,
+      congctl: "bbr",
+      fastopenNoCookie: 1,
+      lock: ["mtu"],
+    } as const;
+    rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.1", dev: "d0", metrics });
+    rt.routes.add({ dst: "10.3.0.0/24", via: "10.9.0.1", dev: "d0", onlink: true });
+    rt.routes.add({ dst: "10.6.0.0/24", dev: "d0", realms: { from: 1, to: 2 } });
+    rt.routes.add({ dst: "10.16.0.0/24", dev: "d0", realms: { from: 0, to: 7 } });
+    rt.routes.add({ dst: "10.7.0.0/24", nhid: 10 });
+    rt.routes.add({ dst: "fd00:2::/64", via: "fd00:1::1", dev: "d0", pref: "high", expires: 300 });
+    rt.routes.add({ dst: "fd00:3::/64", via: "fd00:1::1", dev: "d0", onlink: true, pref: "low" });
+    rt.routes.add({ dst: "::ffff:10.0.0.0/120", dev: "d0" });
+    for (const family of [4, 6] as const) {
+      expect(settled(byDst(ipRoutes(byDp, family, [])))).toEqual(settled(byDst(ipRoutes(byIp, family, []))));
+      const text = (ns: TestNetns): string => ns.exec("ip", [`-${family}`, "route", "show"]).replace(/expires \d+sec/g, "expires");
+      expect(text(byDp)).toBe(text(byIp));
+    }
+    expect(byDp.exec("ip", ["route", "show", "10.2.0.0/24"])).toContain("mtu lock 1400");
+  });
+
+  test("routes.add() sets ip and ip6 encapsulation as ip route add does, and both read it back", () => {
+    using byIp = netns();
+    withVeth(byIp);
+    byIp.exec("ip", ["route", "add", "10.4.0.0/24", "dev", "d0", "encap", "ip", "id", "5", "dst", "10.1.0.9", "src", "10.1.0.2", "ttl", "3", "tos", "4"]);
+    byIp.exec("ip", ["route", "add", "10.5.0.0/24", "dev", "d0", "encap", "ip6", "id", "6", "dst", "fd00:1::9", "src", "fd00:1::2", "hoplimit", "3", "tc", "1"]);
+    using byDp = netns();
+    withVeth(byDp);
+    using rtIp = openRouting({ netns: byIp.ns });
+    using rt = openRouting({ netns: byDp.ns });
+    // ip -json repeats "dst" for the tunnel's destination: compare the text.
+    for (const r of rtIp.routes.list({ family: 4 }).filter((r) => r.encap !== undefined)) rt.routes.add(r);
+    expect(byDp.exec("ip", ["route", "show"])).toBe(byIp.exec("ip", ["route", "show"]));
+    expect(rt.routes.get("10.4.0.0/24")?.encap).toEqual({ type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4, flags: 0 });
+    expect(rt.routes.get("10.5.0.0/24")?.encap).toEqual({ type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1, flags: 0 });
+    expect(rt.routes.delete({ dst: "10.4.0.0/24", dev: "d0" })).toBe(true);
+  });
+
+  test("routes.add() attaches lwt BPF programs (encap bpf in/out/xmit) and lists them by name as ip route shows them", () => {
+    using ns = netns();
+    withVeth(ns);
+    using rt = openRouting({ netns: ns.ns });
+    const instructions = asm.program(asm.movImm(0, 0), asm.exit()); // BPF_OK
+    using pin = loadProgram({ name: "dp_in", type: "lwtIn", license: "GPL", instructions });
+    using pout = loadProgram({ name: "dp_out", type: "lwtOut", license: "GPL", instructions });
+    using pxmit = loadProgram({ name: "dp_xmit", type: "lwtXmit", license: "GPL", instructions });
+    rt.routes.add({
+      dst: "10.9.0.0/24",
+      dev: "d0",
+      encap: { type: "bpf", in: { name: "lwt_in", program: pin }, out: { name: "lwt_out", program: pout }, xmit: { name: "lwt_xmit", program: pxmit }, headroom: 14 },
+    });
+    // The kernel reports the programs' names, not the headroom.
+    expect(rt.routes.get("10.9.0.0/24")?.encap).toEqual({ type: "bpf", in: { name: "lwt_in" }, out: { name: "lwt_out" }, xmit: { name: "lwt_xmit" } });
+    expect(ns.exec("ip", ["route", "show", "10.9.0.0/24"]).replace(/\s+/g, " ").trim()).toBe(
+      "10.9.0.0/24 encap bpf in lwt_in out lwt_out xmit lwt_xmit dev d0 scope link",
+    );
+    // A listed route (names only) is passed back to delete: the encapsulation is left out.
+    expect(rt.routes.delete(rt.routes.get("10.9.0.0/24")!)).toBe(true);
+    expect(() => rt.routes.add({ dst: "10.9.0.0/24", dev: "d0", encap: { type: "bpf", in: { name: "lwt_in" } } })).toThrow(/needs its loaded program/);
+  });
+
+  test("routes.list() reads a route through a nexthop group with nexthop_compat_mode 0 as nhid alone, as ip -json shows it", () => {
+    using ns = netns();
+    ipSetup(ns);
+    using rt = openRouting({ netns: ns.ns });
+    rt.sysctl.set("net.ipv4.nexthop_compat_mode", 0);
+    const route = rt.routes.get("10.7.0.0/24");
+    expect(route).toEqual({ family: 4, dst: "10.7.0.0/24", table: 254, type: "unicast", protocol: 3, scope: 0, metric: 0, onlink: false, nhid: 10 });
+    expect(ipRoutes(ns, 4, ["10.7.0.0/24"])).toEqual([route]);
+  });
+
+  test("routes.list() tells IPv6 source-specific routes apart (from), as ip -json does, and delete() takes the one given", () => {
+    using ns = netns();
+    withVeth(ns);
+    ns.exec("ip", ["-6", "route", "add", "fd00:5::/64", "from", "fd00:6::/64", "via", "fd00:1::1", "dev", "d0"]);
+    ns.exec("ip", ["-6", "route", "add", "fd00:5::/64", "via", "fd00:1::1", "dev", "d0"]);
+    using rt = openRouting({ netns: ns.ns });
+    const mine = rt.routes.list({ family: 6 }).filter((r) => r.dst === "fd00:5::/64");
+    expect(mine.map((r) => r.from)).toEqual(["fd00:6::/64", undefined]);
+    expect(byDst(rt.routes.list({ family: 6 }))).toEqual(byDst(ipRoutes(ns, 6, [])));
+    expect(rt.routes.delete(mine[0]!)).toBe(true);
+    expect(ipRoutes(ns, 6, ["fd00:5::/64"])).toEqual([mine[1]]);
+    rt.routes.add({ dst: "fd00:5::/64", from: "fd00:7::/64", via: "fd00:1::1", dev: "d0" });
+    expect(ns.exec("ip", ["-6", "route", "show", "fd00:5::/64"])).toContain("fd00:5::/64 from fd00:7::/64 via fd00:1::1 dev d0");
+  });
+
+  test("routes.add() sets realms and encapsulation per next hop of a multipath route, as ip route add does, and reads them back", () => {
+    const args = ["10.6.0.0/24", "nexthop", "via", "10.1.0.1", "dev", "d0", "realms", "1/2", "nexthop", "via", "10.1.0.3", "dev", "d0", "weight", "2", "encap", "ip", "id", "5", "dst", "10.1.0.9", "ttl", "3"];
+    using byIp = netns();
+    withVeth(byIp);
+    byIp.exec("ip", ["route", "add", ...args]);
+    using byDp = netns();
+    withVeth(byDp);
+    using rtIp = openRouting({ netns: byIp.ns });
+    using rt = openRouting({ netns: byDp.ns });
+    const listed = rtIp.routes.get("10.6.0.0/24")!;
+    expect(listed.nexthops).toEqual([
+      { via: "10.1.0.1", dev: indexOf(byIp, "d0"), weight: 1, onlink: false, realms: { from: 1, to: 2 } },
+      { via: "10.1.0.3", dev: indexOf(byIp, "d0"), weight: 2, onlink: false, encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "0.0.0.0", ttl: 3, tos: 0, flags: 0 } },
+    ]);
+    rt.routes.add(listed);
+    expect(byDp.exec("ip", ["route", "show", "10.6.0.0/24"])).toBe(byIp.exec("ip", ["route", "show", "10.6.0.0/24"]));
+    expect(rt.routes.get("10.6.0.0/24")).toEqual(listed);
   });
 });

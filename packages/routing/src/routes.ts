@@ -1,7 +1,21 @@
-import { formatIp, type IpAddress, type IpFamily, NetlinkError, type NetlinkWriter, NLM_F, parseIp } from "@dp/core";
-import { RT_SCOPE, RT_TABLE, RTA, RTAX, RTM, RTN } from "@dp/core/internal";
-import { checkBoolean, checkInteger, checkObject, named, parsePrefix, protocolNumber, quote, tableNumber } from "./_check.ts";
+import { attrString, type BpfProgram, type IpAddress, type IpFamily, NLA_F_NESTED, NetlinkError, netlinkAttributeMap, NetlinkWriter, NLM_F, parseIp } from "@dp/core";
+import { RT_SCOPE, RT_TABLE, RTA, RTAX, RTM, RTN, rawFd } from "@dp/core/internal";
+import {
+  checkBoolean,
+  checkInteger,
+  checkLinkRef,
+  checkObject,
+  named,
+  parsePrefix,
+  protocolNumber,
+  quote,
+  type RawAttribute,
+  rawAttributes,
+  type Realms,
+  tableNumber,
+} from "./_check.ts";
 import { type LinkRef, linkIndex, type RoutingContext } from "./_context.ts";
+import { formatAddress } from "./_text.ts";
 
 // include/linux/socket.h
 const AF_UNSPEC = 0;
@@ -118,7 +132,184 @@ export interface NextHop {
   readonly weight: number;
   /** Whether the gateway is assumed to be on link (`RTNH_F_ONLINK`). */
   readonly onlink: boolean;
+  /** The realms of this next hop (`RTA_FLOW`). */
+  readonly realms?: Realms;
+  /** The encapsulation of this next hop. */
+  readonly encap?: RouteEncap;
 }
+
+/** An IPv6 route's preference (`RTA_PREF`, RFC 4191): how a host picks among default routers. */
+export type RoutePref = "low" | "medium" | "high";
+
+/** The names of the route metrics ({@link RouteMetrics}). */
+export type RouteMetricName =
+  | "mtu"
+  | "window"
+  | "rtt"
+  | "rttvar"
+  | "ssthresh"
+  | "cwnd"
+  | "advmss"
+  | "reordering"
+  | "hoplimit"
+  | "initcwnd"
+  | "features"
+  | "rtoMin"
+  | "initrwnd"
+  | "quickack"
+  | "congctl"
+  | "fastopenNoCookie";
+
+/**
+ * A route's metrics (`RTA_METRICS`, `RTAX_*`): per-destination TCP and
+ * path parameters, as `ip route ... mtu lock 1400 advmss 1360 ...` sets
+ * them. Times are in milliseconds (the kernel keeps `rtt` in 1/8 ms and
+ * `rttvar` in 1/4 ms, as iproute2 converts them).
+ */
+export interface RouteMetrics {
+  /** The path MTU. */
+  readonly mtu?: number;
+  /** The TCP window clamp. */
+  readonly window?: number;
+  /** The initial round-trip time estimate, in ms. */
+  readonly rtt?: number;
+  /** The initial round-trip time variance, in ms. */
+  readonly rttvar?: number;
+  /** The initial slow-start threshold. */
+  readonly ssthresh?: number;
+  /** The congestion window clamp. */
+  readonly cwnd?: number;
+  /** The MSS advertised to peers. */
+  readonly advmss?: number;
+  /** The maximal reordering. */
+  readonly reordering?: number;
+  /** The hop limit (TTL) of packets sent. */
+  readonly hoplimit?: number;
+  /** The initial congestion window. */
+  readonly initcwnd?: number;
+  /** Feature bits (`RTAX_FEATURE_*`; 1 is ECN). */
+  readonly features?: number;
+  /** The minimal TCP retransmission timeout, in ms (locked when set, as iproute2 does: the kernel uses it only then). */
+  readonly rtoMin?: number;
+  /** The initial receive window. */
+  readonly initrwnd?: number;
+  /** Whether TCP quick acks are on (1) or off (0). */
+  readonly quickack?: number;
+  /** The TCP congestion control algorithm, such as `"bbr"`. */
+  readonly congctl?: string;
+  /** Whether TCP Fast Open works without a cookie (1). */
+  readonly fastopenNoCookie?: number;
+  /** The metrics locked against changes by the kernel (`lock`, `RTAX_LOCK`), in `RTAX_*` order. */
+  readonly lock?: readonly RouteMetricName[];
+}
+
+/** A lightweight tunnel that encapsulates in IPv4 (`encap ip`, collect_md tunnels). */
+export interface IpEncap {
+  /** The kind. */
+  readonly type: "ip";
+  /** The tunnel id (VNI, key). */
+  readonly id?: bigint;
+  /** The outer destination. */
+  readonly dst?: string;
+  /** The outer source. */
+  readonly src?: string;
+  /** The outer TTL. */
+  readonly ttl?: number;
+  /** The outer TOS. */
+  readonly tos?: number;
+  /** `TUNNEL_*` flags (such as checksum and key present). */
+  readonly flags?: number;
+}
+
+/** A lightweight tunnel that encapsulates in IPv6 (`encap ip6`). */
+export interface Ip6Encap {
+  /** The kind. */
+  readonly type: "ip6";
+  /** The tunnel id. */
+  readonly id?: bigint;
+  /** The outer destination. */
+  readonly dst?: string;
+  /** The outer source. */
+  readonly src?: string;
+  /** The outer hop limit. */
+  readonly hoplimit?: number;
+  /** The outer traffic class. */
+  readonly tc?: number;
+  /** `TUNNEL_*` flags. */
+  readonly flags?: number;
+}
+
+/** MPLS encapsulation (`encap mpls LABEL/LABEL`; needs `CONFIG_MPLS_IPTUNNEL`). */
+export interface MplsEncap {
+  /** The kind. */
+  readonly type: "mpls";
+  /** The label stack, outermost first (20-bit labels). */
+  readonly labels: readonly number[];
+  /** The TTL to set, when not propagated. */
+  readonly ttl?: number;
+}
+
+/**
+ * A BPF program run on a route's packets (`encap bpf in|out|xmit`). The
+ * kernel reports only its name; to add a route, give the loaded program.
+ */
+export interface LwtProgram {
+  /** The name the kernel shows (`ip route` prints it); iproute2 uses `FILE:[SECTION]`. */
+  readonly name: string;
+  /**
+   * The loaded program (type `lwtIn`, `lwtOut` or `lwtXmit`); required to add or replace.
+   *
+   * @default none (as read back)
+   */
+  readonly program?: BpfProgram;
+}
+
+/**
+ * BPF lightweight tunnel (`encap bpf`): programs run on input (`in`,
+ * `lwtIn`), output (`out`, `lwtOut`) and transmit (`xmit`, `lwtXmit`,
+ * which may push headers within `headroom` bytes) of the route's packets.
+ */
+export interface BpfEncap {
+  /** The kind. */
+  readonly type: "bpf";
+  /**
+   * The program run on input.
+   *
+   * @default none
+   */
+  readonly in?: LwtProgram;
+  /**
+   * The program run on output.
+   *
+   * @default none
+   */
+  readonly out?: LwtProgram;
+  /**
+   * The program run on transmit.
+   *
+   * @default none
+   */
+  readonly xmit?: LwtProgram;
+  /**
+   * Bytes the transmit program may push (`headroom`); the kernel does not report it back.
+   *
+   * @default none (0)
+   */
+  readonly headroom?: number;
+}
+
+/** An encapsulation dp does not decode (`LWTUNNEL_ENCAP_*` number and the raw `RTA_ENCAP` payload), kept as sent. */
+export interface OtherEncap {
+  /** The kind. */
+  readonly type: "other";
+  /** The `LWTUNNEL_ENCAP_*` number (such as 5 for seg6). */
+  readonly encapType: number;
+  /** The nested attributes of `RTA_ENCAP`, as the kernel sent them. */
+  readonly data: Uint8Array;
+}
+
+/** A lightweight tunnel encapsulation on a route (`RTA_ENCAP_TYPE` and `RTA_ENCAP`). */
+export type RouteEncap = IpEncap | Ip6Encap | MplsEncap | BpfEncap | OtherEncap;
 
 /** A route, decoded from the kernel's `RTM_NEWROUTE` message. */
 export interface Route {
@@ -138,6 +329,8 @@ export interface Route {
   readonly metric: number;
   /** Whether the gateway is assumed to be on link (`RTNH_F_ONLINK`). */
   readonly onlink: boolean;
+  /** The source prefix the route is for (`from`, `RTA_SRC`; IPv6 source-specific routes). */
+  readonly from?: string;
   /** The gateway address. */
   readonly via?: string;
   /** The output interface index. */
@@ -146,8 +339,22 @@ export interface Route {
   readonly src?: string;
   /** The path MTU (`RTAX_MTU`), when set on the route. */
   readonly mtu?: number;
-  /** The next hops of a multipath route. */
+  /** The next hops of a multipath route (also of a route through a nexthop group, unless `nexthop_compat_mode` is 0). */
   readonly nexthops?: readonly NextHop[];
+  /** The nexthop object the route uses (`nhid`, `RTA_NH_ID`). */
+  readonly nhid?: number;
+  /** The metrics set on the route (`RTA_METRICS`); {@link Route.mtu} repeats the MTU. */
+  readonly metrics?: RouteMetrics;
+  /** Seconds until an IPv6 route expires (from `RTA_CACHEINFO`), when it does. */
+  readonly expires?: number;
+  /** The preference of an IPv6 route (`RTA_PREF`). */
+  readonly pref?: RoutePref;
+  /** The realms of the route (`realm`, `RTA_FLOW`). */
+  readonly realms?: Realms;
+  /** The lightweight tunnel encapsulation (`encap`). */
+  readonly encap?: RouteEncap;
+  /** Attributes dp does not decode, as the kernel sent them: kept, never dropped. */
+  readonly unknown?: readonly RawAttribute[];
 }
 
 /** One next hop of a multipath {@link RouteSpec}. */
@@ -176,6 +383,18 @@ export interface NextHopSpec {
    * @default false
    */
   readonly onlink?: boolean;
+  /**
+   * The realms of this next hop (IPv4).
+   *
+   * @default none
+   */
+  readonly realms?: Realms;
+  /**
+   * A lightweight tunnel encapsulation for this next hop.
+   *
+   * @default none
+   */
+  readonly encap?: RouteEncap;
 }
 
 /**
@@ -192,6 +411,13 @@ export interface RouteSpec {
    * @default the family of `dst`, else of `via`, the first next hop or `src`, else 4
    */
   readonly family?: IpFamily;
+  /**
+   * The source prefix the route is for (`ip -6 route add DST from PREFIX`,
+   * `RTA_SRC`): IPv6 source-specific routing. Part of the route's identity.
+   *
+   * @default any source
+   */
+  readonly from?: string;
   /**
    * The gateway address; an IPv6 gateway of an IPv4 route is sent as `RTA_VIA`.
    *
@@ -258,6 +484,52 @@ export interface RouteSpec {
    * @default none
    */
   readonly nexthops?: readonly NextHopSpec[];
+  /**
+   * The nexthop object (or group) to use (see {@link Nexthops}). With it,
+   * `via`, `dev` and `nexthops` are not sent: they are the object's, as a
+   * listing shows them under `nexthop_compat_mode` 1, so a listed route can
+   * be passed back.
+   *
+   * @default none
+   */
+  readonly nhid?: number;
+  /**
+   * Metrics (`mtu` here wins over {@link RouteSpec.mtu}'s absence; give one of the two).
+   *
+   * @default none
+   */
+  readonly metrics?: RouteMetrics;
+  /**
+   * Seconds until an IPv6 route expires (`expires`).
+   *
+   * @default never
+   */
+  readonly expires?: number;
+  /**
+   * The preference of an IPv6 route (`pref`).
+   *
+   * @default none sent: the kernel records "medium"
+   */
+  readonly pref?: RoutePref;
+  /**
+   * The realms (`realm`/`realms`, IPv4).
+   *
+   * @default none
+   */
+  readonly realms?: Realms;
+  /**
+   * A lightweight tunnel encapsulation. Deleting ignores it (the kernel
+   * cannot rebuild a BPF encapsulation from names).
+   *
+   * @default none
+   */
+  readonly encap?: RouteEncap;
+  /**
+   * Attributes to send as they are, after the others (what {@link Route.unknown} kept).
+   *
+   * @default none
+   */
+  readonly unknown?: readonly RawAttribute[];
 }
 
 /** Options for {@link Routes.list}. */
@@ -323,6 +595,7 @@ interface ParsedRoute {
   readonly family: IpFamily;
   readonly dst: Uint8Array | undefined;
   readonly dstLen: number;
+  readonly from: { readonly bytes: Uint8Array; readonly len: number } | undefined;
   readonly via: Uint8Array | undefined;
   readonly dev: LinkRef | undefined;
   readonly src: Uint8Array | undefined;
@@ -334,6 +607,14 @@ interface ParsedRoute {
   readonly mtu: number | undefined;
   readonly onlink: boolean;
   readonly nexthops: readonly ParsedNextHop[] | undefined;
+  readonly nhid: number | undefined;
+  /** `RTAX_*` and value, in `RTAX_*` order, `RTAX_LOCK` last. */
+  readonly metrics: readonly (readonly [number, number | string])[];
+  readonly expires: number | undefined;
+  readonly pref: number | undefined;
+  readonly realms: number | undefined;
+  readonly encap: RouteEncap | undefined;
+  readonly unknown: readonly RawAttribute[] | undefined;
   /** The spec it came from, for messages (see {@link describeRoute}). */
   readonly spec: RouteSpec;
 }
@@ -343,6 +624,8 @@ interface ParsedNextHop {
   readonly dev: LinkRef | undefined;
   readonly weight: number;
   readonly onlink: boolean;
+  readonly realms: number | undefined;
+  readonly encap: RouteEncap | undefined;
 }
 
 
@@ -350,18 +633,9 @@ interface ParsedNextHop {
 
 
 
-function checkLinkRef(v: unknown, what: string): LinkRef | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v === "number") return checkInteger(v, what, 1, 0x7fffffff);
-  if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected an interface name or index, got ${typeof v}`);
-  if (v.length === 0 || v.length > 15 || /[\s/]/.test(v)) {
-    throw new RangeError(`Invalid ${what} ${quote(v)}: use 1-15 characters without spaces or "/"`);
-  }
-  return v;
+function optionalLinkRef(v: unknown, what: string): LinkRef | undefined {
+  return v === undefined ? undefined : checkLinkRef(v, what);
 }
-
-
-
 
 function parseAddress(v: unknown, what: string): IpAddress {
   if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected an IP address string, got ${typeof v}`);
@@ -373,8 +647,69 @@ function parseAddress(v: unknown, what: string): IpAddress {
 }
 
 
-const SPEC_KEYS = new Set(["dst", "family", "via", "dev", "src", "table", "type", "protocol", "scope", "metric", "mtu", "onlink", "nexthops"]);
-const NEXTHOP_KEYS = new Set(["via", "dev", "weight", "onlink"]);
+const SPEC_KEYS = new Set([
+  "dst",
+  "from",
+  "family",
+  "via",
+  "dev",
+  "src",
+  "table",
+  "type",
+  "protocol",
+  "scope",
+  "metric",
+  "mtu",
+  "onlink",
+  "nexthops",
+  "nhid",
+  "metrics",
+  "expires",
+  "pref",
+  "realms",
+  "encap",
+  "unknown",
+]);
+
+// include/uapi/linux/lwtunnel.h, mpls_iptunnel.h
+const LWTUNNEL_ENCAP = { MPLS: 1, IP: 2, IP6: 4, BPF: 6 } as const;
+const LWTUNNEL_IP = { ID: 1, DST: 2, SRC: 3, TTL: 4, TOS: 5, FLAGS: 6, PAD: 7, OPTS: 8 } as const;
+const LWTUNNEL_IP6 = { ID: 1, DST: 2, SRC: 3, HOPLIMIT: 4, TC: 5, FLAGS: 6, PAD: 7, OPTS: 8 } as const;
+const LWT_BPF = { IN: 1, OUT: 2, XMIT: 3, XMIT_HEADROOM: 4 } as const;
+const LWT_BPF_PROG = { FD: 1, NAME: 2 } as const;
+const MPLS_IPTUNNEL = { DST: 1, TTL: 2 } as const;
+/** `LWT_BPF_MAX_HEADROOM` (include/uapi/linux/lwtunnel.h). */
+const LWT_BPF_MAX_HEADROOM = 256;
+// include/uapi/linux/icmpv6.h
+const ICMPV6_ROUTER_PREF = { low: 3, medium: 0, high: 1 } as const;
+/** `USER_HZ`: the kernel reports `rta_expires` in clock ticks of 1/100 s. */
+const USER_HZ = 100;
+
+/** Metric names by `RTAX_*` value; index 0 (unspec) and 1 (lock) have none. */
+const METRIC_NAMES: readonly (RouteMetricName | undefined)[] = [
+  undefined,
+  undefined,
+  "mtu",
+  "window",
+  "rtt",
+  "rttvar",
+  "ssthresh",
+  "cwnd",
+  "advmss",
+  "reordering",
+  "hoplimit",
+  "initcwnd",
+  "features",
+  "rtoMin",
+  "initrwnd",
+  "quickack",
+  "congctl",
+  "fastopenNoCookie",
+];
+/** What the kernel keeps per millisecond of `rtt` and `rttvar` (iproute2's conversion). */
+const METRIC_SCALE: Partial<Record<RouteMetricName, number>> = { rtt: 8, rttvar: 4 };
+const METRIC_KEYS = new Set<string>([...METRIC_NAMES.filter((n) => n !== undefined), "lock"]);
+const NEXTHOP_KEYS = new Set(["via", "dev", "weight", "onlink", "realms", "encap"]);
 
 /** Validates a spec and parses its addresses; `at` prefixes field names ("route " or "specs[3]."). */
 function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
@@ -401,6 +736,13 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
     dst = p.bytes;
     dstLen = p.prefixLength;
   }
+  let from: { bytes: Uint8Array; len: number } | undefined;
+  if (spec.from !== undefined) {
+    const p = parsePrefix(spec.from, `${at}from`);
+    if (family !== undefined && family !== p.family) throw new RangeError(`Invalid ${at}from ${quote(spec.from)}: the route is IPv${family}`);
+    family = p.family;
+    if (p.prefixLength > 0) from = { bytes: p.bytes, len: p.prefixLength };
+  }
   const via = spec.via === undefined ? undefined : parseAddress(spec.via, `${at}via`);
   const src = spec.src === undefined ? undefined : parseAddress(spec.src, `${at}src`);
   let nexthops: ParsedNextHop[] | undefined;
@@ -419,13 +761,15 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
       }
       const nhVia = nh.via === undefined ? undefined : parseAddress(nh.via, `${f}.via`);
       if (nhVia !== undefined) nhFamilies.push(nhVia.family);
-      const dev = checkLinkRef(nh.dev, `${f}.dev`);
+      const dev = optionalLinkRef(nh.dev, `${f}.dev`);
       if (nhVia === undefined && dev === undefined) throw new TypeError(`Invalid ${f}: give via, dev or both`);
       return {
         via: nhVia?.bytes,
         dev,
         weight: nh.weight === undefined ? 1 : checkInteger(nh.weight, `${f}.weight`, 1, 256),
         onlink: checkBoolean(nh.onlink, `${f}.onlink`),
+        realms: parseRealms(nh.realms, `${f}.realms`),
+        encap: parseEncap(nh.encap, `${f}.encap`),
       };
     });
   }
@@ -443,12 +787,13 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
     if (t < 0) throw new TypeError(`Invalid ${at}type ${quote(spec.type)}: use one of ${ROUTE_TYPES.map(quote).join(", ")}`);
     type = t;
   }
-  const dev = checkLinkRef(spec.dev, `${at}dev`);
+  const dev = optionalLinkRef(spec.dev, `${at}dev`);
   const table = spec.table === undefined ? undefined : tableNumber(spec.table, `${at}table`);
   return {
     family,
     dst,
     dstLen,
+    from,
     via: via?.bytes,
     dev,
     src: src?.bytes,
@@ -460,8 +805,148 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
     mtu: spec.mtu === undefined ? undefined : checkInteger(spec.mtu, `${at}mtu`, 1, 0xffffffff),
     onlink: checkBoolean(spec.onlink, `${at}onlink`),
     nexthops,
+    nhid: spec.nhid === undefined ? undefined : checkInteger(spec.nhid, `${at}nhid`, 1, 0xffffffff),
+    metrics: parseMetrics(spec, at),
+    expires: spec.expires === undefined ? undefined : checkInteger(spec.expires, `${at}expires`, 0, 0x7fffffff),
+    pref: parsePref(spec.pref, `${at}pref`),
+    realms: parseRealms(spec.realms, `${at}realms`),
+    encap: parseEncap(spec.encap, `${at}encap`),
+    unknown: rawAttributes(spec.unknown, `${at}unknown`),
     spec,
   };
+}
+
+function parsePref(v: unknown, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || !Object.hasOwn(ICMPV6_ROUTER_PREF, v)) throw new TypeError(`Invalid ${what} ${quote(v)}: use "low", "medium" or "high"`);
+  return ICMPV6_ROUTER_PREF[v as RoutePref];
+}
+
+function parseRealms(v: unknown, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  checkObject(v, what);
+  const r = v as Realms;
+  return ((checkInteger(r.from, `${what}.from`, 0, 0xffff) << 16) | checkInteger(r.to, `${what}.to`, 0, 0xffff)) >>> 0;
+}
+
+/** Checks the metrics (and the older `mtu` field) and lists them in `RTAX_*` order. */
+function parseMetrics(spec: RouteSpec, at: string): (readonly [number, number | string])[] {
+  const out: (readonly [number, number | string])[] = [];
+  const m = spec.metrics;
+  if (m !== undefined) checkObject(m, `${at}metrics`);
+  if (m !== undefined) {
+    for (const key of Object.keys(m)) if (!METRIC_KEYS.has(key)) throw new TypeError(`Invalid ${at}metrics.${key}: not a route metric`);
+  }
+  if (spec.mtu !== undefined && m?.mtu !== undefined && spec.mtu !== m.mtu) {
+    throw new TypeError(`Invalid ${at}mtu: give the MTU once, as mtu or as metrics.mtu`);
+  }
+  METRIC_NAMES.forEach((name, type) => {
+    if (name === undefined) return;
+    const v = name === "mtu" ? (m?.mtu ?? spec.mtu) : m?.[name];
+    if (v === undefined) return;
+    if (name === "congctl") {
+      if (typeof v !== "string" || v.length === 0 || v.length > 15) throw new TypeError(`Invalid ${at}metrics.congctl ${quote(v)}: use a congestion control name such as "bbr"`);
+      out.push([type, v]);
+      return;
+    }
+    const what = name === "mtu" && m?.mtu === undefined ? `${at}mtu` : `${at}metrics.${name}`;
+    const scale = METRIC_SCALE[name] ?? 1;
+    const n = typeof v === "number" ? Math.round(v * scale) : v;
+    checkInteger(n, what, name === "mtu" ? 1 : 0, 0xffffffff);
+    out.push([type, n]);
+  });
+  // iproute2 locks rto_min whenever it sets it (the kernel uses it only when locked).
+  let mask = m?.rtoMin === undefined ? 0 : 1 << RTAX.RTO_MIN;
+  if (m?.lock !== undefined) {
+    if (!Array.isArray(m.lock)) throw new TypeError(`Invalid ${at}metrics.lock: expected an array of metric names`);
+    for (const name of m.lock as readonly unknown[]) {
+      const type = typeof name === "string" ? METRIC_NAMES.indexOf(name as RouteMetricName) : -1;
+      if (type < 2) throw new TypeError(`Invalid ${at}metrics.lock ${quote(name)}: not a route metric`);
+      mask |= 1 << type;
+    }
+  }
+  if (mask !== 0) out.push([RTAX.LOCK, mask >>> 0]);
+  return out;
+}
+
+function optionalAddress(v: unknown, what: string, family: IpFamily): Uint8Array | undefined {
+  if (v === undefined) return undefined;
+  const a = parseAddress(v, what);
+  if (a.family !== family) throw new RangeError(`Invalid ${what} ${quote(v)}: expected an IPv${family} address`);
+  return a.bytes;
+}
+
+function optionalBigint(v: unknown, what: string): bigint | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "bigint") throw new TypeError(`Invalid ${what}: expected a bigint, got ${typeof v}`);
+  if (v < 0n || v > 0xffff_ffff_ffff_ffffn) throw new RangeError(`Invalid ${what} ${v}: must be from 0 to 2⁶⁴−1`);
+  return v;
+}
+
+const ENCAP_KEYS: Readonly<Record<RouteEncap["type"], ReadonlySet<string>>> = {
+  ip: new Set(["type", "id", "dst", "src", "ttl", "tos", "flags"]),
+  ip6: new Set(["type", "id", "dst", "src", "hoplimit", "tc", "flags"]),
+  mpls: new Set(["type", "labels", "ttl"]),
+  bpf: new Set(["type", "in", "out", "xmit", "headroom"]),
+  other: new Set(["type", "encapType", "data"]),
+};
+
+/**
+ * Checks an encapsulation; the value is kept (writeEncap reads it).
+ *
+ * @internal Shared with nexthops.ts.
+ */
+export function parseEncap(v: unknown, what: string): RouteEncap | undefined {
+  if (v === undefined) return undefined;
+  checkObject(v, what);
+  const e = v as RouteEncap;
+  if (typeof e.type !== "string" || !Object.hasOwn(ENCAP_KEYS, e.type)) {
+    throw new TypeError(`Invalid ${what}.type ${quote(e.type)}: use "ip", "ip6", "mpls", "bpf" or "other"`);
+  }
+  for (const key of Object.keys(e)) if (!ENCAP_KEYS[e.type].has(key)) throw new TypeError(`Invalid ${what}.${key}: not a field of ${e.type} encapsulation`);
+  switch (e.type) {
+    case "ip":
+    case "ip6": {
+      const family = e.type === "ip" ? 4 : 6;
+      optionalBigint(e.id, `${what}.id`);
+      optionalAddress(e.dst, `${what}.dst`, family);
+      optionalAddress(e.src, `${what}.src`, family);
+      if (e.type === "ip") {
+        if (e.ttl !== undefined) checkInteger(e.ttl, `${what}.ttl`, 0, 255);
+        if (e.tos !== undefined) checkInteger(e.tos, `${what}.tos`, 0, 255);
+      } else {
+        if (e.hoplimit !== undefined) checkInteger(e.hoplimit, `${what}.hoplimit`, 0, 255);
+        if (e.tc !== undefined) checkInteger(e.tc, `${what}.tc`, 0, 255);
+      }
+      if (e.flags !== undefined) checkInteger(e.flags, `${what}.flags`, 0, 0xffff);
+      break;
+    }
+    case "mpls":
+      if (!Array.isArray(e.labels) || e.labels.length === 0) throw new TypeError(`Invalid ${what}.labels: expected a non-empty array of labels`);
+      (e.labels as readonly unknown[]).forEach((l, i) => checkInteger(l, `${what}.labels[${i}]`, 0, 0xfffff));
+      if (e.ttl !== undefined) checkInteger(e.ttl, `${what}.ttl`, 0, 255);
+      break;
+    case "bpf":
+      for (const dir of ["in", "out", "xmit"] as const) {
+        const prog = e[dir];
+        if (prog === undefined) continue;
+        checkObject(prog, `${what}.${dir}`);
+        if (typeof prog.name !== "string" || prog.name.length === 0 || prog.name.includes("\0")) {
+          throw new TypeError(`Invalid ${what}.${dir}.name: expected a non-empty string without NUL`);
+        }
+        if (prog.program !== undefined && (typeof prog.program !== "object" || prog.program === null || !("fd" in prog.program))) {
+          throw new TypeError(`Invalid ${what}.${dir}.program: expected a loaded BpfProgram`);
+        }
+      }
+      if (e.in === undefined && e.out === undefined && e.xmit === undefined) throw new TypeError(`Invalid ${what}: give in, out or xmit`);
+      if (e.headroom !== undefined) checkInteger(e.headroom, `${what}.headroom`, 0, LWT_BPF_MAX_HEADROOM);
+      break;
+    case "other":
+      checkInteger(e.encapType, `${what}.encapType`, 1, 0xffff);
+      if (!(e.data instanceof Uint8Array)) throw new TypeError(`Invalid ${what}.data: expected a Uint8Array`);
+      break;
+  }
+  return e;
 }
 
 /** Names a route for messages: `blackhole route "10.0.0.0/24" via "10.1.0.1" dev "d0" table 100`. */
@@ -469,6 +954,7 @@ function describeRoute(r: ParsedRoute): string {
   const spec = r.spec;
   const typeName = spec.type === undefined || spec.type === "unicast" ? "" : `${spec.type} `;
   let label = `${typeName}route ${quote(spec.dst)}`;
+  if (spec.from !== undefined) label += ` from ${quote(spec.from)}`;
   if (spec.via !== undefined) label += ` via ${quote(spec.via)}`;
   if (r.dev !== undefined) label += ` dev ${quote(r.dev)}`;
   if (r.table !== undefined && r.table !== RT_TABLE.MAIN) label += ` table ${r.table}`;
@@ -513,14 +999,14 @@ function writeRoute(
     else if (type === RTN.BROADCAST || type === RTN.MULTICAST || type === RTN.ANYCAST) scope = RT_SCOPE.LINK;
     else if (type === RTN.UNICAST || type === RTN.UNSPEC) {
       if (del) scope = RT_SCOPE.NOWHERE;
-      else scope = r.via === undefined && r.nexthops === undefined ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE;
+      else scope = r.via === undefined && r.nexthops === undefined && r.nhid === undefined ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE;
     } else scope = del ? RT_SCOPE.NOWHERE : RT_SCOPE.UNIVERSE;
   }
   w.begin(del ? RTM.DELROUTE : RTM.NEWROUTE, ack ? FLAGS[op] : FLAGS[op] & ~NLM_F.ACK, seq);
   // struct rtmsg
   w.u8(r.family === 4 ? AF_INET : AF_INET6)
     .u8(r.dstLen)
-    .u8(0)
+    .u8(r.from?.len ?? 0)
     .u8(0)
     .u8(table < 256 ? table : RT_TABLE.UNSPEC)
     .u8(r.protocol ?? (del ? 0 : RTPROT_BOOT))
@@ -528,28 +1014,128 @@ function writeRoute(
     .u8(type)
     .u32(r.onlink ? RTNH_F_ONLINK : 0);
   if (r.dst !== undefined) w.attr(RTA.DST, r.dst);
-  if (r.via !== undefined) writeGateway(w, r.family, r.via);
+  if (r.from !== undefined) w.attr(RTA.SRC, r.from.bytes);
+  // With a nexthop object, the gateway, device and next hops the kernel lists
+  // (nexthop_compat_mode 1) are its, not the route's: they are not sent.
+  const own = r.nhid === undefined;
+  if (r.via !== undefined && own) writeGateway(w, r.family, r.via);
   if (r.src !== undefined) w.attr(RTA.PREFSRC, r.src);
   if (table >= 256) w.attrU32(RTA.TABLE, table);
   if (r.metric !== undefined) w.attrU32(RTA.PRIORITY, r.metric);
-  if (dev !== undefined) w.attrU32(RTA.OIF, dev);
-  const mtu = r.mtu;
-  if (mtu !== undefined) w.nest(RTA.METRICS, () => w.attrU32(RTAX.MTU, mtu));
+  if (r.realms !== undefined) w.attrU32(RTA.FLOW, r.realms);
+  if (r.encap !== undefined && !del) writeEncap(w, r.encap);
+  if (r.nhid !== undefined) w.attrU32(RTA.NH_ID, r.nhid);
+  if (r.pref !== undefined) w.attrU8(RTA.PREF, r.pref);
+  if (r.expires !== undefined) w.attrU32(RTA.EXPIRES, r.expires);
+  for (const a of r.unknown ?? []) w.attr(a.type, a.data);
+  // iproute2 resolves dev after the other words: RTA_OIF comes last, before the metrics.
+  if (dev !== undefined && own) w.attrU32(RTA.OIF, dev);
+  const metrics = r.metrics;
+  if (metrics.length > 0) {
+    w.nest(RTA.METRICS, () => {
+      for (const [type, v] of metrics) {
+        // iproute2 sends the algorithm name without its NUL.
+        if (typeof v === "string") w.attr(type, utf8.encode(v));
+        else w.attrU32(type, v);
+      }
+    });
+  }
   const nexthops = r.nexthops;
-  if (nexthops !== undefined) {
+  if (nexthops !== undefined && own) {
     w.nest(RTA.MULTIPATH, () => {
       nexthops.forEach((nh, i) => {
-        const gwLen = nh.via === undefined ? 0 : NLA_HDRLEN + ((nh.via.length === 4 ? 4 : 6) === r.family ? nh.via.length : nh.via.length + 2);
+        // The next hop's attributes first, to know struct rtnexthop's length.
+        const attrs = new NetlinkWriter();
+        if (nh.via !== undefined) writeGateway(attrs, r.family, nh.via);
+        if (nh.realms !== undefined) attrs.attrU32(RTA.FLOW, nh.realms);
+        if (nh.encap !== undefined && !del) writeEncap(attrs, nh.encap);
+        const bytes = attrs.bytes();
         // struct rtnexthop: len, flags, hops, ifindex
-        w.u16(RTNH_LEN + ((gwLen + 3) & ~3))
+        w.u16(RTNH_LEN + bytes.length)
           .u8(nh.onlink ? RTNH_F_ONLINK : 0)
           .u8(nh.weight - 1)
-          .s32(nhDevs?.[i] ?? 0);
-        if (nh.via !== undefined) writeGateway(w, r.family, nh.via);
+          .s32(nhDevs?.[i] ?? 0)
+          .raw(bytes);
       });
     });
   }
   w.end();
+}
+
+const utf8 = new TextEncoder();
+
+function be64(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, v, false);
+  return b;
+}
+
+/**
+ * Writes `RTA_ENCAP` (with `NLA_F_NESTED`) then `RTA_ENCAP_TYPE`, as
+ * iproute2's lwt_parse_encap does (`NHA_ENCAP` and `NHA_ENCAP_TYPE` for a
+ * nexthop object).
+ *
+ * @internal Shared with nexthops.ts.
+ */
+export function writeEncap(w: NetlinkWriter, e: RouteEncap, encapAttr: number = RTA.ENCAP, typeAttr: number = RTA.ENCAP_TYPE): void {
+  let type: number;
+  switch (e.type) {
+    case "ip":
+    case "ip6": {
+      const k = e.type === "ip" ? LWTUNNEL_IP : LWTUNNEL_IP6;
+      type = e.type === "ip" ? LWTUNNEL_ENCAP.IP : LWTUNNEL_ENCAP.IP6;
+      w.nest(encapAttr, () => {
+        if (e.id !== undefined) w.attr(k.ID, be64(e.id));
+        if (e.dst !== undefined) w.attr(k.DST, parseIp(e.dst).bytes);
+        if (e.src !== undefined) w.attr(k.SRC, parseIp(e.src).bytes);
+        if (e.type === "ip") {
+          if (e.ttl !== undefined) w.attrU8(LWTUNNEL_IP.TTL, e.ttl);
+          if (e.tos !== undefined) w.attrU8(LWTUNNEL_IP.TOS, e.tos);
+        } else {
+          if (e.hoplimit !== undefined) w.attrU8(LWTUNNEL_IP6.HOPLIMIT, e.hoplimit);
+          if (e.tc !== undefined) w.attrU8(LWTUNNEL_IP6.TC, e.tc);
+        }
+        if (e.flags !== undefined) w.attrBe16(k.FLAGS, e.flags);
+      }, true);
+      break;
+    }
+    case "mpls": {
+      type = LWTUNNEL_ENCAP.MPLS;
+      const labels = new Uint8Array(4 * e.labels.length);
+      const dv = new DataView(labels.buffer);
+      // struct mpls_label: label (20 bits), traffic class, bottom of stack, TTL (0 here), big-endian.
+      e.labels.forEach((l, i) => dv.setUint32(4 * i, ((l << 12) | (i === e.labels.length - 1 ? 0x100 : 0)) >>> 0, false));
+      w.nest(encapAttr, () => {
+        w.attr(MPLS_IPTUNNEL.DST, labels);
+        if (e.ttl !== undefined) w.attrU8(MPLS_IPTUNNEL.TTL, e.ttl);
+      }, true);
+      break;
+    }
+    case "bpf":
+      type = LWTUNNEL_ENCAP.BPF;
+      w.nest(encapAttr, () => {
+        for (const [attr, prog] of [
+          [LWT_BPF.IN, e.in],
+          [LWT_BPF.OUT, e.out],
+          [LWT_BPF.XMIT, e.xmit],
+        ] as const) {
+          if (prog === undefined) continue;
+          const program = prog.program;
+          if (program === undefined) throw new TypeError(`Invalid route encap: the bpf program "${prog.name}" needs its loaded program to be attached`);
+          w.nest(attr, () => {
+            w.attrU32(LWT_BPF_PROG.FD, rawFd(program.fd));
+            w.attrString(LWT_BPF_PROG.NAME, prog.name);
+          }, true);
+        }
+        if (e.headroom !== undefined) w.attrU32(LWT_BPF.XMIT_HEADROOM, e.headroom);
+      }, true);
+      break;
+    case "other":
+      type = e.encapType;
+      w.attr(encapAttr | NLA_F_NESTED, e.data);
+      break;
+  }
+  w.attrU16(typeAttr, type);
 }
 
 function requireIndex(v: LinkRef | undefined, what: string): number | undefined {
@@ -623,7 +1209,7 @@ let lastFormattedText = "";
 
 /** Formats 4 or 16 address bytes; IPv4 without going through an array. */
 function addressText(d: Uint8Array): string | undefined {
-  if (d.length === 16) return formatIp(d);
+  if (d.length === 16) return formatAddress(d);
   if (d.length !== 4) return undefined;
   const n = u32(d, 0);
   if (n !== lastFormatted) {
@@ -647,26 +1233,128 @@ function decodeNextHops(d: Uint8Array): NextHop[] {
     const len = (d[off] as number) | ((d[off + 1] as number) << 8);
     if (len < RTNH_LEN || off + len > d.length) throw new SyntaxError(`Invalid RTA_MULTIPATH next hop at offset ${off}: length ${len}`);
     const nh: Mutable<NextHop> = { dev: u32(d, off + 4) | 0, weight: (d[off + 3] as number) + 1, onlink: ((d[off + 2] as number) & RTNH_F_ONLINK) !== 0 };
+    let encapType: number | undefined;
+    let encap: Uint8Array | undefined;
     for (let a = off + RTNH_LEN; a + NLA_HDRLEN <= off + len; ) {
       const alen = (d[a] as number) | ((d[a + 1] as number) << 8);
       const atype = ((d[a + 2] as number) | ((d[a + 3] as number) << 8)) & 0x3fff;
       if (alen < NLA_HDRLEN || a + alen > off + len) throw new SyntaxError(`Invalid next-hop attribute at offset ${a}: length ${alen}`);
+      const v = d.subarray(a + NLA_HDRLEN, a + alen);
       if (atype === RTA.GATEWAY || atype === RTA.VIA) {
-        const gw = decodeGateway(d.subarray(a + NLA_HDRLEN, a + alen), atype);
+        const gw = decodeGateway(v, atype);
         if (gw !== undefined) nh.via = gw;
+      } else if (atype === RTA.FLOW && v.length >= 4) {
+        const n = u32(v, 0);
+        nh.realms = { from: n >>> 16, to: n & 0xffff };
+      } else if (atype === RTA.ENCAP_TYPE && v.length >= 2) {
+        encapType = (v[0] as number) | ((v[1] as number) << 8);
+      } else if (atype === RTA.ENCAP) {
+        encap = v;
       }
       a += (alen + 3) & ~3;
     }
+    if (encapType !== undefined && encap !== undefined) nh.encap = decodeEncap(encapType, encap);
     out.push(nh);
     off += (len + 3) & ~3;
   }
   return out;
 }
 
+/** Decodes `RTA_METRICS`: every `RTAX_*` the kernel has, `rtt` and `rttvar` in ms. */
+function decodeMetrics(d: Uint8Array): Mutable<RouteMetrics> {
+  const m: Mutable<RouteMetrics> = {};
+  let lock = 0;
+  for (let off = 0; off + NLA_HDRLEN <= d.length; ) {
+    const len = (d[off] as number) | ((d[off + 1] as number) << 8);
+    if (len < NLA_HDRLEN || off + len > d.length) throw new SyntaxError(`Invalid RTA_METRICS attribute at offset ${off}`);
+    const type = ((d[off + 2] as number) | ((d[off + 3] as number) << 8)) & 0x3fff;
+    const v = d.subarray(off + NLA_HDRLEN, off + len);
+    const name = METRIC_NAMES[type];
+    if (type === RTAX.LOCK && v.length >= 4) lock = u32(v, 0);
+    else if (name === "congctl") m.congctl = attrString(v);
+    else if (name !== undefined && v.length >= 4) m[name] = u32(v, 0) / (METRIC_SCALE[name] ?? 1);
+    off += (len + 3) & ~3;
+  }
+  if (lock !== 0) m.lock = METRIC_NAMES.filter((n, i): n is RouteMetricName => n !== undefined && (lock & (1 << i)) !== 0);
+  return m;
+}
+
+/**
+ * Decodes `RTA_ENCAP` by its `RTA_ENCAP_TYPE`; kinds dp does not know are kept raw.
+ *
+ * @internal Shared with nexthops.ts.
+ */
+export function decodeEncap(type: number, d: Uint8Array): RouteEncap {
+  const a = netlinkAttributeMap(d);
+  const dvOf = (v: Uint8Array): DataView => new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const u8 = (t: number): number | undefined => a.get(t)?.[0];
+  const id = (t: number): bigint | undefined => {
+    const v = a.get(t);
+    return v === undefined || v.length < 8 ? undefined : dvOf(v).getBigUint64(0, false);
+  };
+  const addr = (t: number): string | undefined => {
+    const v = a.get(t);
+    return v === undefined || (v.length !== 4 && v.length !== 16) ? undefined : formatAddress(v);
+  };
+  const be16 = (t: number): number | undefined => {
+    const v = a.get(t);
+    return v === undefined || v.length < 2 ? undefined : dvOf(v).getUint16(0, false);
+  };
+  type Loose<T> = { [K in keyof T]: T[K] | undefined };
+  const defined = <T extends object>(o: Loose<T>): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  switch (type) {
+    case LWTUNNEL_ENCAP.IP:
+      return defined<IpEncap>({
+        type: "ip",
+        id: id(LWTUNNEL_IP.ID),
+        dst: addr(LWTUNNEL_IP.DST),
+        src: addr(LWTUNNEL_IP.SRC),
+        ttl: u8(LWTUNNEL_IP.TTL),
+        tos: u8(LWTUNNEL_IP.TOS),
+        flags: be16(LWTUNNEL_IP.FLAGS),
+      });
+    case LWTUNNEL_ENCAP.IP6:
+      return defined<Ip6Encap>({
+        type: "ip6",
+        id: id(LWTUNNEL_IP6.ID),
+        dst: addr(LWTUNNEL_IP6.DST),
+        src: addr(LWTUNNEL_IP6.SRC),
+        hoplimit: u8(LWTUNNEL_IP6.HOPLIMIT),
+        tc: u8(LWTUNNEL_IP6.TC),
+        flags: be16(LWTUNNEL_IP6.FLAGS),
+      });
+    case LWTUNNEL_ENCAP.MPLS: {
+      const v = a.get(MPLS_IPTUNNEL.DST) ?? new Uint8Array(0);
+      const labels: number[] = [];
+      for (let off = 0; off + 4 <= v.length; off += 4) labels.push(dvOf(v).getUint32(off, false) >>> 12);
+      return defined<MplsEncap>({ type: "mpls", labels, ttl: u8(MPLS_IPTUNNEL.TTL) });
+    }
+    case LWTUNNEL_ENCAP.BPF: {
+      const prog = (t: number): LwtProgram | undefined => {
+        const v = a.get(t);
+        if (v === undefined) return undefined;
+        const name = netlinkAttributeMap(v).get(LWT_BPF_PROG.NAME);
+        return { name: name === undefined ? "" : attrString(name) };
+      };
+      const headroom = a.get(LWT_BPF.XMIT_HEADROOM);
+      return defined<BpfEncap>({
+        type: "bpf",
+        in: prog(LWT_BPF.IN),
+        out: prog(LWT_BPF.OUT),
+        xmit: prog(LWT_BPF.XMIT),
+        headroom: headroom === undefined || headroom.length < 4 || u32(headroom, 0) === 0 ? undefined : u32(headroom, 0),
+      });
+    }
+    default:
+      return { type: "other", encapType: type, data: d.slice() };
+  }
+}
+
 /**
  * Decodes the payload of an `RTM_NEWROUTE` (or `RTM_DELROUTE`) message from
  * the kernel: `struct rtmsg` and its attributes. `RTA_TABLE` wins over
- * `rtm_table`; attributes it does not know are skipped.
+ * `rtm_table`; attributes dp does not decode are kept in
+ * {@link Route.unknown}, never dropped.
  *
  * @param payload The message payload after `struct nlmsghdr`.
  * @returns The route.
@@ -692,6 +1380,7 @@ export function decodeRoute(payload: Uint8Array): Route {
   if (af !== AF_INET && af !== AF_INET6) throw new SyntaxError(`Invalid route message: address family ${af} is neither IPv4 nor IPv6`);
   const family: IpFamily = af === AF_INET ? 4 : 6;
   const dstLen = payload[1] as number;
+  const srcLen = payload[2] as number;
   const flags = u32(payload, 8);
   const route: Mutable<Route> = {
     family,
@@ -704,9 +1393,13 @@ export function decodeRoute(payload: Uint8Array): Route {
     onlink: (flags & RTNH_F_ONLINK) !== 0,
   };
   let dst: Uint8Array | undefined;
+  let encapType: number | undefined;
+  let encap: Uint8Array | undefined;
+  const unknown: RawAttribute[] = [];
   for (let off = RTMSG_LEN; off + NLA_HDRLEN <= payload.length; ) {
     const len = (payload[off] as number) | ((payload[off + 1] as number) << 8);
-    const type = ((payload[off + 2] as number) | ((payload[off + 3] as number) << 8)) & 0x3fff;
+    const rawType = (payload[off + 2] as number) | ((payload[off + 3] as number) << 8);
+    const type = rawType & 0x3fff;
     if (len < NLA_HDRLEN || off + len > payload.length) {
       throw new SyntaxError(`Invalid route attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`);
     }
@@ -714,6 +1407,9 @@ export function decodeRoute(payload: Uint8Array): Route {
     switch (type) {
       case RTA.DST:
         dst = d;
+        break;
+      case RTA.SRC:
+        if (srcLen > 0 && (d.length === 4 || d.length === 16)) route.from = `${formatAddress(d)}/${srcLen}`;
         break;
       case RTA.GATEWAY:
       case RTA.VIA: {
@@ -735,28 +1431,61 @@ export function decodeRoute(payload: Uint8Array): Route {
       case RTA.TABLE:
         if (d.length >= 4) route.table = u32(d, 0);
         break;
-      case RTA.METRICS:
-        for (let m = 0; m + NLA_HDRLEN <= d.length; ) {
-          const mlen = (d[m] as number) | ((d[m + 1] as number) << 8);
-          if (mlen < NLA_HDRLEN || m + mlen > d.length) throw new SyntaxError(`Invalid RTA_METRICS attribute at offset ${m}`);
-          if ((((d[m + 2] as number) | ((d[m + 3] as number) << 8)) & 0x3fff) === RTAX.MTU && mlen >= 8) route.mtu = u32(d, m + NLA_HDRLEN);
-          m += (mlen + 3) & ~3;
-        }
+      case RTA.METRICS: {
+        const metrics = decodeMetrics(d);
+        if (metrics.mtu !== undefined) route.mtu = metrics.mtu;
+        if (Object.keys(metrics).length > 0) route.metrics = metrics;
         break;
+      }
       case RTA.MULTIPATH:
         route.nexthops = decodeNextHops(d);
         break;
+      case RTA.NH_ID:
+        if (d.length >= 4) route.nhid = u32(d, 0);
+        break;
+      case RTA.CACHEINFO:
+        // struct rta_cacheinfo: clntref, lastuse, expires (clock ticks), ...
+        if (d.length >= 12) {
+          const ticks = new DataView(d.buffer, d.byteOffset, d.byteLength).getInt32(8, true);
+          if (ticks !== 0) route.expires = Math.trunc(ticks / USER_HZ);
+        }
+        break;
+      case RTA.EXPIRES:
+        if (d.length >= 4) route.expires = u32(d, 0);
+        break;
+      case RTA.PREF: {
+        const pref = d[0];
+        route.pref = pref === ICMPV6_ROUTER_PREF.high ? "high" : pref === ICMPV6_ROUTER_PREF.low ? "low" : "medium";
+        break;
+      }
+      case RTA.FLOW:
+        if (d.length >= 4) {
+          const n = u32(d, 0);
+          route.realms = { from: n >>> 16, to: n & 0xffff };
+        }
+        break;
+      case RTA.ENCAP_TYPE:
+        if (d.length >= 2) encapType = (d[0] as number) | ((d[1] as number) << 8);
+        break;
+      case RTA.ENCAP:
+        encap = d;
+        break;
+      case RTA.PAD:
+        break;
       default:
+        unknown.push({ type: rawType, data: d.slice() });
         break;
     }
     off += (len + 3) & ~3;
   }
+  if (encapType !== undefined && encap !== undefined) route.encap = decodeEncap(encapType, encap);
+  if (unknown.length > 0) route.unknown = unknown;
   if (dstLen > 0) {
     if (family === 4 && dst !== undefined && dst.length >= 4) route.dst = `${dst[0]}.${dst[1]}.${dst[2]}.${dst[3]}/${dstLen}`;
     else {
       const bytes = new Uint8Array(family === 4 ? 4 : 16);
       if (dst !== undefined) bytes.set(dst.subarray(0, bytes.length));
-      route.dst = `${formatIp(bytes)}/${dstLen}`;
+      route.dst = `${formatAddress(bytes)}/${dstLen}`;
     }
   }
   return route;
@@ -802,7 +1531,7 @@ export class Routes {
    * @param spec The route.
    * @throws {SyntaxError} When an address or prefix is malformed (before any system call).
    * @throws {TypeError} When a field has the wrong type.
-   * @throws {RangeError} When a number is out of range or the families disagree.
+   * @throws {RangeError} When a number is out of range (an interface index above 2³¹−1), an interface name is invalid, or the families disagree.
    * @throws {NetlinkError} EEXIST when the route exists; ENODEV when `dev` does not exist; ENETUNREACH, EINVAL and others with the kernel's explanation (such as "Nexthop has invalid gateway").
    * @example Adding a route twice
    * ```ts kernel
@@ -828,7 +1557,7 @@ export class Routes {
    * @param spec The route.
    * @throws {SyntaxError} When an address or prefix is malformed (before any system call).
    * @throws {TypeError} When a field has the wrong type.
-   * @throws {RangeError} When a number is out of range or the families disagree.
+   * @throws {RangeError} When a number is out of range (an interface index above 2³¹−1), an interface name is invalid, or the families disagree.
    * @throws {NetlinkError} ENODEV when `dev` does not exist; others with the kernel's explanation.
    * @example Replacing a blackhole route by an unreachable one
    * ```ts kernel
@@ -919,12 +1648,12 @@ export class Routes {
     const table = options.table === "all" ? undefined : tableNumber(options.table ?? "main", "route list table");
     const family = options.family;
     if (family !== undefined && family !== 4 && family !== 6) throw new TypeError(`Invalid route list family ${quote(family)}: use 4 or 6`);
-    const devRef = checkLinkRef(options.dev, "route list dev");
+    const devRef = optionalLinkRef(options.dev, "route list dev");
     const what = `list routes${table === undefined ? "" : ` in table ${table}`}`;
     let dev: number | undefined;
     if (devRef !== undefined) {
       try {
-        dev = linkIndex(this.#ctx, devRef);
+        dev = linkIndex(this.#ctx, devRef, "route list dev", true);
       } catch (err) {
         if (err instanceof NetlinkError) throw new NetlinkError(`Cannot ${what} dev ${quote(devRef)}`, { op: err.op, errno: err.errno, extAck: err.extAck });
         throw err;
@@ -982,7 +1711,7 @@ export class Routes {
     if (dst !== "default") {
       const p = parsePrefix(dst, "route dst");
       family = p.family;
-      want = p.prefixLength === 0 ? "default" : `${formatIp(p.bytes)}/${p.prefixLength}`;
+      want = p.prefixLength === 0 ? "default" : `${formatAddress(p.bytes)}/${p.prefixLength}`;
     }
     const metric = options.metric === undefined ? undefined : checkInteger(options.metric, "route metric", 0, 0xffffffff);
     let best: Route | undefined;

@@ -3,6 +3,7 @@ import type { RoutingContext } from "./_context.ts";
 import { Addresses } from "./addresses.ts";
 import { Links } from "./links.ts";
 import { Neighbors } from "./neighbors.ts";
+import { Nexthops } from "./nexthops.ts";
 import { Routes } from "./routes.ts";
 import { Rules } from "./rules.ts";
 import { Sysctl } from "./sysctl.ts";
@@ -19,7 +20,7 @@ export interface OpenRoutingOptions {
 
 /**
  * A handle on one network namespace's routing state: links, addresses,
- * routes, FIB rules, neighbours and sysctls. It owns one rtnetlink socket
+ * routes, nexthop objects, FIB rules, neighbours and sysctls. It owns one rtnetlink socket
  * bound to the namespace; `close()` closes it (nothing it created is
  * removed).
  *
@@ -43,6 +44,8 @@ export class Routing {
   readonly addresses: Addresses;
   /** Routes. */
   readonly routes: Routes;
+  /** Nexthop objects (`ip nexthop`). */
+  readonly nexthops: Nexthops;
   /** FIB rules. */
   readonly rules: Rules;
   /** Neighbour entries. */
@@ -65,6 +68,7 @@ export class Routing {
     this.links = new Links(ctx);
     this.addresses = new Addresses(ctx);
     this.routes = new Routes(ctx);
+    this.nexthops = new Nexthops(ctx);
     this.rules = new Rules(ctx);
     this.neighbors = new Neighbors(ctx);
     this.sysctl = new Sysctl(ctx);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from "vitest";
 import { NetlinkError } from "@dp/core";
-import { openRouting, type Rule } from "@dp/routing";
+import { openRouting, type Rule, RuleShadowedError } from "@dp/routing";
 import { netns, requireRoot, type TestNetns, vethPair } from "@dp/core/testing";
 
 beforeEach((t) => requireRoot(t));
@@ -21,7 +21,27 @@ interface IpRule {
   nop?: null;
   action?: string;
   protocol: string;
+  tos?: string;
+  ipproto?: string;
+  sport?: number;
+  sport_start?: number;
+  sport_end?: number;
+  dport?: number;
+  dport_start?: number;
+  dport_end?: number;
+  uid_start?: number;
+  uid_end?: number;
+  l3mdev?: null;
+  suppress_prefixlen?: number;
+  suppress_ifgroup?: string;
+  flow_from?: string;
+  flow_to?: string;
+  unresolved?: null;
+  iif_detached?: null;
+  oif_detached?: null;
 }
+
+const IP_PROTOS: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, "ipv6-icmp": 58, sctp: 132 };
 
 const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
 const PROTOCOLS: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, dhcp: 16 };
@@ -52,6 +72,20 @@ function ipRules(ns: TestNetns, family: 4 | 6): Rule[] {
       rule["fwmask"] = r.fwmask === undefined ? 0xffffffff : Number(r.fwmask);
     }
     if (r.goto !== undefined) rule["goto"] = r.goto;
+    if (r.tos !== undefined) rule["tos"] = Number(r.tos);
+    if (r.ipproto !== undefined) rule["ipProto"] = IP_PROTOS[r.ipproto] ?? Number(r.ipproto.replace("ipproto-", ""));
+    if (r.sport !== undefined) rule["sport"] = { start: r.sport, end: r.sport };
+    if (r.sport_start !== undefined) rule["sport"] = { start: r.sport_start, end: r.sport_end };
+    if (r.dport !== undefined) rule["dport"] = { start: r.dport, end: r.dport };
+    if (r.dport_start !== undefined) rule["dport"] = { start: r.dport_start, end: r.dport_end };
+    if (r.uid_start !== undefined) rule["uidRange"] = { start: r.uid_start, end: r.uid_end };
+    if (r.l3mdev !== undefined) rule["l3mdev"] = true;
+    if (r.suppress_prefixlen !== undefined) rule["suppressPrefixLength"] = r.suppress_prefixlen;
+    if (r.suppress_ifgroup !== undefined) rule["suppressIfgroup"] = Number(r.suppress_ifgroup);
+    if (r.flow_to !== undefined) rule["realms"] = { from: Number(r.flow_from ?? 0), to: Number(r.flow_to) };
+    if (r.unresolved !== undefined) rule["unresolved"] = true;
+    if (r.iif_detached !== undefined) rule["iifDetached"] = true;
+    if (r.oif_detached !== undefined) rule["oifDetached"] = true;
     return rule as unknown as Rule;
   });
 }
@@ -175,6 +209,9 @@ describe("Rules", () => {
       fwmask: 0xff,
       invert: true,
       protocol: 4,
+      // No link is named d0 or d1 in this namespace.
+      iifDetached: true,
+      oifDetached: true,
     });
     // A listed rule is a spec that matches itself.
     for (const r of rt.rules.list()) {
@@ -227,5 +264,113 @@ describe("Rules", () => {
     expect(probe(a, "10.60.0.1", "10.50.0.1")).toBe("ENETUNREACH");
     expect(rt.rules.delete({ priority: 30 })).toBe(true);
     expect(probe(a, "10.60.0.1", "10.50.0.11")).toBe("ENETUNREACH");
+  });
+
+  // Every selector and action iproute2 6.1 knows, in the words of ip rule add.
+  const IP_RULES = [
+    "pref 100 ipproto tcp dport 80 lookup 100",
+    "pref 100 lookup 100",
+    "pref 101 ipproto udp sport 1000-2000 dport 53 lookup 100",
+    "pref 102 uidrange 1000-2000 lookup 100",
+    "pref 103 l3mdev",
+    "pref 104 lookup main suppress_prefixlength 0 suppress_ifgroup 5",
+    "pref 105 tos 0x10 lookup 100",
+    "pref 106 from 10.0.0.0/8 realms 1/2 lookup 100",
+    "pref 107 fwmark 0/0xff00 lookup 100",
+    "pref 108 not iif lo oif lo goto 200",
+    "pref 109 realms 7 lookup 100",
+    "pref 110 ipproto 200 lookup 100",
+    "pref 111 nop",
+  ];
+
+  test("rules.list() reads every attribute of rules ip rule add made, as ip -json shows them", () => {
+    using ns = netns();
+    for (const r of IP_RULES) ns.exec("ip", ["rule", "add", ...r.split(" ")]);
+    using rt = openRouting({ netns: ns.ns });
+    const listed = rt.rules.list({ family: 4 });
+    expect(listed).toEqual(ipRules(ns, 4));
+    // "fwmark 0/0xff00" is mark 0 under that mask, not any mark.
+    expect(listed.find((r) => r.priority === 107)).toMatchObject({ fwmark: 0, fwmask: 0xff00 });
+  });
+
+  test("rules.add() makes every attribute ip -json shows, and re-adding a listed rule into a fresh namespace reproduces it", () => {
+    using ns = netns();
+    for (const r of IP_RULES) ns.exec("ip", ["rule", "add", ...r.split(" ")]);
+    using rt = openRouting({ netns: ns.ns });
+    const listed = rt.rules.list({ family: 4 }).filter((r) => r.protocol !== 2);
+    using fresh = netns();
+    using rt2 = openRouting({ netns: fresh.ns });
+    for (const r of listed) rt2.rules.add(r);
+    expect(ipRules(fresh, 4)).toEqual(ipRules(ns, 4));
+    expect(rt2.rules.list({ family: 4 })).toEqual(rt.rules.list({ family: 4 }));
+  });
+
+  test("rules.add() sets the selectors iproute2 6.1 cannot (dscp, port masks, flow label, tunnel id) and lists them back", () => {
+    using ns = netns();
+    using rt = openRouting({ netns: ns.ns });
+    const specs = [
+      { family: 6, priority: 200, flowlabel: 0x12345, flowlabelMask: 0xfffff, table: 100 },
+      { family: 4, priority: 201, dscp: 10, table: 100 },
+      { family: 4, priority: 202, ipProto: 6, dport: 0x1000, dportMask: 0xf000, table: 100 },
+      { family: 4, priority: 203, tunId: 42n, table: 100 },
+    ] as const;
+    for (const spec of specs) rt.rules.add(spec);
+    const mine = rt.rules.list().filter((r) => r.priority >= 200 && r.priority < 300);
+    expect(mine).toEqual([
+      { family: 4, priority: 201, action: "toTable", table: 100, invert: false, protocol: 0, dscp: 10 },
+      { family: 4, priority: 202, action: "toTable", table: 100, invert: false, protocol: 0, ipProto: 6, dport: { start: 0x1000, end: 0x1000 }, dportMask: 0xf000 },
+      { family: 4, priority: 203, action: "toTable", table: 100, invert: false, protocol: 0, tunId: 42n },
+      { family: 6, priority: 200, action: "toTable", table: 100, invert: false, protocol: 0, flowlabel: 0x12345, flowlabelMask: 0xfffff },
+    ]);
+    for (const r of mine) expect(rt.rules.delete(r)).toBe(true);
+    expect(rt.rules.list().filter((r) => r.priority >= 200 && r.priority < 300)).toEqual([]);
+  });
+
+  test("rules.delete() of a listed rule refuses when the kernel would delete an earlier, more specific one, and deletes nothing", () => {
+    using ns = netns();
+    ns.exec("ip", ["rule", "add", "pref", "100", "ipproto", "tcp", "dport", "80", "lookup", "100"]);
+    ns.exec("ip", ["rule", "add", "pref", "100", "lookup", "100"]);
+    using rt = openRouting({ netns: ns.ns });
+    const [specific, plain] = rt.rules.list({ family: 4 }).filter((r) => r.priority === 100);
+    expect(specific?.ipProto).toBe(6);
+    expect(plain?.ipProto).toBeUndefined();
+    const before = ipRules(ns, 4);
+    expect(() => rt.rules.delete(plain!)).toThrow(RuleShadowedError);
+    expect(() => rt.rules.delete(plain!)).toThrow(
+      'Cannot delete rule 100 "from all lookup 100": the kernel would delete rule 100 "from all ipproto 6 dport 80 lookup 100" instead, which comes first and matches the request',
+    );
+    expect(() => rt.rules.delete({ priority: 100, table: 100 })).toThrow(RuleShadowedError);
+    expect(ipRules(ns, 4)).toEqual(before);
+    // The specific one is first: deleting it takes it, and then the plain one can go.
+    expect(rt.rules.delete(specific!)).toBe(true);
+    expect(ipRules(ns, 4).filter((r) => r.priority === 100)).toEqual([{ ...plain }]);
+    expect(rt.rules.delete(plain!)).toBe(true);
+    expect(rt.rules.delete(plain!)).toBe(false);
+  });
+
+  test("rules.delete() never takes a rule that differs in what the kernel does not compare (not, goto target), as ip rule del does", () => {
+    using ns = netns();
+    using rt = openRouting({ netns: ns.ns });
+    rt.rules.add({ priority: 50, goto: 60 });
+    rt.rules.add({ priority: 51, from: "10.0.0.0/8", table: 100 });
+    const before = ipRules(ns, 4);
+    // ip rule del pref 50 goto 70 deletes "50: goto 60"; dp refuses.
+    expect(() => rt.rules.delete({ priority: 50, goto: 70 })).toThrow(/the kernel would delete rule 50 "from all goto 60" instead, which comes first and matches the request but not the spec/);
+    expect(() => rt.rules.delete({ priority: 51, from: "10.0.0.0/8", invert: true })).toThrow(RuleShadowedError);
+    expect(ipRules(ns, 4)).toEqual(before);
+    expect(rt.rules.delete({ priority: 50, goto: 60 })).toBe(true);
+    expect(rt.rules.delete({ priority: 51, from: "10.0.0.0/8", invert: false })).toBe(true);
+  });
+
+  test("rules.delete() by a pattern takes the first rule that has it, as ip rule del would", () => {
+    using ns = netns();
+    for (const r of IP_RULES) ns.exec("ip", ["rule", "add", ...r.split(" ")]);
+    using rt = openRouting({ netns: ns.ns });
+    expect(rt.rules.delete({ priority: 101 })).toBe(true);
+    expect(rt.rules.delete({ ipProto: 200 })).toBe(true);
+    expect(rt.rules.delete({ fwmark: 0, fwmask: 0xff00 })).toBe(true);
+    expect(rt.rules.delete({ uidRange: { start: 1000, end: 2000 } })).toBe(true);
+    expect(rt.rules.delete({ l3mdev: true })).toBe(true);
+    expect(ipRules(ns, 4).map((r) => r.priority)).toEqual([0, 100, 100, 104, 105, 106, 108, 109, 111, 32766, 32767]);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { type NetlinkSocket, NetlinkWriter, parseNetlinkMessages } from "@dp/core";
 import { RTM } from "@dp/core/internal";
 import { decodeRule, encodeRuleRequest, type RuleRequest, Rules, type RuleSpec } from "@dp/routing";
-import { fixtureRequest, normalize } from "./_test_fixtures.ts";
+import { fixtureRequest, loadFixture, normalize } from "./_test_fixtures.ts";
 
 /** Rules on a socket that fails the test on any use: proves no request is sent. */
 function offline(): Rules {
@@ -32,6 +32,15 @@ describe("encodeRuleRequest()", () => {
     ["rule_add_goto", "add", { from: "10.9.0.0/16", goto: 100, priority: 90 }],
     ["rule_add_protocol", "add", { from: "10.9.0.0/16", table: 100, priority: 91, protocol: "static" }],
     ["rule_del", "delete", { from: "10.0.0.5", to: "10.1.0.0/16", table: 100, priority: 30 }],
+    ["rule_add_ipproto_dport", "add", { table: 100, priority: 100, ipProto: "tcp", dport: 80 }],
+    ["rule_add_sport_range", "add", { table: 100, priority: 101, ipProto: 17, sport: { start: 1000, end: 2000 }, dport: { start: 53, end: 53 } }],
+    ["rule_add_uidrange", "add", { table: 100, priority: 102, uidRange: { start: 1000, end: 2000 } }],
+    ["rule_add_l3mdev", "add", { priority: 103, l3mdev: true }],
+    ["rule_add_suppress", "add", { table: "main", priority: 104, suppressPrefixLength: 0, suppressIfgroup: 5 }],
+    ["rule_add_tos", "add", { tos: 0x10, table: 100, priority: 105 }],
+    ["rule_add_realms", "add", { from: "10.0.0.0/8", table: 100, priority: 106, realms: { from: 1, to: 2 } }],
+    ["rule_add_fwmark_zero", "add", { fwmark: 0, fwmask: 0xff00, table: 100, priority: 107 }],
+    ["rule_del_ipproto", "delete", { table: 100, priority: 100, ipProto: "tcp", dport: 80 }],
   ];
   for (const [fixture, op, spec] of cases) {
     test(`encodeRuleRequest() sends the bytes of ${fixture.replaceAll("_", " ")}`, () => {
@@ -99,7 +108,7 @@ describe("decodeRule()", () => {
     expect(b).toEqual({ family: 6, priority: 9, action: "goto", table: 0, from: "fd00::/64", goto: 100, invert: false, protocol: 0 });
   });
 
-  test("decodeRule() skips attributes it does not know and rejects truncated messages", () => {
+  test("decodeRule() keeps attributes it does not know and rejects truncated messages", () => {
     const w = new NetlinkWriter();
     // fib_rule_hdr of the kernel's "0: from all lookup local", plus FRA_SPORT_RANGE and an unknown type.
     w.begin(RTM.NEWRULE, 0, 1).u8(2).u8(0).u8(0).u8(0).u8(255).u8(0).u8(0).u8(1).u32(0);
@@ -109,7 +118,16 @@ describe("decodeRule()", () => {
     w.attrU32(999, 1);
     w.end();
     const payload = parseNetlinkMessages(w.bytes())[0]!.payload;
-    expect(decodeRule(payload)).toEqual({ family: 4, priority: 0, action: "toTable", table: 255, invert: false, protocol: 2 });
+    expect(decodeRule(payload)).toEqual({
+      family: 4,
+      priority: 0,
+      action: "toTable",
+      table: 255,
+      invert: false,
+      protocol: 2,
+      sport: { start: 0x5000, end: 0x5000 },
+      unknown: [{ type: 999, data: new Uint8Array([1, 0, 0, 0]) }],
+    });
     expect(() => decodeRule(payload.subarray(0, 11))).toThrow(SyntaxError);
     const ipmr = payload.slice();
     ipmr[0] = 128;
@@ -149,5 +167,64 @@ describe("Rules input checks", () => {
     expect(() => rules.delete({ from: "10.0.0.0/8x" })).toThrow(SyntaxError);
     expect(() => rules.delete({ priority: -1 })).toThrow(RangeError);
     expect(() => rules.list({ family: 10 as 6 })).toThrow(TypeError);
+  });
+});
+
+describe("decodeRule() of a kernel dump", () => {
+  test("decodeRule() reads every rule of a dump captured from ip rule show as ip shows them", () => {
+    const reply = loadFixture("rule_show_all").recvmsg?.[0];
+    expect(reply).toBeDefined();
+    const messages = parseNetlinkMessages(Uint8Array.from(Buffer.from(reply as string, "hex"))).filter((m) => m.type === RTM.NEWRULE);
+    const rules = messages.map((m) => decodeRule(m.payload));
+    const unspec = { family: 4, invert: false, protocol: 0 } as const;
+    expect(rules).toEqual([
+      { family: 4, priority: 0, action: "toTable", table: 255, invert: false, protocol: 2 },
+      { ...unspec, priority: 100, action: "toTable", table: 100, ipProto: 6, dport: { start: 80, end: 80 } },
+      { ...unspec, priority: 100, action: "toTable", table: 100 },
+      { ...unspec, priority: 101, action: "toTable", table: 100, ipProto: 17, sport: { start: 1000, end: 2000 }, dport: { start: 53, end: 53 } },
+      { ...unspec, priority: 102, action: "toTable", table: 100, uidRange: { start: 1000, end: 2000 } },
+      { ...unspec, priority: 103, action: "toTable", table: 0, l3mdev: true },
+      { ...unspec, priority: 104, action: "toTable", table: 254, suppressPrefixLength: 0, suppressIfgroup: 5 },
+      { ...unspec, priority: 105, action: "toTable", table: 100, tos: 0x10 },
+      { ...unspec, priority: 106, action: "toTable", table: 100, from: "10.0.0.0/8", realms: { from: 1, to: 2 } },
+      { ...unspec, priority: 107, action: "toTable", table: 100, fwmark: 0, fwmask: 0xff00 },
+      { ...unspec, priority: 108, action: "goto", table: 0, goto: 200, iif: "lo", oif: "lo", invert: true, unresolved: true },
+      { family: 4, priority: 32766, action: "toTable", table: 254, invert: false, protocol: 2 },
+      { family: 4, priority: 32767, action: "toTable", table: 253, invert: false, protocol: 2 },
+    ]);
+  });
+
+  test("encodeRuleRequest() round-trips every attribute through decodeRule()", () => {
+    const spec: RuleSpec = {
+      family: 6,
+      priority: 7,
+      from: "fd00::/64",
+      to: "::ffff:10.0.0.0/120",
+      iif: "a",
+      oif: "b",
+      fwmark: 1,
+      fwmask: 3,
+      table: 1000,
+      protocol: 4,
+      dscp: 10,
+      dscpMask: 0x3c,
+      ipProto: "tcp",
+      sport: 80,
+      sportMask: 0xff00,
+      dport: { start: 1, end: 1 },
+      dportMask: 0xf,
+      uidRange: { start: 0, end: 10 },
+      suppressPrefixLength: 64,
+      suppressIfgroup: 3,
+      realms: { from: 0, to: 9 },
+      tunId: 0x1_0000_0001n,
+      flowlabel: 0x12345,
+      flowlabelMask: 0xff000,
+      unknown: [{ type: 200, data: new Uint8Array([9, 9, 9, 9]) }],
+    };
+    const w = new NetlinkWriter();
+    encodeRuleRequest(w, { op: "add", seq: 1, spec });
+    const rule = decodeRule(parseNetlinkMessages(w.bytes())[0]!.payload);
+    expect(rule).toEqual({ ...spec, action: "toTable", invert: false, ipProto: 6, sport: { start: 80, end: 80 } });
   });
 });

@@ -1,5 +1,6 @@
 import { NetlinkError, SyscallError, withNetns } from "@dp/core";
 import { readFileText, sys } from "@dp/core/internal";
+import { checkLinkRef } from "./_check.ts";
 import { type LinkRef, linkNameOf, type RoutingContext } from "./_context.ts";
 
 const O_WRONLY = 1;
@@ -346,14 +347,12 @@ export class Sysctl {
 
   /** A link's directory name under conf/ (an index is resolved to its name). */
   #linkPart(dev: LinkRef): string {
+    checkLinkRef(dev, "link", "match");
     if (typeof dev === "number") {
-      if (!Number.isInteger(dev) || dev < 1) throw new RangeError(`Invalid link index ${dev}`);
       const name = linkNameOf(this.#ctx, dev);
       if (name === undefined) throw new NetlinkError(`Cannot find link ${dev}`, { op: "RTM_GETLINK", errno: ENODEV });
       return name;
     }
-    if (typeof dev !== "string") throw new TypeError(`Invalid link: expected a name or index, got ${typeof dev}`);
-    if (dev.length > 15 || /\s/.test(dev)) throw new RangeError(`Invalid link name ${JSON.stringify(dev)}: use 1-15 characters without spaces or "/"`);
     checkPart(dev, "link name");
     return dev;
   }
