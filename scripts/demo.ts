@@ -1,7 +1,7 @@
 // The kernel smoke demo: what `npm run demo` runs. It probes the kernel,
-// makes a network namespace, creates a map, loads a program that counts
-// into it, runs the program on packets with BPF_PROG_TEST_RUN, pins the map
-// and reads it back from the pin; it loads two compiled objects with the
+// makes a network namespace, loads a compiled XDP program that counts
+// into a per-CPU map, runs it on packets with BPF_PROG_TEST_RUN, pins the
+// map and reads it back from the pin through a typed view; it loads two compiled objects with the
 // ELF/BTF loader (CO-RE against this kernel, a constant set before load,
 // variables read after a run); then it wires two namespaces together
 // with @dp/routing (a veth pair, addresses, a route), attaches a counting
@@ -11,7 +11,6 @@
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import {
-  createMap,
   createNetns,
   deleteNetns,
   hasHelper,
@@ -20,16 +19,14 @@ import {
   interfaceIndex,
   kernelVersion,
   loadCollection,
-  loadProgram,
   openPinnedMap,
   readCollectionSpec,
   SyscallError,
   unpin,
   withNetns,
 } from "@dp/core";
-import { asm, rawFd } from "@dp/core/internal";
 import { attachTc, listAttachments } from "@dp/hooks";
-import { ArrayMap, u64 } from "@dp/maps";
+import { ArrayMap, PerCpuArrayMap, struct, u64 } from "@dp/maps";
 import { openRouting } from "@dp/routing";
 
 function line(label: string, value: unknown): void {
@@ -50,36 +47,20 @@ function main(): void {
   try {
     line("netns", `${nsName} (lo is ifindex ${withNetns(ns, () => interfaceIndex("lo"))} inside)`);
 
-    using counts = createMap({ name: "demo_counts", type: "array", keySize: 4, valueSize: 8, maxEntries: 1 });
-    const { addImm, atomicAddDw, call, exit, jeqImm, ldMapFd, movImm, movReg, program, stW } = asm;
-    // key = 0; value = bpf_map_lookup_elem(&counts, &key); if (value) *value += 1; return XDP_PASS
-    using prog = loadProgram({
-      name: "demo_count",
-      type: "xdp",
-      license: "GPL",
-      instructions: program(
-        stW(10, -4, 0),
-        movReg(2, 10),
-        addImm(2, -4),
-        ldMapFd(1, rawFd(counts.fd)),
-        call(1),
-        jeqImm(0, 0, 2),
-        movImm(1, 1),
-        atomicAddDw(0, 1, 0),
-        movImm(0, 2),
-        exit(),
-      ),
-    });
+    // xdp_count.c: one per-CPU array of {packets, bytes}, counted by an XDP program.
+    using xdp = loadCollection(readCollectionSpec("bpf/build/testdata/xdp_count.o"));
+    using counters = new PerCpuArrayMap(xdp.map("xdp_counters"), struct({ packets: u64, bytes: u64 }));
+    const prog = xdp.program("count_packets");
     const info = prog.info();
     line("program", `id ${info.id} tag ${info.tag} (${info.xlatedSize} bytes translated, ${info.jitedSize} JITed)`);
 
     const run = prog.testRun({ data: new Uint8Array(64), repeat: 1000 });
     line("test run verdict", `${run.retval} (XDP_PASS), ${run.duration} ns per run`);
 
-    counts.pin(`${pinDir}/counts`);
-    using pinned = openPinnedMap(`${pinDir}/counts`);
-    const value = pinned.get(new Uint8Array(4)) as Uint8Array;
-    line("packets counted (from pin)", new DataView(value.buffer).getBigUint64(0, true));
+    counters.map.pin(`${pinDir}/counts`);
+    using pinned = new PerCpuArrayMap(openPinnedMap(`${pinDir}/counts`), struct({ packets: u64, bytes: u64 }));
+    const total = pinned.sum(0) ?? { packets: 0n, bytes: 0n };
+    line("packets counted (from pin)", `${total.packets} packets, ${total.bytes} bytes`);
     unpin(`${pinDir}/counts`);
   } finally {
     rmSync(pinDir, { recursive: true, force: true });

@@ -96,6 +96,16 @@ export class Routing {
  * @param options The namespace.
  * @returns The handle; close it with `close()` or `using`.
  * @throws {SyscallError} When the rtnetlink socket cannot be opened.
+ * @example Links of a fresh namespace
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { netns } from "@dp/core/testing";
+ * import { openRouting } from "@dp/routing";
+ *
+ * using ns = netns();
+ * using rt = openRouting({ netns: ns.ns });
+ * assert.deepEqual(rt.links.list().map((l) => l.name), ["lo"]);
+ * ```
  */
 export function openRouting(options: OpenRoutingOptions = {}): Routing {
   return new Routing(openNetlink("route", options.netns === undefined ? {} : { netns: options.netns }), options.netns);

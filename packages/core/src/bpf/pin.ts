@@ -15,6 +15,15 @@ export const DEFAULT_BPFFS: string = "/sys/fs/bpf";
  *
  * @param dir A directory.
  * @returns `true` when `statfs(dir)` reports the bpffs magic.
+ * @example bpffs, and a directory that is not
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { isBpffs, mountBpffs } from "@dp/core";
+ *
+ * mountBpffs();
+ * assert.equal(isBpffs("/sys/fs/bpf"), true);
+ * assert.equal(isBpffs("/proc"), false);
+ * ```
  */
 export function isBpffs(dir: string): boolean {
   const t = sys().statfsType(dir);
@@ -112,6 +121,21 @@ export function openPinnedFd(path: string, what: "map" | "program" | "link", fla
  * @param path The pinned path on bpffs.
  * @returns `false` when nothing was pinned there.
  * @throws {SyscallError} When `unlink(2)` fails for another reason.
+ * @example A pinned map outlives its handle until unpinned
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { createMap, openPinnedMap, unpin } from "@dp/core";
+ *
+ * const path = `/sys/fs/bpf/dp-doc-unpin-${process.pid}`;
+ * {
+ *   using map = createMap({ type: "array", keySize: 4, valueSize: 4, maxEntries: 1 });
+ *   map.pin(path);
+ * } // the handle is closed; the pin holds the map
+ * using again = openPinnedMap(path);
+ * assert.equal(again.maxEntries, 1);
+ * assert.equal(unpin(path), true);
+ * assert.equal(unpin(path), false);
+ * ```
  */
 export function unpin(path: string): boolean {
   const ret = sys().unlink(path);

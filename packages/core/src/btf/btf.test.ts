@@ -445,9 +445,10 @@ describe("parseBtf() fuzzing", () => {
     for (let len = 0; len < raw.length; len++) {
       const start = performance.now();
       expect(() => parseBtf(raw.subarray(0, len))).toThrow(BtfSyntaxError);
-      expect(performance.now() - start).toBeLessThan(100);
+      // Hang detectors with room for a loaded machine, not speed targets.
+      expect(performance.now() - start).toBeLessThan(1000);
     }
-    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(performance.now() - t0).toBeLessThan(60_000);
   });
 
   test.each(inputs)("bit flips of %s give a BTF or a BtfSyntaxError, never another error or a hang", (_name, raw) => {
@@ -467,7 +468,7 @@ describe("parseBtf() fuzzing", () => {
       } catch (err) {
         if (!(err instanceof BtfSyntaxError)) throw err;
       }
-      expect(performance.now() - start).toBeLessThan(200);
+      expect(performance.now() - start).toBeLessThan(1000);
     }
     expect(parsed).toBeGreaterThan(0);
   });

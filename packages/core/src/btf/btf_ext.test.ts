@@ -163,7 +163,7 @@ describe("parseBtfExt()", () => {
         } catch (err) {
           if (!(err instanceof BtfSyntaxError)) throw err;
         }
-        expect(performance.now() - start).toBeLessThan(100);
+        expect(performance.now() - start).toBeLessThan(1000); // a hang detector, not a speed target
       }
       expect(() => parseBtfExt(raw.subarray(0, 10), btf)).toThrow(BtfSyntaxError);
     });
@@ -186,7 +186,7 @@ describe("parseBtfExt()", () => {
         } catch (err) {
           if (!(err instanceof BtfSyntaxError)) throw err;
         }
-        expect(performance.now() - start).toBeLessThan(100);
+        expect(performance.now() - start).toBeLessThan(1000); // a hang detector, not a speed target
       }
     });
   });

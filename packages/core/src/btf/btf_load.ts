@@ -14,6 +14,7 @@ import {
   replaceBtfTypes,
 } from "./btf.ts";
 import { ClosedError, NotSupportedError } from "../errors.ts";
+import { probeError } from "../features/_probe_error.ts";
 import { Fd, rawFd } from "../bpf/fd.ts";
 import { readBytes } from "../_sys/fs.ts";
 import { sys } from "../_sys/sys.ts";
@@ -485,7 +486,7 @@ export function hasBtfFeature(feature: BtfFeature): boolean {
       throw bpfError(`Cannot load ${feature} probe BTF`, BPF_CMD.BTF_LOAD, -ret);
     }
   } catch (err) {
-    throw new Error(`Cannot detect support for BTF ${feature} (Linux ${MIN_KERNEL[feature]})`, { cause: err });
+    throw probeError(`Cannot detect support for BTF ${feature} (Linux ${MIN_KERNEL[feature]})`, err);
   }
   featureCache.set(feature, answer);
   return answer;

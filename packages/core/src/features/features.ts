@@ -8,6 +8,7 @@ import type { MapType } from "../bpf/map_spec.ts";
 import { type BpfProgram, loadProgram, type ProgramType } from "../bpf/program.ts";
 import { kernelRelease } from "../_sys/fs.ts";
 import { kernelBtf } from "../btf/btf_load.ts";
+import { probeError } from "./_probe_error.ts";
 
 /** A kernel version. */
 export interface KernelVersion {
@@ -68,6 +69,7 @@ export function kernelVersion(): KernelVersion {
 
 const cache = new Map<string, boolean>();
 
+
 function probe(key: string, feature: string, run: () => boolean): boolean {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
@@ -75,7 +77,7 @@ function probe(key: string, feature: string, run: () => boolean): boolean {
   try {
     answer = run();
   } catch (err) {
-    throw new Error(`Cannot detect support for ${feature}`, { cause: err });
+    throw probeError(`Cannot detect support for ${feature}`, err);
   }
   cache.set(key, answer);
   return answer;

@@ -767,6 +767,32 @@ describe("loadCollection() with a subset of programs", () => {
     expect([...bare.maps.keys()]).toEqual([]);
   });
 
+  test("a map pinned by name whose name would escape pinPath is a RangeError before any system call", () => {
+    const spec = objectSpec("pinned_a");
+    const [name, map] = [...spec.maps].find(([, m]) => m.pinning === "byName") ?? [];
+    expect(map).toBeDefined();
+    for (const bad of ["..", ".", "../evil", "a/b"]) {
+      const maps = new Map([...spec.maps].map(([n, m]) => (n === name && map ? [bad, { ...map, name: bad }] : [n, m])));
+      const programs = new Map(
+        [...spec.programs].map(([n, p]) => [
+          n,
+          { ...p, references: p.references.map((r) => ("map" in r && r.map === name ? { ...r, map: bad } : r)) },
+        ]),
+      );
+      const evil = { ...spec, maps, programs } as CollectionSpec;
+      const previous = setSys(forbiddenSys());
+      try {
+        expect(() => loadCollection(evil, { pinPath: "/sys/fs/bpf/dp-never-created" })).toThrow(
+          new RangeError(
+            `Cannot pin map ${JSON.stringify(bad)} of object "pinned_a" by name: the name is not a file name (it is ".", "..", or holds "/" or a NUL)`,
+          ),
+        );
+      } finally {
+        setSys(previous);
+      }
+    }
+  });
+
   test("an unknown program name is a RangeError before any system call", () => {
     const spec = objectSpec("tailcall");
     const previous = setSys(forbiddenSys());

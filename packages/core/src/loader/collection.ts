@@ -17,6 +17,7 @@ import { DEFAULT_BPFFS, unpin } from "../bpf/pin.ts";
 import { type AttachType, type BpfProgram, loadProgram } from "../bpf/program.ts";
 import { decodeVariable, encodeVariable, type VariableSpec, type VariableValue } from "./variables.ts";
 import { withSource } from "./verifier_source.ts";
+import { isPathComponent } from "../_path_name.ts";
 
 /** Options for {@link loadCollection}. */
 export interface LoadCollectionOptions {
@@ -139,6 +140,20 @@ export class MapCompatibilityError extends TypeError {
 /**
  * A global variable of a loaded {@link Collection}: typed reads and writes
  * of its bytes in the data map (`.data`, `.bss`; `.rodata` reads only).
+ *
+ * @example A constant set before load, variables read after a run
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { loadCollection, readCollectionSpec } from "@dp/core";
+ *
+ * const spec = readCollectionSpec("bpf/build/testdata/globals.o");
+ * spec.constants.set("magic", 42);
+ * using coll = loadCollection(spec);
+ * coll.program("globals_tc").testRun({ data: new Uint8Array(64) });
+ * assert.equal(coll.variable("bss_magic_plus_one").get(), 43);
+ * coll.variable("bss_magic_plus_one").set(0);
+ * assert.equal(coll.variable("bss_magic_plus_one").get(), 0);
+ * ```
  */
 export class Variable {
   /** The variable's description from the object. */
@@ -203,6 +218,20 @@ export class Variable {
 
 /**
  * The maps and programs {@link loadCollection} created, closed together.
+ *
+ * `close()` closes every program and map of the collection (maps pinned by
+ * name stay in bpffs; attachments made with its programs hold them).
+ *
+ * @example Programs and maps by name
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { loadCollection, readCollectionSpec } from "@dp/core";
+ *
+ * using coll = loadCollection(readCollectionSpec("bpf/build/testdata/xdp_count.o"));
+ * assert.deepEqual([...coll.programs.keys()], ["count_packets"]);
+ * assert.equal(coll.map("xdp_counters").type, "percpuArray");
+ * assert.equal(coll.program("count_packets").testRun({ data: new Uint8Array(64) }).retval, 2); // XDP_PASS
+ * ```
  */
 export class Collection {
   /** Maps by their name in the object. */
@@ -335,7 +364,7 @@ const KERNEL_NAME = 15;
  * @param spec The parsed object (see {@link readCollectionSpec}).
  * @param options Replacement maps, pin path, a program subset, attach targets, CO-RE target.
  * @returns The loaded collection; close it (or `using`) when done.
- * @throws {RangeError} When a named program (in `programs` or `attachTargets`) does not exist, or an attach target is in no kernel BTF.
+ * @throws {RangeError} When a named program (in `programs` or `attachTargets`) does not exist, an attach target is in no kernel BTF, or a map pinned by name has a name that is not a file name (`.`, `..`, a `/`), before any system call.
  * @throws {TypeError} When a tracing, LSM or extension program has no attach target.
  * @throws {NotSupportedError} When an attach target is needed and the kernel has no BTF.
  * @throws {MapCompatibilityError} When a given or pinned map differs from the object's.
@@ -357,6 +386,16 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
   for (const name of Object.keys(options.attachTargets ?? {})) {
     if (!spec.programs.has(name)) {
       throw new RangeError(`Invalid options.attachTargets: no program ${JSON.stringify(name)} in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`);
+    }
+  }
+  // A map pinned by name becomes a path under pinPath: its name, taken from
+  // the object, must be one entry of that directory.
+  for (const name of mapNames) {
+    const m = spec.maps.get(name);
+    if (m?.pinning === "byName" && options.maps?.[name] === undefined && !isPathComponent(name)) {
+      throw new RangeError(
+        `Cannot pin map ${JSON.stringify(name)} of object ${JSON.stringify(spec.name)} by name: the name is not a file name (it is ".", "..", or holds "/" or a NUL)`,
+      );
     }
   }
   const owned: { close(): void }[] = [];

@@ -234,8 +234,9 @@ describe("parseCollectionSpec() on truncated and bit-flipped objects", () => {
       }
       worst = Math.max(worst, performance.now() - t0);
     }
-    expect(worst).toBeLessThan(200);
-    expect(performance.now() - start).toBeLessThan(10_000);
+    // Hang detectors with room for a loaded machine, not speed targets.
+    expect(worst).toBeLessThan(2000);
+    expect(performance.now() - start).toBeLessThan(60_000);
     expect(rejected).toBeGreaterThan(iterations / 20);
   });
 });

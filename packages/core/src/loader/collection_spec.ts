@@ -4,6 +4,7 @@
 // descriptors), global data sections as one-entry array maps, `.kconfig`
 // externs, and the BTF with func/line info and CO-RE records per program.
 import { readBytes } from "../_sys/fs.ts";
+import { SyscallError } from "../errors.ts";
 import { type Btf, parseBtf, replaceBtfTypes } from "../btf/btf.ts";
 import { type BtfCoreRelo, type BtfExt, type BtfLineInfo, parseBtfExt } from "../btf/btf_ext.ts";
 import { type DatasecLayout, fixupDatasecs } from "../btf/btf_load.ts";
@@ -13,6 +14,8 @@ import { type KconfigExtern, kconfigExterns } from "./kconfig.ts";
 import { MapDefinitionError, mapSpecsFromObject } from "./object_maps.ts";
 import type { AttachType, ProgramType } from "../bpf/program.ts";
 import { programTypeForSection } from "./section_names.ts";
+
+const ENOENT = 2;
 import { ConstantSet, type VariableSpec } from "./variables.ts";
 import type { CollectionMapSpec } from "./collection_map_spec.ts";
 
@@ -210,7 +213,8 @@ interface Func {
  *
  * @param path The `.o` file.
  * @returns The spec, named after the file.
- * @throws {Error} When the file cannot be read.
+ * @throws {SyscallError} `code: "ENOENT"` naming the path when there is no such file.
+ * @throws {Error} When the file cannot be read for another reason (Node's file system error).
  * @throws {ObjectError} When the object is malformed, or an executable section has a name libbpf 1.x does not know (also {@link ElfError}, {@link BtfSyntaxError}, {@link MapDefinitionError}).
  * @example Listing an object's programs
  * ```ts
@@ -225,7 +229,9 @@ interface Func {
  */
 export function readCollectionSpec(path: string): CollectionSpec {
   const bytes = readBytes(path);
-  if (bytes === undefined) throw new Error(`Cannot read BPF object ${JSON.stringify(path)}: no such file`);
+  if (bytes === undefined) {
+    throw new SyscallError(`Cannot read BPF object ${JSON.stringify(path)}`, { syscall: "open", op: "open", errno: ENOENT });
+  }
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.o$/, "");
   return parseCollectionSpec(bytes, { name: base === "" ? "obj" : base });
 }

@@ -612,8 +612,10 @@ describe("parseElf() on truncated and bit-flipped input", () => {
       expect(rejected).toBe(true);
       worst = Math.max(worst, ms);
     }
-    expect(worst).toBeLessThan(50);
-    expect(performance.now() - start).toBeLessThan(5000);
+    // Hang detectors, not speed targets: bounds far above a normal run
+    // (a few ms) so a loaded machine does not fail them.
+    expect(worst).toBeLessThan(1000);
+    expect(performance.now() - start).toBeLessThan(30_000);
   });
 
   test.each(FUZZ_INPUTS)("parseElf() throws only ElfError, quickly, for random bit flips in %s", (name, input) => {
@@ -639,8 +641,8 @@ describe("parseElf() on truncated and bit-flipped input", () => {
       if (result.rejected) rejected++;
       worst = Math.max(worst, result.ms);
     }
-    expect(worst).toBeLessThan(50);
-    expect(performance.now() - start).toBeLessThan(5000);
+    expect(worst).toBeLessThan(1000);
+    expect(performance.now() - start).toBeLessThan(30_000);
     // The flips hit structure often enough to exercise the checks.
     expect(rejected).toBeGreaterThan(iterations / 10);
   });

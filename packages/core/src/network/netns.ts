@@ -109,6 +109,15 @@ function threadNetnsPath(): string {
  *
  * @returns A handle to it.
  * @throws {SyscallError} When `/proc` cannot be opened.
+ * @example The namespace this thread is in
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { currentNetns } from "@dp/core";
+ *
+ * using here = currentNetns();
+ * assert.match(here.path, /\/ns\/net$/);
+ * assert.equal(here.closed, false);
+ * ```
  */
 export function currentNetns(): Netns {
   return openPath(threadNetnsPath());
@@ -145,6 +154,17 @@ function prepareRunDir(): void {
  * @throws {RangeError} When the name is invalid.
  * @throws {SyscallError} EEXIST when the name is taken; EPERM without CAP_SYS_ADMIN.
  * @capability CAP_SYS_ADMIN
+ * @example A named namespace that `ip netns` lists, removed again
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { execFileSync } from "node:child_process";
+ * import { createNetns, deleteNetns } from "@dp/core";
+ *
+ * const name = `dp-doc-create-${process.pid}`;
+ * using ns = createNetns(name);
+ * assert.match(execFileSync("ip", ["netns", "list"], { encoding: "utf8" }), new RegExp(name));
+ * assert.equal(deleteNetns(name), true);
+ * ```
  */
 export function createNetns(name: string): Netns {
   checkName(name);
@@ -185,6 +205,22 @@ export function createNetns(name: string): Netns {
  * @returns A handle to the namespace.
  * @throws {RangeError} When a name (not an absolute path) is invalid: see {@link createNetns}.
  * @throws {SyscallError} ENOENT when there is no such namespace.
+ * @example Opening a namespace by name and by path
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { createNetns, deleteNetns, openNetns } from "@dp/core";
+ *
+ * const name = `dp-doc-open-${process.pid}`;
+ * createNetns(name).close();
+ * try {
+ *   using byName = openNetns(name);
+ *   using byPath = openNetns(`/run/netns/${name}`);
+ *   assert.equal(byName.name, name);
+ *   assert.equal(byPath.path, `/run/netns/${name}`);
+ * } finally {
+ *   deleteNetns(name);
+ * }
+ * ```
  */
 export function openNetns(nameOrPath: string): Netns {
   if (nameOrPath.startsWith("/")) return openPath(nameOrPath);
@@ -201,6 +237,17 @@ export function openNetns(nameOrPath: string): Netns {
  * @returns `false` when there was no such name.
  * @throws {RangeError} Before any system call, when the name is invalid (`.` and `..` included): see {@link createNetns}.
  * @throws {SyscallError} When the name cannot be unmounted or removed.
+ * @example Deleting twice: the second call finds nothing
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { createNetns, deleteNetns } from "@dp/core";
+ *
+ * const name = `dp-doc-delete-${process.pid}`;
+ * createNetns(name).close();
+ * assert.equal(deleteNetns(name), true);
+ * assert.equal(deleteNetns(name), false);
+ * assert.throws(() => deleteNetns(".."), RangeError);
+ * ```
  */
 export function deleteNetns(name: string): boolean {
   checkName(name);
@@ -229,6 +276,20 @@ export function deleteNetns(name: string): boolean {
  * @throws {TypeError} When `fn` returns a promise (the thread was already switched back).
  * @throws {SyscallError} When `setns(2)` fails.
  * @capability CAP_SYS_ADMIN
+ * @example Interface indexes inside another namespace
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { createNetns, deleteNetns, interfaceIndex, withNetns } from "@dp/core";
+ *
+ * const name = `dp-doc-with-${process.pid}`;
+ * using ns = createNetns(name);
+ * try {
+ *   // A new namespace has only lo, whose index is 1.
+ *   assert.equal(withNetns(ns, () => interfaceIndex("lo")), 1);
+ * } finally {
+ *   deleteNetns(name);
+ * }
+ * ```
  */
 export function withNetns<T>(ns: Netns, fn: () => T): T {
   const s = sys();
