@@ -154,7 +154,7 @@ function prepareRunDir(): void {
  * @throws {RangeError} When the name is invalid.
  * @throws {SyscallError} EEXIST when the name is taken; EPERM without CAP_SYS_ADMIN.
  * @capability CAP_SYS_ADMIN
- * @example A named namespace that `ip netns` lists, removed again
+ * @example A named namespace that ip netns lists, removed again
  * ```ts kernel
  * import assert from "node:assert/strict";
  * import { execFileSync } from "node:child_process";
