@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { beforeEach, describe, expect, test } from "vitest";
 import { createMap, loadProgram, openPinnedProgram, SyscallError, VerifierError } from "@dp/core";
-import { asm, rawFd } from "@dp/core/internal";
+import { asm, rawFd, setSys, sys } from "@dp/core/internal";
 import { bpffsDir, requireRoot } from "@dp/core/testing";
 
 beforeEach((t) => requireRoot(t));
@@ -98,5 +98,59 @@ describe("loadProgram()", () => {
     using prog = loadProgram({ type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
     // XDP needs at least an Ethernet header.
     expect(() => prog.testRun({ data: new Uint8Array(4) })).toThrow(SyscallError);
+  });
+});
+
+describe("BpfProgram.testRun() interrupted by a signal", () => {
+  const PROG_TEST_RUN = 10;
+  const EINTR = 4;
+
+  /** The real gateway, except that the first `n` test runs fail with EINTR as a pending signal makes them. */
+  function interruptFirst(n: number): { restore(): void; interrupted(): number } {
+    const real = sys();
+    let left = n;
+    let count = 0;
+    const previous = setSys(
+      new Proxy(real, {
+        get(target, key) {
+          if (key === "bpf") {
+            return (cmd: number, attr: number, size: number): number => {
+              if (cmd === PROG_TEST_RUN && left > 0) {
+                left -= 1;
+                count += 1;
+                return -EINTR;
+              }
+              return target.bpf(cmd, attr, size);
+            };
+          }
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    );
+    return { restore: () => void setSys(previous), interrupted: () => count };
+  }
+
+  test("testRun() starts the run again after EINTR and returns its result", () => {
+    using prog = loadProgram({ name: "pass", type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
+    const gate = interruptFirst(3);
+    try {
+      const run = prog.testRun({ data: new Uint8Array(64), repeat: 100 });
+      expect(run.retval).toBe(XDP_PASS);
+      expect(run.data.length).toBe(64);
+      expect(gate.interrupted()).toBe(3);
+    } finally {
+      gate.restore();
+    }
+  });
+
+  test("testRun() gives up with EINTR when every attempt is interrupted", () => {
+    using prog = loadProgram({ name: "pass", type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
+    const gate = interruptFirst(1000);
+    try {
+      expect(() => prog.testRun({ data: new Uint8Array(64) })).toThrow(expect.objectContaining({ code: "EINTR" }) as Error);
+    } finally {
+      gate.restore();
+    }
   });
 });

@@ -1,10 +1,14 @@
 import { attr, bpfError, bpfShared, cName, cString, Native, objInfo, retryWithLog } from "./_bpf.ts";
 import { ATTR_PROG_LOAD, ATTR_TEST, BPF_ATTACH_TYPE, BPF_CMD, BPF_PROG_INFO, BPF_PROG_TYPE } from "../_gen/uapi.ts";
 import { ClosedError } from "../errors.ts";
+import { E } from "../_errno.ts";
 import { Fd, rawFd } from "./fd.ts";
 import type { FdOwner } from "./map.ts";
 import { openPinnedFd, pinFd } from "./pin.ts";
 import { sys } from "../_sys/sys.ts";
+
+/** How often a test run interrupted by a signal is started again. */
+const TEST_RUN_EINTR_RETRIES = 32;
 
 /**
  * A BPF program type, named as in the kernel's `enum bpf_prog_type` in
@@ -300,11 +304,41 @@ export class BpfProgram {
    * @throws {SyscallError} EINVAL when the input does not suit the program type, ENOTSUPP when the type cannot be test-run.
    */
   testRun(options: TestRunOptions = {}): TestRunResult {
-    const s = sys();
     const data = options.data;
     const dataOut = new Uint8Array(options.dataOutSize ?? (data?.length ?? 0) + 4096);
     const ctx = options.ctx;
     const ctxOut = ctx === undefined && options.ctxOutSize === undefined ? undefined : new Uint8Array(options.ctxOutSize ?? Math.max(ctx?.length ?? 0, CTX_OUT_DEFAULT));
+    // The kernel stops a run when a signal is pending (EINTR, checked between
+    // repetitions and, on older kernels, even for one); the run has no effect
+    // the caller relies on until it completes, so it is retried, as
+    // cilium/ebpf does.
+    let ret = -E.EINTR;
+    let a = attr(ATTR_TEST.SIZE);
+    for (let attempt = 0; ret === -E.EINTR && attempt < TEST_RUN_EINTR_RETRIES; attempt++) {
+      a = this.#testRunAttr(options, data, dataOut, ctx, ctxOut);
+      ret = bpfShared(BPF_CMD.PROG_TEST_RUN, ATTR_TEST.SIZE);
+    }
+    if (ret < 0) throw bpfError(`Cannot test-run ${this.#what()}`, BPF_CMD.PROG_TEST_RUN, -ret);
+    const dv = a.dv;
+    const outLen = dv.getUint32(ATTR_TEST.data_size_out, true);
+    const ctxLen = dv.getUint32(ATTR_TEST.ctx_size_out, true);
+    return {
+      retval: dv.getUint32(ATTR_TEST.retval, true),
+      data: dataOut.slice(0, outLen),
+      ctx: ctxOut?.slice(0, ctxLen),
+      duration: dv.getUint32(ATTR_TEST.duration, true),
+    };
+  }
+
+  /** Fills the shared attribute buffer for one BPF_PROG_TEST_RUN. */
+  #testRunAttr(
+    options: TestRunOptions,
+    data: Uint8Array | undefined,
+    dataOut: Uint8Array,
+    ctx: Uint8Array | undefined,
+    ctxOut: Uint8Array | undefined,
+  ): ReturnType<typeof attr> {
+    const s = sys();
     const a = attr(ATTR_TEST.SIZE);
     const dv = a.dv;
     dv.setUint32(ATTR_TEST.prog_fd, rawFd(this.fd), true);
@@ -327,16 +361,7 @@ export class BpfProgram {
     dv.setUint32(ATTR_TEST.repeat, options.repeat ?? 1, true);
     dv.setUint32(ATTR_TEST.flags, options.flags ?? 0, true);
     dv.setUint32(ATTR_TEST.cpu, options.cpu ?? 0, true);
-    const ret = bpfShared(BPF_CMD.PROG_TEST_RUN, ATTR_TEST.SIZE);
-    if (ret < 0) throw bpfError(`Cannot test-run ${this.#what()}`, BPF_CMD.PROG_TEST_RUN, -ret);
-    const outLen = dv.getUint32(ATTR_TEST.data_size_out, true);
-    const ctxLen = dv.getUint32(ATTR_TEST.ctx_size_out, true);
-    return {
-      retval: dv.getUint32(ATTR_TEST.retval, true),
-      data: dataOut.slice(0, outLen),
-      ctx: ctxOut?.slice(0, ctxLen),
-      duration: dv.getUint32(ATTR_TEST.duration, true),
-    };
+    return a;
   }
 
   /**
