@@ -32,6 +32,16 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      // The programs in examples/, each run as a child process (as root).
+      {
+        extends: true,
+        test: {
+          name: "examples",
+          include: ["examples/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
       // The JSDoc examples, extracted by scripts/doctest.ts (CONTRIBUTING.md §9).
       {
         extends: true,

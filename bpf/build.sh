@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every BPF C source under bpf/ (except bpf/include) into
-# bpf/build/<folder>/<name>.o with Debian's clang-19.
+# bpf/build/<folder>/<name>.o, and every one under examples/ into
+# bpf/build/examples/<example>/<name>.o, with Debian's clang-19.
 #
 #   bash bpf/build.sh [clang]     (CLANG=... also works)
 #
@@ -48,7 +49,10 @@ multiarch=/usr/include/$(uname -m)-linux-gnu
 count=0
 skipped=()
 while IFS= read -r src; do
-  rel=${src#bpf/}
+  case $src in
+    bpf/*) rel=${src#bpf/} ;;
+    *) rel=$src ;;
+  esac
   obj="$out/${rel%.c}.o"
   if [ "$have_vmlinux_h" = 0 ] && grep -q '^#include "vmlinux.h"' "$src"; then
     skipped+=("$src")
@@ -60,7 +64,12 @@ while IFS= read -r src; do
     "${includes[@]}" -c "$src" -o "$obj.tmp"
   mv "$obj.tmp" "$obj"
   count=$((count + 1))
-done < <(find bpf -name '*.c' -not -path 'bpf/include/*' -not -path 'bpf/build/*' | LC_ALL=C sort)
+done < <(
+  {
+    find bpf -name '*.c' -not -path 'bpf/include/*' -not -path 'bpf/build/*'
+    if [ -d examples ]; then find examples -name '*.c'; fi
+  } | LC_ALL=C sort
+)
 if [ "${#skipped[@]}" -gt 0 ]; then
   echo "bpf/build.sh: skipped ${#skipped[*]} CO-RE source(s) (no $vmlinux_btf or bpftool to generate vmlinux.h): ${skipped[*]}" >&2
 fi

@@ -177,6 +177,41 @@ struct mixed g_mixed;
 volatile const struct aligned_tail g_tail = { .x = 1 };
 `;
 
+/** `__be32` fields that are addresses and one that is not, a map keyed by a bare `__be32`, a `__u32` named like an address. */
+const IPV4_C = `
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef __u32 __be32;
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+struct flow {
+	__be32 saddr;
+	__be32 daddr;
+	__be32 spi;
+};
+
+typedef struct {
+	__be32 addr;
+	__u32 host_addr;
+} nat_t;
+
+struct {
+	__uint(type, 1);
+	__uint(max_entries, 8);
+	__type(key, struct flow);
+	__type(value, nat_t);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, 9);
+	__uint(max_entries, 8);
+	__type(key, __be32);
+	__type(value, __u64);
+} src_counts SEC(".maps");
+`;
+
 function typedMapsSpec(): CollectionSpec {
   return readCollectionSpec(join(ROOT, TYPED_MAPS));
 }
@@ -371,6 +406,90 @@ describe("generateBindings()", () => {
   });
 });
 
+describe.skipIf(CLANG === undefined)("generateBindings() with ipv4Fields", () => {
+  let dir: string;
+  let spec: CollectionSpec;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "dp-gen-ipv4-"));
+    writeFileSync(join(dir, "ipv4.c"), IPV4_C);
+    execFileSync(CLANG as string, ["-g", "-O2", "-target", "bpf", "-c", join(dir, "ipv4.c"), "-o", join(dir, "ipv4.o")]);
+    spec = readCollectionSpec(join(dir, "ipv4.o"));
+  });
+
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("without ipv4Fields every __be32 is a be32 number", () => {
+    const text = generateBindings(spec, { objectPath: "ipv4.o" });
+    expect(text).toContain("    saddr: be32,\n    daddr: be32,\n    spi: be32,");
+    expect(text).toContain("readonly src_counts: LruHashMap<number, bigint>;");
+    expect(text).not.toMatch(/\bipv4\b(?!\.o)/);
+  });
+
+  test("ipv4Fields turns the __be32 fields it names into ipv4 addresses: by member name, struct.member, typedef.member and map.key", async () => {
+    const text = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["saddr", "flow.daddr", "nat_t.addr", "src_counts.key"] });
+    expect(text).toContain("  /** `__be32 saddr` at offset 0. */\n  saddr: string;");
+    expect(text).toContain("    saddr: ipv4,\n    daddr: ipv4,\n    spi: be32,");
+    expect(text).toContain("    addr: ipv4,\n    host_addr: u32,");
+    expect(text).toContain("readonly src_counts: LruHashMap<string, bigint>;");
+    expect(text).toContain('new LruHashMap(coll.map("src_counts"), ipv4, u64)');
+
+    // The codecs encode text addresses in network order.
+    const local = text
+      .replace('from "@dp/maps";', `from ${JSON.stringify(join(ROOT, "packages/maps/src/mod.ts"))};`)
+      .replace('from "@dp/core";', `from ${JSON.stringify(join(ROOT, "packages/core/src/mod.ts"))};`);
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(join(dir, "ipv4.gen.ts"), local);
+    const mod = (await import(pathToFileURL(join(dir, "ipv4.gen.ts")).href)) as Record<string, StructCodec<Record<string, unknown>>>;
+    const flow = mod.Flow as StructCodec<Record<string, unknown>>;
+    const bytes = new Uint8Array(flow.size);
+    flow.encode({ saddr: "10.0.0.1", daddr: "192.168.1.2", spi: 0x01020304 }, new DataView(bytes.buffer), 0);
+    expect([...bytes]).toEqual([10, 0, 0, 1, 192, 168, 1, 2, 1, 2, 3, 4]);
+    expect(flow.decode(new DataView(bytes.buffer), 0)).toEqual({ saddr: "10.0.0.1", daddr: "192.168.1.2", spi: 0x01020304 });
+  });
+
+  test("only the struct a qualified name names changes, and be32 is imported only when still used", () => {
+    const text = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["flow.saddr", "flow.daddr", "flow.spi", "nat_t.addr"] });
+    expect(text).toContain("    saddr: ipv4,\n    daddr: ipv4,\n    spi: ipv4,");
+    expect(text).toContain("readonly src_counts: LruHashMap<number, bigint>;");
+    const only = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["saddr", "daddr", "spi", "addr", "src_counts.key"] });
+    expect(only).toMatch(/^import \{ [^}]*\bipv4\b[^}]*\} from "@dp\/maps";$/m);
+    expect(only).not.toMatch(/\bbe32\b/);
+  });
+
+  test("ipv4Fields naming no field is a RangeError, naming a field that is not a __be32 a TypeError", () => {
+    expect(() => generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["saddr", "dadr", "nat.addr"] })).toThrow(
+      new RangeError(
+        'Cannot generate bindings for "ipv4.o": ipv4Fields names "dadr", "nat.addr", which no field of its maps and variables has (give a member name, struct.member, map.key or map.value)',
+      ),
+    );
+    expect(() => generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["host_addr"] })).toThrow(
+      new TypeError('Cannot generate bindings for "ipv4.o": ipv4Fields names "host_addr", but `__u32 host_addr` is not a __be32'),
+    );
+    expect(() => generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["src_counts.value"] })).toThrow(
+      new TypeError('Cannot generate bindings for "ipv4.o": ipv4Fields names "src_counts.value", but `__u64 value` is not a __be32'),
+    );
+  });
+
+  test("dp-gen --ipv4-fields takes a comma-separated list, may repeat, and the header's command keeps it", () => {
+    const io = captureIo(dir);
+    expect(runGenCli(["ipv4.o", "--ipv4-fields", "saddr,flow.daddr", "--ipv4-fields", "src_counts.key"], io)).toBe(0);
+    expect(io.err).toBe("");
+    expect(io.out).toBe(
+      generateBindings(spec, {
+        objectPath: "ipv4.o",
+        command: "dp-gen ipv4.o --ipv4-fields saddr,flow.daddr,src_counts.key",
+        ipv4Fields: ["saddr", "flow.daddr", "src_counts.key"],
+      }),
+    );
+    const bad = captureIo(dir);
+    expect(runGenCli(["ipv4.o", "--ipv4-fields", "nope"], bad)).toBe(1);
+    expect(bad.err).toMatch(/^dp-gen: Cannot generate bindings for "ipv4\.o": ipv4Fields names "nope"/);
+  });
+});
+
 describe.skipIf(CLANG === undefined)("generateBindings() on C layouts compiled by clang", () => {
   let dir: string;
   let text: string;
@@ -538,6 +657,35 @@ describe("dp-gen", () => {
     expect(runGenCli(args, io)).toBe(status);
     expect(io.err.startsWith(message), io.err).toBe(true);
     expect(existsSync(join(dir, "x.ts"))).toBe(false);
+  });
+
+  test("npx dp-gen runs the command from the source in a checkout, from any folder of it", () => {
+    const run = spawnSync("npx", ["--no-install", "dp-gen", "../../" + TYPED_MAPS, "--ipv4-fields", "backend.addr"], {
+      cwd: join(ROOT, "packages/hooks"),
+      encoding: "utf8",
+    });
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`// Regenerate with: dp-gen ../../${TYPED_MAPS} --ipv4-fields backend.addr\n`);
+    expect(run.stdout).toContain("    addr: ipv4,");
+    const usage = spawnSync("npx", ["--no-install", "dp-gen"], { cwd: ROOT, encoding: "utf8" });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain("dp-gen: expected one object file, got 0");
+  }, 60_000);
+
+  test("the dp-gen launcher of an installed package (no src/) runs dist/gen_cli.js", () => {
+    const pkg = join(dir, "installed");
+    mkdirSync(join(pkg, "bin"), { recursive: true });
+    mkdirSync(join(pkg, "dist"));
+    writeFileSync(join(pkg, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(join(pkg, "bin/dp-gen.js"), readFileSync(join(ROOT, "packages/maps/bin/dp-gen.js")));
+    writeFileSync(
+      join(pkg, "dist/gen_cli.js"),
+      "export function runGenCli(args) { process.stdout.write(JSON.stringify(args)); return 3; }\n",
+    );
+    const run = spawnSync(process.execPath, [join(pkg, "bin/dp-gen.js"), "x.o", "-o", "y.ts"], { encoding: "utf8" });
+    expect(run.stdout).toBe('["x.o","-o","y.ts"]');
+    expect(run.status).toBe(3);
   });
 
   test("dp-gen run as a command sets its exit status", () => {

@@ -21,6 +21,18 @@ export interface GenerateBindingsOptions {
    * @default `dp-gen <objectPath>`
    */
   readonly command?: string;
+  /**
+   * The `__be32` fields to generate as IPv4 addresses: the `ipv4` codec
+   * (text such as `"10.0.0.1"`, network order in the map) instead of
+   * `be32` (a host number). Each entry names a struct member (`"saddr"`),
+   * a member of one struct (`"flow_key.saddr"`, the C struct or typedef
+   * name), or a map's key or value that is a `__be32` itself
+   * (`"src_counts.key"`). Types are never guessed from names: only the
+   * fields listed here change.
+   *
+   * @default none
+   */
+  readonly ipv4Fields?: readonly string[];
 }
 
 /**
@@ -35,7 +47,8 @@ export interface GenerateBindingsOptions {
  *   PascalCase (`struct policy_key` → `PolicyKey`) and a codec constant of
  *   the same name. Sizes are explicit; a layout that is not the natural C
  *   one gets `packed: true` or pinned `offsets`. `__be16`, `__be32` and
- *   `__be64` typedefs become `be16`/`be32`/`be64`, `char` arrays
+ *   `__be64` typedefs become `be16`/`be32`/`be64` (the `__be32` fields
+ *   `ipv4Fields` names become `ipv4` addresses), `char` arrays
  *   `cstring(n)`, other byte arrays `bytes(n)`, enums and pointers
  *   integers; bitfields and types without a codec (128-bit integers) become
  *   `bytes(n)` spans with a comment;
@@ -53,7 +66,8 @@ export interface GenerateBindingsOptions {
  * @param options How the header names the object and the command that regenerates the file.
  * @returns The module's source text.
  * @throws {SyntaxError} When the bytes are not a BPF object or cannot be parsed (the cause says why).
- * @throws {TypeError} When the object has no BTF (compile it with `clang -g`).
+ * @throws {TypeError} When the object has no BTF (compile it with `clang -g`), or a field `ipv4Fields` names is not a `__be32`.
+ * @throws {RangeError} When an entry of `ipv4Fields` names no field of the object's maps and variables.
  * @example The codec generated for a map's key
  * ```ts
  * import assert from "node:assert/strict";
@@ -63,6 +77,15 @@ export interface GenerateBindingsOptions {
  * const text = generateBindings(readCollectionSpec("bpf/build/testdata/typed_maps.o"));
  * assert.match(text, /export const PolicyKey: StructCodec<PolicyKey> = struct\(/);
  * assert.match(text, /readonly policy: HashMap<PolicyKey, PolicyEntry>;/);
+ * ```
+ * @example An IPv4 address field generated as address text
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readCollectionSpec } from "@dp/core";
+ * import { generateBindings } from "@dp/maps";
+ *
+ * const text = generateBindings(readCollectionSpec("bpf/build/testdata/typed_maps.o"), { ipv4Fields: ["backend.addr"] });
+ * assert.match(text, /addr: ipv4,/);
  * ```
  */
 export function generateBindings(object: CollectionSpec | Uint8Array, options: GenerateBindingsOptions = {}): string {
@@ -81,7 +104,7 @@ export function generateBindings(object: CollectionSpec | Uint8Array, options: G
   if (spec.btf === undefined) {
     throw new TypeError(`Cannot generate bindings for ${JSON.stringify(objectPath)}: the object has no BTF (compile it with clang -g)`);
   }
-  return new Generator(spec, spec.btf, objectPath, options.command ?? `dp-gen ${objectPath}`).generate();
+  return new Generator(spec, spec.btf, objectPath, options.command ?? `dp-gen ${objectPath}`, options.ipv4Fields ?? []).generate();
 }
 
 // --- the generated text as data ------------------------------------------------
@@ -180,6 +203,7 @@ const SCALAR_TYPES: Readonly<Record<string, string>> = {
   be16: "number",
   be32: "number",
   be64: "bigint",
+  ipv4: "string",
   bool: "boolean",
   f32: "number",
   f64: "number",
@@ -377,15 +401,61 @@ class Generator {
   readonly #imports = new Set<string>();
   /** The named types the type being built uses. */
   #deps: Named[] = [];
+  /** The `ipv4Fields` entries, and the ones that matched a field. */
+  readonly #ipv4Fields: ReadonlySet<string>;
+  readonly #ipv4Used = new Set<string>();
 
-  constructor(spec: CollectionSpec, btf: Btf, objectPath: string, command: string) {
+  constructor(spec: CollectionSpec, btf: Btf, objectPath: string, command: string, ipv4Fields: readonly string[]) {
     this.#spec = spec;
     this.#btf = btf;
     this.#objectPath = objectPath;
     this.#command = command;
+    this.#ipv4Fields = new Set(ipv4Fields);
   }
 
   generate(): string {
+    const text = this.#generate();
+    const unused = [...this.#ipv4Fields].filter((f) => !this.#ipv4Used.has(f));
+    if (unused.length > 0) {
+      throw new RangeError(
+        `Cannot generate bindings for ${JSON.stringify(this.#objectPath)}: ipv4Fields names ${unused.map((f) => JSON.stringify(f)).join(", ")}, ` +
+          "which no field of its maps and variables has (give a member name, struct.member, map.key or map.value)",
+      );
+    }
+    return text;
+  }
+
+  /**
+   * The shape of a field of type `id`: `ipv4` when `ipv4Fields` lists one
+   * of its names (`names`, most specific first), else what `shape` makes.
+   */
+  #fieldShape(id: number, names: readonly string[], cDecl: string, shape: () => Shape): Shape {
+    const listed = names.filter((n) => this.#ipv4Fields.has(n));
+    if (listed.length === 0) return shape();
+    for (const n of listed) this.#ipv4Used.add(n);
+    if (!this.#isBe32(id)) {
+      throw new TypeError(
+        `Cannot generate bindings for ${JSON.stringify(this.#objectPath)}: ipv4Fields names ${JSON.stringify(listed[0])}, but ${code(cDecl)} is not a __be32`,
+      );
+    }
+    return this.#scalar("ipv4", 4);
+  }
+
+  /** Whether a type is the `__be32` typedef (through qualifiers and other typedefs) of a 4-byte integer. */
+  #isBe32(id: number): boolean {
+    let t = this.#btf.typeById(id);
+    for (let depth = 0; t !== undefined && depth < MAX_DEPTH; depth++) {
+      if (t.kind === "typedef" && t.name === "__be32") {
+        const target = this.#btf.resolve(t.typeId);
+        return target.kind === "int" && target.size === 4;
+      }
+      if (t.kind !== "typedef" && t.kind !== "const" && t.kind !== "volatile" && t.kind !== "restrict" && t.kind !== "typeTag") return false;
+      t = this.#btf.typeById(t.typeId);
+    }
+    return false;
+  }
+
+  #generate(): string {
     const maps = [...this.#spec.maps.values()]
       .filter((m) => m.kind === "map")
       .sort((a, b) => compare(a.name, b.name))
@@ -741,7 +811,7 @@ class Generator {
    * be reproduced (it is then kept as bytes).
    */
   #composite(t: Composite, cName?: string): { shape: Shape; fields: TsField[] } | undefined {
-    const members = this.#layoutMembers(t);
+    const members = this.#layoutMembers(t, cName);
     const fields = members.map((m): TsField => ({ name: m.name, doc: m.doc, type: m.shape.type }));
     const exprFields = members.map((m): ExprField => ({ name: m.name, expr: m.shape.expr, comment: m.comment }));
     const options: [string, OptionValue][] = [];
@@ -797,7 +867,9 @@ class Generator {
    * each run of bitfields (and members sharing their bytes) one byte span,
    * zero-sized members left out.
    */
-  #layoutMembers(t: Composite): LaidOut[] {
+  #layoutMembers(t: Composite, cName: string | undefined): LaidOut[] {
+    // The struct's name as `ipv4Fields` qualifies members: the C name, or the typedef naming an anonymous one.
+    const owner = t.name !== "" ? t.name : cName?.includes(" ") === false ? cName : undefined;
     const out: LaidOut[] = [];
     const names = new Set<string>();
     let anonymous = 0;
@@ -824,7 +896,9 @@ class Generator {
         continue;
       }
       const offset = m.bitOffset / 8;
-      const shape = this.#shape(m.member.typeId);
+      const member = m.member;
+      const listed = member.name === "" ? [] : [...(owner === undefined ? [] : [`${owner}.${member.name}`]), member.name];
+      const shape = this.#fieldShape(member.typeId, listed, this.#cDecl(member.typeId, member.name), () => this.#shape(member.typeId));
       if (shape.size === 0) continue;
       const name = unique(names, m.member.name === "" ? `anonymous${anonymous++}` : m.member.name);
       const cType = this.#cName(m.member.typeId);
@@ -882,10 +956,18 @@ class Generator {
 
   #bindMap(m: CollectionMapSpec): MapBinding {
     const type = m.spec.type;
-    const key = (): Shape =>
-      m.keyTypeId === undefined ? this.#bytes(m.spec.keySize) : this.#topShape(m.keyTypeId, `${pascalCase(m.name)}Key`, m.spec.keySize);
-    const value = (): Shape =>
-      m.valueTypeId === undefined ? this.#bytes(m.spec.valueSize) : this.#topShape(m.valueTypeId, `${pascalCase(m.name)}Value`, m.spec.valueSize);
+    const key = (): Shape => {
+      const id = m.keyTypeId;
+      if (id === undefined) return this.#bytes(m.spec.keySize);
+      return this.#fieldShape(id, [`${m.name}.key`], this.#cDecl(id, "key"), () => this.#topShape(id, `${pascalCase(m.name)}Key`, m.spec.keySize));
+    };
+    const value = (): Shape => {
+      const id = m.valueTypeId;
+      if (id === undefined) return this.#bytes(m.spec.valueSize);
+      return this.#fieldShape(id, [`${m.name}.value`], this.#cDecl(id, "value"), () =>
+        this.#topShape(id, `${pascalCase(m.name)}Value`, m.spec.valueSize),
+      );
+    };
     const flags = m.spec.flags ?? 0;
     const unit = type === "ringbuf" || type === "userRingbuf" ? "bytes" : m.spec.maxEntries === 1 ? "entry" : "entries";
     const doc = [

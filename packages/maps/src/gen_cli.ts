@@ -2,20 +2,23 @@
 // dp-gen: writes the TypeScript bindings of a BPF object (see
 // generateBindings), or checks that a written file is up to date.
 //
-//   dp-gen OBJECT.o [-o OUT.ts] [--check] [--command TEXT]
+//   dp-gen OBJECT.o [-o OUT.ts] [--check] [--ipv4-fields LIST] [--command TEXT]
 import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { generateBindings } from "./gen.ts";
 
-const USAGE = `Usage: dp-gen OBJECT.o [-o OUT.ts] [--check] [--command TEXT]
+const USAGE = `Usage: dp-gen OBJECT.o [-o OUT.ts] [--check] [--ipv4-fields LIST] [--command TEXT]
 
 Writes TypeScript bindings for a BPF object from its BTF: a codec per struct
 the maps and global variables use, and bind(coll) returning typed maps.
 
   -o, --output OUT.ts  the file to write (default: standard output)
   --check              write nothing; exit 1 when OUT.ts is not what would be written
+  --ipv4-fields LIST   __be32 fields to generate as IPv4 addresses (ipv4: "10.0.0.1")
+                       instead of be32 numbers, comma-separated: a member name (saddr),
+                       struct.member (flow_key.saddr), or map.key / map.value
   --command TEXT       how the header names this command (default: dp-gen)
   -h, --help           show this help
 `;
@@ -48,6 +51,7 @@ export function runGenCli(args: readonly string[], io: GenCliIo = processIo()): 
       options: {
         output: { type: "string", short: "o" },
         check: { type: "boolean", default: false },
+        "ipv4-fields": { type: "string", multiple: true, default: [] },
         command: { type: "string", default: "dp-gen" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -71,7 +75,13 @@ export function runGenCli(args: readonly string[], io: GenCliIo = processIo()): 
   }
   const object = display(positionals[0], io.cwd);
   const output = values.output === undefined ? undefined : display(values.output, io.cwd);
-  const command = [values.command, shellQuote(object), ...(output === undefined ? [] : ["-o", shellQuote(output)])].join(" ");
+  const ipv4Fields = values["ipv4-fields"].flatMap((list) => list.split(",")).filter((f) => f !== "");
+  const command = [
+    values.command,
+    shellQuote(object),
+    ...(output === undefined ? [] : ["-o", shellQuote(output)]),
+    ...(ipv4Fields.length === 0 ? [] : ["--ipv4-fields", shellQuote(ipv4Fields.join(","))]),
+  ].join(" ");
 
   let bytes: Uint8Array;
   try {
@@ -82,7 +92,7 @@ export function runGenCli(args: readonly string[], io: GenCliIo = processIo()): 
   }
   let text: string;
   try {
-    text = generateBindings(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { objectPath: object, command });
+    text = generateBindings(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { objectPath: object, command, ipv4Fields });
   } catch (err) {
     io.stderr(`dp-gen: ${describe(err)}\n`);
     return 1;
