@@ -213,6 +213,21 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
     ]);
   });
 
+  test("mapSpecsFromObject() creates a ring buffer whose value type names its records with sizes 0, keeping the type id", () => {
+    const record: Draft = { kind: "struct", name: "record", size: 16, kindFlag: false, members: [] };
+    const btf = mapBtf(
+      [
+        ["type", "uint", 27], // BPF_MAP_TYPE_RINGBUF
+        ["max_entries", "uint", 4096],
+        ["value", "type", 4],
+      ],
+      [record],
+    );
+    const [map] = mapSpecsFromObject(XDP, btf);
+    expect(map?.spec).toEqual({ name: "xdp_counters", type: "ringbuf", keySize: 0, valueSize: 0, maxEntries: 4096 });
+    expect(map?.valueTypeId).toBe(4);
+  });
+
   test("mapSpecsFromObject() accepts key_size equal to the key type's size", () => {
     const [map] = mapSpecsFromObject(XDP, mapBtf([["type", "uint", 1], ["key", "type", 2], ["key_size", "uint", 8], ["value", "type", 1]]));
     expect(map?.spec).toMatchObject({ keySize: 8, valueSize: 4 });

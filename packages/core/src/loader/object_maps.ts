@@ -205,6 +205,10 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
     throw new MapDefinitionError(mapName, `a ${type} map needs member "values" to define its inner map`);
   }
   const fdValues = type === "progArray" || innerMap !== undefined;
+  // A ring buffer has no key or value for the kernel; a `__type(value, T)`
+  // only names the record layout (libbpf creates the map with sizes 0), so
+  // the type id stays for bindings while the sizes are 0.
+  const ring = type === "ringbuf" || type === "userRingbuf";
 
   const flags = ints.get("map_flags");
   const numaNode = ints.get("numa_node");
@@ -212,8 +216,8 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
   const spec: MapSpec = {
     name: mapName.slice(0, KERNEL_NAME_LEN),
     type,
-    keySize: key.size ?? 0,
-    valueSize: value.size ?? 0,
+    keySize: ring ? 0 : (key.size ?? 0),
+    valueSize: ring ? 0 : (value.size ?? 0),
     maxEntries: ints.get("max_entries") ?? 0,
     ...(flags === undefined ? {} : { flags }),
     ...(innerMap === undefined ? {} : { innerMap }),
