@@ -86,3 +86,39 @@ export type {
 } from "./policy/rule.ts";
 export { PolicyValidationError, validatePolicyRules } from "./policy/validate.ts";
 export type { PolicyProblem } from "./policy/validate.ts";
+
+export { CT_TIMEOUTS, conntrackTimeoutConstants } from "./conntrack/timeouts.ts";
+export type { ConntrackTimeoutConstants, ConntrackTimeouts } from "./conntrack/timeouts.ts";
+export { CT_FLAGS, CT_STATES, TCP_FLAGS, decodeConntrackEntry } from "./conntrack/entry.ts";
+export type { ConntrackEntry, ConntrackFlag, ConntrackMapName, ConntrackScope, ConntrackState, TcpFlagName } from "./conntrack/entry.ts";
+export type { ConntrackMapRef, ConntrackMaps } from "./conntrack/maps.ts";
+export { matchesConntrackFilter } from "./conntrack/filter.ts";
+export type { ConntrackFilter, ConntrackProtocolName } from "./conntrack/filter.ts";
+export { gcConntrack } from "./conntrack/gc.ts";
+export type { ConntrackGcMapResult, ConntrackGcOptions, ConntrackGcResult } from "./conntrack/gc.ts";
+export { CT_GC_INTERVALS, nextConntrackGcInterval } from "./conntrack/gc_interval.ts";
+export type { ConntrackGcIntervalOptions } from "./conntrack/gc_interval.ts";
+export { ConntrackGcScheduler } from "./conntrack/gc_scheduler.ts";
+export type { ConntrackGcSchedulerOptions } from "./conntrack/gc_scheduler.ts";
+export { listConntrack } from "./conntrack/list.ts";
+export { flushConntrack } from "./conntrack/flush.ts";
+export { countConntrack } from "./conntrack/count.ts";
+export type { ConntrackCount, ConntrackMapCount } from "./conntrack/count.ts";
+export type { ConntrackFlushResult } from "./conntrack/flush.ts";
+
+export { CT_RESULTS, DROP_REASONS, EVENT_TYPES, POLICY_VERDICTS, TRACE_POINTS } from "./monitor/reasons.ts";
+export type { CtResultName, DropReasonName, MonitorEventType, PolicyVerdictName, TracePointName, UnknownName } from "./monitor/reasons.ts";
+export { decodeMonitorEvent } from "./monitor/event.ts";
+export type { DropEvent, MonitorEvent, MonitorEventBase, PolicyVerdictEvent, TraceEvent } from "./monitor/event.ts";
+export { monitor } from "./monitor/monitor.ts";
+export type { MonitorOptions, MonitorSource } from "./monitor/monitor.ts";
+export { formatMonitorEvent } from "./monitor/format.ts";
+
+export { Node, openNode } from "./node.ts";
+export type { MapFill, NodeCounter, NodeOptions, NodeStatus } from "./node.ts";
+export { EndpointError } from "./endpoint/endpoint.ts";
+export type { Endpoint, EndpointField, EndpointSpec } from "./endpoint/endpoint.ts";
+export { Ipcache } from "./ipcache/ipcache.ts";
+export type { IpcacheEntry } from "./ipcache/ipcache.ts";
+export { DEFAULT_MAP_SIZES, resolveMapSizes } from "./map_sizes.ts";
+export type { MapSizeOptions, MapSizes } from "./map_sizes.ts";

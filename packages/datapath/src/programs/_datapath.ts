@@ -1,38 +1,27 @@
-// Loads bpf/datapath's objects for BPF_PROG_TEST_RUN tests: every program
-// over one set of maps (the others reuse from_container's), map sizes
+// Loads bpf/datapath's objects for BPF_PROG_TEST_RUN tests with the Node's
+// loader (../_load.ts): every program over one set of maps, map sizes
 // and settings chosen before load, the maps wrapped in the codecs dp-gen
 // generated from the objects, and small writers for endpoints, ipcache
 // prefixes and policy entries in the layouts of bpf/include/dp/.
-import {
-  type BpfProgram,
-  type Collection,
-  type CollectionSpec,
-  createMap,
-  loadCollection,
-  type MapSpec,
-  parseIp,
-  parseMac,
-  readCollectionSpec,
-} from "@dp/core";
-import { DeletableMap, HashMap, HashOfMaps, type LruHashMap, PerCpuArrayMap, PerCpuHashMap, RingBuffer, u32 } from "@dp/maps";
-import {
-  bind,
+import { type BpfProgram, parseIp, parseMac } from "@dp/core";
+import type { DeletableMap, HashMap, HashOfMaps, LruHashMap, PerCpuArrayMap, PerCpuHashMap, RingBuffer } from "@dp/maps";
+import type {
   DpCtEntry,
-  type DpEndpointInfo,
-  type DpEndpointKey,
+  DpEndpointInfo,
+  DpEndpointKey,
   DpEvent,
-  type DpFragKey,
-  type DpFragPorts,
+  DpFragKey,
+  DpFragPorts,
   DpIpcacheInfo,
   DpIpcacheKey,
   DpPolicyKey,
-  DpPolicyValue,
-  type DpMetricsKey,
-  type DpMetricsValue,
+  DpMetricsKey,
+  DpMetricsValue,
   DpTuple,
-} from "../_gen/from_container.ts";
+} from "../_gen/datapath.ts";
+import { DEFAULT_OBJECT_DIR, loadDatapath, type LoadedDatapath, type PolicyMap } from "../_load.ts";
 
-const BUILD: string = new URL("../../../../bpf/build/datapath/", import.meta.url).pathname;
+const BUILD: string = DEFAULT_OBJECT_DIR;
 
 /** The object files, for oracles such as `bpftool prog loadall`. */
 export const OBJECTS: { readonly from_container: string; readonly to_container: string; readonly from_netdev: string } = {
@@ -143,26 +132,6 @@ export function familyOf(ip: string): 4 | 6 {
   return parseIp(ip).family;
 }
 
-function prepare(path: string, options: TestDatapathOptions): CollectionSpec {
-  const spec = readCollectionSpec(path);
-  const t = options.timeouts ?? {};
-  spec.constants
-    .set("dp_host_routing_bpf", options.hostRouting === "bpf" ? 1 : 0)
-    .set("dp_trace_enabled", options.trace === true ? 1 : 0);
-  if (t.syn !== undefined) spec.constants.set("dp_ct_timeout_syn", t.syn);
-  if (t.tcp !== undefined) spec.constants.set("dp_ct_timeout_tcp", t.tcp);
-  if (t.close !== undefined) spec.constants.set("dp_ct_timeout_close", t.close);
-  if (t.any !== undefined) spec.constants.set("dp_ct_timeout_any", t.any);
-  const sizes = options.maxEntries ?? {};
-  const maps = new Map(
-    [...spec.maps].map(([name, m]) => {
-      const size = sizes[name];
-      return [name, size === undefined ? m : { ...m, spec: { ...m.spec, maxEntries: size } }] as const;
-    }),
-  );
-  return { ...spec, maps };
-}
-
 /** The datapath programs over one set of maps, with typed views of the maps. */
 export class TestDatapath {
   /** `from_container` (from_container.o). */
@@ -189,52 +158,31 @@ export class TestDatapath {
   readonly eventsLost: PerCpuArrayMap<bigint>;
   /** `dp_events`, records decoded as `struct dp_event`. */
   readonly events: RingBuffer<DpEvent>;
-  #from: Collection;
-  #to: Collection;
-  #netdev: Collection;
-  #inner = new Map<number, DeletableMap<DpPolicyKey, DpPolicyValue>>();
-  #innerSpec: MapSpec;
+  #dp: LoadedDatapath;
 
   /**
-   * Loads the three objects: from_container's maps are created, the others reuse them.
+   * Loads the three objects over one set of maps (the Node's loader).
    *
    * @param options Map sizes and settings.
    */
   constructor(options: TestDatapathOptions = {}) {
-    const spec = prepare(OBJECTS.from_container, options);
-    const inner = spec.maps.get("dp_policy")?.spec.innerMap;
-    if (inner === undefined) throw new TypeError("Invalid datapath object: dp_policy has no inner map");
-    this.#innerSpec = inner;
-    this.#from = loadCollection(spec);
-    const shared = Object.fromEntries(
-      [...this.#from.maps].filter(([name]) => name.startsWith("dp_")).map(([name, map]) => [name, map] as const),
+    const dp = loadDatapath(
+      { hostRouting: options.hostRouting ?? "legacy", trace: options.trace === true, timeouts: options.timeouts ?? {} },
+      { maxEntries: options.maxEntries ?? {}, policyMapSize: 16384 },
     );
-    try {
-      this.#to = loadCollection(prepare(OBJECTS.to_container, options), { maps: shared });
-    } catch (err) {
-      this.#from.close();
-      throw err;
-    }
-    try {
-      this.#netdev = loadCollection(prepare(OBJECTS.from_netdev, options), { maps: shared });
-    } catch (err) {
-      this.#to.close();
-      this.#from.close();
-      throw err;
-    }
-    const b = bind(this.#from);
-    this.fromContainer = b.programs.from_container;
-    this.toContainer = this.#to.program("to_container");
-    this.fromNetdev = this.#netdev.program("from_netdev");
-    this.endpoints = b.maps.dp_endpoints;
-    this.ctTcp = b.maps.dp_ct_tcp;
-    this.ctAny = b.maps.dp_ct_any;
-    this.metrics = b.maps.dp_metrics;
-    this.frag = b.maps.dp_frag;
-    this.eventsLost = b.maps.dp_events_lost;
-    this.ipcache = new DeletableMap(b.maps.dp_ipcache, DpIpcacheKey, DpIpcacheInfo, { kind: { className: "Ipcache", types: ["lpmTrie"] } });
-    this.policy = new HashOfMaps(this.#from.map("dp_policy"), u32);
-    this.events = new RingBuffer(this.#from.map("dp_events"), DpEvent);
+    this.#dp = dp;
+    this.fromContainer = dp.fromContainer;
+    this.toContainer = dp.toContainer;
+    this.fromNetdev = dp.fromNetdev;
+    this.endpoints = dp.endpoints;
+    this.ctTcp = dp.ctTcp;
+    this.ctAny = dp.ctAny;
+    this.metrics = dp.metrics;
+    this.frag = dp.frag;
+    this.eventsLost = dp.eventsLost;
+    this.ipcache = dp.ipcache;
+    this.policy = dp.policy;
+    this.events = dp.events;
   }
 
   /** Writes an endpoint and its /32 or /128 into the ipcache. */
@@ -266,15 +214,9 @@ export class TestDatapath {
   }
 
   /** The policy map of an endpoint, created (and put into dp_policy) on first use. */
-  policyMap(endpointId: number): DeletableMap<DpPolicyKey, DpPolicyValue> {
-    let inner = this.#inner.get(endpointId);
-    if (inner === undefined) {
-      // The object's own inner map template: the layout cannot drift from the C.
-      const map = createMap({ ...this.#innerSpec, maxEntries: 16384 });
-      inner = new DeletableMap(map, DpPolicyKey, DpPolicyValue, { kind: { className: "PolicyMap", types: ["lpmTrie"] } });
-      this.#inner.set(endpointId, inner);
-      this.policy.set(endpointId, inner);
-    }
+  policyMap(endpointId: number): PolicyMap {
+    const inner = this.#dp.policyMap(endpointId, true);
+    if (inner === undefined) throw new Error(`no policy map for endpoint ${endpointId}`);
     return inner;
   }
 
@@ -350,11 +292,7 @@ export class TestDatapath {
 
   /** Unmaps the ring buffer, closes the policy maps it made and the collections. */
   close(): void {
-    this.events.close();
-    for (const inner of this.#inner.values()) inner.close();
-    this.#netdev.close();
-    this.#to.close();
-    this.#from.close();
+    this.#dp.close();
   }
 
   /** Same as {@link TestDatapath.close}. */
