@@ -28,3 +28,4 @@ export { mapDirect, type MapDirect } from "../bpf/map.ts";
 export { formatIpv6, parseIpv4Into, parseIpv6Into, parseMacInto } from "../network/net_addr.ts";
 export { readFileText, type ReadFileTextOptions } from "./read_file.ts";
 export { renamePin } from "../bpf/pin.ts";
+export { createIterLink, readIterator, type ReadIteratorOptions } from "../bpf/link.ts";
