@@ -48,7 +48,8 @@ const TS_API_SHAPE = [
     message: "Do not export namespaces (CONTRIBUTING.md §5).",
   },
   {
-    selector: ":matches(PropertyDefinition, MethodDefinition, TSParameterProperty, TSAbstractPropertyDefinition, TSAbstractMethodDefinition)[accessibility='private']",
+    selector:
+      ":matches(PropertyDefinition, MethodDefinition, TSParameterProperty, TSAbstractPropertyDefinition, TSAbstractMethodDefinition)[accessibility='private']",
     message: "Use `#private` instead of the `private` keyword (CONTRIBUTING.md §5).",
   },
 ];
@@ -173,7 +174,13 @@ export default defineConfig(
   {
     name: "dp/node-allowed",
     // Command-line entry points (`*_cli.ts`) read and write files too.
-    files: ["packages/core/src/testing/**", "packages/eni/src/testing/**", "packages/*/src/**/_test_*.ts", "packages/*/src/*_cli.ts", ...TEST_FILES],
+    files: [
+      "packages/core/src/testing/**",
+      "packages/eni/src/testing/**",
+      "packages/*/src/**/_test_*.ts",
+      "packages/*/src/*_cli.ts",
+      ...TEST_FILES,
+    ],
     rules: {
       "no-restricted-imports": restrictImports(KOFFI, ...DEEP_SIBLING),
     },

@@ -141,10 +141,14 @@ function objectPath(name: string): string {
 
 function readElf(name: string): Elf {
   const path = objectPath(name);
-  const out = execFileSync("llvm-readobj-19", ["--elf-output-style=JSON", "--sections", "--symbols", "--relocations", path], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
+  const out = execFileSync(
+    "llvm-readobj-19",
+    ["--elf-output-style=JSON", "--sections", "--symbols", "--relocations", path],
+    {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    },
+  );
   const [json] = JSON.parse(out) as ReadobjJson[];
   if (json === undefined) throw new Error(`No llvm-readobj output for "${path}"`);
   const sections = json.Sections.map(({ Section: s }) => ({
@@ -205,7 +209,9 @@ function programSections(elf: Elf): string[] {
 }
 
 function functions(elf: Elf, sectionName: string): ElfSymbol[] {
-  return elf.symbols.filter((s) => s.type === "Function" && s.section === sectionName).sort((a, b) => a.value - b.value);
+  return elf.symbols
+    .filter((s) => s.type === "Function" && s.section === sectionName)
+    .sort((a, b) => a.value - b.value);
 }
 
 function symbol(elf: Elf, name: string): ElfSymbol {
@@ -287,7 +293,7 @@ function coreReloKinds(elf: Elf): number[] {
   const kinds: number[] = [];
   if (end === start) return kinds;
   const recSize = b.readUInt32LE(start);
-  for (let off = start + 4; off + 8 <= end; ) {
+  for (let off = start + 4; off + 8 <= end;) {
     const count = b.readUInt32LE(off + 4);
     off += 8;
     for (let i = 0; i < count && off + recSize <= end; i++, off += recSize) kinds.push(b.readUInt32LE(off + 12));
@@ -578,7 +584,13 @@ describe.skipIf(!hasLlvm)("bpf/testdata objects", () => {
 
   test.skipIf(!hasVmlinux || !hasBpftool)("core.o's local flavour types are in its BTF", () => {
     const types = readBtf("core");
-    for (const name of ["sk_buff___dp_small", "sk_buff___dp_missing", "__sk_buff___dp", "task_struct___dp", "dp_no_such_type"]) {
+    for (const name of [
+      "sk_buff___dp_small",
+      "sk_buff___dp_missing",
+      "__sk_buff___dp",
+      "task_struct___dp",
+      "dp_no_such_type",
+    ]) {
       expect(btfNamed(types, "STRUCT", name).kind).toBe("STRUCT");
     }
     expect(btfNamed(types, "ENUM", "bpf_map_type___dp").kind).toBe("ENUM");
@@ -587,7 +599,10 @@ describe.skipIf(!hasLlvm)("bpf/testdata objects", () => {
 
   test.skipIf(!hasBpftool)("pinned_*.o declare one map pinned by name, compatible in a and b, not in bad", () => {
     const maps = Object.fromEntries(
-      (["pinned_a", "pinned_b", "pinned_bad"] as const).map((name) => [name, btfMap(readBtf(name), "dp_testdata_pinned")]),
+      (["pinned_a", "pinned_b", "pinned_bad"] as const).map((name) => [
+        name,
+        btfMap(readBtf(name), "dp_testdata_pinned"),
+      ]),
     );
     for (const map of Object.values(maps)) {
       expect(map.uints).toEqual({ type: BPF_MAP_TYPE.hash, max_entries: 16, pinning: LIBBPF_PIN_BY_NAME });
@@ -610,7 +625,9 @@ describe.skipIf(!hasLlvm)("bpf/testdata objects", () => {
         ["LINUX_KERNEL_VERSION", "Global"],
       ].sort(),
     );
-    const rels = codeRelocations(elf).filter((r) => r.symbol.startsWith("CONFIG_") || r.symbol === "LINUX_KERNEL_VERSION");
+    const rels = codeRelocations(elf).filter(
+      (r) => r.symbol.startsWith("CONFIG_") || r.symbol === "LINUX_KERNEL_VERSION",
+    );
     expect(rels.map((r) => r.type)).toEqual(["R_BPF_64_64", "R_BPF_64_64", "R_BPF_64_64", "R_BPF_64_64"]);
   });
 
@@ -626,18 +643,21 @@ describe.skipIf(!hasLlvm)("bpf/testdata objects", () => {
     ]);
   });
 
-  test.skipIf(!hasVmlinux || !hasBpftool)("libbpf_style.o has a ring buffer, a .rodata setting and CO-RE relocations", () => {
-    const elf = readElf("libbpf_style");
-    expect(programSections(elf)).toEqual(["tc"]);
-    expect(symbol(elf, "only_protocol")).toMatchObject({ section: ".rodata", size: 1 });
-    const types = readBtf("libbpf_style");
-    expect(btfMap(types, "events")).toEqual({ uints: { type: BPF_MAP_TYPE.ringbuf, max_entries: 256 * 1024 } });
-    expect(btfMap(types, "lost")).toMatchObject({ uints: { type: BPF_MAP_TYPE.percpuArray, max_entries: 1 } });
-    expect(coreReloKinds(elf)).toContain(CORE.fieldByteOffset);
-    // bpf_ringbuf_reserve (131), bpf_ringbuf_submit (132), bpf_probe_read_kernel (113).
-    const code = disassemble("libbpf_style", "tc");
-    for (const helper of ["0x83", "0x84", "0x71"]) expect(code).toContain(`call ${helper}\n`);
-  });
+  test.skipIf(!hasVmlinux || !hasBpftool)(
+    "libbpf_style.o has a ring buffer, a .rodata setting and CO-RE relocations",
+    () => {
+      const elf = readElf("libbpf_style");
+      expect(programSections(elf)).toEqual(["tc"]);
+      expect(symbol(elf, "only_protocol")).toMatchObject({ section: ".rodata", size: 1 });
+      const types = readBtf("libbpf_style");
+      expect(btfMap(types, "events")).toEqual({ uints: { type: BPF_MAP_TYPE.ringbuf, max_entries: 256 * 1024 } });
+      expect(btfMap(types, "lost")).toMatchObject({ uints: { type: BPF_MAP_TYPE.percpuArray, max_entries: 1 } });
+      expect(coreReloKinds(elf)).toContain(CORE.fieldByteOffset);
+      // bpf_ringbuf_reserve (131), bpf_ringbuf_submit (132), bpf_probe_read_kernel (113).
+      const code = disassemble("libbpf_style", "tc");
+      for (const helper of ["0x83", "0x84", "0x71"]) expect(code).toContain(`call ${helper}\n`);
+    },
+  );
 
   test("verifier_fail.o carries the failing source line in its BTF line info", () => {
     const elf = readElf("verifier_fail");
@@ -659,8 +679,11 @@ describe.skipIf(!hasLlvm)("bpf/testdata objects", () => {
     const kinds = new Set(types.map((t) => t.kind));
     for (const kind of ["FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64", "DATASEC", "VAR"]) expect(kinds).toContain(kind);
     expect(btfNamed(types, "FUNC", "btf_kinds_len").linkage).toBe("global");
-    expect(types.filter((t) => t.kind === "DECL_TAG").map((t) => t.name).sort()).toEqual(
-      ["dp_counter", "dp_helper", "dp_runs"].sort(),
-    );
+    expect(
+      types
+        .filter((t) => t.kind === "DECL_TAG")
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(["dp_counter", "dp_helper", "dp_runs"].sort());
   });
 });

@@ -16,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const USAGE = 'usage: capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--obj FILE] -- ip|tc ARGS...';
+const USAGE =
+  'usage: capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--obj FILE] -- ip|tc ARGS...';
 const args = process.argv.slice(2);
 const name = args.shift();
 const sep = args.indexOf("--");
@@ -31,11 +32,16 @@ function option(flag) {
   const i = opts.indexOf(flag);
   return i >= 0 ? opts[i + 1] : undefined;
 }
-const setup = (option("--setup") ?? "").split(";").map((s) => s.trim()).filter(Boolean);
+const setup = (option("--setup") ?? "")
+  .split(";")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const veth = opts.includes("--veth");
 const replies = opts.includes("--replies");
 const obj = option("--obj") === undefined ? undefined : resolve(option("--obj"));
-const out = name.endsWith(".json") ? resolve(name) : fileURLToPath(new URL(`../packages/routing/testdata/iproute2/${name}.json`, import.meta.url));
+const out = name.endsWith(".json")
+  ? resolve(name)
+  : fileURLToPath(new URL(`../packages/routing/testdata/iproute2/${name}.json`, import.meta.url));
 
 /**
  * Cuts a buffer after its last complete netlink message: iproute2 sends
@@ -72,7 +78,9 @@ try {
   const trace = join(dir, "trace.txt");
   const calls = replies ? "trace=sendmsg,sendto,recvmsg" : "trace=sendmsg,sendto";
   const dump = replies ? ["-e", "write=all", "-e", "read=all"] : ["-e", "write=all"];
-  execFileSync("strace", ["-f", "-qq", "-e", calls, ...dump, "-o", trace, "ip", ...inNs(command)], { stdio: "inherit" });
+  execFileSync("strace", ["-f", "-qq", "-e", calls, ...dump, "-o", trace, "ip", ...inNs(command)], {
+    stdio: "inherit",
+  });
   const sent = [];
   const received = [];
   let cur;

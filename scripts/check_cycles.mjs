@@ -89,8 +89,7 @@ export function importGraphs(root) {
     if (!existsSync(manifest)) continue;
     const pkg = JSON.parse(readFileSync(manifest, "utf8"));
     const deps = new Set(
-      Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies })
-        .filter((d) => d.startsWith("@dp/"))
+      Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies }).filter((d) => d.startsWith("@dp/")),
     );
     packages.set(pkg.name, deps);
     if (!existsSync(join(dir, "src"))) continue;
@@ -118,7 +117,9 @@ function main() {
   for (const cycle of findCycles(files)) problems.push(`import cycle: ${cycle.join(" <-> ")}`);
   if (problems.length > 0) {
     for (const p of problems) console.error(p);
-    console.error(`check_cycles: ${problems.length} cycle(s); move the shared types or helpers into a module both sides import`);
+    console.error(
+      `check_cycles: ${problems.length} cycle(s); move the shared types or helpers into a module both sides import`,
+    );
     process.exit(1);
   }
   console.log(`check_cycles: ${files.size} files in ${packages.size} packages, no import cycles`);

@@ -76,17 +76,26 @@ function loaderDemo(): void {
   const spec = readCollectionSpec("bpf/build/testdata/core.o");
   using coll = loadCollection(spec);
   const core = coll.coreRelocations.get("core_values") ?? [];
-  line("object core.o", `${coll.programs.size} program, ${coll.maps.size} map, ${core.length} CO-RE relocations applied`);
+  line(
+    "object core.o",
+    `${coll.programs.size} program, ${coll.maps.size} map, ${core.length} CO-RE relocations applied`,
+  );
   const run = coll.program("core_values").testRun({ data: new Uint8Array(77) });
   const out = coll.map("core_out").get(new Uint8Array(4)) as Uint8Array;
   const dv = new DataView(out.buffer, out.byteOffset);
-  line("CO-RE reads", `skb->len ${run.retval}, sizeof(struct sk_buff) ${dv.getUint32(24, true)}, tgid ${dv.getUint32(44, true)} (pid ${process.pid})`);
+  line(
+    "CO-RE reads",
+    `skb->len ${run.retval}, sizeof(struct sk_buff) ${dv.getUint32(24, true)}, tgid ${dv.getUint32(44, true)} (pid ${process.pid})`,
+  );
 
   const globals = readCollectionSpec("bpf/build/testdata/globals.o");
   globals.constants.set("magic", 42);
   using g = loadCollection(globals);
   const verdict = g.program("globals_tc").testRun({ data: new Uint8Array(64) }).retval;
-  line("globals.o, magic set to 42", `returns ${verdict}, bss_message ${JSON.stringify(new TextDecoder().decode(g.variable("bss_message").get() as Uint8Array).replace(/\0+$/, ""))}`);
+  line(
+    "globals.o, magic set to 42",
+    `returns ${verdict}, bss_message ${JSON.stringify(new TextDecoder().decode(g.variable("bss_message").get() as Uint8Array).replace(/\0+$/, ""))}`,
+  );
 }
 
 function routingDemo(): void {
@@ -113,7 +122,9 @@ function routingDemo(): void {
       using counters = new ArrayMap(hooks.map("tc_counters"), u64);
       using ingress = attachTc("eth0", hooks.program("tc_count"), { direction: "ingress", netns: nsB });
       line("tc program on eth0 in B", `${ingress.kind} ingress, program id ${ingress.programId}`);
-      execFileSync("ip", ["netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.2"], { stdio: "ignore" });
+      execFileSync("ip", ["netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.78.0.2"], {
+        stdio: "ignore",
+      });
       const stats = rtA.links.get("eth0")?.stats;
       line("ping 10.78.0.2 (3 packets)", `ok; eth0 tx ${stats?.txPackets} packets, rx ${stats?.rxPackets} packets`);
       line("seen by the tc program", `${counters.get(1)} echo requests, ${counters.get(2)} echo replies on ingress`);

@@ -80,7 +80,10 @@ describe("extractExamples", () => {
   });
 
   test("rejects unknown fence attributes, unclosed fences and examples without a fence", () => {
-    const bad = (body: string[]): (() => unknown) => () => extractExamples(FILE, source("/**", ...body, " */", "export const a = 1;"));
+    const bad =
+      (body: string[]): (() => unknown) =>
+      () =>
+        extractExamples(FILE, source("/**", ...body, " */", "export const a = 1;"));
     expect(bad([" * @example T", " * ```ts kernal", " * x", " * ```"])).toThrow(DoctestError);
     expect(bad([" * @example T", " * ```ts kernal", " * x", " * ```"])).toThrow(/a\.ts:3: unknown fence/);
     expect(bad([" * @example T", " * ```ts", " * x"])).toThrow(/unclosed code fence/);

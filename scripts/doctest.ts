@@ -317,7 +317,8 @@ function sourcePaths(root: string, outDir: string, pkgs: readonly string[]): Rec
       exports?: Record<string, unknown>;
     };
     for (const [sub, target] of Object.entries(manifest.exports ?? {})) {
-      const source = typeof target === "object" && target !== null ? (target as Record<string, unknown>)["@dp/source"] : undefined;
+      const source =
+        typeof target === "object" && target !== null ? (target as Record<string, unknown>)["@dp/source"] : undefined;
       if (typeof source !== "string") continue;
       const spec = sub === "." ? manifest.name : `${manifest.name}/${sub.replace(/^\.\//, "")}`;
       paths[spec] = [relative(outDir, join(dir, source)).split(sep).join("/")];

@@ -3,8 +3,8 @@
 // `npm run format`:
 //   - TypeScript, JavaScript, JSON and Markdown with Prettier
 //     (.prettierrc.json, .prettierignore);
-//   - BPF C sources and headers under bpf/ with clang-format-19
-//     (bpf/.clang-format, the kernel's style).
+//   - BPF C sources and headers under bpf/ and examples/ with
+//     clang-format-19 (bpf/.clang-format, the kernel's style).
 //
 //   node scripts/format.mjs [--check] [root]
 //
@@ -55,7 +55,7 @@ function main() {
     failed = true;
   }
 
-  const sources = cFiles(join(root, "bpf"));
+  const sources = [...cFiles(join(root, "bpf")), ...cFiles(join(root, "examples"))];
   if (sources.length > 0) {
     const style = `--style=file:${join(root, "bpf/.clang-format")}`;
     const c = spawnSync(CLANG_FORMAT, [...(check ? ["--dry-run", "-Werror"] : ["-i"]), style, ...sources], {
@@ -76,7 +76,7 @@ function main() {
     if (check) console.error("format: run `npm run format` to format the tree");
     process.exit(1);
   }
-  if (check) console.log(`format: every file is formatted (${sources.length} C files under bpf/)`);
+  if (check) console.log(`format: every file is formatted (${sources.length} C files under bpf/ and examples/)`);
 }
 
 main();

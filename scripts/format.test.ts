@@ -35,7 +35,7 @@ function run(...args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const FORMATTED_TS = 'export function add(a: number, b: number): number {\n  return a + b;\n}\n';
+const FORMATTED_TS = "export function add(a: number, b: number): number {\n  return a + b;\n}\n";
 const FORMATTED_C = "int add(int a, int b)\n{\n\treturn a + b;\n}\n";
 
 describe.skipIf(!hasClangFormat)("scripts/format.mjs", () => {

@@ -13,14 +13,30 @@ const lockPath = fileURLToPath(new URL("../package-lock.json", import.meta.url))
 const lock = JSON.parse(readFileSync(lockPath, "utf8"));
 
 const OS = ["android", "darwin", "freebsd", "linux", "openbsd", "openharmony", "win32", "netbsd", "sunos", "aix"];
-const CPU = { "arm-eabi": "arm", arm: "arm", gnueabihf: "arm", musleabihf: "arm", arm64: "arm64", x64: "x64", ia32: "ia32",
-  loong64: "loong64", ppc64: "ppc64", riscv64: "riscv64", s390x: "s390x" };
+const CPU = {
+  "arm-eabi": "arm",
+  arm: "arm",
+  gnueabihf: "arm",
+  musleabihf: "arm",
+  arm64: "arm64",
+  x64: "x64",
+  ia32: "ia32",
+  loong64: "loong64",
+  ppc64: "ppc64",
+  riscv64: "riscv64",
+  s390x: "s390x",
+};
 
 function platformOf(name) {
   const parts = name.split("/").pop().split("-");
   const os = parts.find((p) => OS.includes(p));
   const cpu = parts.map((p, i) => CPU[parts.slice(i).join("-")] ?? CPU[p]).find(Boolean);
-  const libc = parts.includes("musl") || parts.includes("musleabihf") ? "musl" : parts.includes("gnu") || parts.includes("gnueabihf") ? "glibc" : undefined;
+  const libc =
+    parts.includes("musl") || parts.includes("musleabihf")
+      ? "musl"
+      : parts.includes("gnu") || parts.includes("gnueabihf")
+        ? "glibc"
+        : undefined;
   return { os, cpu, libc };
 }
 
@@ -44,7 +60,9 @@ for (const [path, pkg] of Object.entries(lock.packages)) {
     added++;
   }
 }
-const sorted = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)));
+const sorted = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : a > b ? 1 : 0)),
+);
 lock.packages = sorted;
 writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`lock_platforms: added ${added} platform package entries`);

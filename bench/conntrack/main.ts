@@ -26,9 +26,13 @@ const TARGET_SPEEDUP = 2;
 function build(name: string, source: string): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const binary = join(BUILD_DIR, name);
-  execFileSync(process.env["CC"] ?? "cc", ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, source], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  execFileSync(
+    process.env["CC"] ?? "cc",
+    ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, source],
+    {
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
   return binary;
 }
 
@@ -36,7 +40,8 @@ function build(name: string, source: string): string {
 function ctMap(name: string, maxEntries: number): BpfMap {
   const m = readCollectionSpec(OBJECT).maps.get(name);
   if (m === undefined) throw new Error(`conntrack: ${OBJECT} has no map ${name}`);
-  if (m.spec.keySize !== KEY_SIZE || m.spec.valueSize !== VALUE_SIZE) throw new Error(`conntrack: ${name} is not ${KEY_SIZE} → ${VALUE_SIZE} bytes`);
+  if (m.spec.keySize !== KEY_SIZE || m.spec.valueSize !== VALUE_SIZE)
+    throw new Error(`conntrack: ${name} is not ${KEY_SIZE} → ${VALUE_SIZE} bytes`);
   return createMap({ ...m.spec, maxEntries });
 }
 
@@ -69,7 +74,10 @@ function entries(now: bigint): { keys: Uint8Array; values: Uint8Array } {
 function fill(map: BpfMap, data: { keys: Uint8Array; values: Uint8Array }): void {
   for (let at = 0; at < ENTRIES; at += FILL_CHUNK) {
     const n = Math.min(FILL_CHUNK, ENTRIES - at);
-    map.updateBatch(data.keys.subarray(at * KEY_SIZE, (at + n) * KEY_SIZE), data.values.subarray(at * VALUE_SIZE, (at + n) * VALUE_SIZE));
+    map.updateBatch(
+      data.keys.subarray(at * KEY_SIZE, (at + n) * KEY_SIZE),
+      data.values.subarray(at * VALUE_SIZE, (at + n) * VALUE_SIZE),
+    );
   }
 }
 
@@ -113,16 +121,26 @@ export function main(): void {
       dp.push(check("gcConntrack", { ms, removed: result.tcp.removed, kept: result.tcp.kept }).ms);
 
       fill(tcp, data);
-      const out = JSON.parse(execFileSync(baseline, [pin, String(now)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })) as Pass;
+      const out = JSON.parse(
+        execFileSync(baseline, [pin, String(now)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }),
+      ) as Pass;
       c.push(check("the C walk", out).ms);
     }
     const best = { dp: Math.min(...dp), c: Math.min(...c) };
     const speedup = best.c / best.dp;
-    console.log(`conntrack: GC of ${ENTRIES.toLocaleString("en")} CT entries (half expired) in a ${MAX_ENTRIES}-entry dp_ct_tcp; best of ${ROUNDS} alternating rounds`);
+    console.log(
+      `conntrack: GC of ${ENTRIES.toLocaleString("en")} CT entries (half expired) in a ${MAX_ENTRIES}-entry dp_ct_tcp; best of ${ROUNDS} alternating rounds`,
+    );
     console.log(`  kernel ${release()}, node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}`);
-    console.log(`  gcConntrack (batch lookup + batch delete): best ${best.dp.toFixed(0)} ms, median ${median(dp).toFixed(0)} ms (${dp.map((x) => x.toFixed(0)).join(" ")})`);
-    console.log(`  C walk (next key + lookup + delete):       best ${best.c.toFixed(0)} ms, median ${median(c).toFixed(0)} ms (${c.map((x) => x.toFixed(0)).join(" ")})`);
-    console.log(`  speedup ${speedup.toFixed(2)} (target >= ${TARGET_SPEEDUP}: ${speedup >= TARGET_SPEEDUP ? "met" : "NOT met"})`);
+    console.log(
+      `  gcConntrack (batch lookup + batch delete): best ${best.dp.toFixed(0)} ms, median ${median(dp).toFixed(0)} ms (${dp.map((x) => x.toFixed(0)).join(" ")})`,
+    );
+    console.log(
+      `  C walk (next key + lookup + delete):       best ${best.c.toFixed(0)} ms, median ${median(c).toFixed(0)} ms (${c.map((x) => x.toFixed(0)).join(" ")})`,
+    );
+    console.log(
+      `  speedup ${speedup.toFixed(2)} (target >= ${TARGET_SPEEDUP}: ${speedup >= TARGET_SPEEDUP ? "met" : "NOT met"})`,
+    );
     console.log("");
     console.log(`conntrack gc_ms=${best.dp.toFixed(0)} c_walk_ms=${best.c.toFixed(0)} speedup=${speedup.toFixed(2)}`);
   } finally {

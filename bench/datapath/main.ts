@@ -57,16 +57,38 @@ async function nodeSetup(name: "bpf" | "legacy", tag: string, created: string[])
   const server = newNs(`${tag}-${name}-srv`, created);
   const client = newNs(`${tag}-${name}-cli`, created);
   const stateDir = `/sys/fs/bpf/${tag}-${name}`;
-  const node: Node = await openNode({ stateDir, netns: nodeNs, hostRouting: name, router: { ipv4: ROUTER }, ctGc: false });
+  const node: Node = await openNode({
+    stateDir,
+    netns: nodeNs,
+    hostRouting: name,
+    router: { ipv4: ROUTER },
+    ctGc: false,
+  });
   await node.addEndpoint({ netns: server, ipv4: SERVER.ipv4, labels: ["k8s:app=server"] });
   await node.addEndpoint({ netns: client, ipv4: CLIENT.ipv4, labels: ["k8s:app=client"] });
   await node.setRules([
     {
       name: "server-in",
       endpointSelector: { matchLabels: { app: "server" } },
-      ingress: [{ fromEndpoints: [{ matchLabels: { app: "client" } }], toPorts: [{ ports: [{ port: String(IPERF_PORT), protocol: "TCP" }, { port: String(SOCKPERF_PORT), protocol: "TCP" }] }] }],
+      ingress: [
+        {
+          fromEndpoints: [{ matchLabels: { app: "client" } }],
+          toPorts: [
+            {
+              ports: [
+                { port: String(IPERF_PORT), protocol: "TCP" },
+                { port: String(SOCKPERF_PORT), protocol: "TCP" },
+              ],
+            },
+          ],
+        },
+      ],
     },
-    { name: "client-out", endpointSelector: { matchLabels: { app: "client" } }, egress: [{ toEndpoints: [{ matchLabels: { app: "server" } }] }] },
+    {
+      name: "client-out",
+      endpointSelector: { matchLabels: { app: "client" } },
+      egress: [{ toEndpoints: [{ matchLabels: { app: "server" } }] }],
+    },
   ]);
   return {
     name,
@@ -116,19 +138,70 @@ function vethSetup(tag: string, created: string[]): Setup {
 }
 
 function startServers(s: Setup, procs: ChildProcess[]): void {
-  procs.push(spawn("ip", ["netns", "exec", s.server, "taskset", "-c", SERVER_CPU, "iperf3", "-s", "-p", String(IPERF_PORT)], { stdio: "ignore" }));
-  procs.push(spawn("ip", ["netns", "exec", s.server, "taskset", "-c", SERVER_CPU, "sockperf", "sr", "--tcp", "-i", SERVER.ipv4, "-p", String(SOCKPERF_PORT)], { stdio: "ignore" }));
+  procs.push(
+    spawn("ip", ["netns", "exec", s.server, "taskset", "-c", SERVER_CPU, "iperf3", "-s", "-p", String(IPERF_PORT)], {
+      stdio: "ignore",
+    }),
+  );
+  procs.push(
+    spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        s.server,
+        "taskset",
+        "-c",
+        SERVER_CPU,
+        "sockperf",
+        "sr",
+        "--tcp",
+        "-i",
+        SERVER.ipv4,
+        "-p",
+        String(SOCKPERF_PORT),
+      ],
+      { stdio: "ignore" },
+    ),
+  );
 }
 
 function throughput(s: Setup, seconds: number): number {
-  const out = JSON.parse(ipns(s.client, ["taskset", "-c", CLIENT_CPU, "iperf3", "-c", SERVER.ipv4, "-p", String(IPERF_PORT), "-t", String(seconds), "-J"])) as {
+  const out = JSON.parse(
+    ipns(s.client, [
+      "taskset",
+      "-c",
+      CLIENT_CPU,
+      "iperf3",
+      "-c",
+      SERVER.ipv4,
+      "-p",
+      String(IPERF_PORT),
+      "-t",
+      String(seconds),
+      "-J",
+    ]),
+  ) as {
     end: { sum_received: { bits_per_second: number } };
   };
   return out.end.sum_received.bits_per_second;
 }
 
 function latency(s: Setup, seconds: number): number {
-  const out = ipns(s.client, ["taskset", "-c", CLIENT_CPU, "sockperf", "pp", "--tcp", "-i", SERVER.ipv4, "-p", String(SOCKPERF_PORT), "-t", String(seconds)]);
+  const out = ipns(s.client, [
+    "taskset",
+    "-c",
+    CLIENT_CPU,
+    "sockperf",
+    "pp",
+    "--tcp",
+    "-i",
+    SERVER.ipv4,
+    "-p",
+    String(SOCKPERF_PORT),
+    "-t",
+    String(seconds),
+  ]);
   const m = /avg-latency=([\d.]+)/.exec(out);
   if (m === null) throw new Error(`sockperf printed no latency:\n${out}`);
   return Number(m[1]);
@@ -173,7 +246,9 @@ export async function main(args: readonly string[]): Promise<void> {
   const procs: ChildProcess[] = [];
   const setups: Setup[] = [];
   mkdirSync("/sys/fs/bpf", { recursive: true });
-  console.log(`datapath bench: ${cpus().length} CPUs, Linux ${release()}, ${rounds} rounds of ${seconds} s per measurement`);
+  console.log(
+    `datapath bench: ${cpus().length} CPUs, Linux ${release()}, ${rounds} rounds of ${seconds} s per measurement`,
+  );
   try {
     setups.push(await nodeSetup("bpf", tag, created));
     setups.push(await nodeSetup("legacy", tag, created));
@@ -194,7 +269,8 @@ export async function main(args: readonly string[]): Promise<void> {
     }
     const T = (n: SetupName): number => median(tput.get(n) ?? []);
     const L = (n: SetupName): number => median(lat.get(n) ?? []);
-    for (const n of ["bpf", "legacy", "kernel", "veth"] as const) console.log(`median ${n.padEnd(6)} ${(T(n) / 1e9).toFixed(2)} Gbit/s  ${L(n).toFixed(2)} us`);
+    for (const n of ["bpf", "legacy", "kernel", "veth"] as const)
+      console.log(`median ${n.padEnd(6)} ${(T(n) / 1e9).toFixed(2)} Gbit/s  ${L(n).toFixed(2)} us`);
     const f = (x: number): string => x.toFixed(3);
     console.log(
       `datapath tput_ratio=${f(T("bpf") / T("kernel"))} lat_ratio=${f(L("bpf") / L("kernel"))} legacy_tput_ratio=${f(T("legacy") / T("kernel"))} legacy_lat_ratio=${f(L("legacy") / L("kernel"))} veth_tput_ratio=${f(T("veth") / T("kernel"))} veth_lat_ratio=${f(L("veth") / L("kernel"))}`,

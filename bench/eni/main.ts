@@ -51,11 +51,17 @@ export async function main(): Promise<void> {
   const perEni = limits.ipv4PerEni - 1;
   const min = minimumCalls(IPS, perEni, perEni);
 
-  console.log(`eni: ${IPS} pod IPs on a ${INSTANCE_TYPE} (${limits.maxEnis} ENIs x ${limits.ipv4PerEni} IPv4), real AWS SDK against the local fake endpoint`);
-  console.log(`  kernel ${release()}, node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}; rate limit 4/s, burst 20`);
+  console.log(
+    `eni: ${IPS} pod IPs on a ${INSTANCE_TYPE} (${limits.maxEnis} ENIs x ${limits.ipv4PerEni} IPv4), real AWS SDK against the local fake endpoint`,
+  );
+  console.log(
+    `  kernel ${release()}, node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}; rate limit 4/s, burst 20`,
+  );
   console.log(`  ENIs used: ${status.enis.length}; time ${(ms / 1000).toFixed(2)} s (the rate limiter sets the pace)`);
   for (const [op, n] of Object.entries(stats.byOperation).sort()) console.log(`  ${op.padEnd(34)} ${n}`);
-  console.log(`  calls ${stats.calls} (throttled and retried: ${stats.throttled}); minimum ${min}: ${stats.calls <= min ? "met" : `${stats.calls - min} extra`}`);
+  console.log(
+    `  calls ${stats.calls} (throttled and retried: ${stats.throttled}); minimum ${min}: ${stats.calls <= min ? "met" : `${stats.calls - min} extra`}`,
+  );
   console.log("");
   console.log(`eni calls=${stats.calls} min_calls=${min}`);
 }

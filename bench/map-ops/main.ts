@@ -108,9 +108,13 @@ function buildBaseline(): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const binary = join(BUILD_DIR, "map-ops-baseline");
   const compiler = process.env["CC"] ?? "cc";
-  execFileSync(compiler, ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, join(HERE, "baseline.c")], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  execFileSync(
+    compiler,
+    ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, join(HERE, "baseline.c")],
+    {
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
   return binary;
 }
 
@@ -118,7 +122,8 @@ function buildBaseline(): string {
 function runBaseline(binary: string, args: readonly string[]): Record<string, unknown> {
   const stdout = execFileSync(binary, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   const parsed: unknown = JSON.parse(stdout);
-  if (typeof parsed !== "object" || parsed === null) throw new Error(`baseline ${args[0]}: unexpected output ${stdout}`);
+  if (typeof parsed !== "object" || parsed === null)
+    throw new Error(`baseline ${args[0]}: unexpected output ${stdout}`);
   return parsed as Record<string, unknown>;
 }
 
@@ -329,8 +334,10 @@ function benchDump(baseline: string, pin: string): DumpResult {
 }
 
 function checkDump(who: string, entries: number, keySum: number): void {
-  if (entries !== DUMP_ENTRIES) throw new Error(`map-ops: ${who} dump saw ${entries} entries, expected ${DUMP_ENTRIES}`);
-  if (keySum !== expectedKeySum(DUMP_ENTRIES)) throw new Error(`map-ops: ${who} dump saw the wrong keys (sum ${keySum})`);
+  if (entries !== DUMP_ENTRIES)
+    throw new Error(`map-ops: ${who} dump saw ${entries} entries, expected ${DUMP_ENTRIES}`);
+  if (keySum !== expectedKeySum(DUMP_ENTRIES))
+    throw new Error(`map-ops: ${who} dump saw the wrong keys (sum ${keySum})`);
 }
 
 function checkSameMap(dpId: number, cId: number): void {
@@ -365,7 +372,13 @@ function fmt(n: number, digits = 1): string {
 function printTable(rows: readonly (readonly string[])[]): void {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("   ").trimEnd()}`);
+  for (const row of rows)
+    console.log(
+      `  ${row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("   ")
+        .trimEnd()}`,
+    );
 }
 
 /** One table row: what dp and C measured, their ratio and the target. */
@@ -398,9 +411,30 @@ function report(lookup: OpResult, update: OpResult, dump: DumpResult): void {
   console.log("");
   printTable([
     ["op", "dp", "C", "result", "target", "met"],
-    row("lookup", ns(lookup.dpNs), ns(lookup.cNs), `ratio ${lookupRatio.toFixed(2)}`, opTarget, lookupRatio <= TARGET_OP_RATIO),
-    row("update", ns(update.dpNs), ns(update.cNs), `ratio ${updateRatio.toFixed(2)}`, opTarget, updateRatio <= TARGET_OP_RATIO),
-    row("dump", ms(dump.dpMs), ms(dump.cMs), `speedup ${dumpSpeedup.toFixed(2)}x`, dumpTarget, dumpSpeedup >= TARGET_DUMP_SPEEDUP),
+    row(
+      "lookup",
+      ns(lookup.dpNs),
+      ns(lookup.cNs),
+      `ratio ${lookupRatio.toFixed(2)}`,
+      opTarget,
+      lookupRatio <= TARGET_OP_RATIO,
+    ),
+    row(
+      "update",
+      ns(update.dpNs),
+      ns(update.cNs),
+      `ratio ${updateRatio.toFixed(2)}`,
+      opTarget,
+      updateRatio <= TARGET_OP_RATIO,
+    ),
+    row(
+      "dump",
+      ms(dump.dpMs),
+      ms(dump.cMs),
+      `speedup ${dumpSpeedup.toFixed(2)}x`,
+      dumpTarget,
+      dumpSpeedup >= TARGET_DUMP_SPEEDUP,
+    ),
     ["", perEntry(dump.dpMs), perEntry(dump.cMs)],
   ]);
   console.log("");

@@ -39,12 +39,19 @@ type PolicyEntry = Infer<typeof PolicyEntry>;
 function build(name: string, source: string): string {
   mkdirSync(BUILD_DIR, { recursive: true });
   const binary = join(BUILD_DIR, name);
-  execFileSync(process.env["CC"] ?? "cc", ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, source], { stdio: ["ignore", "inherit", "inherit"] });
+  execFileSync(
+    process.env["CC"] ?? "cc",
+    ["-O2", "-Wall", "-Wextra", "-I", join(HERE, "..", "include"), "-o", binary, source],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
   return binary;
 }
 
 function runJson(binary: string, args: readonly string[]): Record<string, unknown> {
-  return JSON.parse(execFileSync(binary, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })) as Record<string, unknown>;
+  return JSON.parse(execFileSync(binary, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })) as Record<
+    string,
+    unknown
+  >;
 }
 
 function key(i: number): PolicyKey {
@@ -69,7 +76,12 @@ function timeGets(policy: HashMap<PolicyKey, PolicyEntry>, keys: readonly Policy
   return ns;
 }
 
-function timeSets(policy: HashMap<PolicyKey, PolicyEntry>, keys: readonly PolicyKey[], values: readonly PolicyEntry[], ops: number): number {
+function timeSets(
+  policy: HashMap<PolicyKey, PolicyEntry>,
+  keys: readonly PolicyKey[],
+  values: readonly PolicyEntry[],
+  ops: number,
+): number {
   const mask = keys.length - 1;
   const start = process.hrtime.bigint();
   for (let i = 0; i < ops; i++) policy.set(keys[i & mask] as PolicyKey, values[i & mask] as PolicyEntry);
@@ -104,13 +116,22 @@ function benchOps(baseline: string, pin: string): { get: Pair; set: Pair } {
     return out["nsPerOp"] as number;
   };
   timeGets(policy, keys, WARMUP);
-  const get = interleave(ROUNDS, () => timeGets(policy, keys, OPS), () => c("lookup"));
+  const get = interleave(
+    ROUNDS,
+    () => timeGets(policy, keys, OPS),
+    () => c("lookup"),
+  );
   timeSets(policy, keys, values, WARMUP);
-  const set = interleave(ROUNDS, () => timeSets(policy, keys, values, OPS), () => c("update"));
+  const set = interleave(
+    ROUNDS,
+    () => timeSets(policy, keys, values, OPS),
+    () => c("update"),
+  );
   unpin(pin);
   // The C updates wrote the same values: the map still holds what dp wrote.
   const check = policy.get(keys[7] as PolicyKey);
-  if (check?.bytes !== 14n || check.proxyPort !== 15001) throw new Error(`maps: unexpected value after the runs: ${String(check?.bytes)}`);
+  if (check?.bytes !== 14n || check.proxyPort !== 15001)
+    throw new Error(`maps: unexpected value after the runs: ${String(check?.bytes)}`);
   return { get, set };
 }
 
@@ -124,7 +145,8 @@ function timeDump(counts: HashMap<number, bigint>): number {
     if (v !== BigInt(k) * 3n + 1n) throw new Error(`maps: value of key ${k} is ${v}`);
   }
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (n !== DUMP_ENTRIES || keySum !== (DUMP_ENTRIES * (DUMP_ENTRIES - 1)) / 2) throw new Error(`maps: dump saw ${n} entries`);
+  if (n !== DUMP_ENTRIES || keySum !== (DUMP_ENTRIES * (DUMP_ENTRIES - 1)) / 2)
+    throw new Error(`maps: dump saw ${n} entries`);
   return ms;
 }
 
@@ -148,7 +170,14 @@ function benchDump(baseline: string, pin: string): Pair {
 }
 
 function benchMmap(): number {
-  using raw = createMap({ name: "bench_mmap", type: "array", keySize: 4, valueSize: 4, maxEntries: MMAP_ENTRIES, flags: 1024 });
+  using raw = createMap({
+    name: "bench_mmap",
+    type: "array",
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: MMAP_ENTRIES,
+    flags: 1024,
+  });
   using arr = new ArrayMap(raw, u32);
   using mem = arr.mmap();
   const mask = MMAP_ENTRIES - 1;
@@ -182,14 +211,26 @@ export function main(): void {
     const setRatio = set.dp / set.c;
     const speedup = dump.c / dump.dp;
     const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
-    console.log("maps: @dp/maps typed maps vs raw bpf(2) from C on the same maps; best of " + ROUNDS + " alternating rounds");
+    console.log(
+      "maps: @dp/maps typed maps vs raw bpf(2) from C on the same maps; best of " + ROUNDS + " alternating rounds",
+    );
     console.log(`  kernel ${release()}, node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}`);
-    console.log(`  get  struct policy_key -> struct policy_entry: dp ${get.dp.toFixed(0)} ns/op, C ${get.c.toFixed(0)} ns/op, ratio ${getRatio.toFixed(2)} (target <= ${TARGET_RATIO}: ${verdict(getRatio <= TARGET_RATIO)})`);
-    console.log(`  set  struct policy_key -> struct policy_entry: dp ${set.dp.toFixed(0)} ns/op, C ${set.c.toFixed(0)} ns/op, ratio ${setRatio.toFixed(2)} (target <= ${TARGET_RATIO}: ${verdict(setRatio <= TARGET_RATIO)})`);
-    console.log(`  dump 1M u32 -> u64 entries: dp entries() ${dump.dp.toFixed(0)} ms, C key walk ${dump.c.toFixed(0)} ms, speedup ${speedup.toFixed(2)} (target >= ${TARGET_DUMP}: ${verdict(speedup >= TARGET_DUMP)})`);
-    console.log(`  mmap u32 array get+set: ${mops.toFixed(0)} M ops/s (target >= ${TARGET_MMAP_MOPS}: ${verdict(mops >= TARGET_MMAP_MOPS)})`);
+    console.log(
+      `  get  struct policy_key -> struct policy_entry: dp ${get.dp.toFixed(0)} ns/op, C ${get.c.toFixed(0)} ns/op, ratio ${getRatio.toFixed(2)} (target <= ${TARGET_RATIO}: ${verdict(getRatio <= TARGET_RATIO)})`,
+    );
+    console.log(
+      `  set  struct policy_key -> struct policy_entry: dp ${set.dp.toFixed(0)} ns/op, C ${set.c.toFixed(0)} ns/op, ratio ${setRatio.toFixed(2)} (target <= ${TARGET_RATIO}: ${verdict(setRatio <= TARGET_RATIO)})`,
+    );
+    console.log(
+      `  dump 1M u32 -> u64 entries: dp entries() ${dump.dp.toFixed(0)} ms, C key walk ${dump.c.toFixed(0)} ms, speedup ${speedup.toFixed(2)} (target >= ${TARGET_DUMP}: ${verdict(speedup >= TARGET_DUMP)})`,
+    );
+    console.log(
+      `  mmap u32 array get+set: ${mops.toFixed(0)} M ops/s (target >= ${TARGET_MMAP_MOPS}: ${verdict(mops >= TARGET_MMAP_MOPS)})`,
+    );
     console.log("");
-    console.log(`maps get_ratio=${getRatio.toFixed(2)} set_ratio=${setRatio.toFixed(2)} dump_speedup=${speedup.toFixed(2)} mmap_mops=${mops.toFixed(0)}`);
+    console.log(
+      `maps get_ratio=${getRatio.toFixed(2)} set_ratio=${setRatio.toFixed(2)} dump_speedup=${speedup.toFixed(2)} mmap_mops=${mops.toFixed(0)}`,
+    );
   } finally {
     rmSync(pinDir, { recursive: true, force: true });
   }

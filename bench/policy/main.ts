@@ -39,21 +39,49 @@ function rule(k: number, variant: number): PolicyRule {
   const ns = k % NAMESPACES;
   const ingress: IngressRule[] = [
     {
-      fromEndpoints: [{ matchLabels: { "k8s:app": `app${(app + 1 + variant) % APPS}` } }, { matchLabels: { app: `app${(app + 2) % APPS}` } }],
-      toPorts: [{ ports: [{ port: 80 + (k % 3), protocol: "TCP" }, { port: 8000, endPort: 8000 + (k % 64), protocol: "TCP" }] }],
+      fromEndpoints: [
+        { matchLabels: { "k8s:app": `app${(app + 1 + variant) % APPS}` } },
+        { matchLabels: { app: `app${(app + 2) % APPS}` } },
+      ],
+      toPorts: [
+        {
+          ports: [
+            { port: 80 + (k % 3), protocol: "TCP" },
+            { port: 8000, endPort: 8000 + (k % 64), protocol: "TCP" },
+          ],
+        },
+      ],
     },
   ];
   if (k % 10 === 0) {
-    ingress.push({ fromEndpoints: [{ matchLabels: { ns: `ns${ns}` }, matchExpressions: [{ key: "tier", operator: "In", values: ["t1", "t2"] }] }] });
+    ingress.push({
+      fromEndpoints: [
+        { matchLabels: { ns: `ns${ns}` }, matchExpressions: [{ key: "tier", operator: "In", values: ["t1", "t2"] }] },
+      ],
+    });
   }
   const egress: EgressRule[] = [
-    { toEndpoints: [{ matchLabels: { app: `app${(app + 3) % APPS}` } }], toPorts: [{ ports: [{ port: 5432, protocol: "TCP" }] }] },
+    {
+      toEndpoints: [{ matchLabels: { app: `app${(app + 3) % APPS}` } }],
+      toPorts: [{ ports: [{ port: 5432, protocol: "TCP" }] }],
+    },
     { toEntities: ["host"], toPorts: [{ ports: [{ port: 53 }] }] },
   ];
-  if (k % 25 === 0) egress.push({ toCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.96.0.0/12"] }], toPorts: [{ ports: [{ port: 443, protocol: "TCP" }] }] });
+  if (k % 25 === 0)
+    egress.push({
+      toCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.96.0.0/12"] }],
+      toPorts: [{ ports: [{ port: 443, protocol: "TCP" }] }],
+    });
   const selector = k % 50 === 0 ? { matchLabels: { ns: `ns${ns}` } } : { matchLabels: { app: `app${k % ENDPOINTS}` } };
   const r: PolicyRule = { name: `r${k}`, endpointSelector: selector, ingress, egress };
-  return k % 20 === 0 ? { ...r, ingressDeny: [{ fromEndpoints: [{ matchLabels: { tier: "t4" } }], toPorts: [{ ports: [{ port: 22, protocol: "TCP" }] }] }] } : r;
+  return k % 20 === 0
+    ? {
+        ...r,
+        ingressDeny: [
+          { fromEndpoints: [{ matchLabels: { tier: "t4" } }], toPorts: [{ ports: [{ port: 22, protocol: "TCP" }] }] },
+        ],
+      }
+    : r;
 }
 
 function ms(start: bigint): number {
@@ -95,7 +123,9 @@ export async function main(_args: readonly string[]): Promise<void> {
   let start = process.hrtime.bigint();
   for (let i = 0; i < IDENTITIES; i++) await alloc.allocate(identityLabels(i));
   for (let i = 0; i < CIDR_IDENTITIES; i++) await alloc.allocateCidr(`10.${i}.0.0/16`);
-  console.log(`policy: ${IDENTITIES} identities + ${CIDR_IDENTITIES} CIDR identities allocated and followed in ${ms(start).toFixed(0)} ms`);
+  console.log(
+    `policy: ${IDENTITIES} identities + ${CIDR_IDENTITIES} CIDR identities allocated and followed in ${ms(start).toFixed(0)} ms`,
+  );
 
   start = process.hrtime.bigint();
   for (let j = 0; j < ENDPOINTS; j++) {
@@ -105,7 +135,9 @@ export async function main(_args: readonly string[]): Promise<void> {
   const rules = Array.from({ length: RULES }, (_, k) => rule(k, 0));
   engine.setRules(rules);
   const entries = countEntries(engine);
-  console.log(`policy: ${ENDPOINTS} endpoints, ${RULES} rules set in ${ms(start).toFixed(0)} ms: ${entries} map entries`);
+  console.log(
+    `policy: ${ENDPOINTS} endpoints, ${RULES} rules set in ${ms(start).toFixed(0)} ms: ${entries} map entries`,
+  );
   check(engine, "setRules");
 
   const full: number[] = [];
@@ -123,7 +155,14 @@ export async function main(_args: readonly string[]): Promise<void> {
     for (let i = 0; i < INCR_ROUNDS / FULL_ROUNDS; i++) {
       // A new pod of an app that several rules allow from, in a namespace that namespace-wide rules select.
       const n = IDENTITIES + round * 100 + i;
-      const identity = { id: 60_000 + (n % 5000), labels: LabelSet.from(identityLabels((n % APPS) + APPS * 3).slice(0, 3).concat(`k8s:pod=new${n}`)) };
+      const identity = {
+        id: 60_000 + (n % 5000),
+        labels: LabelSet.from(
+          identityLabels((n % APPS) + APPS * 3)
+            .slice(0, 3)
+            .concat(`k8s:pod=new${n}`),
+        ),
+      };
       start = process.hrtime.bigint();
       const diffs = engine.addIdentity(identity);
       incrIdentity.push(ms(start));
@@ -150,12 +189,18 @@ export async function main(_args: readonly string[]): Promise<void> {
   const idMs = median(incrIdentity);
   const ruleMs = median(incrRule);
   console.log(`policy: full resolve ${full.map((x) => x.toFixed(1)).join(" ")} ms (median ${fullMs.toFixed(1)})`);
-  console.log(`policy: new identity median ${idMs.toFixed(3)} ms over ${incrIdentity.length} (up to ${touchedByIdentity} endpoints changed)`);
-  console.log(`policy: changed rule median ${ruleMs.toFixed(3)} ms over ${incrRule.length} (up to ${touchedByRule} endpoints changed)`);
+  console.log(
+    `policy: new identity median ${idMs.toFixed(3)} ms over ${incrIdentity.length} (up to ${touchedByIdentity} endpoints changed)`,
+  );
+  console.log(
+    `policy: changed rule median ${ruleMs.toFixed(3)} ms over ${incrRule.length} (up to ${touchedByRule} endpoints changed)`,
+  );
   const idRatio = fullMs / idMs;
   const ruleRatio = fullMs / ruleMs;
   console.log(
     `policy: full/identity ${idRatio.toFixed(0)}x, full/rule ${ruleRatio.toFixed(0)}x (target >= ${TARGET}x: ${idRatio >= TARGET && ruleRatio >= TARGET ? "met" : "NOT met"})`,
   );
-  console.log(`policy full_ms=${fullMs.toFixed(1)} incr_identity_ms=${idMs.toFixed(3)} incr_rule_ms=${ruleMs.toFixed(3)}`);
+  console.log(
+    `policy full_ms=${fullMs.toFixed(1)} incr_identity_ms=${idMs.toFixed(3)} incr_rule_ms=${ruleMs.toFixed(3)}`,
+  );
 }

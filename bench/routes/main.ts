@@ -33,7 +33,11 @@ function prepare(label: string): TestNetns {
 }
 
 function countRoutes(ns: TestNetns): number {
-  return ns.exec("ip", ["route", "show", "table", String(TABLE)]).trim().split("\n").filter(Boolean).length;
+  return ns
+    .exec("ip", ["route", "show", "table", String(TABLE)])
+    .trim()
+    .split("\n")
+    .filter(Boolean).length;
 }
 
 function timeIpBatch(dir: string): number {
@@ -104,9 +108,13 @@ export function main(): void {
     console.log(`  one warm-up round each, then ${ROUNDS} alternating rounds; best of each`);
     console.log(`  kernel ${release()}, node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}`);
     for (const line of rounds) console.log(line);
-    console.log(`  insert best: ip -batch ${ipBest.toFixed(1)} ms (${((ipBest * 1e3) / INSERT_ROUTES).toFixed(1)} us/route),` +
-      ` dp ${dpBest.toFixed(1)} ms (${((dpBest * 1e3) / INSERT_ROUTES).toFixed(1)} us/route)`);
-    console.log(`  insert speedup ${speedup.toFixed(2)}x (target >= ${TARGET_SPEEDUP}: ${speedup >= TARGET_SPEEDUP ? "met" : "NOT met"})`);
+    console.log(
+      `  insert best: ip -batch ${ipBest.toFixed(1)} ms (${((ipBest * 1e3) / INSERT_ROUTES).toFixed(1)} us/route),` +
+        ` dp ${dpBest.toFixed(1)} ms (${((dpBest * 1e3) / INSERT_ROUTES).toFixed(1)} us/route)`,
+    );
+    console.log(
+      `  insert speedup ${speedup.toFixed(2)}x (target >= ${TARGET_SPEEDUP}: ${speedup >= TARGET_SPEEDUP ? "met" : "NOT met"})`,
+    );
     console.log(`  dump of ${dump.count.toLocaleString("en-US")} routes: ${dump.ms.toFixed(1)} ms (best of ${ROUNDS})`);
     console.log("");
     console.log(`routes insert_speedup=${speedup.toFixed(2)} dump_ms=${dump.ms.toFixed(1)}`);

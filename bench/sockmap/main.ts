@@ -35,7 +35,13 @@ interface Side {
 
 /** The argv of a command run in `cgroup` and namespace `ns`, pinned to `cpu`. */
 function inCgroup(cgroup: string, ns: string, cpu: string, argv: string[]): string[] {
-  return ["sh", "-c", `echo $$ > "${cgroup}/cgroup.procs" && exec ip netns exec ${ns} taskset -c ${cpu} "$@"`, "sh", ...argv];
+  return [
+    "sh",
+    "-c",
+    `echo $$ > "${cgroup}/cgroup.procs" && exec ip netns exec ${ns} taskset -c ${cpu} "$@"`,
+    "sh",
+    ...argv,
+  ];
 }
 
 function run(cgroup: string, ns: string, argv: string[]): string {
@@ -44,14 +50,37 @@ function run(cgroup: string, ns: string, argv: string[]): string {
 }
 
 function throughput(s: Side, ns: string, seconds: number, streams: number): number {
-  const out = JSON.parse(run(s.cgroup, ns, ["iperf3", "-c", HOST, "-p", String(s.iperfPort), "-t", String(seconds), "-P", String(streams), "-J"])) as {
+  const out = JSON.parse(
+    run(s.cgroup, ns, [
+      "iperf3",
+      "-c",
+      HOST,
+      "-p",
+      String(s.iperfPort),
+      "-t",
+      String(seconds),
+      "-P",
+      String(streams),
+      "-J",
+    ]),
+  ) as {
     end: { sum_received: { bits_per_second: number } };
   };
   return out.end.sum_received.bits_per_second;
 }
 
 function latency(s: Side, ns: string, seconds: number): number {
-  const out = run(s.cgroup, ns, ["sockperf", "pp", "--tcp", "-i", HOST, "-p", String(s.sockperfPort), "-t", String(seconds)]);
+  const out = run(s.cgroup, ns, [
+    "sockperf",
+    "pp",
+    "--tcp",
+    "-i",
+    HOST,
+    "-p",
+    String(s.sockperfPort),
+    "-t",
+    String(seconds),
+  ]);
   const m = /avg-latency=([\d.]+)/.exec(out);
   if (m === null) throw new Error(`sockperf printed no latency:\n${out}`);
   return Number(m[1]);
@@ -114,7 +143,9 @@ export async function main(args: readonly string[]): Promise<void> {
     { name: "plain", cgroup: `${root}/${tag}-plain`, iperfPort: 5302, sockperfPort: 11312 },
   ];
   const procs: ChildProcess[] = [];
-  console.log(`sockmap bench: ${cpus().length} CPUs, Linux ${release()}, ${rounds} rounds of ${seconds} s per measurement, server on CPU ${SERVER_CPU}, client on CPU ${clientCpu}`);
+  console.log(
+    `sockmap bench: ${cpus().length} CPUs, Linux ${release()}, ${rounds} rounds of ${seconds} s per measurement, server on CPU ${SERVER_CPU}, client on CPU ${clientCpu}`,
+  );
   createNetns(ns).close();
   for (const s of sides) mkdirSync(s.cgroup);
   const acc = accelerate({ cgroup: sides[0]?.cgroup as string, local: ["127.0.0.0/8", "::1"] });
@@ -123,7 +154,15 @@ export async function main(args: readonly string[]): Promise<void> {
     for (const s of sides) {
       const [c1, ...a1] = inCgroup(s.cgroup, ns, SERVER_CPU, ["iperf3", "-s", "-p", String(s.iperfPort)]);
       procs.push(spawn(c1 as string, a1, { stdio: "ignore" }));
-      const [c2, ...a2] = inCgroup(s.cgroup, ns, SERVER_CPU, ["sockperf", "sr", "--tcp", "-i", HOST, "-p", String(s.sockperfPort)]);
+      const [c2, ...a2] = inCgroup(s.cgroup, ns, SERVER_CPU, [
+        "sockperf",
+        "sr",
+        "--tcp",
+        "-i",
+        HOST,
+        "-p",
+        String(s.sockperfPort),
+      ]);
       procs.push(spawn(c2 as string, a2, { stdio: "ignore" }));
     }
     for (const s of sides) await waitFor(() => latency(s, ns, 1), `sockperf in ${s.name}`);
@@ -137,19 +176,25 @@ export async function main(args: readonly string[]): Promise<void> {
         add(`${s.name}.t1`, t1);
         add(`${s.name}.t8`, t8);
         add(`${s.name}.lat`, l);
-        console.log(`round ${r + 1} ${s.name}  1 stream ${(t1 / 1e9).toFixed(2)} Gbit/s  8 streams ${(t8 / 1e9).toFixed(2)} Gbit/s  ${l.toFixed(2)} us`);
+        console.log(
+          `round ${r + 1} ${s.name}  1 stream ${(t1 / 1e9).toFixed(2)} Gbit/s  8 streams ${(t8 / 1e9).toFixed(2)} Gbit/s  ${l.toFixed(2)} us`,
+        );
       }
     }
     const M = (k: string): number => median(results.get(k) ?? []);
     for (const s of sides) {
-      console.log(`median ${s.name}  1 stream ${(M(`${s.name}.t1`) / 1e9).toFixed(2)} Gbit/s  8 streams ${(M(`${s.name}.t8`) / 1e9).toFixed(2)} Gbit/s  ${M(`${s.name}.lat`).toFixed(2)} us`);
+      console.log(
+        `median ${s.name}  1 stream ${(M(`${s.name}.t1`) / 1e9).toFixed(2)} Gbit/s  8 streams ${(M(`${s.name}.t8`) / 1e9).toFixed(2)} Gbit/s  ${M(`${s.name}.lat`).toFixed(2)} us`,
+      );
     }
     const st = acc.stats();
     console.log(
       `accel counters: redirected ${st.redirected} msgs / ${st.redirectedBytes} bytes, fallback ${st.fallbackBytes} bytes (noPeer ${st.fallback.noPeer}, draining ${st.fallback.draining}, backlog ${st.fallback.backlog}), inserted ${st.inserted}`,
     );
     const f = (x: number): string => x.toFixed(3);
-    console.log(`sockmap lat_ratio=${f(M("accel.lat") / M("plain.lat"))} tput_ratio=${f(M("accel.t1") / M("plain.t1"))} tput8_ratio=${f(M("accel.t8") / M("plain.t8"))}`);
+    console.log(
+      `sockmap lat_ratio=${f(M("accel.lat") / M("plain.lat"))} tput_ratio=${f(M("accel.t1") / M("plain.t1"))} tput8_ratio=${f(M("accel.t8") / M("plain.t8"))}`,
+    );
   } finally {
     for (const p of procs) p.kill("SIGKILL");
     await new Promise((r) => setTimeout(r, 300));

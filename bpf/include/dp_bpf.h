@@ -12,10 +12,10 @@ typedef signed int __s32;
 typedef __u16 __be16;
 typedef __u32 __be32;
 
-#define SEC(name) __attribute__((section(name), used))
-#define __uint(name, val) int (*name)[val]
+#define SEC(name)	  __attribute__((section(name), used))
+#define __uint(name, val) int(*name)[val]
 #define __type(name, val) typeof(val) *name
-#define __always_inline inline __attribute__((always_inline))
+#define __always_inline	  inline __attribute__((always_inline))
 
 enum { BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_ARRAY = 2, BPF_MAP_TYPE_PERCPU_ARRAY = 6 };
 enum { XDP_ABORTED = 0, XDP_DROP, XDP_PASS, XDP_TX, XDP_REDIRECT };
@@ -30,6 +30,7 @@ struct xdp_md {
 };
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+				   __u64 flags) = (void *)2;
 
 #endif

@@ -40,7 +40,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 
-#define AF_INET 2
+#define AF_INET	 2
 #define AF_INET6 10
 
 /* A socket's tuple as seen from that socket. Ports in host order;
@@ -66,13 +66,14 @@ struct dp_sm_lpm6 {
 
 /* Why a tuple is or is not accelerated (dp_sm_reasons values). */
 enum {
-	DP_SM_REASON_INSERTED = 1,       /* in the sockhash (sock_ops) */
-	DP_SM_REASON_NOT_LOCAL = 2,      /* an end is not a local address */
-	DP_SM_REASON_INSERT_FAILED = 3,  /* the kernel refused: err holds the errno (E2BIG: map full) */
-	DP_SM_REASON_NO_PEER = 4,        /* a message fell back: the peer is not in the map */
-	DP_SM_REASON_DRAINING = 5,       /* a message fell back: normal-path bytes in flight */
-	DP_SM_REASON_RESYNCED = 6,       /* in the sockhash (iterator) */
-	DP_SM_REASON_RESYNC_BUSY = 7,    /* the iterator skipped it: unread or unacknowledged bytes */
+	DP_SM_REASON_INSERTED = 1,  /* in the sockhash (sock_ops) */
+	DP_SM_REASON_NOT_LOCAL = 2, /* an end is not a local address */
+	DP_SM_REASON_INSERT_FAILED =
+		3,		   /* the kernel refused: err holds the errno (E2BIG: map full) */
+	DP_SM_REASON_NO_PEER = 4,  /* a message fell back: the peer is not in the map */
+	DP_SM_REASON_DRAINING = 5, /* a message fell back: normal-path bytes in flight */
+	DP_SM_REASON_RESYNCED = 6, /* in the sockhash (iterator) */
+	DP_SM_REASON_RESYNC_BUSY = 7, /* the iterator skipped it: unread or unacknowledged bytes */
 };
 
 struct dp_sm_reason {
@@ -101,7 +102,8 @@ enum {
 enum {
 	DP_SM_CONFIG_ENABLED = 0,   /* 1: redirect; 0: every message takes the normal path */
 	DP_SM_CONFIG_CGROUP_ID = 1, /* the iterator's cgroup (id = inode number); 0: any */
-	DP_SM_CONFIG_BACKLOG = 2,   /* unread redirected bytes a peer may hold, at least its receive buffer */
+	DP_SM_CONFIG_BACKLOG =
+		2, /* unread redirected bytes a peer may hold, at least its receive buffer */
 	DP_SM_CONFIG_SLOTS = 4,
 };
 
@@ -234,8 +236,8 @@ int dp_sm_sockops(struct bpf_sock_ops *skops)
 	struct dp_sm_key key = {};
 	long err;
 
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB &&
-	    skops->op != BPF_SOCK_OPS_STATE_CB)
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB && skops->op != BPF_SOCK_OPS_STATE_CB)
 		return 1;
 	key.family = skops->family;
 	if (key.family == AF_INET) {
@@ -272,7 +274,8 @@ int dp_sm_sockops(struct bpf_sock_ops *skops)
 		__u64 addr = (__u64)skops->sk;
 
 		bpf_map_update_elem(&dp_sm_addrs, &key, &addr, BPF_ANY);
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							 BPF_SOCK_OPS_STATE_CB_FLAG);
 		count(DP_SM_STAT_INSERTED, 1);
 		set_reason(&key, DP_SM_REASON_INSERTED, 0);
 	} else {

@@ -29,7 +29,7 @@ struct measures {
 	float ratio;
 	double mean;
 	__u32 count __tag("dp_counter");
-	int __attribute__((btf_type_tag("dp_tagged"))) *where;
+	int __attribute__((btf_type_tag("dp_tagged"))) * where;
 	enum wide kind;
 };
 

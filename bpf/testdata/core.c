@@ -59,22 +59,22 @@ struct dp_no_such_type {
 };
 
 struct core_result {
-	__u32 skb_len_exists;       /* 1 */
+	__u32 skb_len_exists;	    /* 1 */
 	__u32 missing_field_exists; /* 0 */
-	__u32 skb_len_size;         /* size of sk_buff.len: 4 */
-	__u32 skb_len_offset;       /* offset of sk_buff.len in vmlinux */
-	__u32 sk_buff_exists;       /* 1 */
+	__u32 skb_len_size;	    /* size of sk_buff.len: 4 */
+	__u32 skb_len_offset;	    /* offset of sk_buff.len in vmlinux */
+	__u32 sk_buff_exists;	    /* 1 */
 	__u32 missing_type_exists;  /* 0 */
-	__u32 sk_buff_size;         /* size of struct sk_buff in vmlinux */
+	__u32 sk_buff_size;	    /* size of struct sk_buff in vmlinux */
 	__u32 sk_buff_kernel_id;    /* BTF id of struct sk_buff in vmlinux */
-	__u32 sk_buff_local_id;     /* BTF id of struct sk_buff in this object's BTF */
-	__u32 ringbuf_exists;       /* 1 */
+	__u32 sk_buff_local_id;	    /* BTF id of struct sk_buff in this object's BTF */
+	__u32 ringbuf_exists;	    /* 1 */
 	__u32 missing_enum_exists;  /* 0 */
-	__u32 tgid;                 /* current task's tgid (pid in the initial pid namespace) */
-	__u64 ringbuf_value;        /* BPF_MAP_TYPE_RINGBUF: 27 */
-	__u32 tgid_flavour;         /* the same tgid, read through task_struct___dp */
-	__u32 net_ns_inum;          /* inode of the current task's network namespace */
-	__u32 skb_len;              /* skb->len through __sk_buff___dp */
+	__u32 tgid;		    /* current task's tgid (pid in the initial pid namespace) */
+	__u64 ringbuf_value;	    /* BPF_MAP_TYPE_RINGBUF: 27 */
+	__u32 tgid_flavour;	    /* the same tgid, read through task_struct___dp */
+	__u32 net_ns_inum;	    /* inode of the current task's network namespace */
+	__u32 skb_len;		    /* skb->len through __sk_buff___dp */
 	__u32 pad;
 };
 
@@ -97,7 +97,8 @@ int core_values(struct __sk_buff *skb)
 	if (!r)
 		return -1;
 	r->skb_len_exists = bpf_core_field_exists(struct sk_buff, len);
-	r->missing_field_exists = bpf_core_field_exists(struct sk_buff___dp_missing, dp_no_such_field);
+	r->missing_field_exists =
+		bpf_core_field_exists(struct sk_buff___dp_missing, dp_no_such_field);
 	r->skb_len_size = bpf_core_field_size(struct sk_buff, len);
 	r->skb_len_offset = bpf_core_field_offset(struct sk_buff___dp_small, len);
 	r->sk_buff_exists = bpf_core_type_exists(struct sk_buff);
@@ -105,9 +106,10 @@ int core_values(struct __sk_buff *skb)
 	r->sk_buff_size = bpf_core_type_size(struct sk_buff___dp_small);
 	r->sk_buff_kernel_id = bpf_core_type_id_kernel(struct sk_buff);
 	r->sk_buff_local_id = bpf_core_type_id_local(struct sk_buff);
-	r->ringbuf_exists = bpf_core_enum_value_exists(enum bpf_map_type___dp, BPF_MAP_TYPE_RINGBUF___dp);
-	r->missing_enum_exists =
-		bpf_core_enum_value_exists(enum bpf_map_type___dp, BPF_MAP_TYPE_DP_NO_SUCH_TYPE___dp);
+	r->ringbuf_exists =
+		bpf_core_enum_value_exists(enum bpf_map_type___dp, BPF_MAP_TYPE_RINGBUF___dp);
+	r->missing_enum_exists = bpf_core_enum_value_exists(enum bpf_map_type___dp,
+							    BPF_MAP_TYPE_DP_NO_SUCH_TYPE___dp);
 	r->ringbuf_value = bpf_core_enum_value(enum bpf_map_type___dp, BPF_MAP_TYPE_RINGBUF___dp);
 	r->tgid = BPF_CORE_READ(task, tgid);
 	r->tgid_flavour = BPF_CORE_READ(task_dp, tgid);

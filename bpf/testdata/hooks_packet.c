@@ -125,8 +125,10 @@ int tc_rewrite_dst(struct __sk_buff *skb)
 	else if (proto == IPPROTO_UDP)
 		bpf_l4_csum_replace(skb, l4_off + offsetof(struct udphdr, check), old, new_dst,
 				    BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_dst));
-	bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old, new_dst, sizeof(new_dst));
-	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_dst, sizeof(new_dst), 0);
+	bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old, new_dst,
+			    sizeof(new_dst));
+	bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_dst, sizeof(new_dst),
+			    0);
 	return TC_ACT_OK;
 }
 

@@ -58,7 +58,8 @@ int sockops_insert(struct bpf_sock_ops *skops)
 
 	if (skops->family != AF_INET)
 		return 1;
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB &&
+	    skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		return 1;
 	key.local_ip4 = skops->local_ip4;
 	key.remote_ip4 = skops->remote_ip4;

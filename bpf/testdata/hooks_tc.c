@@ -20,11 +20,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define IPPROTO_ICMP 1
+#define IPPROTO_ICMP   1
 #define ICMP_ECHOREPLY 0
-#define ICMP_ECHO 8
-#define TC_ACT_UNSPEC (-1)
-#define TC_ACT_SHOT 2
+#define ICMP_ECHO      8
+#define TC_ACT_UNSPEC  (-1)
+#define TC_ACT_SHOT    2
 
 /* The start of an ICMP header (linux/icmp.h pulls in libc headers). */
 struct icmp_head {

@@ -19,18 +19,18 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 
-#define ETH_P_IP 0x0800
+#define ETH_P_IP  0x0800
 #define TC_ACT_OK 0
 
 /* 0 reports every IPv4 packet; e.g. 17 reports UDP only. */
 const volatile __u8 only_protocol = 0;
 
 struct event {
-	__u32 pid;      /* tgid of the current task (the test runner in a test run) */
-	__u32 len;      /* skb->len */
-	__be32 saddr;   /* network byte order */
-	__be32 daddr;   /* network byte order */
-	__u16 h_proto;  /* host byte order: 0x0800 */
+	__u32 pid;     /* tgid of the current task (the test runner in a test run) */
+	__u32 len;     /* skb->len */
+	__be32 saddr;  /* network byte order */
+	__be32 daddr;  /* network byte order */
+	__u16 h_proto; /* host byte order: 0x0800 */
 	__u8 protocol;
 	__u8 ttl;
 };

@@ -14,11 +14,11 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-#define TC_ACT_OK 0
+#define TC_ACT_OK   0
 #define TC_ACT_SHOT 2
-#define TCX_PASS 0
-#define TCX_DROP 2
-#define SK_PASS 1
+#define TCX_PASS    0
+#define TCX_DROP    2
+#define SK_PASS	    1
 
 /* Counts runs of the second program of the "xdp" and "tc" sections:
  * key 0 for xdp_drop_counted, key 1 for tc_shot_counted. */

@@ -29,13 +29,28 @@ try {
   // #endregion open
 
   // #region endpoints
-  const web = await node.addEndpoint({ netns: "dp-ex-web", ipv4: "10.200.1.1", ipv6: "fd10::1:1", labels: ["k8s:app=web"] });
-  const client = await node.addEndpoint({ netns: "dp-ex-client", ipv4: "10.200.1.2", ipv6: "fd10::1:2", labels: ["k8s:app=client"] });
+  const web = await node.addEndpoint({
+    netns: "dp-ex-web",
+    ipv4: "10.200.1.1",
+    ipv6: "fd10::1:1",
+    labels: ["k8s:app=web"],
+  });
+  const client = await node.addEndpoint({
+    netns: "dp-ex-client",
+    ipv4: "10.200.1.2",
+    ipv6: "fd10::1:2",
+    labels: ["k8s:app=client"],
+  });
   await node.setRules([
     {
       name: "web-from-client",
       endpointSelector: { matchLabels: { app: "web" } },
-      ingress: [{ fromEndpoints: [{ matchLabels: { app: "client" } }], toPorts: [{ ports: [{ port: "8080", protocol: "TCP" }] }] }],
+      ingress: [
+        {
+          fromEndpoints: [{ matchLabels: { app: "client" } }],
+          toPorts: [{ ports: [{ port: "8080", protocol: "TCP" }] }],
+        },
+      ],
     },
   ]);
   // #endregion endpoints
@@ -43,7 +58,8 @@ try {
   // #region monitor
   const stop = new AbortController();
   const drops = (async () => {
-    for await (const e of node.monitor({ types: ["drop"], endpoint: web.id, signal: stop.signal })) console.log(formatMonitorEvent(e));
+    for await (const e of node.monitor({ types: ["drop"], endpoint: web.id, signal: stop.signal }))
+      console.log(formatMonitorEvent(e));
   })();
   // ICMP is not allowed into web: dropped, reported with reason and identities.
   assert.throws(() => sh("dp-ex-client", ["ping", "-c", "1", "-W", "1", "10.200.1.1"]));
@@ -55,13 +71,19 @@ try {
   // #region status
   const status = node.status();
   for (const m of status.maps) console.log(`${m.name} ${m.entries}/${m.maxEntries}`);
-  console.log(status.endpoints.map((e) => `${e.id} ${e.ipv4} identity ${e.identity} ingress enforced ${e.enforcement.ingress}`));
+  console.log(
+    status.endpoints.map((e) => `${e.id} ${e.ipv4} identity ${e.identity} ingress enforced ${e.enforcement.ingress}`),
+  );
   console.log(status.counters.metrics.filter((c) => c.reasonName !== "forwarded"));
   // #endregion status
 
   // #region restart
   node.close(); // the process may also just exit or die: everything stays in the kernel
-  const again = await openNode({ stateDir: "/sys/fs/bpf/dp-example", netns: "dp-ex-node", router: { ipv4: "10.200.0.1", ipv6: "fd10::1" } });
+  const again = await openNode({
+    stateDir: "/sys/fs/bpf/dp-example",
+    netns: "dp-ex-node",
+    router: { ipv4: "10.200.0.1", ipv6: "fd10::1" },
+  });
   assert.deepEqual(
     again.endpoints().map((e) => e.id),
     [web.id, client.id],

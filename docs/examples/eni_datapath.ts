@@ -5,7 +5,14 @@
 // `ip netns exec <ns> node --conditions=@dp/source --import tsx docs/examples/eni_datapath.ts`,
 // after creating eth1 and eth2 there (up).
 import assert from "node:assert/strict";
-import { type EniDatapathOptions, type EniDatapathState, listEniPodIps, masqueradePolicy, reconcileEniDatapath, shouldMasquerade } from "@dp/eni";
+import {
+  type EniDatapathOptions,
+  type EniDatapathState,
+  listEniPodIps,
+  masqueradePolicy,
+  reconcileEniDatapath,
+  shouldMasquerade,
+} from "@dp/eni";
 import { openRouting } from "@dp/routing";
 
 // #region state

@@ -29,20 +29,20 @@
 /* The two directions, named from the endpoint's side. Policy keys
  * (dp_policy_key.egress), events and metrics use the same numbers. */
 #define DP_DIR_INGRESS 0 /* towards the endpoint: the remote is the source */
-#define DP_DIR_EGRESS 1  /* from the endpoint: the remote is the destination */
+#define DP_DIR_EGRESS  1 /* from the endpoint: the remote is the destination */
 
-#define DP_IPPROTO_HOPOPTS 0
-#define DP_IPPROTO_ICMP 1
-#define DP_IPPROTO_TCP 6
-#define DP_IPPROTO_UDP 17
-#define DP_IPPROTO_ROUTING 43
+#define DP_IPPROTO_HOPOPTS  0
+#define DP_IPPROTO_ICMP	    1
+#define DP_IPPROTO_TCP	    6
+#define DP_IPPROTO_UDP	    17
+#define DP_IPPROTO_ROUTING  43
 #define DP_IPPROTO_FRAGMENT 44
-#define DP_IPPROTO_ESP 50
-#define DP_IPPROTO_AH 51
-#define DP_IPPROTO_ICMPV6 58
-#define DP_IPPROTO_NONE 59
-#define DP_IPPROTO_DSTOPTS 60
-#define DP_IPPROTO_SCTP 132
+#define DP_IPPROTO_ESP	    50
+#define DP_IPPROTO_AH	    51
+#define DP_IPPROTO_ICMPV6   58
+#define DP_IPPROTO_NONE	    59
+#define DP_IPPROTO_DSTOPTS  60
+#define DP_IPPROTO_SCTP	    132
 
 #define DP_TCP_FIN 0x01
 #define DP_TCP_SYN 0x02

@@ -20,9 +20,9 @@ const volatile __u8 dp_trace_enabled = 0;
 
 /* Conntrack lifetimes in seconds (Cilium's defaults). An entry expires at
  * its last packet's time plus the lifetime of its state. */
-const volatile __u32 dp_ct_timeout_syn = 60;        /* TCP, no packet without SYN seen yet */
-const volatile __u32 dp_ct_timeout_tcp = 21600;     /* TCP established (6 h) */
-const volatile __u32 dp_ct_timeout_close = 10;      /* TCP after a FIN or RST */
-const volatile __u32 dp_ct_timeout_any = 60;        /* UDP, ICMP and other protocols */
+const volatile __u32 dp_ct_timeout_syn = 60;	/* TCP, no packet without SYN seen yet */
+const volatile __u32 dp_ct_timeout_tcp = 21600; /* TCP established (6 h) */
+const volatile __u32 dp_ct_timeout_close = 10;	/* TCP after a FIN or RST */
+const volatile __u32 dp_ct_timeout_any = 60;	/* UDP, ICMP and other protocols */
 
 #endif /* DP_CONFIG_H */

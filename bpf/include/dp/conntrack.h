@@ -41,21 +41,22 @@
 #include "events.h"
 
 #define DP_CT_SCOPE_INGRESS 1
-#define DP_CT_SCOPE_EGRESS 2
+#define DP_CT_SCOPE_EGRESS  2
 
 /* dp_ct_entry.state */
 enum dp_ct_state {
 	DP_CT_STATE_NONE = 0,
 	DP_CT_STATE_SYN_SENT = 1,    /* TCP: only SYN (and SYN-ACK) seen */
 	DP_CT_STATE_ESTABLISHED = 2, /* TCP: a packet without SYN seen; other protocols: open */
-	DP_CT_STATE_CLOSING = 3,     /* TCP: FIN or RST seen (flags say which, and in which direction) */
+	DP_CT_STATE_CLOSING =
+		3, /* TCP: FIN or RST seen (flags say which, and in which direction) */
 };
 
 /* dp_ct_entry.flags */
 #define DP_CT_F_SEEN_NON_SYN 0x01
-#define DP_CT_F_TX_CLOSING 0x02 /* FIN from the initiator */
-#define DP_CT_F_RX_CLOSING 0x04 /* FIN from the responder */
-#define DP_CT_F_RST 0x08        /* RST seen (both directions closing) */
+#define DP_CT_F_TX_CLOSING   0x02 /* FIN from the initiator */
+#define DP_CT_F_RX_CLOSING   0x04 /* FIN from the responder */
+#define DP_CT_F_RST	     0x08 /* RST seen (both directions closing) */
 
 /* The result of a lookup. */
 enum dp_ct_result {
@@ -67,17 +68,17 @@ enum dp_ct_result {
 };
 
 struct dp_ct_entry {
-	__u64 expires;       /* absolute, bpf_ktime_get_ns() ns (CLOCK_MONOTONIC) */
-	__u64 created;       /* bpf_ktime_get_ns() ns */
-	__u64 tx_packets;    /* from the initiator */
+	__u64 expires;	  /* absolute, bpf_ktime_get_ns() ns (CLOCK_MONOTONIC) */
+	__u64 created;	  /* bpf_ktime_get_ns() ns */
+	__u64 tx_packets; /* from the initiator */
 	__u64 tx_bytes;
-	__u64 rx_packets;    /* from the responder */
+	__u64 rx_packets; /* from the responder */
 	__u64 rx_bytes;
 	__u32 src_identity;  /* the initiator's identity */
 	__u16 rev_nat_index; /* reserved (services): 0 */
 	__be16 proxy_port;   /* reserved (L7 redirect): 0 */
-	__u8 state;          /* enum dp_ct_state */
-	__u8 flags;          /* DP_CT_F_* */
+	__u8 state;	     /* enum dp_ct_state */
+	__u8 flags;	     /* DP_CT_F_* */
 	__u8 tx_flags_seen;  /* TCP flags seen from the initiator */
 	__u8 rx_flags_seen;  /* TCP flags seen from the responder */
 	__u32 pad;
@@ -145,7 +146,8 @@ static __always_inline void dp_ct_tcp_update(struct dp_ct_entry *e, __u8 flags, 
 		return;
 	}
 	if (e->state != DP_CT_STATE_CLOSING)
-		e->state = (e->flags & DP_CT_F_SEEN_NON_SYN) ? DP_CT_STATE_ESTABLISHED : DP_CT_STATE_SYN_SENT;
+		e->state = (e->flags & DP_CT_F_SEEN_NON_SYN) ? DP_CT_STATE_ESTABLISHED
+							     : DP_CT_STATE_SYN_SENT;
 }
 
 /* Counts a packet on an entry and moves its state and expiry on. */
@@ -218,7 +220,8 @@ static __always_inline int dp_ct_lookup(const struct dp_pkt *p, __u8 scope)
 
 /* Records a new (or reopened) connection in scope `scope`. Returns 0 or a
  * drop reason: DP_DROP_CT_MAP_FULL when the map is full. */
-static __always_inline int dp_ct_create(const struct dp_pkt *p, __u8 scope, __u32 src_identity, int reopened)
+static __always_inline int dp_ct_create(const struct dp_pkt *p, __u8 scope, __u32 src_identity,
+					int reopened)
 {
 	void *map = dp_ct_map_for(p->t.nexthdr);
 	struct dp_ct_entry e = {};

@@ -12,8 +12,8 @@
 #include "common.h"
 #include "parse.h"
 
-#define DP_IPV4_TTL_OFF 8    /* ttl, then protocol */
-#define DP_IPV4_CSUM_OFF 10
+#define DP_IPV4_TTL_OFF	     8 /* ttl, then protocol */
+#define DP_IPV4_CSUM_OFF     10
 #define DP_IPV6_HOPLIMIT_OFF 7
 
 /* Decrements the IPv4 TTL or IPv6 hop limit and fixes the IPv4 header
@@ -28,7 +28,8 @@ static __always_inline int dp_dec_ttl(struct __sk_buff *skb, const struct dp_pkt
 		__u8 old[2] = { p->ttl, p->t.nexthdr }, new[2] = { ttl, p->t.nexthdr };
 		int ret;
 
-		ret = bpf_l3_csum_replace(skb, p->l3_off + DP_IPV4_CSUM_OFF, *(__u16 *)old, *(__u16 *)new, 2);
+		ret = bpf_l3_csum_replace(skb, p->l3_off + DP_IPV4_CSUM_OFF, *(__u16 *)old,
+					  *(__u16 *)new, 2);
 		if (ret < 0)
 			return ret;
 		return bpf_skb_store_bytes(skb, p->l3_off + DP_IPV4_TTL_OFF, &ttl, 1, 0);

@@ -13,7 +13,7 @@
  * when at least one rule selects the endpoint in that direction; when
  * clear, everything is allowed in that direction). */
 #define DP_EP_F_INGRESS_ENFORCED 1
-#define DP_EP_F_EGRESS_ENFORCED 2
+#define DP_EP_F_EGRESS_ENFORCED	 2
 
 struct dp_endpoint_key {
 	__u8 addr[16]; /* IPv4-mapped for IPv4 */
@@ -22,12 +22,12 @@ struct dp_endpoint_key {
 };
 
 struct dp_endpoint_info {
-	__u32 ifindex;     /* the host-side veth */
-	__u16 id;          /* endpoint id: the key of its policy map in dp_policy */
-	__u16 flags;       /* DP_EP_F_* */
-	__u32 identity;    /* its security identity */
-	__u8 mac[6];       /* the pod's MAC (inside its namespace) */
-	__u8 node_mac[6];  /* the host-side veth's MAC (the pod's next hop) */
+	__u32 ifindex;	  /* the host-side veth */
+	__u16 id;	  /* endpoint id: the key of its policy map in dp_policy */
+	__u16 flags;	  /* DP_EP_F_* */
+	__u32 identity;	  /* its security identity */
+	__u8 mac[6];	  /* the pod's MAC (inside its namespace) */
+	__u8 node_mac[6]; /* the host-side veth's MAC (the pod's next hop) */
 };
 
 struct {

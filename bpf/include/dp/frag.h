@@ -17,7 +17,7 @@
 struct dp_frag_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
-	__be32 id;      /* IPv4: the 16-bit identification (zero-extended); IPv6: the fragment header's */
+	__be32 id; /* IPv4: the 16-bit identification (zero-extended); IPv6: the fragment header's */
 	__u8 nexthdr;
 	__u8 family;
 	__u8 pad[2];

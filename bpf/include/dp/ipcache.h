@@ -21,14 +21,14 @@ struct dp_ipcache_key {
 	__u32 prefixlen;
 	__u16 cluster_id; /* reserved: 0 */
 	__u8 pad;
-	__u8 family;      /* DP_FAMILY_IPV4 or DP_FAMILY_IPV6 */
-	__u8 addr[16];    /* IPv4-mapped for IPv4 */
+	__u8 family;   /* DP_FAMILY_IPV4 or DP_FAMILY_IPV6 */
+	__u8 addr[16]; /* IPv4-mapped for IPv4 */
 };
 
 struct dp_ipcache_info {
 	__u32 identity;
-	__u8 flags;               /* reserved: 0 */
-	__u8 encrypt_key;         /* reserved: 0 */
+	__u8 flags;	  /* reserved: 0 */
+	__u8 encrypt_key; /* reserved: 0 */
 	__u16 pad;
 	__u8 tunnel_endpoint[16]; /* reserved (multi-node): 0 = local or not tunnelled */
 };

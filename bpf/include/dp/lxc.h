@@ -18,8 +18,8 @@
  * the identity `remote` (the destination for egress, the source for
  * ingress). n->src_identity must be the packet's source identity. Returns
  * 0 to go on, or TC_ACT_SHOT after reporting the drop. */
-static __always_inline int dp_lxc_enforce(const struct dp_pkt *p, struct dp_notify *n, const struct dp_endpoint_info *ep,
-					  __u8 dir, __u32 remote)
+static __always_inline int dp_lxc_enforce(const struct dp_pkt *p, struct dp_notify *n,
+					  const struct dp_endpoint_info *ep, __u8 dir, __u32 remote)
 {
 	__u8 scope = dir == DP_DIR_EGRESS ? DP_CT_SCOPE_EGRESS : DP_CT_SCOPE_INGRESS;
 	struct dp_policy_result res;
@@ -34,8 +34,8 @@ static __always_inline int dp_lxc_enforce(const struct dp_pkt *p, struct dp_noti
 	if (ct != DP_CT_NEW && ct != DP_CT_REOPENED)
 		return 0;
 
-	dp_policy_check(ep, dir, remote, p->t.nexthdr, dp_policy_port(p->t.nexthdr, p->t.dport, p->icmp_type), p->len,
-			&res);
+	dp_policy_check(ep, dir, remote, p->t.nexthdr,
+			dp_policy_port(p->t.nexthdr, p->t.dport, p->icmp_type), p->len, &res);
 	n->verdict = res.verdict;
 	n->rule_cookie = res.rule_cookie;
 	dp_policy_verdict(p, n, res.reason);
@@ -51,8 +51,8 @@ static __always_inline int dp_lxc_enforce(const struct dp_pkt *p, struct dp_noti
  * neighbour discovery and MLD (parse.h). */
 static __always_inline int dp_lxc_is_control(const struct dp_pkt *p)
 {
-	return p->t.family == DP_FAMILY_IPV6 && p->t.nexthdr == DP_IPPROTO_ICMPV6 && p->frag == DP_FRAG_NONE &&
-	       dp_icmpv6_is_control(p->icmp_type);
+	return p->t.family == DP_FAMILY_IPV6 && p->t.nexthdr == DP_IPPROTO_ICMPV6 &&
+	       p->frag == DP_FRAG_NONE && dp_icmpv6_is_control(p->icmp_type);
 }
 
 #endif /* DP_LXC_H */

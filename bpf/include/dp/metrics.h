@@ -9,7 +9,7 @@
 #include "common.h"
 
 struct dp_metrics_key {
-	__u8 reason;    /* enum dp_drop_reason; 0 = forwarded */
+	__u8 reason;	/* enum dp_drop_reason; 0 = forwarded */
 	__u8 direction; /* DP_DIR_INGRESS or DP_DIR_EGRESS */
 	__u16 pad;
 };

@@ -15,18 +15,18 @@
 
 /* What the program knows about the packet beyond its headers. */
 struct dp_notify {
-	__u32 ifindex;      /* the interface the packet is on */
+	__u32 ifindex; /* the interface the packet is on */
 	__u32 src_identity;
 	__u32 dst_identity;
 	__u32 rule_cookie;
 	__u16 endpoint_id;
-	__u8 direction;     /* DP_DIR_* */
-	__u8 verdict;       /* enum dp_verdict */
-	__u8 ct;            /* enum dp_ct_result */
+	__u8 direction; /* DP_DIR_* */
+	__u8 verdict;	/* enum dp_verdict */
+	__u8 ct;	/* enum dp_ct_result */
 };
 
-static __always_inline void dp_emit(const struct dp_pkt *p, const struct dp_notify *n, __u8 type, __u8 reason,
-				    __u32 ifindex)
+static __always_inline void dp_emit(const struct dp_pkt *p, const struct dp_notify *n, __u8 type,
+				    __u8 reason, __u32 ifindex)
 {
 	struct dp_event *e = bpf_ringbuf_reserve(&dp_events, sizeof(*e), 0);
 
@@ -70,8 +70,8 @@ static __always_inline int dp_drop(const struct dp_pkt *p, const struct dp_notif
 
 /* Counts a forwarded packet, traces where it goes (if enabled) and
  * returns `verdict`. */
-static __always_inline int dp_forward(const struct dp_pkt *p, const struct dp_notify *n, __u8 point, __u32 ifindex,
-				      int verdict)
+static __always_inline int dp_forward(const struct dp_pkt *p, const struct dp_notify *n, __u8 point,
+				      __u32 ifindex, int verdict)
 {
 	if (dp_trace_enabled)
 		dp_emit(p, n, DP_EVENT_TRACE, point, ifindex);
@@ -80,7 +80,8 @@ static __always_inline int dp_forward(const struct dp_pkt *p, const struct dp_no
 }
 
 /* Reports the policy verdict of a new connection. */
-static __always_inline void dp_policy_verdict(const struct dp_pkt *p, const struct dp_notify *n, __u8 reason)
+static __always_inline void dp_policy_verdict(const struct dp_pkt *p, const struct dp_notify *n,
+					      __u8 reason)
 {
 	dp_emit(p, n, DP_EVENT_POLICY_VERDICT, reason, n->ifindex);
 }

@@ -23,25 +23,25 @@
 /* Extension headers walked before giving up (Cilium's IPV6_MAX_HEADERS). */
 #define DP_IPV6_MAX_EXT 4
 
-#define DP_FRAG_NONE 0
+#define DP_FRAG_NONE  0
 #define DP_FRAG_FIRST 1 /* offset 0, more fragments: has the L4 header */
 #define DP_FRAG_LATER 2 /* offset > 0: no L4 header */
 
 /* What the parser found. */
 struct dp_pkt {
 	struct dp_tuple t;
-	__u32 len;       /* skb->len */
-	__u16 l3_off;    /* the IP header */
-	__u16 l4_off;    /* the L4 header; 0 when there is none (later fragment) */
-	__u8 tcp_flags;  /* DP_TCP_* of a TCP packet */
-	__u8 icmp_type;  /* ICMP/ICMPv6 type */
+	__u32 len;	/* skb->len */
+	__u16 l3_off;	/* the IP header */
+	__u16 l4_off;	/* the L4 header; 0 when there is none (later fragment) */
+	__u8 tcp_flags; /* DP_TCP_* of a TCP packet */
+	__u8 icmp_type; /* ICMP/ICMPv6 type */
 	__u8 icmp_code;
-	__u8 frag;       /* DP_FRAG_* */
-	__u8 ttl;        /* IPv4 TTL or IPv6 hop limit */
+	__u8 frag;	    /* DP_FRAG_* */
+	__u8 ttl;	    /* IPv4 TTL or IPv6 hop limit */
 	__u8 is_icmp_error; /* ICMP(v6) error: inner holds the tuple it carries */
-	__u8 inner_ok;      /* inner was parsed */
+	__u8 inner_ok;	    /* inner was parsed */
 	__u8 pad;
-	__be32 frag_id;  /* fragments: the datagram's identification */
+	__be32 frag_id;	       /* fragments: the datagram's identification */
 	struct dp_tuple inner; /* the offending packet's tuple, as it was sent */
 };
 
@@ -77,27 +77,27 @@ struct dp_icmphdr {
 	__be16 seq;
 };
 
-#define DP_IPV4_MF 0x2000
+#define DP_IPV4_MF     0x2000
 #define DP_IPV4_OFFSET 0x1fff
 
-#define DP_ICMP_ECHOREPLY 0
-#define DP_ICMP_DEST_UNREACH 3
+#define DP_ICMP_ECHOREPLY     0
+#define DP_ICMP_DEST_UNREACH  3
 #define DP_ICMP_SOURCE_QUENCH 4
-#define DP_ICMP_ECHO 8
+#define DP_ICMP_ECHO	      8
 #define DP_ICMP_TIME_EXCEEDED 11
 #define DP_ICMP_PARAMETERPROB 12
 
 #define DP_ICMPV6_DEST_UNREACH 1
-#define DP_ICMPV6_PKT_TOOBIG 2
-#define DP_ICMPV6_TIME_EXCEED 3
-#define DP_ICMPV6_PARAMPROB 4
+#define DP_ICMPV6_PKT_TOOBIG   2
+#define DP_ICMPV6_TIME_EXCEED  3
+#define DP_ICMPV6_PARAMPROB    4
 #define DP_ICMPV6_ECHO_REQUEST 128
-#define DP_ICMPV6_ECHO_REPLY 129
-#define DP_ICMPV6_MLD_QUERY 130
-#define DP_ICMPV6_MLD_DONE 132
-#define DP_ICMPV6_RS 133
-#define DP_ICMPV6_REDIRECT 137
-#define DP_ICMPV6_MLD2_REPORT 143
+#define DP_ICMPV6_ECHO_REPLY   129
+#define DP_ICMPV6_MLD_QUERY    130
+#define DP_ICMPV6_MLD_DONE     132
+#define DP_ICMPV6_RS	       133
+#define DP_ICMPV6_REDIRECT     137
+#define DP_ICMPV6_MLD2_REPORT  143
 
 static __always_inline int dp_icmp_is_error(__u8 family, __u8 type)
 {
@@ -111,12 +111,14 @@ static __always_inline int dp_icmp_is_error(__u8 family, __u8 type)
  * answers; it passes without endpoint checks or policy. */
 static __always_inline int dp_icmpv6_is_control(__u8 type)
 {
-	return (type >= DP_ICMPV6_MLD_QUERY && type <= DP_ICMPV6_REDIRECT) || type == DP_ICMPV6_MLD2_REPORT;
+	return (type >= DP_ICMPV6_MLD_QUERY && type <= DP_ICMPV6_REDIRECT) ||
+	       type == DP_ICMPV6_MLD2_REPORT;
 }
 
 /* The ports (or ICMP echo id) of the L4 header at `off` into `t`; fills
  * flags and the ICMP type for the outer packet when `p` is given. */
-static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct dp_tuple *t, struct dp_pkt *p)
+static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct dp_tuple *t,
+				       struct dp_pkt *p)
 {
 	switch (t->nexthdr) {
 	case DP_IPPROTO_TCP: {
@@ -176,7 +178,8 @@ static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct 
  * walking IPv6 extension headers) and the first 8 bytes after it, which
  * RFC 792/4443 guarantee. The tuple is the one of the packet as it was
  * sent (its source is the receiver of the error). */
-static __always_inline int dp_parse_inner(struct __sk_buff *skb, __u32 off, __u8 family, struct dp_tuple *t)
+static __always_inline int dp_parse_inner(struct __sk_buff *skb, __u32 off, __u8 family,
+					  struct dp_tuple *t)
 {
 	__u32 l4;
 
@@ -211,8 +214,8 @@ static __always_inline int dp_parse_inner(struct __sk_buff *skb, __u32 off, __u8
 
 /* Walks IPv6 extension headers from `*off` (the first one's type in
  * `*nexthdr`) until an upper-layer header; sets `*frag`. */
-static __always_inline int dp_ipv6_skip_ext(struct __sk_buff *skb, __u32 *off, __u8 *nexthdr, __u8 *frag,
-					    __be32 *frag_id)
+static __always_inline int dp_ipv6_skip_ext(struct __sk_buff *skb, __u32 *off, __u8 *nexthdr,
+					    __u8 *frag, __be32 *frag_id)
 {
 	int i;
 
@@ -282,7 +285,9 @@ static __always_inline void dp_frag_key_of(const struct dp_pkt *p, struct dp_fra
 /* A first fragment: remembers its ports for the later ones. */
 static __always_inline void dp_frag_record(const struct dp_pkt *p)
 {
-	struct dp_frag_ports ports = { .sport = p->t.sport, .dport = p->t.dport, .icmp_type = p->icmp_type };
+	struct dp_frag_ports ports = { .sport = p->t.sport,
+				       .dport = p->t.dport,
+				       .icmp_type = p->icmp_type };
 	struct dp_frag_key key;
 
 	dp_frag_key_of(p, &key);

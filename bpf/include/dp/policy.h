@@ -22,19 +22,19 @@
 #include "endpoint.h"
 #include "events.h"
 
-#define DP_POLICY_DENY 1 /* dp_policy_value.flags */
+#define DP_POLICY_DENY	      1 /* dp_policy_value.flags */
 #define DP_POLICY_FULL_PREFIX 64
 
 struct dp_policy_key {
 	__u32 prefixlen;
 	__u32 identity; /* remote identity; 0 = any */
-	__u8 egress;    /* DP_DIR_INGRESS (0) or DP_DIR_EGRESS (1) */
-	__u8 protocol;  /* IP protocol; ignored by entries of prefixlen 40 */
-	__be16 dport;   /* network order; ICMP: htons(type) */
+	__u8 egress;	/* DP_DIR_INGRESS (0) or DP_DIR_EGRESS (1) */
+	__u8 protocol;	/* IP protocol; ignored by entries of prefixlen 40 */
+	__be16 dport;	/* network order; ICMP: htons(type) */
 };
 
 struct dp_policy_value {
-	__u8 flags;        /* DP_POLICY_DENY; other bits reserved */
+	__u8 flags; /* DP_POLICY_DENY; other bits reserved */
 	__u8 pad0;
 	__be16 proxy_port; /* reserved (L7 redirect): 0 */
 	__u32 rule_cookie; /* which rule made the entry, for explanations; 0 = none */
@@ -54,14 +54,14 @@ struct dp_policy_inner {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, 1024); /* endpoints; the node sets it to the endpoint map's size */
-	__type(key, __u32);        /* endpoint id */
+	__type(key, __u32);	   /* endpoint id */
 	__array(values, struct dp_policy_inner);
 } dp_policy SEC(".maps");
 
 /* What dp_policy_check decided. */
 struct dp_policy_result {
-	__u8 verdict;      /* enum dp_verdict */
-	__u8 reason;       /* the drop reason when denied, else 0 */
+	__u8 verdict;	   /* enum dp_verdict */
+	__u8 reason;	   /* the drop reason when denied, else 0 */
 	__be16 proxy_port; /* of the matching allow entry (reserved) */
 	__u32 rule_cookie; /* of the matching entry */
 };
@@ -74,8 +74,9 @@ static __always_inline void dp_policy_count(struct dp_policy_value *v, __u32 len
 
 /* The policy of endpoint `ep` in direction `dir` for a packet to or from
  * `remote` with protocol `proto` and port (ICMP: type) `dport`. */
-static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, __u8 dir, __u32 remote, __u8 proto,
-					    __be16 dport, __u32 len, struct dp_policy_result *res)
+static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, __u8 dir,
+					    __u32 remote, __u8 proto, __be16 dport, __u32 len,
+					    struct dp_policy_result *res)
 {
 	struct dp_policy_key key = {
 		.prefixlen = DP_POLICY_FULL_PREFIX,

@@ -22,12 +22,13 @@
 #include "endpoint.h"
 #include "notify.h"
 
-#define DP_AF_INET 2
+#define DP_AF_INET  2
 #define DP_AF_INET6 10
 
 /* Redirects a packet into local endpoint `ep`. */
 static __always_inline int dp_redirect_endpoint(struct __sk_buff *skb, const struct dp_pkt *p,
-						const struct dp_notify *n, const struct dp_endpoint_info *ep)
+						const struct dp_notify *n,
+						const struct dp_endpoint_info *ep)
 {
 	__u32 ifindex = ep->ifindex;
 
@@ -39,7 +40,8 @@ static __always_inline int dp_redirect_endpoint(struct __sk_buff *skb, const str
 }
 
 /* Routes a packet by the FIB (see above). */
-static __always_inline int dp_redirect_fib(struct __sk_buff *skb, const struct dp_pkt *p, const struct dp_notify *n)
+static __always_inline int dp_redirect_fib(struct __sk_buff *skb, const struct dp_pkt *p,
+					   const struct dp_notify *n)
 {
 	struct bpf_fib_lookup fib = {};
 	long ret;
@@ -70,7 +72,8 @@ static __always_inline int dp_redirect_fib(struct __sk_buff *skb, const struct d
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (dp_set_macs(skb, fib.dmac, fib.smac) < 0)
 			return dp_drop(p, n, DP_DROP_REWRITE_FAILED);
-		return dp_forward(p, n, DP_TRACE_TO_NETDEV, fib.ifindex, bpf_redirect(fib.ifindex, 0));
+		return dp_forward(p, n, DP_TRACE_TO_NETDEV, fib.ifindex,
+				  bpf_redirect(fib.ifindex, 0));
 	} else {
 		/* The FIB wrote the next hop (gateway or destination) into ipv4_dst/ipv6_dst. */
 		struct bpf_redir_neigh nh = {};

@@ -38,11 +38,21 @@ describe("map specs", () => {
   const bad: [string, MapSpec, RegExp, typeof TypeError | typeof RangeError][] = [
     ["zero key size", { ...base, keySize: 0 }, /spec.keySize must be at least 1 for hash maps/, RangeError],
     ["unknown type", { ...base, type: "hashy" as "hash" }, /spec.type "hashy" is not a known map type/, TypeError],
-    ["max entries 0", { ...base, maxEntries: 0 }, /spec.maxEntries must be between 1 and 4294967295, got 0/, RangeError],
+    [
+      "max entries 0",
+      { ...base, maxEntries: 0 },
+      /spec.maxEntries must be between 1 and 4294967295, got 0/,
+      RangeError,
+    ],
     ["fractional size", { ...base, valueSize: 1.5 }, /spec.valueSize must be an integer/, TypeError],
     ["long name", { ...base, name: "x".repeat(16) }, /spec.name .* at most 15 characters/, RangeError],
     ["array key size", { ...base, type: "array", keySize: 8 }, /spec.keySize must be 4 for array maps/, RangeError],
-    ["lpm without noPrealloc", { ...base, type: "lpmTrie", keySize: 8 }, /must include MAP_FLAGS.noPrealloc/, RangeError],
+    [
+      "lpm without noPrealloc",
+      { ...base, type: "lpmTrie", keySize: 8 },
+      /must include MAP_FLAGS.noPrealloc/,
+      RangeError,
+    ],
     ["map of maps without inner", { ...base, type: "hashOfMaps" }, /spec.innerMap is required/, TypeError],
     [
       "bad inner map",
@@ -50,8 +60,18 @@ describe("map specs", () => {
       /spec.innerMap.maxEntries must be/,
       RangeError,
     ],
-    ["ringbuf size", { type: "ringbuf", keySize: 0, valueSize: 0, maxEntries: 1000 }, /power of two of at least 4096/, RangeError],
-    ["queue key", { type: "queue", keySize: 4, valueSize: 4, maxEntries: 1 }, /keySize must be 0 for queue maps/, RangeError],
+    [
+      "ringbuf size",
+      { type: "ringbuf", keySize: 0, valueSize: 0, maxEntries: 1000 },
+      /power of two of at least 4096/,
+      RangeError,
+    ],
+    [
+      "queue key",
+      { type: "queue", keySize: 4, valueSize: 4, maxEntries: 1 },
+      /keySize must be 0 for queue maps/,
+      RangeError,
+    ],
   ];
   for (const [name, spec, message, kind] of bad) {
     test(`createMap() rejects ${name} before any system call`, () => {
@@ -65,7 +85,13 @@ describe("map specs", () => {
   test("validateMapSpec() accepts every shape the kernel takes", () => {
     validateMapSpec(base);
     validateMapSpec({ type: "ringbuf", keySize: 0, valueSize: 0, maxEntries: 1 << 16 });
-    validateMapSpec({ type: "hashOfMaps", keySize: 4, valueSize: 4, maxEntries: 2, innerMap: { ...base, type: "array" } });
+    validateMapSpec({
+      type: "hashOfMaps",
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 2,
+      innerMap: { ...base, type: "array" },
+    });
   });
 });
 
@@ -77,7 +103,13 @@ describe("errors", () => {
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(SyscallError);
-      expect(err).toMatchObject({ name: "SyscallError", syscall: "bpf", op: "BPF_MAP_CREATE", code: "EPERM", errno: 1 });
+      expect(err).toMatchObject({
+        name: "SyscallError",
+        syscall: "bpf",
+        op: "BPF_MAP_CREATE",
+        code: "EPERM",
+        errno: 1,
+      });
       expect((err as Error).message).toBe(
         'Cannot create hash map "flows": EPERM (operation not permitted): run as root or grant CAP_BPF (plus CAP_NET_ADMIN for networking programs, CAP_PERFMON for tracing)',
       );
@@ -99,14 +131,35 @@ describe("errors", () => {
   });
 
   test("VerifierError summarises the cause and the failing instruction", () => {
-    const log = ["func#0 @0", "0: R1=ctx() R10=fp0", "0: (b7) r0 = 1", "1: (0f) r0 += r3", "R3 !read_ok", "processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0"];
-    const err = new VerifierError('Cannot load program "x"', { syscall: "bpf", op: "BPF_PROG_LOAD", errno: 13, log, truncated: false });
-    expect(err.message).toBe('Cannot load program "x": EACCES (permission denied): 1: (0f) r0 += r3: R3 !read_ok (4 lines omitted)');
+    const log = [
+      "func#0 @0",
+      "0: R1=ctx() R10=fp0",
+      "0: (b7) r0 = 1",
+      "1: (0f) r0 += r3",
+      "R3 !read_ok",
+      "processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0",
+    ];
+    const err = new VerifierError('Cannot load program "x"', {
+      syscall: "bpf",
+      op: "BPF_PROG_LOAD",
+      errno: 13,
+      log,
+      truncated: false,
+    });
+    expect(err.message).toBe(
+      'Cannot load program "x": EACCES (permission denied): 1: (0f) r0 += r3: R3 !read_ok (4 lines omitted)',
+    );
     expect(err.name).toBe("VerifierError");
     expect(err).toBeInstanceOf(SyscallError);
     expect(err.formatLog({ head: 1 })).toBe("func#0 @0");
     expect(err.formatLog()).toBe(log.join("\n"));
-    const cut = new VerifierError("x", { syscall: "bpf", op: "BPF_PROG_LOAD", errno: 28, log: ["0: (95) exit"], truncated: true });
+    const cut = new VerifierError("x", {
+      syscall: "bpf",
+      op: "BPF_PROG_LOAD",
+      errno: 28,
+      log: ["0: (95) exit"],
+      truncated: true,
+    });
     expect(cut.message).toMatch(/\(log truncated\)$/);
   });
 

@@ -119,8 +119,7 @@ export interface FormatLogOptions {
 }
 
 const INSTRUCTION_LINE = /^\d+: \([0-9a-f]{2}\)/;
-const TRAILER_LINE =
-  /^(processed \d+ insns|verification time|stack depth|max_states_per_insn|mark_precise|Func#|\s*$)/;
+const TRAILER_LINE = /^(processed \d+ insns|verification time|stack depth|max_states_per_insn|mark_precise|Func#|\s*$)/;
 
 /**
  * The kernel's verifier rejected a program.

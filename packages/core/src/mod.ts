@@ -26,7 +26,13 @@
  * @module \@dp/core
  */
 export { ClosedError, NotSupportedError, SyscallError, VerifierError, isNotSupported } from "./errors.ts";
-export type { FormatLogOptions, NotSupportedErrorOptions, SyscallErrorOptions, VerifierErrorOptions, VerifierSource } from "./errors.ts";
+export type {
+  FormatLogOptions,
+  NotSupportedErrorOptions,
+  SyscallErrorOptions,
+  VerifierErrorOptions,
+  VerifierSource,
+} from "./errors.ts";
 export { Fd } from "./bpf/fd.ts";
 export { MAP_FLAGS, validateMapSpec } from "./bpf/map_spec.ts";
 export type { MapBtf, MapSpec, MapType } from "./bpf/map_spec.ts";

@@ -40,7 +40,12 @@ test("mountBpffs() run without privileges fails with EPERM and removes the direc
   try {
     chmodSync(tmp, 0o777);
     const dir = join(tmp, "a", "b");
-    const result = unprivileged("mount_bpffs.ts", dir) as { code: string; message: string; dir: boolean; parent: boolean };
+    const result = unprivileged("mount_bpffs.ts", dir) as {
+      code: string;
+      message: string;
+      dir: boolean;
+      parent: boolean;
+    };
     expect(result.code).toBe("EPERM");
     expect(result.message).toContain(`Cannot mount bpffs at "${dir}"`);
     expect(result).toMatchObject({ dir: false, parent: false });

@@ -47,10 +47,21 @@ export function formatAddr16(family: number, addr: Uint8Array): string {
  * @returns The family, bytes and length, with the canonical text.
  * @throws {SyntaxError} When it is no prefix or has host bits set.
  */
-export function parsePrefix16(cidr: string): { family: IpFamily; addr: Uint8Array; prefixLength: number; text: string } {
+export function parsePrefix16(cidr: string): {
+  family: IpFamily;
+  addr: Uint8Array;
+  prefixLength: number;
+  text: string;
+} {
   const p = parseCidr(cidr);
   for (let bit = p.prefixLength; bit < p.bytes.length * 8; bit++) {
-    if (((p.bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0) throw new SyntaxError(`Invalid CIDR ${JSON.stringify(cidr)}: host bits are set`);
+    if (((p.bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0)
+      throw new SyntaxError(`Invalid CIDR ${JSON.stringify(cidr)}: host bits are set`);
   }
-  return { family: p.family, addr: toAddr16(p.bytes), prefixLength: p.prefixLength, text: `${formatIp(p.bytes)}/${p.prefixLength}` };
+  return {
+    family: p.family,
+    addr: toAddr16(p.bytes),
+    prefixLength: p.prefixLength,
+    text: `${formatIp(p.bytes)}/${p.prefixLength}`,
+  };
 }

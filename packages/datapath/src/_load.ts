@@ -17,7 +17,16 @@ import {
   readCollectionSpec,
   SyscallError,
 } from "@dp/core";
-import { DeletableMap, HashMap, HashOfMaps, type LruHashMap, PerCpuArrayMap, PerCpuHashMap, RingBuffer, u32 } from "@dp/maps";
+import {
+  DeletableMap,
+  HashMap,
+  HashOfMaps,
+  type LruHashMap,
+  PerCpuArrayMap,
+  PerCpuHashMap,
+  RingBuffer,
+  u32,
+} from "@dp/maps";
 import {
   bind,
   type DpCtEntry,
@@ -68,7 +77,9 @@ export type PolicyMap = DeletableMap<DpPolicyKey, DpPolicyValue>;
 function prepare(path: string, settings: DatapathSettings, sizes: Readonly<Record<string, number>>): CollectionSpec {
   const spec = readCollectionSpec(path);
   const t = settings.timeouts;
-  spec.constants.set("dp_host_routing_bpf", settings.hostRouting === "bpf" ? 1 : 0).set("dp_trace_enabled", settings.trace ? 1 : 0);
+  spec.constants
+    .set("dp_host_routing_bpf", settings.hostRouting === "bpf" ? 1 : 0)
+    .set("dp_trace_enabled", settings.trace ? 1 : 0);
   if (t.syn !== undefined) spec.constants.set("dp_ct_timeout_syn", t.syn);
   if (t.tcp !== undefined) spec.constants.set("dp_ct_timeout_tcp", t.tcp);
   if (t.close !== undefined) spec.constants.set("dp_ct_timeout_close", t.close);
@@ -141,7 +152,13 @@ export class LoadedDatapath {
    * @param reused The maps taken from pins.
    * @param owned Handles of pinned maps the collections were given (closed with this).
    */
-  constructor(collections: [Collection, Collection, Collection], innerSpec: MapSpec, policySize: number, reused: string[], owned: BpfMap[]) {
+  constructor(
+    collections: [Collection, Collection, Collection],
+    innerSpec: MapSpec,
+    policySize: number,
+    reused: string[],
+    owned: BpfMap[],
+  ) {
     this.#owned = owned;
     const [from, to, netdev] = collections;
     this.#collections = collections;
@@ -158,7 +175,9 @@ export class LoadedDatapath {
     this.frag = b.maps.dp_frag;
     this.metrics = b.maps.dp_metrics;
     this.eventsLost = b.maps.dp_events_lost;
-    this.ipcache = new DeletableMap(b.maps.dp_ipcache, DpIpcacheKey, DpIpcacheInfo, { kind: { className: "Ipcache", types: ["lpmTrie"] } });
+    this.ipcache = new DeletableMap(b.maps.dp_ipcache, DpIpcacheKey, DpIpcacheInfo, {
+      kind: { className: "Ipcache", types: ["lpmTrie"] },
+    });
     this.policy = new HashOfMaps(from.map("dp_policy"), u32);
     this.events = new RingBuffer(from.map("dp_events"), DpEvent);
     this.maps = new Map([...from.maps].filter(([name]) => name.startsWith("dp_")));
@@ -183,7 +202,8 @@ export class LoadedDatapath {
     const id = this.policy.get(endpointId);
     let map: BpfMap;
     if (id !== undefined) map = mapById(id);
-    else if (create) map = createMap({ ...this.#innerSpec, name: `dp_pol_${endpointId}`, maxEntries: this.#policySize });
+    else if (create)
+      map = createMap({ ...this.#innerSpec, name: `dp_pol_${endpointId}`, maxEntries: this.#policySize });
     else return undefined;
     inner = new DeletableMap(map, DpPolicyKey, DpPolicyValue, { kind: { className: "PolicyMap", types: ["lpmTrie"] } });
     if (id === undefined) this.policy.set(endpointId, inner);
@@ -257,12 +277,19 @@ export function loadDatapath(settings: DatapathSettings, options: DatapathLoadOp
     loaded.push(from);
     const shared = Object.fromEntries([...from.maps].filter(([name]) => name.startsWith("dp_")));
     if (options.pinDir !== undefined) {
-      for (const [name, map] of Object.entries(shared)) if (pinned[name] === undefined) map.pin(`${options.pinDir}/${name}`);
+      for (const [name, map] of Object.entries(shared))
+        if (pinned[name] === undefined) map.pin(`${options.pinDir}/${name}`);
     }
     loaded.push(loadCollection(prepare(`${dir}/to_container.o`, settings, sizes), { maps: shared }));
     loaded.push(loadCollection(prepare(`${dir}/from_netdev.o`, settings, sizes), { maps: shared }));
     // Collections do not own maps they were given: the datapath closes the pinned ones.
-    return new LoadedDatapath(loaded as [Collection, Collection, Collection], innerSpec, options.policyMapSize ?? innerSpec.maxEntries, reused, Object.values(pinned));
+    return new LoadedDatapath(
+      loaded as [Collection, Collection, Collection],
+      innerSpec,
+      options.policyMapSize ?? innerSpec.maxEntries,
+      reused,
+      Object.values(pinned),
+    );
   } catch (err) {
     for (const c of loaded.reverse()) c.close();
     close();

@@ -129,7 +129,14 @@ export function openStateStore(path: string): { store: StateStore; existed: bool
   } catch (err) {
     if (!(err instanceof SyscallError && err.errno === ENOENT)) throw err;
   }
-  const map = createMap({ name: "dp_node_state", type: "hash", keySize: KEY_SIZE, valueSize: VALUE_SIZE, maxEntries: MAX_ENTRIES, flags: MAP_FLAGS.noPrealloc });
+  const map = createMap({
+    name: "dp_node_state",
+    type: "hash",
+    keySize: KEY_SIZE,
+    valueSize: VALUE_SIZE,
+    maxEntries: MAX_ENTRIES,
+    flags: MAP_FLAGS.noPrealloc,
+  });
   try {
     map.pin(path);
   } catch (err) {

@@ -43,7 +43,10 @@ export class Topology {
     this.node = netns({ label: "dpnode" });
     this.outside = netns({ label: "dpout" });
     this.pods = Array.from({ length: pods }, () => netns({ label: "dppod" }));
-    const up = vethPair(this.node, this.outside, { addressA: `${NET.uplink.node4}/24`, addressB: `${NET.uplink.out4}/24` });
+    const up = vethPair(this.node, this.outside, {
+      addressA: `${NET.uplink.node4}/24`,
+      addressB: `${NET.uplink.out4}/24`,
+    });
     this.uplink = up.a.name;
     this.node.exec("ip", ["addr", "add", `${NET.uplink.node6}/64`, "dev", up.a.name, "nodad"]);
     this.outside.exec("ip", ["addr", "add", `${NET.uplink.out6}/64`, "dev", up.b.name, "nodad"]);
@@ -64,7 +67,9 @@ export class Topology {
     const code = `
       const s = require("node:net").createServer((c) => { let n = 0; c.on("data", (d) => (n += d.length)); c.on("end", () => c.end("ok " + n)); c.on("error", () => {}); });
       s.listen(${port}, "::", () => console.log("listening"));`;
-    const p = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     this.#procs.add(p);
     const [line] = (await once(p.stdout, "data")) as [Buffer];
     if (!line.toString().includes("listening")) throw new Error(`server in ${ns.name} did not start`);
@@ -81,9 +86,15 @@ export class Topology {
    * @returns `ok <bytes>` from the server, or `timeout` / `error <code>`.
    */
   tcp(ns: TestNetns, host: string, port: number, bytes = 100_000, timeoutMs = 3000): Promise<string> {
-    return this.#client(ns, host, port, `const total = ${bytes}; let sent = 0; const chunk = Buffer.alloc(16384, 97);
+    return this.#client(
+      ns,
+      host,
+      port,
+      `const total = ${bytes}; let sent = 0; const chunk = Buffer.alloc(16384, 97);
       const pump = () => { while (sent < total) { const n = Math.min(chunk.length, total - sent); sent += n; if (!c.write(chunk.subarray(0, n))) return c.once("drain", pump); } c.end(); };
-      c.on("connect", pump);`, timeoutMs);
+      c.on("connect", pump);`,
+      timeoutMs,
+    );
   }
 
   /**
@@ -96,8 +107,14 @@ export class Topology {
    * @returns The client's outcome.
    */
   stream(ns: TestNetns, host: string, port: number, seconds: number): Promise<string> {
-    return this.#client(ns, host, port, `const chunk = Buffer.alloc(4096, 98); const end = Date.now() + ${seconds * 1000};
-      c.on("connect", () => { c.setTimeout(0); const t = setInterval(() => { if (Date.now() > end) { clearInterval(t); c.end(); } else c.write(chunk); }, 10); });`, 2000);
+    return this.#client(
+      ns,
+      host,
+      port,
+      `const chunk = Buffer.alloc(4096, 98); const end = Date.now() + ${seconds * 1000};
+      c.on("connect", () => { c.setTimeout(0); const t = setInterval(() => { if (Date.now() > end) { clearInterval(t); c.end(); } else c.write(chunk); }, 10); });`,
+      2000,
+    );
   }
 
   #client(ns: TestNetns, host: string, port: number, body: string, timeoutMs: number): Promise<string> {
@@ -107,7 +124,9 @@ export class Topology {
       c.on("data", (d) => (out += d)); c.on("end", () => { console.log(out); process.exit(0); });
       c.on("error", (e) => { console.log("error " + e.code); process.exit(0); });
       ${body}`;
-    const p = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", code], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     this.#procs.add(p);
     let out = "";
     p.stdout.on("data", (d: Buffer) => (out += d.toString()));

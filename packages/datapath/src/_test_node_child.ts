@@ -17,7 +17,14 @@ interface ChildArgs {
 }
 
 const args = JSON.parse(process.argv[2] ?? "{}") as ChildArgs;
-const node = await openNode({ stateDir: args.stateDir, netns: args.netns, hostRouting: args.hostRouting, attachMode: args.attachMode, router: args.router, uplink: args.uplink });
+const node = await openNode({
+  stateDir: args.stateDir,
+  netns: args.netns,
+  hostRouting: args.hostRouting,
+  attachMode: args.attachMode,
+  router: args.router,
+  uplink: args.uplink,
+});
 for (const ep of args.endpoints) await node.addEndpoint(ep);
 await node.setRules(args.rules);
 console.log(`ready ${JSON.stringify(node.endpoints().map((e) => e.id))}`);

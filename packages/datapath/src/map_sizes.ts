@@ -135,12 +135,15 @@ function totalMemory(): number {
 export function resolveMapSizes(options: MapSizeOptions = {}, memoryBytes?: number): MapSizes {
   const ctTcp = checkSize("bpf-ct-global-tcp-max", options["bpf-ct-global-tcp-max"], LIMIT.tableMin, LIMIT.tableMax);
   const ctAny = checkSize("bpf-ct-global-any-max", options["bpf-ct-global-any-max"], LIMIT.tableMin, LIMIT.tableMax);
-  const policy = checkSize("bpf-policy-map-max", options["bpf-policy-map-max"], 16, 1 << 16) ?? DEFAULT_MAP_SIZES.policy;
+  const policy =
+    checkSize("bpf-policy-map-max", options["bpf-policy-map-max"], 16, 1 << 16) ?? DEFAULT_MAP_SIZES.policy;
   const endpoints = checkSize("endpoints", options.endpoints, 2, 1 << 16) ?? DEFAULT_MAP_SIZES.endpoints;
   const ipcache = checkSize("ipcache", options.ipcache, 16, LIMIT.tableMax) ?? DEFAULT_MAP_SIZES.ipcache;
   const ratio = options["bpf-map-dynamic-size-ratio"];
   if (ratio !== undefined && (typeof ratio !== "number" || !(ratio > 0 && ratio <= 1))) {
-    throw new RangeError(`Invalid map size "bpf-map-dynamic-size-ratio": expected a number in (0, 1], got ${String(ratio)}`);
+    throw new RangeError(
+      `Invalid map size "bpf-map-dynamic-size-ratio": expected a number in (0, 1], got ${String(ratio)}`,
+    );
   }
   let dynamic: ((def: number, min: number) => number) | undefined;
   if (ratio !== undefined) {
@@ -149,7 +152,11 @@ export function resolveMapSizes(options: MapSizeOptions = {}, memoryBytes?: numb
     dynamic = (def, min) => Math.min(LIMIT.tableMax, Math.max(min, Math.floor((def * available) / totalDefault)));
   }
   const pick = (explicit: number | undefined, def: number, min: number): [number, "default" | "option" | "dynamic"] =>
-    explicit !== undefined ? [explicit, "option"] : dynamic !== undefined ? [dynamic(def, min), "dynamic"] : [def, "default"];
+    explicit !== undefined
+      ? [explicit, "option"]
+      : dynamic !== undefined
+        ? [dynamic(def, min), "dynamic"]
+        : [def, "default"];
   const [tcp, tcpSource] = pick(ctTcp, DEFAULT_MAP_SIZES.ctTcp, LIMIT.tcpMin);
   const [any, anySource] = pick(ctAny, DEFAULT_MAP_SIZES.ctAny, LIMIT.anyMin);
   return { endpoints, ipcache, policy, ctTcp: tcp, ctAny: any, source: { ctTcp: tcpSource, ctAny: anySource } };

@@ -90,7 +90,14 @@ export type { PolicyProblem } from "./policy/validate.ts";
 export { CT_TIMEOUTS, conntrackTimeoutConstants } from "./conntrack/timeouts.ts";
 export type { ConntrackTimeoutConstants, ConntrackTimeouts } from "./conntrack/timeouts.ts";
 export { CT_FLAGS, CT_STATES, TCP_FLAGS, decodeConntrackEntry } from "./conntrack/entry.ts";
-export type { ConntrackEntry, ConntrackFlag, ConntrackMapName, ConntrackScope, ConntrackState, TcpFlagName } from "./conntrack/entry.ts";
+export type {
+  ConntrackEntry,
+  ConntrackFlag,
+  ConntrackMapName,
+  ConntrackScope,
+  ConntrackState,
+  TcpFlagName,
+} from "./conntrack/entry.ts";
 export type { ConntrackMapRef, ConntrackMaps } from "./conntrack/maps.ts";
 export { matchesConntrackFilter } from "./conntrack/filter.ts";
 export type { ConntrackFilter, ConntrackProtocolName } from "./conntrack/filter.ts";
@@ -107,7 +114,14 @@ export type { ConntrackCount, ConntrackMapCount } from "./conntrack/count.ts";
 export type { ConntrackFlushResult } from "./conntrack/flush.ts";
 
 export { CT_RESULTS, DROP_REASONS, EVENT_TYPES, POLICY_VERDICTS, TRACE_POINTS } from "./monitor/reasons.ts";
-export type { CtResultName, DropReasonName, MonitorEventType, PolicyVerdictName, TracePointName, UnknownName } from "./monitor/reasons.ts";
+export type {
+  CtResultName,
+  DropReasonName,
+  MonitorEventType,
+  PolicyVerdictName,
+  TracePointName,
+  UnknownName,
+} from "./monitor/reasons.ts";
 export { decodeMonitorEvent } from "./monitor/event.ts";
 export type { DropEvent, MonitorEvent, MonitorEventBase, PolicyVerdictEvent, TraceEvent } from "./monitor/event.ts";
 export { monitor } from "./monitor/monitor.ts";

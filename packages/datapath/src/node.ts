@@ -1,4 +1,15 @@
-import { currentNetns, hasHelper, hasTcx, type Netns, openNetns, parseCidr, parseIp, parseMac, SyscallError, unpin } from "@dp/core";
+import {
+  currentNetns,
+  hasHelper,
+  hasTcx,
+  type Netns,
+  openNetns,
+  parseCidr,
+  parseIp,
+  parseMac,
+  SyscallError,
+  unpin,
+} from "@dp/core";
 import { attachTc, type Link, type Ledger, type LedgerEntry, netnsInode, openLedger, reconcile } from "@dp/hooks";
 import { openRouting, type Routing } from "@dp/routing";
 import type { DpPolicyKey, DpPolicyValue } from "./_gen/datapath.ts";
@@ -250,7 +261,13 @@ function isFull(err: unknown): boolean {
 }
 
 function policyKey(e: PolicyEntry): DpPolicyKey {
-  return { prefixlen: e.prefixLength, identity: e.identity, egress: e.egress ? 1 : 0, protocol: e.protocol, dport: e.port };
+  return {
+    prefixlen: e.prefixLength,
+    identity: e.identity,
+    egress: e.egress ? 1 : 0,
+    protocol: e.protocol,
+    dport: e.port,
+  };
 }
 
 function policyValue(e: PolicyEntry): DpPolicyValue {
@@ -275,7 +292,9 @@ function chooseMode(option: "bpf" | "legacy" | "auto"): { mode: "bpf" | "legacy"
   const peer = hasHelper("schedCls", "redirectPeer");
   const neigh = hasHelper("schedCls", "redirectNeigh");
   if (peer && neigh) return { mode: "bpf", reason: "auto: the kernel has bpf_redirect_peer and bpf_redirect_neigh" };
-  const missing = [peer ? undefined : "bpf_redirect_peer", neigh ? undefined : "bpf_redirect_neigh"].filter((x) => x !== undefined);
+  const missing = [peer ? undefined : "bpf_redirect_peer", neigh ? undefined : "bpf_redirect_neigh"].filter(
+    (x) => x !== undefined,
+  );
   return { mode: "legacy", reason: `auto: the kernel lacks ${missing.join(" and ")}` };
 }
 
@@ -334,7 +353,11 @@ export class Node {
   readonly #ownsAllocator: boolean;
   readonly #attachMode: "tcx" | "netlink";
   #policyMapFull = 0;
-  #adopted: { maps: readonly string[]; endpoints: number; attachments: number } = { maps: [], endpoints: 0, attachments: 0 };
+  #adopted: { maps: readonly string[]; endpoints: number; attachments: number } = {
+    maps: [],
+    endpoints: 0,
+    attachments: 0,
+  };
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #gc: ConntrackGcScheduler | undefined;
@@ -421,7 +444,8 @@ export class Node {
         }
       }
       for (const e of d.removed) map.delete(policyKey(e));
-      ep.flags = (d.enforcement.ingress ? DP_EP_F_INGRESS_ENFORCED : 0) | (d.enforcement.egress ? DP_EP_F_EGRESS_ENFORCED : 0);
+      ep.flags =
+        (d.enforcement.ingress ? DP_EP_F_INGRESS_ENFORCED : 0) | (d.enforcement.egress ? DP_EP_F_EGRESS_ENFORCED : 0);
       if (ep.live) this.#writeEndpoint(ep);
     }
   }
@@ -439,7 +463,8 @@ export class Node {
       const text = keyText(k);
       const e = want.get(text);
       if (e === undefined) stale.push(k);
-      else if ((v.flags & 1) !== (e.deny ? 1 : 0) || v.rule_cookie !== e.ruleCookie || v.proxy_port !== e.proxyPort) continue;
+      else if ((v.flags & 1) !== (e.deny ? 1 : 0) || v.rule_cookie !== e.ruleCookie || v.proxy_port !== e.proxyPort)
+        continue;
       else have.add(text);
     }
     for (const [text, e] of want) {
@@ -453,7 +478,8 @@ export class Node {
       }
     }
     for (const k of stale) map.delete(k);
-    ep.flags = (policy.ingress.enforced ? DP_EP_F_INGRESS_ENFORCED : 0) | (policy.egress.enforced ? DP_EP_F_EGRESS_ENFORCED : 0);
+    ep.flags =
+      (policy.ingress.enforced ? DP_EP_F_INGRESS_ENFORCED : 0) | (policy.egress.enforced ? DP_EP_F_EGRESS_ENFORCED : 0);
   }
 
   /** Allocates CIDR identities and ipcache entries for the prefixes the rules use; releases the others. */
@@ -536,7 +562,14 @@ export class Node {
       const { family, addr } = addr16(ip);
       this.#dp.endpoints.set(
         { addr, family, pad: new Uint8Array(3) },
-        { ifindex: ep.hostIfindex, id: ep.id, flags: ep.flags, identity: ep.identity, mac: parseMac(ep.mac), node_mac: parseMac(ep.hostMac) },
+        {
+          ifindex: ep.hostIfindex,
+          id: ep.id,
+          flags: ep.flags,
+          identity: ep.identity,
+          mac: parseMac(ep.mac),
+          node_mac: parseMac(ep.hostMac),
+        },
       );
       this.ipcache.set(hostPrefix(ip), ep.identity);
     }
@@ -553,7 +586,8 @@ export class Node {
 
   #attach(id: number | "uplink", ifindex: number, direction: "ingress" | "egress"): void {
     const name = ledgerName(id, direction);
-    const program = id === "uplink" ? this.#dp.fromNetdev : direction === "ingress" ? this.#dp.fromContainer : this.#dp.toContainer;
+    const program =
+      id === "uplink" ? this.#dp.fromNetdev : direction === "ingress" ? this.#dp.fromContainer : this.#dp.toContainer;
     const existing = this.#links.get(name);
     if (existing !== undefined && existing.attached) {
       if ((existing.kind === "tcx") === (this.#attachMode === "tcx")) {
@@ -568,7 +602,10 @@ export class Node {
     }
     if (this.#attachMode === "netlink") {
       // The ledger records the filter (pending before the request, committed after).
-      this.#links.set(name, attachTc(ifindex, program, { direction, mode: "netlink", netns: this.#netns, ledger: this.#ledger }));
+      this.#links.set(
+        name,
+        attachTc(ifindex, program, { direction, mode: "netlink", netns: this.#netns, ledger: this.#ledger }),
+      );
       return;
     }
     const link = attachTc(ifindex, program, { direction, mode: "tcx", netns: this.#netns });
@@ -637,7 +674,8 @@ export class Node {
     const ipv6 = spec.ipv6 === undefined ? undefined : ip("ipv6", spec.ipv6, 6);
     if (ipv6 !== undefined && this.#router.ipv6 === undefined) fail("ipv6", "needs a node with an IPv6 router address");
     const ifname = spec.ifname ?? "eth0";
-    if (typeof ifname !== "string" || !IFNAME.test(ifname)) fail("ifname", `must be 1-15 characters of [A-Za-z0-9_.-], got ${JSON.stringify(ifname)}`);
+    if (typeof ifname !== "string" || !IFNAME.test(ifname))
+      fail("ifname", `must be 1-15 characters of [A-Za-z0-9_.-], got ${JSON.stringify(ifname)}`);
     let labels: LabelSet;
     try {
       labels = LabelSet.from(spec.labels);
@@ -652,9 +690,18 @@ export class Node {
         podNetns = openNetns(spec.netns);
         ownsPodNetns = true;
       } catch (err) {
-        return fail("netns", `${JSON.stringify(spec.netns)} cannot be opened: ${err instanceof Error ? err.message : String(err)}`, err);
+        return fail(
+          "netns",
+          `${JSON.stringify(spec.netns)} cannot be opened: ${err instanceof Error ? err.message : String(err)}`,
+          err,
+        );
       }
-    } else if (typeof spec.netns === "object" && spec.netns !== null && typeof spec.netns.path === "string" && !spec.netns.closed) {
+    } else if (
+      typeof spec.netns === "object" &&
+      spec.netns !== null &&
+      typeof spec.netns.path === "string" &&
+      !spec.netns.closed
+    ) {
       podNetns = spec.netns;
     } else {
       return fail("netns", "must be a namespace handle, name or path");
@@ -778,7 +825,10 @@ export class Node {
       ipv6: ep.ipv6,
       mac: ep.mac,
       hostMac: ep.hostMac,
-      enforcement: { ingress: (ep.flags & DP_EP_F_INGRESS_ENFORCED) !== 0, egress: (ep.flags & DP_EP_F_EGRESS_ENFORCED) !== 0 },
+      enforcement: {
+        ingress: (ep.flags & DP_EP_F_INGRESS_ENFORCED) !== 0,
+        egress: (ep.flags & DP_EP_F_EGRESS_ENFORCED) !== 0,
+      },
       policyMapFull: ep.policyMapFull,
     };
   }
@@ -881,7 +931,8 @@ export class Node {
     }
     for (const ep of [...this.#endpoints.values()].sort((a, b) => a.id - b.id)) {
       const m = dp.policyMap(ep.id, false);
-      if (m !== undefined) maps.push({ name: `dp_policy/${ep.id}`, entries: count(m.keys()), maxEntries: m.map.maxEntries });
+      if (m !== undefined)
+        maps.push({ name: `dp_policy/${ep.id}`, entries: count(m.keys()), maxEntries: m.map.maxEntries });
     }
     const metrics: NodeCounter[] = [];
     for (const [k, perCpu] of dp.metrics.entries()) {
@@ -891,7 +942,13 @@ export class Node {
         packets += v.packets;
         bytes += v.bytes;
       }
-      metrics.push({ reason: k.reason, reasonName: nameOf(DROP_REASONS, k.reason), direction: k.direction === 1 ? "egress" : "ingress", packets, bytes });
+      metrics.push({
+        reason: k.reason,
+        reasonName: nameOf(DROP_REASONS, k.reason),
+        direction: k.direction === 1 ? "egress" : "ingress",
+        packets,
+        bytes,
+      });
     }
     metrics.sort((a, b) => a.reason - b.reason || a.direction.localeCompare(b.direction));
     const identities = new Map<number, readonly string[]>();
@@ -903,9 +960,20 @@ export class Node {
       maps,
       endpoints: this.endpoints(),
       identities: [...identities].sort((a, b) => a[0] - b[0]).map(([id, labels]) => ({ id, labels })),
-      attachments: [...this.#links].filter(([, l]) => l.attached).map(([name, l]) => ({ name, kind: l.kind, programId: l.programId })).sort((a, b) => a.name.localeCompare(b.name)),
-      counters: { metrics, lostEvents: (dp.eventsLost.get(0) ?? []).reduce((a, b) => a + b, 0n), policyMapFull: this.#policyMapFull },
-      conntrackGc: { running: this.#gc?.running === true, interval: this.#gc?.interval ?? 0, lastResult: this.#gc?.lastResult },
+      attachments: [...this.#links]
+        .filter(([, l]) => l.attached)
+        .map(([name, l]) => ({ name, kind: l.kind, programId: l.programId }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      counters: {
+        metrics,
+        lostEvents: (dp.eventsLost.get(0) ?? []).reduce((a, b) => a + b, 0n),
+        policyMapFull: this.#policyMapFull,
+      },
+      conntrackGc: {
+        running: this.#gc?.running === true,
+        interval: this.#gc?.interval ?? 0,
+        lastResult: this.#gc?.lastResult,
+      },
     };
   }
 
@@ -972,7 +1040,10 @@ export class Node {
   #attachUplink(uplink: string | undefined): void {
     if (uplink !== undefined && this.#mode.mode === "bpf") {
       const link = this.#rt.links.get(uplink);
-      if (link === undefined) throw new TypeError(`Cannot open node: uplink ${JSON.stringify(uplink)} does not exist in the node's namespace`);
+      if (link === undefined)
+        throw new TypeError(
+          `Cannot open node: uplink ${JSON.stringify(uplink)} does not exist in the node's namespace`,
+        );
       this.#attach("uplink", link.index, "ingress");
     } else if (this.#links.has("uplink-ingress")) {
       this.#detach("uplink-ingress");
@@ -995,7 +1066,10 @@ export class Node {
     const pods = new Set([...this.#endpoints.values()].flatMap((e) => [e.ipv4, e.ipv6]));
     for (const ip of own) if (!pods.has(ip) && !ip.startsWith("fe80:")) this.ipcache.set(hostPrefix(ip), HOST_IDENTITY);
     // Entries a previous process left that nothing accounts for any more: label or CIDR identities of no endpoint and no rule.
-    const live = new Set<number>([...[...this.#endpoints.values()].map((e) => e.identity), ...this.#cidrIdentities.values()]);
+    const live = new Set<number>([
+      ...[...this.#endpoints.values()].map((e) => e.identity),
+      ...this.#cidrIdentities.values(),
+    ]);
     for (const { prefix, identity } of this.ipcache.entries()) {
       if (identity >= CLUSTER_IDENTITY_MIN && !live.has(identity)) this.ipcache.delete(prefix);
     }
@@ -1095,7 +1169,8 @@ export async function openNode(options: NodeOptions): Promise<Node> {
   const what = "Cannot open node";
   if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options must be an object`);
   const stateDir = options.stateDir;
-  if (typeof stateDir !== "string" || !stateDir.startsWith("/")) throw new TypeError(`${what}: stateDir must be an absolute path on bpffs`);
+  if (typeof stateDir !== "string" || !stateDir.startsWith("/"))
+    throw new TypeError(`${what}: stateDir must be an absolute path on bpffs`);
   const routerV4 = options.router?.ipv4;
   const routerV6 = options.router?.ipv6;
   const checkIp = (v: unknown, family: 4 | 6, field: string): void => {
@@ -1110,12 +1185,14 @@ export async function openNode(options: NodeOptions): Promise<Node> {
   checkIp(routerV4, 4, "router.ipv4");
   if (routerV6 !== undefined) checkIp(routerV6, 6, "router.ipv6");
   const hr = options.hostRouting ?? "auto";
-  if (hr !== "bpf" && hr !== "legacy" && hr !== "auto") throw new TypeError(`${what}: hostRouting must be "bpf", "legacy" or "auto", got ${JSON.stringify(hr)}`);
+  if (hr !== "bpf" && hr !== "legacy" && hr !== "auto")
+    throw new TypeError(`${what}: hostRouting must be "bpf", "legacy" or "auto", got ${JSON.stringify(hr)}`);
   const sizes = resolveMapSizes(options.mapSizes ?? {});
   const t = conntrackTimeoutConstants(options.ctTimeouts ?? {});
   const mode = chooseMode(hr);
   const am = options.attachMode ?? "auto";
-  if (am !== "tcx" && am !== "netlink" && am !== "auto") throw new TypeError(`${what}: attachMode must be "tcx", "netlink" or "auto", got ${JSON.stringify(am)}`);
+  if (am !== "tcx" && am !== "netlink" && am !== "auto")
+    throw new TypeError(`${what}: attachMode must be "tcx", "netlink" or "auto", got ${JSON.stringify(am)}`);
   const attachMode = am === "auto" ? (hasTcx() ? "tcx" : "netlink") : am;
 
   const cleanup: (() => void)[] = [];
@@ -1143,10 +1220,21 @@ export async function openNode(options: NodeOptions): Promise<Node> {
       {
         hostRouting: mode.mode,
         trace: options.trace === true,
-        timeouts: { syn: t.dp_ct_timeout_syn, tcp: t.dp_ct_timeout_tcp, close: t.dp_ct_timeout_close, any: t.dp_ct_timeout_any },
+        timeouts: {
+          syn: t.dp_ct_timeout_syn,
+          tcp: t.dp_ct_timeout_tcp,
+          close: t.dp_ct_timeout_close,
+          any: t.dp_ct_timeout_any,
+        },
       },
       {
-        maxEntries: { dp_endpoints: sizes.endpoints, dp_ipcache: sizes.ipcache, dp_policy: sizes.endpoints, dp_ct_tcp: sizes.ctTcp, dp_ct_any: sizes.ctAny },
+        maxEntries: {
+          dp_endpoints: sizes.endpoints,
+          dp_ipcache: sizes.ipcache,
+          dp_policy: sizes.endpoints,
+          dp_ct_tcp: sizes.ctTcp,
+          dp_ct_any: sizes.ctAny,
+        },
         policyMapSize: sizes.policy,
         pinDir: stateDir,
         ...(options.objectDir === undefined ? {} : { objectDir: options.objectDir }),
@@ -1173,7 +1261,13 @@ export async function openNode(options: NodeOptions): Promise<Node> {
       if (up !== undefined) places.set(`${inode}/${up.index}/ingress`, "uplink-ingress");
     }
     const nameOf = (e: LedgerEntry): string | undefined =>
-      e.kind === "link" ? (names.has(e.name) ? e.name : undefined) : e.kind === "tc" ? places.get(`${e.netnsInode}/${e.ifindex}/${e.direction}`) : undefined;
+      e.kind === "link"
+        ? names.has(e.name)
+          ? e.name
+          : undefined
+        : e.kind === "tc"
+          ? places.get(`${e.netnsInode}/${e.ifindex}/${e.direction}`)
+          : undefined;
     const { adopted } = reconcile(ledger, { adopt: (e) => nameOf(e) !== undefined });
     const links = new Map<string, Link>();
     for (const link of adopted) {
@@ -1202,7 +1296,11 @@ export async function openNode(options: NodeOptions): Promise<Node> {
     });
     cleanup.length = 0;
     try {
-      store.set("node", { hostRouting: mode.mode, router: { ipv4: routerV4, ipv6: routerV6 ?? null }, uplink: options.uplink ?? null });
+      store.set("node", {
+        hostRouting: mode.mode,
+        router: { ipv4: routerV4, ipv6: routerV6 ?? null },
+        uplink: options.uplink ?? null,
+      });
       await startNode(node, { links, reused: dp.reused, uplink: options.uplink, gc: options.ctGc ?? {} });
     } catch (err) {
       node.close();

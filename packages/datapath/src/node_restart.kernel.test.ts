@@ -15,7 +15,16 @@ beforeEach((t) => requireRoot(t));
 
 const CHILD = new URL("./_test_node_child.ts", import.meta.url).pathname;
 const RULES: PolicyRule[] = [
-  { name: "web-in", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: "client" } }], toPorts: [{ ports: [{ port: "8080", protocol: "TCP" }] }] }] },
+  {
+    name: "web-in",
+    endpointSelector: { matchLabels: { app: "web" } },
+    ingress: [
+      {
+        fromEndpoints: [{ matchLabels: { app: "client" } }],
+        toPorts: [{ ports: [{ port: "8080", protocol: "TCP" }] }],
+      },
+    ],
+  },
 ];
 
 describe.each([
@@ -61,7 +70,14 @@ describe.each([
       await once(child, "exit");
       const killedAt = process.hrtime.bigint(); // CLOCK_MONOTONIC, as bpf_ktime_get_ns()
 
-      const node = await openNode({ stateDir: topo.stateDir, netns: topo.node.ns, hostRouting: mode, attachMode, router: NET.router, uplink: topo.uplink });
+      const node = await openNode({
+        stateDir: topo.stateDir,
+        netns: topo.node.ns,
+        hostRouting: mode,
+        attachMode,
+        router: NET.router,
+        uplink: topo.uplink,
+      });
       try {
         const status = node.status();
         expect(status.adopted.endpoints).toBe(2);
@@ -75,7 +91,9 @@ describe.each([
         const out = await stream;
         expect(out).toMatch(/^ok \d+$/);
         // The connection's conntrack entry is the one made before the restart, still counting.
-        const carried = [...node.datapath().ctTcp.values()].filter((e) => e.created < killedAt && e.tx_packets + e.rx_packets > 300n);
+        const carried = [...node.datapath().ctTcp.values()].filter(
+          (e) => e.created < killedAt && e.tx_packets + e.rx_packets > 300n,
+        );
         expect(carried.length).toBeGreaterThan(0);
         // About 4 s of 4 KiB writes every 10 ms: far more than what was sent before the restart.
         expect(Number(out.slice(3))).toBeGreaterThan(200 * 4096);
@@ -86,8 +104,8 @@ describe.each([
         await topo.server(pWeb, 9191);
         expect(await topo.tcp(pClient, NET.pods[0].ipv4, 9191, 1000, 1000)).toBe("timeout");
         // One attachment per place: nothing doubled by the restart.
-        const places = [...node.endpoints().map((e) => e.hostIfname), ...(mode === "bpf" ? [topo.uplink] : [])].flatMap((iface) =>
-          listAttachments({ iface, netns: topo.node.ns }).map((a) => `${iface} ${a.hook} ${a.programName}`),
+        const places = [...node.endpoints().map((e) => e.hostIfname), ...(mode === "bpf" ? [topo.uplink] : [])].flatMap(
+          (iface) => listAttachments({ iface, netns: topo.node.ns }).map((a) => `${iface} ${a.hook} ${a.programName}`),
         );
         expect(places.sort()).toEqual(
           [

@@ -41,7 +41,12 @@ describe("node state", () => {
   test("a pod that went away while no process held the node is cleaned up at the next open", async () => {
     using topo = new Topology(2);
     const [p1, p2] = topo.pods as [typeof topo.node, typeof topo.node];
-    const options = { stateDir: topo.stateDir, netns: topo.node.ns, hostRouting: "legacy", router: NET.router } as const;
+    const options = {
+      stateDir: topo.stateDir,
+      netns: topo.node.ns,
+      hostRouting: "legacy",
+      router: NET.router,
+    } as const;
     const first = await openNode(options);
     await first.addEndpoint({ netns: p1.ns, ...NET.pods[0], labels: ["k8s:app=web"] });
     const gone = await first.addEndpoint({ netns: p2.ns, ...NET.pods[1], labels: ["k8s:app=db"] });
@@ -81,13 +86,22 @@ describe("node state", () => {
     const bpf = await openNode({ ...base, hostRouting: "bpf", trace: true });
     try {
       const after = bpf.status().attachments;
-      expect(after.map((a) => a.name)).toEqual(["ep1-egress", "ep1-ingress", "ep2-egress", "ep2-ingress", "uplink-ingress"]);
+      expect(after.map((a) => a.name)).toEqual([
+        "ep1-egress",
+        "ep1-ingress",
+        "ep2-egress",
+        "ep2-ingress",
+        "uplink-ingress",
+      ]);
       // The same links, running the newly loaded programs.
       for (const a of before) expect(after.find((b) => b.name === a.name)?.programId).not.toBe(a.programId);
       bpf.datapath().events.drain();
       expect(topo.ping(p1, NET.pods[1].ipv4, 3)).toBe(true);
       // Delivered by bpf_redirect_peer now: trace point 2 (to an endpoint) seen at from_container, none to the stack.
-      const traces = bpf.datapath().events.drain().filter((e) => e.type === 2);
+      const traces = bpf
+        .datapath()
+        .events.drain()
+        .filter((e) => e.type === 2);
       expect(traces.length).toBeGreaterThan(0);
       expect(traces.every((e) => e.reason === 2)).toBe(true);
     } finally {

@@ -16,7 +16,13 @@ describe("node status", () => {
       stateDir: topo.stateDir,
       netns: topo.node.ns,
       router: NET.router,
-      mapSizes: { "bpf-policy-map-max": 16, "bpf-ct-global-tcp-max": 2048, "bpf-ct-global-any-max": 1024, endpoints: 64, ipcache: 256 },
+      mapSizes: {
+        "bpf-policy-map-max": 16,
+        "bpf-ct-global-tcp-max": 2048,
+        "bpf-ct-global-any-max": 1024,
+        endpoints: 64,
+        ipcache: 256,
+      },
       ctGc: false,
     });
     try {
@@ -40,7 +46,13 @@ describe("node status", () => {
       expect(node.status().identities).toEqual([{ id: ep.identity, labels: ["k8s:app=web"] }]);
 
       // Ports 1-65534 are 30 aligned blocks: more than the 16 entries the map holds.
-      await node.setRules([{ name: "wide", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ toPorts: [{ ports: [{ port: "1", endPort: 65534, protocol: "TCP" }] }] }] }]);
+      await node.setRules([
+        {
+          name: "wide",
+          endpointSelector: { matchLabels: { app: "web" } },
+          ingress: [{ toPorts: [{ ports: [{ port: "1", endPort: 65534, protocol: "TCP" }] }] }],
+        },
+      ]);
       const status = node.status();
       expect(status.counters.policyMapFull).toBe(30 - 16);
       expect(status.endpoints[0]?.policyMapFull).toBe(true);

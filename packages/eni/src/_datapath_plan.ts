@@ -67,7 +67,9 @@ function quote(v: unknown): string {
 
 function checkObject(v: unknown, what: string): void {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new TypeError(`Invalid ${what}: expected an object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`);
+    throw new TypeError(
+      `Invalid ${what}: expected an object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`,
+    );
   }
 }
 
@@ -78,7 +80,8 @@ function checkArray(v: unknown, what: string): readonly unknown[] {
 
 function checkInteger(v: unknown, what: string, min: number, max: number): number {
   if (typeof v !== "number") throw new TypeError(`Invalid ${what}: expected a number, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`Invalid ${what} ${v}: use an integer from ${min} to ${max}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`Invalid ${what} ${v}: use an integer from ${min} to ${max}`);
   return v;
 }
 
@@ -135,13 +138,16 @@ export function parseIpv4Prefix(v: unknown, what: string): Ipv4Prefix {
   if (p.family !== 4) throw new RangeError(`Invalid ${what} ${quote(v)}: the ENI datapath is IPv4 only`);
   const n = u32(p.bytes);
   const net = (n & mask(p.prefixLength)) >>> 0;
-  if (net !== n) throw new RangeError(`Invalid ${what} ${quote(v)}: host bits are set (the prefix is ${dotted(net)}/${p.prefixLength})`);
+  if (net !== n)
+    throw new RangeError(
+      `Invalid ${what} ${quote(v)}: host bits are set (the prefix is ${dotted(net)}/${p.prefixLength})`,
+    );
   return { net, len: p.prefixLength, text: `${dotted(net)}/${p.prefixLength}` };
 }
 
 /** Whether an IPv4 address (as a number) lies in a prefix. */
 export function prefixContains(p: Ipv4Prefix, ip: number): boolean {
-  return ((ip & mask(p.len)) >>> 0) === p.net;
+  return (ip & mask(p.len)) >>> 0 === p.net;
 }
 
 /** Formats an IPv4 number. */
@@ -185,18 +191,23 @@ export function routeText(r: {
 }
 
 /** The rule priorities and protocol, validated. */
-export function checkCommonOptions(options: PlanOptions, what: string): { toPod: number; fromPod: number; protocol: number } {
+export function checkCommonOptions(
+  options: PlanOptions,
+  what: string,
+): { toPod: number; fromPod: number; protocol: number } {
   checkObject(options, what);
   const prios = options.rulePriorities ?? {};
   checkObject(prios, `${what}.rulePriorities`);
   const toPod = prios.toPod === undefined ? 20 : checkInteger(prios.toPod, `${what}.rulePriorities.toPod`, 1, 32765);
-  const fromPod = prios.fromPod === undefined ? 30 : checkInteger(prios.fromPod, `${what}.rulePriorities.fromPod`, 1, 32765);
+  const fromPod =
+    prios.fromPod === undefined ? 30 : checkInteger(prios.fromPod, `${what}.rulePriorities.fromPod`, 1, 32765);
   if (toPod >= fromPod) {
     throw new RangeError(
       `Invalid ${what}.rulePriorities: toPod (${toPod}) must come before fromPod (${fromPod}), or pod-to-pod traffic would leave through the ENI`,
     );
   }
-  const protocol = options.protocol === undefined ? DEFAULT_PROTOCOL : checkInteger(options.protocol, `${what}.protocol`, 4, 255);
+  const protocol =
+    options.protocol === undefined ? DEFAULT_PROTOCOL : checkInteger(options.protocol, `${what}.protocol`, 4, 255);
   return { toPod, fromPod, protocol };
 }
 
@@ -229,18 +240,26 @@ export function checkState(state: PlanState, what = "ENI datapath state"): { eni
     const at = `${what}.enis[${i}]`;
     checkObject(e, at);
     const eni = e as PlanEni;
-    for (const key of Object.keys(eni)) if (!ENI_KEYS.has(key)) throw new TypeError(`Invalid ${at}.${key}: not an ENI field`);
+    for (const key of Object.keys(eni))
+      if (!ENI_KEYS.has(key)) throw new TypeError(`Invalid ${at}.${key}: not an ENI field`);
     const dev = checkIfName(eni.dev, `${at}.dev`);
     if (byDev.has(dev)) throw new RangeError(`Invalid ${at}.dev ${quote(dev)}: another ENI has the same interface`);
     const deviceIndex = checkInteger(eni.deviceIndex, `${at}.deviceIndex`, 0, 0xffff);
-    const table = eni.table === undefined ? deviceIndex + TABLE_OFFSET : checkInteger(eni.table, `${at}.table`, 1, 0xffffffff);
-    if (RESERVED_TABLES.has(table)) throw new RangeError(`Invalid ${at}.table ${table}: 253, 254 and 255 are the default, main and local tables`);
+    const table =
+      eni.table === undefined ? deviceIndex + TABLE_OFFSET : checkInteger(eni.table, `${at}.table`, 1, 0xffffffff);
+    if (RESERVED_TABLES.has(table))
+      throw new RangeError(`Invalid ${at}.table ${table}: 253, 254 and 255 are the default, main and local tables`);
     const other = tables.get(table);
-    if (other !== undefined) throw new RangeError(`Invalid ${at}.table ${table}: ENI ${quote(other)} uses the same table`);
+    if (other !== undefined)
+      throw new RangeError(`Invalid ${at}.table ${table}: ENI ${quote(other)} uses the same table`);
     const subnet = parseIpv4Prefix(eni.subnetCidr, `${at}.subnetCidr`);
-    if (subnet.len > 30) throw new RangeError(`Invalid ${at}.subnetCidr ${quote(eni.subnetCidr)}: a subnet needs room for a router and hosts (at most /30)`);
+    if (subnet.len > 30)
+      throw new RangeError(
+        `Invalid ${at}.subnetCidr ${quote(eni.subnetCidr)}: a subnet needs room for a router and hosts (at most /30)`,
+      );
     const router = eni.routerIp === undefined ? subnet.net + 1 : parseIpv4(eni.routerIp, `${at}.routerIp`);
-    if (!prefixContains(subnet, router)) throw new RangeError(`Invalid ${at}.routerIp ${quote(eni.routerIp)}: not in subnet ${subnet.text}`);
+    if (!prefixContains(subnet, router))
+      throw new RangeError(`Invalid ${at}.routerIp ${quote(eni.routerIp)}: not in subnet ${subnet.text}`);
     const cidrs = checkArray(eni.vpcCidrs, `${at}.vpcCidrs`).map((c, j) => parseIpv4Prefix(c, `${at}.vpcCidrs[${j}]`));
     if (cidrs.length === 0) throw new RangeError(`Invalid ${at}.vpcCidrs: give at least one VPC CIDR`);
     const vpcCidrs = [...new Map(cidrs.map((c) => [c.text, c])).values()];
@@ -255,14 +274,19 @@ export function checkState(state: PlanState, what = "ENI datapath state"): { eni
     const at = `${what}.pods[${i}]`;
     checkObject(p, at);
     const pod = p as PlanPod;
-    for (const key of Object.keys(pod)) if (!POD_KEYS.has(key)) throw new TypeError(`Invalid ${at}.${key}: not a pod field`);
+    for (const key of Object.keys(pod))
+      if (!POD_KEYS.has(key)) throw new TypeError(`Invalid ${at}.${key}: not a pod field`);
     const ip = parseIpv4(pod.ip, `${at}.ip`);
     if (ips.has(ip)) throw new RangeError(`Invalid ${at}.ip ${quote(pod.ip)}: another pod has the same IP`);
     const eniDev = checkIfName(pod.eni, `${at}.eni`);
     const eni = byDev.get(eniDev);
     if (eni === undefined) throw new RangeError(`Invalid ${at}.eni ${quote(eniDev)}: no such ENI in the state`);
-    if (!prefixContains(eni.subnet, ip)) throw new RangeError(`Invalid ${at}.ip ${quote(pod.ip)}: not in ENI ${quote(eniDev)}'s subnet ${eni.subnet.text}`);
-    if (ip === eni.router) throw new RangeError(`Invalid ${at}.ip ${quote(pod.ip)}: it is ENI ${quote(eniDev)}'s router IP`);
+    if (!prefixContains(eni.subnet, ip))
+      throw new RangeError(
+        `Invalid ${at}.ip ${quote(pod.ip)}: not in ENI ${quote(eniDev)}'s subnet ${eni.subnet.text}`,
+      );
+    if (ip === eni.router)
+      throw new RangeError(`Invalid ${at}.ip ${quote(pod.ip)}: it is ENI ${quote(eniDev)}'s router IP`);
     const hostDev = pod.hostDev === undefined ? undefined : checkIfName(pod.hostDev, `${at}.hostDev`);
     ips.add(ip);
     pods.push({ ip, eni, hostDev });
@@ -281,12 +305,22 @@ export function checkState(state: PlanState, what = "ENI datapath state"): { eni
 export function planEniDatapath(state: PlanState, options: PlanOptions = {}): EniPlan {
   const { toPod, fromPod, protocol } = checkCommonOptions(options, "ENI datapath options");
   if (options.enableEndpointRoutes !== undefined && typeof options.enableEndpointRoutes !== "boolean") {
-    throw new TypeError(`Invalid ENI datapath options.enableEndpointRoutes: expected a boolean, got ${typeof options.enableEndpointRoutes}`);
+    throw new TypeError(
+      `Invalid ENI datapath options.enableEndpointRoutes: expected a boolean, got ${typeof options.enableEndpointRoutes}`,
+    );
   }
   const { enis, pods } = checkState(state);
   const routes: PlannedRoute[] = [];
   const route = (table: number, dst: string, via: string | undefined, dev: string, scope: number): void => {
-    routes.push({ key: `${table}|${dst}|0`, table, dst, via, dev, scope, text: routeText({ dst, via, dev, scope, table }) });
+    routes.push({
+      key: `${table}|${dst}|0`,
+      table,
+      dst,
+      via,
+      dev,
+      scope,
+      text: routeText({ dst, via, dev, scope, table }),
+    });
   };
   for (const eni of enis) {
     const router = formatIpv4(eni.router);
@@ -301,7 +335,14 @@ export function planEniDatapath(state: PlanState, options: PlanOptions = {}): En
   }
   const rules: PlannedRule[] = [];
   const rule = (priority: number, from: string | undefined, to: string | undefined, table: number): void => {
-    rules.push({ key: `${priority}|${from ?? ""}|${to ?? ""}`, priority, from, to, table, text: ruleText(priority, from, to, table) });
+    rules.push({
+      key: `${priority}|${from ?? ""}|${to ?? ""}`,
+      priority,
+      from,
+      to,
+      table,
+      text: ruleText(priority, from, to, table),
+    });
   };
   for (const pod of pods) {
     const host = `${formatIpv4(pod.ip)}/32`;
@@ -317,7 +358,9 @@ export function checkSelector(v: unknown, what: string): string {
   const base = v.endsWith("+") ? v.slice(0, -1) : v;
   if (v === "+") return v;
   if (v.length > 15 || base.length === 0 || /[\s/:+]/.test(base)) {
-    throw new RangeError(`Invalid ${what} ${quote(v)}: use an interface name, or a prefix followed by "+" (such as "eth+")`);
+    throw new RangeError(
+      `Invalid ${what} ${quote(v)}: use an interface name, or a prefix followed by "+" (such as "eth+")`,
+    );
   }
   return v;
 }

@@ -30,7 +30,8 @@ function attachmentOf(eni: SdkNetworkInterface): EniAttachment | undefined {
 
 /** An SDK ENI as a {@link NetworkInterface}. */
 export function toNetworkInterface(eni: SdkNetworkInterface): NetworkInterface {
-  const primary = eni.PrivateIpAddress ?? eni.PrivateIpAddresses?.find((p) => p.Primary === true)?.PrivateIpAddress ?? "";
+  const primary =
+    eni.PrivateIpAddress ?? eni.PrivateIpAddresses?.find((p) => p.Primary === true)?.PrivateIpAddress ?? "";
   const ips = [primary];
   for (const p of eni.PrivateIpAddresses ?? []) {
     if (p.PrivateIpAddress !== undefined && p.PrivateIpAddress !== primary) ips.push(p.PrivateIpAddress);

@@ -101,5 +101,8 @@ const ROWS: readonly (readonly [string, number, number])[] = [
 
 /** The shipped limits by instance type. */
 export const SHIPPED_LIMITS: ReadonlyMap<string, InstanceTypeLimits> = new Map(
-  ROWS.map(([type, maxEnis, ipv4PerEni]) => [type, Object.freeze({ type, maxEnis, ipv4PerEni, ipv6PerEni: ipv4PerEni })]),
+  ROWS.map(([type, maxEnis, ipv4PerEni]) => [
+    type,
+    Object.freeze({ type, maxEnis, ipv4PerEni, ipv6PerEni: ipv4PerEni }),
+  ]),
 );

@@ -48,8 +48,16 @@ export function rankSubnets(subnets: Iterable<PoolSubnet>, filter: SubnetFilter)
   const wanted = Object.entries(filter.tags);
   const tagged = (s: PoolSubnet): number => (wanted.every(([k, v]) => s.subnet.tags[k] === v) ? 1 : 0);
   return [...subnets]
-    .filter((s) => s.subnet.vpcId === filter.vpcId && s.subnet.availabilityZone === filter.availabilityZone && s.available > 0)
-    .sort((a, b) => tagged(b) - tagged(a) || b.available - a.available || (a.subnet.id < b.subnet.id ? -1 : a.subnet.id > b.subnet.id ? 1 : 0));
+    .filter(
+      (s) =>
+        s.subnet.vpcId === filter.vpcId && s.subnet.availabilityZone === filter.availabilityZone && s.available > 0,
+    )
+    .sort(
+      (a, b) =>
+        tagged(b) - tagged(a) ||
+        b.available - a.available ||
+        (a.subnet.id < b.subnet.id ? -1 : a.subnet.id > b.subnet.id ? 1 : 0),
+    );
 }
 
 /** The lowest device index from `max(first, 1)` that is neither taken nor excluded. */
@@ -69,7 +77,9 @@ export function routerIp(cidr: string): string | undefined {
   }
   if (prefix.family !== 4 || prefix.prefixLength > 30) return undefined;
   const b = prefix.bytes;
-  const n = (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) & (prefix.prefixLength === 0 ? 0 : (~0 << (32 - prefix.prefixLength)) >>> 0);
+  const n =
+    (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) &
+    (prefix.prefixLength === 0 ? 0 : (~0 << (32 - prefix.prefixLength)) >>> 0);
   const r = (n + 1) >>> 0;
   return formatIp(new Uint8Array([r >>> 24, (r >>> 16) & 255, (r >>> 8) & 255, r & 255]));
 }

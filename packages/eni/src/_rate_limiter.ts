@@ -33,7 +33,8 @@ export class RateLimiter {
    */
   constructor(qps: number, burst: number, clock: Clock) {
     if (!(qps > 0)) throw new RangeError(`Invalid qps ${qps}: expected a positive number`);
-    if (!(Number.isSafeInteger(burst) && burst >= 1)) throw new RangeError(`Invalid burst ${burst}: expected a positive integer`);
+    if (!(Number.isSafeInteger(burst) && burst >= 1))
+      throw new RangeError(`Invalid burst ${burst}: expected a positive integer`);
     this.#qps = qps;
     this.#burst = burst;
     this.#clock = clock;

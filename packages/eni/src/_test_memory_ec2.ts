@@ -111,7 +111,13 @@ export class MemoryEc2 implements Ec2Api {
       availabilityZone: AZ,
     };
     const eni = this.#newEni(primarySubnet, [...(options.primarySecurityGroupIds ?? ["sg-primary"])], "primary", 0);
-    eni.attachment = { id: `eni-attach-${this.#nextId++}`, instanceId: INSTANCE_ID, deviceIndex: 0, status: "attached", deleteOnTermination: true };
+    eni.attachment = {
+      id: `eni-attach-${this.#nextId++}`,
+      instanceId: INSTANCE_ID,
+      deviceIndex: 0,
+      status: "attached",
+      deleteOnTermination: true,
+    };
     eni.status = "in-use";
   }
 
@@ -160,9 +166,23 @@ export class MemoryEc2 implements Ec2Api {
   }
 
   /** Creates and attaches an ENI directly (test setup, not counted). */
-  seedEni(deviceIndex: number, options: { subnetId?: string; secondary?: number; securityGroupIds?: string[] } = {}): string {
-    const eni = this.#newEni(options.subnetId ?? this.instance.subnetId, options.securityGroupIds ?? ["sg-primary"], "", options.secondary ?? 0);
-    eni.attachment = { id: `eni-attach-${this.#nextId++}`, instanceId: INSTANCE_ID, deviceIndex, status: "attached", deleteOnTermination: true };
+  seedEni(
+    deviceIndex: number,
+    options: { subnetId?: string; secondary?: number; securityGroupIds?: string[] } = {},
+  ): string {
+    const eni = this.#newEni(
+      options.subnetId ?? this.instance.subnetId,
+      options.securityGroupIds ?? ["sg-primary"],
+      "",
+      options.secondary ?? 0,
+    );
+    eni.attachment = {
+      id: `eni-attach-${this.#nextId++}`,
+      instanceId: INSTANCE_ID,
+      deviceIndex,
+      status: "attached",
+      deleteOnTermination: true,
+    };
     eni.status = "in-use";
     return eni.id;
   }
@@ -179,7 +199,10 @@ export class MemoryEc2 implements Ec2Api {
     return this.instance;
   }
 
-  async describeNetworkInterfaces(filter: { readonly instanceId?: string; readonly ids?: readonly string[] }): Promise<NetworkInterface[]> {
+  async describeNetworkInterfaces(filter: {
+    readonly instanceId?: string;
+    readonly ids?: readonly string[];
+  }): Promise<NetworkInterface[]> {
     await this.#call("DescribeNetworkInterfaces");
     return [...this.enis.values()]
       .filter((e) => filter.instanceId === undefined || e.attachment?.instanceId === filter.instanceId)
@@ -234,7 +257,8 @@ export class MemoryEc2 implements Ec2Api {
     await this.#call(op);
     const eni = this.#eni(op, eniId);
     for (const ip of ips) {
-      if (ip === eni.ips[0] || !eni.ips.includes(ip)) throw this.#error(op, "InvalidParameterValue", `${ip} is not a secondary address of ${eniId}`);
+      if (ip === eni.ips[0] || !eni.ips.includes(ip))
+        throw this.#error(op, "InvalidParameterValue", `${ip} is not a secondary address of ${eniId}`);
     }
     eni.ips = eni.ips.filter((ip) => !ips.includes(ip));
     this.unassigned.push(...ips);
@@ -246,9 +270,11 @@ export class MemoryEc2 implements Ec2Api {
     await this.#call(op);
     if (!this.subnets.has(input.subnetId)) throw this.#error(op, "InvalidSubnetID.NotFound", input.subnetId);
     const count = input.secondaryIpCount ?? 0;
-    if (count > this.limits.ipv4PerEni - 1) throw this.#error(op, "PrivateIpAddressLimitExceeded", `${count} secondary addresses`);
+    if (count > this.limits.ipv4PerEni - 1)
+      throw this.#error(op, "PrivateIpAddressLimitExceeded", `${count} secondary addresses`);
     const sub = this.subnets.get(input.subnetId)!;
-    if (Math.min(sub.hosts.length, sub.cap) < count + 1) throw this.#error(op, "InsufficientFreeAddressesInSubnet", input.subnetId);
+    if (Math.min(sub.hosts.length, sub.cap) < count + 1)
+      throw this.#error(op, "InsufficientFreeAddressesInSubnet", input.subnetId);
     const eni = this.#newEni(input.subnetId, [...input.securityGroupIds], input.description ?? "", count);
     eni.tags = { ...input.tags };
     return this.#snapshot(eni);
@@ -261,11 +287,18 @@ export class MemoryEc2 implements Ec2Api {
     if (instanceId !== INSTANCE_ID) throw this.#error(op, "InvalidInstanceID.NotFound", instanceId);
     if (eni.attachment !== undefined) throw this.#error(op, "InvalidNetworkInterface.InUse", eniId);
     const attached = this.attached();
-    if (attached.length >= this.limits.maxEnis) throw this.#error(op, "AttachmentLimitExceeded", `${this.limits.maxEnis} ENIs`);
+    if (attached.length >= this.limits.maxEnis)
+      throw this.#error(op, "AttachmentLimitExceeded", `${this.limits.maxEnis} ENIs`);
     if (attached.some((e) => e.attachment!.deviceIndex === deviceIndex)) {
       throw this.#error(op, "InvalidParameterValue", `device index ${deviceIndex} is in use`);
     }
-    eni.attachment = { id: `eni-attach-${this.#nextId++}`, instanceId, deviceIndex, status: "attached", deleteOnTermination: false };
+    eni.attachment = {
+      id: `eni-attach-${this.#nextId++}`,
+      instanceId,
+      deviceIndex,
+      status: "attached",
+      deleteOnTermination: false,
+    };
     eni.status = "in-use";
     return eni.attachment.id;
   }
@@ -337,7 +370,8 @@ export class MemoryEc2 implements Ec2Api {
   #take(subnetId: string, count: number, operation = "CreateNetworkInterface"): string[] {
     const sub = this.subnets.get(subnetId);
     if (sub === undefined) throw this.#error(operation, "InvalidSubnetID.NotFound", subnetId);
-    if (Math.min(sub.hosts.length, sub.cap) < count) throw this.#error(operation, "InsufficientFreeAddressesInSubnet", subnetId);
+    if (Math.min(sub.hosts.length, sub.cap) < count)
+      throw this.#error(operation, "InsufficientFreeAddressesInSubnet", subnetId);
     sub.cap -= count;
     return sub.hosts.splice(0, count).map(intToIpv4);
   }

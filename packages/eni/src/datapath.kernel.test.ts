@@ -201,7 +201,11 @@ describe("reconcileEniDatapath()", () => {
       endpointRoute("192.168.1.30", "lxc3"),
     ]);
     // The kernel's own rules are still there.
-    expect(ipRules(topo.node, true).filter((r) => r.protocol !== PROTO).map((r) => r.priority)).toEqual([0, 32766, 32767]);
+    expect(
+      ipRules(topo.node, true)
+        .filter((r) => r.protocol !== PROTO)
+        .map((r) => r.priority),
+    ).toEqual([0, 32766, 32767]);
   });
 
   test("reconcileEniDatapath() sends each pod's VPC traffic out of its own ENI, and replies come back through main", () => {
@@ -218,7 +222,9 @@ describe("reconcileEniDatapath()", () => {
         const before = [txPackets(topo.rt, out), txPackets(topo.rt, other)];
         pod.exec("ping", ["-c", "2", "-i", "0.2", "-W", "2", target]);
         const after = [txPackets(topo.rt, out), txPackets(topo.rt, other)];
-        expect((after[0] as bigint) - (before[0] as bigint), `${target} leaves through ${out}`).toBeGreaterThanOrEqual(2n);
+        expect((after[0] as bigint) - (before[0] as bigint), `${target} leaves through ${out}`).toBeGreaterThanOrEqual(
+          2n,
+        );
         expect(after[1], `nothing leaves through ${other}`).toBe(before[1]);
       }
     }
@@ -233,7 +239,12 @@ describe("reconcileEniDatapath()", () => {
     reconcileEniDatapath(topo.rt, STATE, OPTIONS);
     const rules = ipRules(topo.node);
     const tables = [ipRoutes(topo.node, "11"), ipRoutes(topo.node, "12"), mainRoutes(topo.node)];
-    expect(reconcileEniDatapath(topo.rt, STATE, OPTIONS)).toEqual({ added: [], removed: [], repaired: [], skipped: [] });
+    expect(reconcileEniDatapath(topo.rt, STATE, OPTIONS)).toEqual({
+      added: [],
+      removed: [],
+      repaired: [],
+      skipped: [],
+    });
     expect(ipRules(topo.node)).toEqual(rules);
     expect([ipRoutes(topo.node, "11"), ipRoutes(topo.node, "12"), mainRoutes(topo.node)]).toEqual(tables);
   });
@@ -282,7 +293,9 @@ describe("reconcileEniDatapath()", () => {
     expect(ipRoutes(topo.node, "11")).toEqual(eniTable("192.168.0.1", "eth1"));
     expect(ipRoutes(topo.node, "12")).toEqual([{ dst: "10.9.0.0/16", gateway: "192.168.1.1", dev: "eth2", flags: [] }]);
     expect(mainRoutes(topo.node)).toEqual([endpointRoute("192.168.0.20", "lxc1")]);
-    expect(ipRoutes(topo.node, "main").filter((r) => (r as { protocol?: string }).protocol !== PROTO)).toEqual(foreignMain);
+    expect(ipRoutes(topo.node, "main").filter((r) => (r as { protocol?: string }).protocol !== PROTO)).toEqual(
+      foreignMain,
+    );
 
     // Nothing left of the datapath once the state is empty, foreign entries included.
     reconcileEniDatapath(topo.rt, { enis: [], pods: [] }, OPTIONS);
@@ -297,9 +310,34 @@ describe("reconcileEniDatapath()", () => {
     reconcileEniDatapath(topo.rt, STATE, OPTIONS);
     const rules = ipRules(topo.node);
     topo.node.exec("ip", ["route", "del", "default", "table", "11"]);
-    topo.node.exec("ip", ["route", "replace", "default", "via", "192.168.1.99", "dev", "eth2", "table", "12", "proto", PROTO]);
+    topo.node.exec("ip", [
+      "route",
+      "replace",
+      "default",
+      "via",
+      "192.168.1.99",
+      "dev",
+      "eth2",
+      "table",
+      "12",
+      "proto",
+      PROTO,
+    ]);
     topo.node.exec("ip", ["rule", "del", "from", "192.168.0.21", "to", "100.64.0.0/16", "priority", "30"]);
-    topo.node.exec("ip", ["rule", "add", "from", "192.168.0.21", "to", "100.64.0.0/16", "lookup", "99", "priority", "30", "protocol", PROTO]);
+    topo.node.exec("ip", [
+      "rule",
+      "add",
+      "from",
+      "192.168.0.21",
+      "to",
+      "100.64.0.0/16",
+      "lookup",
+      "99",
+      "priority",
+      "30",
+      "protocol",
+      PROTO,
+    ]);
     topo.node.exec("ip", ["route", "replace", "192.168.1.30", "dev", "lxc1"]);
     const changes = reconcileEniDatapath(topo.rt, STATE, OPTIONS);
     expect(changes).toEqual({
@@ -336,7 +374,12 @@ describe("reconcileEniDatapath()", () => {
     expect(changes.added).toHaveLength(4);
     node.exec("ip", ["link", "add", "lxc1", "type", "veth", "peer", "name", "eth0"]);
     node.exec("ip", ["link", "set", "lxc1", "up"]);
-    expect(reconcileEniDatapath(rt, state, OPTIONS)).toEqual({ added: ["route 192.168.0.20 dev lxc1 scope link"], removed: [], repaired: [], skipped: [] });
+    expect(reconcileEniDatapath(rt, state, OPTIONS)).toEqual({
+      added: ["route 192.168.0.20 dev lxc1 scope link"],
+      removed: [],
+      repaired: [],
+      skipped: [],
+    });
   });
 
   test("reconcileEniDatapath() installs no endpoint routes by default", () => {
@@ -362,7 +405,11 @@ describe("listEniPodIps()", () => {
     using topo = topology();
     const options: EniDatapathOptions = { rulePriorities: { toPod: 120, fromPod: 130 }, protocol: 200 };
     reconcileEniDatapath(topo.rt, STATE, options);
-    expect(ipRules(topo.node, true).filter((r) => r.protocol === "200").map((r) => r.priority)).toEqual([120, 120, 120, 130, 130, 130, 130, 130, 130]);
+    expect(
+      ipRules(topo.node, true)
+        .filter((r) => r.protocol === "200")
+        .map((r) => r.priority),
+    ).toEqual([120, 120, 120, 130, 130, 130, 130, 130, 130]);
     expect(listEniPodIps(topo.rt, options)).toEqual(["192.168.0.20", "192.168.0.21", "192.168.1.30"]);
     expect(listEniPodIps(topo.rt)).toEqual([]);
   });

@@ -87,7 +87,9 @@ class FakeRouting {
     replace: (spec: RouteSpec): void => this.#put("replace", spec),
     delete: (spec: RouteSpec): boolean => {
       this.calls.push(`route delete ${spec.dst} table ${String(spec.table)}`);
-      const i = this.routesState.findIndex((r) => r.table === spec.table && r.dst === spec.dst && r.metric === (spec.metric ?? 0));
+      const i = this.routesState.findIndex(
+        (r) => r.table === spec.table && r.dst === spec.dst && r.metric === (spec.metric ?? 0),
+      );
       if (i < 0) return false;
       this.routesState.splice(i, 1);
       return true;
@@ -143,7 +145,19 @@ describe("planEniDatapath()", () => {
 
   test("planEniDatapath() takes a table, a router IP and priorities when given", () => {
     const plan = planEniDatapath(
-      { enis: [{ dev: "ens6", deviceIndex: 1, table: 1001, routerIp: "10.0.4.5", subnetCidr: "10.0.4.0/22", vpcCidrs: ["10.0.0.0/8"] }], pods: [{ ip: "10.0.5.9", eni: "ens6" }] },
+      {
+        enis: [
+          {
+            dev: "ens6",
+            deviceIndex: 1,
+            table: 1001,
+            routerIp: "10.0.4.5",
+            subnetCidr: "10.0.4.0/22",
+            vpcCidrs: ["10.0.0.0/8"],
+          },
+        ],
+        pods: [{ ip: "10.0.5.9", eni: "ens6" }],
+      },
       { rulePriorities: { toPod: 110, fromPod: 111 }, enableEndpointRoutes: true },
     );
     expect([...plan.routes.map((r) => r.text), ...plan.rules.map((r) => r.text)]).toEqual([
@@ -155,19 +169,91 @@ describe("planEniDatapath()", () => {
   });
 
   test.each([
-    ["an unknown ENI", { enis: STATE.enis, pods: [{ ip: "192.168.0.5", eni: "eth9" }] }, {}, RangeError, /pods\[0\]\.eni "eth9": no such ENI/],
-    ["a pod IP outside its subnet", { enis: STATE.enis, pods: [{ ip: "192.168.1.5", eni: "eth1" }] }, {}, RangeError, /not in ENI "eth1"'s subnet 192\.168\.0\.0\/24/],
-    ["a duplicate pod IP", { enis: STATE.enis, pods: [{ ip: "192.168.0.5", eni: "eth1" }, { ip: "192.168.0.5", eni: "eth1" }] }, {}, RangeError, /another pod has the same IP/],
-    ["a pod on the router IP", { enis: STATE.enis, pods: [{ ip: "192.168.0.1", eni: "eth1" }] }, {}, RangeError, /router IP/],
-    ["two ENIs on one table", { enis: [STATE.enis[0]!, { ...STATE.enis[1]!, table: 11 }], pods: [] }, {}, RangeError, /ENI "eth1" uses the same table/],
-    ["the main table", { enis: [{ ...STATE.enis[0]!, table: 254 }], pods: [] }, {}, RangeError, /main and local tables/],
-    ["host bits in a VPC CIDR", { enis: [{ ...STATE.enis[0]!, vpcCidrs: ["192.168.0.1/16"] }], pods: [] }, {}, RangeError, /host bits are set \(the prefix is 192\.168\.0\.0\/16\)/],
+    [
+      "an unknown ENI",
+      { enis: STATE.enis, pods: [{ ip: "192.168.0.5", eni: "eth9" }] },
+      {},
+      RangeError,
+      /pods\[0\]\.eni "eth9": no such ENI/,
+    ],
+    [
+      "a pod IP outside its subnet",
+      { enis: STATE.enis, pods: [{ ip: "192.168.1.5", eni: "eth1" }] },
+      {},
+      RangeError,
+      /not in ENI "eth1"'s subnet 192\.168\.0\.0\/24/,
+    ],
+    [
+      "a duplicate pod IP",
+      {
+        enis: STATE.enis,
+        pods: [
+          { ip: "192.168.0.5", eni: "eth1" },
+          { ip: "192.168.0.5", eni: "eth1" },
+        ],
+      },
+      {},
+      RangeError,
+      /another pod has the same IP/,
+    ],
+    [
+      "a pod on the router IP",
+      { enis: STATE.enis, pods: [{ ip: "192.168.0.1", eni: "eth1" }] },
+      {},
+      RangeError,
+      /router IP/,
+    ],
+    [
+      "two ENIs on one table",
+      { enis: [STATE.enis[0]!, { ...STATE.enis[1]!, table: 11 }], pods: [] },
+      {},
+      RangeError,
+      /ENI "eth1" uses the same table/,
+    ],
+    [
+      "the main table",
+      { enis: [{ ...STATE.enis[0]!, table: 254 }], pods: [] },
+      {},
+      RangeError,
+      /main and local tables/,
+    ],
+    [
+      "host bits in a VPC CIDR",
+      { enis: [{ ...STATE.enis[0]!, vpcCidrs: ["192.168.0.1/16"] }], pods: [] },
+      {},
+      RangeError,
+      /host bits are set \(the prefix is 192\.168\.0\.0\/16\)/,
+    ],
     ["no VPC CIDR", { enis: [{ ...STATE.enis[0]!, vpcCidrs: [] }], pods: [] }, {}, RangeError, /at least one VPC CIDR/],
     ["an IPv6 pod", { enis: STATE.enis, pods: [{ ip: "fd00::1", eni: "eth1" }] }, {}, RangeError, /IPv4 only/],
-    ["a bad address", { enis: STATE.enis, pods: [{ ip: "192.168.0.300", eni: "eth1" }] }, {}, SyntaxError, /pods\[0\]\.ip "192\.168\.0\.300": not an IP address/],
-    ["an unknown field", { enis: [{ ...STATE.enis[0]!, mtu: 9001 }], pods: [] }, {}, TypeError, /enis\[0\]\.mtu: not an ENI field/],
-    ["a missing deviceIndex", { enis: [{ dev: "eth1", subnetCidr: "192.168.0.0/24", vpcCidrs: ["192.168.0.0/16"] }], pods: [] }, {}, TypeError, /deviceIndex: expected a number/],
-    ["toPod after fromPod", STATE, { rulePriorities: { toPod: 30, fromPod: 20 } }, RangeError, /toPod \(30\) must come before fromPod \(20\)/],
+    [
+      "a bad address",
+      { enis: STATE.enis, pods: [{ ip: "192.168.0.300", eni: "eth1" }] },
+      {},
+      SyntaxError,
+      /pods\[0\]\.ip "192\.168\.0\.300": not an IP address/,
+    ],
+    [
+      "an unknown field",
+      { enis: [{ ...STATE.enis[0]!, mtu: 9001 }], pods: [] },
+      {},
+      TypeError,
+      /enis\[0\]\.mtu: not an ENI field/,
+    ],
+    [
+      "a missing deviceIndex",
+      { enis: [{ dev: "eth1", subnetCidr: "192.168.0.0/24", vpcCidrs: ["192.168.0.0/16"] }], pods: [] },
+      {},
+      TypeError,
+      /deviceIndex: expected a number/,
+    ],
+    [
+      "toPod after fromPod",
+      STATE,
+      { rulePriorities: { toPod: 30, fromPod: 20 } },
+      RangeError,
+      /toPod \(30\) must come before fromPod \(20\)/,
+    ],
     ["a kernel protocol", STATE, { protocol: 2 }, RangeError, /protocol 2: use an integer from 4 to 255/],
   ])("planEniDatapath() refuses %s", (_name, state, options, cls, message) => {
     expect(() => planEniDatapath(state as EniDatapathState, options)).toThrow(cls);
@@ -182,7 +268,12 @@ describe("reconcileEniDatapath()", () => {
     expect(first.added).toHaveLength(11);
     expect(fake.calls.findIndex((c) => c.startsWith("rule"))).toBe(6);
     fake.calls.length = 0;
-    expect(reconcileEniDatapath(fake.handle, STATE, { enableEndpointRoutes: true })).toEqual({ added: [], removed: [], repaired: [], skipped: [] });
+    expect(reconcileEniDatapath(fake.handle, STATE, { enableEndpointRoutes: true })).toEqual({
+      added: [],
+      removed: [],
+      repaired: [],
+      skipped: [],
+    });
     expect(fake.calls).toEqual([]);
     expect(listEniPodIps(fake.handle)).toEqual(["192.168.0.20", "192.168.1.30"]);
   });
@@ -190,9 +281,33 @@ describe("reconcileEniDatapath()", () => {
   test("reconcileEniDatapath() removes only entries with its protocol", () => {
     const fake = new FakeRouting();
     reconcileEniDatapath(fake.handle, STATE, { enableEndpointRoutes: true });
-    fake.rulesState.push({ family: 4, priority: 30, action: "toTable", table: 12, from: "192.168.9.9/32", to: "192.168.0.0/16", invert: false, protocol: 4 });
-    fake.routesState.push({ family: 4, dst: "10.0.0.0/8", table: 12, type: "unicast", protocol: 3, scope: 0, metric: 0, onlink: false, via: "192.168.1.1", dev: 3 });
-    const changes = reconcileEniDatapath(fake.handle, { enis: [STATE.enis[0]!], pods: [STATE.pods[0]!] }, { enableEndpointRoutes: true });
+    fake.rulesState.push({
+      family: 4,
+      priority: 30,
+      action: "toTable",
+      table: 12,
+      from: "192.168.9.9/32",
+      to: "192.168.0.0/16",
+      invert: false,
+      protocol: 4,
+    });
+    fake.routesState.push({
+      family: 4,
+      dst: "10.0.0.0/8",
+      table: 12,
+      type: "unicast",
+      protocol: 3,
+      scope: 0,
+      metric: 0,
+      onlink: false,
+      via: "192.168.1.1",
+      dev: 3,
+    });
+    const changes = reconcileEniDatapath(
+      fake.handle,
+      { enis: [STATE.enis[0]!], pods: [STATE.pods[0]!] },
+      { enableEndpointRoutes: true },
+    );
     expect(changes.removed).toEqual([
       "rule 20: from all to 192.168.1.30 lookup main",
       "rule 30: from 192.168.1.30 to 192.168.0.0/16 lookup 12",
@@ -226,8 +341,12 @@ describe("reconcileEniDatapath()", () => {
 
   test("reconcileEniDatapath() validates everything before touching the handle", () => {
     const fake = new FakeRouting();
-    expect(() => reconcileEniDatapath(fake.handle, { enis: STATE.enis, pods: [{ ip: "10.0.0.1", eni: "eth1" }] })).toThrow(RangeError);
-    expect(() => reconcileEniDatapath(fake.handle, STATE, { egressMasqueradeInterfaces: ["e+th"] })).toThrow(RangeError);
+    expect(() =>
+      reconcileEniDatapath(fake.handle, { enis: STATE.enis, pods: [{ ip: "10.0.0.1", eni: "eth1" }] }),
+    ).toThrow(RangeError);
+    expect(() => reconcileEniDatapath(fake.handle, STATE, { egressMasqueradeInterfaces: ["e+th"] })).toThrow(
+      RangeError,
+    );
     expect(fake.calls).toEqual([]);
   });
 });
@@ -271,7 +390,11 @@ describe("masqueradePolicy()", () => {
   });
 
   test("masqueradePolicy() refuses a selector with a wildcard in the middle", () => {
-    expect(() => masqueradePolicy(STATE, { egressMasqueradeInterfaces: ["e+th"] })).toThrow(/Invalid masquerade options.egressMasqueradeInterfaces\[0\] "e\+th"/);
-    expect(() => masqueradePolicy(STATE, { egressMasqueradeInterfaces: "eth+" as unknown as string[] })).toThrow(TypeError);
+    expect(() => masqueradePolicy(STATE, { egressMasqueradeInterfaces: ["e+th"] })).toThrow(
+      /Invalid masquerade options.egressMasqueradeInterfaces\[0\] "e\+th"/,
+    );
+    expect(() => masqueradePolicy(STATE, { egressMasqueradeInterfaces: "eth+" as unknown as string[] })).toThrow(
+      TypeError,
+    );
   });
 });

@@ -43,7 +43,12 @@ export interface EniDatapathChanges {
 }
 
 function ruleSpecOf(r: Rule): RuleSpec {
-  const spec: { -readonly [K in keyof RuleSpec]: RuleSpec[K] } = { family: r.family, priority: r.priority, invert: r.invert, protocol: r.protocol };
+  const spec: { -readonly [K in keyof RuleSpec]: RuleSpec[K] } = {
+    family: r.family,
+    priority: r.priority,
+    invert: r.invert,
+    protocol: r.protocol,
+  };
   if (r.from !== undefined) spec.from = r.from;
   if (r.to !== undefined) spec.to = r.to;
   if (r.iif !== undefined) spec.iif = r.iif;
@@ -67,7 +72,13 @@ function describeRule(r: Rule): string {
   if (r.iif !== undefined) words.push(`iif ${r.iif}`);
   if (r.oif !== undefined) words.push(`oif ${r.oif}`);
   if (r.fwmark !== undefined) words.push(`fwmark 0x${r.fwmark.toString(16)}`);
-  words.push(r.action === "toTable" ? `lookup ${r.table === MAIN_TABLE ? "main" : r.table}` : r.action === "goto" ? `goto ${r.goto}` : r.action);
+  words.push(
+    r.action === "toTable"
+      ? `lookup ${r.table === MAIN_TABLE ? "main" : r.table}`
+      : r.action === "goto"
+        ? `goto ${r.goto}`
+        : r.action,
+  );
   return `rule ${r.priority}: ${words.join(" ")}`;
 }
 
@@ -105,7 +116,11 @@ function apply(routing: Routing, plan: EniPlan): EniDatapathChanges {
   const indexOf = new Map(links.map((l) => [l.name, l.index]));
   const nameOf = new Map(links.map((l) => [l.index, l.name]));
   const describeRoute = (r: Route): string =>
-    routeText({ ...r, dev: r.dev === undefined ? undefined : (nameOf.get(r.dev) ?? `if${r.dev}`), protocol: r.protocol === protocol ? undefined : r.protocol });
+    routeText({
+      ...r,
+      dev: r.dev === undefined ? undefined : (nameOf.get(r.dev) ?? `if${r.dev}`),
+      protocol: r.protocol === protocol ? undefined : r.protocol,
+    });
 
   // Rules: the owned ones are ours to match, repair or delete.
   const wantRules = new Map(plan.rules.map((r) => [r.key, r]));
@@ -133,8 +148,17 @@ function apply(routing: Routing, plan: EniPlan): EniDatapathChanges {
   }
   const wantRoutes = new Set(plan.routes.map((r) => r.key));
   // Stale routes first, default routes before the host routes their gateways use.
-  for (const r of owned.filter((o) => !wantRoutes.has(`${o.table}|${o.dst}|${o.metric}`)).sort((a, b) => (a.dst === "default" ? 0 : 1) - (b.dst === "default" ? 0 : 1))) {
-    const spec: { -readonly [K in keyof RouteSpec]: RouteSpec[K] } = { family: r.family, dst: r.dst, table: r.table, type: r.type, protocol, metric: r.metric };
+  for (const r of owned
+    .filter((o) => !wantRoutes.has(`${o.table}|${o.dst}|${o.metric}`))
+    .sort((a, b) => (a.dst === "default" ? 0 : 1) - (b.dst === "default" ? 0 : 1))) {
+    const spec: { -readonly [K in keyof RouteSpec]: RouteSpec[K] } = {
+      family: r.family,
+      dst: r.dst,
+      table: r.table,
+      type: r.type,
+      protocol,
+      metric: r.metric,
+    };
     if (r.via !== undefined) spec.via = r.via;
     if (r.dev !== undefined && r.dev > 0) spec.dev = r.dev;
     if (routing.routes.delete(spec)) changes.removed.push(describeRoute(r));
@@ -167,12 +191,26 @@ function apply(routing: Routing, plan: EniPlan): EniDatapathChanges {
 
   for (const { want, was } of ruleRepairs) {
     routing.rules.delete(ruleSpecOf(was));
-    routing.rules.add({ family: 4, priority: want.priority, ...(want.from === undefined ? {} : { from: want.from }), ...(want.to === undefined ? {} : { to: want.to }), table: want.table, protocol });
+    routing.rules.add({
+      family: 4,
+      priority: want.priority,
+      ...(want.from === undefined ? {} : { from: want.from }),
+      ...(want.to === undefined ? {} : { to: want.to }),
+      table: want.table,
+      protocol,
+    });
     changes.repaired.push(`${want.text} (was: ${describeRule(was).replace(/^rule \d+: /, "")})`);
   }
   for (const want of plan.rules) {
     if (satisfied.has(want.key)) continue;
-    routing.rules.add({ family: 4, priority: want.priority, ...(want.from === undefined ? {} : { from: want.from }), ...(want.to === undefined ? {} : { to: want.to }), table: want.table, protocol });
+    routing.rules.add({
+      family: 4,
+      priority: want.priority,
+      ...(want.from === undefined ? {} : { from: want.from }),
+      ...(want.to === undefined ? {} : { to: want.to }),
+      table: want.table,
+      protocol,
+    });
     changes.added.push(want.text);
   }
   return changes;
@@ -234,7 +272,11 @@ function apply(routing: Routing, plan: EniPlan): EniDatapathChanges {
  * assert.deepEqual([again.added, again.removed, again.repaired], [[], [], []]);
  * ```
  */
-export function reconcileEniDatapath(routing: Routing, state: EniDatapathState, options: EniDatapathOptions = {}): EniDatapathChanges {
+export function reconcileEniDatapath(
+  routing: Routing,
+  state: EniDatapathState,
+  options: EniDatapathOptions = {},
+): EniDatapathChanges {
   const plan = planEniDatapath(state, options);
   if (options.egressMasqueradeInterfaces !== undefined) {
     checkSelectors(options.egressMasqueradeInterfaces, "ENI datapath options.egressMasqueradeInterfaces");
@@ -276,7 +318,14 @@ export function listEniPodIps(routing: Routing, options: ListEniPodIpsOptions = 
   const { toPod, protocol } = checkCommonOptions(options, "listEniPodIps options");
   const ips: { n: number; text: string }[] = [];
   for (const r of routing.rules.list({ family: 4 })) {
-    if (r.priority !== toPod || r.protocol !== protocol || r.from !== undefined || r.to === undefined || !r.to.endsWith("/32")) continue;
+    if (
+      r.priority !== toPod ||
+      r.protocol !== protocol ||
+      r.from !== undefined ||
+      r.to === undefined ||
+      !r.to.endsWith("/32")
+    )
+      continue;
     const text = r.to.slice(0, -3);
     ips.push({ n: parseIpv4(text, "rule destination"), text });
   }
@@ -308,7 +357,8 @@ export interface MasqueradeFlow {
 }
 
 function checkSelectors(v: unknown, what: string): string[] {
-  if (!Array.isArray(v)) throw new TypeError(`Invalid ${what}: expected an array of interface selectors, got ${typeof v}`);
+  if (!Array.isArray(v))
+    throw new TypeError(`Invalid ${what}: expected an array of interface selectors, got ${typeof v}`);
   return (v as readonly unknown[]).map((s, i) => checkSelector(s, `${what}[${i}]`));
 }
 
@@ -346,8 +396,15 @@ function checkSelectors(v: unknown, what: string): string[] {
  * ```
  */
 export function masqueradePolicy(state: EniDatapathState, options: EniDatapathOptions = {}): MasqueradePolicy {
-  if (typeof options !== "object" || options === null) throw new TypeError(`Invalid masquerade options: expected an object, got ${options === null ? "null" : typeof options}`);
-  const interfaces = [...new Set(checkSelectors(options.egressMasqueradeInterfaces ?? [], "masquerade options.egressMasqueradeInterfaces"))];
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(
+      `Invalid masquerade options: expected an object, got ${options === null ? "null" : typeof options}`,
+    );
+  const interfaces = [
+    ...new Set(
+      checkSelectors(options.egressMasqueradeInterfaces ?? [], "masquerade options.egressMasqueradeInterfaces"),
+    ),
+  ];
   const { enis, pods } = checkState(state);
   const exclude = new Map<string, true>();
   for (const eni of enis) for (const c of eni.vpcCidrs) exclude.set(c.text, true);
@@ -383,7 +440,8 @@ export function masqueradePolicy(state: EniDatapathState, options: EniDatapathOp
  * ```
  */
 export function shouldMasquerade(policy: MasqueradePolicy, flow: MasqueradeFlow): boolean {
-  if (typeof policy !== "object" || policy === null) throw new TypeError("Invalid masquerade policy: expected an object");
+  if (typeof policy !== "object" || policy === null)
+    throw new TypeError("Invalid masquerade policy: expected an object");
   if (typeof flow !== "object" || flow === null) throw new TypeError("Invalid masquerade flow: expected an object");
   const src = parseIpv4(flow.src, "flow src");
   const dst = parseIpv4(flow.dst, "flow dst");
@@ -393,7 +451,9 @@ export function shouldMasquerade(policy: MasqueradePolicy, flow: MasqueradeFlow)
   const sources = checkArrayOf(policy.sources, "masquerade policy sources");
   if (!sources.some((s, i) => prefixContains(parseIpv4Prefix(s, `masquerade policy sources[${i}]`), src))) return false;
   const exclude = checkArrayOf(policy.excludeDestinations, "masquerade policy excludeDestinations");
-  return !exclude.some((d, i) => prefixContains(parseIpv4Prefix(d, `masquerade policy excludeDestinations[${i}]`), dst));
+  return !exclude.some((d, i) =>
+    prefixContains(parseIpv4Prefix(d, `masquerade policy excludeDestinations[${i}]`), dst),
+  );
 }
 
 function checkArrayOf(v: unknown, what: string): readonly unknown[] {

@@ -26,7 +26,13 @@ function virtualClock(frozen = false): Ec2Clock & { readonly sleeps: number[] } 
 }
 
 function connect(fake: FakeEc2, options: Ec2ApiOptions = {}): Ec2ApiClient {
-  return createEc2Api({ endpoint: fake.endpoint, region: fake.region, credentials: CREDENTIALS, clock: virtualClock(), ...options });
+  return createEc2Api({
+    endpoint: fake.endpoint,
+    region: fake.region,
+    credentials: CREDENTIALS,
+    clock: virtualClock(),
+    ...options,
+  });
 }
 
 function rejectsWith(code: string, fields: { operation?: string; retryable?: boolean } = {}): (e: unknown) => boolean {
@@ -90,7 +96,13 @@ describe("describe calls", () => {
       primaryIp: "10.0.0.5",
       ips: ["10.0.0.5", "10.0.0.6", "10.0.0.7"],
       ipv6: [],
-      attachment: { id: attachmentId, instanceId: fake.instanceId, deviceIndex: 1, status: "attached", deleteOnTermination: false },
+      attachment: {
+        id: attachmentId,
+        instanceId: fake.instanceId,
+        deviceIndex: 1,
+        status: "attached",
+        deleteOnTermination: false,
+      },
       tags: { "cilium-managed": "true" },
     });
     assert.deepEqual(enis[1], fake.state.networkInterface(created.id));
@@ -158,11 +170,16 @@ describe("describe calls", () => {
     using ec2 = connect(fake);
     const vpc = await ec2.describeVpc(fake.state.vpc().id);
     assert.deepEqual(vpc, { id: fake.state.vpc().id, cidrs: ["10.0.0.0/16", "100.64.0.0/16"] });
-    await assert.rejects(ec2.describeVpc("vpc-0000000000000dead"), rejectsWith("InvalidVpcID.NotFound", { retryable: false }));
+    await assert.rejects(
+      ec2.describeVpc("vpc-0000000000000dead"),
+      rejectsWith("InvalidVpcID.NotFound", { retryable: false }),
+    );
   });
 
   test("describeInstanceTypes() returns ENI and address limits per type", async () => {
-    await using fake = await startFakeEc2({ instanceTypes: [{ type: "x9.tiny", maxEnis: 2, ipv4PerEni: 3, ipv6PerEni: 0 }] });
+    await using fake = await startFakeEc2({
+      instanceTypes: [{ type: "x9.tiny", maxEnis: 2, ipv4PerEni: 3, ipv6PerEni: 0 }],
+    });
     using ec2 = connect(fake);
     assert.deepEqual(await ec2.describeInstanceTypes(["m5.large", "t3.micro", "x9.tiny"]), [
       { type: "m5.large", maxEnis: 3, ipv4PerEni: 10, ipv6PerEni: 10 },
@@ -181,7 +198,10 @@ describe("addresses", () => {
     const eniId = fake.state.networkInterfaces()[0]?.id ?? "";
     const first = await ec2.assignPrivateIpAddresses(eniId, 4);
     const second = await ec2.assignPrivateIpAddresses(eniId, 5);
-    assert.deepEqual([...first, ...second], ["10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9", "10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]);
+    assert.deepEqual(
+      [...first, ...second],
+      ["10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9", "10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"],
+    );
     assert.equal(fake.state.networkInterface(eniId)?.ips.length, 10);
     await assert.rejects(
       ec2.assignPrivateIpAddresses(eniId, 1),
@@ -196,7 +216,10 @@ describe("addresses", () => {
     using ec2 = connect(fake);
     const eniId = fake.state.networkInterfaces()[0]?.id ?? "";
     fake.state.reserveIps(fake.state.subnets()[0]?.id ?? "", 4);
-    await assert.rejects(ec2.assignPrivateIpAddresses(eniId, 7), rejectsWith("InsufficientFreeAddressesInSubnet", { retryable: false }));
+    await assert.rejects(
+      ec2.assignPrivateIpAddresses(eniId, 7),
+      rejectsWith("InsufficientFreeAddressesInSubnet", { retryable: false }),
+    );
     assert.equal((await ec2.assignPrivateIpAddresses(eniId, 6)).length, 6);
     assert.equal(fake.state.subnets()[0]?.availableIps, 0);
   });
@@ -228,7 +251,12 @@ describe("ENI lifecycle", () => {
     await using fake = await startFakeEc2();
     using ec2 = connect(fake);
     const subnetId = fake.state.subnets()[0]?.id ?? "";
-    const eni = await ec2.createNetworkInterface({ subnetId, securityGroupIds: [], description: "d", secondaryIpCount: 1 });
+    const eni = await ec2.createNetworkInterface({
+      subnetId,
+      securityGroupIds: [],
+      description: "d",
+      secondaryIpCount: 1,
+    });
     assert.equal(eni.status, "available");
     assert.equal(eni.attachment, undefined);
     assert.deepEqual(eni.ips, ["10.0.0.5", "10.0.0.6"]);
@@ -244,7 +272,10 @@ describe("ENI lifecycle", () => {
       status: "attached",
       deleteOnTermination: true,
     });
-    await assert.rejects(ec2.deleteNetworkInterface(eni.id), rejectsWith("InvalidParameterValue", { operation: "DeleteNetworkInterface" }));
+    await assert.rejects(
+      ec2.deleteNetworkInterface(eni.id),
+      rejectsWith("InvalidParameterValue", { operation: "DeleteNetworkInterface" }),
+    );
 
     await ec2.detachNetworkInterface(attachmentId, false);
     assert.equal(fake.state.networkInterface(eni.id)?.status, "available");
@@ -334,7 +365,10 @@ describe("ENI lifecycle", () => {
     await using fake = await startFakeEc2();
     using ec2 = connect(fake);
     const primary = fake.state.networkInterfaces()[0];
-    await assert.rejects(ec2.detachNetworkInterface(primary?.attachment?.id ?? "", true), rejectsWith("OperationNotPermitted"));
+    await assert.rejects(
+      ec2.detachNetworkInterface(primary?.attachment?.id ?? "", true),
+      rejectsWith("OperationNotPermitted"),
+    );
   });
 });
 
@@ -378,7 +412,10 @@ describe("retries and errors", () => {
       assert.ok(e instanceof Ec2Error);
       assert.equal(e.code, "RequestLimitExceeded");
       assert.equal(e.retryable, true);
-      assert.match(e.message, /^EC2 DescribeVpcs failed: RequestLimitExceeded: Request limit exceeded\. \(gave up after 3 attempts\)$/);
+      assert.match(
+        e.message,
+        /^EC2 DescribeVpcs failed: RequestLimitExceeded: Request limit exceeded\. \(gave up after 3 attempts\)$/,
+      );
       assert.ok(e.cause instanceof Error);
       return true;
     });
@@ -398,13 +435,18 @@ describe("retries and errors", () => {
   test("a non-retryable error surfaces at once as Ec2Error with EC2's code and message", async () => {
     await using fake = await startFakeEc2();
     using ec2 = connect(fake);
-    fake.failNext("AttachNetworkInterface", "UnauthorizedOperation", { message: "You are not authorized to perform this operation." });
+    fake.failNext("AttachNetworkInterface", "UnauthorizedOperation", {
+      message: "You are not authorized to perform this operation.",
+    });
     await assert.rejects(ec2.attachNetworkInterface("eni-1", fake.instanceId, 1), (e) => {
       assert.ok(e instanceof Ec2Error);
       assert.equal(e.code, "UnauthorizedOperation");
       assert.equal(e.operation, "AttachNetworkInterface");
       assert.equal(e.retryable, false);
-      assert.equal(e.message, "EC2 AttachNetworkInterface failed: UnauthorizedOperation: You are not authorized to perform this operation.");
+      assert.equal(
+        e.message,
+        "EC2 AttachNetworkInterface failed: UnauthorizedOperation: You are not authorized to perform this operation.",
+      );
       assert.equal((e.cause as { name?: string }).name, "UnauthorizedOperation");
       return true;
     });
@@ -427,7 +469,13 @@ describe("retries and errors", () => {
     const fake = await startFakeEc2();
     const endpoint = fake.endpoint;
     await fake.close();
-    using ec2 = createEc2Api({ endpoint, region: "us-east-1", credentials: CREDENTIALS, clock: virtualClock(), retry: { attempts: 2 } });
+    using ec2 = createEc2Api({
+      endpoint,
+      region: "us-east-1",
+      credentials: CREDENTIALS,
+      clock: virtualClock(),
+      retry: { attempts: 2 },
+    });
     await assert.rejects(ec2.describeVpc("vpc-1"), (e) => {
       assert.ok(e instanceof Ec2Error);
       assert.equal(e.code, "ECONNREFUSED");
@@ -459,7 +507,11 @@ describe("retries and errors", () => {
       { pageSize: 1001 },
       { requestTimeoutMs: 0 },
     ]) {
-      assert.throws(() => createEc2Api({ region: "us-east-1", credentials: CREDENTIALS, ...options }), RangeError, JSON.stringify(options));
+      assert.throws(
+        () => createEc2Api({ region: "us-east-1", credentials: CREDENTIALS, ...options }),
+        RangeError,
+        JSON.stringify(options),
+      );
     }
   });
 });
@@ -498,7 +550,13 @@ describe("rate limiting", () => {
 
   test("the real clock spaces calls at small scale", async () => {
     await using fake = await startFakeEc2();
-    using ec2 = createEc2Api({ endpoint: fake.endpoint, region: fake.region, credentials: CREDENTIALS, qps: 50, burst: 1 });
+    using ec2 = createEc2Api({
+      endpoint: fake.endpoint,
+      region: fake.region,
+      credentials: CREDENTIALS,
+      qps: 50,
+      burst: 1,
+    });
     const vpcId = fake.state.vpc().id;
     const start = performance.now();
     for (let i = 0; i < 4; i++) await ec2.describeVpc(vpcId);

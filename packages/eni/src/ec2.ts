@@ -294,7 +294,8 @@ class SdkEc2Api implements Ec2ApiClient {
         if (throttled) this.#throttled++;
         const retryable = throttled || TRANSIENT_CODES.has(code) || (status !== undefined && status >= 500);
         if (!retryable || attempt >= this.#attempts) {
-          const detail = retryable && attempt > 1 ? `${messageOf(e)} (gave up after ${attempt} attempts)` : messageOf(e);
+          const detail =
+            retryable && attempt > 1 ? `${messageOf(e)} (gave up after ${attempt} attempts)` : messageOf(e);
           throw new Ec2Error(detail, { operation, code, retryable, cause: e });
         }
         await this.#clock.sleep(this.#backoff(attempt));
@@ -317,7 +318,10 @@ class SdkEc2Api implements Ec2ApiClient {
     return toInstance(found);
   }
 
-  async describeNetworkInterfaces(filter: { readonly instanceId?: string; readonly ids?: readonly string[] }): Promise<NetworkInterface[]> {
+  async describeNetworkInterfaces(filter: {
+    readonly instanceId?: string;
+    readonly ids?: readonly string[];
+  }): Promise<NetworkInterface[]> {
     const filters: Filter[] = [];
     if (filter.instanceId !== undefined) filters.push({ Name: "attachment.instance-id", Values: [filter.instanceId] });
     if (filter.ids !== undefined) {
@@ -329,7 +333,11 @@ class SdkEc2Api implements Ec2ApiClient {
     do {
       const page = await this.#call("DescribeNetworkInterfaces", () =>
         this.#client.send(
-          new DescribeNetworkInterfacesCommand({ Filters: filters, MaxResults: this.#pageSize, ...(token === undefined ? {} : { NextToken: token }) }),
+          new DescribeNetworkInterfacesCommand({
+            Filters: filters,
+            MaxResults: this.#pageSize,
+            ...(token === undefined ? {} : { NextToken: token }),
+          }),
         ),
       );
       for (const eni of page.NetworkInterfaces ?? []) out.push(toNetworkInterface(eni));
@@ -349,7 +357,13 @@ class SdkEc2Api implements Ec2ApiClient {
     let token: string | undefined;
     do {
       const page = await this.#call("DescribeSubnets", () =>
-        this.#client.send(new DescribeSubnetsCommand({ Filters: filters, MaxResults: this.#pageSize, ...(token === undefined ? {} : { NextToken: token }) })),
+        this.#client.send(
+          new DescribeSubnetsCommand({
+            Filters: filters,
+            MaxResults: this.#pageSize,
+            ...(token === undefined ? {} : { NextToken: token }),
+          }),
+        ),
       );
       for (const s of page.Subnets ?? []) out.push(toSubnet(s));
       token = page.NextToken || undefined;
@@ -361,7 +375,11 @@ class SdkEc2Api implements Ec2ApiClient {
     const out = await this.#call("DescribeVpcs", () => this.#client.send(new DescribeVpcsCommand({ VpcIds: [vpcId] })));
     const found = (out.Vpcs ?? []).find((v) => v.VpcId === vpcId);
     if (found === undefined) {
-      throw new Ec2Error(`The vpc ID '${vpcId}' does not exist`, { operation: "DescribeVpcs", code: "InvalidVpcID.NotFound", retryable: false });
+      throw new Ec2Error(`The vpc ID '${vpcId}' does not exist`, {
+        operation: "DescribeVpcs",
+        code: "InvalidVpcID.NotFound",
+        retryable: false,
+      });
     }
     return toVpc(found);
   }
@@ -386,17 +404,24 @@ class SdkEc2Api implements Ec2ApiClient {
   }
 
   async assignPrivateIpAddresses(eniId: string, count: number): Promise<string[]> {
-    if (!(Number.isSafeInteger(count) && count >= 1)) throw new RangeError(`Invalid count ${count}: expected a positive integer`);
+    if (!(Number.isSafeInteger(count) && count >= 1))
+      throw new RangeError(`Invalid count ${count}: expected a positive integer`);
     const out = await this.#call("AssignPrivateIpAddresses", () =>
-      this.#client.send(new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: count })),
+      this.#client.send(
+        new AssignPrivateIpAddressesCommand({ NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: count }),
+      ),
     );
-    return (out.AssignedPrivateIpAddresses ?? []).flatMap((a) => (a.PrivateIpAddress === undefined ? [] : [a.PrivateIpAddress]));
+    return (out.AssignedPrivateIpAddresses ?? []).flatMap((a) =>
+      a.PrivateIpAddress === undefined ? [] : [a.PrivateIpAddress],
+    );
   }
 
   async unassignPrivateIpAddresses(eniId: string, ips: readonly string[]): Promise<void> {
     if (ips.length === 0) return;
     await this.#call("UnassignPrivateIpAddresses", () =>
-      this.#client.send(new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: eniId, PrivateIpAddresses: [...ips] })),
+      this.#client.send(
+        new UnassignPrivateIpAddressesCommand({ NetworkInterfaceId: eniId, PrivateIpAddresses: [...ips] }),
+      ),
     );
   }
 
@@ -429,7 +454,13 @@ class SdkEc2Api implements Ec2ApiClient {
 
   async attachNetworkInterface(eniId: string, instanceId: string, deviceIndex: number): Promise<string> {
     const out = await this.#call("AttachNetworkInterface", () =>
-      this.#client.send(new AttachNetworkInterfaceCommand({ NetworkInterfaceId: eniId, InstanceId: instanceId, DeviceIndex: deviceIndex })),
+      this.#client.send(
+        new AttachNetworkInterfaceCommand({
+          NetworkInterfaceId: eniId,
+          InstanceId: instanceId,
+          DeviceIndex: deviceIndex,
+        }),
+      ),
     );
     if (out.AttachmentId === undefined) {
       throw new Ec2Error("The response holds no attachment id", {
@@ -459,7 +490,9 @@ class SdkEc2Api implements Ec2ApiClient {
   }
 
   async deleteNetworkInterface(eniId: string): Promise<void> {
-    await this.#call("DeleteNetworkInterface", () => this.#client.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId })));
+    await this.#call("DeleteNetworkInterface", () =>
+      this.#client.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId })),
+    );
   }
 }
 

@@ -137,7 +137,10 @@ export interface Ec2Api {
   /** DescribeInstances for one instance. */
   describeInstance(instanceId: string): Promise<Instance>;
   /** DescribeNetworkInterfaces attached to an instance, or by id. */
-  describeNetworkInterfaces(filter: { readonly instanceId?: string; readonly ids?: readonly string[] }): Promise<NetworkInterface[]>;
+  describeNetworkInterfaces(filter: {
+    readonly instanceId?: string;
+    readonly ids?: readonly string[];
+  }): Promise<NetworkInterface[]>;
   /** DescribeSubnets of a VPC, or by id. */
   describeSubnets(filter: { readonly vpcId?: string; readonly ids?: readonly string[] }): Promise<Subnet[]>;
   /** DescribeVpcs for one VPC. */

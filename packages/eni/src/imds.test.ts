@@ -8,7 +8,10 @@ import { startFakeEc2 } from "./testing/mod.ts";
 const CREDENTIALS = { accessKeyId: "AKIDTEST", secretAccessKey: "secret" };
 
 async function token(endpoint: string, ttl = "60"): Promise<string> {
-  const res = await fetch(`${endpoint}/latest/api/token`, { method: "PUT", headers: { "x-aws-ec2-metadata-token-ttl-seconds": ttl } });
+  const res = await fetch(`${endpoint}/latest/api/token`, {
+    method: "PUT",
+    headers: { "x-aws-ec2-metadata-token-ttl-seconds": ttl },
+  });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("x-aws-ec2-metadata-token-ttl-seconds"), ttl);
   return res.text();
@@ -39,7 +42,10 @@ test("the IMDS token endpoint requires PUT and a TTL from 1 to 21600 seconds", a
     ["GET", "60", 405],
     ["PUT", "21600", 200],
   ] as const) {
-    const res = await fetch(url, { method, headers: ttl === undefined ? {} : { "x-aws-ec2-metadata-token-ttl-seconds": ttl } });
+    const res = await fetch(url, {
+      method,
+      headers: ttl === undefined ? {} : { "x-aws-ec2-metadata-token-ttl-seconds": ttl },
+    });
     assert.equal(res.status, status, `${method} ttl=${ttl}`);
     await res.text();
   }
@@ -58,7 +64,16 @@ test("the IMDS endpoint lists directories and answers 404 for unknown paths", as
   assert.deepEqual(await get("network/interfaces/macs"), [200, `${mac}/`]);
   const [status, keys] = await get(`network/interfaces/macs/${mac}/`);
   assert.equal(status, 200);
-  for (const key of ["device-number", "interface-id", "local-ipv4s", "security-group-ids", "subnet-id", "subnet-ipv4-cidr-block", "vpc-id", "vpc-ipv4-cidr-blocks"]) {
+  for (const key of [
+    "device-number",
+    "interface-id",
+    "local-ipv4s",
+    "security-group-ids",
+    "subnet-id",
+    "subnet-ipv4-cidr-block",
+    "vpc-id",
+    "vpc-ipv4-cidr-blocks",
+  ]) {
     assert.ok(keys.split("\n").includes(key), key);
   }
   assert.deepEqual(await get("no-such-thing"), [404, ""]);
@@ -74,8 +89,16 @@ test("readInstanceMetadata() reads identity and every attached ENI, sorted by de
   const sg = fake.state.addSecurityGroup({ name: "pods" });
   const podSubnet = fake.state.subnets()[1]?.id ?? "";
   // Attached in reverse device order, so that sorting matters.
-  const second = await ec2.createNetworkInterface({ subnetId: podSubnet, securityGroupIds: [sg.id], secondaryIpCount: 1 });
-  const first = await ec2.createNetworkInterface({ subnetId: podSubnet, securityGroupIds: [sg.id], secondaryIpCount: 2 });
+  const second = await ec2.createNetworkInterface({
+    subnetId: podSubnet,
+    securityGroupIds: [sg.id],
+    secondaryIpCount: 1,
+  });
+  const first = await ec2.createNetworkInterface({
+    subnetId: podSubnet,
+    securityGroupIds: [sg.id],
+    secondaryIpCount: 2,
+  });
   await ec2.attachNetworkInterface(second.id, fake.instanceId, 2);
   await ec2.attachNetworkInterface(first.id, fake.instanceId, 1);
   const primary = fake.state.networkInterfaces()[0];

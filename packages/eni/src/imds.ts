@@ -106,14 +106,18 @@ export class MetadataError extends Error {
    * @param options The path, status and cause.
    */
   constructor(detail: string, options: MetadataErrorOptions) {
-    super(`Cannot read instance metadata "${options.path}": ${detail}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `Cannot read instance metadata "${options.path}": ${detail}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.path = options.path;
     this.status = options.status;
   }
 }
 
 function envEndpoint(): string | undefined {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.AWS_EC2_METADATA_SERVICE_ENDPOINT;
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
+    ?.AWS_EC2_METADATA_SERVICE_ENDPOINT;
   return v === undefined || v === "" ? undefined : v;
 }
 
@@ -140,26 +144,43 @@ class ImdsSession {
     try {
       res = await fetch(`${this.#base}${path}`, { ...init, signal: this.#signal });
     } catch (e) {
-      const why = this.#signal.aborted ? (this.#signal.reason instanceof Error ? this.#signal.reason.message : "aborted") : e instanceof Error ? e.message : String(e);
-      throw new MetadataError(why, { path: path.replace(/^\/latest\/(meta-data\/)?/, ""), status: undefined, cause: this.#signal.aborted ? this.#signal.reason : e });
+      const why = this.#signal.aborted
+        ? this.#signal.reason instanceof Error
+          ? this.#signal.reason.message
+          : "aborted"
+        : e instanceof Error
+          ? e.message
+          : String(e);
+      throw new MetadataError(why, {
+        path: path.replace(/^\/latest\/(meta-data\/)?/, ""),
+        status: undefined,
+        cause: this.#signal.aborted ? this.#signal.reason : e,
+      });
     }
     const body = await res.text();
     if (!res.ok) {
       const hint = res.status === 401 ? ": the session token was refused" : res.status === 404 ? ": no such path" : "";
-      throw new MetadataError(`HTTP ${res.status}${hint}`, { path: path.replace(/^\/latest\/(meta-data\/)?/, ""), status: res.status });
+      throw new MetadataError(`HTTP ${res.status}${hint}`, {
+        path: path.replace(/^\/latest\/(meta-data\/)?/, ""),
+        status: res.status,
+      });
     }
     return body;
   }
 
   async open(ttl: number): Promise<void> {
-    this.#token = (await this.#fetch("/latest/api/token", {
-      method: "PUT",
-      headers: { "x-aws-ec2-metadata-token-ttl-seconds": String(ttl) },
-    })).trim();
+    this.#token = (
+      await this.#fetch("/latest/api/token", {
+        method: "PUT",
+        headers: { "x-aws-ec2-metadata-token-ttl-seconds": String(ttl) },
+      })
+    ).trim();
   }
 
   get(path: string): Promise<string> {
-    return this.#fetch(`${META_DATA}${path}`, { headers: { "x-aws-ec2-metadata-token": this.#token } }).then((t) => t.trim());
+    return this.#fetch(`${META_DATA}${path}`, { headers: { "x-aws-ec2-metadata-token": this.#token } }).then((t) =>
+      t.trim(),
+    );
   }
 }
 
@@ -176,7 +197,10 @@ async function readInterface(session: ImdsSession, mac: string): Promise<Interfa
     session.get(`${base}security-group-ids`),
   ]);
   if (!/^\d+$/.test(device)) {
-    throw new MetadataError(`expected a device number, got ${JSON.stringify(device)}`, { path: `${base}device-number`, status: 200 });
+    throw new MetadataError(`expected a device number, got ${JSON.stringify(device)}`, {
+      path: `${base}device-number`,
+      status: 200,
+    });
   }
   return {
     mac: mac.toLowerCase(),

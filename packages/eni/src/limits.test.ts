@@ -1,5 +1,12 @@
 import { describe, expect, test } from "vitest";
-import { type Ec2Api, instanceLimits, type InstanceTypeLimits, LimitsTable, maxPods, refreshInstanceLimits } from "@dp/eni";
+import {
+  type Ec2Api,
+  instanceLimits,
+  type InstanceTypeLimits,
+  LimitsTable,
+  maxPods,
+  refreshInstanceLimits,
+} from "@dp/eni";
 
 describe("instanceLimits()", () => {
   // [type, max ENIs, IPv4 per ENI, max pods per amazon-vpc-cni-k8s's eni-max-pods.txt]

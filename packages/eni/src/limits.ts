@@ -149,7 +149,10 @@ export class LimitsTable implements Iterable<[string, InstanceTypeLimits]> {
     if (!Number.isInteger(limits.ipv6PerEni) || limits.ipv6PerEni < 0) {
       throw new RangeError(`Invalid ipv6PerEni ${String(limits.ipv6PerEni)}: expected an integer >= 0`);
     }
-    this.#set.set(type, Object.freeze({ type, maxEnis: limits.maxEnis, ipv4PerEni: limits.ipv4PerEni, ipv6PerEni: limits.ipv6PerEni }));
+    this.#set.set(
+      type,
+      Object.freeze({ type, maxEnis: limits.maxEnis, ipv4PerEni: limits.ipv4PerEni, ipv6PerEni: limits.ipv6PerEni }),
+    );
     return this;
   }
 
@@ -259,5 +262,6 @@ export async function refreshInstanceLimits(
 }
 
 function checkPositive(what: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`Invalid ${what} ${String(value)}: expected an integer >= 1`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new RangeError(`Invalid ${what} ${String(value)}: expected an integer >= 1`);
 }

@@ -18,7 +18,13 @@ export type {
   Subnet,
   Vpc,
 } from "./ec2_api.ts";
-export { ENI_ROUTE_PROTOCOL, listEniPodIps, masqueradePolicy, reconcileEniDatapath, shouldMasquerade } from "./datapath.ts";
+export {
+  ENI_ROUTE_PROTOCOL,
+  listEniPodIps,
+  masqueradePolicy,
+  reconcileEniDatapath,
+  shouldMasquerade,
+} from "./datapath.ts";
 export type { EniDatapathChanges, MasqueradeFlow, MasqueradePolicy } from "./datapath.ts";
 export type {
   EniDatapathEni,

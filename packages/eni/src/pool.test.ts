@@ -39,10 +39,25 @@ describe("openEniPool()", () => {
     const pool = await open(ec2);
     expect(ec2.log.sort()).toEqual(["DescribeInstances", "DescribeNetworkInterfaces", "DescribeSubnets"]);
     const status = pool.status();
-    expect(status).toMatchObject({ instanceId: INSTANCE_ID, instanceType: "m5.large", maxPods: 29, total: 0, used: 0, free: 0, capacity: 27 });
+    expect(status).toMatchObject({
+      instanceId: INSTANCE_ID,
+      instanceType: "m5.large",
+      maxPods: 29,
+      total: 0,
+      used: 0,
+      free: 0,
+      capacity: 27,
+    });
     expect(status.limits).toEqual({ type: "m5.large", maxEnis: 3, ipv4PerEni: 10, ipv6PerEni: 10 });
     expect(status.enis).toEqual([
-      expect.objectContaining({ deviceIndex: 0, subnetId: "subnet-a", subnetCidr: "10.0.1.0/24", primaryIp: "10.0.1.4", usable: true, total: 0 }),
+      expect.objectContaining({
+        deviceIndex: 0,
+        subnetId: "subnet-a",
+        subnetCidr: "10.0.1.0/24",
+        primaryIp: "10.0.1.4",
+        usable: true,
+        total: 0,
+      }),
     ]);
   });
 
@@ -53,7 +68,10 @@ describe("openEniPool()", () => {
   });
 
   test("openEniPool() asks DescribeInstanceTypes for a type the table does not know, and merges it", async () => {
-    const ec2 = new MemoryEc2({ instanceType: "z9.large", instanceTypes: [{ type: "z9.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 5 }] });
+    const ec2 = new MemoryEc2({
+      instanceType: "z9.large",
+      instanceTypes: [{ type: "z9.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 5 }],
+    });
     const table = new LimitsTable();
     const pool = await open(ec2, { limits: table });
     expect(ec2.log).toContain("DescribeInstanceTypes");
@@ -69,8 +87,13 @@ describe("openEniPool()", () => {
   });
 
   test("openEniPool() throws EniPoolError when no limits are known for the type", async () => {
-    const ec2 = new MemoryEc2({ instanceType: "z9.large", instanceTypes: [{ type: "z9.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 5 }] });
-    await expect(open(ec2, { limits: new LimitsTable([], { shipped: false }), instance: { ...ec2.instance, type: "q1.tiny" } })).rejects.toThrow(
+    const ec2 = new MemoryEc2({
+      instanceType: "z9.large",
+      instanceTypes: [{ type: "z9.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 5 }],
+    });
+    await expect(
+      open(ec2, { limits: new LimitsTable([], { shipped: false }), instance: { ...ec2.instance, type: "q1.tiny" } }),
+    ).rejects.toThrow(
       /Cannot open the ENI pool of instance "i-0123456789abcdef0": EC2 knows no limits for instance type "q1.tiny"/,
     );
   });
@@ -229,7 +252,6 @@ describe("EniPool.allocate()", () => {
     expect(pool.status()).toMatchObject({ used: 1, total: 1 });
   });
 
-
   test("allocate() hands out distinct addresses up to the instance limit, then throws PoolExhaustedError", async () => {
     const ec2 = new MemoryEc2();
     const pool = await open(ec2, { preAllocate: 0 });
@@ -257,7 +279,11 @@ describe("EniPool.allocate()", () => {
     const pool = await open(ec2, { preAllocate: 2, inUse: full });
     const start = ec2.log.length;
     const a = await pool.allocate();
-    expect(callsSince(ec2, start)).toEqual(["CreateNetworkInterface", "AttachNetworkInterface", "ModifyNetworkInterfaceAttribute"]);
+    expect(callsSince(ec2, start)).toEqual([
+      "CreateNetworkInterface",
+      "AttachNetworkInterface",
+      "ModifyNetworkInterfaceAttribute",
+    ]);
     const eni1 = ec2.attached()[1]!;
     expect(a).toMatchObject({ eni: eni1.id, deviceIndex: 1, mac: eni1.mac });
     expect(eni1.ips).toHaveLength(4); // primary + 1 + pre-allocate 2
@@ -325,7 +351,10 @@ describe("EniPool.allocate()", () => {
 });
 
 describe("EniPool ENI rollback", () => {
-  async function fullPool(options: MemoryEc2Options = {}, poolOptions: Partial<OpenEniPoolOptions> = {}): Promise<[MemoryEc2, EniPool]> {
+  async function fullPool(
+    options: MemoryEc2Options = {},
+    poolOptions: Partial<OpenEniPoolOptions> = {},
+  ): Promise<[MemoryEc2, EniPool]> {
     const ec2 = new MemoryEc2(options);
     const pool = await open(ec2, { preAllocate: 0, firstInterfaceIndex: 1, ...poolOptions });
     return [ec2, pool];
@@ -338,11 +367,17 @@ describe("EniPool ENI rollback", () => {
     const start = ec2.log.length;
     const err = await rejection(pool.allocate());
     expect(err).toBeInstanceOf(EniPoolError);
-    expect((err as Error).message).toMatch(/^Cannot attach ENI "eni-\w+" to instance "i-0123456789abcdef0" at device index 1: EC2 AttachNetworkInterface failed: IncorrectInstanceState: .* \(the ENI was deleted\)$/);
+    expect((err as Error).message).toMatch(
+      /^Cannot attach ENI "eni-\w+" to instance "i-0123456789abcdef0" at device index 1: EC2 AttachNetworkInterface failed: IncorrectInstanceState: .* \(the ENI was deleted\)$/,
+    );
     expect((err as Error).cause).toBeInstanceOf(Ec2Error);
     expect(((err as Error).cause as Ec2Error).code).toBe("IncorrectInstanceState");
     expect((err as EniPoolError).rollbackError).toBeUndefined();
-    expect(callsSince(ec2, start)).toEqual(["CreateNetworkInterface", "AttachNetworkInterface", "DeleteNetworkInterface"]);
+    expect(callsSince(ec2, start)).toEqual([
+      "CreateNetworkInterface",
+      "AttachNetworkInterface",
+      "DeleteNetworkInterface",
+    ]);
     expect(ec2.enis.size).toBe(1);
     expect(ec2.subnets.get("subnet-a")!.hosts.length).toBe(free);
     // The pool is usable again afterwards.
@@ -365,7 +400,9 @@ describe("EniPool ENI rollback", () => {
     ec2.fail("ModifyNetworkInterfaceAttribute", "UnauthorizedOperation");
     const start = ec2.log.length;
     const err = await rejection(pool.allocate());
-    expect((err as Error).message).toMatch(/^Cannot set delete-on-termination on ENI "eni-\w+": .*UnauthorizedOperation.* \(the ENI was deleted\)$/);
+    expect((err as Error).message).toMatch(
+      /^Cannot set delete-on-termination on ENI "eni-\w+": .*UnauthorizedOperation.* \(the ENI was deleted\)$/,
+    );
     expect(callsSince(ec2, start)).toEqual([
       "CreateNetworkInterface",
       "AttachNetworkInterface",
@@ -397,7 +434,12 @@ describe("EniPool ENI rollback", () => {
       throw new Ec2Error("timed out", { operation: "AttachNetworkInterface", code: "RequestTimeout", retryable: true });
     });
     await expect(pool.allocate()).rejects.toThrow(/RequestTimeout.*the ENI was deleted/);
-    expect(ec2.log.slice(-4)).toEqual(["DeleteNetworkInterface", "DescribeNetworkInterfaces", "DetachNetworkInterface", "DeleteNetworkInterface"]);
+    expect(ec2.log.slice(-4)).toEqual([
+      "DeleteNetworkInterface",
+      "DescribeNetworkInterfaces",
+      "DetachNetworkInterface",
+      "DeleteNetworkInterface",
+    ]);
     expect(ec2.enis.size).toBe(1);
   });
 
@@ -559,7 +601,11 @@ describe("EniPool subnet selection", () => {
 
   test("new ENIs go to a subnet with the wanted tags first", async () => {
     const ec2 = new MemoryEc2({ subnets });
-    const pool = await open(ec2, { preAllocate: 0, firstInterfaceIndex: 1, subnetTags: { "kubernetes.io/role/cni": "1" } });
+    const pool = await open(ec2, {
+      preAllocate: 0,
+      firstInterfaceIndex: 1,
+      subnetTags: { "kubernetes.io/role/cni": "1" },
+    });
     const a = await pool.allocate();
     expect(a.subnetId).toBe("subnet-tagged-small");
     expect(a.subnetCidr).toBe("10.0.2.0/24");
@@ -573,8 +619,14 @@ describe("EniPool subnet selection", () => {
   });
 
   test("subnets without a free address are skipped, tagged or not", async () => {
-    const ec2 = new MemoryEc2({ subnets: subnets.map((s) => (s.id === "subnet-tagged-small" ? { ...s, availableIps: 0 } : s)) });
-    const pool = await open(ec2, { preAllocate: 0, firstInterfaceIndex: 1, subnetTags: { "kubernetes.io/role/cni": "1" } });
+    const ec2 = new MemoryEc2({
+      subnets: subnets.map((s) => (s.id === "subnet-tagged-small" ? { ...s, availableIps: 0 } : s)),
+    });
+    const pool = await open(ec2, {
+      preAllocate: 0,
+      firstInterfaceIndex: 1,
+      subnetTags: { "kubernetes.io/role/cni": "1" },
+    });
     expect((await pool.allocate()).subnetId).toBe("subnet-big");
   });
 
@@ -586,7 +638,12 @@ describe("EniPool subnet selection", () => {
   });
 
   test("allocate() throws NoSubnetError when no subnet has a free address, after describing them again", async () => {
-    const ec2 = new MemoryEc2({ subnets: [{ id: "subnet-a", cidr: "10.0.1.0/24" }, { id: "subnet-b", cidr: "10.0.2.0/24", availabilityZone: "us-east-1b" }] });
+    const ec2 = new MemoryEc2({
+      subnets: [
+        { id: "subnet-a", cidr: "10.0.1.0/24" },
+        { id: "subnet-b", cidr: "10.0.2.0/24", availabilityZone: "us-east-1b" },
+      ],
+    });
     const pool = await open(ec2, { preAllocate: 0, firstInterfaceIndex: 1 });
     const hosts = ec2.subnets.get("subnet-a")!;
     hosts.cap = 0;
@@ -602,7 +659,12 @@ describe("EniPool subnet selection", () => {
   });
 
   test("a subnet that fills up stops assignments on its ENIs and new ENIs go elsewhere", async () => {
-    const ec2 = new MemoryEc2({ subnets: [{ id: "subnet-a", cidr: "10.0.1.0/24" }, { id: "subnet-b", cidr: "10.0.2.0/24" }] });
+    const ec2 = new MemoryEc2({
+      subnets: [
+        { id: "subnet-a", cidr: "10.0.1.0/24" },
+        { id: "subnet-b", cidr: "10.0.2.0/24" },
+      ],
+    });
     const pool = await open(ec2, { preAllocate: 0 });
     ec2.fail("AssignPrivateIpAddresses", "InsufficientFreeAddressesInSubnet");
     const a = await pool.allocate();

@@ -634,10 +634,13 @@ export class EniPool {
           skipped = err;
           continue;
         }
-        throw new EniPoolError(`Cannot assign ${count} addresses to ENI "${eni.id}" of instance "${instance.id}": ${messageOf(err)}`, {
-          cause: err,
-          eniId: eni.id,
-        });
+        throw new EniPoolError(
+          `Cannot assign ${count} addresses to ENI "${eni.id}" of instance "${instance.id}": ${messageOf(err)}`,
+          {
+            cause: err,
+            eniId: eni.id,
+          },
+        );
       }
       eni.secondary.push(...ips);
       if (subnet !== undefined) subnet.available = Math.max(0, subnet.available - ips.length);
@@ -650,7 +653,10 @@ export class EniPool {
       if (eni.secondary.length === 0) break;
     }
     if (remaining === want && skipped !== undefined) {
-      throw new EniPoolError(`Cannot assign addresses to the ENIs of instance "${instance.id}": ${messageOf(skipped)}`, { cause: skipped });
+      throw new EniPoolError(
+        `Cannot assign addresses to the ENIs of instance "${instance.id}": ${messageOf(skipped)}`,
+        { cause: skipped },
+      );
     }
   }
 
@@ -676,10 +682,13 @@ export class EniPool {
         try {
           await api.unassignPrivateIpAddresses(eni.id, ips);
         } catch (err) {
-          throw new EniPoolError(`Cannot release ${ips.length} addresses of ENI "${eni.id}" of instance "${instance.id}": ${messageOf(err)}`, {
-            cause: err,
-            eniId: eni.id,
-          });
+          throw new EniPoolError(
+            `Cannot release ${ips.length} addresses of ENI "${eni.id}" of instance "${instance.id}": ${messageOf(err)}`,
+            {
+              cause: err,
+              eniId: eni.id,
+            },
+          );
         }
         const gone = new Set(ips);
         eni.secondary = eni.secondary.filter((ip) => !gone.has(ip));
@@ -714,7 +723,12 @@ export class EniPool {
       })[0];
       if (subnet === undefined) {
         // What the pool knows may be stale: look once more.
-        if (refreshed) throw new NoSubnetError({ instanceId: instance.id, vpcId: instance.vpcId, availabilityZone: instance.availabilityZone });
+        if (refreshed)
+          throw new NoSubnetError({
+            instanceId: instance.id,
+            vpcId: instance.vpcId,
+            availabilityZone: instance.availabilityZone,
+          });
         refreshed = true;
         await this.#refreshSubnets();
         continue;
@@ -757,7 +771,12 @@ export class EniPool {
       try {
         await api.setDeleteOnTermination(created.id, attachmentId, true);
       } catch (err) {
-        throw await this.#rollback(created, attachmentId, `Cannot set delete-on-termination on ENI "${created.id}"`, err);
+        throw await this.#rollback(
+          created,
+          attachmentId,
+          `Cannot set delete-on-termination on ENI "${created.id}"`,
+          err,
+        );
       }
     }
     const eni: PoolEni = {
@@ -777,7 +796,12 @@ export class EniPool {
 
   // Detaches (when attached) and deletes a half-made ENI; returns the error
   // to throw.
-  async #rollback(created: NetworkInterface, attachmentId: string | undefined, what: string, err: unknown): Promise<EniPoolError> {
+  async #rollback(
+    created: NetworkInterface,
+    attachmentId: string | undefined,
+    what: string,
+    err: unknown,
+  ): Promise<EniPoolError> {
     const { api } = this.#ctx;
     let rollbackError: unknown;
     try {
@@ -835,11 +859,16 @@ function sleepMs(ms: number): Promise<void> {
 
 function count(what: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`Invalid ${what} ${String(value)}: expected an integer >= 0`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new RangeError(`Invalid ${what} ${String(value)}: expected an integer >= 0`);
   return value;
 }
 
-async function resolveLimits(api: Ec2Api, instance: Instance, given: InstanceTypeLimits | LimitsTable | undefined): Promise<InstanceTypeLimits> {
+async function resolveLimits(
+  api: Ec2Api,
+  instance: Instance,
+  given: InstanceTypeLimits | LimitsTable | undefined,
+): Promise<InstanceTypeLimits> {
   if (given !== undefined && !(given instanceof LimitsTable)) {
     maxPods(given); // checks the counts
     return given;
@@ -851,7 +880,9 @@ async function resolveLimits(api: Ec2Api, instance: Instance, given: InstanceTyp
     limits = table.get(instance.type);
   }
   if (limits === undefined) {
-    throw new EniPoolError(`Cannot open the ENI pool of instance "${instance.id}": EC2 knows no limits for instance type "${instance.type}"`);
+    throw new EniPoolError(
+      `Cannot open the ENI pool of instance "${instance.id}": EC2 knows no limits for instance type "${instance.type}"`,
+    );
   }
   return limits;
 }
@@ -932,17 +963,25 @@ export async function openEniPool(api: Ec2Api, options: OpenEniPoolOptions): Pro
       mac: ni.mac,
       primaryIp: ni.primaryIp,
       description: ni.description,
-      usable: att.status !== "detaching" && att.deviceIndex >= knobsIn.firstInterfaceIndex && !excluded.has(att.deviceIndex),
+      usable:
+        att.status !== "detaching" && att.deviceIndex >= knobsIn.firstInterfaceIndex && !excluded.has(att.deviceIndex),
       secondary: ni.ips.filter((ip) => ip !== ni.primaryIp),
       full: false,
     });
-    if (deleteOnTermination && ni.description === description && !att.deleteOnTermination && att.status !== "detaching") {
+    if (
+      deleteOnTermination &&
+      ni.description === description &&
+      !att.deleteOnTermination &&
+      att.status !== "detaching"
+    ) {
       repair.push({ eniId: ni.id, attachmentId: att.id });
     }
   }
   const securityGroupIds = options.securityGroupIds ?? primary?.securityGroupIds;
   if (securityGroupIds === undefined) {
-    throw new EniPoolError(`Cannot open the ENI pool of instance "${instance.id}": no primary ENI to take security groups from; pass securityGroupIds`);
+    throw new EniPoolError(
+      `Cannot open the ENI pool of instance "${instance.id}": no primary ENI to take security groups from; pass securityGroupIds`,
+    );
   }
   for (const { eniId, attachmentId } of repair) await api.setDeleteOnTermination(eniId, attachmentId, true);
 

@@ -50,5 +50,10 @@ test("a restarted pool rebuilds its in-use set from the kernel's rules and keeps
   for (const ip of podIps) expect(held.has(ip)).toBe(true);
   // The rules are still what the datapath wrote.
   const rules = JSON.parse(node.exec("ip", ["-json", "rule", "show"])) as { priority: number; dst?: string }[];
-  expect(rules.filter((r) => r.priority === 20).map((r) => r.dst).sort()).toEqual([...podIps].sort());
+  expect(
+    rules
+      .filter((r) => r.priority === 20)
+      .map((r) => r.dst)
+      .sort(),
+  ).toEqual([...podIps].sort());
 });

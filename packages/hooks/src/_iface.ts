@@ -23,12 +23,15 @@ export interface ResolvedInterface {
  */
 export function checkInterfaceRef(iface: unknown): asserts iface is string | number {
   if (typeof iface === "number") {
-    if (!Number.isInteger(iface) || iface < 1 || iface > 0x7fff_ffff) throw new RangeError(`Invalid interface index ${iface}`);
+    if (!Number.isInteger(iface) || iface < 1 || iface > 0x7fff_ffff)
+      throw new RangeError(`Invalid interface index ${iface}`);
     return;
   }
   if (typeof iface !== "string") throw new TypeError(`Invalid interface ${String(iface)}: use a name or an index`);
   if (iface.length === 0 || iface.length > MAX_NAME || /[\s/:]/.test(iface)) {
-    throw new RangeError(`Invalid interface name ${JSON.stringify(iface)}: use 1-${MAX_NAME} characters without spaces, "/" or ":"`);
+    throw new RangeError(
+      `Invalid interface name ${JSON.stringify(iface)}: use 1-${MAX_NAME} characters without spaces, "/" or ":"`,
+    );
   }
 }
 

@@ -133,7 +133,10 @@ export function encodeClsactDelete(w: NetlinkWriter, seq: number, ifindex: numbe
  * @param mode Create or replace.
  */
 export function encodeFilterAdd(w: NetlinkWriter, seq: number, spec: TcFilterSpec, mode: "create" | "replace"): void {
-  const flags = mode === "create" ? NLM_F.REQUEST | NLM_F.ACK | NLM_F.EXCL | NLM_F.CREATE : NLM_F.REQUEST | NLM_F.ACK | NLM_F.REPLACE;
+  const flags =
+    mode === "create"
+      ? NLM_F.REQUEST | NLM_F.ACK | NLM_F.EXCL | NLM_F.CREATE
+      : NLM_F.REQUEST | NLM_F.ACK | NLM_F.REPLACE;
   w.begin(RTM.NEWTFILTER, flags, seq);
   tcmsg(w, spec.ifindex, spec.handle, PARENTS[spec.direction], filterInfo(spec.priority, ETH_P_ALL));
   w.attrString(TCA.KIND, "bpf");
@@ -184,7 +187,8 @@ export function encodeFilterDump(w: NetlinkWriter, seq: number, ifindex: number,
 export function decodeFilter(msg: NetlinkMessage): TcFilter | undefined {
   if (msg.type !== RTM.NEWTFILTER) return undefined;
   const p = msg.payload;
-  if (p.length < TCMSG_LEN) throw new SyntaxError(`Invalid RTM_NEWTFILTER message: ${p.length} bytes, want at least ${TCMSG_LEN}`);
+  if (p.length < TCMSG_LEN)
+    throw new SyntaxError(`Invalid RTM_NEWTFILTER message: ${p.length} bytes, want at least ${TCMSG_LEN}`);
   const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
   const ifindex = dv.getInt32(4, true);
   const handle = dv.getUint32(8, true);
@@ -234,7 +238,9 @@ export function checkFilterName(name: unknown): string {
   if (typeof name !== "string") throw new TypeError(`Invalid tc filter name ${JSON.stringify(name)}: must be a string`);
   const bytes = new TextEncoder().encode(name);
   if (bytes.includes(0) || bytes.length >= CLS_BPF_NAME_LEN) {
-    throw new RangeError(`Invalid tc filter name ${JSON.stringify(name)}: use at most ${CLS_BPF_NAME_LEN - 1} bytes and no NUL`);
+    throw new RangeError(
+      `Invalid tc filter name ${JSON.stringify(name)}: use at most ${CLS_BPF_NAME_LEN - 1} bytes and no NUL`,
+    );
   }
   return name;
 }
@@ -327,7 +333,12 @@ export function deleteClsactIfUnused(nl: NetlinkSocket, ifindex: number, ifname:
  * @returns The filters.
  * @throws {NetlinkError} When the kernel refuses the dump.
  */
-export function dumpFilters(nl: NetlinkSocket, ifindex: number, direction: TcHookDirection, ifname: string = `${ifindex}`): TcFilter[] {
+export function dumpFilters(
+  nl: NetlinkSocket,
+  ifindex: number,
+  direction: TcHookDirection,
+  ifname: string = `${ifindex}`,
+): TcFilter[] {
   const w = nl.writer();
   encodeFilterDump(w, nl.nextSeq(), ifindex, direction);
   const out: TcFilter[] = [];
@@ -399,7 +410,9 @@ export function listTcFilters(ifindex: number, direction: TcHookDirection, netns
  * @throws {NetlinkError} When the kernel refuses the dump.
  */
 export function findTcFilter(place: TcFilterPlace, netns?: Netns): TcFilter | undefined {
-  return listTcFilters(place.ifindex, place.direction, netns).find((f) => f.priority === place.priority && f.handle === place.handle);
+  return listTcFilters(place.ifindex, place.direction, netns).find(
+    (f) => f.priority === place.priority && f.handle === place.handle,
+  );
 }
 
 /** Options for {@link deleteTcFilter}. */
@@ -473,7 +486,8 @@ export function choosePlace(filters: readonly TcFilter[], request: PlaceRequest)
     const taken = new Set(filters.filter((f) => f.priority === request.priority).map((f) => f.handle));
     let handle = request.handle ?? 1;
     if (request.handle === undefined) while (taken.has(handle)) handle++;
-    if (taken.has(handle)) throw new RangeError(`priority ${request.priority} handle ${handle} is taken by another filter`);
+    if (taken.has(handle))
+      throw new RangeError(`priority ${request.priority} handle ${handle} is taken by another filter`);
     return { priority: request.priority, handle };
   }
   const handle = request.handle ?? 1;
@@ -482,7 +496,9 @@ export function choosePlace(filters: readonly TcFilter[], request: PlaceRequest)
     const below = priorities.filter((q) => q < p).pop() ?? 0;
     const mid = Math.floor((below + p) / 2);
     if (mid <= below) {
-      throw new RangeError(`no priority is free right before priority ${p}${below > 0 ? ` (${below} is next to it)` : ""}: pass an explicit priority`);
+      throw new RangeError(
+        `no priority is free right before priority ${p}${below > 0 ? ` (${below} is next to it)` : ""}: pass an explicit priority`,
+      );
     }
     return { priority: mid, handle };
   }
@@ -491,7 +507,9 @@ export function choosePlace(filters: readonly TcFilter[], request: PlaceRequest)
     const above = priorities.find((q) => q > p) ?? MAX_PRIORITY + 1;
     const mid = Math.ceil((p + above) / 2);
     if (mid >= above) {
-      throw new RangeError(`no priority is free right after priority ${p}${above <= MAX_PRIORITY ? ` (${above} is next to it)` : ""}: pass an explicit priority`);
+      throw new RangeError(
+        `no priority is free right after priority ${p}${above <= MAX_PRIORITY ? ` (${above} is next to it)` : ""}: pass an explicit priority`,
+      );
     }
     return { priority: mid, handle };
   }

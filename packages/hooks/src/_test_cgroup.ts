@@ -80,7 +80,12 @@ export function testCgroup(): TestCgroup {
  * @param args Strings the body sees as `args`.
  * @returns What the body returned.
  */
-export function runInNetns(ns: TestNetns, cgroup: string | undefined, body: string, args: readonly string[] = []): Promise<unknown> {
+export function runInNetns(
+  ns: TestNetns,
+  cgroup: string | undefined,
+  body: string,
+  args: readonly string[] = [],
+): Promise<unknown> {
   const script = `
 const args = process.argv.slice(1);
 const main = async () => { ${body} };
@@ -91,7 +96,9 @@ process.stdin.once("data", () => {
     (err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); },
   );
 });`;
-  const child = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", script, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", script, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   return new Promise((resolve, reject) => {
     let out = "";
     let err = "";

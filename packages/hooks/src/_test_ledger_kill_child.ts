@@ -19,7 +19,13 @@ import { attachTc } from "./tc.ts";
 import { attachXdp } from "./xdp.ts";
 
 const [kind, nsName, iface, ledgerDir, target, killAtText] = process.argv.slice(2);
-if (kind === undefined || nsName === undefined || iface === undefined || ledgerDir === undefined || killAtText === undefined) {
+if (
+  kind === undefined ||
+  nsName === undefined ||
+  iface === undefined ||
+  ledgerDir === undefined ||
+  killAtText === undefined
+) {
   process.stderr.write("usage: _test_ledger_kill_child.ts KIND NETNS IFACE LEDGER_DIR TARGET KILL_AT\n");
   process.exit(2);
 }
@@ -30,7 +36,12 @@ const ledger = openLedger(ledgerDir);
 function program(type: "schedCls" | "xdp" | "sockOps", name: string, r0: number): ReturnType<typeof loadProgram> {
   return loadProgram({ name, type, license: "GPL", instructions: asm.program(asm.movImm(0, r0), asm.exit()) });
 }
-const first = kind === "xdp" ? program("xdp", "kill_xdp", 2) : kind === "cgroup" ? program("sockOps", "kill_ops", 1) : program("schedCls", "kill_tc", -1);
+const first =
+  kind === "xdp"
+    ? program("xdp", "kill_xdp", 2)
+    : kind === "cgroup"
+      ? program("sockOps", "kill_ops", 1)
+      : program("schedCls", "kill_tc", -1);
 const second = program("schedCls", "kill_tc2", -1);
 
 // Every system call from here on is counted; call number killAt never happens.

@@ -57,7 +57,11 @@ export interface XdpNetlinkPlace {
 }
 
 export const XDP_FLAGS_REPLACE: number = XDP_FLAGS.replace;
-export const MODE_FLAGS: Readonly<Record<XdpMode, number>> = { skb: XDP_FLAGS.skbMode, drv: XDP_FLAGS.drvMode, hw: XDP_FLAGS.hwMode };
+export const MODE_FLAGS: Readonly<Record<XdpMode, number>> = {
+  skb: XDP_FLAGS.skbMode,
+  drv: XDP_FLAGS.drvMode,
+  hw: XDP_FLAGS.hwMode,
+};
 // enum XDP_ATTACHED_*: NONE, DRV, SKB, HW, MULTI.
 const ATTACHED_MODES: readonly (XdpMode | undefined)[] = [undefined, "drv", "skb", "hw", undefined];
 const IFINFOMSG_LEN = 16;
@@ -132,13 +136,20 @@ export function getIface(nl: NetlinkSocket, iface: string | number, netns: Netns
     replies = nl.request(w, `find interface ${describe(iface)}`, "RTM_GETLINK");
   } catch (err) {
     if (err instanceof NetlinkError && err.errno === ENODEV) {
-      throw new NetlinkError(`${what}: no interface ${describe(iface)}${netnsLabel(netns)}`, { op: "RTM_GETLINK", errno: ENODEV, cause: err });
+      throw new NetlinkError(`${what}: no interface ${describe(iface)}${netnsLabel(netns)}`, {
+        op: "RTM_GETLINK",
+        errno: ENODEV,
+        cause: err,
+      });
     }
     throw err;
   }
   const reply = replies.find((m) => m.type === RTM.NEWLINK);
   if (reply === undefined) {
-    throw new NetlinkError(`${what}: no interface ${describe(iface)}${netnsLabel(netns)}`, { op: "RTM_GETLINK", errno: ENODEV });
+    throw new NetlinkError(`${what}: no interface ${describe(iface)}${netnsLabel(netns)}`, {
+      op: "RTM_GETLINK",
+      errno: ENODEV,
+    });
   }
   const dv = new DataView(reply.payload.buffer, reply.payload.byteOffset, reply.payload.byteLength);
   const attrs = netlinkAttributeMap(reply.payload.subarray(IFINFOMSG_LEN));
@@ -163,7 +174,14 @@ export function getIface(nl: NetlinkSocket, iface: string | number, netns: Netns
  * @param what What is being done, for the error.
  * @throws {NetlinkError} The kernel's refusal, with its extended ack.
  */
-export function setXdp(nl: NetlinkSocket, ifindex: number, fd: number, flags: number, expectedFd: number | undefined, what: string): void {
+export function setXdp(
+  nl: NetlinkSocket,
+  ifindex: number,
+  fd: number,
+  flags: number,
+  expectedFd: number | undefined,
+  what: string,
+): void {
   const w = nl.writer();
   w.begin(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK, nl.nextSeq())
     .u8(0)
@@ -196,7 +214,12 @@ export function withProgram<T>(id: number, what: string, fn: (fd: number) => T):
     prog = programById(id);
   } catch (err) {
     if (err instanceof SyscallError && err.errno === ENOENT) return fn(-1);
-    throw new SyscallError(what, { syscall: "bpf", op: "BPF_PROG_GET_FD_BY_ID", errno: err instanceof SyscallError ? err.errno : EINVAL, cause: err });
+    throw new SyscallError(what, {
+      syscall: "bpf",
+      op: "BPF_PROG_GET_FD_BY_ID",
+      errno: err instanceof SyscallError ? err.errno : EINVAL,
+      cause: err,
+    });
   }
   try {
     return fn(rawFd(prog.fd));
@@ -250,7 +273,8 @@ export function xdpState(ifindex: number, netns?: Netns): XdpState {
  */
 export function detachXdpNetlink(place: XdpNetlinkPlace, expected?: BpfProgram | number): boolean {
   checkInterfaceRef(place.ifindex);
-  if (!Object.hasOwn(MODE_FLAGS, place.mode)) throw new TypeError(`Invalid XDP mode ${describe(place.mode)}: use "skb", "drv" or "hw"`);
+  if (!Object.hasOwn(MODE_FLAGS, place.mode))
+    throw new TypeError(`Invalid XDP mode ${describe(place.mode)}: use "skb", "drv" or "hw"`);
   const what = `Cannot detach the XDP program in ${place.mode} mode from interface ${place.ifindex}${netnsLabel(place.netns)}`;
   using nl = openRoute(place.netns);
   if (typeof expected === "number") return detachNetlink(nl, place.ifindex, place.mode, expected, what);

@@ -1,5 +1,13 @@
 import { beforeEach, describe, expect, test } from "vitest";
-import { attachProgram, type BpfProgram, createLink, detachProgram, loadProgram, SyscallError, XDP_FLAGS } from "@dp/core";
+import {
+  attachProgram,
+  type BpfProgram,
+  createLink,
+  detachProgram,
+  loadProgram,
+  SyscallError,
+  XDP_FLAGS,
+} from "@dp/core";
 import { asm } from "@dp/core/internal";
 import { netns, requireRoot, type TestNetns } from "@dp/core/testing";
 import { listAttachments } from "./attachments.ts";
@@ -39,14 +47,35 @@ describe("listAttachments() on an interface", () => {
     using ns = netns({ label: "attach" });
     vethIn(ns, "v0");
     ns.exec("tc", ["qdisc", "add", "dev", "v0", "clsact"]);
-    ns.exec("tc", ["filter", "add", "dev", "v0", "ingress", "pref", "5", "handle", "3", "bpf", "da", "obj", TC_OBJECT, "sec", "tc"]);
+    ns.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      "v0",
+      "ingress",
+      "pref",
+      "5",
+      "handle",
+      "3",
+      "bpf",
+      "da",
+      "obj",
+      TC_OBJECT,
+      "sec",
+      "tc",
+    ]);
     ns.exec("tc", ["filter", "add", "dev", "v0", "egress", "bpf", "da", "obj", TC_OBJECT, "sec", "classifier"]);
     ns.exec("ip", ["link", "set", "dev", "v0", "xdpgeneric", "obj", XDP_OBJECT, "sec", "xdp"]);
 
     const list = listAttachments({ iface: "v0", netns: ns.ns });
     expect(list).toMatchObject([
       { hook: "xdp", kind: "xdpNetlink", programName: "count_packets", xdpMode: "skb" },
-      { hook: "tcIngress", kind: "tc", programName: "tc_count", filter: { priority: 5, handle: 3, name: "hooks_tc.o:[tc]" } },
+      {
+        hook: "tcIngress",
+        kind: "tc",
+        programName: "tc_count",
+        filter: { priority: 5, handle: 3, name: "hooks_tc.o:[tc]" },
+      },
       { hook: "tcEgress", kind: "tc", programName: "tc_drop", filter: { name: "hooks_tc.o:[classifier]" } },
     ]);
     expect(list).toHaveLength(3);
@@ -106,7 +135,13 @@ describe("listAttachments() on a cgroup", () => {
       try {
         expect(listAttachments({ cgroup: cgroup.path })).toEqual([
           { hook: "cgroupInetEgress", kind: "cgroup", programId: skb.info().id, programName: "cg_skb" },
-          { hook: "cgroupSockOps", kind: "cgroup", programId: sockops.info().id, programName: "cg_sockops", linkId: link.id },
+          {
+            hook: "cgroupSockOps",
+            kind: "cgroup",
+            programId: sockops.info().id,
+            programName: "cg_sockops",
+            linkId: link.id,
+          },
         ]);
       } finally {
         detachProgram({ path: cgroup.path }, skb, "cgroupInetEgress");

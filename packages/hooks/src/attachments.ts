@@ -101,7 +101,8 @@ function* linkIds(): Generator<number> {
     a.dv.setUint32(0, id, true);
     const ret = sys().bpf(BPF_LINK_GET_NEXT_ID, a.addr, GET_ID_SIZE);
     if (ret === -ENOENT) return;
-    if (ret < 0) throw new SyscallError("Cannot list bpf links", { syscall: "bpf", op: "BPF_LINK_GET_NEXT_ID", errno: -ret });
+    if (ret < 0)
+      throw new SyscallError("Cannot list bpf links", { syscall: "bpf", op: "BPF_LINK_GET_NEXT_ID", errno: -ret });
     id = a.dv.getUint32(4, true);
     yield id;
   }
@@ -147,7 +148,9 @@ function listInterface(iface: string | number, netns: Netns | undefined): Attach
   for (const direction of ["ingress", "egress"] as const) {
     const hook = direction === "ingress" ? "tcIngress" : "tcEgress";
     if (tcx) {
-      const query = inNetns(() => queryPrograms({ ifindex: dev.index }, direction === "ingress" ? "tcxIngress" : "tcxEgress"));
+      const query = inNetns(() =>
+        queryPrograms({ ifindex: dev.index }, direction === "ingress" ? "tcxIngress" : "tcxEgress"),
+      );
       for (const p of query.programs) {
         const base = { hook, kind: "tcx" as const, programId: p.programId, programName: programName(p.programId) };
         out.push(p.linkId === undefined ? base : { ...base, linkId: p.linkId });
@@ -246,7 +249,9 @@ export function listAttachments(target: AttachmentTarget): Attachment[] {
   }
   if ("cgroup" in target) {
     if (typeof target.cgroup !== "string" || !target.cgroup.startsWith("/")) {
-      throw new TypeError(`Cannot list attachments: cgroup must be an absolute path, got ${JSON.stringify(target.cgroup)}`);
+      throw new TypeError(
+        `Cannot list attachments: cgroup must be an absolute path, got ${JSON.stringify(target.cgroup)}`,
+      );
     }
     return listCgroup(target.cgroup);
   }

@@ -1,7 +1,16 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmdirSync } from "node:fs";
 import { beforeEach, describe, expect, test } from "vitest";
-import { type BpfMap, type Collection, loadCollection, loadProgram, openPinnedLink, readCollectionSpec, SyscallError, unpin } from "@dp/core";
+import {
+  type BpfMap,
+  type Collection,
+  loadCollection,
+  loadProgram,
+  openPinnedLink,
+  readCollectionSpec,
+  SyscallError,
+  unpin,
+} from "@dp/core";
 import { asm } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot } from "@dp/core/testing";
 import { ECHO_CLIENT, runInNetns, testCgroup } from "./_test_cgroup.ts";
@@ -32,7 +41,9 @@ interface BpftoolCgroupProg {
 }
 
 function bpftoolCgroup(path: string): BpftoolCgroupProg[] {
-  return JSON.parse(execFileSync("bpftool", ["-j", "cgroup", "show", path], { encoding: "utf8" }).trim() || "[]") as BpftoolCgroupProg[];
+  return JSON.parse(
+    execFileSync("bpftool", ["-j", "cgroup", "show", path], { encoding: "utf8" }).trim() || "[]",
+  ) as BpftoolCgroupProg[];
 }
 
 describe("attachCgroup()", () => {
@@ -66,8 +77,18 @@ describe("attachCgroup()", () => {
 
   test("update() swaps the program in place; detach() twice is a no-op", () => {
     using cg = testCgroup();
-    using a = loadProgram({ name: "ops_a", type: "sockOps", license: "GPL", instructions: asm.program(asm.movImm(0, 1), asm.exit()) });
-    using b = loadProgram({ name: "ops_b", type: "sockOps", license: "GPL", instructions: asm.program(asm.movImm(0, 1), asm.exit()) });
+    using a = loadProgram({
+      name: "ops_a",
+      type: "sockOps",
+      license: "GPL",
+      instructions: asm.program(asm.movImm(0, 1), asm.exit()),
+    });
+    using b = loadProgram({
+      name: "ops_b",
+      type: "sockOps",
+      license: "GPL",
+      instructions: asm.program(asm.movImm(0, 1), asm.exit()),
+    });
     const link = attachCgroup(cg.path, a, "cgroupSockOps");
     const linkId = link.linkId;
     link.update(b);
@@ -83,7 +104,12 @@ describe("attachCgroup()", () => {
   test("a pinned cgroup link outlives its handle until detached through the pin", () => {
     using cg = testCgroup();
     using dir = bpffsDir();
-    using prog = loadProgram({ name: "ops_pin", type: "sockOps", license: "GPL", instructions: asm.program(asm.movImm(0, 1), asm.exit()) });
+    using prog = loadProgram({
+      name: "ops_pin",
+      type: "sockOps",
+      license: "GPL",
+      instructions: asm.program(asm.movImm(0, 1), asm.exit()),
+    });
     const path = dir.join("cgroup_link");
     {
       using link = attachCgroup(cg.path, prog, "cgroupSockOps");
@@ -101,7 +127,12 @@ describe("attachCgroup()", () => {
   });
 
   test("attachCgroup() explains a directory that is not a cgroup v2 one, and a missing one", () => {
-    using prog = loadProgram({ name: "ops", type: "sockOps", license: "GPL", instructions: asm.program(asm.movImm(0, 1), asm.exit()) });
+    using prog = loadProgram({
+      name: "ops",
+      type: "sockOps",
+      license: "GPL",
+      instructions: asm.program(asm.movImm(0, 1), asm.exit()),
+    });
     const tmp = mkdtempSync("/tmp/dpt-notcg-");
     try {
       let err: unknown;
@@ -112,11 +143,15 @@ describe("attachCgroup()", () => {
       }
       expect(err).toBeInstanceOf(SyscallError);
       expect((err as SyscallError).code).toBe("EBADF");
-      expect((err as Error).message).toMatch(/Cannot attach sockOps program "ops" to cgroup ".*" as "cgroupSockOps".*not a cgroup v2 directory/);
+      expect((err as Error).message).toMatch(
+        /Cannot attach sockOps program "ops" to cgroup ".*" as "cgroupSockOps".*not a cgroup v2 directory/,
+      );
     } finally {
       rmdirSync(tmp);
     }
-    expect(() => attachCgroup("/sys/fs/cgroup/dp-no-such-cgroup", prog, "cgroupSockOps")).toThrow(/ENOENT.*no such cgroup directory/);
+    expect(() => attachCgroup("/sys/fs/cgroup/dp-no-such-cgroup", prog, "cgroupSockOps")).toThrow(
+      /ENOENT.*no such cgroup directory/,
+    );
     const v1 = "/sys/fs/cgroup/cpu";
     if (existsSync(v1) && findCgroup2Mount() !== "/sys/fs/cgroup") {
       expect(() => attachCgroup(v1, prog, "cgroupSockOps")).toThrow(/EBADF.*not a cgroup v2 directory/);
@@ -148,6 +183,8 @@ describe("mountCgroup2()", () => {
   });
 
   test("mountCgroup2() names a missing directory", () => {
-    expect(() => mountCgroup2("/tmp/dp-no-such-dir-for-cgroup2")).toThrow(/Cannot mount cgroup2 on "\/tmp\/dp-no-such-dir-for-cgroup2": ENOENT.*create the directory first/);
+    expect(() => mountCgroup2("/tmp/dp-no-such-dir-for-cgroup2")).toThrow(
+      /Cannot mount cgroup2 on "\/tmp\/dp-no-such-dir-for-cgroup2": ENOENT.*create the directory first/,
+    );
   });
 });

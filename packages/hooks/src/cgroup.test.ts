@@ -17,13 +17,38 @@ function fakeProgram(type: ProgramType, expectedAttachType?: AttachType): BpfPro
 
 describe("attachCgroup() refuses bad input before any system call", () => {
   test.each([
-    ["a sock_ops program on an skb hook", fakeProgram("sockOps"), "cgroupInetEgress", /"cgroupInetEgress" runs cgroupSkb programs, not sockOps/],
+    [
+      "a sock_ops program on an skb hook",
+      fakeProgram("sockOps"),
+      "cgroupInetEgress",
+      /"cgroupInetEgress" runs cgroupSkb programs, not sockOps/,
+    ],
     ["an XDP program", fakeProgram("xdp"), "cgroupSockOps", /runs sockOps programs, not xdp/],
-    ["a connect4 program on bind4", fakeProgram("cgroupSockAddr", "cgroupInet4Connect"), "cgroupInet4Bind", /loaded for "cgroupInet4Connect"/],
+    [
+      "a connect4 program on bind4",
+      fakeProgram("cgroupSockAddr", "cgroupInet4Connect"),
+      "cgroupInet4Bind",
+      /loaded for "cgroupInet4Connect"/,
+    ],
     ["a sock_addr program loaded for no hook", fakeProgram("cgroupSockAddr"), "cgroupInet4Bind", null],
-    ["a sock program (sock_create by default) on post_bind", fakeProgram("cgroupSock"), "cgroupInet4PostBind", /loaded for "cgroupInetSockCreate"/],
-    ["a cgroup_skb program loaded for ingress on egress", fakeProgram("cgroupSkb", "cgroupInetIngress"), "cgroupInetEgress", /loaded for "cgroupInetIngress"/],
-    ["a getsockopt program on setsockopt", fakeProgram("cgroupSockopt", "cgroupGetsockopt"), "cgroupSetsockopt", /loaded for "cgroupGetsockopt"/],
+    [
+      "a sock program (sock_create by default) on post_bind",
+      fakeProgram("cgroupSock"),
+      "cgroupInet4PostBind",
+      /loaded for "cgroupInetSockCreate"/,
+    ],
+    [
+      "a cgroup_skb program loaded for ingress on egress",
+      fakeProgram("cgroupSkb", "cgroupInetIngress"),
+      "cgroupInetEgress",
+      /loaded for "cgroupInetIngress"/,
+    ],
+    [
+      "a getsockopt program on setsockopt",
+      fakeProgram("cgroupSockopt", "cgroupGetsockopt"),
+      "cgroupSetsockopt",
+      /loaded for "cgroupGetsockopt"/,
+    ],
     ["a hook that is not a cgroup one", fakeProgram("xdp"), "xdp", /"xdp" is not a cgroup hook/],
     ["something that is not a program", {} as BpfProgram, "cgroupSockOps", /expected a BpfProgram/],
   ] as const)("attachCgroup() throws a TypeError for %s", (_, program, attachType, message) => {

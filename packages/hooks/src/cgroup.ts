@@ -101,7 +101,8 @@ function describe(v: unknown): string {
 
 function checkPath(path: unknown, what: string): asserts path is string {
   if (typeof path !== "string") throw new TypeError(`${what}: the path must be a string, got ${describe(path)}`);
-  if (!path.startsWith("/") || path.includes("\0")) throw new RangeError(`${what}: the path must be absolute, got ${JSON.stringify(path)}`);
+  if (!path.startsWith("/") || path.includes("\0"))
+    throw new RangeError(`${what}: the path must be absolute, got ${JSON.stringify(path)}`);
 }
 
 function programText(program: BpfProgram): string {
@@ -122,7 +123,9 @@ function checkProgram(program: unknown, attachType: CgroupAttachType, what: stri
 
 function checkAttachType(attachType: unknown, what: string): asserts attachType is CgroupAttachType {
   if (typeof attachType !== "string" || !Object.hasOwn(CGROUP_HOOKS, attachType)) {
-    throw new TypeError(`${what}: ${describe(attachType)} is not a cgroup hook (such as "cgroupSockOps" or "cgroupInetEgress")`);
+    throw new TypeError(
+      `${what}: ${describe(attachType)} is not a cgroup hook (such as "cgroupSockOps" or "cgroupInetEgress")`,
+    );
   }
 }
 
@@ -220,7 +223,8 @@ export class CgroupLink implements Link {
     const what = `Cannot update the "${this.attachType}" link of cgroup "${this.path}"`;
     checkProgram(program, this.attachType, what);
     const link = this.#link;
-    if (link === undefined || !this.#attached) throw new ClosedError(`"${this.attachType}" link of cgroup "${this.path}"`);
+    if (link === undefined || !this.#attached)
+      throw new ClosedError(`"${this.attachType}" link of cgroup "${this.path}"`);
     const id = program.info().id;
     link.update(program);
     this.#programId = id;
@@ -363,7 +367,6 @@ export function attachCgroup(path: string, program: BpfProgram, attachType: Cgro
   }
 }
 
-
 /** Undoes the octal escapes (`\040` for a space) of /proc/self/mountinfo. */
 function unescapeMountPath(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
@@ -417,7 +420,9 @@ function mountError(what: string, syscall: string, ret: number, hint?: string): 
     syscall,
     op: syscall,
     errno: -ret,
-    hint: hint ?? (-ret === EPERM ? "mounting needs CAP_SYS_ADMIN" : -ret === ENOENT ? "create the directory first" : undefined),
+    hint:
+      hint ??
+      (-ret === EPERM ? "mounting needs CAP_SYS_ADMIN" : -ret === ENOENT ? "create the directory first" : undefined),
   });
 }
 

@@ -16,7 +16,12 @@ const ROOT = new URL("../../../", import.meta.url).pathname;
 const TC_ACT_UNSPEC = -1;
 
 function tcProgram(name: string): BpfProgram {
-  return loadProgram({ name, type: "schedCls", license: "GPL", instructions: asm.program(asm.movImm(0, TC_ACT_UNSPEC), asm.exit()) });
+  return loadProgram({
+    name,
+    type: "schedCls",
+    license: "GPL",
+    instructions: asm.program(asm.movImm(0, TC_ACT_UNSPEC), asm.exit()),
+  });
 }
 
 function xdpProgram(name: string): BpfProgram {
@@ -50,7 +55,9 @@ function tcFilters(ns: TestNetns, dev: string, direction: "ingress" | "egress"):
 
 /** `ip -json link show`: the generic XDP program id, if any. */
 function xdpGenericId(ns: TestNetns, dev: string): number | undefined {
-  const [link] = JSON.parse(ns.exec("ip", ["-json", "link", "show", "dev", dev])) as { xdp?: { mode: number; prog?: { id: number } } }[];
+  const [link] = JSON.parse(ns.exec("ip", ["-json", "link", "show", "dev", dev])) as {
+    xdp?: { mode: number; prog?: { id: number } };
+  }[];
   return link?.xdp?.mode === 2 ? link.xdp.prog?.id : undefined;
 }
 
@@ -75,7 +82,16 @@ afterEach(() => {
 
 /** Starts the child that attaches with a ledger and waits until it reports its program ids. */
 async function startChild(ns: TestNetns, dev: string, ledgerDir: string, withLink = false): Promise<Child> {
-  const args = ["--conditions=@dp/source", "--import", "tsx", CHILD, ns.name, dev, ledgerDir, ...(withLink ? ["link"] : [])];
+  const args = [
+    "--conditions=@dp/source",
+    "--import",
+    "tsx",
+    CHILD,
+    ns.name,
+    dev,
+    ledgerDir,
+    ...(withLink ? ["link"] : []),
+  ];
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let stdout = "";
@@ -85,9 +101,12 @@ async function startChild(ns: TestNetns, dev: string, ledgerDir: string, withLin
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
       const line = stdout.split("\n").find((l) => l.startsWith("{"));
-      if (line !== undefined && stdout.includes("\n")) resolve((JSON.parse(line) as { attached: Record<string, number> }).attached);
+      if (line !== undefined && stdout.includes("\n"))
+        resolve((JSON.parse(line) as { attached: Record<string, number> }).attached);
     });
-    child.on("exit", (code, signal) => reject(new Error(`child exited (${code ?? signal}) before attaching:\n${stderr}`)));
+    child.on("exit", (code, signal) =>
+      reject(new Error(`child exited (${code ?? signal}) before attaching:\n${stderr}`)),
+    );
   });
   return { process: child, ids };
 }
@@ -116,7 +135,23 @@ describe("reconcile() after a crash", () => {
     vethIn(ns, "v0");
     // Someone else's filter, added with tc before the process ran...
     ns.exec("tc", ["qdisc", "add", "dev", "v0", "clsact"]);
-    ns.exec("tc", ["filter", "add", "dev", "v0", "ingress", "pref", "100", "handle", "7", "bpf", "da", "obj", TC_OBJECT, "sec", "classifier"]);
+    ns.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      "v0",
+      "ingress",
+      "pref",
+      "100",
+      "handle",
+      "7",
+      "bpf",
+      "da",
+      "obj",
+      TC_OBJECT,
+      "sec",
+      "classifier",
+    ]);
     // ...and a dp attachment made without the ledger.
     using other = tcProgram("parent_tc");
     using otherLink = attachTc("v0", other, { direction: "egress", mode: "netlink", netns: ns.ns });
@@ -190,7 +225,9 @@ describe("reconcile() after a crash", () => {
     const nextId = next.info().id;
     expect(ingress.programId).toBe(nextId);
     expect(tcFilters(ns, "v0", "ingress")).toEqual(before.map((f) => ({ ...f, programId: nextId })));
-    expect(ledger.entries().find((e) => e.kind === "tc" && e.direction === "ingress")).toMatchObject({ programId: nextId });
+    expect(ledger.entries().find((e) => e.kind === "tc" && e.direction === "ingress")).toMatchObject({
+      programId: nextId,
+    });
 
     for (const link of result.adopted) link.detach();
     for (const link of result.adopted) link.detach(); // idempotent
@@ -212,8 +249,21 @@ describe("reconcile() after a crash", () => {
     const [ours] = tcFilters(ns, "v0", "ingress");
     if (ours === undefined) throw new Error("the child's ingress filter is missing");
     ns.exec("tc", [
-      "filter", "replace", "dev", "v0", "ingress", "pref", String(ours.pref), "handle", String(ours.handle),
-      "bpf", "da", "obj", TC_OBJECT, "sec", "classifier",
+      "filter",
+      "replace",
+      "dev",
+      "v0",
+      "ingress",
+      "pref",
+      String(ours.pref),
+      "handle",
+      String(ours.handle),
+      "bpf",
+      "da",
+      "obj",
+      TC_OBJECT,
+      "sec",
+      "classifier",
     ]);
     ns.exec("ip", ["link", "set", "dev", "v0", "xdpgeneric", "off"]);
     using theirs = xdpProgram("their_xdp");
@@ -263,13 +313,26 @@ describe("Ledger", () => {
     using prog = tcProgram("rec_tc");
     using xprog = xdpProgram("rec_xdp");
     const inode = netnsInode(ns.ns);
-    const place = { netnsInode: inode, ifindex: 2, ifname: "v0", direction: "ingress", priority: 3, handle: 0xabc } as const;
+    const place = {
+      netnsInode: inode,
+      ifindex: 2,
+      ifname: "v0",
+      direction: "ingress",
+      priority: 3,
+      handle: 0xabc,
+    } as const;
     let entries: LedgerEntry[];
     {
       using ledger = openLedger(path);
       const tc = ledger.recordTc(place, prog);
       const xdp = ledger.recordXdp({ netnsInode: inode, ifindex: 2, ifname: "v0", mode: "skb" }, xprog);
-      expect(tc).toEqual({ kind: "tc", path: `${path}/tc-${inode}-2-ingress-3-00000abc`, programId: prog.info().id, pending: false, ...place });
+      expect(tc).toEqual({
+        kind: "tc",
+        path: `${path}/tc-${inode}-2-ingress-3-00000abc`,
+        programId: prog.info().id,
+        pending: false,
+        ...place,
+      });
       expect(xdp.path).toBe(`${path}/xdp-${inode}-2-skb`);
       entries = [tc, xdp];
     }
@@ -288,7 +351,14 @@ describe("Ledger", () => {
     using ledger = openLedger(dir.join("ledger"));
     using a = tcProgram("rec_a");
     using b = tcProgram("rec_b");
-    const place = { netnsInode: netnsInode(), ifindex: 1, ifname: "lo", direction: "egress", priority: 1, handle: 1 } as const;
+    const place = {
+      netnsInode: netnsInode(),
+      ifindex: 1,
+      ifname: "lo",
+      direction: "egress",
+      priority: 1,
+      handle: 1,
+    } as const;
     const old = ledger.recordTc(place, a);
     const next = ledger.recordTc(place, b);
     expect(ledger.entries()).toEqual([next]);
@@ -317,7 +387,9 @@ describe("Ledger", () => {
       })();
       expect(err).toBeInstanceOf(SyscallError);
       expect((err as SyscallError).code).toBe("EEXIST");
-      expect((err as SyscallError).message).toMatch(/Cannot record link "lo-xdp" in ledger .*: EEXIST .*forget it first/);
+      expect((err as SyscallError).message).toMatch(
+        /Cannot record link "lo-xdp" in ledger .*: EEXIST .*forget it first/,
+      );
     }
     expect(linkExists(id)).toBe(true);
     expect(() => ledger.recordLink("bad.name", {} as never)).toThrow(RangeError);
@@ -347,7 +419,8 @@ describe("Ledger", () => {
 
   test("netnsInode() is the inode stat reports for the namespace", () => {
     using ns = netns({ label: "ledger" });
-    const stat = (path: string): number => Number(execFileSync("stat", ["-L", "-c", "%i", path], { encoding: "utf8" }).trim());
+    const stat = (path: string): number =>
+      Number(execFileSync("stat", ["-L", "-c", "%i", path], { encoding: "utf8" }).trim());
     expect(netnsInode(ns.ns)).toBe(stat(`/run/netns/${ns.name}`));
     expect(netnsInode()).toBe(stat("/proc/thread-self/ns/net"));
     expect(ns.run(() => netnsInode())).toBe(stat(`/run/netns/${ns.name}`));

@@ -21,7 +21,14 @@ function fakeProgram(): BpfProgram {
   return Object.assign(Object.create(BpfProgram.prototype) as BpfProgram, { name: "p", type: "schedCls" });
 }
 
-const PLACE: TcPlace = { netnsInode: 4026531833, ifindex: 2, ifname: "eth0", direction: "ingress", priority: 1, handle: 1 };
+const PLACE: TcPlace = {
+  netnsInode: 4026531833,
+  ifindex: 2,
+  ifname: "eth0",
+  direction: "ingress",
+  priority: 1,
+  handle: 1,
+};
 
 describe("bad input is refused before any system call", () => {
   test.each([
@@ -46,15 +53,19 @@ describe("bad input is refused before any system call", () => {
 
   test("recordXdp() throws a TypeError for the auto mode: the entry needs the mode the kernel chose", () => {
     const { direction: _d, priority: _p, handle: _h, ...common } = PLACE;
-    expect(() => fakeLedger().recordXdp({ ...common, mode: "auto" as "skb" }, fakeProgram())).toThrow(/mode must be "skb", "drv" or "hw"/);
+    expect(() => fakeLedger().recordXdp({ ...common, mode: "auto" as "skb" }, fakeProgram())).toThrow(
+      /mode must be "skb", "drv" or "hw"/,
+    );
   });
 
-  test.each([["an empty name", ""], ["a dot", "a.b"], ["a slash", "a/b"], ["60 characters", "x".repeat(60)]])(
-    "recordLink() throws a RangeError for %s",
-    (_, name) => {
-      expect(() => fakeLedger().recordLink(name, { pin() {} } as never)).toThrow(RangeError);
-    },
-  );
+  test.each([
+    ["an empty name", ""],
+    ["a dot", "a.b"],
+    ["a slash", "a/b"],
+    ["60 characters", "x".repeat(60)],
+  ])("recordLink() throws a RangeError for %s", (_, name) => {
+    expect(() => fakeLedger().recordLink(name, { pin() {} } as never)).toThrow(RangeError);
+  });
 
   test("recordLink() refuses a netlink attachment, which is not a bpf_link", () => {
     const tc = { kind: "tc", pin() {} } as unknown as Link & { pin(path: string): void };

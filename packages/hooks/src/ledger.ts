@@ -272,7 +272,13 @@ function isErrno(err: unknown, errno: number): boolean {
 /** Adds what the ledger was doing to a failed system call, keeping its errno; other errors pass unchanged. */
 function wrap(err: unknown, what: string, hint?: string): unknown {
   if (err instanceof SyscallError) {
-    return new SyscallError(what, { syscall: err.syscall, op: err.op, errno: err.errno, hint: hint ?? err.hint, cause: err });
+    return new SyscallError(what, {
+      syscall: err.syscall,
+      op: err.op,
+      errno: err.errno,
+      hint: hint ?? err.hint,
+      cause: err,
+    });
   }
   return err;
 }
@@ -460,7 +466,12 @@ export class Ledger {
     if (typeof link !== "object" || link === null || typeof pinnable.pin !== "function") {
       throw new TypeError(`${what}: not a link that can be pinned`);
     }
-    if (typeof pinnable.kind === "string" && pinnable.kind !== "tcx" && pinnable.kind !== "xdp" && pinnable.kind !== "cgroup") {
+    if (
+      typeof pinnable.kind === "string" &&
+      pinnable.kind !== "tcx" &&
+      pinnable.kind !== "xdp" &&
+      pinnable.kind !== "cgroup"
+    ) {
       throw new TypeError(
         `${what}: a "${pinnable.kind}" attachment is not a bpf_link; record netlink attachments with the ledger option of attachTc() or attachXdp()`,
       );
@@ -604,7 +615,8 @@ export function openLedger(dir: string): Ledger {
     } catch (err) {
       if (err instanceof SyscallError && err.errno !== ENOENT) throw wrap(err, what);
       // Something else than a map is pinned there.
-      if (!(err instanceof SyscallError)) throw new TypeError(`${what}: "${indexPath}" is not a ledger index`, { cause: err });
+      if (!(err instanceof SyscallError))
+        throw new TypeError(`${what}: "${indexPath}" is not a ledger index`, { cause: err });
       index = createMap({
         name: "dp_ledger",
         type: "hash",
@@ -790,7 +802,12 @@ class AdoptedTcLink extends AdoptedNetlinkLink<TcLedgerEntry> implements Adopted
     this.check(what);
     const current = findTcFilter(e, this.netns);
     if (current === undefined || current.programId !== e.programId) {
-      throw new SyscallError(what, { syscall: "netlink", op: "RTM_NEWTFILTER", errno: ENOENT, hint: "the filter is gone or runs another program" });
+      throw new SyscallError(what, {
+        syscall: "netlink",
+        op: "RTM_NEWTFILTER",
+        errno: ENOENT,
+        hint: "the filter is gone or runs another program",
+      });
     }
     using nl = openNetlink("route", { netns: this.netns });
     const w = nl.writer();
@@ -819,12 +836,23 @@ class AdoptedXdpLink extends AdoptedNetlinkLink<XdpLedgerEntry> implements Adopt
     this.check(what);
     const old = openProgram(e.path);
     if (old === undefined) {
-      throw new SyscallError(what, { syscall: "bpf", op: "BPF_OBJ_GET", errno: ENOENT, hint: "the ledger entry's pin is gone" });
+      throw new SyscallError(what, {
+        syscall: "bpf",
+        op: "BPF_OBJ_GET",
+        errno: ENOENT,
+        hint: "the ledger entry's pin is gone",
+      });
     }
     try {
       using nl = openNetlink("route", { netns: this.netns });
       const w = nl.writer();
-      w.begin(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK, nl.nextSeq()).u8(0).u8(0).u16(0).s32(e.ifindex).u32(0).u32(0);
+      w.begin(RTM.SETLINK, NLM_F.REQUEST | NLM_F.ACK, nl.nextSeq())
+        .u8(0)
+        .u8(0)
+        .u16(0)
+        .s32(e.ifindex)
+        .u32(0)
+        .u32(0);
       w.nest(
         IFLA.XDP,
         () => {

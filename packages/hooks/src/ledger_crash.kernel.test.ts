@@ -59,7 +59,13 @@ function childScript(): string {
 }
 
 /** Runs the child; `killed` when SIGKILL ended it, else the number of system calls its attach made. */
-function runChild(kind: Kind, ns: TestNetns, ledgerDir: string, target: string, killAt: number): { killed: boolean; calls: number } {
+function runChild(
+  kind: Kind,
+  ns: TestNetns,
+  ledgerDir: string,
+  target: string,
+  killAt: number,
+): { killed: boolean; calls: number } {
   const r = spawnSync(process.execPath, [childScript(), kind, ns.name, "kv0", ledgerDir, target, String(killAt)], {
     cwd: ROOT,
     encoding: "utf8",
@@ -67,7 +73,10 @@ function runChild(kind: Kind, ns: TestNetns, ledgerDir: string, target: string, 
   });
   if (r.signal === "SIGKILL") return { killed: true, calls: killAt };
   if (r.status !== 0) throw new Error(`child ${kind} (kill at ${killAt}) failed: ${r.status ?? r.signal}\n${r.stderr}`);
-  return { killed: false, calls: (JSON.parse(r.stdout.trim().split("\n").at(-1) as string) as { calls: number }).calls };
+  return {
+    killed: false,
+    calls: (JSON.parse(r.stdout.trim().split("\n").at(-1) as string) as { calls: number }).calls,
+  };
 }
 
 /** What is attached, as comparable text: hook, how, and program name. */
@@ -77,7 +86,12 @@ function attached(kind: Kind, ns: TestNetns, cgroup: string): string[] {
 }
 
 function foreignCgroupProgram(): BpfProgram {
-  return loadProgram({ name: "foreign_ops", type: "sockOps", license: "GPL", instructions: asm.program(asm.movImm(0, 1), asm.exit()) });
+  return loadProgram({
+    name: "foreign_ops",
+    type: "sockOps",
+    license: "GPL",
+    instructions: asm.program(asm.movImm(0, 1), asm.exit()),
+  });
 }
 
 describe("the ledger when the attaching process is killed at every system call", () => {
@@ -106,7 +120,21 @@ describe("the ledger when the attaching process is killed at every system call",
       } else {
         // A filter added by tc: someone else's attachment on the same hook.
         ns.exec("tc", ["qdisc", "add", "dev", "kv0", "clsact"]);
-        ns.exec("tc", ["filter", "add", "dev", "kv0", "ingress", "pref", "7", "bpf", "da", "obj", TC_OBJECT, "sec", "tc"]);
+        ns.exec("tc", [
+          "filter",
+          "add",
+          "dev",
+          "kv0",
+          "ingress",
+          "pref",
+          "7",
+          "bpf",
+          "da",
+          "obj",
+          TC_OBJECT,
+          "sec",
+          "tc",
+        ]);
       }
       const before = attached(kind, ns, cgroup);
       expect(before.length).toBe(1);

@@ -46,9 +46,22 @@ export { internetChecksum } from "./packet/checksum.ts";
 export { PacketParseError, parsePacket } from "./packet/parse.ts";
 export type { PacketLayerName, PacketParseErrorOptions, ParsePacketOptions } from "./packet/parse.ts";
 export { testRun } from "./packet/test_run.ts";
-export type { PacketTestRunOptions, PacketTestRunResult, SkbContext, TcVerdict, XdpContext, XdpVerdict } from "./packet/test_run.ts";
+export type {
+  PacketTestRunOptions,
+  PacketTestRunResult,
+  SkbContext,
+  TcVerdict,
+  XdpContext,
+  XdpVerdict,
+} from "./packet/test_run.ts";
 export { expectPacket, expectRewrite, PacketAssertionError } from "./packet/expect.ts";
-export type { EthExpectation, ExpectPacketOptions, LayerExpectation, PacketDifference, PacketExpectation } from "./packet/expect.ts";
+export type {
+  EthExpectation,
+  ExpectPacketOptions,
+  LayerExpectation,
+  PacketDifference,
+  PacketExpectation,
+} from "./packet/expect.ts";
 export { Ledger, netnsInode, openLedger, reconcile } from "./ledger.ts";
 export type {
   AdoptedLink,

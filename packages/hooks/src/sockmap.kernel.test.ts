@@ -1,5 +1,13 @@
 import { beforeEach, describe, expect, test } from "vitest";
-import { type BpfMap, type Collection, loadCollection, loadProgram, queryPrograms, readCollectionSpec, SyscallError } from "@dp/core";
+import {
+  type BpfMap,
+  type Collection,
+  loadCollection,
+  loadProgram,
+  queryPrograms,
+  readCollectionSpec,
+  SyscallError,
+} from "@dp/core";
 import { asm } from "@dp/core/internal";
 import { netns, requireRoot } from "@dp/core/testing";
 import { bytes, SockHash, SockMap } from "@dp/maps";
@@ -42,7 +50,9 @@ describe("attachSockmap()", () => {
       using msg = attachSockmap(socks, coll.program("msg_redirect"), "skMsgVerdict");
       using ops = attachCgroup(cg.path, coll.program("sockops_insert"), "cgroupSockOps");
       expect(msg.kind).toBe("sockmap");
-      expect(queryPrograms({ fd: socks.map }, "skMsgVerdict").programs.map((p) => p.programId)).toEqual([msg.programId]);
+      expect(queryPrograms({ fd: socks.map }, "skMsgVerdict").programs.map((p) => p.programId)).toEqual([
+        msg.programId,
+      ]);
 
       expect(await runInNetns(ns, cg.path, ECHO_CLIENT, ["1", message])).toEqual([message]);
       // Both ends went into the map; the request and the echo were redirected.
@@ -67,8 +77,12 @@ describe("attachSockmap()", () => {
     const verdict = coll.program("skb_verdict");
     const p = attachSockmap(socks, parser, "skSkbStreamParser");
     const v = attachSockmap(socks, verdict, "skSkbStreamVerdict");
-    expect(queryPrograms({ fd: socks.map }, "skSkbStreamParser").programs.map((x) => x.programId)).toEqual([parser.info().id]);
-    expect(queryPrograms({ fd: socks.map }, "skSkbStreamVerdict").programs.map((x) => x.programId)).toEqual([verdict.info().id]);
+    expect(queryPrograms({ fd: socks.map }, "skSkbStreamParser").programs.map((x) => x.programId)).toEqual([
+      parser.info().id,
+    ]);
+    expect(queryPrograms({ fd: socks.map }, "skSkbStreamVerdict").programs.map((x) => x.programId)).toEqual([
+      verdict.info().id,
+    ]);
     v.detach();
     v.detach();
     expect(queryPrograms({ fd: socks.map }, "skSkbStreamVerdict").programs).toEqual([]);

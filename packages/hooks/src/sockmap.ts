@@ -66,13 +66,20 @@ function mapText(map: SocketMap): string {
 
 function checkMap(map: unknown, what: string): asserts map is SocketMap {
   if (map instanceof SockMap || map instanceof SockHash) return;
-  const kind = typeof map === "object" && map !== null && "map" in map ? ` (a ${String((map as { map: { type?: unknown } }).map.type)} map)` : "";
-  throw new TypeError(`${what}: sk_msg and sk_skb programs attach only to a SockMap or SockHash, got ${describe(map)}${kind}`);
+  const kind =
+    typeof map === "object" && map !== null && "map" in map
+      ? ` (a ${String((map as { map: { type?: unknown } }).map.type)} map)`
+      : "";
+  throw new TypeError(
+    `${what}: sk_msg and sk_skb programs attach only to a SockMap or SockHash, got ${describe(map)}${kind}`,
+  );
 }
 
 function checkHook(program: unknown, attachType: unknown, what: string): asserts program is BpfProgram {
   if (typeof attachType !== "string" || !Object.hasOwn(SOCKMAP_HOOKS, attachType)) {
-    throw new TypeError(`${what}: ${describe(attachType)} is not a sockmap hook (use "skMsgVerdict", "skSkbStreamParser", "skSkbStreamVerdict" or "skSkbVerdict")`);
+    throw new TypeError(
+      `${what}: ${describe(attachType)} is not a sockmap hook (use "skMsgVerdict", "skSkbStreamParser", "skSkbStreamVerdict" or "skSkbVerdict")`,
+    );
   }
   if (!(program instanceof BpfProgram)) throw new TypeError(`${what}: expected a BpfProgram, got ${describe(program)}`);
   const type = SOCKMAP_HOOKS[attachType as SockmapAttachType];
@@ -88,7 +95,8 @@ function attachedIds(map: Fd, attachType: SockmapAttachType): number[] | undefin
   try {
     return queryPrograms({ fd: map }, attachType).programs.map((p) => p.programId);
   } catch (err) {
-    if (err instanceof SyscallError && (err.errno === EINVAL || err.errno === EOPNOTSUPP || err.errno === ENOTSUPP)) return undefined;
+    if (err instanceof SyscallError && (err.errno === EINVAL || err.errno === EOPNOTSUPP || err.errno === ENOTSUPP))
+      return undefined;
     throw err;
   }
 }
@@ -179,7 +187,8 @@ export class SockmapLink implements Link {
     const what = `Cannot update the ${this.attachType} program of ${this.mapKind} "${this.mapName}"`;
     checkHook(program, this.attachType, what);
     const map = this.#map;
-    if (map === undefined || !this.#attached) throw new ClosedError(`${this.attachType} attachment of ${this.mapKind} "${this.mapName}"`);
+    if (map === undefined || !this.#attached)
+      throw new ClosedError(`${this.attachType} attachment of ${this.mapKind} "${this.mapName}"`);
     const id = program.info().id;
     attachProgram({ fd: map }, program, this.attachType);
     this.#programId = id;
@@ -263,12 +272,18 @@ export class SockmapLink implements Link {
  * assert.equal(link.programId, pass.info().id);
  * ```
  */
-export function attachSockmap(map: SocketMap, program: BpfProgram, attachType: SockmapAttachType, options: SockmapOptions = {}): SockmapLink {
+export function attachSockmap(
+  map: SocketMap,
+  program: BpfProgram,
+  attachType: SockmapAttachType,
+  options: SockmapOptions = {},
+): SockmapLink {
   const label = program instanceof BpfProgram ? programText(program) : "program";
   const what = `Cannot attach ${label} to ${map instanceof SockMap || map instanceof SockHash ? mapText(map) : "map"} as ${describe(attachType)}`;
   checkMap(map, what);
   checkHook(program, attachType, what);
-  if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options must be an object, got ${describe(options)}`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${what}: options must be an object, got ${describe(options)}`);
   if (options.replace !== undefined && typeof options.replace !== "boolean") {
     throw new TypeError(`${what}: replace must be a boolean, got ${describe(options.replace)}`);
   }

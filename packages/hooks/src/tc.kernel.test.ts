@@ -59,7 +59,7 @@ interface TcShow {
   readonly protocol?: string;
   readonly options?: {
     readonly handle?: string;
-    readonly "bpf_name"?: string;
+    readonly bpf_name?: string;
     readonly "direct-action"?: boolean;
     readonly prog?: { readonly id: number; readonly name: string };
   };
@@ -142,7 +142,12 @@ describe.each(MODES)("attachTc() in %s mode", (mode) => {
     const count = counting.program("tc_count");
     // A second link to order against, so that "after" lands between two attachments.
     using tail = load();
-    using first = attachTc(p.veth.b.name, drop, { direction: "ingress", netns: p.b.ns, mode, ...(mode === "netlink" ? { priority: 10 } : {}) });
+    using first = attachTc(p.veth.b.name, drop, {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode,
+      ...(mode === "netlink" ? { priority: 10 } : {}),
+    });
     using last = attachTc(p.veth.b.name, tail.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode });
     using middle = attachTc(p.veth.b.name, count, { direction: "ingress", netns: p.b.ns, mode, after: first });
     expect(order(p.b, mode, p.veth.b.index, "ingress")).toEqual([id(drop), id(count), id(tail.program("tc_count"))]);
@@ -214,7 +219,9 @@ describe.each(MODES)("attachTc() in %s mode", (mode) => {
     using link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode });
     if (mode === "tcx") {
       // bpftool 7.1 (Debian 12) predates tcx in `net show`; its link listing has it.
-      const shown = JSON.parse(execFileSync("bpftool", ["-j", "link", "show", "id", String(link.linkId)], { encoding: "utf8" })) as {
+      const shown = JSON.parse(
+        execFileSync("bpftool", ["-j", "link", "show", "id", String(link.linkId)], { encoding: "utf8" }),
+      ) as {
         id: number;
         prog_id: number;
       };
@@ -275,34 +282,109 @@ describe("attachTc() in netlink mode", () => {
     using c = load();
     using other = load();
     p.b.exec("tc", ["qdisc", "add", "dev", p.veth.b.name, "clsact"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "ingress", "prio", "20", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
-    using link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "20",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
+    using link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     expect([link.priority, link.handle, link.filterName]).toEqual([20 + 256, 1, "tc_count"]);
-    using between = attachTc(p.veth.b.name, other.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", before: link });
+    using between = attachTc(p.veth.b.name, other.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+      before: link,
+    });
     expect(between.priority).toBe(148);
   });
 
   test("listTcFilters() lists filters added by `tc filter add ... bpf`, with program ids bpftool agrees on", () => {
     using p = pair();
     p.b.exec("tc", ["qdisc", "add", "dev", p.veth.b.name, "clsact"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "ingress", "prio", "3", "handle", "5", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "ingress", "prio", "4", "handle", "1", "bpf", "obj", OBJECT, "sec", "classifier"]);
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "3",
+      "handle",
+      "5",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "4",
+      "handle",
+      "1",
+      "bpf",
+      "obj",
+      OBJECT,
+      "sec",
+      "classifier",
+    ]);
     const filters = listTcFilters(p.veth.b.index, "ingress", p.b.ns);
     const shown = tcShow(p.b, p.veth.b.name, "ingress");
     expect(filters).toEqual([
-      expect.objectContaining({ priority: 3, handle: 5, kind: "bpf", name: "hooks_tc.o:[tc]", directAction: true, protocol: 3 }),
-      expect.objectContaining({ priority: 4, handle: 1, kind: "bpf", name: "hooks_tc.o:[classifier]", directAction: false }),
+      expect.objectContaining({
+        priority: 3,
+        handle: 5,
+        kind: "bpf",
+        name: "hooks_tc.o:[tc]",
+        directAction: true,
+        protocol: 3,
+      }),
+      expect.objectContaining({
+        priority: 4,
+        handle: 1,
+        kind: "bpf",
+        name: "hooks_tc.o:[classifier]",
+        directAction: false,
+      }),
     ]);
     expect(filters.map((f) => f.programId)).toEqual(shown.map((f) => f.options?.prog?.id));
-    const tags = JSON.parse(execFileSync("bpftool", ["-j", "prog", "show", "id", String(filters[0]!.programId)], { encoding: "utf8" })) as {
+    const tags = JSON.parse(
+      execFileSync("bpftool", ["-j", "prog", "show", "id", String(filters[0]!.programId)], { encoding: "utf8" }),
+    ) as {
       tag: string;
       name: string;
     };
     expect(filters[0]!.programTag).toBe(tags.tag);
     expect(tags.name).toBe("tc_count");
     expect(listTcFilters(p.veth.b.index, "egress", p.b.ns)).toEqual([]);
-    expect(findTcFilter({ ifindex: p.veth.b.index, direction: "ingress", priority: 4, handle: 1 }, p.b.ns)?.name).toBe("hooks_tc.o:[classifier]");
-    expect(findTcFilter({ ifindex: p.veth.b.index, direction: "ingress", priority: 4, handle: 2 }, p.b.ns)).toBeUndefined();
+    expect(findTcFilter({ ifindex: p.veth.b.index, direction: "ingress", priority: 4, handle: 1 }, p.b.ns)?.name).toBe(
+      "hooks_tc.o:[classifier]",
+    );
+    expect(
+      findTcFilter({ ifindex: p.veth.b.index, direction: "ingress", priority: 4, handle: 2 }, p.b.ns),
+    ).toBeUndefined();
   });
 
   test("listTcFilters() of an interface without clsact is empty", () => {
@@ -313,8 +395,40 @@ describe("attachTc() in netlink mode", () => {
   test("deleteTcFilter() deletes one filter, and only while it runs the expected program", () => {
     using p = pair();
     p.b.exec("tc", ["qdisc", "add", "dev", p.veth.b.name, "clsact"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "egress", "prio", "3", "handle", "5", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "egress", "prio", "4", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "egress",
+      "prio",
+      "3",
+      "handle",
+      "5",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "egress",
+      "prio",
+      "4",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
     const [first, second] = listTcFilters(p.veth.b.index, "egress", p.b.ns);
     expect(deleteTcFilter(first!, { netns: p.b.ns, programId: second!.programId })).toBe(false);
     expect(deleteTcFilter(first!, { netns: p.b.ns, programId: first!.programId })).toBe(true);
@@ -328,8 +442,16 @@ describe("attachTc() in netlink mode", () => {
     using c = load();
     using c2 = load();
     expect(qdiscs(p.b, p.veth.b.name)).not.toContain("clsact");
-    const one = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
-    const two = attachTc(p.veth.b.name, c2.program("tc_count"), { direction: "egress", netns: p.b.ns, mode: "netlink" });
+    const one = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
+    const two = attachTc(p.veth.b.name, c2.program("tc_count"), {
+      direction: "egress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     expect(qdiscs(p.b, p.veth.b.name)).toContain("clsact");
     one.detach();
     expect(qdiscs(p.b, p.veth.b.name)).toContain("clsact");
@@ -340,8 +462,28 @@ describe("attachTc() in netlink mode", () => {
   test("TcLink.detach() keeps the clsact qdisc it created while someone else's filter uses it", () => {
     using p = pair();
     using c = load();
-    const link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "egress", "prio", "1", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
+    const link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "egress",
+      "prio",
+      "1",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
     link.detach();
     expect(qdiscs(p.b, p.veth.b.name)).toContain("clsact");
     expect(tcShow(p.b, p.veth.b.name, "egress")).toHaveLength(1);
@@ -352,13 +494,39 @@ describe("attachTc() in netlink mode", () => {
     using p = pair();
     using c = load();
     p.b.exec("tc", ["qdisc", "add", "dev", p.veth.b.name, "clsact"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "ingress", "prio", "1", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
-    const link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "1",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
+    const link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     expect(link.priority).toBe(257);
     link.detach();
-    expect(tcShow(p.b, p.veth.b.name, "ingress").map((f) => [f.pref, f.options?.bpf_name])).toEqual([[1, "hooks_tc.o:[tc]"]]);
+    expect(tcShow(p.b, p.veth.b.name, "ingress").map((f) => [f.pref, f.options?.bpf_name])).toEqual([
+      [1, "hooks_tc.o:[tc]"],
+    ]);
     p.b.exec("tc", ["filter", "del", "dev", p.veth.b.name, "ingress"]);
-    const again = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
+    const again = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     again.detach();
     expect(qdiscs(p.b, p.veth.b.name)).toContain("clsact");
   });
@@ -366,8 +534,30 @@ describe("attachTc() in netlink mode", () => {
   test("TcLink.detach() leaves a filter someone replaced with another program", () => {
     using p = pair();
     using c = load();
-    const link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", priority: 5, handle: 1 });
-    p.b.exec("tc", ["filter", "replace", "dev", p.veth.b.name, "ingress", "prio", "5", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "classifier"]);
+    const link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+      priority: 5,
+      handle: 1,
+    });
+    p.b.exec("tc", [
+      "filter",
+      "replace",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "5",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "classifier",
+    ]);
     link.detach();
     expect(link.attached).toBe(false);
     expect(tcShow(p.b, p.veth.b.name, "ingress").map((f) => f.options?.prog?.name)).toEqual(["tc_drop"]);
@@ -376,7 +566,11 @@ describe("attachTc() in netlink mode", () => {
   test("TcLink.detach() after someone deleted the filter does nothing", () => {
     using p = pair();
     using c = load();
-    const link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
+    const link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     p.b.exec("tc", ["qdisc", "del", "dev", p.veth.b.name, "clsact"]);
     link.detach();
     expect(link.attached).toBe(false);
@@ -387,10 +581,25 @@ describe("attachTc() in netlink mode", () => {
     using a = load();
     using b = load();
     using c = load();
-    using first = attachTc(p.veth.b.name, a.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", priority: 4 });
-    using second = attachTc(p.veth.b.name, b.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", priority: 5 });
+    using first = attachTc(p.veth.b.name, a.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+      priority: 4,
+    });
+    using second = attachTc(p.veth.b.name, b.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+      priority: 5,
+    });
     expect(() =>
-      attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", before: second }),
+      attachTc(p.veth.b.name, c.program("tc_count"), {
+        direction: "ingress",
+        netns: p.b.ns,
+        mode: "netlink",
+        before: second,
+      }),
     ).toThrow(/no priority is free right before priority 5 \(4 is next to it\)/);
     expect(first.attached && second.attached).toBe(true);
   });
@@ -399,7 +608,12 @@ describe("attachTc() in netlink mode", () => {
     using p = pair();
     using c = load();
     expect(() =>
-      attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", before: c.program("tc_drop") }),
+      attachTc(p.veth.b.name, c.program("tc_count"), {
+        direction: "ingress",
+        netns: p.b.ns,
+        mode: "netlink",
+        before: c.program("tc_drop"),
+      }),
     ).toThrow(/ENOENT .*program "tc_drop" \(id \d+\) is not attached to ".*" ingress/);
     expect(qdiscs(p.b, p.veth.b.name)).not.toContain("clsact");
   });
@@ -409,11 +623,38 @@ describe("attachTc() in netlink mode", () => {
     using a = load();
     using b = load();
     p.b.exec("tc", ["qdisc", "add", "dev", p.veth.b.name, "clsact"]);
-    p.b.exec("tc", ["filter", "add", "dev", p.veth.b.name, "ingress", "prio", "3", "handle", "1", "bpf", "da", "obj", OBJECT, "sec", "tc"]);
+    p.b.exec("tc", [
+      "filter",
+      "add",
+      "dev",
+      p.veth.b.name,
+      "ingress",
+      "prio",
+      "3",
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "obj",
+      OBJECT,
+      "sec",
+      "tc",
+    ]);
     expect(() =>
-      attachTc(p.veth.b.name, a.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", priority: 3, handle: 1 }),
+      attachTc(p.veth.b.name, a.program("tc_count"), {
+        direction: "ingress",
+        netns: p.b.ns,
+        mode: "netlink",
+        priority: 3,
+        handle: 1,
+      }),
     ).toThrow(/priority 3 handle 1 is taken/);
-    using shared = attachTc(p.veth.b.name, b.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink", priority: 3 });
+    using shared = attachTc(p.veth.b.name, b.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+      priority: 3,
+    });
     expect([shared.priority, shared.handle]).toEqual([3, 2]);
   });
 
@@ -422,9 +663,21 @@ describe("attachTc() in netlink mode", () => {
     using c = load();
     using dir = bpffsDir();
     using ledger = openLedger(dir.join("ledger"));
-    const link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "egress", netns: p.b.ns, mode: "netlink", ledger });
+    const link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "egress",
+      netns: p.b.ns,
+      mode: "netlink",
+      ledger,
+    });
     expect(ledger.entries()).toEqual([
-      expect.objectContaining({ kind: "tc", ifindex: p.veth.b.index, direction: "egress", priority: link.priority, handle: link.handle, programId: link.programId }),
+      expect.objectContaining({
+        kind: "tc",
+        ifindex: p.veth.b.index,
+        direction: "egress",
+        priority: link.priority,
+        handle: link.handle,
+        programId: link.programId,
+      }),
     ]);
     link.close();
     expect(link.attached).toBe(false);
@@ -434,7 +687,12 @@ describe("attachTc() in netlink mode", () => {
     expect(deleteTcFilter(entry, { netns: p.b.ns, programId: link.programId })).toBe(true);
     ledger.forget(entry);
 
-    const again = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "egress", netns: p.b.ns, mode: "netlink", ledger });
+    const again = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "egress",
+      netns: p.b.ns,
+      mode: "netlink",
+      ledger,
+    });
     again.update(c.program("tc_drop"));
     expect(ledger.entries()).toEqual([expect.objectContaining({ programId: again.programId })]);
     again.detach();
@@ -444,7 +702,11 @@ describe("attachTc() in netlink mode", () => {
   test("TcLink.pin() refuses a netlink filter", () => {
     using p = pair();
     using c = load();
-    using link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "egress", netns: p.b.ns, mode: "netlink" });
+    using link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "egress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
     expect(() => link.pin("/sys/fs/bpf/x")).toThrow(/netlink filters are not links/);
   });
 });
@@ -480,16 +742,30 @@ describe("attachTc() in tcx mode", () => {
   test("attachTc() refuses to replace a netlink filter in tcx mode", () => {
     using p = pair();
     using c = load();
-    using link = attachTc(p.veth.b.name, c.program("tc_count"), { direction: "ingress", netns: p.b.ns, mode: "netlink" });
-    expect(() => attachTc(p.veth.b.name, c.program("tc_drop"), { direction: "ingress", netns: p.b.ns, mode: "tcx", replace: link })).toThrow(
-      /replace is a netlink attachment, but mode is "tcx"/,
-    );
+    using link = attachTc(p.veth.b.name, c.program("tc_count"), {
+      direction: "ingress",
+      netns: p.b.ns,
+      mode: "netlink",
+    });
+    expect(() =>
+      attachTc(p.veth.b.name, c.program("tc_drop"), {
+        direction: "ingress",
+        netns: p.b.ns,
+        mode: "tcx",
+        replace: link,
+      }),
+    ).toThrow(/replace is a netlink attachment, but mode is "tcx"/);
   });
 });
 
 describe("attachTc() bad input", () => {
   test("attachTc() refuses an XDP program with a TypeError before any system call", () => {
-    using xdp = loadProgram({ name: "x", type: "xdp", license: "GPL", instructions: asm.program(asm.movImm(0, 2), asm.exit()) });
+    using xdp = loadProgram({
+      name: "x",
+      type: "xdp",
+      license: "GPL",
+      instructions: asm.program(asm.movImm(0, 2), asm.exit()),
+    });
     setSys(forbiddenSys());
     try {
       expect(() => attachTc("lo", xdp, { direction: "ingress" })).toThrow(TypeError);

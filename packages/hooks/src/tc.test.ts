@@ -1,6 +1,13 @@
 import { readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { BpfProgram, NetlinkWriter, NLM_F, parseNetlinkAttributes, parseNetlinkMessages, type ProgramType } from "@dp/core";
+import {
+  BpfProgram,
+  NetlinkWriter,
+  NLM_F,
+  parseNetlinkAttributes,
+  parseNetlinkMessages,
+  type ProgramType,
+} from "@dp/core";
 import { forbiddenSys, RTM, setSys, TCA, TCA_BPF } from "@dp/core/internal";
 import {
   choosePlace,
@@ -33,7 +40,7 @@ function hex(bytes: Uint8Array): string {
 function normalize(bytes: Uint8Array): string {
   const copy = bytes.slice();
   const dv = new DataView(copy.buffer);
-  for (let off = 0; off + 16 <= copy.length; ) {
+  for (let off = 0; off + 16 <= copy.length;) {
     const len = dv.getUint32(off, true);
     dv.setUint32(off + 8, 0, true);
     dv.setUint32(off + 12, 0, true);
@@ -80,7 +87,10 @@ describe("tc netlink requests match iproute2 byte for byte", () => {
 
   test.each([
     ["filter_add_ingress", { ifindex: D0, direction: "ingress", priority: 1, handle: 1, name: "hooks_tc.o:[tc]" }],
-    ["filter_add_egress", { ifindex: D0, direction: "egress", priority: 3, handle: 7, name: "hooks_tc.o:[classifier]" }],
+    [
+      "filter_add_egress",
+      { ifindex: D0, direction: "egress", priority: 3, handle: 7, name: "hooks_tc.o:[classifier]" },
+    ],
   ] as const)("encodeFilterAdd() in create mode is %s (`tc filter add ... bpf da obj ... sec ...`)", (name, place) => {
     const want = request(name, RTM.NEWTFILTER);
     expect(written((w) => encodeFilterAdd(w, 0, { ...place, fd: sentFd(want) }, "create"))).toBe(normalize(want));
@@ -88,7 +98,13 @@ describe("tc netlink requests match iproute2 byte for byte", () => {
 
   test("encodeFilterAdd() in replace mode differs from `tc filter replace` only in its flags: no CREATE, so a vanished filter is not made anew", () => {
     const want = request("filter_replace", RTM.NEWTFILTER);
-    const place = { ifindex: D0, direction: "egress", priority: 3, handle: 7, name: "hooks_tc.o:[classifier]" } as const;
+    const place = {
+      ifindex: D0,
+      direction: "egress",
+      priority: 3,
+      handle: 7,
+      name: "hooks_tc.o:[classifier]",
+    } as const;
     const w = new NetlinkWriter();
     encodeFilterAdd(w, 0, { ...place, fd: sentFd(want) }, "replace");
     const ours = w.bytes();
@@ -105,7 +121,9 @@ describe("tc netlink requests match iproute2 byte for byte", () => {
   });
 
   test("encodeFilterDump() is `tc filter show dev d0 egress`", () => {
-    expect(written((w) => encodeFilterDump(w, 0, D0, "egress"))).toBe(normalize(request("filter_show_egress", RTM.GETTFILTER)));
+    expect(written((w) => encodeFilterDump(w, 0, D0, "egress"))).toBe(
+      normalize(request("filter_show_egress", RTM.GETTFILTER)),
+    );
   });
 });
 
@@ -194,7 +212,12 @@ describe("choosePlace()", () => {
     ["PRIORITY_STEP after the last filter by default", [at(1), at(5)], {}, { priority: 5 + 0x100, handle: 1 }],
     ["the next priority when a step does not fit", [at(0xfff0)], {}, { priority: 0xfff1, handle: 1 }],
     ["an explicit place", [at(1)], { priority: 9, handle: 4 }, { priority: 9, handle: 4 }],
-    ["the lowest free handle at an explicit, shared priority", [at(2, 1), at(2, 2)], { priority: 2 }, { priority: 2, handle: 3 }],
+    [
+      "the lowest free handle at an explicit, shared priority",
+      [at(2, 1), at(2, 2)],
+      { priority: 2 },
+      { priority: 2, handle: 3 },
+    ],
     ["halfway to the previous filter for before", [at(1), at(5)], { before: 5 }, { priority: 3, handle: 1 }],
     ["halfway to 0 before the first filter", [at(0x8000)], { before: 0x8000 }, { priority: 0x4000, handle: 1 }],
     ["halfway to the next filter for after", [at(1), at(5)], { after: 1 }, { priority: 3, handle: 1 }],
@@ -209,7 +232,9 @@ describe("choosePlace()", () => {
     for (let i = 0; i < 10; i++) {
       const { priority } = choosePlace(filters, { before: 0x8000 });
       expect(priority).toBeLessThan(0x8000);
-      expect(priority).toBeGreaterThan(Math.max(0, ...filters.filter((f) => f.priority < 0x8000).map((f) => f.priority)));
+      expect(priority).toBeGreaterThan(
+        Math.max(0, ...filters.filter((f) => f.priority < 0x8000).map((f) => f.priority)),
+      );
       filters.push(at(priority));
     }
   });
@@ -237,7 +262,11 @@ describe("attachTc() refuses bad input before any system call", () => {
 
   /** A program handle that never reaches the kernel: only its name and type are read. */
   function fakeProgram(type: ProgramType): BpfProgram {
-    return Object.assign(Object.create(BpfProgram.prototype) as BpfProgram, { name: "p", type, expectedAttachType: undefined });
+    return Object.assign(Object.create(BpfProgram.prototype) as BpfProgram, {
+      name: "p",
+      type,
+      expectedAttachType: undefined,
+    });
   }
 
   const tc = fakeProgram("schedCls");
@@ -263,8 +292,18 @@ describe("attachTc() refuses bad input before any system call", () => {
     ["priority 65536", { direction: "ingress", priority: 65536 }, RangeError, /priority must be an integer/],
     ["handle 0", { direction: "ingress", handle: 0 }, RangeError, /handle must be an integer from 1 to 4294967295/],
     ["a name with NUL", { direction: "ingress", name: "a\0b" }, RangeError, /Invalid tc filter name/],
-    ["a priority with before", { direction: "ingress", priority: 3, before: tc }, TypeError, /priority excludes before/],
-    ["a priority for tcx", { direction: "ingress", mode: "tcx", priority: 3 }, TypeError, /are for netlink filters, not tcx links/],
+    [
+      "a priority with before",
+      { direction: "ingress", priority: 3, before: tc },
+      TypeError,
+      /priority excludes before/,
+    ],
+    [
+      "a priority for tcx",
+      { direction: "ingress", mode: "tcx", priority: 3 },
+      TypeError,
+      /are for netlink filters, not tcx links/,
+    ],
     ["a ledger that is not one", { direction: "ingress", ledger: {} }, TypeError, /ledger must be a Ledger/],
     ["a namespace that is not one", { direction: "ingress", netns: "blue" }, TypeError, /netns must be a Netns/],
   ])("attachTc() throws for %s", (_, options, type, message) => {

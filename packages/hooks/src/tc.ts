@@ -409,7 +409,8 @@ interface Checked {
 }
 
 function checkOptions(options: TcOptions, what: string): Checked {
-  if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options with a direction are required`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${what}: options with a direction are required`);
   const direction = options.direction;
   if (direction !== "ingress" && direction !== "egress") {
     throw new TypeError(`${what}: direction must be "ingress" or "egress", got ${JSON.stringify(direction)}`);
@@ -418,7 +419,9 @@ function checkOptions(options: TcOptions, what: string): Checked {
   if (mode !== "auto" && mode !== "tcx" && mode !== "netlink") {
     throw new TypeError(`${what}: mode must be "auto", "tcx" or "netlink", got ${JSON.stringify(mode)}`);
   }
-  const given = [options.before !== undefined, options.after !== undefined, options.replace !== undefined].filter(Boolean).length;
+  const given = [options.before !== undefined, options.after !== undefined, options.replace !== undefined].filter(
+    Boolean,
+  ).length;
   if (given > 1) throw new TypeError(`${what}: before, after and replace exclude each other`);
   let relative: Checked["relative"];
   for (const side of ["before", "after"] as const) {
@@ -434,17 +437,22 @@ function checkOptions(options: TcOptions, what: string): Checked {
   const link = replace ?? (relative?.ref instanceof TcLink ? relative.ref : undefined);
   if (link !== undefined) {
     if (link.direction !== direction) {
-      throw new TypeError(`${what}: ${replace ? "replace" : relative?.side} is a link on ${link.direction}, not ${direction}`);
+      throw new TypeError(
+        `${what}: ${replace ? "replace" : relative?.side} is a link on ${link.direction}, not ${direction}`,
+      );
     }
     const linkMode = link.kind === "tcx" ? "tcx" : "netlink";
     if (mode !== "auto" && mode !== linkMode) {
-      throw new TypeError(`${what}: ${replace ? "replace" : relative?.side} is a ${linkMode} attachment, but mode is "${mode}"`);
+      throw new TypeError(
+        `${what}: ${replace ? "replace" : relative?.side} is a ${linkMode} attachment, but mode is "${mode}"`,
+      );
     }
     if (!link.attached) throw new TypeError(`${what}: ${replace ? "replace" : relative?.side} is not attached`);
   }
   const netns = options.netns;
   if (netns !== undefined && !(netns instanceof Netns)) throw new TypeError(`${what}: netns must be a Netns`);
-  const priority = options.priority === undefined ? undefined : integerIn(options.priority, 1, MAX_PRIORITY, "priority", what);
+  const priority =
+    options.priority === undefined ? undefined : integerIn(options.priority, 1, MAX_PRIORITY, "priority", what);
   const handle = options.handle === undefined ? undefined : integerIn(options.handle, 1, MAX_HANDLE, "handle", what);
   const name = options.name === undefined ? undefined : checkFilterName(options.name);
   if (priority !== undefined && (relative !== undefined || replace !== undefined)) {
@@ -455,7 +463,8 @@ function checkOptions(options: TcOptions, what: string): Checked {
     throw new TypeError(`${what}: priority, handle and name are for netlink filters, not tcx links`);
   }
   const ledger = options.ledger;
-  if (ledger !== undefined && !(ledger instanceof Ledger)) throw new TypeError(`${what}: ledger must be a Ledger from openLedger()`);
+  if (ledger !== undefined && !(ledger instanceof Ledger))
+    throw new TypeError(`${what}: ledger must be a Ledger from openLedger()`);
   return {
     direction,
     mode: link === undefined ? mode : link.kind === "tcx" ? "tcx" : "netlink",
@@ -533,7 +542,14 @@ export function attachTc(iface: string | number, program: BpfProgram, options: T
   else if (mode === "tcx" && !hasTcx()) throw new NotSupportedError("tcx links", { minKernel: "6.6" });
   const programId = program.info().id;
   const state = mode === "tcx" ? attachTcx(dev, program, o, what) : attachNetlink(dev, program, programId, o, action);
-  return new TcLink({ ifindex: dev.index, ifname: dev.name, direction: o.direction, netnsText: nsText, programId, state });
+  return new TcLink({
+    ifindex: dev.index,
+    ifname: dev.name,
+    direction: o.direction,
+    netnsText: nsText,
+    programId,
+    state,
+  });
 }
 
 function attachTcx(dev: ResolvedInterface, program: BpfProgram, o: Checked, what: string): TcxState {
@@ -562,7 +578,8 @@ function attachTcx(dev: ResolvedInterface, program: BpfProgram, o: Checked, what
     anchor = o.relative.side === "before" ? { before: target } : { after: target };
   }
   const attachType = o.direction === "ingress" ? "tcxIngress" : "tcxEgress";
-  const create = (): BpfLink => createLink(program, { ifindex: dev.index }, attachType, anchor === undefined ? {} : { anchor });
+  const create = (): BpfLink =>
+    createLink(program, { ifindex: dev.index }, attachType, anchor === undefined ? {} : { anchor });
   try {
     const link = o.netns === undefined ? create() : withNetns(o.netns, create);
     return { kind: "tcx", link, pinned: false };
@@ -596,10 +613,18 @@ function placeRequest(filters: readonly TcFilter[], o: Checked, dev: ResolvedInt
       hint: `${label} is not attached to ${hookText(dev.name, o.direction)}`,
     });
   }
-  return rel.side === "before" ? { before: anchor.priority, handle: o.handle } : { after: anchor.priority, handle: o.handle };
+  return rel.side === "before"
+    ? { before: anchor.priority, handle: o.handle }
+    : { after: anchor.priority, handle: o.handle };
 }
 
-function attachNetlink(dev: ResolvedInterface, program: BpfProgram, programId: number, o: Checked, action: string): NetlinkState {
+function attachNetlink(
+  dev: ResolvedInterface,
+  program: BpfProgram,
+  programId: number,
+  o: Checked,
+  action: string,
+): NetlinkState {
   const what = `Cannot ${action}`;
   const name = o.name ?? program.name;
   if (o.replace !== undefined) {

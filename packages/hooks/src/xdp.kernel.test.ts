@@ -1,6 +1,14 @@
 import { execFileSync } from "node:child_process";
 import { beforeEach, describe, expect, test } from "vitest";
-import { type BpfProgram, loadProgram, NetlinkError, NotSupportedError, openPinnedLink, SyscallError, unpin } from "@dp/core";
+import {
+  type BpfProgram,
+  loadProgram,
+  NetlinkError,
+  NotSupportedError,
+  openPinnedLink,
+  SyscallError,
+  unpin,
+} from "@dp/core";
 import { asm } from "@dp/core/internal";
 import { bpffsDir, netns, requireRoot, type TestNetns } from "@dp/core/testing";
 import { openLedger } from "./ledger.ts";
@@ -15,7 +23,12 @@ const XDP_PASS = 2;
 const COUNT_OBJECT = new URL("../../../bpf/build/testdata/xdp_count.o", import.meta.url).pathname;
 
 function xdpProgram(name: string, verdict: number): BpfProgram {
-  return loadProgram({ name, type: "xdp", license: "GPL", instructions: asm.program(asm.movImm(0, verdict), asm.exit()) });
+  return loadProgram({
+    name,
+    type: "xdp",
+    license: "GPL",
+    instructions: asm.program(asm.movImm(0, verdict), asm.exit()),
+  });
 }
 
 interface IpXdp {
@@ -39,33 +52,36 @@ function pair(): NsPair {
 }
 
 describe("attachXdp()", () => {
-  test.each(["link", "netlink"] as const)("attachXdp() via %s in skb mode: drop blocks ping, update to pass lets it through, ip shows the program", (via) => {
-    using net = pair();
-    const dev = net.veth.b.name;
-    using drop = xdpProgram("xdp_drop", XDP_DROP);
-    using pass = xdpProgram("xdp_pass", XDP_PASS);
-    expect(pings(net.a, "10.0.0.2")).toBe(true);
+  test.each(["link", "netlink"] as const)(
+    "attachXdp() via %s in skb mode: drop blocks ping, update to pass lets it through, ip shows the program",
+    (via) => {
+      using net = pair();
+      const dev = net.veth.b.name;
+      using drop = xdpProgram("xdp_drop", XDP_DROP);
+      using pass = xdpProgram("xdp_pass", XDP_PASS);
+      expect(pings(net.a, "10.0.0.2")).toBe(true);
 
-    using link = attachXdp(dev, drop, { mode: "skb", via, netns: net.b.ns });
-    expect(link.kind).toBe(via === "link" ? "xdp" : "xdpNetlink");
-    expect(link.mode).toBe("skb");
-    expect(link.ifindex).toBe(net.veth.b.index);
-    expect(link.programId).toBe(drop.info().id);
-    expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: drop.info().id, name: "xdp_drop" } });
-    const [shown] = JSON.parse(net.b.exec("bpftool", ["-j", "net", "show", "dev", dev])) as { xdp: unknown[] }[];
-    expect(shown?.xdp).toEqual([expect.objectContaining({ devname: dev, mode: "generic", id: drop.info().id })]);
-    expect(pings(net.a, "10.0.0.2")).toBe(false);
+      using link = attachXdp(dev, drop, { mode: "skb", via, netns: net.b.ns });
+      expect(link.kind).toBe(via === "link" ? "xdp" : "xdpNetlink");
+      expect(link.mode).toBe("skb");
+      expect(link.ifindex).toBe(net.veth.b.index);
+      expect(link.programId).toBe(drop.info().id);
+      expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: drop.info().id, name: "xdp_drop" } });
+      const [shown] = JSON.parse(net.b.exec("bpftool", ["-j", "net", "show", "dev", dev])) as { xdp: unknown[] }[];
+      expect(shown?.xdp).toEqual([expect.objectContaining({ devname: dev, mode: "generic", id: drop.info().id })]);
+      expect(pings(net.a, "10.0.0.2")).toBe(false);
 
-    link.update(pass);
-    expect(link.programId).toBe(pass.info().id);
-    expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: pass.info().id } });
-    expect(pings(net.a, "10.0.0.2")).toBe(true);
+      link.update(pass);
+      expect(link.programId).toBe(pass.info().id);
+      expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: pass.info().id } });
+      expect(pings(net.a, "10.0.0.2")).toBe(true);
 
-    link.detach();
-    expect(link.attached).toBe(false);
-    expect(ipXdp(net.b, dev)).toBeUndefined();
-    link.detach(); // idempotent
-  });
+      link.detach();
+      expect(link.attached).toBe(false);
+      expect(ipXdp(net.b, dev)).toBeUndefined();
+      link.detach(); // idempotent
+    },
+  );
 
   test("attachXdp() via auto makes a link; mode auto runs natively on veth", () => {
     using net = pair();
@@ -75,7 +91,9 @@ describe("attachXdp()", () => {
     expect(link.mode).toBe("drv");
     expect(link.ifname).toBe(net.veth.b.name);
     expect(ipXdp(net.b, net.veth.b.name)).toMatchObject({ mode: 1, prog: { id: pass.info().id } });
-    const links = JSON.parse(execFileSync("bpftool", ["-j", "link", "show", "id", String(link.linkId)], { encoding: "utf8" })) as {
+    const links = JSON.parse(
+      execFileSync("bpftool", ["-j", "link", "show", "id", String(link.linkId)], { encoding: "utf8" }),
+    ) as {
       type: string;
       prog_id: number;
     };
@@ -83,26 +101,29 @@ describe("attachXdp()", () => {
     expect(pings(net.a, "10.0.0.2")).toBe(true);
   });
 
-  test.each(["link", "netlink"] as const)("attachXdp() with replace: link swaps the %s attachment's program and takes it over", (via) => {
-    using net = pair();
-    const dev = net.veth.b.name;
-    using drop = xdpProgram("xdp_drop", XDP_DROP);
-    using pass = xdpProgram("xdp_pass", XDP_PASS);
-    using first = attachXdp(dev, drop, { mode: "skb", via, netns: net.b.ns });
-    expect(pings(net.a, "10.0.0.2")).toBe(false);
-    const linkId = first.linkId;
-    using second = attachXdp(dev, pass, { replace: first, netns: net.b.ns });
-    expect(second.kind).toBe(first.kind);
-    expect(second.linkId).toBe(linkId);
-    expect(first.attached).toBe(false);
-    expect(second.attached).toBe(true);
-    expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: pass.info().id } });
-    expect(pings(net.a, "10.0.0.2")).toBe(true);
-    first.detach(); // inert: the attachment belongs to `second`
-    expect(ipXdp(net.b, dev)?.prog?.id).toBe(pass.info().id);
-    second.detach();
-    expect(ipXdp(net.b, dev)).toBeUndefined();
-  });
+  test.each(["link", "netlink"] as const)(
+    "attachXdp() with replace: link swaps the %s attachment's program and takes it over",
+    (via) => {
+      using net = pair();
+      const dev = net.veth.b.name;
+      using drop = xdpProgram("xdp_drop", XDP_DROP);
+      using pass = xdpProgram("xdp_pass", XDP_PASS);
+      using first = attachXdp(dev, drop, { mode: "skb", via, netns: net.b.ns });
+      expect(pings(net.a, "10.0.0.2")).toBe(false);
+      const linkId = first.linkId;
+      using second = attachXdp(dev, pass, { replace: first, netns: net.b.ns });
+      expect(second.kind).toBe(first.kind);
+      expect(second.linkId).toBe(linkId);
+      expect(first.attached).toBe(false);
+      expect(second.attached).toBe(true);
+      expect(ipXdp(net.b, dev)).toMatchObject({ mode: 2, prog: { id: pass.info().id } });
+      expect(pings(net.a, "10.0.0.2")).toBe(true);
+      first.detach(); // inert: the attachment belongs to `second`
+      expect(ipXdp(net.b, dev)?.prog?.id).toBe(pass.info().id);
+      second.detach();
+      expect(ipXdp(net.b, dev)).toBeUndefined();
+    },
+  );
 
   test("attachXdp() refuses to replace a program `ip` attached unless replace: true, then removes only its own", () => {
     using net = pair();
@@ -136,7 +157,9 @@ describe("attachXdp()", () => {
     using pass = xdpProgram("xdp_pass", XDP_PASS);
     using held = attachXdp(dev, drop, { mode: "skb", via: "link", netns: net.b.ns });
     expect(() => attachXdp(dev, pass, { mode: "skb", via: "link", netns: net.b.ns })).toThrow(/EBUSY/);
-    expect(() => attachXdp(dev, pass, { replace: true, netns: net.b.ns })).toThrow(/bpf_link.*EBUSY.*Can't replace active BPF XDP link/);
+    expect(() => attachXdp(dev, pass, { replace: true, netns: net.b.ns })).toThrow(
+      /bpf_link.*EBUSY.*Can't replace active BPF XDP link/,
+    );
     expect(ipXdp(net.b, dev)?.prog?.id).toBe(held.programId);
   });
 
@@ -147,37 +170,50 @@ describe("attachXdp()", () => {
     using pass = xdpProgram("xdp_pass", XDP_PASS);
     using held = attachXdp(dev, drop, { mode: "skb", via: "netlink", netns: net.b.ns });
     expect(() => attachXdp(dev, pass, { mode: "drv", via: "netlink", netns: net.b.ns })).toThrow(
-      new RegExp(`program ${held.programId} in skb mode is attached.*EEXIST.*Native and generic XDP can't be active at the same time`),
+      new RegExp(
+        `program ${held.programId} in skb mode is attached.*EEXIST.*Native and generic XDP can't be active at the same time`,
+      ),
     );
   });
 
-  test.each(["link", "netlink"] as const)("attachXdp() in drv mode on a device without native XDP fails with EOPNOTSUPP via %s", (via) => {
-    using ns = netns({ label: "xdplo" });
-    using pass = xdpProgram("xdp_pass", XDP_PASS);
-    let err: unknown;
-    try {
-      attachXdp("lo", pass, { mode: "drv", via, netns: ns.ns }).detach();
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(via === "netlink" ? NetlinkError : SyscallError);
-    expect((err as SyscallError).errno).toBe(95); // EOPNOTSUPP
-    expect((err as Error).message).toMatch(/Cannot attach XDP program "xdp_pass" to "lo" in drv mode/);
-    expect((err as Error).message).toMatch(via === "netlink" ? /Underlying driver does not support XDP in native mode/ : /has no native XDP: use mode "skb"/);
-  });
+  test.each(["link", "netlink"] as const)(
+    "attachXdp() in drv mode on a device without native XDP fails with EOPNOTSUPP via %s",
+    (via) => {
+      using ns = netns({ label: "xdplo" });
+      using pass = xdpProgram("xdp_pass", XDP_PASS);
+      let err: unknown;
+      try {
+        attachXdp("lo", pass, { mode: "drv", via, netns: ns.ns }).detach();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(via === "netlink" ? NetlinkError : SyscallError);
+      expect((err as SyscallError).errno).toBe(95); // EOPNOTSUPP
+      expect((err as Error).message).toMatch(/Cannot attach XDP program "xdp_pass" to "lo" in drv mode/);
+      expect((err as Error).message).toMatch(
+        via === "netlink"
+          ? /Underlying driver does not support XDP in native mode/
+          : /has no native XDP: use mode "skb"/,
+      );
+    },
+  );
 
   test.each(["link", "netlink"] as const)("attachXdp() in hw mode is not supported on veth (via %s)", (via) => {
     using net = pair();
     using pass = xdpProgram("xdp_pass", XDP_PASS);
     expect(() => attachXdp(net.veth.b.name, pass, { mode: "hw", via, netns: net.b.ns })).toThrow(NotSupportedError);
-    expect(() => attachXdp(net.veth.b.name, pass, { mode: "hw", via, netns: net.b.ns })).toThrow(/XDP offload \(hw mode\) on "vb/);
+    expect(() => attachXdp(net.veth.b.name, pass, { mode: "hw", via, netns: net.b.ns })).toThrow(
+      /XDP offload \(hw mode\) on "vb/,
+    );
     expect(ipXdp(net.b, net.veth.b.name)).toBeUndefined();
   });
 
   test("attachXdp() names an unknown interface and its namespace", () => {
     using ns = netns({ label: "xdpno" });
     using pass = xdpProgram("xdp_pass", XDP_PASS);
-    expect(() => attachXdp("nope0", pass, { netns: ns.ns })).toThrow(new RegExp(`no interface "nope0" in network namespace "${ns.name}": ENODEV`));
+    expect(() => attachXdp("nope0", pass, { netns: ns.ns })).toThrow(
+      new RegExp(`no interface "nope0" in network namespace "${ns.name}": ENODEV`),
+    );
     expect(() => attachXdp(4242, pass, { netns: ns.ns })).toThrow(/no interface 4242.*ENODEV/);
   });
 
@@ -217,7 +253,12 @@ describe("attachXdp()", () => {
     const ledger = openLedger(dir.join("ledger"));
     try {
       const link = attachXdp(dev, pass, { mode: "skb", via: "netlink", netns: net.b.ns, ledger });
-      expect(link.ledgerEntry).toMatchObject({ kind: "xdpNetlink", ifindex: net.veth.b.index, ifname: dev, mode: "skb" });
+      expect(link.ledgerEntry).toMatchObject({
+        kind: "xdpNetlink",
+        ifindex: net.veth.b.index,
+        ifname: dev,
+        mode: "skb",
+      });
       expect(() => link.pin(dir.join("nope"))).toThrow(TypeError);
       link.close();
       expect(link.attached).toBe(false);
@@ -226,7 +267,9 @@ describe("attachXdp()", () => {
       expect(ipXdp(net.b, dev)).toBeUndefined();
 
       using again = attachXdp(dev, pass, { mode: "skb", via: "netlink", netns: net.b.ns, ledger });
-      expect(ledger.entries()).toEqual([expect.objectContaining({ kind: "xdpNetlink", ifindex: net.veth.b.index, programId: pass.info().id })]);
+      expect(ledger.entries()).toEqual([
+        expect.objectContaining({ kind: "xdpNetlink", ifindex: net.veth.b.index, programId: pass.info().id }),
+      ]);
       using drop = xdpProgram("xdp_drop", XDP_DROP);
       again.update(drop);
       expect(ledger.entries()).toEqual([expect.objectContaining({ kind: "xdpNetlink", programId: drop.info().id })]);

@@ -63,7 +63,11 @@ describe("attachXdp() refuses bad input before any system call", () => {
     ["replace (another kind of link)", { replace: { kind: "tc" } }, /\(a tc link\)/],
     ["netns", { netns: {} }, /expected a Netns/],
     ["ledger", { ledger: {} }, /expected a Ledger/],
-    ["replace with a conflicting via", { replace: fakeLink("xdp"), via: "netlink" }, /Cannot replace a bpf_link XDP attachment via netlink/],
+    [
+      "replace with a conflicting via",
+      { replace: fakeLink("xdp"), via: "netlink" },
+      /Cannot replace a bpf_link XDP attachment via netlink/,
+    ],
     ["replace with a conflicting mode", { replace: fakeLink("xdpNetlink"), mode: "drv" }, /it runs in skb mode/],
   ])("attachXdp() throws a TypeError for a bad %s", (_, options, message) => {
     expect(() => attachXdp("eth0", xdp, options as XdpOptions)).toThrow(TypeError);
@@ -84,7 +88,9 @@ describe("attachXdp() refuses bad input before any system call", () => {
 
 describe("XdpLink", () => {
   test("pin() is a TypeError for a netlink attachment", () => {
-    expect(() => fakeLink("xdpNetlink").pin("/sys/fs/bpf/x")).toThrow(/made through netlink and persists without a pin/);
+    expect(() => fakeLink("xdpNetlink").pin("/sys/fs/bpf/x")).toThrow(
+      /made through netlink and persists without a pin/,
+    );
   });
 
   test("update() checks the program type first and refuses after close()", () => {
@@ -110,12 +116,16 @@ describe("parseXdpState()", () => {
   }
 
   test("parseXdpState() reads the per-mode program ids", () => {
-    const data = nested((w) => w.attrU8(IFLA_XDP.ATTACHED, 4).attrU32(IFLA_XDP.SKB_PROG_ID, 7).attrU32(IFLA_XDP.HW_PROG_ID, 9));
+    const data = nested((w) =>
+      w.attrU8(IFLA_XDP.ATTACHED, 4).attrU32(IFLA_XDP.SKB_PROG_ID, 7).attrU32(IFLA_XDP.HW_PROG_ID, 9),
+    );
     expect(parseXdpState(data)).toEqual({ skb: 7, hw: 9 });
   });
 
   test("parseXdpState() reads the single program of kernels without per-mode ids", () => {
-    expect(parseXdpState(nested((w) => w.attrU8(IFLA_XDP.ATTACHED, 1).attrU32(IFLA_XDP.PROG_ID, 5)))).toEqual({ drv: 5 });
+    expect(parseXdpState(nested((w) => w.attrU8(IFLA_XDP.ATTACHED, 1).attrU32(IFLA_XDP.PROG_ID, 5)))).toEqual({
+      drv: 5,
+    });
     expect(parseXdpState(nested((w) => w.attrU8(IFLA_XDP.ATTACHED, 0)))).toEqual({});
   });
 });

@@ -22,7 +22,24 @@ import { rawFd } from "@dp/core/internal";
 import { checkInterfaceRef } from "./_iface.ts";
 import { Ledger, netnsInode, type XdpLedgerEntry } from "./ledger.ts";
 import type { Link } from "./link.ts";
-import { EBUSY, EEXIST, EINVAL, ENOTSUPP, EOPNOTSUPP, MODE_FLAGS, XDP_FLAGS_REPLACE, describe, detachNetlink, getIface, openRoute, setXdp, withProgram, type IfaceView, type XdpMode, type XdpState } from "./_xdp_netlink.ts";
+import {
+  EBUSY,
+  EEXIST,
+  EINVAL,
+  ENOTSUPP,
+  EOPNOTSUPP,
+  MODE_FLAGS,
+  XDP_FLAGS_REPLACE,
+  describe,
+  detachNetlink,
+  getIface,
+  openRoute,
+  setXdp,
+  withProgram,
+  type IfaceView,
+  type XdpMode,
+  type XdpState,
+} from "./_xdp_netlink.ts";
 
 export type { XdpMode } from "./_xdp_netlink.ts";
 
@@ -83,35 +100,49 @@ function programLabel(program: BpfProgram): string {
 }
 
 function checkProgram(program: unknown): asserts program is BpfProgram {
-  if (!(program instanceof BpfProgram)) throw new TypeError(`Invalid program: expected a BpfProgram, got ${describe(program)}`);
+  if (!(program instanceof BpfProgram))
+    throw new TypeError(`Invalid program: expected a BpfProgram, got ${describe(program)}`);
   if (program.type !== "xdp") {
-    throw new TypeError(`Cannot attach ${program.name === "" ? "program" : `program "${program.name}"`} to XDP: its type is ${program.type}, expected xdp`);
+    throw new TypeError(
+      `Cannot attach ${program.name === "" ? "program" : `program "${program.name}"`} to XDP: its type is ${program.type}, expected xdp`,
+    );
   }
   const eat = program.expectedAttachType;
   if (eat !== undefined && eat !== "xdp") {
-    throw new TypeError(`Cannot attach ${programLabel(program)} to an interface: it was loaded for ${eat} (a devmap or cpumap entry)`);
+    throw new TypeError(
+      `Cannot attach ${programLabel(program)} to an interface: it was loaded for ${eat} (a devmap or cpumap entry)`,
+    );
   }
 }
 
 function checkOptions(options: XdpOptions): void {
-  if (typeof options !== "object" || options === null) throw new TypeError(`Invalid XDP options: expected an object, got ${describe(options)}`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`Invalid XDP options: expected an object, got ${describe(options)}`);
   const { mode, via, replace, netns, ledger } = options;
   if (mode !== undefined && !MODE_NAMES.includes(mode)) {
     throw new TypeError(`Invalid XDP mode ${describe(mode)}: use "auto", "skb", "drv" or "hw"`);
   }
-  if (via !== undefined && !VIA_NAMES.includes(via)) throw new TypeError(`Invalid XDP via ${describe(via)}: use "auto", "link" or "netlink"`);
-  if (netns !== undefined && !(netns instanceof Netns)) throw new TypeError(`Invalid netns: expected a Netns, got ${describe(netns)}`);
-  if (ledger !== undefined && !(ledger instanceof Ledger)) throw new TypeError(`Invalid ledger: expected a Ledger, got ${describe(ledger)}`);
+  if (via !== undefined && !VIA_NAMES.includes(via))
+    throw new TypeError(`Invalid XDP via ${describe(via)}: use "auto", "link" or "netlink"`);
+  if (netns !== undefined && !(netns instanceof Netns))
+    throw new TypeError(`Invalid netns: expected a Netns, got ${describe(netns)}`);
+  if (ledger !== undefined && !(ledger instanceof Ledger))
+    throw new TypeError(`Invalid ledger: expected a Ledger, got ${describe(ledger)}`);
   if (replace === undefined || typeof replace === "boolean") return;
   if (!(replace instanceof XdpLink)) {
-    const kind = typeof replace === "object" && replace !== null && "kind" in replace ? ` (a ${String(replace.kind)} link)` : "";
+    const kind =
+      typeof replace === "object" && replace !== null && "kind" in replace ? ` (a ${String(replace.kind)} link)` : "";
     throw new TypeError(`Invalid replace: expected a boolean or an XdpLink, got ${describe(replace)}${kind}`);
   }
   if (via !== undefined && via !== "auto" && (via === "link") !== (replace.kind === "xdp")) {
-    throw new TypeError(`Cannot replace a ${replace.kind === "xdp" ? "bpf_link" : "netlink"} XDP attachment via ${via}`);
+    throw new TypeError(
+      `Cannot replace a ${replace.kind === "xdp" ? "bpf_link" : "netlink"} XDP attachment via ${via}`,
+    );
   }
   if (mode !== undefined && mode !== "auto" && mode !== replace.mode) {
-    throw new TypeError(`Cannot replace the XDP attachment on "${replace.ifname}" in ${mode} mode: it runs in ${replace.mode} mode`);
+    throw new TypeError(
+      `Cannot replace the XDP attachment on "${replace.ifname}" in ${mode} mode: it runs in ${replace.mode} mode`,
+    );
   }
 }
 
@@ -141,8 +172,12 @@ function occupant(state: XdpState, mode: XdpMode | "auto"): { mode: XdpMode; id:
 }
 
 function stateText(state: XdpState): string {
-  const parts = (["skb", "drv", "hw"] as const).filter((m) => state[m] !== undefined).map((m) => `program ${state[m]} in ${m} mode`);
-  return parts.length === 0 ? "nothing is attached" : `${parts.join(" and ")} ${parts.length === 1 ? "is" : "are"} attached`;
+  const parts = (["skb", "drv", "hw"] as const)
+    .filter((m) => state[m] !== undefined)
+    .map((m) => `program ${state[m]} in ${m} mode`);
+  return parts.length === 0
+    ? "nothing is attached"
+    : `${parts.join(" and ")} ${parts.length === 1 ? "is" : "are"} attached`;
 }
 
 /** Explains a refused attach: the same error class, naming what is attached and what to do. */
@@ -170,7 +205,13 @@ function explain(err: unknown, what: string, mode: XdpMode | "auto", iface: Ifac
   if (err instanceof NetlinkError) {
     return new NetlinkError(`${what}${detail}`, { op: err.op, errno, extAck: err.extAck ?? hint, cause: err });
   }
-  return new SyscallError(`${what}${detail}`, { syscall: err.syscall, op: err.op, errno, hint: hint ?? err.hint, cause: err });
+  return new SyscallError(`${what}${detail}`, {
+    syscall: err.syscall,
+    op: err.op,
+    errno,
+    hint: hint ?? err.hint,
+    cause: err,
+  });
 }
 
 interface XdpLinkInit {
@@ -333,7 +374,12 @@ export class XdpLink implements Link {
       // Intent first: the new program is recorded (pending) before the request.
       const ledger = this.#entry === undefined ? undefined : this.#ledger;
       const pending = ledger?.recordXdp(
-        { netnsInode: (this.#entry as XdpLedgerEntry).netnsInode, ifindex: this.ifindex, ifname: this.ifname, mode: this.mode },
+        {
+          netnsInode: (this.#entry as XdpLedgerEntry).netnsInode,
+          ifindex: this.ifindex,
+          ifname: this.ifname,
+          mode: this.mode,
+        },
         program,
         { pending: true },
       );
@@ -368,7 +414,13 @@ export class XdpLink implements Link {
         this.#pin = undefined;
       } else {
         using nl = openRoute(this.netns);
-        detachNetlink(nl, this.ifindex, this.mode, this.#programId, `Cannot detach XDP program ${this.#programId} from "${this.ifname}"`);
+        detachNetlink(
+          nl,
+          this.ifindex,
+          this.mode,
+          this.#programId,
+          `Cannot detach XDP program ${this.#programId} from "${this.ifname}"`,
+        );
         if (this.#entry !== undefined) this.#ledger?.forget(this.#entry);
         this.#entry = undefined;
       }
@@ -388,7 +440,9 @@ export class XdpLink implements Link {
    */
   pin(path: string): void {
     if (this.kind !== "xdp") {
-      throw new TypeError(`Cannot pin the XDP attachment on "${this.ifname}": it was made through netlink and persists without a pin`);
+      throw new TypeError(
+        `Cannot pin the XDP attachment on "${this.ifname}": it was made through netlink and persists without a pin`,
+      );
     }
     if (this.#link === undefined) throw new ClosedError(`XDP link on "${this.ifname}"`);
     this.#link.pin(path);
@@ -428,7 +482,6 @@ export class XdpLink implements Link {
     if (this.#pin !== undefined) this.close();
     else this.detach();
   }
-
 }
 
 /**
@@ -476,7 +529,9 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
   const replace = options.replace ?? false;
   if (replace instanceof XdpLink) {
     if (typeof iface === "number" ? iface !== replace.ifindex : iface !== replace.ifname) {
-      throw new RangeError(`Cannot replace the XDP attachment on "${replace.ifname}" with one on ${describe(iface)}: pass the same interface`);
+      throw new RangeError(
+        `Cannot replace the XDP attachment on "${replace.ifname}" with one on ${describe(iface)}: pass the same interface`,
+      );
     }
     if (!replace.attached) throw new ClosedError(`XDP attachment on "${replace.ifname}" (the one to replace)`);
   }
@@ -505,7 +560,17 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
     }
     try {
       const actual = mode === "auto" ? (modeOf(getIface(nl, target.index, netns, what).xdp, id) ?? "skb") : mode;
-      return new XdpLink({ kind: "xdp", ifindex: target.index, ifname: target.name, mode: actual, programId: id, netns, link, ledger: undefined, entry: undefined });
+      return new XdpLink({
+        kind: "xdp",
+        ifindex: target.index,
+        ifname: target.name,
+        mode: actual,
+        programId: id,
+        netns,
+        link,
+        ledger: undefined,
+        entry: undefined,
+      });
     } catch (err) {
       link.close();
       throw err;
@@ -523,7 +588,9 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
   };
   try {
     for (const m of candidates) {
-      const p = ledger?.recordXdp({ netnsInode: inode, ifindex: target.index, ifname: target.name, mode: m }, program, { pending: true });
+      const p = ledger?.recordXdp({ netnsInode: inode, ifindex: target.index, ifname: target.name, mode: m }, program, {
+        pending: true,
+      });
       if (p !== undefined) pending.push(p);
     }
   } catch (err) {
@@ -531,7 +598,14 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
     throw err;
   }
   try {
-    setXdp(nl, target.index, rawFd(program.fd), modeFlags | (replace ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST), undefined, what);
+    setXdp(
+      nl,
+      target.index,
+      rawFd(program.fd),
+      modeFlags | (replace ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST),
+      undefined,
+      what,
+    );
   } catch (err) {
     forgetPending();
     throw explain(err, what, mode, target);
@@ -543,7 +617,17 @@ export function attachXdp(iface: string | number, program: BpfProgram, options: 
     const chosen = pending.find((p) => p.mode === actual);
     entry = ledger === undefined || chosen === undefined ? undefined : ledger.commit(chosen);
     forgetPending(chosen);
-    return new XdpLink({ kind: "xdpNetlink", ifindex: target.index, ifname: target.name, mode: actual, programId: id, netns, link: undefined, ledger, entry });
+    return new XdpLink({
+      kind: "xdpNetlink",
+      ifindex: target.index,
+      ifname: target.name,
+      mode: actual,
+      programId: id,
+      netns,
+      link: undefined,
+      ledger,
+      entry,
+    });
   } catch (err) {
     // Nothing may stay attached that no handle or ledger knows about.
     detachNetlink(nl, target.index, actual, id, what);

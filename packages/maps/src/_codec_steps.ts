@@ -148,22 +148,39 @@ function where(path: string, s: Step, index: number): string {
 }
 
 function typeError(path: string, s: Step, index: number, expected: string, v: unknown): TypeError {
-  return new TypeError(`Invalid value for ${where(path, s, index)} (${s.name}): expected ${expected}, got ${describe(v)}`);
+  return new TypeError(
+    `Invalid value for ${where(path, s, index)} (${s.name}): expected ${expected}, got ${describe(v)}`,
+  );
 }
 
 function rangeError(path: string, s: Step, index: number, detail: string): RangeError {
   return new RangeError(`Invalid value for ${where(path, s, index)} (${s.name}): ${detail}`);
 }
 
-function outside(path: string, s: Step, index: number, v: number | bigint, lo: number | bigint, hi: number | bigint): RangeError {
-  const detail = typeof v === "number" && !Number.isInteger(v) ? `${v} is not an integer` : `${v} is outside ${lo}..${hi}`;
+function outside(
+  path: string,
+  s: Step,
+  index: number,
+  v: number | bigint,
+  lo: number | bigint,
+  hi: number | bigint,
+): RangeError {
+  const detail =
+    typeof v === "number" && !Number.isInteger(v) ? `${v} is not an integer` : `${v} is outside ${lo}..${hi}`;
   return rangeError(path, s, index, detail);
 }
 
 /** Throws a RangeError when `c` does not fit in `view` at `offset`. */
-export function checkBounds(what: string, c: { readonly name: string; readonly size: number }, view: DataView, offset: number): void {
+export function checkBounds(
+  what: string,
+  c: { readonly name: string; readonly size: number },
+  view: DataView,
+  offset: number,
+): void {
   if (!(offset >= 0 && offset + c.size <= view.byteLength) || !Number.isInteger(offset)) {
-    throw new RangeError(`Cannot ${what} ${c.name} at offset ${offset}: the view has ${view.byteLength} bytes and ${c.name} needs ${c.size}`);
+    throw new RangeError(
+      `Cannot ${what} ${c.name} at offset ${offset}: the view has ${view.byteLength} bytes and ${c.name} needs ${c.size}`,
+    );
   }
 }
 
@@ -178,7 +195,16 @@ export function zero(view: DataView, offset: number, n: number): void {
  * Validates and writes one leaf value; errors name `path` + the step's path
  * (+ `[index]` for an element of an array of leaves).
  */
-export function writeLeaf(view: DataView, off: number, op: number, n: number, v: unknown, path: string, s: Step, index: number): void {
+export function writeLeaf(
+  view: DataView,
+  off: number,
+  op: number,
+  n: number,
+  v: unknown,
+  path: string,
+  s: Step,
+  index: number,
+): void {
   switch (op) {
     case OP_U8:
       if (typeof v !== "number") throw typeError(path, s, index, "a number", v);
@@ -250,7 +276,8 @@ export function writeLeaf(view: DataView, off: number, op: number, n: number, v:
       return;
     case OP_IPV4:
       if (typeof v !== "string") throw typeError(path, s, index, "an IPv4 address string", v);
-      if (!parseIpv4Into(v, 0, v.length, SCRATCH, 0)) throw typeError(path, s, index, 'an IPv4 address like "10.0.0.1"', v);
+      if (!parseIpv4Into(v, 0, v.length, SCRATCH, 0))
+        throw typeError(path, s, index, 'an IPv4 address like "10.0.0.1"', v);
       for (let i = 0; i < 4; i++) view.setUint8(off + i, SCRATCH[i] as number);
       return;
     case OP_IPV6:
@@ -323,7 +350,13 @@ export function readLeaf(view: DataView, off: number, op: number, n: number): un
 
 function writeCString(view: DataView, off: number, n: number, v: string, path: string, s: Step, index: number): void {
   // UTF-8 never takes fewer bytes than UTF-16 code units.
-  if (v.length > n - 1) throw rangeError(path, s, index, `${JSON.stringify(v)} is longer than ${n - 1} bytes (room for the NUL terminator)`);
+  if (v.length > n - 1)
+    throw rangeError(
+      path,
+      s,
+      index,
+      `${JSON.stringify(v)} is longer than ${n - 1} bytes (room for the NUL terminator)`,
+    );
   let len = 0;
   for (; len < v.length; len++) {
     const c = v.charCodeAt(len);
@@ -333,7 +366,12 @@ function writeCString(view: DataView, off: number, n: number, v: string, path: s
   if (len < v.length) {
     const bytes = ENCODER.encode(v);
     if (bytes.length > n - 1) {
-      throw rangeError(path, s, index, `${JSON.stringify(v)} is ${bytes.length} bytes in UTF-8; at most ${n - 1} fit (room for the NUL terminator)`);
+      throw rangeError(
+        path,
+        s,
+        index,
+        `${JSON.stringify(v)} is ${bytes.length} bytes in UTF-8; at most ${n - 1} fit (room for the NUL terminator)`,
+      );
     }
     if (bytes.includes(0)) throw rangeError(path, s, index, `${JSON.stringify(v)} contains a NUL character`);
     for (let i = len; i < bytes.length; i++) view.setUint8(off + i, bytes[i] as number);
@@ -355,14 +393,18 @@ function readCString(view: DataView, off: number, n: number): string {
   return ascii ? text : DECODER.decode(new Uint8Array(view.buffer, view.byteOffset + off, end));
 }
 
-
-
-
-
-
 // --- step interpreter -----------------------------------------------------------
 
-function encodeSteps(steps: readonly Step[], from: number, to: number, cur: Container, view: DataView, base: number, path: string, paths: readonly string[]): void {
+function encodeSteps(
+  steps: readonly Step[],
+  from: number,
+  to: number,
+  cur: Container,
+  view: DataView,
+  base: number,
+  path: string,
+  paths: readonly string[],
+): void {
   for (let i = from; i < to; i++) {
     const s = steps[i] as Step;
     const off = base + s.offset;
@@ -401,7 +443,14 @@ function encodeSteps(steps: readonly Step[], from: number, to: number, cur: Cont
   }
 }
 
-function decodeSteps(steps: readonly Step[], from: number, to: number, cur: Container, view: DataView, base: number): void {
+function decodeSteps(
+  steps: readonly Step[],
+  from: number,
+  to: number,
+  cur: Container,
+  view: DataView,
+  base: number,
+): void {
   for (let i = from; i < to; i++) {
     const s = steps[i] as Step;
     const off = base + s.offset;
@@ -610,13 +659,19 @@ function encodeCode(steps: readonly Step[], from: number, to: number, cur: strin
         else out.push(`for (let k = 0; k < ${s.n}; k++) view.setUint8(${at} + k, 0);`);
         break;
       case OP_OBJECT:
-        out.push(`{ const c${i} = ${get};`, `if (typeof c${i} !== "object" || c${i} === null) F(path, S[${i}], c${i});`);
+        out.push(
+          `{ const c${i} = ${get};`,
+          `if (typeof c${i} !== "object" || c${i} === null) F(path, S[${i}], c${i});`,
+        );
         encodeCode(steps, i + 1, s.end, `c${i}`, out);
         out.push("}");
         i = s.end - 1;
         break;
       case OP_ARRAY:
-        out.push(`{ const c${i} = ${get};`, `if (!Array.isArray(c${i}) || c${i}.length !== ${s.n}) F(path, S[${i}], c${i});`);
+        out.push(
+          `{ const c${i} = ${get};`,
+          `if (!Array.isArray(c${i}) || c${i}.length !== ${s.n}) F(path, S[${i}], c${i});`,
+        );
         encodeCode(steps, i + 1, s.end, `c${i}`, out);
         out.push("}");
         i = s.end - 1;

@@ -55,7 +55,12 @@ export function mapMemory(owner: object, map: BpfMap, length: number, writable: 
       mapped = false;
       registry.unregister(token);
       const ret = s.munmap(addr, length);
-      if (ret < 0) throw new SyscallError(`Cannot unmap the memory of map "${map.name}"`, { syscall: "munmap", op: "munmap", errno: -ret });
+      if (ret < 0)
+        throw new SyscallError(`Cannot unmap the memory of map "${map.name}"`, {
+          syscall: "munmap",
+          op: "munmap",
+          errno: -ret,
+        });
     },
   };
 }

@@ -21,7 +21,11 @@ export interface DumpEntry {
   readonly key: string;
   readonly value?: string;
   readonly values?: readonly string[];
-  readonly formatted?: { readonly key: unknown; readonly value?: unknown; readonly values?: readonly { cpu: number; value: unknown }[] };
+  readonly formatted?: {
+    readonly key: unknown;
+    readonly value?: unknown;
+    readonly values?: readonly { cpu: number; value: unknown }[];
+  };
 }
 
 /**
@@ -31,7 +35,9 @@ export interface DumpEntry {
 export function bpftoolDump(map: BpfMap): DumpEntry[] {
   const text = execFileSync("bpftool", ["map", "dump", "id", String(map.info().id), "-j"], { encoding: "utf8" });
   const exact = text.replace(/([:[,])(-?\d{16,})(?=[,\]}])/g, '$1"#big$2"');
-  const raw = JSON.parse(exact, (_k, v: unknown) => (typeof v === "string" && v.startsWith("#big") ? BigInt(v.slice(4)) : v)) as {
+  const raw = JSON.parse(exact, (_k, v: unknown) =>
+    typeof v === "string" && v.startsWith("#big") ? BigInt(v.slice(4)) : v,
+  ) as {
     key: string[];
     value?: string[] | { error: string };
     values?: { cpu: number; value: string[] }[];

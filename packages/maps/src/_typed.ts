@@ -39,23 +39,33 @@ export function align8(n: number): number {
  *
  * @throws {TypeError} Naming the mismatch.
  */
-export function checkMap(map: BpfMap, kind: MapKind, key: Layout<unknown, never> | undefined, value: Layout<unknown, never> | undefined): void {
+export function checkMap(
+  map: BpfMap,
+  kind: MapKind,
+  key: Layout<unknown, never> | undefined,
+  value: Layout<unknown, never> | undefined,
+): void {
   const what = `Cannot wrap map "${map.name}" in ${kind.className}`;
   if (!kind.types.includes(map.type)) {
     throw new TypeError(`${what}: its type is ${map.type}, expected ${kind.types.join(" or ")}`);
   }
   if (key !== undefined && key.size !== map.keySize) {
-    throw new TypeError(`${what}: the key type ${key.name} is ${key.size} bytes, the map's keys are ${map.keySize} bytes`);
+    throw new TypeError(
+      `${what}: the key type ${key.name} is ${key.size} bytes, the map's keys are ${map.keySize} bytes`,
+    );
   }
   if (value !== undefined && value.size !== map.valueSize) {
-    throw new TypeError(`${what}: the value type ${value.name} is ${value.size} bytes, the map's values are ${map.valueSize} bytes`);
+    throw new TypeError(
+      `${what}: the value type ${value.name} is ${value.size} bytes, the map's values are ${map.valueSize} bytes`,
+    );
   }
 }
 
 function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null) return String(value);
+  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null)
+    return String(value);
   return Array.isArray(value) ? "an array" : `a ${typeof value}`;
 }
 
@@ -64,8 +74,10 @@ export const INDEX: Layout<number> = {
   name: "u32",
   size: 4,
   encode(value, view, offset, path) {
-    if (typeof value !== "number") throw new TypeError(`Invalid value for ${path} (u32): expected a number, got ${describe(value)}`);
-    if (value >>> 0 !== value) throw new RangeError(`Invalid value for ${path} (u32): ${describe(value)} is outside 0..4294967295`);
+    if (typeof value !== "number")
+      throw new TypeError(`Invalid value for ${path} (u32): expected a number, got ${describe(value)}`);
+    if (value >>> 0 !== value)
+      throw new RangeError(`Invalid value for ${path} (u32): ${describe(value)} is outside 0..4294967295`);
     view.setUint32(offset, value, true);
   },
   decode(view, offset) {
@@ -99,7 +111,9 @@ export const COOKIE: Layout<bigint, never> = {
 
 /** Whether `value` owns a descriptor a map can store. */
 export function isFdOwner(value: unknown): value is FdOwner {
-  return value instanceof Fd || (typeof value === "object" && value !== null && (value as { fd?: unknown }).fd instanceof Fd);
+  return (
+    value instanceof Fd || (typeof value === "object" && value !== null && (value as { fd?: unknown }).fd instanceof Fd)
+  );
 }
 
 /**
@@ -119,9 +133,12 @@ export function perCpuLayout<V>(codec: Codec<V>, cpus: number = possibleCpus()):
     encode(value, view, offset, path) {
       if (isPerCpu(value)) {
         if (value.length !== cpus) {
-          throw new RangeError(`Invalid value for ${path}: expected one value per possible CPU (${cpus}), got ${value.length}`);
+          throw new RangeError(
+            `Invalid value for ${path}: expected one value per possible CPU (${cpus}), got ${value.length}`,
+          );
         }
-        for (let c = 0; c < cpus; c++) writePadded(codec, value[c] as V, view, offset + c * stride, stride, `${path}[${c}]`);
+        for (let c = 0; c < cpus; c++)
+          writePadded(codec, value[c] as V, view, offset + c * stride, stride, `${path}[${c}]`);
         return;
       }
       writePadded(codec, value, view, offset, stride, path);

@@ -106,7 +106,17 @@ describe("ArrayMap.mmap()", () => {
   test("mmap() refuses arrays without BPF_F_MMAPABLE; frozen arrays map read-only only", () => {
     using plain = ArrayMap.create(u32, { name: "t_plain", maxEntries: 4 });
     expect(() => plain.mmap()).toThrow(/Cannot map array "t_plain": it was created without BPF_F_MMAPABLE/);
-    using frozen = new ArrayMap(createMap({ name: "t_frozen", type: "array", keySize: 4, valueSize: 4, maxEntries: 4, flags: MAP_FLAGS.mmapable }), u32);
+    using frozen = new ArrayMap(
+      createMap({
+        name: "t_frozen",
+        type: "array",
+        keySize: 4,
+        valueSize: 4,
+        maxEntries: 4,
+        flags: MAP_FLAGS.mmapable,
+      }),
+      u32,
+    );
     frozen.set(0, 3);
     frozen.map.freeze();
     expect(() => frozen.mmap()).toThrow(SyscallError);

@@ -130,7 +130,9 @@ export class ArrayMap<V> extends TypedMap<number, V> {
    */
   mmap(options: MmapOptions = {}): MappedArray<V> {
     if ((this.map.flags & MAP_FLAGS.mmapable) === 0) {
-      throw new TypeError(`Cannot map array "${this.map.name}": it was created without BPF_F_MMAPABLE (MAP_FLAGS.mmapable)`);
+      throw new TypeError(
+        `Cannot map array "${this.map.name}": it was created without BPF_F_MMAPABLE (MAP_FLAGS.mmapable)`,
+      );
     }
     return new MappedArray(this.map, this.#value, options);
   }
@@ -240,7 +242,10 @@ export class MappedArray<V> {
 
   #badIndex(index: number): Error {
     if (this.#closed) return new ClosedError(`mapped array "${this.#name}"`);
-    if (index >>> 0 === index && index < this.#length) return new TypeError(`Cannot write mapped array "${this.#name}": it is mapped read-only`);
-    return new RangeError(`Invalid index ${String(index)} for mapped array "${this.#name}": expected an integer from 0 to ${this.size - 1}`);
+    if (index >>> 0 === index && index < this.#length)
+      return new TypeError(`Cannot write mapped array "${this.#name}": it is mapped read-only`);
+    return new RangeError(
+      `Invalid index ${String(index)} for mapped array "${this.#name}": expected an integer from 0 to ${this.size - 1}`,
+    );
   }
 }

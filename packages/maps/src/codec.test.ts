@@ -57,7 +57,10 @@ function defineStructs() {
       { name: "struct backend", size: 40 },
     ),
     Counters: struct({ packets: u64, bytes: u64 }, { name: "struct counters", size: 16 }),
-    OddLayout: struct({ a: u8, b: u64, c: u16, d: array(u32, 3), name: cstring(5) }, { name: "struct odd_layout", size: 40 }),
+    OddLayout: struct(
+      { a: u8, b: u64, c: u16, d: array(u32, 3), name: cstring(5) },
+      { name: "struct odd_layout", size: 40 },
+    ),
     PackedPair: struct({ a: u8, b: u32 }, { name: "struct packed_pair", size: 5, packed: true }),
     LpmV4Key: struct({ prefixlen: u32, addr: ipv4Bytes }, { name: "struct lpm_v4_key", size: 8 }),
     Event: struct({ seed: u32, len: u32 }, { name: "struct event", size: 8 }),
@@ -102,7 +105,13 @@ const MODES: [string, Structs][] = [
 function filled(s: number): Record<string, unknown> {
   return {
     policy_key: { identity: s, dport: 80, proto: 6, pad: 0 },
-    policy_entry: { packets: BigInt(s) * 1000n, bytes: 0x1122334455667788n, action: 1, flags: [1, 2, 3], proxy_port: 15001 },
+    policy_entry: {
+      packets: BigInt(s) * 1000n,
+      bytes: 0x1122334455667788n,
+      action: 1,
+      flags: [1, 2, 3],
+      proxy_port: 15001,
+    },
     nested: { a: 0 - s, b: s },
     backend: {
       addr: formatIp(new Uint8Array(new Uint32Array([0x0a000001 + s]).buffer).reverse()),
@@ -206,7 +215,12 @@ describe("scalar codecs", () => {
     [u64, 1, TypeError, "Invalid value for v (u64): expected a bigint, got number 1"],
     [u64, -1n, RangeError, "Invalid value for v (u64): -1 is outside 0..18446744073709551615"],
     [u64, 2n ** 64n, RangeError, "Invalid value for v (u64): 18446744073709551616 is outside 0..18446744073709551615"],
-    [i64, 2n ** 63n, RangeError, "Invalid value for v (i64): 9223372036854775808 is outside -9223372036854775808..9223372036854775807"],
+    [
+      i64,
+      2n ** 63n,
+      RangeError,
+      "Invalid value for v (i64): 9223372036854775808 is outside -9223372036854775808..9223372036854775807",
+    ],
     [be64, null, TypeError, "Invalid value for v (be64): expected a bigint, got null"],
     [bool, 1, TypeError, "Invalid value for v (bool): expected a boolean, got number 1"],
     [f64, "1.0", TypeError, 'Invalid value for v (f64): expected a number, got string "1.0"'],
@@ -231,9 +245,21 @@ describe("address codecs", () => {
   });
 
   test("ipv4 rejects what is not a dotted quad with a TypeError naming the path", () => {
-    for (const a of ["10.0.0.256", "10.0.0", "10.0.0.1.2", "010.0.0.1", "10.0.0.-1", "", " 10.0.0.1", "fd00::1", "10..0.1"]) {
+    for (const a of [
+      "10.0.0.256",
+      "10.0.0",
+      "10.0.0.1.2",
+      "010.0.0.1",
+      "10.0.0.-1",
+      "",
+      " 10.0.0.1",
+      "fd00::1",
+      "10..0.1",
+    ]) {
       expect(() => ipv4.encode(a, view(4), 0, "key.addr")).toThrow(
-        new TypeError(`Invalid value for key.addr (ipv4): expected an IPv4 address like "10.0.0.1", got string ${JSON.stringify(a)}`),
+        new TypeError(
+          `Invalid value for key.addr (ipv4): expected an IPv4 address like "10.0.0.1", got string ${JSON.stringify(a)}`,
+        ),
       );
     }
     expect(() => ipv4.encode(new Uint8Array(4) as unknown as string, view(4), 0, "a")).toThrow(
@@ -285,7 +311,9 @@ describe("address codecs", () => {
     ];
     for (const a of bad) {
       expect(isIPv6(a), a).toBe(false);
-      expect(() => ipv6.encode(a, view(16), 0, "addr6"), a).toThrow(/^Invalid value for addr6 \(ipv6\): expected an IPv6 address like "fd00::1"/);
+      expect(() => ipv6.encode(a, view(16), 0, "addr6"), a).toThrow(
+        /^Invalid value for addr6 \(ipv6\): expected an IPv6 address like "fd00::1"/,
+      );
     }
     // Zone ids are text-only: no room in 16 bytes.
     expect(() => ipv6.encode("fe80::1%eth0", view(16), 0)).toThrow(TypeError);
@@ -330,9 +358,18 @@ describe("address codecs", () => {
   });
 
   test("mac rejects malformed text with a TypeError naming the path", () => {
-    for (const a of ["02:00:00:aa:bb", "02:00:00:aa:bb:cc:dd", "02-00-00-aa-bb-cc", "2:00:00:aa:bb:cc:", "02:00:00:aa:bb:cg", "0200.00aa.bbcc..."]) {
+    for (const a of [
+      "02:00:00:aa:bb",
+      "02:00:00:aa:bb:cc:dd",
+      "02-00-00-aa-bb-cc",
+      "2:00:00:aa:bb:cc:",
+      "02:00:00:aa:bb:cg",
+      "0200.00aa.bbcc...",
+    ]) {
       expect(() => mac.encode(a, view(6), 0, "value.mac"), a).toThrow(
-        new TypeError(`Invalid value for value.mac (mac): expected a MAC address like "02:00:00:aa:bb:cc", got string ${JSON.stringify(a)}`),
+        new TypeError(
+          `Invalid value for value.mac (mac): expected a MAC address like "02:00:00:aa:bb:cc", got string ${JSON.stringify(a)}`,
+        ),
       );
     }
   });
@@ -353,7 +390,9 @@ describe("bytes() and cstring()", () => {
   });
 
   test("bytes(n) rejects the wrong length and non-bytes", () => {
-    expect(() => bytes(6).encode(new Uint8Array(5), view(6), 0, "k.b")).toThrow(new RangeError("Invalid value for k.b (u8[6]): expected 6 bytes, got 5"));
+    expect(() => bytes(6).encode(new Uint8Array(5), view(6), 0, "k.b")).toThrow(
+      new RangeError("Invalid value for k.b (u8[6]): expected 6 bytes, got 5"),
+    );
     expect(() => bytes(2).encode([1, 2] as unknown as Uint8Array, view(6), 0, "k.b")).toThrow(
       new TypeError("Invalid value for k.b (u8[2]): expected a Uint8Array, got an array of 2"),
     );
@@ -375,13 +414,19 @@ describe("bytes() and cstring()", () => {
 
   test("cstring(n) rejects text that leaves no room for the terminator, NULs and non-strings", () => {
     expect(() => cstring(5).encode("toolong", view(5), 0, "value.name")).toThrow(
-      new RangeError('Invalid value for value.name (char[5]): "toolong" is longer than 4 bytes (room for the NUL terminator)'),
+      new RangeError(
+        'Invalid value for value.name (char[5]): "toolong" is longer than 4 bytes (room for the NUL terminator)',
+      ),
     );
     expect(() => cstring(5).encode("abcde", view(5), 0, "n")).toThrow(RangeError);
     expect(() => cstring(5).encode("ééé", view(5), 0, "n")).toThrow(
-      new RangeError('Invalid value for n (char[5]): "ééé" is 6 bytes in UTF-8; at most 4 fit (room for the NUL terminator)'),
+      new RangeError(
+        'Invalid value for n (char[5]): "ééé" is 6 bytes in UTF-8; at most 4 fit (room for the NUL terminator)',
+      ),
     );
-    expect(() => cstring(5).encode("a\0b", view(5), 0, "n")).toThrow(new RangeError('Invalid value for n (char[5]): "a\\u0000b" contains a NUL character'));
+    expect(() => cstring(5).encode("a\0b", view(5), 0, "n")).toThrow(
+      new RangeError('Invalid value for n (char[5]): "a\\u0000b" contains a NUL character'),
+    );
     expect(() => cstring(5).encode(5 as unknown as string, view(5), 0, "n")).toThrow(
       new TypeError("Invalid value for n (char[5]): expected a string, got number 5"),
     );
@@ -428,16 +473,34 @@ for (const [mode, d] of MODES) {
         expect(roundTrip(pairs, v)).toEqual(v);
         const grid = array(array(u16, 2), 3);
         expect(grid.size).toBe(12);
-        expect(roundTrip(grid, [[1, 2], [3, 4], [5, 6]])).toEqual([[1, 2], [3, 4], [5, 6]]);
+        expect(
+          roundTrip(grid, [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ]),
+        ).toEqual([
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ]);
       });
 
       test("array() errors name the element path", () => {
         expect(() => array(u8, 3).encode([1, 2, 300], view(3), 0, "value.flags")).toThrow(
           new RangeError("Invalid value for value.flags[2] (u8): 300 is outside 0..255"),
         );
-        expect(() => array(Nested, 2).encode([{ a: 1, b: 2 }, { a: 1, b: -2 }], view(16), 0, "v")).toThrow(
-          new RangeError("Invalid value for v[1].b (u16): -2 is outside 0..65535"),
-        );
+        expect(() =>
+          array(Nested, 2).encode(
+            [
+              { a: 1, b: 2 },
+              { a: 1, b: -2 },
+            ],
+            view(16),
+            0,
+            "v",
+          ),
+        ).toThrow(new RangeError("Invalid value for v[1].b (u16): -2 is outside 0..65535"));
         expect(() => array(Nested, 2).encode([{ a: 1, b: 2 }], view(16), 0, "v")).toThrow(
           new RangeError("Invalid value for v (struct nested[2]): expected 2 elements, got 1"),
         );
@@ -453,7 +516,10 @@ for (const [mode, d] of MODES) {
     describe("struct()", () => {
       test("struct() lays out typed_maps.c's structs with C padding and alignment", () => {
         const layouts = Object.fromEntries(
-          Object.entries(TYPED_MAPS_STRUCTS).map(([name, c]) => [name, [c.size, c.align, Object.fromEntries(c.fields.map((f) => [f.name, f.offset]))]]),
+          Object.entries(TYPED_MAPS_STRUCTS).map(([name, c]) => [
+            name,
+            [c.size, c.align, Object.fromEntries(c.fields.map((f) => [f.name, f.offset]))],
+          ]),
         );
         expect(layouts).toEqual({
           policy_key: [8, 4, { identity: 0, dport: 4, proto: 6, pad: 7 }],
@@ -467,7 +533,9 @@ for (const [mode, d] of MODES) {
           event: [8, 4, { seed: 0, len: 4 }],
         });
         expect(OddLayout.offsetOf("name")).toBe(32);
-        expect(() => OddLayout.offsetOf("nope" as "name")).toThrow(new TypeError('Cannot find field "nope" in struct odd_layout: it has a, b, c, d, name'));
+        expect(() => OddLayout.offsetOf("nope" as "name")).toThrow(
+          new TypeError('Cannot find field "nope" in struct odd_layout: it has a, b, c, d, name'),
+        );
       });
 
       test("struct() round-trips every typed_maps.c struct", () => {
@@ -507,26 +575,79 @@ for (const [mode, d] of MODES) {
         const good = { ...(filled(1)["backend"] as Infer<typeof Backend>), u: { weight: 1 } };
         const cases: [unknown, ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor, string][] = [
           [{ ...good, port: 70000 }, RangeError, "Invalid value for value.port (be16): 70000 is outside 0..65535"],
-          [{ ...good, addr: "10.0.0.300" }, TypeError, 'Invalid value for value.addr (ipv4): expected an IPv4 address like "10.0.0.1", got string "10.0.0.300"'],
-          [{ ...good, mac: "02:00:00:00:00" }, TypeError, 'Invalid value for value.mac (mac): expected a MAC address like "02:00:00:aa:bb:cc", got string "02:00:00:00:00"'],
-          [{ ...good, nested: { a: 2 ** 31, b: 0 } }, RangeError, "Invalid value for value.nested.a (i32): 2147483648 is outside -2147483648..2147483647"],
-          [{ ...good, nested: { a: 1 } }, TypeError, "Invalid value for value.nested.b (u16): expected a number, got undefined"],
-          [{ ...good, nested: 5 }, TypeError, "Invalid value for value.nested (struct nested): expected an object, got number 5"],
-          [{ ...good, u: { weight: -1 } }, RangeError, "Invalid value for value.u.weight (u32): -1 is outside 0..4294967295"],
-          [{ ...good, u: { raw: [1, 2, 3, 256] } }, RangeError, "Invalid value for value.u.raw[3] (u8): 256 is outside 0..255"],
-          [{ ...good, u: {} }, TypeError, "Invalid value for value.u (union): expected exactly one member of weight, raw, got none"],
-          [{ ...good, u: { weight: 1, raw: [1, 0, 0, 0] } }, TypeError, 'Invalid value for value.u (union): expected exactly one member, got "weight" and "raw"'],
-          [{ ...good, u: undefined }, TypeError, "Invalid value for value.u (union): expected an object, got undefined"],
+          [
+            { ...good, addr: "10.0.0.300" },
+            TypeError,
+            'Invalid value for value.addr (ipv4): expected an IPv4 address like "10.0.0.1", got string "10.0.0.300"',
+          ],
+          [
+            { ...good, mac: "02:00:00:00:00" },
+            TypeError,
+            'Invalid value for value.mac (mac): expected a MAC address like "02:00:00:aa:bb:cc", got string "02:00:00:00:00"',
+          ],
+          [
+            { ...good, nested: { a: 2 ** 31, b: 0 } },
+            RangeError,
+            "Invalid value for value.nested.a (i32): 2147483648 is outside -2147483648..2147483647",
+          ],
+          [
+            { ...good, nested: { a: 1 } },
+            TypeError,
+            "Invalid value for value.nested.b (u16): expected a number, got undefined",
+          ],
+          [
+            { ...good, nested: 5 },
+            TypeError,
+            "Invalid value for value.nested (struct nested): expected an object, got number 5",
+          ],
+          [
+            { ...good, u: { weight: -1 } },
+            RangeError,
+            "Invalid value for value.u.weight (u32): -1 is outside 0..4294967295",
+          ],
+          [
+            { ...good, u: { raw: [1, 2, 3, 256] } },
+            RangeError,
+            "Invalid value for value.u.raw[3] (u8): 256 is outside 0..255",
+          ],
+          [
+            { ...good, u: {} },
+            TypeError,
+            "Invalid value for value.u (union): expected exactly one member of weight, raw, got none",
+          ],
+          [
+            { ...good, u: { weight: 1, raw: [1, 0, 0, 0] } },
+            TypeError,
+            'Invalid value for value.u (union): expected exactly one member, got "weight" and "raw"',
+          ],
+          [
+            { ...good, u: undefined },
+            TypeError,
+            "Invalid value for value.u (union): expected an object, got undefined",
+          ],
           [null, TypeError, "Invalid value for value (struct backend): expected an object, got null"],
           ["x", TypeError, 'Invalid value for value (struct backend): expected an object, got string "x"'],
         ];
         for (const [value, ctor, message] of cases) {
-          expect(() => Backend.encode(value as Infer<typeof Backend>, view(40), 0, "value"), message).toThrow(new ctor(message));
+          expect(() => Backend.encode(value as Infer<typeof Backend>, view(40), 0, "value"), message).toThrow(
+            new ctor(message),
+          );
         }
-        expect(() => PolicyEntry.encode({ ...(filled(1)["policy_entry"] as Infer<typeof PolicyEntry>), flags: [1, 2] }, view(24), 0, "value")).toThrow(
-          new RangeError("Invalid value for value.flags (u8): expected 3 elements, got 2"),
-        );
-        expect(() => PolicyEntry.encode({ ...(filled(1)["policy_entry"] as Infer<typeof PolicyEntry>), packets: 1 as unknown as bigint }, view(24), 0)).toThrow(
+        expect(() =>
+          PolicyEntry.encode(
+            { ...(filled(1)["policy_entry"] as Infer<typeof PolicyEntry>), flags: [1, 2] },
+            view(24),
+            0,
+            "value",
+          ),
+        ).toThrow(new RangeError("Invalid value for value.flags (u8): expected 3 elements, got 2"));
+        expect(() =>
+          PolicyEntry.encode(
+            { ...(filled(1)["policy_entry"] as Infer<typeof PolicyEntry>), packets: 1 as unknown as bigint },
+            view(24),
+            0,
+          ),
+        ).toThrow(
           new TypeError("Invalid value for struct policy_entry.packets (u64): expected a bigint, got number 1"),
         );
       });
@@ -534,13 +655,19 @@ for (const [mode, d] of MODES) {
       test("struct() paths of nested arrays of structs and unions", () => {
         const S = struct({ items: array(struct({ u: union({ x: u8, y: u16 }) }), 2) });
         expect(S.size).toBe(4);
-        expect(roundTrip(S, { items: [{ u: { x: 1 } }, { u: { y: 0x0203 } }] })).toEqual({ items: [{ u: { x: 1, y: 1 } }, { u: { x: 3, y: 0x0203 } }] });
-        expect(() => S.encode({ items: [{ u: { x: 1 } }, { u: { y: -1 } }] }, view(4), 0, "k")).toThrow("Invalid value for k.items[1].u.y (u16): -1 is outside 0..65535");
-        // The same codec called with another path names that one.
-        expect(() => S.encode({ items: [{ u: { x: 1 } }, { u: { y: -1 } }] }, view(4), 0, "v")).toThrow("Invalid value for v.items[1].u.y (u16): -1 is outside 0..65535");
-        expect(() => S.encode({ items: [{ u: { x: 1 } }, 7 as unknown as { u: { x: number } }] }, view(4), 0, "k")).toThrow(
-          "Invalid value for k.items[1] (struct): expected an object, got number 7",
+        expect(roundTrip(S, { items: [{ u: { x: 1 } }, { u: { y: 0x0203 } }] })).toEqual({
+          items: [{ u: { x: 1, y: 1 } }, { u: { x: 3, y: 0x0203 } }],
+        });
+        expect(() => S.encode({ items: [{ u: { x: 1 } }, { u: { y: -1 } }] }, view(4), 0, "k")).toThrow(
+          "Invalid value for k.items[1].u.y (u16): -1 is outside 0..65535",
         );
+        // The same codec called with another path names that one.
+        expect(() => S.encode({ items: [{ u: { x: 1 } }, { u: { y: -1 } }] }, view(4), 0, "v")).toThrow(
+          "Invalid value for v.items[1].u.y (u16): -1 is outside 0..65535",
+        );
+        expect(() =>
+          S.encode({ items: [{ u: { x: 1 } }, 7 as unknown as { u: { x: number } }] }, view(4), 0, "k"),
+        ).toThrow("Invalid value for k.items[1] (struct): expected an object, got number 7");
       });
 
       test("struct() embeds codecs written by users and passes them the path", () => {
@@ -587,7 +714,9 @@ for (const [mode, d] of MODES) {
           new RangeError("Invalid struct s: b at offset 3 overlaps a (u32 at 0..4)"),
         );
         expect(() => struct({ a: u32, b: u32 }, { name: "struct s", offsets: { b: 8 }, size: 10 })).toThrow(
-          new RangeError("Invalid struct s: size 10 was given but the fields end at 12 (size 12, align 4: a u32 @0, b u32 @8)"),
+          new RangeError(
+            "Invalid struct s: size 10 was given but the fields end at 12 (size 12, align 4: a u32 @0, b u32 @8)",
+          ),
         );
         expect(() => struct({ a: u32 }, { name: "struct s", offsets: { b: 8 } as { a?: number } })).toThrow(
           new TypeError('Invalid struct s: offsets names "b", which is not a field'),
@@ -604,14 +733,24 @@ for (const [mode, d] of MODES) {
           ),
         );
         expect(() => struct({ a: u8, b: u32 }, { size: 5 })).toThrow(RangeError);
-        expect(() => struct({ a: u8, b: u32 }, { size: -5 })).toThrow(new TypeError("Invalid struct: size must be a non-negative integer, got number -5"));
+        expect(() => struct({ a: u8, b: u32 }, { size: -5 })).toThrow(
+          new TypeError("Invalid struct: size must be a non-negative integer, got number -5"),
+        );
       });
 
       test("struct() rejects fields that are not codecs and names that are not identifiers", () => {
         expect(() => struct({ a: u8, b: 5 as unknown as Codec<number> }, { name: "struct s" })).toThrow(
-          new TypeError('Invalid struct s: field "b" is not a codec (expected name, size, a power-of-two align, encode and decode)'),
+          new TypeError(
+            'Invalid struct s: field "b" is not a codec (expected name, size, a power-of-two align, encode and decode)',
+          ),
         );
-        const odd: Codec<number> = { name: "odd", size: 3, align: 3, encode: u8.encode.bind(u8), decode: u8.decode.bind(u8) };
+        const odd: Codec<number> = {
+          name: "odd",
+          size: 3,
+          align: 3,
+          encode: u8.encode.bind(u8),
+          decode: u8.decode.bind(u8),
+        };
         expect(() => struct({ a: odd })).toThrow(TypeError);
         expect(() => struct({ "1": u8 })).toThrow(new TypeError('Invalid struct: field name "1" is not an identifier'));
         expect(() => struct({ "a-b": u8 })).toThrow(TypeError);
@@ -634,7 +773,9 @@ for (const [mode, d] of MODES) {
 
       test("struct codecs check the view bounds", () => {
         expect(() => PolicyKey.encode({ identity: 1, dport: 2, proto: 3, pad: 0 }, view(10), 4, "key")).toThrow(
-          new RangeError("Cannot encode struct policy_key at offset 4: the view has 10 bytes and struct policy_key needs 8"),
+          new RangeError(
+            "Cannot encode struct policy_key at offset 4: the view has 10 bytes and struct policy_key needs 8",
+          ),
         );
         expect(() => PolicyKey.decode(view(8), 1)).toThrow(RangeError);
         expect(() => array(u8, 4).decode(view(3), 0)).toThrow(RangeError);
@@ -654,13 +795,17 @@ for (const [mode, d] of MODES) {
         expect([U.name, U.size, U.align]).toEqual(["union u", 16, 8]);
         expect(U.fields.map((f) => f.offset)).toEqual([0, 0, 0]);
         expect(hex(encodeBytes(U, { a: 0x7f }, 0xff))).toBe(`7f${"00".repeat(15)}`);
-        expect(U.decode(new DataView(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).buffer), 0)).toEqual({
+        expect(
+          U.decode(new DataView(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).buffer), 0),
+        ).toEqual({
           a: 1,
           b: 0x0807060504030201n,
           c: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
         });
         expect(() => union({ a: u8, b: u32 }, { name: "union v", size: 5 })).toThrow(
-          new RangeError("Invalid union v: size 5 was given but the computed layout differs (size 4, align 4: a u8 @0, b u32 @0)"),
+          new RangeError(
+            "Invalid union v: size 5 was given but the computed layout differs (size 4, align 4: a u8 @0, b u32 @0)",
+          ),
         );
       });
 
@@ -672,7 +817,9 @@ for (const [mode, d] of MODES) {
         expect(() => U.encode({ weight: 1, raw: [1, 2, 3, 4] } as unknown as Infer<typeof U>, view(4), 0, "u")).toThrow(
           new TypeError('Invalid value for u (union): expected exactly one member, got "weight" and "raw"'),
         );
-        expect(() => U.encode(7 as unknown as Infer<typeof U>, view(4), 0)).toThrow(new TypeError("Invalid value for union (union): expected an object, got number 7"));
+        expect(() => U.encode(7 as unknown as Infer<typeof U>, view(4), 0)).toThrow(
+          new TypeError("Invalid value for union (union): expected an object, got number 7"),
+        );
         expect(roundTrip(U, { weight: 5, raw: undefined })).toEqual({ weight: 5, raw: [5, 0, 0, 0] });
       });
     });
@@ -703,7 +850,9 @@ describe("code generation", () => {
       const items = Array.from({ length: 600 }, (_, i) => ({ a: i & 0xff, b: i * 1000 }));
       expect(roundTrip(Long, { items })).toEqual({ items });
       items[599] = { a: 1, b: -1 };
-      expect(() => Long.encode({ items }, view(Long.size), 0, "v")).toThrow("Invalid value for v.items[599].b (u32): -1 is outside 0..4294967295");
+      expect(() => Long.encode({ items }, view(Long.size), 0, "v")).toThrow(
+        "Invalid value for v.items[599].b (u32): -1 is outside 0..4294967295",
+      );
     } finally {
       spy.mockRestore();
     }
@@ -733,8 +882,19 @@ describe("inferred value types", () => {
     expectTypeOf<Infer<typeof ipv6>>().toEqualTypeOf<string>();
     expectTypeOf<Infer<typeof ipv6Bytes>>().toEqualTypeOf<Uint8Array>();
     expectTypeOf<Infer<ReturnType<typeof cstring>>>().toEqualTypeOf<string>();
-    expectTypeOf<Infer<typeof PolicyKey>>().toEqualTypeOf<{ identity: number; dport: number; proto: number; pad: number }>();
-    expectTypeOf<Infer<typeof GENERATED.PolicyEntry>>().toEqualTypeOf<{ packets: bigint; bytes: bigint; action: number; flags: number[]; proxy_port: number }>();
+    expectTypeOf<Infer<typeof PolicyKey>>().toEqualTypeOf<{
+      identity: number;
+      dport: number;
+      proto: number;
+      pad: number;
+    }>();
+    expectTypeOf<Infer<typeof GENERATED.PolicyEntry>>().toEqualTypeOf<{
+      packets: bigint;
+      bytes: bigint;
+      action: number;
+      flags: number[];
+      proxy_port: number;
+    }>();
     expectTypeOf<Infer<typeof Backend>>().toEqualTypeOf<{
       addr: string;
       port: number;
@@ -781,7 +941,9 @@ function expectMatchesBtf(btf: Btf, codec: Codec<unknown>, typeId: number, where
     fields.map((f) => [f.name, f.offset]),
     where,
   ).toEqual(t.members.map((m) => [m.name, m.bitOffset / 8]));
-  t.members.forEach((m, i) => expectMatchesBtf(btf, (fields[i] as { codec: Codec<unknown> }).codec, m.typeId, `${where}.${m.name}`));
+  t.members.forEach((m, i) =>
+    expectMatchesBtf(btf, (fields[i] as { codec: Codec<unknown> }).codec, m.typeId, `${where}.${m.name}`),
+  );
 }
 
 /** The struct definitions of typed_maps.c, by name. */
@@ -800,7 +962,10 @@ function structSources(): Map<string, string> {
 function designators(codec: Codec<unknown>, prefix = ""): [string, number][] {
   const fields = (codec as Partial<StructCodec<unknown>>).fields;
   if (fields === undefined) return [];
-  return fields.flatMap((f) => [[`${prefix}${f.name}`, f.offset] as [string, number], ...designators(f.codec, `${prefix}${f.name}.`).map(([d, o]) => [d, f.offset + o] as [string, number])]);
+  return fields.flatMap((f) => [
+    [`${prefix}${f.name}`, f.offset] as [string, number],
+    ...designators(f.codec, `${prefix}${f.name}.`).map(([d, o]) => [d, f.offset + o] as [string, number]),
+  ]);
 }
 
 function hostCompiler(): string | undefined {
@@ -844,8 +1009,12 @@ function hostLayouts(cc: string, seed: number): Record<string, HostLayout> {
   const lines: string[] = [];
   names.forEach((name, i) => {
     const c = TYPED_MAPS_STRUCTS[name] as StructCodec<unknown>;
-    lines.push(`\tprintf("%s\\"${name}\\": {\\"size\\": %zu, \\"align\\": %zu, \\"offsets\\": {", ${i ? '", "' : '""'}, sizeof(struct ${name}), _Alignof(struct ${name}));`);
-    designators(c).forEach(([d], j) => lines.push(`\tprintf("%s\\"${d}\\": %zu", ${j ? '", "' : '""'}, offsetof(struct ${name}, ${d}));`));
+    lines.push(
+      `\tprintf("%s\\"${name}\\": {\\"size\\": %zu, \\"align\\": %zu, \\"offsets\\": {", ${i ? '", "' : '""'}, sizeof(struct ${name}), _Alignof(struct ${name}));`,
+    );
+    designators(c).forEach(([d], j) =>
+      lines.push(`\tprintf("%s\\"${d}\\": %zu", ${j ? '", "' : '""'}, offsetof(struct ${name}, ${d}));`),
+    );
     lines.push(`\tprintf("}, \\"bytes\\": \\"");\n\thex(&x.${name}, sizeof(x.${name}));\n\tprintf("\\"}");`);
   });
   const program = [
@@ -856,7 +1025,7 @@ function hostLayouts(cc: string, seed: number): Record<string, HostLayout> {
     "#include <stdlib.h>",
     "#include <string.h>",
     ...names.map((n) => sources.get(n) as string),
-    "static void hex(const void *p, size_t n) { for (size_t i = 0; i < n; i++) printf(\"%02x\", ((const unsigned char *)p)[i]); }",
+    'static void hex(const void *p, size_t n) { for (size_t i = 0; i < n; i++) printf("%02x", ((const unsigned char *)p)[i]); }',
     `int main(int argc, char **argv) {`,
     `\t__u32 s = (__u32)strtoul(argv[argc - 1], NULL, 10);`,
     `\tstruct { ${names.map((n) => `struct ${n} ${n};`).join(" ")} } x;`,
@@ -871,8 +1040,13 @@ function hostLayouts(cc: string, seed: number): Record<string, HostLayout> {
   const dir = mkdtempSync(join(tmpdir(), "dp-maps-layout-"));
   try {
     writeFileSync(join(dir, "layout.c"), program);
-    execFileSync(cc, ["-std=gnu11", "-Wall", "-Werror", "-o", join(dir, "layout"), join(dir, "layout.c")], { stdio: ["ignore", "ignore", "pipe"] });
-    return JSON.parse(execFileSync(join(dir, "layout"), [String(seed)], { encoding: "utf8" })) as Record<string, HostLayout>;
+    execFileSync(cc, ["-std=gnu11", "-Wall", "-Werror", "-o", join(dir, "layout"), join(dir, "layout.c")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    return JSON.parse(execFileSync(join(dir, "layout"), [String(seed)], { encoding: "utf8" })) as Record<
+      string,
+      HostLayout
+    >;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -902,7 +1076,18 @@ describe("layouts against C", () => {
       expect({ size: codec.size, align: codec.align }, name).toEqual({ size: h.size, align: h.align });
       expect(Object.fromEntries(designators(codec)), name).toEqual(h.offsets);
     }
-    expect(Object.keys(host["backend"]?.offsets ?? {})).toEqual(["addr", "port", "mac", "u", "u.weight", "u.raw", "addr6", "nested", "nested.a", "nested.b"]);
+    expect(Object.keys(host["backend"]?.offsets ?? {})).toEqual([
+      "addr",
+      "port",
+      "mac",
+      "u",
+      "u.weight",
+      "u.raw",
+      "addr6",
+      "nested",
+      "nested.a",
+      "nested.b",
+    ]);
   });
 
   test.skipIf(CC === undefined)("struct codecs decode C-filled structs and encode the same bytes", () => {

@@ -218,7 +218,11 @@ export interface UnionOptions {
 
 type Plan =
   | { readonly kind: "leaf"; readonly op: number; readonly n: number }
-  | { readonly kind: "struct"; readonly fields: readonly StructField[]; readonly pads: readonly (readonly [number, number])[] }
+  | {
+      readonly kind: "struct";
+      readonly fields: readonly StructField[];
+      readonly pads: readonly (readonly [number, number])[];
+    }
   | { readonly kind: "array"; readonly element: Codec<unknown>; readonly length: number };
 
 /** How the codecs made here are laid out, for flattening them into their parents. */
@@ -347,7 +351,9 @@ function checkCodec(owner: string, field: string, c: unknown): Codec<unknown> {
     (x.align as number) < 1 ||
     ((x.align as number) & ((x.align as number) - 1)) !== 0
   ) {
-    throw new TypeError(`Invalid ${owner}: ${field} is not a codec (expected name, size, a power-of-two align, encode and decode)`);
+    throw new TypeError(
+      `Invalid ${owner}: ${field} is not a codec (expected name, size, a power-of-two align, encode and decode)`,
+    );
   }
   return x as Codec<unknown>;
 }
@@ -360,7 +366,8 @@ function checkFields(owner: string, fields: unknown): [string, Codec<unknown>][]
     throw new TypeError(`Invalid ${owner}: expected an object of field codecs, got ${describe(fields)}`);
   }
   return Object.entries(fields).map(([name, c]) => {
-    if (!FIELD_NAME.test(name)) throw new TypeError(`Invalid ${owner}: field name ${JSON.stringify(name)} is not an identifier`);
+    if (!FIELD_NAME.test(name))
+      throw new TypeError(`Invalid ${owner}: field name ${JSON.stringify(name)} is not an identifier`);
     return [name, checkCodec(owner, `field "${name}"`, c)];
   });
 }
@@ -433,8 +440,14 @@ class CompiledCodec<T> {
     checkBounds("encode", this, view, offset);
     const v: unknown = value;
     if (this.#array >= 0) {
-      if (!Array.isArray(v)) throw new TypeError(`Invalid value for ${path} (${this.name}): expected an array of ${this.#array}, got ${describe(v)}`);
-      if (v.length !== this.#array) throw new RangeError(`Invalid value for ${path} (${this.name}): expected ${this.#array} elements, got ${v.length}`);
+      if (!Array.isArray(v))
+        throw new TypeError(
+          `Invalid value for ${path} (${this.name}): expected an array of ${this.#array}, got ${describe(v)}`,
+        );
+      if (v.length !== this.#array)
+        throw new RangeError(
+          `Invalid value for ${path} (${this.name}): expected ${this.#array} elements, got ${v.length}`,
+        );
     } else if (typeof v !== "object" || v === null) {
       throw new TypeError(`Invalid value for ${path} (${this.name}): expected an object, got ${describe(v)}`);
     }
@@ -450,7 +463,13 @@ class CompiledCodec<T> {
 class StructCodecImpl<T> extends CompiledCodec<T> implements StructCodec<T> {
   readonly fields: readonly StructField[];
 
-  constructor(name: string, size: number, align: number, fields: readonly StructField[], pads: readonly (readonly [number, number])[]) {
+  constructor(
+    name: string,
+    size: number,
+    align: number,
+    fields: readonly StructField[],
+    pads: readonly (readonly [number, number])[],
+  ) {
     super(name, size, align, { kind: "struct", fields, pads }, -1);
     this.fields = fields;
     Object.freeze(this);
@@ -458,7 +477,10 @@ class StructCodecImpl<T> extends CompiledCodec<T> implements StructCodec<T> {
 
   offsetOf(name: keyof T & string): number {
     const f = this.fields.find((x) => x.name === name);
-    if (f === undefined) throw new TypeError(`Cannot find field ${JSON.stringify(name)} in ${this.name}: it has ${this.fields.map((x) => x.name).join(", ") || "no fields"}`);
+    if (f === undefined)
+      throw new TypeError(
+        `Cannot find field ${JSON.stringify(name)} in ${this.name}: it has ${this.fields.map((x) => x.name).join(", ") || "no fields"}`,
+      );
     return f.offset;
   }
 }
@@ -468,7 +490,13 @@ class ArrayStepCodec<T> extends CompiledCodec<T[]> implements ArrayCodec<T> {
   readonly length: number;
 
   constructor(element: Codec<T>, length: number) {
-    super(`${element.name}[${length}]`, element.size * length, element.align, { kind: "array", element, length }, length);
+    super(
+      `${element.name}[${length}]`,
+      element.size * length,
+      element.align,
+      { kind: "array", element, length },
+      length,
+    );
     this.element = element;
     this.length = length;
     Object.freeze(this);
@@ -502,10 +530,17 @@ class LeafArrayCodec<T> implements ArrayCodec<T> {
   encode(value: T[], view: DataView, offset: number, path: string = this.name): void {
     checkBounds("encode", this, view, offset);
     const v: unknown = value;
-    if (!Array.isArray(v)) throw new TypeError(`Invalid value for ${path} (${this.name}): expected an array of ${this.length}, got ${describe(v)}`);
-    if (v.length !== this.length) throw new RangeError(`Invalid value for ${path} (${this.name}): expected ${this.length} elements, got ${v.length}`);
+    if (!Array.isArray(v))
+      throw new TypeError(
+        `Invalid value for ${path} (${this.name}): expected an array of ${this.length}, got ${describe(v)}`,
+      );
+    if (v.length !== this.length)
+      throw new RangeError(
+        `Invalid value for ${path} (${this.name}): expected ${this.length} elements, got ${v.length}`,
+      );
     const stride = this.element.size;
-    for (let j = 0; j < this.length; j++) writeLeaf(view, offset + j * stride, this.#op, this.#n, v[j], path, this.#step, j);
+    for (let j = 0; j < this.length; j++)
+      writeLeaf(view, offset + j * stride, this.#op, this.#n, v[j], path, this.#step, j);
   }
 
   decode(view: DataView, offset: number): T[] {
@@ -536,7 +571,8 @@ class UnionCodecImpl<T> implements UnionCodec<T> {
   encode(value: T, view: DataView, offset: number, path: string = this.name): void {
     checkBounds("encode", this, view, offset);
     const v: unknown = value;
-    if (typeof v !== "object" || v === null) throw new TypeError(`Invalid value for ${path} (${this.name}): expected an object, got ${describe(v)}`);
+    if (typeof v !== "object" || v === null)
+      throw new TypeError(`Invalid value for ${path} (${this.name}): expected an object, got ${describe(v)}`);
     const fields = this.fields;
     let chosen = -1;
     for (let i = 0; i < fields.length; i++) {
@@ -549,7 +585,9 @@ class UnionCodecImpl<T> implements UnionCodec<T> {
       chosen = i;
     }
     if (chosen < 0) {
-      throw new TypeError(`Invalid value for ${path} (${this.name}): expected exactly one member of ${fields.map((f) => f.name).join(", ")}, got none`);
+      throw new TypeError(
+        `Invalid value for ${path} (${this.name}): expected exactly one member of ${fields.map((f) => f.name).join(", ")}, got none`,
+      );
     }
     const f = fields[chosen] as StructField;
     zero(view, offset, this.size);
@@ -810,7 +848,8 @@ export function struct<F extends StructFields>(fields: F, options: StructOptions
   const packed = options.packed === true;
   const offsets: Readonly<Record<string, unknown>> = options.offsets ?? {};
   for (const k of Object.keys(offsets)) {
-    if (!entries.some(([n]) => n === k)) throw new TypeError(`Invalid ${name}: offsets names ${JSON.stringify(k)}, which is not a field`);
+    if (!entries.some(([n]) => n === k))
+      throw new TypeError(`Invalid ${name}: offsets names ${JSON.stringify(k)}, which is not a field`);
   }
   const out: StructField[] = [];
   const pads: [number, number][] = [];
@@ -824,11 +863,15 @@ export function struct<F extends StructFields>(fields: F, options: StructOptions
     const pin = offsets[field];
     if (pin !== undefined) {
       if (typeof pin !== "number" || !Number.isInteger(pin) || pin < 0) {
-        throw new TypeError(`Invalid ${name}: the offset of ${field} must be a non-negative integer, got ${describe(pin)}`);
+        throw new TypeError(
+          `Invalid ${name}: the offset of ${field} must be a non-negative integer, got ${describe(pin)}`,
+        );
       }
       if (pin < end) {
         const prev = out[out.length - 1] as StructField;
-        throw new RangeError(`Invalid ${name}: ${field} at offset ${pin} overlaps ${prev.name} (${prev.codec.name} at ${prev.offset}..${end})`);
+        throw new RangeError(
+          `Invalid ${name}: ${field} at offset ${pin} overlaps ${prev.name} (${prev.codec.name} at ${prev.offset}..${end})`,
+        );
       }
       offset = pin;
       pinned = true;
@@ -888,7 +931,9 @@ export function union<F extends StructFields>(fields: F, options: UnionOptions =
   const out = Object.freeze(entries.map(([field, codec]) => Object.freeze({ name: field, offset: 0, codec })));
   const size = roundUp(max, align);
   if (wanted !== undefined && wanted !== size) {
-    throw new RangeError(`Invalid ${name}: size ${wanted} was given but the computed layout differs (${layoutText(out, size, align)})`);
+    throw new RangeError(
+      `Invalid ${name}: size ${wanted} was given but the computed layout differs (${layoutText(out, size, align)})`,
+    );
   }
   return new UnionCodecImpl<UnionValue<F>>(name, size, align, out);
 }

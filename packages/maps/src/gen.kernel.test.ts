@@ -106,9 +106,12 @@ describe("generated bind() for typed_maps.o", () => {
     maps.policy.set(key, { packets: 1n, bytes: 2n, action: 3, flags: new Uint8Array([4, 5, 6]), proxy_port: 8443 });
     const raw = coll.map("policy").get(new Uint8Array([1, 0, 0, 0, 0x01, 0xbb, 17, 0]));
     expect(raw).toEqual(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 4, 5, 6, 0x20, 0xfb, 0, 0]));
-    expect(() => maps.policy.set({ ...key, dport: 70000 }, { packets: 0n, bytes: 0n, action: 0, flags: new Uint8Array(3), proxy_port: 0 })).toThrow(
-      RangeError,
-    );
+    expect(() =>
+      maps.policy.set(
+        { ...key, dport: 70000 },
+        { packets: 0n, bytes: 0n, action: 0, flags: new Uint8Array(3), proxy_port: 0 },
+      ),
+    ).toThrow(RangeError);
   });
 
   test("bind() maps ring buffers on first use and close() unmaps them", () => {

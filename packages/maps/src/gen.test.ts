@@ -266,14 +266,20 @@ function isBitfield(btf: Btf, m: BtfMember): boolean {
  * member at its BTF offset, each bitfield inside a `bits_` span, and every
  * BTF member covered by a field.
  */
-function expectLayoutMatchesBtf(btf: Btf, exportName: string, codec: Codec<unknown> & { readonly fields?: StructCodec<unknown>["fields"] }): number {
+function expectLayoutMatchesBtf(
+  btf: Btf,
+  exportName: string,
+  codec: Codec<unknown> & { readonly fields?: StructCodec<unknown>["fields"] },
+): number {
   const t = btfTypeOf(btf, codec.name);
   expect(codec.size, `${exportName} (${codec.name}) size`).toBe(t.size);
   const fields = codec.fields ?? [];
   const members = btfMembers(btf, t);
   for (const m of members) {
     if (m.bitfield) {
-      const span = fields.find((f) => f.name.startsWith("bits_") && f.offset * 8 <= m.bitOffset && m.bitOffset < (f.offset + f.codec.size) * 8);
+      const span = fields.find(
+        (f) => f.name.startsWith("bits_") && f.offset * 8 <= m.bitOffset && m.bitOffset < (f.offset + f.codec.size) * 8,
+      );
       expect(span, `${exportName}.${m.name}: bitfield at bit ${m.bitOffset} in a bits_ span`).toBeDefined();
     } else {
       const field = fields.find((f) => f.name === m.name);
@@ -283,12 +289,17 @@ function expectLayoutMatchesBtf(btf: Btf, exportName: string, codec: Codec<unkno
   }
   for (const f of fields) {
     if (f.name.startsWith("bits_")) continue;
-    expect(members.some((m) => m.name === f.name), `${exportName}.${f.name}: a BTF member`).toBe(true);
+    expect(
+      members.some((m) => m.name === f.name),
+      `${exportName}.${f.name}: a BTF member`,
+    ).toBe(true);
   }
   return members.length;
 }
 
-function exportedCodecs(mod: Record<string, unknown>): [string, Codec<unknown> & { readonly fields?: StructCodec<unknown>["fields"] }][] {
+function exportedCodecs(
+  mod: Record<string, unknown>,
+): [string, Codec<unknown> & { readonly fields?: StructCodec<unknown>["fields"] }][] {
   return Object.entries(mod).filter((e): e is [string, Codec<unknown>] => isCodec(e[1]));
 }
 
@@ -313,7 +324,9 @@ describe("generateBindings()", () => {
     const fresh = generateTypedMaps();
     const current = readFileSync(join(ROOT, CHECKED_IN), "utf8");
     if (current !== fresh) {
-      expect.fail(`${CHECKED_IN} is stale: it differs from what dp-gen generates for ${TYPED_MAPS}. Regenerate it with: ${REGENERATE}`);
+      expect.fail(
+        `${CHECKED_IN} is stale: it differs from what dp-gen generates for ${TYPED_MAPS}. Regenerate it with: ${REGENERATE}`,
+      );
     }
   });
 
@@ -335,7 +348,15 @@ describe("generateBindings()", () => {
   test("the checked-in codecs have the sizes and offsets of the object's BTF", () => {
     const btf = typedMapsSpec().btf as Btf;
     const codecs = exportedCodecs(typedMaps);
-    expect(codecs.map(([name]) => name).sort()).toEqual(["Backend", "Counters", "Nested", "OddLayout", "PackedPair", "PolicyEntry", "PolicyKey"]);
+    expect(codecs.map(([name]) => name).sort()).toEqual([
+      "Backend",
+      "Counters",
+      "Nested",
+      "OddLayout",
+      "PackedPair",
+      "PolicyEntry",
+      "PolicyKey",
+    ]);
     for (const [name, codec] of codecs) expectLayoutMatchesBtf(btf, name, codec);
     const backendUnion = typedMaps.Backend.fields.find((f) => f.name === "u")?.codec as UnionCodec<unknown>;
     expect(backendUnion.fields.map((f) => [f.name, f.offset, f.codec.size])).toEqual([
@@ -345,7 +366,8 @@ describe("generateBindings()", () => {
   });
 
   test("the checked-in codecs use be16/be32 for __be16/__be32, cstring for char arrays and packed for packed structs", () => {
-    const field = (codec: StructCodec<unknown>, name: string): string | undefined => codec.fields.find((f) => f.name === name)?.codec.name;
+    const field = (codec: StructCodec<unknown>, name: string): string | undefined =>
+      codec.fields.find((f) => f.name === name)?.codec.name;
     expect(field(typedMaps.PolicyKey, "dport")).toBe("be16");
     expect(field(typedMaps.Backend, "addr")).toBe("be32");
     expect(field(typedMaps.Backend, "mac")).toBe("u8[6]");
@@ -387,7 +409,9 @@ describe("generateBindings()", () => {
   test("generateBindings() throws SyntaxError naming the object when the bytes are not an ELF file", () => {
     const err = (() => {
       try {
-        generateBindings(new TextEncoder().encode("not an object file, just text".repeat(4)), { objectPath: "notes.txt" });
+        generateBindings(new TextEncoder().encode("not an object file, just text".repeat(4)), {
+          objectPath: "notes.txt",
+        });
       } catch (e) {
         return e;
       }
@@ -413,7 +437,16 @@ describe.skipIf(CLANG === undefined)("generateBindings() with ipv4Fields", () =>
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "dp-gen-ipv4-"));
     writeFileSync(join(dir, "ipv4.c"), IPV4_C);
-    execFileSync(CLANG as string, ["-g", "-O2", "-target", "bpf", "-c", join(dir, "ipv4.c"), "-o", join(dir, "ipv4.o")]);
+    execFileSync(CLANG as string, [
+      "-g",
+      "-O2",
+      "-target",
+      "bpf",
+      "-c",
+      join(dir, "ipv4.c"),
+      "-o",
+      join(dir, "ipv4.o"),
+    ]);
     spec = readCollectionSpec(join(dir, "ipv4.o"));
   });
 
@@ -429,7 +462,10 @@ describe.skipIf(CLANG === undefined)("generateBindings() with ipv4Fields", () =>
   });
 
   test("ipv4Fields turns the __be32 fields it names into ipv4 addresses: by member name, struct.member, typedef.member and map.key", async () => {
-    const text = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["saddr", "flow.daddr", "nat_t.addr", "src_counts.key"] });
+    const text = generateBindings(spec, {
+      objectPath: "ipv4.o",
+      ipv4Fields: ["saddr", "flow.daddr", "nat_t.addr", "src_counts.key"],
+    });
     expect(text).toContain("  /** `__be32 saddr` at offset 0. */\n  saddr: string;");
     expect(text).toContain("    saddr: ipv4,\n    daddr: ipv4,\n    spi: be32,");
     expect(text).toContain("    addr: ipv4,\n    host_addr: u32,");
@@ -442,19 +478,32 @@ describe.skipIf(CLANG === undefined)("generateBindings() with ipv4Fields", () =>
       .replace('from "@dp/core";', `from ${JSON.stringify(join(ROOT, "packages/core/src/mod.ts"))};`);
     writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
     writeFileSync(join(dir, "ipv4.gen.ts"), local);
-    const mod = (await import(pathToFileURL(join(dir, "ipv4.gen.ts")).href)) as Record<string, StructCodec<Record<string, unknown>>>;
+    const mod = (await import(pathToFileURL(join(dir, "ipv4.gen.ts")).href)) as Record<
+      string,
+      StructCodec<Record<string, unknown>>
+    >;
     const flow = mod.Flow as StructCodec<Record<string, unknown>>;
     const bytes = new Uint8Array(flow.size);
     flow.encode({ saddr: "10.0.0.1", daddr: "192.168.1.2", spi: 0x01020304 }, new DataView(bytes.buffer), 0);
     expect([...bytes]).toEqual([10, 0, 0, 1, 192, 168, 1, 2, 1, 2, 3, 4]);
-    expect(flow.decode(new DataView(bytes.buffer), 0)).toEqual({ saddr: "10.0.0.1", daddr: "192.168.1.2", spi: 0x01020304 });
+    expect(flow.decode(new DataView(bytes.buffer), 0)).toEqual({
+      saddr: "10.0.0.1",
+      daddr: "192.168.1.2",
+      spi: 0x01020304,
+    });
   });
 
   test("only the struct a qualified name names changes, and be32 is imported only when still used", () => {
-    const text = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["flow.saddr", "flow.daddr", "flow.spi", "nat_t.addr"] });
+    const text = generateBindings(spec, {
+      objectPath: "ipv4.o",
+      ipv4Fields: ["flow.saddr", "flow.daddr", "flow.spi", "nat_t.addr"],
+    });
     expect(text).toContain("    saddr: ipv4,\n    daddr: ipv4,\n    spi: ipv4,");
     expect(text).toContain("readonly src_counts: LruHashMap<number, bigint>;");
-    const only = generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["saddr", "daddr", "spi", "addr", "src_counts.key"] });
+    const only = generateBindings(spec, {
+      objectPath: "ipv4.o",
+      ipv4Fields: ["saddr", "daddr", "spi", "addr", "src_counts.key"],
+    });
     expect(only).toMatch(/^import \{ [^}]*\bipv4\b[^}]*\} from "@dp\/maps";$/m);
     expect(only).not.toMatch(/\bbe32\b/);
   });
@@ -466,10 +515,14 @@ describe.skipIf(CLANG === undefined)("generateBindings() with ipv4Fields", () =>
       ),
     );
     expect(() => generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["host_addr"] })).toThrow(
-      new TypeError('Cannot generate bindings for "ipv4.o": ipv4Fields names "host_addr", but `__u32 host_addr` is not a __be32'),
+      new TypeError(
+        'Cannot generate bindings for "ipv4.o": ipv4Fields names "host_addr", but `__u32 host_addr` is not a __be32',
+      ),
     );
     expect(() => generateBindings(spec, { objectPath: "ipv4.o", ipv4Fields: ["src_counts.value"] })).toThrow(
-      new TypeError('Cannot generate bindings for "ipv4.o": ipv4Fields names "src_counts.value", but `__u64 value` is not a __be32'),
+      new TypeError(
+        'Cannot generate bindings for "ipv4.o": ipv4Fields names "src_counts.value", but `__u64 value` is not a __be32',
+      ),
     );
   });
 
@@ -498,7 +551,16 @@ describe.skipIf(CLANG === undefined)("generateBindings() on C layouts compiled b
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "dp-gen-"));
     writeFileSync(join(dir, "layouts.c"), LAYOUTS_C);
-    execFileSync(CLANG as string, ["-g", "-O2", "-target", "bpf", "-c", join(dir, "layouts.c"), "-o", join(dir, "layouts.o")]);
+    execFileSync(CLANG as string, [
+      "-g",
+      "-O2",
+      "-target",
+      "bpf",
+      "-c",
+      join(dir, "layouts.c"),
+      "-o",
+      join(dir, "layouts.o"),
+    ]);
     const spec = readCollectionSpec(join(dir, "layouts.o"));
     btf = spec.btf as Btf;
     text = generateBindings(spec, { objectPath: "layouts.o" });
@@ -575,7 +637,9 @@ describe.skipIf(CLANG === undefined)("generateBindings() on C layouts compiled b
     expect(text).toContain("// __int128: no codec for this type, kept as bytes.");
     expect(text).toContain("// Bitfields: low at bit 0 (3 bits).");
     expect(text).toContain("  inner: { x: number }[];");
-    expect(text).toContain("  either: { pq: { p: number; q: number }; whole?: undefined } | { whole: number; pq?: undefined };");
+    expect(text).toContain(
+      "  either: { pq: { p: number; q: number }; whole?: undefined } | { whole: number; pq?: undefined };",
+    );
     expect(text).toContain('{ name: "struct packed_aligned", size: 6, offsets: { b: 1 } }');
     expect(text).toContain('{ name: "struct aligned_tail", size: 16, offsets: { y: 4 } }');
     expect(text).toMatch(/readonly bloom: BpfMap;/);
@@ -590,7 +654,13 @@ describe.skipIf(CLANG === undefined)("generateBindings() on C layouts compiled b
     const config = ts.readConfigFile(join(ROOT, "tsconfig.base.json"), (p) => ts.sys.readFile(p));
     const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
     const file = join(dir, "layouts.gen.ts");
-    const program = ts.createProgram([file], { ...options, composite: false, noEmit: true, emitDeclarationOnly: false, types: ["node"] });
+    const program = ts.createProgram([file], {
+      ...options,
+      composite: false,
+      noEmit: true,
+      emitDeclarationOnly: false,
+      types: ["node"],
+    });
     const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === file);
     expect(diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))).toEqual([]);
   }, 60_000);
@@ -615,7 +685,12 @@ describe("dp-gen", () => {
     expect(runGenCli(["obj/typed_maps.o", "-o", "out.gen.ts"], io)).toBe(0);
     expect(io.err).toBe("");
     const written = readFileSync(join(dir, "out.gen.ts"), "utf8");
-    expect(written).toBe(generateBindings(typedMapsSpec(), { objectPath: "obj/typed_maps.o", command: "dp-gen obj/typed_maps.o -o out.gen.ts" }));
+    expect(written).toBe(
+      generateBindings(typedMapsSpec(), {
+        objectPath: "obj/typed_maps.o",
+        command: "dp-gen obj/typed_maps.o -o out.gen.ts",
+      }),
+    );
   });
 
   test("dp-gen names paths relative to the working directory, however they are given", () => {
@@ -646,7 +721,11 @@ describe("dp-gen", () => {
   });
 
   test.each([
-    [["notes.o", "-o", "x.ts"], 1, 'dp-gen: Cannot generate bindings for "notes.o": the object cannot be parsed: Invalid ELF at offset 0x0'],
+    [
+      ["notes.o", "-o", "x.ts"],
+      1,
+      'dp-gen: Cannot generate bindings for "notes.o": the object cannot be parsed: Invalid ELF at offset 0x0',
+    ],
     [["absent.o"], 1, 'dp-gen: Cannot read "absent.o": ENOENT'],
     [[], 2, "dp-gen: expected one object file, got 0"],
     [["a.o", "b.o"], 2, "dp-gen: expected one object file, got 2"],
@@ -691,7 +770,10 @@ describe("dp-gen", () => {
   test("dp-gen run as a command sets its exit status", () => {
     const cli = join(ROOT, "packages/maps/src/gen_cli.ts");
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, ["--conditions=@dp/source", "--import", "tsx", cli, ...args], { cwd: ROOT, encoding: "utf8" });
+      spawnSync(process.execPath, ["--conditions=@dp/source", "--import", "tsx", cli, ...args], {
+        cwd: ROOT,
+        encoding: "utf8",
+      });
     const fresh = run(TYPED_MAPS, "-o", CHECKED_IN, "--check", "--command", "npm run gen:maps --");
     expect(fresh.stderr).toBe("");
     expect(fresh.status).toBe(0);

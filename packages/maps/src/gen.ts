@@ -3,7 +3,15 @@
 // copied from the BTF, offsets pinned where they are not the natural C
 // ones), and a bind() that wraps a loaded collection's maps in the typed
 // classes of this package.
-import { type Btf, type BtfMember, type BtfStruct, type BtfUnion, type CollectionMapSpec, type CollectionSpec, parseCollectionSpec } from "@dp/core";
+import {
+  type Btf,
+  type BtfMember,
+  type BtfStruct,
+  type BtfUnion,
+  type CollectionMapSpec,
+  type CollectionSpec,
+  parseCollectionSpec,
+} from "@dp/core";
 
 /** Options for {@link generateBindings}. */
 export interface GenerateBindingsOptions {
@@ -95,16 +103,26 @@ export function generateBindings(object: CollectionSpec | Uint8Array, options: G
     try {
       spec = parseCollectionSpec(object, { name: objectName(what) });
     } catch (err) {
-      throw new SyntaxError(`Cannot generate bindings for ${JSON.stringify(what)}: the object cannot be parsed`, { cause: err });
+      throw new SyntaxError(`Cannot generate bindings for ${JSON.stringify(what)}: the object cannot be parsed`, {
+        cause: err,
+      });
     }
   } else {
     spec = object;
   }
   const objectPath = options.objectPath ?? `${spec.name}.o`;
   if (spec.btf === undefined) {
-    throw new TypeError(`Cannot generate bindings for ${JSON.stringify(objectPath)}: the object has no BTF (compile it with clang -g)`);
+    throw new TypeError(
+      `Cannot generate bindings for ${JSON.stringify(objectPath)}: the object has no BTF (compile it with clang -g)`,
+    );
   }
-  return new Generator(spec, spec.btf, objectPath, options.command ?? `dp-gen ${objectPath}`, options.ipv4Fields ?? []).generate();
+  return new Generator(
+    spec,
+    spec.btf,
+    objectPath,
+    options.command ?? `dp-gen ${objectPath}`,
+    options.ipv4Fields ?? [],
+  ).generate();
 }
 
 // --- the generated text as data ------------------------------------------------
@@ -134,11 +152,11 @@ type Expr =
   /** An array of a struct or union written inline. */
   | { readonly kind: "array"; readonly element: Expr; readonly length: number }
   | {
-    readonly kind: "composite";
-    readonly fn: "struct" | "union";
-    readonly fields: readonly ExprField[];
-    readonly options: readonly (readonly [string, OptionValue])[];
-  };
+      readonly kind: "composite";
+      readonly fn: "struct" | "union";
+      readonly fields: readonly ExprField[];
+      readonly options: readonly (readonly [string, OptionValue])[];
+    };
 
 interface ExprField {
   readonly name: string;
@@ -319,7 +337,9 @@ function renderType(t: TsType, indent: string, prefix: number): string {
   if (t.kind === "text" || t.kind === "array" || prefix + line.length + 2 <= MAX_LINE) return ` ${line}`;
   const inner = `${indent}  `;
   if (t.kind === "object") {
-    const lines = t.fields.map((f) => `${inner}${propertyKey(f.name)}:${renderType(f.type, inner, inner.length + f.name.length + 1)};`);
+    const lines = t.fields.map(
+      (f) => `${inner}${propertyKey(f.name)}:${renderType(f.type, inner, inner.length + f.name.length + 1)};`,
+    );
     return ` {\n${lines.join("\n")}\n${indent}}`;
   }
   const alternatives = t.fields.map((f) => {
@@ -339,7 +359,8 @@ function renderOption(v: OptionValue, indent: string, key: string): string {
 /** A codec expression whose first line continues a line and whose other lines start at `indent`. */
 function renderExpr(e: Expr, indent: string): string {
   if (e.kind === "text") return e.text;
-  if (e.kind === "array") return `array(\n${indent}  ${renderExpr(e.element, `${indent}  `)},\n${indent}  ${e.length},\n${indent})`;
+  if (e.kind === "array")
+    return `array(\n${indent}  ${renderExpr(e.element, `${indent}  `)},\n${indent}  ${e.length},\n${indent})`;
   const inner = `${indent}  `;
   const fieldIndent = `${inner}  `;
   const lines: string[] = [`${e.fn}(`, `${inner}{`];
@@ -449,7 +470,14 @@ class Generator {
         const target = this.#btf.resolve(t.typeId);
         return target.kind === "int" && target.size === 4;
       }
-      if (t.kind !== "typedef" && t.kind !== "const" && t.kind !== "volatile" && t.kind !== "restrict" && t.kind !== "typeTag") return false;
+      if (
+        t.kind !== "typedef" &&
+        t.kind !== "const" &&
+        t.kind !== "volatile" &&
+        t.kind !== "restrict" &&
+        t.kind !== "typeTag"
+      )
+        return false;
       t = this.#btf.typeById(t.typeId);
     }
     return false;
@@ -471,7 +499,12 @@ class Generator {
     for (const named of this.#ordered()) body.push("", ...this.#declare(named));
 
     body.push("", "/** The object's maps, each in the class for its type. */");
-    body.push(...declareObject("ObjectMaps", maps.map((m) => [`/** ${m.doc} */`, `readonly ${propertyKey(m.name)}: ${m.type};`])));
+    body.push(
+      ...declareObject(
+        "ObjectMaps",
+        maps.map((m) => [`/** ${m.doc} */`, `readonly ${propertyKey(m.name)}: ${m.type};`]),
+      ),
+    );
 
     if (variables.length > 0) {
       this.#imports.add("type Codec");
@@ -508,7 +541,10 @@ class Generator {
     body.push(
       ...declareObject(
         "ObjectPrograms",
-        programs.map((p) => [`/** ${code(p.name)} in ${code(`SEC("${p.sectionName}")`)}. */`, `readonly ${propertyKey(p.name)}: BpfProgram;`]),
+        programs.map((p) => [
+          `/** ${code(p.name)} in ${code(`SEC("${p.sectionName}")`)}. */`,
+          `readonly ${propertyKey(p.name)}: BpfProgram;`,
+        ]),
       ),
     );
 
@@ -568,7 +604,10 @@ class Generator {
       ),
       ...objectLiteral(
         "variables",
-        variables.map(({ v, shape }) => `${propertyKey(v.name)}: variable(coll, ${JSON.stringify(v.name)}, ${renderExpr(shape.expr, "      ")}),`),
+        variables.map(
+          ({ v, shape }) =>
+            `${propertyKey(v.name)}: variable(coll, ${JSON.stringify(v.name)}, ${renderExpr(shape.expr, "      ")}),`,
+        ),
       ),
       ...objectLiteral(
         "programs",
@@ -613,13 +652,18 @@ class Generator {
     const lines = [`/** ${code(n.cName)}: ${n.size} bytes. */`];
     if (n.kind === "struct") {
       lines.push(`export interface ${n.name} {`);
-      for (const f of n.fields) lines.push(`  /** ${f.doc} */`, `  ${propertyKey(f.name)}:${renderType(f.type, "  ", f.name.length + 3)};`);
+      for (const f of n.fields)
+        lines.push(`  /** ${f.doc} */`, `  ${propertyKey(f.name)}:${renderType(f.type, "  ", f.name.length + 3)};`);
       lines.push("}");
     } else {
       lines.push(`export type ${n.name} =${renderType({ kind: "union", fields: n.fields }, "", n.name.length + 14)};`);
     }
     const codecType = this.#use(n.kind === "struct" ? "type StructCodec" : "type UnionCodec").replace(/^type /, "");
-    lines.push("", `/** The codec of {@link ${n.name}}. */`, `export const ${n.name}: ${codecType}<${n.name}> = ${renderExpr(n.expr, "")};`);
+    lines.push(
+      "",
+      `/** The codec of {@link ${n.name}}. */`,
+      `export const ${n.name}: ${codecType}<${n.name}> = ${renderExpr(n.expr, "")};`,
+    );
     return lines;
   }
 
@@ -642,7 +686,11 @@ class Generator {
   #arrayParts(id: number): { base: number; dims: string } {
     let dims = "";
     let base = id;
-    for (let t = this.#btf.typeById(id), depth = 0; t?.kind === "array" && depth < MAX_DEPTH; t = this.#btf.typeById(base), depth++) {
+    for (
+      let t = this.#btf.typeById(id), depth = 0;
+      t?.kind === "array" && depth < MAX_DEPTH;
+      t = this.#btf.typeById(base), depth++
+    ) {
       dims += `[${t.length}]`;
       base = t.elementTypeId;
     }
@@ -734,7 +782,10 @@ class Generator {
         break;
       }
     }
-    if (t === undefined) throw new RangeError(`Invalid BTF type id ${id}: it does not exist or is a chain of more than ${MAX_DEPTH} typedefs`);
+    if (t === undefined)
+      throw new RangeError(
+        `Invalid BTF type id ${id}: it does not exist or is a chain of more than ${MAX_DEPTH} typedefs`,
+      );
     switch (t.kind) {
       case "int":
         if (t.bool && t.size === 1 && t.bits === 8) return this.#scalar("bool", 1);
@@ -753,7 +804,12 @@ class Generator {
         if (elem.kind === "int" && elem.size === 1 && elem.bits === 8 && !elem.bool) {
           // `char` arrays hold text, other byte arrays bytes.
           if (elem.name === "char" || elem.char) {
-            return { expr: text(`${this.#use("cstring")}(${t.length})`), type: text("string"), size: t.length, align: 1 };
+            return {
+              expr: text(`${this.#use("cstring")}(${t.length})`),
+              type: text("string"),
+              size: t.length,
+              align: 1,
+            };
           }
           return this.#bytes(t.length);
         }
@@ -761,9 +817,19 @@ class Generator {
         this.#use("array");
         const size = inner.size * t.length;
         if (inner.expr.kind !== "text" || inner.type.kind !== "text") {
-          return { expr: { kind: "array", element: inner.expr, length: t.length }, type: { kind: "array", element: inner.type }, size, align: inner.align };
+          return {
+            expr: { kind: "array", element: inner.expr, length: t.length },
+            type: { kind: "array", element: inner.type },
+            size,
+            align: inner.align,
+          };
         }
-        return { expr: text(`array(${inner.expr.text}, ${t.length})`), type: text(`${inner.type.text}[]`), size, align: inner.align };
+        return {
+          expr: text(`array(${inner.expr.text}, ${t.length})`),
+          type: text(`${inner.type.text}[]`),
+          size,
+          align: inner.align,
+        };
       }
       case "struct":
       case "union": {
@@ -793,7 +859,16 @@ class Generator {
       if (composite === undefined) return undefined;
       const name = this.#uniqueName(base, t.kind === "struct" ? "Struct" : "Union");
       const { expr, align } = composite.shape;
-      const named: Named = { name, kind: t.kind, cName, size: t.size, align, fields: composite.fields, expr, deps: this.#deps };
+      const named: Named = {
+        name,
+        kind: t.kind,
+        cName,
+        size: t.size,
+        align,
+        fields: composite.fields,
+        expr,
+        deps: this.#deps,
+      };
       this.#named.set(t.id, named);
       return named;
     } finally {
@@ -822,7 +897,8 @@ class Generator {
 
     if (t.kind === "union") {
       const max = Math.max(0, ...members.map((m) => m.shape.size));
-      if (members.length === 0 || members.some((m) => m.offset !== 0) || alignUp(max, align) !== t.size) return undefined;
+      if (members.length === 0 || members.some((m) => m.offset !== 0) || alignUp(max, align) !== t.size)
+        return undefined;
     } else {
       const pins: (readonly [string, string])[] = [];
       let end = 0;
@@ -890,15 +966,21 @@ class Generator {
         }
         const first = run.find((r) => r.member.name !== "");
         const name = unique(names, `bits_${first?.member.name ?? `${start}`}`);
-        const parts = run.map((r) => `${r.member.name === "" ? "(padding)" : r.member.name} at bit ${r.bitOffset - start * 8} (${this.#bitsOf(r.member)} bits)`);
+        const parts = run.map(
+          (r) =>
+            `${r.member.name === "" ? "(padding)" : r.member.name} at bit ${r.bitOffset - start * 8} (${this.#bitsOf(r.member)} bits)`,
+        );
         const comment = `Bitfields: ${parts.join(", ")}.`;
         out.push({ name, offset: start, shape: this.#bytes(end - start), comment, doc: `${comment} Offset ${start}.` });
         continue;
       }
       const offset = m.bitOffset / 8;
       const member = m.member;
-      const listed = member.name === "" ? [] : [...(owner === undefined ? [] : [`${owner}.${member.name}`]), member.name];
-      const shape = this.#fieldShape(member.typeId, listed, this.#cDecl(member.typeId, member.name), () => this.#shape(member.typeId));
+      const listed =
+        member.name === "" ? [] : [...(owner === undefined ? [] : [`${owner}.${member.name}`]), member.name];
+      const shape = this.#fieldShape(member.typeId, listed, this.#cDecl(member.typeId, member.name), () =>
+        this.#shape(member.typeId),
+      );
       if (shape.size === 0) continue;
       const name = unique(names, m.member.name === "" ? `anonymous${anonymous++}` : m.member.name);
       const cType = this.#cName(m.member.typeId);
@@ -959,7 +1041,9 @@ class Generator {
     const key = (): Shape => {
       const id = m.keyTypeId;
       if (id === undefined) return this.#bytes(m.spec.keySize);
-      return this.#fieldShape(id, [`${m.name}.key`], this.#cDecl(id, "key"), () => this.#topShape(id, `${pascalCase(m.name)}Key`, m.spec.keySize));
+      return this.#fieldShape(id, [`${m.name}.key`], this.#cDecl(id, "key"), () =>
+        this.#topShape(id, `${pascalCase(m.name)}Key`, m.spec.keySize),
+      );
     };
     const value = (): Shape => {
       const id = m.valueTypeId;
@@ -981,9 +1065,21 @@ class Generator {
       const typeArgs = args.length === 0 ? "" : `<${args.map((a) => inlineType(a.type)).join(", ")}>`;
       const init = `new ${cls}(${[`coll.map(${JSON.stringify(m.name)})`, ...args.map((a) => renderExpr(a.expr, "      "))].join(", ")})`;
       const lazy = cls === "RingBuffer";
-      return { name: m.name, doc: `${doc}.${lazy ? " Mapped on first use; {@link ObjectBinding.close} unmaps it." : ""}`, type: `${cls}${typeArgs}`, init, lazy };
+      return {
+        name: m.name,
+        doc: `${doc}.${lazy ? " Mapped on first use; {@link ObjectBinding.close} unmaps it." : ""}`,
+        type: `${cls}${typeArgs}`,
+        init,
+        lazy,
+      };
     };
-    const raw = (text: string): MapBinding => ({ name: m.name, doc: text, type: "BpfMap", init: `coll.map(${JSON.stringify(m.name)})`, lazy: false });
+    const raw = (text: string): MapBinding => ({
+      name: m.name,
+      doc: text,
+      type: "BpfMap",
+      init: `coll.map(${JSON.stringify(m.name)})`,
+      lazy: false,
+    });
     switch (type) {
       case "hash":
         return bind("HashMap", [key(), value()]);
@@ -1006,7 +1102,10 @@ class Generator {
         return bind("StackMap", [value()]);
       case "ringbuf":
         // Records have the size of the value type the object names, if any; the map's value size is 0.
-        return bind("RingBuffer", m.valueTypeId === undefined ? [] : [this.#shape(m.valueTypeId, `${pascalCase(m.name)}Record`)]);
+        return bind(
+          "RingBuffer",
+          m.valueTypeId === undefined ? [] : [this.#shape(m.valueTypeId, `${pascalCase(m.name)}Record`)],
+        );
       case "progArray":
         return bind("ProgArrayMap", []);
       case "arrayOfMaps":

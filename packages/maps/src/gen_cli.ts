@@ -92,7 +92,11 @@ export function runGenCli(args: readonly string[], io: GenCliIo = processIo()): 
   }
   let text: string;
   try {
-    text = generateBindings(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { objectPath: object, command, ipv4Fields });
+    text = generateBindings(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+      objectPath: object,
+      command,
+      ipv4Fields,
+    });
   } catch (err) {
     io.stderr(`dp-gen: ${describe(err)}\n`);
     return 1;
@@ -106,7 +110,10 @@ export function runGenCli(args: readonly string[], io: GenCliIo = processIo()): 
   if (values.check) {
     const current = existsSync(outPath) ? readFileSync(outPath, "utf8") : undefined;
     if (current === text) return 0;
-    const why = current === undefined ? "it does not exist" : `it differs from the generated text at line ${firstDifference(current, text)}`;
+    const why =
+      current === undefined
+        ? "it does not exist"
+        : `it differs from the generated text at line ${firstDifference(current, text)}`;
     io.stderr(`dp-gen: ${output} is stale (generated from ${object}): ${why}. Regenerate it with: ${command}\n`);
     return 1;
   }

@@ -35,7 +35,10 @@ function lpmKey(family: IpFamily): Layout<string, string | LpmPrefix> {
   const max = n * 8;
   const name = `IPv${family} CIDR`;
   const fail = (path: string, value: unknown, why: string, cause?: unknown): RangeError =>
-    new RangeError(`Invalid value for ${path} (${name}): ${describe(value)} ${why}`, cause === undefined ? undefined : { cause });
+    new RangeError(
+      `Invalid value for ${path} (${name}): ${describe(value)} ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
   return {
     name,
     size: 4 + n,
@@ -54,7 +57,8 @@ function lpmKey(family: IpFamily): Layout<string, string | LpmPrefix> {
         len = p.prefixLength;
       } else if (typeof value === "object" && value !== null) {
         len = value.prefixLen;
-        if (typeof len !== "number") throw new TypeError(`Invalid value for ${path}.prefixLen (u32): expected a number, got ${describe(len)}`);
+        if (typeof len !== "number")
+          throw new TypeError(`Invalid value for ${path}.prefixLen (u32): expected a number, got ${describe(len)}`);
         if (!Number.isInteger(len) || len < 0 || len > max) {
           throw new RangeError(`Invalid value for ${path}.prefixLen (u32): ${len} is outside 0..${max}`);
         }
@@ -64,23 +68,37 @@ function lpmKey(family: IpFamily): Layout<string, string | LpmPrefix> {
           try {
             ip = parseIp(addr);
           } catch (err) {
-            throw new RangeError(`Invalid value for ${path}.addr (IPv${family}): ${describe(addr)} is not an address`, { cause: err });
+            throw new RangeError(`Invalid value for ${path}.addr (IPv${family}): ${describe(addr)} is not an address`, {
+              cause: err,
+            });
           }
-          if (ip.family !== family) throw new RangeError(`Invalid value for ${path}.addr (IPv${family}): ${describe(addr)} is an IPv${ip.family} address`);
+          if (ip.family !== family)
+            throw new RangeError(
+              `Invalid value for ${path}.addr (IPv${family}): ${describe(addr)} is an IPv${ip.family} address`,
+            );
           bytes = ip.bytes;
         } else if (addr instanceof Uint8Array) {
-          if (addr.length !== n) throw new RangeError(`Invalid value for ${path}.addr (IPv${family}): expected ${n} bytes, got ${addr.length}`);
+          if (addr.length !== n)
+            throw new RangeError(
+              `Invalid value for ${path}.addr (IPv${family}): expected ${n} bytes, got ${addr.length}`,
+            );
           bytes = addr;
         } else {
-          throw new TypeError(`Invalid value for ${path}.addr (IPv${family}): expected a string or a Uint8Array, got ${describe(addr)}`);
+          throw new TypeError(
+            `Invalid value for ${path}.addr (IPv${family}): expected a string or a Uint8Array, got ${describe(addr)}`,
+          );
         }
       } else {
-        throw new TypeError(`Invalid value for ${path} (${name}): expected a CIDR string or { prefixLen, addr }, got ${describe(value)}`);
+        throw new TypeError(
+          `Invalid value for ${path} (${name}): expected a CIDR string or { prefixLen, addr }, got ${describe(value)}`,
+        );
       }
       for (let bit = len; bit < max; bit++) {
         if (((bytes[bit >> 3] as number) & (0x80 >> (bit & 7))) !== 0) {
           const text = typeof value === "string" ? value : `${formatIp(bytes)}/${len}`;
-          throw new RangeError(`Invalid value for ${path} (${name}): ${JSON.stringify(text)} has host bits set beyond /${len}`);
+          throw new RangeError(
+            `Invalid value for ${path} (${name}): ${JSON.stringify(text)} has host bits set beyond /${len}`,
+          );
         }
       }
       view.setUint32(offset, len, true);
@@ -242,17 +260,24 @@ export class LpmTrieMap<V> extends DeletableMap<string, V, string | LpmPrefix, V
     const n = this.family === 4 ? 4 : 16;
     let bytes: Uint8Array;
     if (ip instanceof Uint8Array) {
-      if (ip.length !== n) throw new RangeError(`Invalid address for LPM lookup (IPv${this.family}): expected ${n} bytes, got ${ip.length}`);
+      if (ip.length !== n)
+        throw new RangeError(
+          `Invalid address for LPM lookup (IPv${this.family}): expected ${n} bytes, got ${ip.length}`,
+        );
       bytes = ip;
     } else {
       let parsed;
       try {
         parsed = parseIp(ip);
       } catch (err) {
-        throw new RangeError(`Invalid address for LPM lookup (IPv${this.family}): ${describe(ip)} is not an address`, { cause: err });
+        throw new RangeError(`Invalid address for LPM lookup (IPv${this.family}): ${describe(ip)} is not an address`, {
+          cause: err,
+        });
       }
       if (parsed.family !== this.family) {
-        throw new RangeError(`Invalid address for LPM lookup (IPv${this.family}): ${describe(ip)} is an IPv${parsed.family} address`);
+        throw new RangeError(
+          `Invalid address for LPM lookup (IPv${this.family}): ${describe(ip)} is an IPv${parsed.family} address`,
+        );
       }
       bytes = parsed.bytes;
     }

@@ -22,19 +22,35 @@ describe("maps of maps", () => {
     expect(bpftoolDump(outer.map).filter((e) => e.value !== undefined)).toHaveLength(2);
     expect(outer.delete(0)).toBe(true);
     expect([...outer.values()]).toEqual([b.info().id]);
-    expect(() => outer.set(3, 5 as never)).toThrow(new TypeError("Invalid value for value: expected a BpfMap or a typed map"));
+    expect(() => outer.set(3, 5 as never)).toThrow(
+      new TypeError("Invalid value for value: expected a BpfMap or a typed map"),
+    );
   });
 
   test("HashOfMaps stores maps under typed keys; entries() and deleteMany() work in batches", () => {
-    using outer = HashOfMaps.create(TenantKey, { type: "array", keySize: 4, valueSize: 4, maxEntries: 2 }, { maxEntries: 16 });
+    using outer = HashOfMaps.create(
+      TenantKey,
+      { type: "array", keySize: 4, valueSize: 4, maxEntries: 2 },
+      { maxEntries: 16 },
+    );
     using x = ArrayMap.create(u32, { maxEntries: 2 });
     using y = ArrayMap.create(u32, { maxEntries: 2 });
     outer.setMany([
       [{ tenant: 1, zone: 1 }, x],
       [{ tenant: 2, zone: 1 }, y],
     ]);
-    expect(new Map([...outer].map(([k, id]) => [k.tenant, id]))).toEqual(new Map([[1, x.map.info().id], [2, y.map.info().id]]));
-    expect(outer.deleteMany([{ tenant: 1, zone: 1 }, { tenant: 3, zone: 1 }])).toBe(1);
+    expect(new Map([...outer].map(([k, id]) => [k.tenant, id]))).toEqual(
+      new Map([
+        [1, x.map.info().id],
+        [2, y.map.info().id],
+      ]),
+    );
+    expect(
+      outer.deleteMany([
+        { tenant: 1, zone: 1 },
+        { tenant: 3, zone: 1 },
+      ]),
+    ).toBe(1);
     expect([...outer.keys()]).toEqual([{ tenant: 2, zone: 1 }]);
   });
 });

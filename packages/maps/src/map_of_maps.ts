@@ -100,6 +100,9 @@ export class HashOfMaps<K> extends DeletableMap<K, number, K, InnerMap> {
    * @capability CAP_BPF
    */
   static create<K>(key: Codec<K>, innerMap: MapSpec, options: TypedMapOptions): HashOfMaps<K> {
-    return new HashOfMaps(createMap({ ...options, type: "hashOfMaps", keySize: key.size, valueSize: 4, innerMap }), key);
+    return new HashOfMaps(
+      createMap({ ...options, type: "hashOfMaps", keySize: key.size, valueSize: 4, innerMap }),
+      key,
+    );
   }
 }

@@ -33,7 +33,17 @@ export {
   u8,
   union,
 } from "./codec.ts";
-export type { ArrayCodec, StructCodec, StructField, StructFields, StructOptions, StructValue, UnionCodec, UnionOptions, UnionValue } from "./codec.ts";
+export type {
+  ArrayCodec,
+  StructCodec,
+  StructField,
+  StructFields,
+  StructOptions,
+  StructValue,
+  UnionCodec,
+  UnionOptions,
+  UnionValue,
+} from "./codec.ts";
 export { generateBindings } from "./gen.ts";
 export type { GenerateBindingsOptions } from "./gen.ts";
 export { DeletableMap, TypedMap } from "./typed_map.ts";

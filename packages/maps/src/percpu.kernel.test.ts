@@ -17,12 +17,24 @@ describe("PerCpuHashMap", () => {
     expect(m.cpus).toBe(cpus);
     m.set(1, 7n);
     expect(m.get(1)).toEqual(perCpu(() => 7n));
-    m.set(2, perCpu((c) => BigInt(c + 1)));
+    m.set(
+      2,
+      perCpu((c) => BigInt(c + 1)),
+    );
     expect(m.get(2)).toEqual(perCpu((c) => BigInt(c + 1)));
     expect(m.sum(2)).toBe(BigInt((cpus * (cpus + 1)) / 2));
     expect(m.sum(3)).toBeUndefined();
-    expect(() => m.set(3, [1n])).toThrow(cpus === 1 ? /never/ : new RangeError(`Invalid value for value: expected one value per possible CPU (${cpus}), got 1`));
-    expect(new Map(m)).toEqual(new Map([[1, perCpu(() => 7n)], [2, perCpu((c) => BigInt(c + 1))]]));
+    expect(() => m.set(3, [1n])).toThrow(
+      cpus === 1
+        ? /never/
+        : new RangeError(`Invalid value for value: expected one value per possible CPU (${cpus}), got 1`),
+    );
+    expect(new Map(m)).toEqual(
+      new Map([
+        [1, perCpu(() => 7n)],
+        [2, perCpu((c) => BigInt(c + 1))],
+      ]),
+    );
   });
 
   test("values are padded to 8 bytes per CPU as bpftool shows them", () => {
@@ -37,13 +49,20 @@ describe("PerCpuHashMap", () => {
     using m = PerCpuHashMap.create(u32, array(u32, 2), { maxEntries: 4 });
     m.set(1, [1, 2]);
     expect(m.get(1)).toEqual(perCpu(() => [1, 2]));
-    m.set(1, perCpu((c) => [c, c * 2]));
+    m.set(
+      1,
+      perCpu((c) => [c, c * 2]),
+    );
     expect(m.get(1)).toEqual(perCpu((c) => [c, c * 2]));
     expect(m.sum(1)).toEqual([(cpus * (cpus - 1)) / 2, cpus * (cpus - 1)]);
   });
 
   test("wraps LRU per-CPU hashes too, and deletes", () => {
-    using m = new PerCpuHashMap(createMap({ type: "lruPercpuHash", keySize: 4, valueSize: 4, maxEntries: 8 }), u32, u32);
+    using m = new PerCpuHashMap(
+      createMap({ type: "lruPercpuHash", keySize: 4, valueSize: 4, maxEntries: 8 }),
+      u32,
+      u32,
+    );
     m.set(1, 1);
     expect(m.deleteMany([1, 2])).toBe(1);
     expect([...m]).toEqual([]);
@@ -56,7 +75,10 @@ describe("PerCpuArrayMap", () => {
     using m = PerCpuArrayMap.create(Counters, { name: "t_pca", maxEntries: 2 });
     expect(m.size).toBe(2);
     expect(m.get(1)).toEqual(perCpu(() => ({ packets: 0n, bytes: 0n })));
-    m.set(1, perCpu((c) => ({ packets: 1n, bytes: BigInt(c) })));
+    m.set(
+      1,
+      perCpu((c) => ({ packets: 1n, bytes: BigInt(c) })),
+    );
     expect(m.sum(1)).toEqual({ packets: BigInt(cpus), bytes: BigInt((cpus * (cpus - 1)) / 2) });
     expect(m.sum(2)).toBeUndefined();
     expect([...m.keys()]).toEqual([0, 1]);

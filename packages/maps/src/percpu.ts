@@ -6,13 +6,23 @@ import { DeletableMap, TypedMap, type TypedMapOptions } from "./typed_map.ts";
 function add(a: unknown, b: unknown, path: string): unknown {
   if (typeof a === "number" && typeof b === "number") return a + b;
   if (typeof a === "bigint" && typeof b === "bigint") return a + b;
-  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) return a.map((x: unknown, i) => add(x, b[i], `${path}[${i}]`));
-  if (typeof a === "object" && a !== null && !ArrayBuffer.isView(a) && !Array.isArray(a) && typeof b === "object" && b !== null) {
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length)
+    return a.map((x: unknown, i) => add(x, b[i], `${path}[${i}]`));
+  if (
+    typeof a === "object" &&
+    a !== null &&
+    !ArrayBuffer.isView(a) &&
+    !Array.isArray(a) &&
+    typeof b === "object" &&
+    b !== null
+  ) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(a)) out[k] = add(v, (b as Record<string, unknown>)[k], path === "" ? k : `${path}.${k}`);
+    for (const [k, v] of Object.entries(a))
+      out[k] = add(v, (b as Record<string, unknown>)[k], path === "" ? k : `${path}.${k}`);
     return out;
   }
-  const kind = a instanceof Uint8Array ? "bytes" : Array.isArray(a) ? "arrays of different lengths" : `${typeof a} values`;
+  const kind =
+    a instanceof Uint8Array ? "bytes" : Array.isArray(a) ? "arrays of different lengths" : `${typeof a} values`;
   throw new TypeError(`Cannot sum ${path === "" ? "the values" : path}: ${kind} do not add up`);
 }
 
@@ -94,7 +104,11 @@ export class PerCpuHashMap<K, V> extends DeletableMap<K, V[], K, V | readonly V[
    * @capability CAP_BPF
    */
   static create<K, V>(key: Codec<K>, value: Codec<V>, options: TypedMapOptions): PerCpuHashMap<K, V> {
-    return new PerCpuHashMap(createMap({ ...options, type: "percpuHash", keySize: key.size, valueSize: value.size }), key, value);
+    return new PerCpuHashMap(
+      createMap({ ...options, type: "percpuHash", keySize: key.size, valueSize: value.size }),
+      key,
+      value,
+    );
   }
 
   /**
@@ -139,7 +153,10 @@ export class PerCpuArrayMap<V> extends TypedMap<number, V[], number, V | readonl
    * @throws {TypeError} When the map is not a per-CPU array or the codec size differs from its value size.
    */
   constructor(map: BpfMap, value: Codec<V>) {
-    super(map, INDEX, perCpuLayout(value), { kind: { className: "PerCpuArrayMap", types: ["percpuArray"] }, valueCheck: value });
+    super(map, INDEX, perCpuLayout(value), {
+      kind: { className: "PerCpuArrayMap", types: ["percpuArray"] },
+      valueCheck: value,
+    });
     this.cpus = possibleCpus();
   }
 

@@ -20,8 +20,17 @@ describe("ProgArrayMap", () => {
     ]);
     expect(jumps.get(0)).toBe(a.info().id);
     expect(jumps.get(1)).toBeUndefined();
-    expect(new Map(jumps)).toEqual(new Map([[0, a.info().id], [3, b.info().id]]));
-    expect(bpftoolDump(jumps.map).filter((e) => e.value !== undefined).map((e) => e.key)).toEqual(["00000000", "03000000"]);
+    expect(new Map(jumps)).toEqual(
+      new Map([
+        [0, a.info().id],
+        [3, b.info().id],
+      ]),
+    );
+    expect(
+      bpftoolDump(jumps.map)
+        .filter((e) => e.value !== undefined)
+        .map((e) => e.key),
+    ).toEqual(["00000000", "03000000"]);
     expect(jumps.delete(0)).toBe(true);
     expect(jumps.delete(0)).toBe(false);
     expect(jumps.has(3)).toBe(true);

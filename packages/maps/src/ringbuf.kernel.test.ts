@@ -6,7 +6,16 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { beforeEach, describe, expect, test } from "vitest";
-import { type BpfMap, type BpfProgram, ClosedError, createMap, loadProgram, type NetlinkReceived, type NetlinkSocket, openNetlink } from "@dp/core";
+import {
+  type BpfMap,
+  type BpfProgram,
+  ClosedError,
+  createMap,
+  loadProgram,
+  type NetlinkReceived,
+  type NetlinkSocket,
+  openNetlink,
+} from "@dp/core";
 import { asm, rawFd, reactorState, RTNLGRP } from "@dp/core/internal";
 import { netns, requireRoot } from "@dp/core/testing";
 import { RingBuffer, struct, u32 } from "@dp/maps";
@@ -87,7 +96,9 @@ describe("RingBuffer", () => {
     run(short);
     run(full);
     expect(events.drain()).toEqual([QUAD]);
-    expect(() => events.drain()).toThrow(new RangeError('Invalid record in ring buffer "t_ring": 8 bytes, struct needs 16'));
+    expect(() => events.drain()).toThrow(
+      new RangeError('Invalid record in ring buffer "t_ring": 8 bytes, struct needs 16'),
+    );
     expect(events.drain()).toEqual([QUAD]);
   });
 
@@ -259,11 +270,15 @@ describe("waiting readers", () => {
       console.log("ended");
     `;
     const t0 = performance.now();
-    const out = execFileSync(process.execPath, ["--conditions=@dp/source", "--import", "tsx", "--input-type=module", "-e", script], {
-      encoding: "utf8",
-      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
-      timeout: 20_000,
-    });
+    const out = execFileSync(
+      process.execPath,
+      ["--conditions=@dp/source", "--import", "tsx", "--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+        cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+        timeout: 20_000,
+      },
+    );
     expect(out.trim()).toBe("ended");
     expect(performance.now() - t0).toBeLessThan(20_000);
   });

@@ -66,7 +66,10 @@ describe("RingReader", () => {
     expect(reader.next()).toBe(false);
     ring.append(new Uint8Array([1, 2, 3]));
     ring.append(new Uint8Array([4, 5, 6, 7, 8, 9, 10, 11, 12]));
-    expect(readAll(ring, reader)).toEqual([[1, 2, 3], [4, 5, 6, 7, 8, 9, 10, 11, 12]]);
+    expect(readAll(ring, reader)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6, 7, 8, 9, 10, 11, 12],
+    ]);
     // 3 bytes + header → 16; 9 bytes + header → 24.
     expect(ring.consumer[0]).toBe(40n);
   });
@@ -79,7 +82,10 @@ describe("RingReader", () => {
     expect(reader.next()).toBe(false);
     expect(ring.consumer[0]).toBe(0n);
     ring.setFlags(first, 4, 0);
-    expect(readAll(ring, reader)).toEqual([[1, 1, 1, 1], [2, 2, 2, 2]]);
+    expect(readAll(ring, reader)).toEqual([
+      [1, 1, 1, 1],
+      [2, 2, 2, 2],
+    ]);
   });
 
   test("discarded records are skipped, counted and released", () => {
@@ -99,7 +105,26 @@ describe("RingReader", () => {
     const reader = ring.reader();
     const seen: number[][] = [];
     for (let i = 0; i < 20; i++) {
-      ring.append(new Uint8Array([i, i + 1, i + 2, i + 3, i + 4, i + 5, i + 6, i + 7, i + 8, i + 9, i + 10, i + 11, i + 12, i + 13, i + 14, i + 15]));
+      ring.append(
+        new Uint8Array([
+          i,
+          i + 1,
+          i + 2,
+          i + 3,
+          i + 4,
+          i + 5,
+          i + 6,
+          i + 7,
+          i + 8,
+          i + 9,
+          i + 10,
+          i + 11,
+          i + 12,
+          i + 13,
+          i + 14,
+          i + 15,
+        ]),
+      );
       seen.push(...readAll(ring, reader));
     }
     expect(seen).toHaveLength(20);

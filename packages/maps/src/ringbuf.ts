@@ -271,7 +271,9 @@ export class RingBuffer<T = Uint8Array> implements AsyncIterable<T> {
       if (stopAtBad) return undefined;
       const length = reader.length;
       reader.advance();
-      throw new RangeError(`Invalid record in ring buffer "${this.map.name}": ${length} bytes, ${record.name} needs ${record.size}`);
+      throw new RangeError(
+        `Invalid record in ring buffer "${this.map.name}": ${length} bytes, ${record.name} needs ${record.size}`,
+      );
     }
     let value: T;
     try {

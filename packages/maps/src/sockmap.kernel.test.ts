@@ -27,8 +27,17 @@ describe("socket maps", () => {
     const cb = socks.get(2);
     expect(typeof ca).toBe("bigint");
     expect(ca).not.toBe(cb);
-    expect(new Map(socks)).toEqual(new Map([[0, ca], [2, cb]]));
-    expect(bpftoolDump(socks.map).filter((e) => e.value !== undefined).map((e) => e.key)).toEqual(["00000000", "02000000"]);
+    expect(new Map(socks)).toEqual(
+      new Map([
+        [0, ca],
+        [2, cb],
+      ]),
+    );
+    expect(
+      bpftoolDump(socks.map)
+        .filter((e) => e.value !== undefined)
+        .map((e) => e.key),
+    ).toEqual(["00000000", "02000000"]);
     expect(socks.delete(0)).toBe(true);
     expect(socks.get(0)).toBeUndefined();
     expect(() => socks.set(1, 3 as never)).toThrow(TypeError);

@@ -4,7 +4,8 @@ import { COOKIE, INDEX, isFdOwner } from "./_typed.ts";
 import { DeletableMap, type TypedMapOptions } from "./typed_map.ts";
 
 function socket(value: FdOwner, path: string): FdOwner {
-  if (!isFdOwner(value)) throw new TypeError(`Invalid value for ${path}: expected a socket descriptor (an Fd or an object with an fd)`);
+  if (!isFdOwner(value))
+    throw new TypeError(`Invalid value for ${path}: expected a socket descriptor (an Fd or an object with an fd)`);
   return value;
 }
 

@@ -76,10 +76,14 @@ describe("HashMap", () => {
   test("constructor throws TypeError naming the class, the map and the mismatch", () => {
     using raw = createMap({ name: "t_sizes", type: "hash", keySize: 4, valueSize: 8, maxEntries: 4 });
     expect(() => new HashMap(raw, Key, u64)).toThrow(
-      new TypeError('Cannot wrap map "t_sizes" in HashMap: the key type struct policy_key is 8 bytes, the map\'s keys are 4 bytes'),
+      new TypeError(
+        'Cannot wrap map "t_sizes" in HashMap: the key type struct policy_key is 8 bytes, the map\'s keys are 4 bytes',
+      ),
     );
     expect(() => new HashMap(raw, u32, u32)).toThrow(/the value type u32 is 4 bytes, the map's values are 8 bytes/);
-    expect(() => new LruHashMap(raw, u32, u64)).toThrow(new TypeError('Cannot wrap map "t_sizes" in LruHashMap: its type is hash, expected lruHash'));
+    expect(() => new LruHashMap(raw, u32, u64)).toThrow(
+      new TypeError('Cannot wrap map "t_sizes" in LruHashMap: its type is hash, expected lruHash'),
+    );
     expect(() => new ArrayMap(raw, u64)).toThrow(/its type is hash, expected array/);
   });
 
@@ -173,7 +177,8 @@ describe("bulk operations", () => {
       for (const [k] of m) {
         visited.push(k);
         // Delete two keys that may not have been visited yet.
-        for (const other of [(k * 7 + 3) % 500, (k * 13 + 5) % 500]) if (m.delete(other)) deletedAt.set(other, visited.length - 1);
+        for (const other of [(k * 7 + 3) % 500, (k * 13 + 5) % 500])
+          if (m.delete(other)) deletedAt.set(other, visited.length - 1);
       }
       expect(new Set(visited).size).toBe(visited.length);
       // Every key that was never deleted was visited.
@@ -189,8 +194,22 @@ describe("bulk operations", () => {
     const calls = interpose(false);
     using m = HashMap.create(u32, u32, { maxEntries: 16 });
     m.set(2, 20);
-    expect(() => m.setMany([[1, 1], [2, 2], [3, 3]], { mode: "noExist" })).toThrow(SyscallError);
-    expect(new Map(m)).toEqual(new Map([[1, 1], [2, 20]]));
+    expect(() =>
+      m.setMany(
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+        ],
+        { mode: "noExist" },
+      ),
+    ).toThrow(SyscallError);
+    expect(new Map(m)).toEqual(
+      new Map([
+        [1, 1],
+        [2, 20],
+      ]),
+    );
     expect(calls.get(UPDATE_BATCH) ?? 0).toBe(0);
   });
 

@@ -3,7 +3,20 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { BpfMap, Fd, type MapSpec } from "@dp/core";
 import { setSys, type Sys } from "@dp/core/internal";
-import { ArrayMap, HashMap, LpmTrieMap, PerCpuHashMap, RingBuffer, array, struct, sumValues, u16, u32, u64, u8 } from "@dp/maps";
+import {
+  ArrayMap,
+  HashMap,
+  LpmTrieMap,
+  PerCpuHashMap,
+  RingBuffer,
+  array,
+  struct,
+  sumValues,
+  u16,
+  u32,
+  u64,
+  u8,
+} from "@dp/maps";
 import { INDEX, perCpuLayout } from "./_typed.ts";
 import { lpmKeyLayout } from "./lpm.ts";
 
@@ -31,8 +44,14 @@ describe("perCpuLayout()", () => {
     const v = view(24);
     new Uint8Array(v.buffer).fill(0xee);
     layout.encode({ a: 1, b: 0x0302 }, v, 0, "value");
-    expect([...new Uint8Array(v.buffer)]).toEqual([1, 0, 2, 3, 0, 0, 0, 0, 1, 0, 2, 3, 0, 0, 0, 0, 1, 0, 2, 3, 0, 0, 0, 0]);
-    expect(layout.decode(v, 0)).toEqual([{ a: 1, b: 0x0302 }, { a: 1, b: 0x0302 }, { a: 1, b: 0x0302 }]);
+    expect([...new Uint8Array(v.buffer)]).toEqual([
+      1, 0, 2, 3, 0, 0, 0, 0, 1, 0, 2, 3, 0, 0, 0, 0, 1, 0, 2, 3, 0, 0, 0, 0,
+    ]);
+    expect(layout.decode(v, 0)).toEqual([
+      { a: 1, b: 0x0302 },
+      { a: 1, b: 0x0302 },
+      { a: 1, b: 0x0302 },
+    ]);
   });
 
   test("takes one value per CPU and names the CPU in errors", () => {
@@ -40,7 +59,9 @@ describe("perCpuLayout()", () => {
     const v = view(16);
     layout.encode([1n, 2n], v, 0, "value");
     expect(layout.decode(v, 0)).toEqual([1n, 2n]);
-    expect(() => layout.encode([1n], v, 0, "value")).toThrow(new RangeError("Invalid value for value: expected one value per possible CPU (2), got 1"));
+    expect(() => layout.encode([1n], v, 0, "value")).toThrow(
+      new RangeError("Invalid value for value: expected one value per possible CPU (2), got 1"),
+    );
     expect(() => layout.encode([1n, -1n], v, 0, "value")).toThrow(/value\[1\]/);
   });
 
@@ -48,21 +69,42 @@ describe("perCpuLayout()", () => {
     const layout = perCpuLayout(array(u32, 2), 2);
     const v = view(16);
     layout.encode([5, 6], v, 0, "value");
-    expect(layout.decode(v, 0)).toEqual([[5, 6], [5, 6]]);
-    layout.encode([[1, 2], [3, 4]], v, 0, "value");
-    expect(layout.decode(v, 0)).toEqual([[1, 2], [3, 4]]);
+    expect(layout.decode(v, 0)).toEqual([
+      [5, 6],
+      [5, 6],
+    ]);
+    layout.encode(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      v,
+      0,
+      "value",
+    );
+    expect(layout.decode(v, 0)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 });
 
 describe("sumValues()", () => {
   test("adds numbers, bigints, arrays and structs field by field", () => {
     expect(sumValues([1, 2, 3])).toBe(6);
-    expect(sumValues([{ p: 1n, d: [1, 2], n: { x: 1 } }, { p: 2n, d: [3, 4], n: { x: 2 } }])).toEqual({ p: 3n, d: [4, 6], n: { x: 3 } });
+    expect(
+      sumValues([
+        { p: 1n, d: [1, 2], n: { x: 1 } },
+        { p: 2n, d: [3, 4], n: { x: 2 } },
+      ]),
+    ).toEqual({ p: 3n, d: [4, 6], n: { x: 3 } });
   });
 
   test("refuses values that do not add up, naming the field", () => {
     expect(() => sumValues([])).toThrow(RangeError);
-    expect(() => sumValues([{ name: "a" }, { name: "b" }])).toThrow(new TypeError("Cannot sum name: string values do not add up"));
+    expect(() => sumValues([{ name: "a" }, { name: "b" }])).toThrow(
+      new TypeError("Cannot sum name: string values do not add up"),
+    );
     expect(() => sumValues([{ mac: new Uint8Array(6) }, { mac: new Uint8Array(6) }])).toThrow(/Cannot sum mac: bytes/);
     expect(() => sumValues([1, 2n] as unknown[])).toThrow(TypeError);
   });
@@ -128,7 +170,9 @@ describe("constructors", () => {
     expect(() => new HashMap(map, u32, u32)).toThrow(
       new TypeError('Cannot wrap map "fake" in HashMap: the value type u32 is 4 bytes, the map\'s values are 8 bytes'),
     );
-    expect(() => new ArrayMap(map, u64)).toThrow(new TypeError('Cannot wrap map "fake" in ArrayMap: its type is hash, expected array'));
+    expect(() => new ArrayMap(map, u64)).toThrow(
+      new TypeError('Cannot wrap map "fake" in ArrayMap: its type is hash, expected array'),
+    );
     expect(() => new PerCpuHashMap(map, u32, u64)).toThrow(/expected percpuHash or lruPercpuHash/);
     expect(() => new LpmTrieMap(map, u64)).toThrow(/expected lpmTrie/);
     expect(() => new RingBuffer(map)).toThrow(/expected ringbuf/);

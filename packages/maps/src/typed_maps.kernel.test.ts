@@ -50,7 +50,10 @@ const Backend = struct(
   { name: "struct backend", size: 40 },
 );
 const Counters = struct({ packets: u64, bytes: u64 }, { name: "struct counters", size: 16 });
-const OddLayout = struct({ a: u8, b: u64, c: u16, d: array(u32, 3), name: cstring(5) }, { name: "struct odd_layout", size: 40 });
+const OddLayout = struct(
+  { a: u8, b: u64, c: u16, d: array(u32, 3), name: cstring(5) },
+  { name: "struct odd_layout", size: 40 },
+);
 const PackedPair = struct({ a: u8, b: u32 }, { name: "struct packed_pair", size: 5, packed: true });
 const Event = struct({ seed: u32, len: u32 }, { name: "struct event", size: 8 });
 
@@ -89,7 +92,13 @@ describe("typed maps over typed_maps.o", () => {
     expect(policy.get({ identity: 5, dport: 81, proto: 6, pad: 0 })).toBeUndefined();
 
     const key = { identity: 0xdeadbeef, dport: 443, proto: 17, pad: 0 };
-    const value: Infer<typeof PolicyEntry> = { packets: 2n ** 64n - 1n, bytes: 7n, action: 2, flags: [9, 8, 7], proxy_port: 8443 };
+    const value: Infer<typeof PolicyEntry> = {
+      packets: 2n ** 64n - 1n,
+      bytes: 7n,
+      action: 2,
+      flags: [9, 8, 7],
+      proxy_port: 8443,
+    };
     policy.set(key, value);
     const dump = bpftoolDump(policy.map);
     expect(dump).toHaveLength(2);
@@ -150,10 +159,15 @@ describe("typed maps over typed_maps.o", () => {
     expect(perCpu).toHaveLength(possibleCpus());
     expect(stats.sum(0)).toEqual({ packets: 2n, bytes: 128n });
 
-    const written = Array.from({ length: possibleCpus() }, (_, cpu) => ({ packets: BigInt(cpu + 1), bytes: BigInt(100 * (cpu + 1)) }));
+    const written = Array.from({ length: possibleCpus() }, (_, cpu) => ({
+      packets: BigInt(cpu + 1),
+      bytes: BigInt(100 * (cpu + 1)),
+    }));
     stats.set(0, written);
     const dump = bpftoolDump(stats.map);
-    expect(dump[0]?.formatted?.values).toEqual(written.map((value, cpu) => ({ cpu, value: { packets: Number(value.packets), bytes: Number(value.bytes) } })));
+    expect(dump[0]?.formatted?.values).toEqual(
+      written.map((value, cpu) => ({ cpu, value: { packets: Number(value.packets), bytes: Number(value.bytes) } })),
+    );
     expect(stats.get(0)).toEqual(written);
   });
 
@@ -167,8 +181,17 @@ describe("typed maps over typed_maps.o", () => {
 
     odd.set(0, { a: 255, b: 1n << 40n, c: 65535, d: [1, 2, 0xffffffff], name: "abcd" });
     packed.set(0, { a: 1, b: 0xa0b0c0d0 });
-    expect(bpftoolDump(odd.map)[0]?.formatted?.value).toEqual({ a: 255, b: 2 ** 40, c: 65535, d: [1, 2, 0xffffffff], name: "abcd" });
-    expect(bpftoolDump(packed.map)[0]).toMatchObject({ value: "01d0c0b0a0", formatted: { value: { a: 1, b: 0xa0b0c0d0 } } });
+    expect(bpftoolDump(odd.map)[0]?.formatted?.value).toEqual({
+      a: 255,
+      b: 2 ** 40,
+      c: 65535,
+      d: [1, 2, 0xffffffff],
+      name: "abcd",
+    });
+    expect(bpftoolDump(packed.map)[0]).toMatchObject({
+      value: "01d0c0b0a0",
+      formatted: { value: { a: 1, b: 0xa0b0c0d0 } },
+    });
   });
 
   test("LruHashMap and PerCpuHashMap read what fill_maps wrote", () => {
@@ -177,7 +200,12 @@ describe("typed maps over typed_maps.o", () => {
     const counts = new PerCpuHashMap(coll.map("percpu_hash"), u32, u64);
     for (const seed of [3, 4, 4]) fill(coll, seed);
     expect(lru.get(3)).toBe(6n);
-    expect(new Map(lru.entries())).toEqual(new Map([[3, 6n], [4, 8n]]));
+    expect(new Map(lru.entries())).toEqual(
+      new Map([
+        [3, 6n],
+        [4, 8n],
+      ]),
+    );
     expect(counts.sum(4)).toBe(2n);
     expect(counts.sum(3)).toBe(1n);
     expect(counts.get(4)).toHaveLength(possibleCpus());
@@ -259,7 +287,11 @@ describe("typed maps over typed_maps.o", () => {
     slots.set(1, inner);
     expect(slots.get(1)).toBe(inner.map.info().id);
     expect([...slots]).toEqual([[1, inner.map.info().id]]);
-    expect(bpftoolDump(slots.map).filter((e) => e.value !== undefined).map((e) => e.key)).toEqual(["01000000"]);
+    expect(
+      bpftoolDump(slots.map)
+        .filter((e) => e.value !== undefined)
+        .map((e) => e.key),
+    ).toEqual(["01000000"]);
   });
 
   test("SockMap and SockHash store sockets under typed keys and return their cookies", () => {

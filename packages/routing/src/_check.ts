@@ -5,7 +5,11 @@ import { RT_TABLE } from "@dp/core/internal";
 import { formatAddress } from "./_text.ts";
 
 /** Route table names. */
-const TABLES: Readonly<Record<string, number>> = { main: RT_TABLE.MAIN, local: RT_TABLE.LOCAL, default: RT_TABLE.DEFAULT };
+const TABLES: Readonly<Record<string, number>> = {
+  main: RT_TABLE.MAIN,
+  local: RT_TABLE.LOCAL,
+  default: RT_TABLE.DEFAULT,
+};
 
 /** Route protocol names (`RTPROT_*`, include/uapi/linux/rtnetlink.h). */
 const PROTOCOLS: Readonly<Record<string, number>> = {
@@ -60,7 +64,9 @@ function detail(err: unknown): string {
  */
 export function checkObject(v: unknown, what: string): void {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new TypeError(`Invalid ${what}: expected an object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`);
+    throw new TypeError(
+      `Invalid ${what}: expected an object, got ${v === null ? "null" : Array.isArray(v) ? "an array" : typeof v}`,
+    );
   }
 }
 
@@ -77,7 +83,8 @@ export function checkObject(v: unknown, what: string): void {
  */
 export function checkInteger(v: unknown, what: string, min: number, max: number): number {
   if (typeof v !== "number") throw new TypeError(`Invalid ${what}: expected a number, got ${typeof v}`);
-  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`Invalid ${what} ${v}: must be an integer from ${min} to ${max}`);
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new RangeError(`Invalid ${what} ${v}: must be an integer from ${min} to ${max}`);
   return v;
 }
 
@@ -100,7 +107,9 @@ export function named(v: unknown, what: string, names: Readonly<Record<string, n
   if (typeof v === "string") {
     const n = names[v];
     if (n === undefined || !Object.hasOwn(names, v)) {
-      throw new TypeError(`Invalid ${what} ${quote(v)}: use a number or one of ${Object.keys(names).map(quote).join(", ")}`);
+      throw new TypeError(
+        `Invalid ${what} ${quote(v)}: use a number or one of ${Object.keys(names).map(quote).join(", ")}`,
+      );
     }
     return n;
   }
@@ -157,7 +166,8 @@ const utf8 = new TextEncoder();
 export function checkLinkIndex(v: unknown, what: string): number {
   if (typeof v !== "number") throw new TypeError(`Invalid ${what}: expected an interface index, got ${typeOf(v)}`);
   if (!Number.isInteger(v)) throw new TypeError(`Invalid ${what} ${v}: an interface index is an integer`);
-  if (v < 1 || v > IFINDEX_MAX) throw new RangeError(`Invalid ${what} ${v}: an interface index is from 1 to ${IFINDEX_MAX}`);
+  if (v < 1 || v > IFINDEX_MAX)
+    throw new RangeError(`Invalid ${what} ${v}: an interface index is from 1 to ${IFINDEX_MAX}`);
   return v;
 }
 
@@ -185,13 +195,21 @@ export function checkLinkName(v: unknown, what: string, use: LinkNameUse = "look
   if (typeof v !== "string") throw new TypeError(`Invalid ${what}: expected an interface name, got ${typeOf(v)}`);
   const max = use === "lookup" ? ALTNAME_MAX : IFNAME_MAX;
   const bytes = utf8.encode(v).length;
-  if (bytes === 0 || bytes > max) throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name is 1-${max} bytes, this one ${bytes}`);
-  if (v.includes("\0")) throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name cannot contain NUL (the kernel would stop there)`);
+  if (bytes === 0 || bytes > max)
+    throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name is 1-${max} bytes, this one ${bytes}`);
+  if (v.includes("\0"))
+    throw new RangeError(
+      `Invalid ${what} ${quote(v)}: an interface name cannot contain NUL (the kernel would stop there)`,
+    );
   if (/[\s/:]/.test(v) || v === "." || v === "..") {
-    throw new RangeError(`Invalid ${what} ${quote(v)}: an interface name has no whitespace, "/" or ":", and is not "." or ".."`);
+    throw new RangeError(
+      `Invalid ${what} ${quote(v)}: an interface name has no whitespace, "/" or ":", and is not "." or ".."`,
+    );
   }
   if (use === "new" && v.includes("%")) {
-    throw new RangeError(`Invalid ${what} ${quote(v)}: a new interface name cannot contain "%" (the kernel would expand "%d" into a number)`);
+    throw new RangeError(
+      `Invalid ${what} ${quote(v)}: a new interface name cannot contain "%" (the kernel would expand "%d" into a number)`,
+    );
   }
   return v;
 }
@@ -240,8 +258,11 @@ export function parsePrefix(v: unknown, what: string): IpPrefix {
     const keep = i === len >> 3 ? (0xff00 >> (len & 7)) & 0xff : 0;
     if (((bytes[i] as number) & ~keep & 0xff) !== 0) {
       const masked = bytes.slice();
-      for (let j = len >> 3; j < masked.length; j++) masked[j] = j === len >> 3 ? (masked[j] as number) & ((0xff00 >> (len & 7)) & 0xff) : 0;
-      throw new SyntaxError(`Invalid ${what} ${quote(v)}: host bits are set (the prefix is "${formatAddress(masked)}/${len}")`);
+      for (let j = len >> 3; j < masked.length; j++)
+        masked[j] = j === len >> 3 ? (masked[j] as number) & ((0xff00 >> (len & 7)) & 0xff) : 0;
+      throw new SyntaxError(
+        `Invalid ${what} ${quote(v)}: host bits are set (the prefix is "${formatAddress(masked)}/${len}")`,
+      );
     }
   }
   return p;
@@ -284,8 +305,8 @@ export function rawAttributes(v: unknown, what: string): readonly RawAttribute[]
     const attr = a as RawAttribute;
     const type = checkInteger(attr.type, `${what}[${i}].type`, 1, 0xffff);
     if (!(attr.data instanceof Uint8Array)) throw new TypeError(`Invalid ${what}[${i}].data: expected a Uint8Array`);
-    if (attr.data.length > 0xffff - 4) throw new RangeError(`Invalid ${what}[${i}].data: ${attr.data.length} bytes do not fit an attribute`);
+    if (attr.data.length > 0xffff - 4)
+      throw new RangeError(`Invalid ${what}[${i}].data: ${attr.data.length} bytes do not fit an attribute`);
     return { type, data: attr.data };
   });
 }
-

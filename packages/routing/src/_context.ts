@@ -1,4 +1,12 @@
-import { attrString, type NetlinkSocket, type NetlinkWriter, type Netns, NetlinkError, NLM_F, netlinkAttributeMap } from "@dp/core";
+import {
+  attrString,
+  type NetlinkSocket,
+  type NetlinkWriter,
+  type Netns,
+  NetlinkError,
+  NLM_F,
+  netlinkAttributeMap,
+} from "@dp/core";
 import { IFLA, RTM } from "@dp/core/internal";
 import { checkLinkRef, IFNAME_MAX } from "./_check.ts";
 
@@ -66,7 +74,13 @@ export function writeLinkName(w: NetlinkWriter, name: string): void {
 export function linkNameOf(ctx: RoutingContext, index: number): string | undefined {
   const w = ctx.nl.writer();
   // struct ifinfomsg: family, pad, type, index, flags, change
-  w.begin(RTM.GETLINK, NLM_F.REQUEST | NLM_F.ACK, ctx.nl.nextSeq()).u8(0).u8(0).u16(0).s32(index).u32(0).u32(0);
+  w.begin(RTM.GETLINK, NLM_F.REQUEST | NLM_F.ACK, ctx.nl.nextSeq())
+    .u8(0)
+    .u8(0)
+    .u16(0)
+    .s32(index)
+    .u32(0)
+    .u32(0);
   w.end();
   try {
     const [reply] = ctx.nl.request(w, `find link ${index}`, "RTM_GETLINK");

@@ -29,7 +29,7 @@ export function loadFixture(name: string): Iproute2Fixture {
 export function normalize(bytes: Uint8Array): string {
   const copy = bytes.slice();
   const dv = new DataView(copy.buffer);
-  for (let off = 0; off + 16 <= copy.length; ) {
+  for (let off = 0; off + 16 <= copy.length;) {
     const len = dv.getUint32(off, true);
     dv.setUint32(off + 8, 0, true);
     dv.setUint32(off + 12, 0, true);
@@ -48,7 +48,7 @@ export function zeroPadding(hex: string, headerLen: number, nested: readonly num
   const bytes = Uint8Array.from(Buffer.from(hex, "hex"));
   const dv = new DataView(bytes.buffer);
   const walk = (start: number, end: number): void => {
-    for (let off = start; off + 4 <= end; ) {
+    for (let off = start; off + 4 <= end;) {
       const len = dv.getUint16(off, true);
       const type = dv.getUint16(off + 2, true);
       if (len < 4 || off + len > end) return;

@@ -89,8 +89,19 @@ describe("addresses", () => {
     using ns = netns();
     withVeth(ns);
     using rt = openRouting({ netns: ns.ns });
-    rt.addresses.add("10.1.0.2/24", { dev: "d0", scope: "link", label: "d0:x", broadcast: "10.1.0.255", flags: ["noprefixroute"] });
-    expect(find(ns, "d0", "10.1.0.2")).toMatchObject({ scope: "link", label: "d0:x", broadcast: "10.1.0.255", noprefixroute: true });
+    rt.addresses.add("10.1.0.2/24", {
+      dev: "d0",
+      scope: "link",
+      label: "d0:x",
+      broadcast: "10.1.0.255",
+      flags: ["noprefixroute"],
+    });
+    expect(find(ns, "d0", "10.1.0.2")).toMatchObject({
+      scope: "link",
+      label: "d0:x",
+      broadcast: "10.1.0.255",
+      noprefixroute: true,
+    });
     // noprefixroute: no subnet route was added.
     expect(ns.exec("ip", ["-json", "route", "show", "10.1.0.0/24"]).trim()).toBe("[]");
     expect(rt.addresses.list({ dev: "d0", family: 4 })).toMatchObject([
@@ -127,7 +138,9 @@ describe("addresses", () => {
         ...(a.peer !== undefined ? { peer: a.peer } : {}),
         scopeName: a.scopeName as Address["scopeName"] & string,
       });
-      expect(new Set(mine.map((a) => JSON.stringify(pick(a))))).toEqual(new Set(theirs.map((a) => JSON.stringify(fromIp(a)))));
+      expect(new Set(mine.map((a) => JSON.stringify(pick(a))))).toEqual(
+        new Set(theirs.map((a) => JSON.stringify(fromIp(a)))),
+      );
     }
     const byAddr = new Map(rt.addresses.list().map((a) => [a.address, a]));
     expect(byAddr.get("10.1.0.3/24")?.flags).toEqual(["secondary", "permanent"]);
@@ -191,8 +204,12 @@ describe("addresses", () => {
     }
     expect(err).toBeInstanceOf(NetlinkError);
     expect((err as NetlinkError).code).toBe("EEXIST");
-    expect((err as NetlinkError).message).toMatch(/^Cannot add address "10.1.0.2\/24" to "d0": EEXIST \(file exists\): ipv4: Address already assigned/);
-    expect(() => rt.addresses.add("fd00::2/64", { dev: "d0", flags: ["nodad"] })).toThrow(/EEXIST.*address already assigned/i);
+    expect((err as NetlinkError).message).toMatch(
+      /^Cannot add address "10.1.0.2\/24" to "d0": EEXIST \(file exists\): ipv4: Address already assigned/,
+    );
+    expect(() => rt.addresses.add("fd00::2/64", { dev: "d0", flags: ["nodad"] })).toThrow(
+      /EEXIST.*address already assigned/i,
+    );
   });
 
   test("add() on a missing link is a NetlinkError ENODEV naming it, and nothing is added", () => {

@@ -58,19 +58,29 @@ describe("encodeAddressRequest()", () => {
   });
 
   test("encodeAddressRequest() rejects a bad index", () => {
-    expect(() => encodeAddressRequest(new NetlinkWriter(), RTM.NEWADDR, ADD, 0, { cidr: "10.0.0.1/24", index: 0 })).toThrow(RangeError);
+    expect(() =>
+      encodeAddressRequest(new NetlinkWriter(), RTM.NEWADDR, ADD, 0, { cidr: "10.0.0.1/24", index: 0 }),
+    ).toThrow(RangeError);
   });
 });
 
 function decodeAddressAttrTypes(payload: Uint8Array): number[] {
   const out: number[] = [];
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  for (let off = 8; off + 4 <= payload.length; off += (dv.getUint16(off, true) + 3) & ~3) out.push(dv.getUint16(off + 2, true));
+  for (let off = 8; off + 4 <= payload.length; off += (dv.getUint16(off, true) + 3) & ~3)
+    out.push(dv.getUint16(off + 2, true));
   return out;
 }
 
 /** An ifaddrmsg with attributes, as the kernel sends it. */
-function kernelAddress(family: number, prefixlen: number, flags: number, scope: number, index: number, fill: (w: NetlinkWriter) => void): Uint8Array {
+function kernelAddress(
+  family: number,
+  prefixlen: number,
+  flags: number,
+  scope: number,
+  index: number,
+  fill: (w: NetlinkWriter) => void,
+): Uint8Array {
   const w = new NetlinkWriter();
   w.u8(family).u8(prefixlen).u8(flags).u8(scope).u32(index);
   fill(w);
@@ -145,7 +155,9 @@ describe("decodeAddress()", () => {
 
   test("decodeAddress() rejects truncated and non-IP messages", () => {
     expect(() => decodeAddress(new Uint8Array(4))).toThrow(SyntaxError);
-    expect(() => decodeAddress(kernelAddress(45, 8, 0, 0, 1, (w) => w.attr(IFA.LOCAL, new Uint8Array([8]))))).toThrow(/address family 45/);
+    expect(() => decodeAddress(kernelAddress(45, 8, 0, 0, 1, (w) => w.attr(IFA.LOCAL, new Uint8Array([8]))))).toThrow(
+      /address family 45/,
+    );
     expect(() => decodeAddress(kernelAddress(2, 8, 0, 0, 1, () => {}))).toThrow(/no IFA_LOCAL/);
   });
 });
@@ -176,19 +188,79 @@ describe("Addresses", () => {
   });
 
   const bad: [string, () => void, typeof Error, RegExp][] = [
-    ["a malformed CIDR", () => addresses().add("10.1.0.300/24", { dev: "d0" }), SyntaxError, /Invalid address "10.1.0.300\/24"/],
-    ["a prefix length too long", () => addresses().add("10.1.0.1/33", { dev: "d0" }), SyntaxError, /Invalid address "10.1.0.1\/33"/],
-    ["a malformed peer", () => addresses().add("10.1.0.2/32", { dev: "d0", peer: "10.1.0" }), SyntaxError, /Invalid peer "10.1.0"/],
-    ["a peer of the other family", () => addresses().add("10.1.0.2/32", { dev: "d0", peer: "fd00::1" }), SyntaxError, /Invalid peer "fd00::1"/],
-    ["a malformed broadcast", () => addresses().add("10.1.0.2/24", { dev: "d0", broadcast: "x" }), SyntaxError, /Invalid broadcast "x"/],
+    [
+      "a malformed CIDR",
+      () => addresses().add("10.1.0.300/24", { dev: "d0" }),
+      SyntaxError,
+      /Invalid address "10.1.0.300\/24"/,
+    ],
+    [
+      "a prefix length too long",
+      () => addresses().add("10.1.0.1/33", { dev: "d0" }),
+      SyntaxError,
+      /Invalid address "10.1.0.1\/33"/,
+    ],
+    [
+      "a malformed peer",
+      () => addresses().add("10.1.0.2/32", { dev: "d0", peer: "10.1.0" }),
+      SyntaxError,
+      /Invalid peer "10.1.0"/,
+    ],
+    [
+      "a peer of the other family",
+      () => addresses().add("10.1.0.2/32", { dev: "d0", peer: "fd00::1" }),
+      SyntaxError,
+      /Invalid peer "fd00::1"/,
+    ],
+    [
+      "a malformed broadcast",
+      () => addresses().add("10.1.0.2/24", { dev: "d0", broadcast: "x" }),
+      SyntaxError,
+      /Invalid broadcast "x"/,
+    ],
     ["a label on IPv6", () => addresses().add("fd00::2/64", { dev: "d0", label: "d0:1" }), TypeError, /only IPv4/],
-    ["a long label", () => addresses().add("10.1.0.2/24", { dev: "d0", label: "d0:0123456789abc" }), RangeError, /Invalid label/],
-    ["a scope out of range", () => addresses().add("10.1.0.2/24", { dev: "d0", scope: 256 }), RangeError, /Invalid scope 256/],
-    ["an unknown scope", () => addresses().add("10.1.0.2/24", { dev: "d0", scope: "planet" as "link" }), TypeError, /Invalid scope "planet"/],
-    ["an unknown flag", () => addresses().add("fd00::2/64", { dev: "d0", flags: ["fast" as "nodad"] }), TypeError, /Invalid address flag "fast"/],
-    ["missing options", () => addresses().add("10.1.0.2/24", undefined as unknown as { dev: string }), TypeError, /"dev"/],
-    ["a CIDR that is not a string", () => addresses().add(10 as unknown as string, { dev: "d0" }), TypeError, /expected a CIDR string/],
-    ["a malformed CIDR to delete", () => addresses().delete("fd00::g/64", { dev: "d0" }), SyntaxError, /Invalid address "fd00::g\/64"/],
+    [
+      "a long label",
+      () => addresses().add("10.1.0.2/24", { dev: "d0", label: "d0:0123456789abc" }),
+      RangeError,
+      /Invalid label/,
+    ],
+    [
+      "a scope out of range",
+      () => addresses().add("10.1.0.2/24", { dev: "d0", scope: 256 }),
+      RangeError,
+      /Invalid scope 256/,
+    ],
+    [
+      "an unknown scope",
+      () => addresses().add("10.1.0.2/24", { dev: "d0", scope: "planet" as "link" }),
+      TypeError,
+      /Invalid scope "planet"/,
+    ],
+    [
+      "an unknown flag",
+      () => addresses().add("fd00::2/64", { dev: "d0", flags: ["fast" as "nodad"] }),
+      TypeError,
+      /Invalid address flag "fast"/,
+    ],
+    [
+      "missing options",
+      () => addresses().add("10.1.0.2/24", undefined as unknown as { dev: string }),
+      TypeError,
+      /"dev"/,
+    ],
+    [
+      "a CIDR that is not a string",
+      () => addresses().add(10 as unknown as string, { dev: "d0" }),
+      TypeError,
+      /expected a CIDR string/,
+    ],
+    [
+      "a malformed CIDR to delete",
+      () => addresses().delete("fd00::g/64", { dev: "d0" }),
+      SyntaxError,
+      /Invalid address "fd00::g\/64"/,
+    ],
     ["a bad family to list", () => addresses().list({ family: 5 as 4 }), TypeError, /Invalid family 5/],
   ];
   for (const [what, call, kind, message] of bad) {

@@ -227,7 +227,9 @@ function fieldIp(field: string, text: unknown, family: IpFamily): Uint8Array {
     throw new SyntaxError(`Invalid ${field} ${JSON.stringify(text)}: not an IP address`, { cause: err });
   }
   if (ip.family !== family) {
-    throw new SyntaxError(`Invalid ${field} ${JSON.stringify(text)}: not an IPv${family} address like the address itself`);
+    throw new SyntaxError(
+      `Invalid ${field} ${JSON.stringify(text)}: not an IPv${family} address like the address itself`,
+    );
   }
   return ip.bytes;
 }
@@ -248,14 +250,18 @@ function parseAddress(cidr: unknown, options: Omit<AddressAddOptions, "dev">, fo
   try {
     prefix = parseCidr(cidr);
   } catch (err) {
-    throw new SyntaxError(`Invalid address ${JSON.stringify(cidr)}: expected a CIDR such as "10.0.0.1/24" or "fd00::1/64"`, {
-      cause: err,
-    });
+    throw new SyntaxError(
+      `Invalid address ${JSON.stringify(cidr)}: expected a CIDR such as "10.0.0.1/24" or "fd00::1/64"`,
+      {
+        cause: err,
+      },
+    );
   }
   const family = prefix.family;
   const peer = options.peer === undefined ? undefined : fieldIp("peer", options.peer, family);
   const broadcast = options.broadcast === undefined ? undefined : fieldIp("broadcast", options.broadcast, family);
-  if (broadcast !== undefined && family !== 4) throw new TypeError(`Invalid broadcast for "${cidr}": only IPv4 addresses have one`);
+  if (broadcast !== undefined && family !== 4)
+    throw new TypeError(`Invalid broadcast for "${cidr}": only IPv4 addresses have one`);
   const label = options.label;
   if (label !== undefined) {
     if (typeof label !== "string") throw new TypeError(`Invalid label: expected a string, got ${typeof label}`);
@@ -289,7 +295,14 @@ function parseAddress(cidr: unknown, options: Omit<AddressAddOptions, "dev">, fo
   };
 }
 
-function writeAddress(w: NetlinkWriter, type: number, flags: number, seq: number, a: ParsedAddress, index: number): void {
+function writeAddress(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  seq: number,
+  a: ParsedAddress,
+  index: number,
+): void {
   // iproute2 (ipaddr_modify) puts flags that fit in ifa_flags there and
   // larger ones in IFA_FLAGS; it sends IFA_LOCAL, then the peer as
   // IFA_ADDRESS, IFA_BROADCAST, IFA_LABEL, IFA_FLAGS and, without a peer,
@@ -336,14 +349,22 @@ function writeAddress(w: NetlinkWriter, type: number, flags: number, seq: number
  * assert.equal(decodeAddress(msg!.payload).address, "10.1.0.2/24");
  * ```
  */
-export function encodeAddressRequest(w: NetlinkWriter, type: number, flags: number, seq: number, request: AddressRequest): void {
+export function encodeAddressRequest(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  seq: number,
+  request: AddressRequest,
+): void {
   if (!isObject(request)) throw new TypeError("Invalid address request: expected an object");
   checkLinkIndex(request.index, "link index");
   writeAddress(w, type, flags, seq, parseAddress(request.cidr, request, type === RTM.DELADDR), request.index);
 }
 
 function addressText(bytes: Uint8Array): string {
-  return bytes.length === 4 || bytes.length === 16 ? formatAddress(bytes) : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
+  return bytes.length === 4 || bytes.length === 16
+    ? formatAddress(bytes)
+    : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 function lifetime(v: number): number {
@@ -376,7 +397,8 @@ export function decodeAddress(payload: Uint8Array): Address {
   if (payload.length < IFADDRMSG) throw new SyntaxError(`Invalid RTM_NEWADDR message: ${payload.length} bytes`);
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const af = dv.getUint8(0);
-  if (af !== AF_INET && af !== AF_INET6) throw new SyntaxError(`Invalid RTM_NEWADDR message: address family ${af} is not IPv4 or IPv6`);
+  if (af !== AF_INET && af !== AF_INET6)
+    throw new SyntaxError(`Invalid RTM_NEWADDR message: address family ${af} is not IPv4 or IPv6`);
   const family: IpFamily = af === AF_INET ? 4 : 6;
   const prefixLength = dv.getUint8(1);
   let flagBits = dv.getUint8(2);
@@ -580,7 +602,10 @@ export class Addresses {
    * ```
    */
   list(options: AddressListOptions = {}): Address[] {
-    if (typeof options !== "object" || options === null) throw new TypeError(`Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`);
+    if (typeof options !== "object" || options === null)
+      throw new TypeError(
+        `Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`,
+      );
     const family = options.family;
     if (family !== undefined && family !== 4 && family !== 6) {
       throw new TypeError(`Invalid family ${JSON.stringify(family)}: use 4 or 6`);
@@ -591,7 +616,12 @@ export class Addresses {
     for (const f of family === undefined ? ([4, 6] as const) : [family]) {
       const w = nl.writer();
       // A strictly checked dump takes only the family and index filters.
-      w.begin(RTM.GETADDR, NLM_F.REQUEST | NLM_F.DUMP, 0).u8(f === 4 ? AF_INET : AF_INET6).u8(0).u8(0).u8(0).u32(index);
+      w.begin(RTM.GETADDR, NLM_F.REQUEST | NLM_F.DUMP, 0)
+        .u8(f === 4 ? AF_INET : AF_INET6)
+        .u8(0)
+        .u8(0)
+        .u8(0)
+        .u32(index);
       w.end();
       for (const m of nl.dump(w, `list IPv${f} addresses`, "RTM_GETADDR")) {
         if (m.type !== RTM.NEWADDR) continue;

@@ -189,7 +189,12 @@ describe("reading links", () => {
     using rt = openRouting({ netns: ns.ns });
     const ip = ipLinks(ns);
     const br = rt.links.get("br0");
-    expect(br === undefined ? undefined : withoutVolatile(br)).toEqual(expected(ip.find((l) => l.ifname === "br0")!, ip));
+    expect(br === undefined ? undefined : withoutVolatile(br)).toEqual(
+      expected(
+        ip.find((l) => l.ifname === "br0")!,
+        ip,
+      ),
+    );
     expect(rt.links.get(br!.index)?.name).toBe("br0");
     expect(rt.links.has("br0")).toBe(true);
     expect(rt.links.has(br!.index)).toBe(true);
@@ -236,7 +241,11 @@ describe("reading links", () => {
     between(dpB1.rxPackets, ipB.rx.packets, dpB2.rxPackets);
     between(dpB1.rxBytes, ipB.rx.bytes, dpB2.rxBytes);
     between(dpB1.txPackets, ipB.tx.packets, dpB2.txPackets);
-    expect([dpA2.rxErrors, dpA2.txErrors, dpA2.txDropped]).toEqual([BigInt(ipA.rx.errors), BigInt(ipA.tx.errors), BigInt(ipA.tx.dropped)]);
+    expect([dpA2.rxErrors, dpA2.txErrors, dpA2.txDropped]).toEqual([
+      BigInt(ipA.rx.errors),
+      BigInt(ipA.tx.errors),
+      BigInt(ipA.tx.dropped),
+    ]);
     expect(dpB2.rxDropped).toBe(BigInt(ipB.rx.dropped));
   });
 });
@@ -245,11 +254,33 @@ describe("creating links", () => {
   test("add() creates a veth pair with MTU and MACs as ip shows them", () => {
     using ns = netns();
     using rt = openRouting({ netns: ns.ns });
-    const va = rt.links.add({ kind: "veth", name: "va", mtu: 1400, mac: "02:00:00:00:00:0a", peer: { name: "vb", mac: "02:00:00:00:00:0b" } });
+    const va = rt.links.add({
+      kind: "veth",
+      name: "va",
+      mtu: 1400,
+      mac: "02:00:00:00:00:0a",
+      peer: { name: "vb", mac: "02:00:00:00:00:0b" },
+    });
     const ip = ipLinks(ns);
-    expect(withoutVolatile(va)).toEqual(expected(ip.find((l) => l.ifname === "va")!, ip));
-    expect(ipLink(ns, "vb")).toMatchObject({ mtu: 1400, address: "02:00:00:00:00:0b", linkinfo: { info_kind: "veth" }, link: "va" });
-    expect(va).toMatchObject({ kind: "veth", mtu: 1400, mac: "02:00:00:00:00:0a", up: false, linkIndex: rt.links.get("vb")?.index });
+    expect(withoutVolatile(va)).toEqual(
+      expected(
+        ip.find((l) => l.ifname === "va")!,
+        ip,
+      ),
+    );
+    expect(ipLink(ns, "vb")).toMatchObject({
+      mtu: 1400,
+      address: "02:00:00:00:00:0b",
+      linkinfo: { info_kind: "veth" },
+      link: "va",
+    });
+    expect(va).toMatchObject({
+      kind: "veth",
+      mtu: 1400,
+      mac: "02:00:00:00:00:0a",
+      up: false,
+      linkIndex: rt.links.get("vb")?.index,
+    });
     expectSameAsIp(ns, rt.links.list());
   });
 
@@ -258,7 +289,11 @@ describe("creating links", () => {
     using other = netns();
     using rt = openRouting({ netns: ns.ns });
     using rtOther = openRouting({ netns: other.ns });
-    const va = rt.links.add({ kind: "veth", name: "va", peer: { name: "vb", netns: other.ns, mac: "02:00:00:00:00:0b" } });
+    const va = rt.links.add({
+      kind: "veth",
+      name: "va",
+      peer: { name: "vb", netns: other.ns, mac: "02:00:00:00:00:0b" },
+    });
     expect(rt.links.has("vb")).toBe(false);
     expect(ipLink(ns, "vb")).toBeUndefined();
     const vb = ipLink(other, "vb")!;
@@ -274,14 +309,36 @@ describe("creating links", () => {
     using ns = netns();
     using rt = openRouting({ netns: ns.ns });
     const p0 = rt.links.add({ kind: "veth", name: "p0", peer: { name: "p1" } });
-    const vx = rt.links.add({ kind: "vxlan", name: "vx0", vni: 4242, port: 8472, local: "10.0.0.1", dev: "p0", ttl: 64 });
+    const vx = rt.links.add({
+      kind: "vxlan",
+      name: "vx0",
+      vni: 4242,
+      port: 8472,
+      local: "10.0.0.1",
+      dev: "p0",
+      ttl: 64,
+    });
     expect(ipLink(ns, "vx0")?.linkinfo).toMatchObject({
       info_kind: "vxlan",
       info_data: { id: 4242, port: 8472, local: "10.0.0.1", link: "p0", ttl: 64, learning: false },
     });
-    expect(vx.vxlan).toEqual({ vni: 4242, port: 8472, local: "10.0.0.1", learning: false, external: false, dev: p0.index, ttl: 64 });
+    expect(vx.vxlan).toEqual({
+      vni: 4242,
+      port: 8472,
+      local: "10.0.0.1",
+      learning: false,
+      external: false,
+      dev: p0.index,
+      ttl: 64,
+    });
     const vx6 = rt.links.add({ kind: "vxlan", name: "vx6", vni: 1, local: "fd00::1", dev: p0.index, learning: true });
-    expect(ipLink(ns, "vx6")?.linkinfo?.info_data).toMatchObject({ id: 1, port: 4789, local6: "fd00::1", link: "p0", learning: true });
+    expect(ipLink(ns, "vx6")?.linkinfo?.info_data).toMatchObject({
+      id: 1,
+      port: 4789,
+      local6: "fd00::1",
+      link: "p0",
+      learning: true,
+    });
     expect(vx6.vxlan).toMatchObject({ port: 4789, local: "fd00::1", learning: true });
     expectSameAsIp(ns, rt.links.list());
   });
@@ -290,7 +347,12 @@ describe("creating links", () => {
     using ns = netns();
     using rt = openRouting({ netns: ns.ns });
     const vx = rt.links.add({ kind: "vxlan", name: "vx0", external: true });
-    expect(ipLink(ns, "vx0")?.linkinfo?.info_data).toMatchObject({ external: true, id: 0, port: 4789, learning: false });
+    expect(ipLink(ns, "vx0")?.linkinfo?.info_data).toMatchObject({
+      external: true,
+      id: 0,
+      port: 4789,
+      learning: false,
+    });
     expect(vx.vxlan).toMatchObject({ external: true, vni: 0, port: 4789, learning: false });
     expectSameAsIp(ns, rt.links.list());
   });
@@ -317,7 +379,10 @@ describe("creating links", () => {
         mac: "02:00:00:00:00:0c",
         ...(mode === undefined ? {} : { mode }),
       });
-      expect(ipLink(ns, "mv0")).toMatchObject({ link: "p0", linkinfo: { info_kind: "macvlan", info_data: { mode: mode ?? "bridge" } } });
+      expect(ipLink(ns, "mv0")).toMatchObject({
+        link: "p0",
+        linkinfo: { info_kind: "macvlan", info_data: { mode: mode ?? "bridge" } },
+      });
       expect(mv).toMatchObject({ kind: "macvlan", linkIndex: p0.index, macvlan: { mode: mode ?? "bridge" } });
       // passthru takes over the parent's MAC, the other modes keep their own.
       if (mode !== "passthru") expect(mv.mac).toBe("02:00:00:00:00:0c");
@@ -460,7 +525,9 @@ describe("failures leave nothing behind", () => {
     expect(err).toBeInstanceOf(NetlinkError);
     expect(err.code).toBe("EEXIST");
     expect(err.extAck).toBe("A VXLAN device with the specified VNI already exists");
-    expect(err.message).toBe(`Cannot add vxlan "vx1": EEXIST (${err.message.split("(")[1]!.split(")")[0]}): ${err.extAck}`);
+    expect(err.message).toBe(
+      `Cannot add vxlan "vx1": EEXIST (${err.message.split("(")[1]!.split(")")[0]}): ${err.extAck}`,
+    );
     expect(ipLinks(ns).map((l) => l.ifname)).toEqual(["lo", "vx0"]);
   });
 
@@ -515,7 +582,9 @@ describe("failures leave nothing behind", () => {
   test("bad input throws the built-in error classes and creates nothing", () => {
     using ns = netns();
     using rt = openRouting({ netns: ns.ns });
-    expect(() => rt.links.add({ kind: "veth", name: "va", mac: "02:00:00:00:00", peer: { name: "vb" } })).toThrow(SyntaxError);
+    expect(() => rt.links.add({ kind: "veth", name: "va", mac: "02:00:00:00:00", peer: { name: "vb" } })).toThrow(
+      SyntaxError,
+    );
     expect(() => rt.links.add({ kind: "bridge", name: "a-very-long-name0" })).toThrow(RangeError);
     expect(() => rt.links.set("lo", { mac: "nope" })).toThrow(/Invalid changes.mac "nope"/);
     expect(ipLinks(ns).map((l) => l.ifname)).toEqual(["lo"]);
@@ -543,8 +612,15 @@ describe("failures leave nothing behind", () => {
     using rt = openRouting({ netns: ns.ns });
     const links = rt.links.list();
     expectSameAsIp(ns, links);
-    expect(links.find((l) => l.name === "t1")).toMatchObject({ kind: "tap", rawKind: "tun", tun: { type: "tap", vnetHdr: true, multiQueue: true } });
-    expect(rt.links.get("a-very-long-alternative-name-for-d0")?.altnames).toEqual(["a-very-long-alternative-name-for-d0", "d0alt"]);
+    expect(links.find((l) => l.name === "t1")).toMatchObject({
+      kind: "tap",
+      rawKind: "tun",
+      tun: { type: "tap", vnetHdr: true, multiQueue: true },
+    });
+    expect(rt.links.get("a-very-long-alternative-name-for-d0")?.altnames).toEqual([
+      "a-very-long-alternative-name-for-d0",
+      "d0alt",
+    ]);
   });
 
   test("links.set() is not atomic, as documented: a new MAC and MTU stay when a later part (the master) is refused, as with ip link set", () => {
@@ -553,10 +629,14 @@ describe("failures leave nothing behind", () => {
     rt.links.add({ kind: "veth", name: "va", peer: { name: "vb" } });
     rt.links.add({ kind: "veth", name: "vc", peer: { name: "vd" } });
     // The MAC goes in before the MTU, which this veth refuses.
-    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:aa", mtu: 70000 })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:aa", mtu: 70000 })).toThrow(
+      expect.objectContaining({ name: "NetlinkError" }),
+    );
     expect(ipLink(ns, "va")?.address).toBe("02:00:00:00:00:aa");
     // MAC, MTU and name go in before the master, which is not a bridge.
-    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:bb", mtu: 1400, name: "ve", master: "vc" })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(() => rt.links.set("va", { mac: "02:00:00:00:00:bb", mtu: 1400, name: "ve", master: "vc" })).toThrow(
+      expect.objectContaining({ name: "NetlinkError" }),
+    );
     expect(ipLink(ns, "ve")).toMatchObject({ address: "02:00:00:00:00:bb", mtu: 1400 });
     expect(ipLink(ns, "ve")?.master).toBeUndefined();
     // ip link set behaves the same.

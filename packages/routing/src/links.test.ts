@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { attrU32, type NetlinkSocket, NetlinkWriter, Netns, parseNetlinkAttributes, parseNetlinkMessages } from "@dp/core";
+import {
+  attrU32,
+  type NetlinkSocket,
+  NetlinkWriter,
+  Netns,
+  parseNetlinkAttributes,
+  parseNetlinkMessages,
+} from "@dp/core";
 import { forbiddenSys, IFLA, IFLA_INFO, IFLA_VXLAN, RTM, setSys, VETH_INFO } from "@dp/core/internal";
 import { fixtureRequest, loadFixture, normalize } from "./_test_fixtures.ts";
 import {
@@ -62,7 +69,11 @@ describe("encodeLinkAdd() matches iproute2", () => {
       { kind: "vxlan", name: "vx0", vni: 42, port: 4789, learning: false },
     ],
     ["ip link add vx0 type vxlan id 42 (defaults)", "link_vxlan_add", { kind: "vxlan", name: "vx0", vni: 42 }],
-    ["ip link add vx1 type vxlan external dstport 4789", "link_vxlan_external_add", { kind: "vxlan", name: "vx1", external: true }],
+    [
+      "ip link add vx1 type vxlan external dstport 4789",
+      "link_vxlan_external_add",
+      { kind: "vxlan", name: "vx1", external: true },
+    ],
     [
       "ip link add vx2 mtu 1450 type vxlan id 7 local 10.0.0.1 dev p0 ttl 64 dstport 8472 nolearning",
       "link_vxlan_add_local_dev",
@@ -90,7 +101,12 @@ describe("encodeLinkAdd() matches iproute2", () => {
     ],
     ["ip link add i0 type ifb", "link_ifb_add", { kind: "ifb", name: "i0" }],
     ["ip link add i0 mtu 9000 type ifb", "link_ifb_add_mtu", { kind: "ifb", name: "i0", mtu: 9000 }],
-    ["ip link add link d0 name mt0 type macvtap mode bridge", "link_macvtap_add", { kind: "macvtap", name: "mt0", parent: "d0" }, { parent: 3 }],
+    [
+      "ip link add link d0 name mt0 type macvtap mode bridge",
+      "link_macvtap_add",
+      { kind: "macvtap", name: "mt0", parent: "d0" },
+      { parent: 3 },
+    ],
   ];
   for (const [command, fixture, spec, resolved] of cases) {
     test(`encodeLinkAdd() writes what \`${command}\` sends`, () => {
@@ -163,31 +179,101 @@ describe("encodeLinkSet() and encodeLinkDelete() match iproute2", () => {
 
 describe("bad input is refused before any system call", () => {
   const badAdd: [string, unknown, typeof Error, RegExp][] = [
-    ["a name over 15 bytes", { kind: "bridge", name: "b".repeat(16) }, RangeError, /Invalid spec.name "b{16}": an interface name is 1-15 bytes/],
+    [
+      "a name over 15 bytes",
+      { kind: "bridge", name: "b".repeat(16) },
+      RangeError,
+      /Invalid spec.name "b{16}": an interface name is 1-15 bytes/,
+    ],
     ["an empty name", { kind: "bridge", name: "" }, RangeError, /spec.name ""/],
     ["a name with a slash", { kind: "bridge", name: "a/b" }, RangeError, /spec.name "a\/b"/],
-    ["a name that is not a string", { kind: "bridge", name: 7 }, TypeError, /Invalid spec.name: expected an interface name/],
+    [
+      "a name that is not a string",
+      { kind: "bridge", name: 7 },
+      TypeError,
+      /Invalid spec.name: expected an interface name/,
+    ],
     ["an unknown kind", { kind: "dummy", name: "d0" }, TypeError, /spec.kind "dummy" is not a link kind/],
     ["a spec that is not an object", null, TypeError, /spec must be an object/],
-    ["an invalid MAC", { kind: "veth", name: "va", mac: "zz", peer: { name: "vb" } }, SyntaxError, /Invalid spec.mac "zz"/],
-    ["an invalid peer MAC", { kind: "veth", name: "va", peer: { name: "vb", mac: "02:00" } }, SyntaxError, /spec.peer.mac "02:00"/],
+    [
+      "an invalid MAC",
+      { kind: "veth", name: "va", mac: "zz", peer: { name: "vb" } },
+      SyntaxError,
+      /Invalid spec.mac "zz"/,
+    ],
+    [
+      "an invalid peer MAC",
+      { kind: "veth", name: "va", peer: { name: "vb", mac: "02:00" } },
+      SyntaxError,
+      /spec.peer.mac "02:00"/,
+    ],
     ["a missing peer", { kind: "veth", name: "va" }, TypeError, /spec.peer must be an object/],
-    ["a peer name over 15 bytes", { kind: "veth", name: "va", peer: { name: "p".repeat(20) } }, RangeError, /spec.peer.name/],
-    ["a peer netns that is not a Netns", { kind: "veth", name: "va", peer: { name: "vb", netns: "ns1" } }, TypeError, /spec.peer.netns must be a Netns/],
+    [
+      "a peer name over 15 bytes",
+      { kind: "veth", name: "va", peer: { name: "p".repeat(20) } },
+      RangeError,
+      /spec.peer.name/,
+    ],
+    [
+      "a peer netns that is not a Netns",
+      { kind: "veth", name: "va", peer: { name: "vb", netns: "ns1" } },
+      TypeError,
+      /spec.peer.netns must be a Netns/,
+    ],
     ["a negative MTU", { kind: "bridge", name: "br0", mtu: -1 }, RangeError, /spec.mtu must be between/],
     ["a fractional MTU", { kind: "bridge", name: "br0", mtu: 1.5 }, TypeError, /spec.mtu must be an integer/],
     ["a vxlan without VNI", { kind: "vxlan", name: "vx0" }, TypeError, /spec.vni is required unless spec.external/],
-    ["a VNI with external", { kind: "vxlan", name: "vx0", vni: 1, external: true }, TypeError, /spec.vni cannot be combined/],
-    ["a VNI over 24 bits", { kind: "vxlan", name: "vx0", vni: 1 << 24 }, RangeError, /spec.vni must be between 0 and 16777215/],
+    [
+      "a VNI with external",
+      { kind: "vxlan", name: "vx0", vni: 1, external: true },
+      TypeError,
+      /spec.vni cannot be combined/,
+    ],
+    [
+      "a VNI over 24 bits",
+      { kind: "vxlan", name: "vx0", vni: 1 << 24 },
+      RangeError,
+      /spec.vni must be between 0 and 16777215/,
+    ],
     ["port 0", { kind: "vxlan", name: "vx0", vni: 1, port: 0 }, RangeError, /spec.port/],
     ["port 65536", { kind: "vxlan", name: "vx0", vni: 1, port: 65536 }, RangeError, /spec.port/],
     ["a TTL of 256", { kind: "vxlan", name: "vx0", vni: 1, ttl: 256 }, RangeError, /spec.ttl/],
-    ["a malformed local address", { kind: "vxlan", name: "vx0", vni: 1, local: "10.0.0" }, SyntaxError, /Invalid spec.local "10.0.0"/],
-    ["learning that is not a boolean", { kind: "vxlan", name: "vx0", vni: 1, learning: "no" }, TypeError, /spec.learning must be a boolean/],
-    ["a vxlan dev index 0", { kind: "vxlan", name: "vx0", vni: 1, dev: 0 }, RangeError, /Invalid spec.dev 0: an interface index is from 1 to 2147483647/],
-    ["a macvlan without parent", { kind: "macvlan", name: "mv0" }, TypeError, /Invalid spec.parent: expected an interface name or index/],
-    ["macvlan source mode", { kind: "macvlan", name: "mv0", parent: "p0", mode: "source" }, TypeError, /spec.mode "source"/],
-    ["an unknown macvlan mode", { kind: "macvlan", name: "mv0", parent: "p0", mode: "open" }, TypeError, /spec.mode "open"/],
+    [
+      "a malformed local address",
+      { kind: "vxlan", name: "vx0", vni: 1, local: "10.0.0" },
+      SyntaxError,
+      /Invalid spec.local "10.0.0"/,
+    ],
+    [
+      "learning that is not a boolean",
+      { kind: "vxlan", name: "vx0", vni: 1, learning: "no" },
+      TypeError,
+      /spec.learning must be a boolean/,
+    ],
+    [
+      "a vxlan dev index 0",
+      { kind: "vxlan", name: "vx0", vni: 1, dev: 0 },
+      RangeError,
+      /Invalid spec.dev 0: an interface index is from 1 to 2147483647/,
+    ],
+    [
+      "a macvlan without parent",
+      { kind: "macvlan", name: "mv0" },
+      TypeError,
+      /Invalid spec.parent: expected an interface name or index/,
+    ],
+    [
+      "macvlan source mode",
+      { kind: "macvlan", name: "mv0", parent: "p0", mode: "source" },
+      TypeError,
+      /spec.mode "source"/,
+    ],
+    [
+      "an unknown macvlan mode",
+      { kind: "macvlan", name: "mv0", parent: "p0", mode: "open" },
+      TypeError,
+      /spec.mode "open"/,
+    ],
   ];
   for (const [what, spec, kind, message] of badAdd) {
     test(`Links.add() rejects ${what}`, () => {
@@ -206,7 +292,13 @@ describe("bad input is refused before any system call", () => {
     ["an MTU that is not a number", "va", { mtu: "1500" }, TypeError, /changes.mtu must be a number/],
     ["a master name with a space", "va", { master: "br 0" }, RangeError, /changes.master "br 0"/],
     ["a netns that is not a Netns", "va", { netns: "ns1" }, TypeError, /changes.netns must be a Netns/],
-    ["master together with netns", "va", { master: null, netns: fakeNetns() }, TypeError, /changes.master cannot be combined with changes.netns/],
+    [
+      "master together with netns",
+      "va",
+      { master: null, netns: fakeNetns() },
+      TypeError,
+      /changes.master cannot be combined with changes.netns/,
+    ],
     ["a link name over 127 bytes", "v".repeat(128), { up: true }, RangeError, /Invalid ref/],
     ["a link index 0", 0, { up: true }, RangeError, /Invalid ref 0/],
     ["changes that are not an object", "va", undefined, TypeError, /changes must be an object/],
@@ -266,7 +358,15 @@ describe("decodeLink()", () => {
     expect(by.get("d1")?.altnames).toBeUndefined();
     expect(by.get("mt0")).toMatchObject({ linkIndex: 3, macvlan: { mode: "private" } });
     expect(by.get("t0")?.tun).toEqual({ type: "tun", pi: false, vnetHdr: false, persist: true, multiQueue: false });
-    expect(by.get("t1")?.tun).toEqual({ type: "tap", pi: false, vnetHdr: true, persist: true, multiQueue: true, numQueues: 0, numDisabledQueues: 0 });
+    expect(by.get("t1")?.tun).toEqual({
+      type: "tap",
+      pi: false,
+      vnetHdr: true,
+      persist: true,
+      multiQueue: true,
+      numQueues: 0,
+      numDisabledQueues: 0,
+    });
   });
 
   // Kinds this kernel lacks (dummy, vrf, geneve, ipvlan, netkit, vlan, ipip, gre): replies built as the kernel's fill_info writes them.
@@ -337,7 +437,10 @@ describe("decodeLink()", () => {
         w.attr(7, new Uint8Array(4));
         w.attrU8(8, 64);
       },
-      { kind: "gre", tunnel: { local: "10.0.0.1", remote: undefined, ttl: 64, dev: 3, external: false, ikey: 5, okey: 6 } },
+      {
+        kind: "gre",
+        tunnel: { local: "10.0.0.1", remote: undefined, ttl: 64, dev: 3, external: false, ikey: 5, okey: 6 },
+      },
     ],
   ];
   for (const [kind, data, expected] of kinds) {
@@ -394,7 +497,16 @@ describe("decodeLink()", () => {
       linkNetnsId: undefined,
       vxlan: { vni: 42, port: 4789, local: "10.0.0.1", learning: false, external: false, dev: 3, ttl: 64 },
       macvlan: undefined,
-      stats: { rxPackets: 5n, txPackets: 6n, rxBytes: 700n, txBytes: 800n, rxErrors: 1n, txErrors: 2n, rxDropped: 3n, txDropped: 4n },
+      stats: {
+        rxPackets: 5n,
+        txPackets: 6n,
+        rxBytes: 700n,
+        txBytes: 800n,
+        rxErrors: 1n,
+        txErrors: 2n,
+        rxDropped: 3n,
+        txDropped: 4n,
+      },
     });
   });
 
@@ -407,7 +519,13 @@ describe("decodeLink()", () => {
         w.nest(IFLA.LINKINFO, () => w.attrString(IFLA_INFO.KIND, "veth"));
       }, 0x1002),
     );
-    expect([veth.kind, veth.up, veth.linkIndex, veth.linkNetnsId, veth.operState]).toEqual(["veth", false, 2, 0, "unknown"]);
+    expect([veth.kind, veth.up, veth.linkIndex, veth.linkNetnsId, veth.operState]).toEqual([
+      "veth",
+      false,
+      2,
+      0,
+      "unknown",
+    ]);
     const mv = decodeLink(
       message((w) => {
         w.attrString(IFLA.IFNAME, "mv0");
@@ -423,7 +541,13 @@ describe("decodeLink()", () => {
   test("decodeLink() calls lo a loopback and keeps unknown kinds raw", () => {
     expect(decodeLink(message((w) => w.attrString(IFLA.IFNAME, "lo"), 0x49)).kind).toBe("loopback");
     const wg = decodeLink(message((w) => w.nest(IFLA.LINKINFO, () => w.attrString(IFLA_INFO.KIND, "wireguard"))));
-    expect([wg.kind, wg.rawKind, wg.mac, wg.stats, wg.master]).toEqual([undefined, "wireguard", undefined, undefined, undefined]);
+    expect([wg.kind, wg.rawKind, wg.mac, wg.stats, wg.master]).toEqual([
+      undefined,
+      "wireguard",
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 
   test("decodeLink() rejects a payload shorter than struct ifinfomsg", () => {

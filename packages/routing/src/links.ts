@@ -14,7 +14,18 @@ import {
   parseMac,
   parseNetlinkAttributes,
 } from "@dp/core";
-import { IFF, IFLA, IFLA_INFO, IFLA_MACVLAN, IFLA_VXLAN, MACVLAN_MODE, RTM, RTNL_LINK_STATS64, VETH_INFO, rawFd } from "@dp/core/internal";
+import {
+  IFF,
+  IFLA,
+  IFLA_INFO,
+  IFLA_MACVLAN,
+  IFLA_VXLAN,
+  MACVLAN_MODE,
+  RTM,
+  RTNL_LINK_STATS64,
+  VETH_INFO,
+  rawFd,
+} from "@dp/core/internal";
 import { checkLinkIndex, checkLinkName, checkLinkRef } from "./_check.ts";
 import { type LinkRef, type RoutingContext, writeLinkName } from "./_context.ts";
 import { formatAddress } from "./_text.ts";
@@ -60,7 +71,15 @@ export type LinkOperState = "unknown" | "notpresent" | "down" | "lowerlayerdown"
 export type MacvlanMode = "private" | "vepa" | "bridge" | "passthru" | "source";
 
 // enum IF_OPER_* in linux/if.h, by value.
-const OPER_STATES: readonly LinkOperState[] = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"];
+const OPER_STATES: readonly LinkOperState[] = [
+  "unknown",
+  "notpresent",
+  "down",
+  "lowerlayerdown",
+  "testing",
+  "dormant",
+  "up",
+];
 
 const MACVLAN_MODES: Readonly<Record<MacvlanMode, number>> = {
   private: MACVLAN_MODE.PRIVATE,
@@ -90,7 +109,17 @@ const KNOWN_KINDS: ReadonlySet<string> = new Set([
 ]);
 
 // Link kinds' IFLA_INFO_DATA attributes (include/uapi/linux/if_link.h, if_tunnel.h).
-const IFLA_TUN = { OWNER: 1, GROUP: 2, TYPE: 3, PI: 4, VNET_HDR: 5, PERSIST: 6, MULTI_QUEUE: 7, NUM_QUEUES: 8, NUM_DISABLED_QUEUES: 9 } as const;
+const IFLA_TUN = {
+  OWNER: 1,
+  GROUP: 2,
+  TYPE: 3,
+  PI: 4,
+  VNET_HDR: 5,
+  PERSIST: 6,
+  MULTI_QUEUE: 7,
+  NUM_QUEUES: 8,
+  NUM_DISABLED_QUEUES: 9,
+} as const;
 const IFF_TAP = 2;
 const IFLA_VLAN = { ID: 1, PROTOCOL: 5 } as const;
 const IFLA_VRF_TABLE = 1;
@@ -528,11 +557,16 @@ export interface LinkSetResolved {
 const encoder = new TextEncoder();
 
 function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : typeof v === "number" || typeof v === "boolean" ? String(v) : typeof v;
+  return typeof v === "string"
+    ? JSON.stringify(v)
+    : typeof v === "number" || typeof v === "boolean"
+      ? String(v)
+      : typeof v;
 }
 
 function checkObject(field: string, v: unknown): void {
-  if (typeof v !== "object" || v === null) throw new TypeError(`${field} must be an object, got ${v === null ? "null" : typeof v}`);
+  if (typeof v !== "object" || v === null)
+    throw new TypeError(`${field} must be an object, got ${v === null ? "null" : typeof v}`);
 }
 
 function checkName(field: string, v: unknown): void {
@@ -590,7 +624,10 @@ function validateSpec(spec: LinkSpec): void {
     case "vxlan":
       if (spec.external !== undefined) checkBool("spec.external", spec.external);
       if (spec.external === true) {
-        if (spec.vni !== undefined) throw new TypeError("spec.vni cannot be combined with spec.external: an external vxlan takes the VNI per packet");
+        if (spec.vni !== undefined)
+          throw new TypeError(
+            "spec.vni cannot be combined with spec.external: an external vxlan takes the VNI per packet",
+          );
       } else if (spec.vni === undefined) {
         throw new TypeError("spec.vni is required unless spec.external is true");
       } else {
@@ -609,7 +646,9 @@ function validateSpec(spec: LinkSpec): void {
     case "macvtap":
       checkRef("spec.parent", spec.parent);
       if (spec.mode !== undefined && ((spec.mode as string) === "source" || !Object.hasOwn(MACVLAN_MODES, spec.mode))) {
-        throw new TypeError(`spec.mode ${describe(spec.mode)} is not a macvlan mode: use "bridge", "private", "vepa" or "passthru"`);
+        throw new TypeError(
+          `spec.mode ${describe(spec.mode)} is not a macvlan mode: use "bridge", "private", "vepa" or "passthru"`,
+        );
       }
       if (spec.mac !== undefined) toMac("spec.mac", spec.mac);
       break;
@@ -630,7 +669,9 @@ function validateChanges(changes: LinkChanges): void {
   if (changes.netns !== undefined) {
     checkNetns("changes.netns", changes.netns);
     if (changes.master !== undefined) {
-      throw new TypeError("changes.master cannot be combined with changes.netns: set the master inside the target namespace");
+      throw new TypeError(
+        "changes.master cannot be combined with changes.netns: set the master inside the target namespace",
+      );
     }
   }
 }
@@ -687,14 +728,18 @@ function resolvedIndex(field: string, ref: LinkRef, resolved: number | undefined
 export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, resolved: LinkAddResolved = {}): void {
   validateSpec(spec);
   let parent: number | undefined;
-  if (spec.kind === "macvlan" || spec.kind === "macvtap") parent = resolvedIndex("spec.parent", spec.parent, resolved.parent);
-  else if (spec.kind === "vxlan" && spec.dev !== undefined) parent = resolvedIndex("spec.dev", spec.dev, resolved.parent);
+  if (spec.kind === "macvlan" || spec.kind === "macvtap")
+    parent = resolvedIndex("spec.parent", spec.parent, resolved.parent);
+  else if (spec.kind === "vxlan" && spec.dev !== undefined)
+    parent = resolvedIndex("spec.dev", spec.dev, resolved.parent);
   let peerNetnsFd: number | undefined;
-  if (spec.kind === "veth" && spec.peer.netns !== undefined) peerNetnsFd = resolved.peerNetnsFd ?? rawFd(spec.peer.netns.fd);
+  if (spec.kind === "veth" && spec.peer.netns !== undefined)
+    peerNetnsFd = resolved.peerNetnsFd ?? rawFd(spec.peer.netns.fd);
 
   w.begin(RTM.NEWLINK, NLM_F.REQUEST | NLM_F.ACK | NLM_F.EXCL | NLM_F.CREATE, seq);
   ifinfomsg(w, 0, 0, 0);
-  if ((spec.kind === "veth" || spec.kind === "macvlan" || spec.kind === "macvtap") && spec.mac !== undefined) w.attr(IFLA.ADDRESS, parseMac(spec.mac));
+  if ((spec.kind === "veth" || spec.kind === "macvlan" || spec.kind === "macvtap") && spec.mac !== undefined)
+    w.attr(IFLA.ADDRESS, parseMac(spec.mac));
   if (spec.mtu !== undefined) w.attrU32(IFLA.MTU, spec.mtu);
   if ((spec.kind === "macvlan" || spec.kind === "macvtap") && parent !== undefined) w.attrU32(IFLA.LINK, parent);
   w.attrString(IFLA.IFNAME, spec.name);
@@ -772,7 +817,13 @@ export function encodeLinkAdd(w: NetlinkWriter, seq: number, spec: LinkSpec, res
  * assert.equal(rt.links.get("br0")?.up, true);
  * ```
  */
-export function encodeLinkSet(w: NetlinkWriter, seq: number, index: number, changes: LinkChanges, resolved: LinkSetResolved = {}): void {
+export function encodeLinkSet(
+  w: NetlinkWriter,
+  seq: number,
+  index: number,
+  changes: LinkChanges,
+  resolved: LinkSetResolved = {},
+): void {
   checkLinkIndex(index, "index");
   validateChanges(changes);
   let master: number | undefined;
@@ -918,7 +969,10 @@ function decodeVlan(data: Uint8Array): VlanInfo {
   const a = netlinkAttributeMap(data);
   const proto = a.get(IFLA_VLAN.PROTOCOL);
   const p = proto === undefined || proto.length < 2 ? ETH_P_8021Q : attrBe16(proto);
-  return { id: attrNumber(a, IFLA_VLAN.ID) ?? 0, protocol: p === ETH_P_8021Q ? "802.1Q" : p === ETH_P_8021AD ? "802.1ad" : p };
+  return {
+    id: attrNumber(a, IFLA_VLAN.ID) ?? 0,
+    protocol: p === ETH_P_8021Q ? "802.1Q" : p === ETH_P_8021AD ? "802.1ad" : p,
+  };
 }
 
 function decodeIpvlan(data: Uint8Array): IpvlanInfo {
@@ -928,7 +982,16 @@ function decodeIpvlan(data: Uint8Array): IpvlanInfo {
   return {
     mode: mode === undefined ? undefined : (["l2", "l3", "l3s"] as const)[mode],
     // IPVLAN_F_PRIVATE 1, IPVLAN_F_VEPA 2; neither is bridge.
-    flags: flags === undefined ? undefined : flags === 0 ? "bridge" : (flags & 1) !== 0 ? "private" : (flags & 2) !== 0 ? "vepa" : undefined,
+    flags:
+      flags === undefined
+        ? undefined
+        : flags === 0
+          ? "bridge"
+          : (flags & 1) !== 0
+            ? "private"
+            : (flags & 2) !== 0
+              ? "vepa"
+              : undefined,
   };
 }
 
@@ -957,7 +1020,9 @@ function decodeTunnel(data: Uint8Array, k: typeof IFLA_IPTUN | typeof IFLA_GRE):
   if ("IKEY" in k) {
     const be32 = (t: number): number | undefined => {
       const v = a.get(t);
-      return v === undefined || v.length < 4 ? undefined : new DataView(v.buffer, v.byteOffset, v.byteLength).getUint32(0, false);
+      return v === undefined || v.length < 4
+        ? undefined
+        : new DataView(v.buffer, v.byteOffset, v.byteLength).getUint32(0, false);
     };
     const ikey = be32(k.IKEY);
     const okey = be32(k.OKEY);
@@ -1007,7 +1072,9 @@ function decodeNetkit(data: Uint8Array): NetkitInfo {
  */
 export function decodeLink(payload: Uint8Array): Link {
   if (payload.length < IFINFOMSG_LEN) {
-    throw new SyntaxError(`Invalid link message: ${payload.length} bytes, shorter than struct ifinfomsg (${IFINFOMSG_LEN})`);
+    throw new SyntaxError(
+      `Invalid link message: ${payload.length} bytes, shorter than struct ifinfomsg (${IFINFOMSG_LEN})`,
+    );
   }
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const index = dv.getInt32(4, true);
@@ -1027,7 +1094,8 @@ export function decodeLink(payload: Uint8Array): Link {
   let rawKind: string | undefined;
   let vxlan: VxlanInfo | undefined;
   let macvlan: MacvlanInfo | undefined;
-  const extra: Mutable<Pick<Link, "altnames" | "tun" | "vlan" | "vrf" | "ipvlan" | "geneve" | "tunnel" | "netkit">> = {};
+  const extra: Mutable<Pick<Link, "altnames" | "tun" | "vlan" | "vrf" | "ipvlan" | "geneve" | "tunnel" | "netkit">> =
+    {};
   const linkinfo = a.get(IFLA.LINKINFO);
   if (linkinfo !== undefined) {
     const info = netlinkAttributeMap(linkinfo);
@@ -1257,7 +1325,10 @@ export class Links {
     nl.request(w, what, "RTM_NEWLINK");
     const link = this.get(spec.name);
     if (link === undefined) {
-      throw new NetlinkError(`Cannot ${what}: it was gone right after it was created`, { op: "RTM_GETLINK", errno: ENODEV });
+      throw new NetlinkError(`Cannot ${what}: it was gone right after it was created`, {
+        op: "RTM_GETLINK",
+        errno: ENODEV,
+      });
     }
     return link;
   }

@@ -119,6 +119,22 @@ export type {
   RouteType,
 } from "./routes.ts";
 export { decodeNexthop, encodeNexthopRequest, Nexthops } from "./nexthops.ts";
-export type { ListNexthopsOptions, NexthopGroupEntry, NexthopObject, NexthopObjectSpec, NexthopRequest, ResilientGroup } from "./nexthops.ts";
+export type {
+  ListNexthopsOptions,
+  NexthopGroupEntry,
+  NexthopObject,
+  NexthopObjectSpec,
+  NexthopRequest,
+  ResilientGroup,
+} from "./nexthops.ts";
 export { decodeRule, encodeRuleRequest, RuleShadowedError } from "./rules.ts";
-export type { IpProtoName, ListRulesOptions, PortRange, Rule, RuleAction, RuleRequest, RuleSpec, UidRange } from "./rules.ts";
+export type {
+  IpProtoName,
+  ListRulesOptions,
+  PortRange,
+  Rule,
+  RuleAction,
+  RuleRequest,
+  RuleSpec,
+  UidRange,
+} from "./rules.ts";

@@ -62,10 +62,17 @@ describe("neighbours", () => {
     withVeth(ns);
     using rt = openRouting({ netns: ns.ns });
     rt.neighbors.replace({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0", state: "stale" });
-    expect(ipNeigh(ns, "dev", "d0")).toMatchObject([{ dst: "10.1.0.1", lladdr: "02:00:00:00:00:01", state: ["STALE"] }]);
+    expect(ipNeigh(ns, "dev", "d0")).toMatchObject([
+      { dst: "10.1.0.1", lladdr: "02:00:00:00:00:01", state: ["STALE"] },
+    ]);
     rt.neighbors.replace({ ip: "10.1.0.1", mac: "02:00:00:00:00:02", dev: "d0" });
-    expect(ipNeigh(ns, "dev", "d0")).toMatchObject([{ dst: "10.1.0.1", lladdr: "02:00:00:00:00:02", state: ["PERMANENT"] }]);
-    expect(rt.neighbors.get({ ip: "10.1.0.1", dev: "d0" })).toMatchObject({ mac: "02:00:00:00:00:02", state: "permanent" });
+    expect(ipNeigh(ns, "dev", "d0")).toMatchObject([
+      { dst: "10.1.0.1", lladdr: "02:00:00:00:00:02", state: ["PERMANENT"] },
+    ]);
+    expect(rt.neighbors.get({ ip: "10.1.0.1", dev: "d0" })).toMatchObject({
+      mac: "02:00:00:00:00:02",
+      state: "permanent",
+    });
   });
 
   test("list() and get() read back entries ip neigh add made, router flag included", () => {
@@ -79,7 +86,11 @@ describe("neighbours", () => {
     const theirs = ipNeigh(ns).map((n) => JSON.stringify([n.dst, n.lladdr, n.state[0]]));
     const mine = rt.neighbors.list().filter((n) => n.state !== "noarp");
     expect(new Set(mine.map(pick))).toEqual(new Set(theirs));
-    expect(rt.neighbors.get({ ip: "fd00::1", dev: "d0" })).toMatchObject({ family: 6, flags: ["router"], state: "permanent" });
+    expect(rt.neighbors.get({ ip: "fd00::1", dev: "d0" })).toMatchObject({
+      family: 6,
+      flags: ["router"],
+      state: "permanent",
+    });
     expect(rt.neighbors.get({ ip: "10.1.0.2", dev: "d1" })?.mac).toBe("02:00:00:00:00:02");
     expect(rt.neighbors.get({ ip: "10.1.0.2", dev: "d0" })).toBeUndefined();
     expect(rt.neighbors.list({ dev: "d1" }).map((n) => n.ip)).not.toContain("10.1.0.1");
@@ -95,7 +106,9 @@ describe("neighbours", () => {
     for (let i = 0; i < 40; i++) {
       theirs = new Set(ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`));
       mine = new Set(rt.neighbors.list({ dev: "d0" }).map((n) => `${n.ip} ${n.mac} ${n.state.toUpperCase()}`));
-      const again = new Set(ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`));
+      const again = new Set(
+        ipNeigh(ns, "nud", "all", "dev", "d0").map((n) => `${n.dst} ${n.lladdr} ${n.state.join()}`),
+      );
       if (mine.size === theirs.size && [...mine].every((m) => theirs.has(m)) && again.size === theirs.size) break;
       await sleep(50);
     }
@@ -106,7 +119,8 @@ describe("neighbours", () => {
     using a = netns({ label: "na" });
     using b = netns({ label: "nb" });
     const pair = vethPair(a, b, { addressA: "10.9.0.1/24", addressB: "10.9.0.2/24" });
-    const peerMac = (JSON.parse(b.exec("ip", ["-json", "link", "show", pair.b.name])) as { address: string }[])[0]!.address;
+    const peerMac = (JSON.parse(b.exec("ip", ["-json", "link", "show", pair.b.name])) as { address: string }[])[0]!
+      .address;
     using rt = openRouting({ netns: a.ns });
     // One UDP datagram makes the kernel resolve 10.9.0.2 with ARP.
     a.exec("bash", ["-c", "echo hello > /dev/udp/10.9.0.2/9"]);

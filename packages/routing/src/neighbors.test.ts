@@ -30,12 +30,20 @@ describe("encodeNeighborRequest()", () => {
   }
 
   test("encodeNeighborRequest() rejects a bad index", () => {
-    expect(() => encodeNeighborRequest(new NetlinkWriter(), RTM.NEWNEIGH, ADD, 0, { ip: "10.0.0.1", index: -1 })).toThrow(RangeError);
+    expect(() =>
+      encodeNeighborRequest(new NetlinkWriter(), RTM.NEWNEIGH, ADD, 0, { ip: "10.0.0.1", index: -1 }),
+    ).toThrow(RangeError);
   });
 });
 
 /** An ndmsg with attributes, as the kernel sends it. */
-function kernelNeighbor(family: number, index: number, state: number, flags: number, fill: (w: NetlinkWriter) => void): Uint8Array {
+function kernelNeighbor(
+  family: number,
+  index: number,
+  state: number,
+  flags: number,
+  fill: (w: NetlinkWriter) => void,
+): Uint8Array {
   const w = new NetlinkWriter();
   w.u8(family).u8(0).u16(0).s32(index).u16(state).u8(flags).u8(1);
   fill(w);
@@ -51,7 +59,14 @@ describe("decodeNeighbor()", () => {
       w.attrU32(NDA.PROBES, 3);
       w.attr(99, new Uint8Array([1]));
     });
-    expect(decodeNeighbor(payload)).toEqual({ index: 4, family: 6, ip: "fd00::1", mac: "02:00:00:00:00:ab", state: "stale", flags: ["router"] });
+    expect(decodeNeighbor(payload)).toEqual({
+      index: 4,
+      family: 6,
+      ip: "fd00::1",
+      mac: "02:00:00:00:00:ab",
+      state: "stale",
+      flags: ["router"],
+    });
   });
 
   test("decodeNeighbor() leaves the MAC out of an unresolved entry", () => {
@@ -120,18 +135,43 @@ describe("Neighbors", () => {
 
   test("add() names the entry when the kernel refuses", () => {
     const { nl } = recordingSocket({ fail: { errno: 17 } });
-    expect(() => new Neighbors({ nl, netns: undefined }).add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0" })).toThrow(
-      'Cannot add neighbour "10.1.0.1" on "d0": EEXIST (file exists)',
-    );
+    expect(() =>
+      new Neighbors({ nl, netns: undefined }).add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0" }),
+    ).toThrow('Cannot add neighbour "10.1.0.1" on "d0": EEXIST (file exists)');
   });
 
   const bad: [string, () => void, typeof Error, RegExp][] = [
-    ["a malformed MAC", () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:01", dev: "d0" }), SyntaxError, /Invalid mac "02:00:00:00:01"/],
+    [
+      "a malformed MAC",
+      () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:01", dev: "d0" }),
+      SyntaxError,
+      /Invalid mac "02:00:00:00:01"/,
+    ],
     ["a missing MAC", () => neighbors().add({ ip: "10.1.0.1", dev: "d0" } as never), TypeError, /Invalid mac/],
-    ["a malformed IP", () => neighbors().replace({ ip: "10.1.0", mac: "02:00:00:00:00:01", dev: "d0" }), SyntaxError, /Invalid ip "10.1.0"/],
-    ["an unknown state", () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0", state: "fresh" as "stale" }), TypeError, /Invalid neighbour state "fresh"/],
-    ["a missing dev", () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01" } as never), TypeError, /Invalid add\(\) dev: expected an interface name or index/],
-    ["a malformed IP to delete", () => neighbors().delete({ ip: "fd00:::1", dev: "d0" }), SyntaxError, /Invalid ip "fd00:::1"/],
+    [
+      "a malformed IP",
+      () => neighbors().replace({ ip: "10.1.0", mac: "02:00:00:00:00:01", dev: "d0" }),
+      SyntaxError,
+      /Invalid ip "10.1.0"/,
+    ],
+    [
+      "an unknown state",
+      () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01", dev: "d0", state: "fresh" as "stale" }),
+      TypeError,
+      /Invalid neighbour state "fresh"/,
+    ],
+    [
+      "a missing dev",
+      () => neighbors().add({ ip: "10.1.0.1", mac: "02:00:00:00:00:01" } as never),
+      TypeError,
+      /Invalid add\(\) dev: expected an interface name or index/,
+    ],
+    [
+      "a malformed IP to delete",
+      () => neighbors().delete({ ip: "fd00:::1", dev: "d0" }),
+      SyntaxError,
+      /Invalid ip "fd00:::1"/,
+    ],
     ["a malformed IP to get", () => neighbors().get({ ip: "x", dev: "d0" }), SyntaxError, /Invalid ip "x"/],
     ["a bad family to list", () => neighbors().list({ family: 0 as 4 }), TypeError, /Invalid family 0/],
   ];

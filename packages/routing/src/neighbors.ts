@@ -53,20 +53,12 @@ const NTF_EXT_BITS: readonly (readonly [number, NeighborFlag])[] = [
  * A neighbour entry's state (`NUD_*`), named as `ip neigh` prints it in
  * lower case.
  */
-export type NeighborState = "permanent" | "reachable" | "stale" | "noarp" | "failed" | "incomplete" | "delay" | "probe" | "none";
+export type NeighborState =
+  "permanent" | "reachable" | "stale" | "noarp" | "failed" | "incomplete" | "delay" | "probe" | "none";
 
 /** A neighbour entry flag (`NTF_*` and `NTF_EXT_*`), named as `ip neigh` prints it. */
 export type NeighborFlag =
-  | "use"
-  | "self"
-  | "master"
-  | "proxy"
-  | "extern_learn"
-  | "offload"
-  | "sticky"
-  | "router"
-  | "managed"
-  | "locked";
+  "use" | "self" | "master" | "proxy" | "extern_learn" | "offload" | "sticky" | "router" | "managed" | "locked";
 
 /**
  * The table an entry belongs to: IPv4 (ARP), IPv6 (NDP), or `"bridge"` for
@@ -175,7 +167,9 @@ function parseState(state: unknown): number {
   if (state === undefined) return NUD.permanent;
   if (state === "none") return 0;
   if (typeof state === "string" && Object.hasOwn(NUD, state)) return NUD[state as keyof typeof NUD];
-  throw new TypeError(`Invalid neighbour state ${JSON.stringify(state)}: use ${[...Object.keys(NUD), "none"].join(", ")}`);
+  throw new TypeError(
+    `Invalid neighbour state ${JSON.stringify(state)}: use ${[...Object.keys(NUD), "none"].join(", ")}`,
+  );
 }
 
 function parseNeighbor(ip: unknown, mac: unknown, state: unknown, needMac: boolean): ParsedNeighbor {
@@ -192,13 +186,22 @@ function parseNeighbor(ip: unknown, mac: unknown, state: unknown, needMac: boole
     try {
       lladdr = parseMac(mac);
     } catch (err) {
-      throw new SyntaxError(`Invalid mac ${JSON.stringify(mac)}: expected six hex bytes like "02:00:00:aa:bb:cc"`, { cause: err });
+      throw new SyntaxError(`Invalid mac ${JSON.stringify(mac)}: expected six hex bytes like "02:00:00:aa:bb:cc"`, {
+        cause: err,
+      });
     }
   }
   return { family: addr.family, ip: addr.bytes, mac: lladdr, state: parseState(state) };
 }
 
-function writeNeighbor(w: NetlinkWriter, type: number, flags: number, seq: number, n: ParsedNeighbor, index: number): void {
+function writeNeighbor(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  seq: number,
+  n: ParsedNeighbor,
+  index: number,
+): void {
   // struct ndmsg, then NDA_DST and NDA_LLADDR, as `ip neigh` sends them.
   w.begin(type, flags, seq)
     .u8(n.family === 4 ? AF_INET : AF_INET6)
@@ -240,7 +243,13 @@ function writeNeighbor(w: NetlinkWriter, type: number, flags: number, seq: numbe
  * assert.equal(n.state, "permanent");
  * ```
  */
-export function encodeNeighborRequest(w: NetlinkWriter, type: number, flags: number, seq: number, request: NeighborRequest): void {
+export function encodeNeighborRequest(
+  w: NetlinkWriter,
+  type: number,
+  flags: number,
+  seq: number,
+  request: NeighborRequest,
+): void {
   if (!isObject(request)) throw new TypeError("Invalid neighbour request: expected an object");
   checkLinkIndex(request.index, "link index");
   writeNeighbor(w, type, flags, seq, parseNeighbor(request.ip, request.mac, request.state, false), request.index);
@@ -521,7 +530,10 @@ export class Neighbors {
    * ```
    */
   list(options: NeighborListOptions = {}): Neighbor[] {
-    if (typeof options !== "object" || options === null) throw new TypeError(`Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`);
+    if (typeof options !== "object" || options === null)
+      throw new TypeError(
+        `Invalid options for list(): expected an object, got ${options === null ? "null" : typeof options}`,
+      );
     const family = options.family;
     if (family !== undefined && family !== 4 && family !== 6) {
       throw new TypeError(`Invalid family ${JSON.stringify(family)}: use 4 or 6`);
@@ -532,7 +544,14 @@ export class Neighbors {
     for (const f of family === undefined ? ([4, 6] as const) : [family]) {
       const w = nl.writer();
       // A strictly checked dump takes only NDA_IFINDEX and NDA_MASTER filters.
-      w.begin(RTM.GETNEIGH, NLM_F.REQUEST | NLM_F.DUMP, 0).u8(f === 4 ? AF_INET : AF_INET6).u8(0).u16(0).s32(0).u16(0).u8(0).u8(0);
+      w.begin(RTM.GETNEIGH, NLM_F.REQUEST | NLM_F.DUMP, 0)
+        .u8(f === 4 ? AF_INET : AF_INET6)
+        .u8(0)
+        .u16(0)
+        .s32(0)
+        .u16(0)
+        .u8(0)
+        .u8(0);
       if (index !== 0) w.attrU32(NDA.IFINDEX, index);
       w.end();
       for (const m of nl.dump(w, `list IPv${f} neighbours`, "RTM_GETNEIGH")) {

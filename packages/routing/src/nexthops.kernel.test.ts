@@ -33,7 +33,12 @@ const PROTOCOLS: Record<string, number> = { unspec: 0, boot: 3, static: 4 };
 
 /** `ip -json nexthop show` in the namespace, in dp's shape. */
 function ipNexthops(ns: TestNetns): NexthopObject[] {
-  const links = new Map((JSON.parse(ns.exec("ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).map((l) => [l.ifname, l.ifindex]));
+  const links = new Map(
+    (JSON.parse(ns.exec("ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).map((l) => [
+      l.ifname,
+      l.ifindex,
+    ]),
+  );
   const out = ns.exec("ip", ["-j", "nexthop", "show"]).trim();
   return (out === "" ? [] : (JSON.parse(out) as IpNexthop[])).map((n) => {
     const nh: Record<string, unknown> = {
@@ -54,7 +59,12 @@ function ipNexthops(ns: TestNetns): NexthopObject[] {
     }
     if (n.resilient_args !== undefined) {
       const r = n.resilient_args;
-      nh["resilient"] = { buckets: r.buckets, idleTimer: r.idle_timer, unbalancedTimer: r.unbalanced_timer, unbalancedTime: r.unbalanced_time };
+      nh["resilient"] = {
+        buckets: r.buckets,
+        idleTimer: r.idle_timer,
+        unbalancedTimer: r.unbalanced_timer,
+        unbalancedTime: r.unbalanced_time,
+      };
     }
     return nh as unknown as NexthopObject;
   });
@@ -110,11 +120,18 @@ describe("Nexthops", () => {
     rt.routes.add({ dst: "10.7.0.0/24", nhid: 1 });
     rt.routes.add({ dst: "10.8.0.0/24", nhid: 1 });
     rt.nexthops.replace({ id: 1, via: "10.1.0.3", dev: "d0" });
-    expect(rt.routes.list({ family: 4 }).filter((r) => r.nhid === 1).map((r) => [r.dst, r.via])).toEqual([
+    expect(
+      rt.routes
+        .list({ family: 4 })
+        .filter((r) => r.nhid === 1)
+        .map((r) => [r.dst, r.via]),
+    ).toEqual([
       ["10.7.0.0/24", "10.1.0.3"],
       ["10.8.0.0/24", "10.1.0.3"],
     ]);
-    expect(() => rt.nexthops.add({ id: 1, via: "10.1.0.1", dev: "d0" })).toThrow(expect.objectContaining({ code: "EEXIST" }));
+    expect(() => rt.nexthops.add({ id: 1, via: "10.1.0.1", dev: "d0" })).toThrow(
+      expect.objectContaining({ code: "EEXIST" }),
+    );
     expect(rt.nexthops.delete(1)).toBe(true);
     expect(rt.nexthops.delete(1)).toBe(false);
     expect(rt.routes.list({ family: 4 }).filter((r) => r.nhid !== undefined)).toEqual([]);
@@ -125,8 +142,12 @@ describe("Nexthops", () => {
     using ns = netns();
     withVeth(ns);
     using rt = openRouting({ netns: ns.ns });
-    expect(() => rt.nexthops.add({ id: 1, via: "10.1.0.1", dev: "nope0" })).toThrow(/Cannot add nexthop 1: no link "nope0"/);
-    expect(() => rt.nexthops.add({ id: 2, group: [{ id: 99 }] })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(() => rt.nexthops.add({ id: 1, via: "10.1.0.1", dev: "nope0" })).toThrow(
+      /Cannot add nexthop 1: no link "nope0"/,
+    );
+    expect(() => rt.nexthops.add({ id: 2, group: [{ id: 99 }] })).toThrow(
+      expect.objectContaining({ name: "NetlinkError" }),
+    );
     expect(() => rt.nexthops.list({ dev: 999 })).toThrow(expect.objectContaining({ code: "ENODEV" }));
   });
 

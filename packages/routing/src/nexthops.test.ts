@@ -18,10 +18,23 @@ describe("encodeNexthopRequest()", () => {
     ["nexthop_add_blackhole", "add", { id: 4, blackhole: true }],
     ["nexthop_add_fdb", "add", { id: 5, via: "10.1.0.1", fdb: true }],
     ["nexthop_add_group", "add", { id: 10, group: [{ id: 1 }, { id: 2, weight: 3 }] }],
-    ["nexthop_add_resilient", "add", { id: 12, group: [{ id: 1 }], groupType: "resilient", resilient: { buckets: 8, idleTimer: 10, unbalancedTimer: 20 } }],
+    [
+      "nexthop_add_resilient",
+      "add",
+      {
+        id: 12,
+        group: [{ id: 1 }],
+        groupType: "resilient",
+        resilient: { buckets: 8, idleTimer: 10, unbalancedTimer: 20 },
+      },
+    ],
     ["nexthop_replace", "replace", { id: 1, via: "10.1.0.3", dev: CAPTURE_D0 }],
     ["nexthop_del", "delete", { id: 1 }],
-    ["nexthop_add_encap", "add", { id: 6, via: "10.1.0.1", dev: CAPTURE_D0, encap: { type: "ip", id: 7n, dst: "10.1.0.9", ttl: 3 } }],
+    [
+      "nexthop_add_encap",
+      "add",
+      { id: 6, via: "10.1.0.1", dev: CAPTURE_D0, encap: { type: "ip", id: 7n, dst: "10.1.0.9", ttl: 3 } },
+    ],
   ];
   for (const [fixture, op, spec] of cases) {
     test(`encodeNexthopRequest() sends the bytes of ${fixture.replaceAll("_", " ")}`, () => {
@@ -32,7 +45,17 @@ describe("encodeNexthopRequest()", () => {
 
   test("encodeNexthopRequest() writes weights above 256 in the high byte (kernel 6.12+)", () => {
     const w = new NetlinkWriter();
-    encodeNexthopRequest(w, { op: "add", seq: 1, spec: { id: 10, group: [{ id: 1, weight: 65536 }, { id: 2, weight: 257 }] } });
+    encodeNexthopRequest(w, {
+      op: "add",
+      seq: 1,
+      spec: {
+        id: 10,
+        group: [
+          { id: 1, weight: 65536 },
+          { id: 2, weight: 257 },
+        ],
+      },
+    });
     expect(decodeNexthop(parseNetlinkMessages(w.bytes())[0]!.payload).group).toEqual([
       { id: 1, weight: 65536 },
       { id: 2, weight: 257 },
@@ -40,15 +63,30 @@ describe("encodeNexthopRequest()", () => {
   });
 
   const bad: [string, NexthopRequest["spec"], typeof Error, RegExp][] = [
-    ["no id", { via: "10.1.0.1" } as unknown as NexthopRequest["spec"], TypeError, /Invalid nexthop id: expected a number/],
+    [
+      "no id",
+      { via: "10.1.0.1" } as unknown as NexthopRequest["spec"],
+      TypeError,
+      /Invalid nexthop id: expected a number/,
+    ],
     ["id 0", { id: 0, blackhole: true }, RangeError, /Invalid nexthop id 0/],
     ["nothing to do", { id: 1 }, TypeError, /give via, dev, blackhole or group/],
     ["a group with a gateway", { id: 1, group: [{ id: 2 }], via: "10.1.0.1" }, TypeError, /a group has members/],
     ["a weight of 0", { id: 1, group: [{ id: 2, weight: 0 }] }, RangeError, /group\[0\].weight 0/],
     ["a malformed gateway", { id: 1, via: "10.1.0" }, SyntaxError, /Invalid nexthop via "10.1.0"/],
     ["families that disagree", { id: 1, family: 6, via: "10.1.0.1" }, RangeError, /the next hop is IPv6/],
-    ["resilient settings on an mpath group", { id: 1, group: [{ id: 2 }], resilient: { buckets: 8 } }, TypeError, /give groupType "resilient"/],
-    ["an unknown field", { id: 1, gateway: "10.1.0.1" } as unknown as NexthopRequest["spec"], TypeError, /Invalid nexthop gateway: not a nexthop field/],
+    [
+      "resilient settings on an mpath group",
+      { id: 1, group: [{ id: 2 }], resilient: { buckets: 8 } },
+      TypeError,
+      /give groupType "resilient"/,
+    ],
+    [
+      "an unknown field",
+      { id: 1, gateway: "10.1.0.1" } as unknown as NexthopRequest["spec"],
+      TypeError,
+      /Invalid nexthop gateway: not a nexthop field/,
+    ],
   ];
   for (const [what, spec, kind, message] of bad) {
     test(`Nexthops.add() refuses ${what} before any system call`, () => {
@@ -83,7 +121,12 @@ describe("decodeNexthop()", () => {
       { ...single, id: 3, family: 6, via: "fd00:1::1" },
       { ...base, id: 4, family: 4, scope: 0, blackhole: true },
       { ...base, id: 5, family: 4, scope: 253, via: "10.1.0.1", fdb: true },
-      { ...single, id: 6, via: "10.1.0.1", encap: { type: "ip", id: 7n, dst: "10.1.0.9", src: "0.0.0.0", ttl: 0, tos: 0, flags: 0 } },
+      {
+        ...single,
+        id: 6,
+        via: "10.1.0.1",
+        encap: { type: "ip", id: 7n, dst: "10.1.0.9", src: "0.0.0.0", ttl: 0, tos: 0, flags: 0 },
+      },
       {
         ...base,
         id: 10,

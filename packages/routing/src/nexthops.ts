@@ -1,6 +1,14 @@
 import { type IpFamily, NetlinkError, type NetlinkWriter, NLM_F, parseIp } from "@dp/core";
 import { RTM } from "@dp/core/internal";
-import { checkBoolean, checkInteger, checkObject, protocolNumber, quote, type RawAttribute, rawAttributes } from "./_check.ts";
+import {
+  checkBoolean,
+  checkInteger,
+  checkObject,
+  protocolNumber,
+  quote,
+  type RawAttribute,
+  rawAttributes,
+} from "./_check.ts";
 import { type LinkRef, linkIndex, type RoutingContext } from "./_context.ts";
 import { formatAddress } from "./_text.ts";
 import { decodeEncap, parseEncap, type RouteEncap, type RouteProtocol, writeEncap } from "./routes.ts";
@@ -272,19 +280,36 @@ const SPEC_KEYS = new Set([
 
 function parseNexthopSpec(spec: NexthopObjectSpec, op: NexthopRequest["op"]): ParsedNexthop {
   checkObject(spec, "nexthop spec");
-  for (const key of Object.keys(spec)) if (!SPEC_KEYS.has(key)) throw new TypeError(`Invalid nexthop ${key}: not a nexthop field`);
+  for (const key of Object.keys(spec))
+    if (!SPEC_KEYS.has(key)) throw new TypeError(`Invalid nexthop ${key}: not a nexthop field`);
   const id = checkInteger(spec.id, "nexthop id", 1, 0xffffffff);
   if (op === "delete") {
-    return { id, family: AF_UNSPEC, via: undefined, dev: undefined, onlink: false, blackhole: false, fdb: false, protocol: undefined, group: undefined, groupType: undefined, resilient: undefined, encap: undefined, unknown: undefined };
+    return {
+      id,
+      family: AF_UNSPEC,
+      via: undefined,
+      dev: undefined,
+      onlink: false,
+      blackhole: false,
+      fdb: false,
+      protocol: undefined,
+      group: undefined,
+      groupType: undefined,
+      resilient: undefined,
+      encap: undefined,
+      unknown: undefined,
+    };
   }
   let family: number = AF_UNSPEC;
   if (spec.family !== undefined) {
-    if (spec.family !== 4 && spec.family !== 6) throw new TypeError(`Invalid nexthop family ${quote(spec.family)}: use 4 or 6`);
+    if (spec.family !== 4 && spec.family !== 6)
+      throw new TypeError(`Invalid nexthop family ${quote(spec.family)}: use 4 or 6`);
     family = spec.family === 4 ? AF_INET : AF_INET6;
   }
   let via: Uint8Array | undefined;
   if (spec.via !== undefined) {
-    if (typeof spec.via !== "string") throw new TypeError(`Invalid nexthop via: expected an IP address string, got ${typeof spec.via}`);
+    if (typeof spec.via !== "string")
+      throw new TypeError(`Invalid nexthop via: expected an IP address string, got ${typeof spec.via}`);
     let ip;
     try {
       ip = parseIp(spec.via);
@@ -292,18 +317,21 @@ function parseNexthopSpec(spec: NexthopObjectSpec, op: NexthopRequest["op"]): Pa
       throw new SyntaxError(`Invalid nexthop via ${quote(spec.via)}: not an IPv4 or IPv6 address`, { cause: err });
     }
     const f = ip.family === 4 ? AF_INET : AF_INET6;
-    if (family !== AF_UNSPEC && family !== f) throw new RangeError(`Invalid nexthop via ${quote(spec.via)}: the next hop is IPv${spec.family}`);
+    if (family !== AF_UNSPEC && family !== f)
+      throw new RangeError(`Invalid nexthop via ${quote(spec.via)}: the next hop is IPv${spec.family}`);
     family = f;
     via = ip.bytes;
   }
   const dev = spec.dev === undefined ? undefined : spec.dev;
-  if (dev !== undefined && typeof dev !== "string" && typeof dev !== "number") throw new TypeError("Invalid nexthop dev: expected an interface name or index");
+  if (dev !== undefined && typeof dev !== "string" && typeof dev !== "number")
+    throw new TypeError("Invalid nexthop dev: expected an interface name or index");
   const blackhole = checkBoolean(spec.blackhole, "nexthop blackhole");
   const fdb = checkBoolean(spec.fdb, "nexthop fdb");
   const onlink = checkBoolean(spec.onlink, "nexthop onlink");
   let group: Required<NexthopGroupEntry>[] | undefined;
   if (spec.group !== undefined) {
-    if (!Array.isArray(spec.group) || spec.group.length === 0) throw new TypeError("Invalid nexthop group: expected a non-empty array of { id, weight }");
+    if (!Array.isArray(spec.group) || spec.group.length === 0)
+      throw new TypeError("Invalid nexthop group: expected a non-empty array of { id, weight }");
     group = (spec.group as readonly NexthopGroupEntry[]).map((e, i) => {
       checkObject(e, `nexthop group[${i}]`);
       return {
@@ -311,23 +339,37 @@ function parseNexthopSpec(spec: NexthopObjectSpec, op: NexthopRequest["op"]): Pa
         weight: e.weight === undefined ? 1 : checkInteger(e.weight, `nexthop group[${i}].weight`, 1, 65536),
       };
     });
-    if (via !== undefined || dev !== undefined || blackhole) throw new TypeError("Invalid nexthop group: a group has members, not via, dev or blackhole");
+    if (via !== undefined || dev !== undefined || blackhole)
+      throw new TypeError("Invalid nexthop group: a group has members, not via, dev or blackhole");
   }
   let groupType: number | undefined;
   if (spec.groupType !== undefined) {
-    if (spec.groupType !== "mpath" && spec.groupType !== "resilient") throw new TypeError(`Invalid nexthop groupType ${quote(spec.groupType)}: use "mpath" or "resilient"`);
+    if (spec.groupType !== "mpath" && spec.groupType !== "resilient")
+      throw new TypeError(`Invalid nexthop groupType ${quote(spec.groupType)}: use "mpath" or "resilient"`);
     if (group === undefined) throw new TypeError("Invalid nexthop groupType: only a group has a type");
     groupType = spec.groupType === "mpath" ? NEXTHOP_GRP_TYPE.MPATH : NEXTHOP_GRP_TYPE.RES;
   }
   let resilient: ResilientGroup | undefined;
   if (spec.resilient !== undefined) {
     checkObject(spec.resilient, "nexthop resilient");
-    if (groupType !== NEXTHOP_GRP_TYPE.RES) throw new TypeError('Invalid nexthop resilient: give groupType "resilient" too');
+    if (groupType !== NEXTHOP_GRP_TYPE.RES)
+      throw new TypeError('Invalid nexthop resilient: give groupType "resilient" too');
     const r = spec.resilient;
     resilient = {
       ...(r.buckets === undefined ? {} : { buckets: checkInteger(r.buckets, "nexthop resilient.buckets", 1, 0xffff) }),
-      ...(r.idleTimer === undefined ? {} : { idleTimer: checkInteger(r.idleTimer, "nexthop resilient.idleTimer", 0, 0xffffffff / USER_HZ) }),
-      ...(r.unbalancedTimer === undefined ? {} : { unbalancedTimer: checkInteger(r.unbalancedTimer, "nexthop resilient.unbalancedTimer", 0, 0xffffffff / USER_HZ) }),
+      ...(r.idleTimer === undefined
+        ? {}
+        : { idleTimer: checkInteger(r.idleTimer, "nexthop resilient.idleTimer", 0, 0xffffffff / USER_HZ) }),
+      ...(r.unbalancedTimer === undefined
+        ? {}
+        : {
+            unbalancedTimer: checkInteger(
+              r.unbalancedTimer,
+              "nexthop resilient.unbalancedTimer",
+              0,
+              0xffffffff / USER_HZ,
+            ),
+          }),
     };
   } else if (groupType === NEXTHOP_GRP_TYPE.RES) {
     resilient = {};
@@ -361,7 +403,13 @@ const FLAGS = {
 } as const;
 
 /** Writes one request the way iproute2's `ip nexthop add/replace/del` builds it. */
-function writeNexthop(w: NetlinkWriter, op: NexthopRequest["op"], seq: number, n: ParsedNexthop, dev: number | undefined): void {
+function writeNexthop(
+  w: NetlinkWriter,
+  op: NexthopRequest["op"],
+  seq: number,
+  n: ParsedNexthop,
+  dev: number | undefined,
+): void {
   w.begin(op === "delete" ? RTM.DELNEXTHOP : RTM.NEWNEXTHOP, FLAGS[op], seq);
   // struct nhmsg: family, scope, protocol, resvd, flags
   w.u8(n.family)
@@ -430,11 +478,21 @@ function writeNexthop(w: NetlinkWriter, op: NexthopRequest["op"], seq: number, n
  */
 export function encodeNexthopRequest(w: NetlinkWriter, request: NexthopRequest): void {
   checkObject(request, "nexthop request");
-  if (!Object.hasOwn(FLAGS, request.op)) throw new TypeError(`Invalid nexthop request op ${quote(request.op)}: use "add", "replace" or "delete"`);
+  if (!Object.hasOwn(FLAGS, request.op))
+    throw new TypeError(`Invalid nexthop request op ${quote(request.op)}: use "add", "replace" or "delete"`);
   checkInteger(request.seq, "nexthop request seq", 0, 0xffffffff);
   const n = parseNexthopSpec(request.spec, request.op);
-  if (typeof n.dev === "string") throw new TypeError(`Invalid nexthop dev ${quote(n.dev)}: encodeNexthopRequest() takes interface indexes; resolve names first`);
-  writeNexthop(w, request.op, request.seq, n, n.dev === undefined ? undefined : checkInteger(n.dev, "nexthop dev", 1, 0x7fffffff));
+  if (typeof n.dev === "string")
+    throw new TypeError(
+      `Invalid nexthop dev ${quote(n.dev)}: encodeNexthopRequest() takes interface indexes; resolve names first`,
+    );
+  writeNexthop(
+    w,
+    request.op,
+    request.seq,
+    n,
+    n.dev === undefined ? undefined : checkInteger(n.dev, "nexthop dev", 1, 0x7fffffff),
+  );
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -461,7 +519,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * ```
  */
 export function decodeNexthop(payload: Uint8Array): NexthopObject {
-  if (payload.length < NHMSG_LEN) throw new SyntaxError(`Invalid nexthop message: ${payload.length} bytes, struct nhmsg needs ${NHMSG_LEN}`);
+  if (payload.length < NHMSG_LEN)
+    throw new SyntaxError(`Invalid nexthop message: ${payload.length} bytes, struct nhmsg needs ${NHMSG_LEN}`);
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const af = payload[0] as number;
   const flags = dv.getUint32(4, true);
@@ -478,12 +537,14 @@ export function decodeNexthop(payload: Uint8Array): NexthopObject {
   let encapType: number | undefined;
   let encap: Uint8Array | undefined;
   const unknown: RawAttribute[] = [];
-  for (let off = NHMSG_LEN; off + NLA_HDRLEN <= payload.length; ) {
+  for (let off = NHMSG_LEN; off + NLA_HDRLEN <= payload.length;) {
     const len = dv.getUint16(off, true);
     const rawType = dv.getUint16(off + 2, true);
     const type = rawType & 0x3fff;
     if (len < NLA_HDRLEN || off + len > payload.length) {
-      throw new SyntaxError(`Invalid nexthop attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`);
+      throw new SyntaxError(
+        `Invalid nexthop attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`,
+      );
     }
     const d = payload.subarray(off + NLA_HDRLEN, off + len);
     const ddv = new DataView(d.buffer, d.byteOffset, d.byteLength);
@@ -516,16 +577,19 @@ export function decodeNexthop(payload: Uint8Array): NexthopObject {
         break;
       case NHA.RES_GROUP: {
         const r: Mutable<ResilientGroup> = {};
-        for (let a = 0; a + NLA_HDRLEN <= d.length; ) {
+        for (let a = 0; a + NLA_HDRLEN <= d.length;) {
           const alen = ddv.getUint16(a, true);
           const atype = ddv.getUint16(a + 2, true) & 0x3fff;
-          if (alen < NLA_HDRLEN || a + alen > d.length) throw new SyntaxError(`Invalid NHA_RES_GROUP attribute at offset ${a}`);
+          if (alen < NLA_HDRLEN || a + alen > d.length)
+            throw new SyntaxError(`Invalid NHA_RES_GROUP attribute at offset ${a}`);
           const vlen = alen - NLA_HDRLEN;
           const at = a + NLA_HDRLEN;
           if (atype === NHA_RES_GROUP.BUCKETS && vlen >= 2) r.buckets = ddv.getUint16(at, true);
           else if (atype === NHA_RES_GROUP.IDLE_TIMER && vlen >= 4) r.idleTimer = ddv.getUint32(at, true) / USER_HZ;
-          else if (atype === NHA_RES_GROUP.UNBALANCED_TIMER && vlen >= 4) r.unbalancedTimer = ddv.getUint32(at, true) / USER_HZ;
-          else if (atype === NHA_RES_GROUP.UNBALANCED_TIME && vlen >= 8) r.unbalancedTime = Number(ddv.getBigUint64(at, true)) / USER_HZ;
+          else if (atype === NHA_RES_GROUP.UNBALANCED_TIMER && vlen >= 4)
+            r.unbalancedTimer = ddv.getUint32(at, true) / USER_HZ;
+          else if (atype === NHA_RES_GROUP.UNBALANCED_TIME && vlen >= 8)
+            r.unbalancedTime = Number(ddv.getBigUint64(at, true)) / USER_HZ;
           a += (alen + 3) & ~3;
         }
         nh.resilient = r;
@@ -743,7 +807,8 @@ export class Nexthops {
   list(options: ListNexthopsOptions = {}): NexthopObject[] {
     checkObject(options, "nexthop list options");
     const family = options.family;
-    if (family !== undefined && family !== 4 && family !== 6) throw new TypeError(`Invalid nexthop list family ${quote(family)}: use 4 or 6`);
+    if (family !== undefined && family !== 4 && family !== 6)
+      throw new TypeError(`Invalid nexthop list family ${quote(family)}: use 4 or 6`);
     const groups = checkBoolean(options.groups, "nexthop list groups");
     const dev = options.dev === undefined ? undefined : linkIndex(this.#ctx, options.dev, "nexthop list dev", true);
     const nl = this.#ctx.nl;
@@ -768,7 +833,12 @@ export class Nexthops {
       try {
         dev = linkIndex(this.#ctx, n.dev, "nexthop dev");
       } catch (err) {
-        if (err instanceof NetlinkError) throw new NetlinkError(`Cannot ${what}: no link ${quote(n.dev)}`, { op: err.op, errno: err.errno, extAck: err.extAck });
+        if (err instanceof NetlinkError)
+          throw new NetlinkError(`Cannot ${what}: no link ${quote(n.dev)}`, {
+            op: err.op,
+            errno: err.errno,
+            extAck: err.extAck,
+          });
         throw err;
       }
     }

@@ -58,26 +58,64 @@ function views(ns: TestNetns, rt: Routing, kind: Kind): [string[], string[]] {
   const sorted = (a: string[]): string[] => a.sort();
   switch (kind) {
     case "link": {
-      const ip = json<{ ifindex: number; ifname: string; mtu: number; address?: string; flags: string[]; master?: string; linkinfo?: { info_kind?: string } }>(
-        ns,
-        ["-details", "link", "show"],
-      );
+      const ip = json<{
+        ifindex: number;
+        ifname: string;
+        mtu: number;
+        address?: string;
+        flags: string[];
+        master?: string;
+        linkinfo?: { info_kind?: string };
+      }>(ns, ["-details", "link", "show"]);
       return [
-        sorted(rt.links.list().map((l) => `${l.index} ${l.name} ${l.rawKind ?? "-"} ${l.up} ${l.mtu} ${l.mac ?? "-"} ${l.master === undefined ? "-" : name.get(l.master)}`)),
         sorted(
-          ip.map((l) => `${l.ifindex} ${l.ifname} ${l.linkinfo?.info_kind ?? "-"} ${l.flags.includes("UP")} ${l.mtu} ${l.address ?? "-"} ${l.master ?? "-"}`),
+          rt.links
+            .list()
+            .map(
+              (l) =>
+                `${l.index} ${l.name} ${l.rawKind ?? "-"} ${l.up} ${l.mtu} ${l.mac ?? "-"} ${l.master === undefined ? "-" : name.get(l.master)}`,
+            ),
+        ),
+        sorted(
+          ip.map(
+            (l) =>
+              `${l.ifindex} ${l.ifname} ${l.linkinfo?.info_kind ?? "-"} ${l.flags.includes("UP")} ${l.mtu} ${l.address ?? "-"} ${l.master ?? "-"}`,
+          ),
         ),
       ];
     }
     case "address": {
-      const ip = json<{ ifindex: number; addr_info: { local: string; prefixlen: number; address?: string }[] }>(ns, ["addr", "show"]);
+      const ip = json<{ ifindex: number; addr_info: { local: string; prefixlen: number; address?: string }[] }>(ns, [
+        "addr",
+        "show",
+      ]);
       return [
-        sorted(rt.addresses.list().map((a) => `${a.index} ${a.address}${a.peer === undefined ? "" : ` peer ${a.peer}`}`)),
-        sorted(ip.flatMap((l) => l.addr_info.map((a) => `${l.ifindex} ${a.local}/${a.prefixlen}${a.address === undefined ? "" : ` peer ${a.address}`}`))),
+        sorted(
+          rt.addresses.list().map((a) => `${a.index} ${a.address}${a.peer === undefined ? "" : ` peer ${a.peer}`}`),
+        ),
+        sorted(
+          ip.flatMap((l) =>
+            l.addr_info.map(
+              (a) => `${l.ifindex} ${a.local}/${a.prefixlen}${a.address === undefined ? "" : ` peer ${a.address}`}`,
+            ),
+          ),
+        ),
       ];
     }
     case "route": {
-      type IpRoute = { dst: string; from?: string; type?: string; gateway?: string; dev?: string; metric?: number; nhid?: number; flags: string[]; metrics?: { mtu?: number; advmss?: number }[]; flow?: { from?: string; to: string }; pref?: string };
+      type IpRoute = {
+        dst: string;
+        from?: string;
+        type?: string;
+        gateway?: string;
+        dev?: string;
+        metric?: number;
+        nhid?: number;
+        flags: string[];
+        metrics?: { mtu?: number; advmss?: number }[];
+        flow?: { from?: string; to: string };
+        pref?: string;
+      };
       const ipSide: string[] = [];
       const dpSide: string[] = [];
       for (const family of [4, 6] as const) {
@@ -123,7 +161,8 @@ function views(ns: TestNetns, rt: Routing, kind: Kind): [string[], string[]] {
         suppress_ifgroup?: string;
         l3mdev?: null;
       };
-      const range = (one?: number, start?: number, end?: number): string => (one !== undefined ? `${one}-${one}` : start !== undefined ? `${start}-${end}` : "-");
+      const range = (one?: number, start?: number, end?: number): string =>
+        one !== undefined ? `${one}-${one}` : start !== undefined ? `${start}-${end}` : "-";
       const ipSide: string[] = [];
       const dpSide: string[] = [];
       for (const family of [4, 6] as const) {
@@ -131,7 +170,10 @@ function views(ns: TestNetns, rt: Routing, kind: Kind): [string[], string[]] {
           const from = r.src === "all" ? "-" : `${r.src}/${r.srclen ?? (family === 4 ? 32 : 128)}`;
           const dport = range(r.dport, r.dport_start, r.dport_end);
           const more = `${r.tos === undefined ? "-" : Number(r.tos)} ${r.flow_to === undefined ? "-" : `${r.flow_from ?? 0}/${r.flow_to}`} ${r.suppress_prefixlen ?? "-"} ${r.suppress_ifgroup ?? "-"} ${r.l3mdev !== undefined} ${range(r.sport, r.sport_start, r.sport_end)}`;
-          const mark = r.fwmark === undefined ? "-" : `${Number(r.fwmark)}/${r.fwmask === undefined ? 0xffffffff : Number(r.fwmask)}`;
+          const mark =
+            r.fwmark === undefined
+              ? "-"
+              : `${Number(r.fwmark)}/${r.fwmask === undefined ? 0xffffffff : Number(r.fwmask)}`;
           const table = r.table === undefined ? 0 : (TABLES[r.table] ?? Number(r.table));
           ipSide.push(
             `${family} ${r.priority} ${r.not !== undefined} ${from} ${r.iif ?? "-"} ${mark} ${table} ${r.ipproto === undefined ? "-" : IP_PROTOS[r.ipproto]} ${dport} ${r.uid_start === undefined ? "-" : `${r.uid_start}-${r.uid_end}`} ${r.goto ?? "-"} ${more}`,
@@ -147,7 +189,12 @@ function views(ns: TestNetns, rt: Routing, kind: Kind): [string[], string[]] {
       return [sorted(dpSide), sorted(ipSide)];
     }
     case "neighbor": {
-      const ip = json<{ dst: string; dev: string; lladdr?: string; state: string[] }>(ns, ["neigh", "show", "nud", "permanent"]);
+      const ip = json<{ dst: string; dev: string; lladdr?: string; state: string[] }>(ns, [
+        "neigh",
+        "show",
+        "nud",
+        "permanent",
+      ]);
       return [
         sorted(
           rt.neighbors
@@ -159,14 +206,28 @@ function views(ns: TestNetns, rt: Routing, kind: Kind): [string[], string[]] {
       ];
     }
     case "nexthop": {
-      const ip = json<{ id: number; gateway?: string; dev?: string; blackhole?: null; group?: { id: number; weight?: number }[] }>(ns, ["nexthop", "show"]);
+      const ip = json<{
+        id: number;
+        gateway?: string;
+        dev?: string;
+        blackhole?: null;
+        group?: { id: number; weight?: number }[];
+      }>(ns, ["nexthop", "show"]);
       return [
         sorted(
           rt.nexthops
             .list()
-            .map((n) => `${n.id} ${n.via ?? "-"} ${n.dev === undefined ? "-" : name.get(n.dev)} ${n.blackhole} ${n.group?.map((g) => `${g.id}/${g.weight}`).join(",") ?? "-"}`),
+            .map(
+              (n) =>
+                `${n.id} ${n.via ?? "-"} ${n.dev === undefined ? "-" : name.get(n.dev)} ${n.blackhole} ${n.group?.map((g) => `${g.id}/${g.weight}`).join(",") ?? "-"}`,
+            ),
         ),
-        sorted(ip.map((n) => `${n.id} ${n.gateway ?? "-"} ${n.dev ?? "-"} ${n.blackhole !== undefined} ${n.group?.map((g) => `${g.id}/${g.weight ?? 1}`).join(",") ?? "-"}`)),
+        sorted(
+          ip.map(
+            (n) =>
+              `${n.id} ${n.gateway ?? "-"} ${n.dev ?? "-"} ${n.blackhole !== undefined} ${n.group?.map((g) => `${g.id}/${g.weight ?? 1}`).join(",") ?? "-"}`,
+          ),
+        ),
       ];
     }
   }
@@ -215,34 +276,89 @@ function nextOp(rand: () => number, rt: Routing): Op {
     case "link": {
       if (invalid) {
         const bad = pick([`r${"%"}d`, "r0\u0000x", "x".repeat(16), ""]);
-        return { kind: "link", what: `links.add bridge ${JSON.stringify(bad)}`, invalid, run: (r) => r.links.add({ kind: "bridge", name: bad }) };
+        return {
+          kind: "link",
+          what: `links.add bridge ${JSON.stringify(bad)}`,
+          invalid,
+          run: (r) => r.links.add({ kind: "bridge", name: bad }),
+        };
       }
       const l = pick(links);
       const action = pick(["add", "add", "set", "set", "delete"] as const);
       if (action === "add") {
-        if (l === "br0") return { kind: "link", what: "links.add bridge br0", invalid, run: (r) => r.links.add({ kind: "bridge", name: "br0" }) };
-        if (l === "i0") return { kind: "link", what: "links.add ifb i0", invalid, run: (r) => r.links.add({ kind: "ifb", name: "i0" }) };
-        return { kind: "link", what: `links.add veth ${l}`, invalid, run: (r) => r.links.add({ kind: "veth", name: l, peer: { name: `p${l}` } }) };
+        if (l === "br0")
+          return {
+            kind: "link",
+            what: "links.add bridge br0",
+            invalid,
+            run: (r) => r.links.add({ kind: "bridge", name: "br0" }),
+          };
+        if (l === "i0")
+          return {
+            kind: "link",
+            what: "links.add ifb i0",
+            invalid,
+            run: (r) => r.links.add({ kind: "ifb", name: "i0" }),
+          };
+        return {
+          kind: "link",
+          what: `links.add veth ${l}`,
+          invalid,
+          run: (r) => r.links.add({ kind: "veth", name: l, peer: { name: `p${l}` } }),
+        };
       }
-      if (action === "delete") return { kind: "link", what: `links.delete ${l}`, invalid, run: (r) => r.links.delete(l) };
-      const changes = pick([{ up: true }, { up: false }, { mtu: int(1280, 9000) }, { mac: `02:00:00:00:00:${int(16, 99)}` }, { master: "br0" }, { master: null }] as const);
-      return { kind: "link", what: `links.set ${l} ${JSON.stringify(changes)}`, invalid, run: (r) => r.links.set(l, changes) };
+      if (action === "delete")
+        return { kind: "link", what: `links.delete ${l}`, invalid, run: (r) => r.links.delete(l) };
+      const changes = pick([
+        { up: true },
+        { up: false },
+        { mtu: int(1280, 9000) },
+        { mac: `02:00:00:00:00:${int(16, 99)}` },
+        { master: "br0" },
+        { master: null },
+      ] as const);
+      return {
+        kind: "link",
+        what: `links.set ${l} ${JSON.stringify(changes)}`,
+        invalid,
+        run: (r) => r.links.set(l, changes),
+      };
     }
     case "address": {
       if (invalid) {
         const dev = pick([2 ** 32 + 3, 2 ** 31, 0]);
-        return { kind: "address", what: `addresses.add 10.9.9.9/32 dev ${dev}`, invalid, run: (r) => r.addresses.add("10.9.9.9/32", { dev }) };
+        return {
+          kind: "address",
+          what: `addresses.add 10.9.9.9/32 dev ${dev}`,
+          invalid,
+          run: (r) => r.addresses.add("10.9.9.9/32", { dev }),
+        };
       }
       const dev = pick(devs);
       const cidr = rand() < 0.7 ? `${v4()}/${pick([24, 32])}` : `fd00:${int(1, 3)}::${int(1, 9)}/64`;
       if (rand() < 0.6) {
-        return { kind: "address", what: `addresses.add ${cidr} dev ${dev}`, invalid, run: (r) => r.addresses.add(cidr, { dev, ...(cidr.includes(":") ? { flags: ["nodad"] as const } : {}) }) };
+        return {
+          kind: "address",
+          what: `addresses.add ${cidr} dev ${dev}`,
+          invalid,
+          run: (r) => r.addresses.add(cidr, { dev, ...(cidr.includes(":") ? { flags: ["nodad"] as const } : {}) }),
+        };
       }
-      return { kind: "address", what: `addresses.delete ${cidr} dev ${dev}`, invalid, run: (r) => r.addresses.delete(cidr, { dev }) };
+      return {
+        kind: "address",
+        what: `addresses.delete ${cidr} dev ${dev}`,
+        invalid,
+        run: (r) => r.addresses.delete(cidr, { dev }),
+      };
     }
     case "route": {
       if (invalid) {
-        return { kind: "route", what: "routes.add host bits", invalid, run: (r) => r.routes.add({ dst: "10.9.0.1/24", type: "blackhole", table: 100 }) };
+        return {
+          kind: "route",
+          what: "routes.add host bits",
+          invalid,
+          run: (r) => r.routes.add({ dst: "10.9.0.1/24", type: "blackhole", table: 100 }),
+        };
       }
       const v6 = rand() < 0.3;
       const dst = v6 ? `fd00:9:${int(0, 5)}::/64` : `10.9.${int(0, 7)}.0/24`;
@@ -250,8 +366,19 @@ function nextOp(rand: () => number, rt: Routing): Op {
       if (action === "delete") {
         const listed = rt.routes.list({ table: 100 });
         const victim = listed.length > 0 && rand() < 0.7 ? listed[int(0, listed.length - 1)] : undefined;
-        if (victim !== undefined) return { kind: "route", what: `routes.delete listed ${victim.dst}`, invalid, run: (r) => r.routes.delete(victim) };
-        return { kind: "route", what: `routes.delete ${dst}`, invalid, run: (r) => r.routes.delete({ dst, table: 100 }) };
+        if (victim !== undefined)
+          return {
+            kind: "route",
+            what: `routes.delete listed ${victim.dst}`,
+            invalid,
+            run: (r) => r.routes.delete(victim),
+          };
+        return {
+          kind: "route",
+          what: `routes.delete ${dst}`,
+          invalid,
+          run: (r) => r.routes.delete({ dst, table: 100 }),
+        };
       }
       const shape = pick(["blackhole", "via", "nhid", "metrics"] as const);
       const base = { dst, table: 100, metric: pick([0, 5]) * (v6 ? 0 : 1) + (v6 ? 1024 : 0) };
@@ -259,20 +386,52 @@ function nextOp(rand: () => number, rt: Routing): Op {
         shape === "blackhole"
           ? { ...base, type: "blackhole" as const }
           : shape === "via"
-            ? { ...base, via: v6 ? "fd00:1::1" : "10.1.0.1", dev: "d0", ...(v6 ? { pref: pick(["low", "high"] as const) } : { realms: { from: 0, to: int(1, 5) } }) }
+            ? {
+                ...base,
+                via: v6 ? "fd00:1::1" : "10.1.0.1",
+                dev: "d0",
+                ...(v6 ? { pref: pick(["low", "high"] as const) } : { realms: { from: 0, to: int(1, 5) } }),
+              }
             : shape === "nhid"
               ? { ...base, nhid: pick([1, 2, 10]) }
-              : { ...base, via: v6 ? "fd00:1::1" : "10.1.0.1", dev: "d0", metrics: { mtu: int(1280, 1500), advmss: int(1000, 1200) } };
-      if (v6 && shape === "nhid") return { kind: "route", what: `routes.${action} ${dst} blackhole`, invalid, run: (r) => r.routes[action]({ ...base, type: "blackhole" }) };
-      return { kind: "route", what: `routes.${action} ${JSON.stringify(spec)}`, invalid, run: (r) => r.routes[action](spec) };
+              : {
+                  ...base,
+                  via: v6 ? "fd00:1::1" : "10.1.0.1",
+                  dev: "d0",
+                  metrics: { mtu: int(1280, 1500), advmss: int(1000, 1200) },
+                };
+      if (v6 && shape === "nhid")
+        return {
+          kind: "route",
+          what: `routes.${action} ${dst} blackhole`,
+          invalid,
+          run: (r) => r.routes[action]({ ...base, type: "blackhole" }),
+        };
+      return {
+        kind: "route",
+        what: `routes.${action} ${JSON.stringify(spec)}`,
+        invalid,
+        run: (r) => r.routes[action](spec),
+      };
     }
     case "rule": {
-      if (invalid) return { kind: "rule", what: 'rules.add iif "d0\\0x"', invalid, run: (r) => r.rules.add({ iif: "d0\u0000x", table: 100 }) };
+      if (invalid)
+        return {
+          kind: "rule",
+          what: 'rules.add iif "d0\\0x"',
+          invalid,
+          run: (r) => r.rules.add({ iif: "d0\u0000x", table: 100 }),
+        };
       if (rand() < 0.45) {
         const listed = rt.rules.list().filter((r) => r.priority >= 100 && r.priority < 200);
         if (listed.length > 0) {
           const victim = listed[int(0, listed.length - 1)]!;
-          return { kind: "rule", what: `rules.delete listed ${victim.priority}`, invalid, run: (r) => r.rules.delete(victim) };
+          return {
+            kind: "rule",
+            what: `rules.delete listed ${victim.priority}`,
+            invalid,
+            run: (r) => r.rules.delete(victim),
+          };
         }
       }
       const priority = int(100, 104);
@@ -289,15 +448,38 @@ function nextOp(rand: () => number, rt: Routing): Op {
       return { kind: "rule", what: `rules.add ${JSON.stringify(spec)}`, invalid, run: (r) => r.rules.add(spec) };
     }
     case "neighbor": {
-      if (invalid) return { kind: "neighbor", what: "neighbors.add dev 2³²+3", invalid, run: (r) => r.neighbors.add({ ip: "10.1.0.77", mac: "02:00:00:00:00:01", dev: 2 ** 32 + 3 }) };
+      if (invalid)
+        return {
+          kind: "neighbor",
+          what: "neighbors.add dev 2³²+3",
+          invalid,
+          run: (r) => r.neighbors.add({ ip: "10.1.0.77", mac: "02:00:00:00:00:01", dev: 2 ** 32 + 3 }),
+        };
       const ip = rand() < 0.7 ? `10.1.0.${int(50, 55)}` : `fd00:1::${int(50, 55)}`;
       const action = pick(["add", "replace", "delete"] as const);
-      if (action === "delete") return { kind: "neighbor", what: `neighbors.delete ${ip}`, invalid, run: (r) => r.neighbors.delete({ ip, dev: "d0" }) };
+      if (action === "delete")
+        return {
+          kind: "neighbor",
+          what: `neighbors.delete ${ip}`,
+          invalid,
+          run: (r) => r.neighbors.delete({ ip, dev: "d0" }),
+        };
       const mac = `02:00:00:00:01:${int(10, 20)}`;
-      return { kind: "neighbor", what: `neighbors.${action} ${ip} ${mac}`, invalid, run: (r) => r.neighbors[action]({ ip, mac, dev: "d0" }) };
+      return {
+        kind: "neighbor",
+        what: `neighbors.${action} ${ip} ${mac}`,
+        invalid,
+        run: (r) => r.neighbors[action]({ ip, mac, dev: "d0" }),
+      };
     }
     case "nexthop": {
-      if (invalid) return { kind: "nexthop", what: "nexthops.add id 0", invalid, run: (r) => r.nexthops.add({ id: 0, blackhole: true }) };
+      if (invalid)
+        return {
+          kind: "nexthop",
+          what: "nexthops.add id 0",
+          invalid,
+          run: (r) => r.nexthops.add({ id: 0, blackhole: true }),
+        };
       const action = pick(["add", "add", "replace", "delete"] as const);
       if (action === "delete") {
         const id = pick([1, 2, 3, 10]);
@@ -309,53 +491,68 @@ function nextOp(rand: () => number, rt: Routing): Op {
         { id: 3, blackhole: true },
         { id: 10, group: [{ id: 1 }, { id: 2, weight: int(1, 4) }] },
       ]);
-      return { kind: "nexthop", what: `nexthops.${action} ${JSON.stringify(spec)}`, invalid, run: (r) => r.nexthops[action](spec) };
+      return {
+        kind: "nexthop",
+        what: `nexthops.${action} ${JSON.stringify(spec)}`,
+        invalid,
+        run: (r) => r.nexthops[action](spec),
+      };
     }
   }
 }
 
 describe("randomized comparison with ip -json", () => {
-  test(`${OPS} mixed valid and invalid operations agree with ip -json after each (seed ${SEED})`, { timeout: 120_000 }, () => {
-    using ns = netns();
-    ns.exec("ip", ["link", "set", "lo", "up"]);
-    ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
-    ns.exec("ip", ["link", "set", "d0", "up"]);
-    ns.exec("ip", ["link", "set", "d1", "up"]);
-    ns.exec("ip", ["addr", "add", "10.1.0.2/24", "dev", "d0"]);
-    ns.exec("ip", ["addr", "add", "fd00:1::2/64", "dev", "d0", "nodad"]);
-    using rt = openRouting({ netns: ns.ns });
-    const rand = generator(SEED);
-    const outcomes = { ok: 0, refused: 0, invalid: 0 };
-    for (let i = 0; i < OPS; i++) {
-      const op = nextOp(rand, rt);
-      const where = `seed ${SEED}, operation ${i}: ${op.what}`;
-      try {
-        op.run(rt, ns);
-        expect.soft(op.invalid, `${where} should have been refused`).toBe(false);
-        outcomes.ok++;
-      } catch (err) {
-        if (op.invalid) {
-          expect(err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError, `${where}: ${String(err)}`).toBe(true);
-          outcomes.invalid++;
-        } else {
-          // The kernel's refusals (EEXIST, ENOENT, EBUSY...), dp's refusal to delete a shadowed rule and ip's failures are outcomes, not failures.
-          const ipFailed = op.what.startsWith("ip ") && String(err).includes("Command failed");
-          expect(ipFailed || err instanceof NetlinkError || err instanceof RuleShadowedError, `${where}: ${String(err)}`).toBe(true);
-          outcomes.refused++;
+  test(
+    `${OPS} mixed valid and invalid operations agree with ip -json after each (seed ${SEED})`,
+    { timeout: 120_000 },
+    () => {
+      using ns = netns();
+      ns.exec("ip", ["link", "set", "lo", "up"]);
+      ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+      ns.exec("ip", ["link", "set", "d0", "up"]);
+      ns.exec("ip", ["link", "set", "d1", "up"]);
+      ns.exec("ip", ["addr", "add", "10.1.0.2/24", "dev", "d0"]);
+      ns.exec("ip", ["addr", "add", "fd00:1::2/64", "dev", "d0", "nodad"]);
+      using rt = openRouting({ netns: ns.ns });
+      const rand = generator(SEED);
+      const outcomes = { ok: 0, refused: 0, invalid: 0 };
+      for (let i = 0; i < OPS; i++) {
+        const op = nextOp(rand, rt);
+        const where = `seed ${SEED}, operation ${i}: ${op.what}`;
+        try {
+          op.run(rt, ns);
+          expect.soft(op.invalid, `${where} should have been refused`).toBe(false);
+          outcomes.ok++;
+        } catch (err) {
+          if (op.invalid) {
+            expect(
+              err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError,
+              `${where}: ${String(err)}`,
+            ).toBe(true);
+            outcomes.invalid++;
+          } else {
+            // The kernel's refusals (EEXIST, ENOENT, EBUSY...), dp's refusal to delete a shadowed rule and ip's failures are outcomes, not failures.
+            const ipFailed = op.what.startsWith("ip ") && String(err).includes("Command failed");
+            expect(
+              ipFailed || err instanceof NetlinkError || err instanceof RuleShadowedError,
+              `${where}: ${String(err)}`,
+            ).toBe(true);
+            outcomes.refused++;
+          }
+        }
+        const [dp, ip] = views(ns, rt, op.kind);
+        expect(dp, where).toEqual(ip);
+        if (i % 50 === 49) {
+          for (const kind of ["link", "address", "route", "rule", "neighbor", "nexthop"] as const) {
+            const [dpAll, ipAll] = views(ns, rt, kind);
+            expect(dpAll, `${where} (full check of ${kind}s)`).toEqual(ipAll);
+          }
         }
       }
-      const [dp, ip] = views(ns, rt, op.kind);
-      expect(dp, where).toEqual(ip);
-      if (i % 50 === 49) {
-        for (const kind of ["link", "address", "route", "rule", "neighbor", "nexthop"] as const) {
-          const [dpAll, ipAll] = views(ns, rt, kind);
-          expect(dpAll, `${where} (full check of ${kind}s)`).toEqual(ipAll);
-        }
-      }
-    }
-    // The sequence exercised all three outcomes.
-    expect(outcomes.ok).toBeGreaterThan(OPS / 4);
-    expect(outcomes.refused).toBeGreaterThan(0);
-    expect(outcomes.invalid).toBeGreaterThan(0);
-  });
+      // The sequence exercised all three outcomes.
+      expect(outcomes.ok).toBeGreaterThan(OPS / 4);
+      expect(outcomes.refused).toBeGreaterThan(0);
+      expect(outcomes.invalid).toBeGreaterThan(0);
+    },
+  );
 });

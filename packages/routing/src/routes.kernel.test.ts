@@ -41,7 +41,11 @@ interface IpRoute {
 }
 
 /** ip -json metric names, by dp's. */
-const IP_METRICS: Record<string, string> = { congctl: "congestion", rtoMin: "rto_min", fastopenNoCookie: "fastopen_no_cookie" };
+const IP_METRICS: Record<string, string> = {
+  congctl: "congestion",
+  rtoMin: "rto_min",
+  fastopenNoCookie: "fastopen_no_cookie",
+};
 
 const TABLES: Record<string, number> = { main: 254, local: 255, default: 253 };
 const PROTOCOLS: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4, ra: 9, dhcp: 16 };
@@ -58,7 +62,12 @@ function num(v: string, names: Record<string, number>): number {
  * shape: names become numbers, host routes get their /32 or /128.
  */
 function ipRoutes(ns: TestNetns, family: 4 | 6, args: string[], table = 254): Route[] {
-  const links = new Map((JSON.parse(ns.exec("ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).map((l) => [l.ifname, l.ifindex]));
+  const links = new Map(
+    (JSON.parse(ns.exec("ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).map((l) => [
+      l.ifname,
+      l.ifindex,
+    ]),
+  );
   const dev = (name: string): number => links.get(name) ?? Number.NaN;
   const out = ns.exec("ip", [`-${family}`, "-d", "-j", "route", "show", ...args]).trim();
   return (out === "" ? [] : (JSON.parse(out) as IpRoute[])).map((r) => {
@@ -79,7 +88,24 @@ function ipRoutes(ns: TestNetns, family: 4 | 6, args: string[], table = 254): Ro
     const ipMetrics = Object.assign({}, ...(r.metrics ?? [])) as Record<string, number | string>;
     if (Object.keys(ipMetrics).length > 0) {
       const metrics: Record<string, number | string> = {};
-      for (const name of ["mtu", "window", "rtt", "rttvar", "ssthresh", "cwnd", "advmss", "reordering", "hoplimit", "initcwnd", "features", "rtoMin", "initrwnd", "quickack", "congctl", "fastopenNoCookie"]) {
+      for (const name of [
+        "mtu",
+        "window",
+        "rtt",
+        "rttvar",
+        "ssthresh",
+        "cwnd",
+        "advmss",
+        "reordering",
+        "hoplimit",
+        "initcwnd",
+        "features",
+        "rtoMin",
+        "initrwnd",
+        "quickack",
+        "congctl",
+        "fastopenNoCookie",
+      ]) {
         const v = ipMetrics[IP_METRICS[name] ?? name];
         if (v !== undefined) metrics[name] = name === "features" && v === "ecn" ? 1 : v;
       }
@@ -125,7 +151,16 @@ describe("Routes", () => {
     const d0 = indexOf(ns, "d0");
     rt.routes.add({ dst: "10.2.0.0/24", via: "10.1.0.1" });
     rt.routes.add({ dst: "10.3.0.0/24", dev: "d0" });
-    rt.routes.add({ dst: "10.8.0.0/24", via: "10.9.9.9", src: "10.1.0.2", protocol: "static", metric: 7, dev: "d0", mtu: 1400, onlink: true });
+    rt.routes.add({
+      dst: "10.8.0.0/24",
+      via: "10.9.9.9",
+      src: "10.1.0.2",
+      protocol: "static",
+      metric: 7,
+      dev: "d0",
+      mtu: 1400,
+      onlink: true,
+    });
     rt.routes.add({ dst: "10.4.0.0/24", via: "10.1.0.1", dev: d0, metric: 50, protocol: 200, scope: "universe" });
     rt.routes.add({ dst: "10.5.0.0/24", dev: "d0", scope: "host" });
     rt.routes.add({ dst: "default", via: "10.1.0.1", metric: 100 });
@@ -162,7 +197,9 @@ describe("Routes", () => {
     rt.routes.add({ dst: "10.12.0.0/16", type: "prohibit", metric: 5 });
     rt.routes.add({ dst: "10.13.0.0/16", type: "throw", table: 100 });
     expect(byDst(rt.routes.list({ family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, [])));
-    expect(byDst(rt.routes.list({ table: "local", family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, ["table", "local"], 255)));
+    expect(byDst(rt.routes.list({ table: "local", family: 4 }))).toEqual(
+      byDst(ipRoutes(ns, 4, ["table", "local"], 255)),
+    );
     expect(rt.routes.list({ table: 100 })).toEqual(ipRoutes(ns, 4, ["table", "100"], 100));
     expect(rt.routes.get("10.10.0.1/32", { table: "local" })).toMatchObject({ type: "local", scope: 254, table: 255 });
     expect(rt.routes.list().map((r) => [r.dst, r.type])).toEqual(
@@ -193,7 +230,12 @@ describe("Routes", () => {
     rt.routes.add({ dst: "::/0", via: "fe80::1", dev: "d0" });
     const listed = rt.routes.list({ family: 6 });
     expect(byDst(listed)).toEqual(byDst(ipRoutes(ns, 6, [])));
-    expect(listed.find((r) => r.dst === "fd00:3::/64")).toMatchObject({ metric: 10, mtu: 1300, protocol: 4, via: "fd00:1::1" });
+    expect(listed.find((r) => r.dst === "fd00:3::/64")).toMatchObject({
+      metric: 10,
+      mtu: 1300,
+      protocol: 4,
+      via: "fd00:1::1",
+    });
     expect(listed.find((r) => r.dst === "fd00:7::/64")?.nexthops?.map((nh) => [nh.via, nh.weight])).toEqual([
       ["fd00:1::1", 1],
       ["fd00:1::3", 3],
@@ -311,12 +353,45 @@ describe("Routes", () => {
     const ip = (...args: string[]): string => ns.exec("ip", args);
     ip("route", "add", "10.2.0.0/24", "via", "10.1.0.1", "proto", "static", "metric", "20");
     ip("route", "add", "10.3.0.0/24", "dev", "d0", "src", "10.1.0.2", "mtu", "1280");
-    ip("route", "add", "10.6.0.0/24", "nexthop", "via", "10.1.0.1", "weight", "2", "nexthop", "via", "10.1.0.3", "dev", "d0", "weight", "5");
+    ip(
+      "route",
+      "add",
+      "10.6.0.0/24",
+      "nexthop",
+      "via",
+      "10.1.0.1",
+      "weight",
+      "2",
+      "nexthop",
+      "via",
+      "10.1.0.3",
+      "dev",
+      "d0",
+      "weight",
+      "5",
+    );
     ip("route", "add", "10.8.0.0/24", "via", "10.9.9.9", "dev", "d0", "onlink", "table", "100");
     ip("route", "add", "blackhole", "10.5.0.0/24", "table", "1000");
     ip("route", "add", "unreachable", "10.11.0.0/16", "metric", "4");
     ip("-6", "route", "add", "fd00:2::/64", "via", "fd00:1::1", "metric", "7", "mtu", "1400");
-    ip("-6", "route", "add", "fd00:7::/64", "nexthop", "via", "fd00:1::1", "dev", "d0", "nexthop", "via", "fd00:1::3", "dev", "d0", "weight", "2");
+    ip(
+      "-6",
+      "route",
+      "add",
+      "fd00:7::/64",
+      "nexthop",
+      "via",
+      "fd00:1::1",
+      "dev",
+      "d0",
+      "nexthop",
+      "via",
+      "fd00:1::3",
+      "dev",
+      "d0",
+      "weight",
+      "2",
+    );
     using rt = openRouting({ netns: ns.ns });
     expect(byDst(rt.routes.list({ family: 4 }))).toEqual(byDst(ipRoutes(ns, 4, [])));
     expect(byDst(rt.routes.list({ family: 6 }))).toEqual(byDst(ipRoutes(ns, 6, [])));
@@ -331,7 +406,9 @@ describe("Routes", () => {
       expect(rt.routes.delete(r)).toBe(true);
       expect(rt.routes.delete(r)).toBe(false);
     }
-    expect(ipRoutes(ns, 4, ["table", "all", "proto", "boot"]).concat(ipRoutes(ns, 4, ["table", "all", "proto", "static"]))).toEqual([]);
+    expect(
+      ipRoutes(ns, 4, ["table", "all", "proto", "boot"]).concat(ipRoutes(ns, 4, ["table", "all", "proto", "static"])),
+    ).toEqual([]);
     expect(ns.exec("ip", ["-6", "route", "show", "proto", "boot"]).trim()).toBe("");
   });
 
@@ -341,13 +418,23 @@ describe("Routes", () => {
     using rt = openRouting({ netns: ns.ns });
     const before = rt.routes.list({ table: "all" });
     expect(() => rt.routes.add({ dst: "10.9.0.0/24", via: "10.1.0.1", dev: "nope" })).toThrow(
-      expect.objectContaining({ name: "NetlinkError", code: "ENODEV", message: 'Cannot add route "10.9.0.0/24" via "10.1.0.1" dev "nope": no link "nope": ENODEV (no such device)' }),
+      expect.objectContaining({
+        name: "NetlinkError",
+        code: "ENODEV",
+        message: 'Cannot add route "10.9.0.0/24" via "10.1.0.1" dev "nope": no link "nope": ENODEV (no such device)',
+      }),
     );
     expect(() => rt.routes.add({ dst: "10.9.0.0/24", dev: 999 })).toThrow(expect.objectContaining({ code: "ENODEV" }));
     expect(() => rt.routes.add({ dst: "10.9.0.0/24", via: "10.99.0.1" })).toThrow(
-      expect.objectContaining({ code: "ENETUNREACH", extAck: "Nexthop has invalid gateway", message: expect.stringMatching(/^Cannot add route "10.9.0.0\/24" via "10.99.0.1": ENETUNREACH/) }),
+      expect.objectContaining({
+        code: "ENETUNREACH",
+        extAck: "Nexthop has invalid gateway",
+        message: expect.stringMatching(/^Cannot add route "10.9.0.0\/24" via "10.99.0.1": ENETUNREACH/),
+      }),
     );
-    expect(() => rt.routes.add({ dst: "fd00:9::/64", via: "fd00:99::1" })).toThrow(expect.objectContaining({ name: "NetlinkError" }));
+    expect(() => rt.routes.add({ dst: "fd00:9::/64", via: "fd00:99::1" })).toThrow(
+      expect.objectContaining({ name: "NetlinkError" }),
+    );
     expect(rt.routes.list({ table: "all" })).toEqual(before);
   });
 
@@ -360,23 +447,36 @@ describe("Routes", () => {
     rt.routes.addMany(specs);
     expect(ns.exec("ip", ["route", "show", "table", "100"]).trim().split("\n")).toHaveLength(1000);
     expect(rt.routes.list({ table: 100 })).toHaveLength(1000);
-    rt.routes.addMany(specs.map((s) => ({ ...s, via: "10.1.0.3" })), { replace: true });
+    rt.routes.addMany(
+      specs.map((s) => ({ ...s, via: "10.1.0.3" })),
+      { replace: true },
+    );
     expect(new Set(rt.routes.list({ table: 100 }).map((r) => r.via))).toEqual(new Set(["10.1.0.3"]));
     // A refusal in the second datagram names its route; the first datagram's routes stay.
-    const mixed = Array.from({ length: 200 }, (_, i) => ({ dst: `10.200.${i}.0/24`, type: "blackhole" as const, table: 200 }));
+    const mixed = Array.from({ length: 200 }, (_, i) => ({
+      dst: `10.200.${i}.0/24`,
+      type: "blackhole" as const,
+      table: 200,
+    }));
     mixed[150] = { dst: "10.201.0.0/24", via: "10.99.0.1" } as never;
     expect(() => rt.routes.addMany(mixed)).toThrow(
       /^Cannot add route "10.201.0.0\/24" via "10.99.0.1" \(specs\[150\] of 200\): ENETUNREACH \(network is unreachable\): Nexthop has invalid gateway$/,
     );
     expect(rt.routes.list({ table: 200 }).length).toBe(199);
     // A missing interface is found before any route is sent.
-    expect(() => rt.routes.addMany([{ dst: "10.202.0.0/24", type: "blackhole", table: 300 }, { dst: "10.203.0.0/24", dev: "nope", table: 300 }])).toThrow(
-      /^Cannot add route "10.203.0.0\/24" dev "nope" table 300: no link "nope": ENODEV/,
-    );
+    expect(() =>
+      rt.routes.addMany([
+        { dst: "10.202.0.0/24", type: "blackhole", table: 300 },
+        { dst: "10.203.0.0/24", dev: "nope", table: 300 },
+      ]),
+    ).toThrow(/^Cannot add route "10.203.0.0\/24" dev "nope" table 300: no link "nope": ENODEV/);
     expect(rt.routes.list({ table: 300 })).toEqual([]);
     // A duplicate: the error names exactly the refused route.
     expect(() => rt.routes.addMany(specs.slice(0, 10))).toThrow(
-      expect.objectContaining({ code: "EEXIST", message: expect.stringMatching(/^Cannot add route "[^"]+" .*\(specs\[0\] of 10\): EEXIST/) }),
+      expect.objectContaining({
+        code: "EEXIST",
+        message: expect.stringMatching(/^Cannot add route "[^"]+" .*\(specs\[0\] of 10\): EEXIST/),
+      }),
     );
     // The socket stays usable: the datagram's other refusals are skipped by the next request.
     rt.routes.add({ dst: "10.99.0.0/24", type: "blackhole", table: 100 });
@@ -500,7 +600,8 @@ describe("Routes", () => {
     rt.routes.add({ dst: "::ffff:10.0.0.0/120", dev: "d0" });
     for (const family of [4, 6] as const) {
       expect(settled(byDst(ipRoutes(byDp, family, [])))).toEqual(settled(byDst(ipRoutes(byIp, family, []))));
-      const text = (ns: TestNetns): string => ns.exec("ip", [`-${family}`, "route", "show"]).replace(/expires \d+sec/g, "expires");
+      const text = (ns: TestNetns): string =>
+        ns.exec("ip", [`-${family}`, "route", "show"]).replace(/expires \d+sec/g, "expires");
       expect(text(byDp)).toBe(text(byIp));
     }
     expect(byDp.exec("ip", ["route", "show", "10.2.0.0/24"])).toContain("mtu lock 1400");
@@ -509,8 +610,44 @@ describe("Routes", () => {
   test("routes.add() sets ip and ip6 encapsulation as ip route add does, and both read it back", () => {
     using byIp = netns();
     withVeth(byIp);
-    byIp.exec("ip", ["route", "add", "10.4.0.0/24", "dev", "d0", "encap", "ip", "id", "5", "dst", "10.1.0.9", "src", "10.1.0.2", "ttl", "3", "tos", "4"]);
-    byIp.exec("ip", ["route", "add", "10.5.0.0/24", "dev", "d0", "encap", "ip6", "id", "6", "dst", "fd00:1::9", "src", "fd00:1::2", "hoplimit", "3", "tc", "1"]);
+    byIp.exec("ip", [
+      "route",
+      "add",
+      "10.4.0.0/24",
+      "dev",
+      "d0",
+      "encap",
+      "ip",
+      "id",
+      "5",
+      "dst",
+      "10.1.0.9",
+      "src",
+      "10.1.0.2",
+      "ttl",
+      "3",
+      "tos",
+      "4",
+    ]);
+    byIp.exec("ip", [
+      "route",
+      "add",
+      "10.5.0.0/24",
+      "dev",
+      "d0",
+      "encap",
+      "ip6",
+      "id",
+      "6",
+      "dst",
+      "fd00:1::9",
+      "src",
+      "fd00:1::2",
+      "hoplimit",
+      "3",
+      "tc",
+      "1",
+    ]);
     using byDp = netns();
     withVeth(byDp);
     using rtIp = openRouting({ netns: byIp.ns });
@@ -518,8 +655,24 @@ describe("Routes", () => {
     // ip -json repeats "dst" for the tunnel's destination: compare the text.
     for (const r of rtIp.routes.list({ family: 4 }).filter((r) => r.encap !== undefined)) rt.routes.add(r);
     expect(byDp.exec("ip", ["route", "show"])).toBe(byIp.exec("ip", ["route", "show"]));
-    expect(rt.routes.get("10.4.0.0/24")?.encap).toEqual({ type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4, flags: 0 });
-    expect(rt.routes.get("10.5.0.0/24")?.encap).toEqual({ type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1, flags: 0 });
+    expect(rt.routes.get("10.4.0.0/24")?.encap).toEqual({
+      type: "ip",
+      id: 5n,
+      dst: "10.1.0.9",
+      src: "10.1.0.2",
+      ttl: 3,
+      tos: 4,
+      flags: 0,
+    });
+    expect(rt.routes.get("10.5.0.0/24")?.encap).toEqual({
+      type: "ip6",
+      id: 6n,
+      dst: "fd00:1::9",
+      src: "fd00:1::2",
+      hoplimit: 3,
+      tc: 1,
+      flags: 0,
+    });
     expect(rt.routes.delete({ dst: "10.4.0.0/24", dev: "d0" })).toBe(true);
   });
 
@@ -534,16 +687,29 @@ describe("Routes", () => {
     rt.routes.add({
       dst: "10.9.0.0/24",
       dev: "d0",
-      encap: { type: "bpf", in: { name: "lwt_in", program: pin }, out: { name: "lwt_out", program: pout }, xmit: { name: "lwt_xmit", program: pxmit }, headroom: 14 },
+      encap: {
+        type: "bpf",
+        in: { name: "lwt_in", program: pin },
+        out: { name: "lwt_out", program: pout },
+        xmit: { name: "lwt_xmit", program: pxmit },
+        headroom: 14,
+      },
     });
     // The kernel reports the programs' names, not the headroom.
-    expect(rt.routes.get("10.9.0.0/24")?.encap).toEqual({ type: "bpf", in: { name: "lwt_in" }, out: { name: "lwt_out" }, xmit: { name: "lwt_xmit" } });
+    expect(rt.routes.get("10.9.0.0/24")?.encap).toEqual({
+      type: "bpf",
+      in: { name: "lwt_in" },
+      out: { name: "lwt_out" },
+      xmit: { name: "lwt_xmit" },
+    });
     expect(ns.exec("ip", ["route", "show", "10.9.0.0/24"]).replace(/\s+/g, " ").trim()).toBe(
       "10.9.0.0/24 encap bpf in lwt_in out lwt_out xmit lwt_xmit dev d0 scope link",
     );
     // A listed route (names only) is passed back to delete: the encapsulation is left out.
     expect(rt.routes.delete(rt.routes.get("10.9.0.0/24")!)).toBe(true);
-    expect(() => rt.routes.add({ dst: "10.9.0.0/24", dev: "d0", encap: { type: "bpf", in: { name: "lwt_in" } } })).toThrow(/needs its loaded program/);
+    expect(() =>
+      rt.routes.add({ dst: "10.9.0.0/24", dev: "d0", encap: { type: "bpf", in: { name: "lwt_in" } } }),
+    ).toThrow(/needs its loaded program/);
   });
 
   test("routes.list() reads a route through a nexthop group with nexthop_compat_mode 0 as nhid alone, as ip -json shows it", () => {
@@ -552,7 +718,17 @@ describe("Routes", () => {
     using rt = openRouting({ netns: ns.ns });
     rt.sysctl.set("net.ipv4.nexthop_compat_mode", 0);
     const route = rt.routes.get("10.7.0.0/24");
-    expect(route).toEqual({ family: 4, dst: "10.7.0.0/24", table: 254, type: "unicast", protocol: 3, scope: 0, metric: 0, onlink: false, nhid: 10 });
+    expect(route).toEqual({
+      family: 4,
+      dst: "10.7.0.0/24",
+      table: 254,
+      type: "unicast",
+      protocol: 3,
+      scope: 0,
+      metric: 0,
+      onlink: false,
+      nhid: 10,
+    });
     expect(ipRoutes(ns, 4, ["10.7.0.0/24"])).toEqual([route]);
   });
 
@@ -568,11 +744,37 @@ describe("Routes", () => {
     expect(rt.routes.delete(mine[0]!)).toBe(true);
     expect(ipRoutes(ns, 6, ["fd00:5::/64"])).toEqual([mine[1]]);
     rt.routes.add({ dst: "fd00:5::/64", from: "fd00:7::/64", via: "fd00:1::1", dev: "d0" });
-    expect(ns.exec("ip", ["-6", "route", "show", "fd00:5::/64"])).toContain("fd00:5::/64 from fd00:7::/64 via fd00:1::1 dev d0");
+    expect(ns.exec("ip", ["-6", "route", "show", "fd00:5::/64"])).toContain(
+      "fd00:5::/64 from fd00:7::/64 via fd00:1::1 dev d0",
+    );
   });
 
   test("routes.add() sets realms and encapsulation per next hop of a multipath route, as ip route add does, and reads them back", () => {
-    const args = ["10.6.0.0/24", "nexthop", "via", "10.1.0.1", "dev", "d0", "realms", "1/2", "nexthop", "via", "10.1.0.3", "dev", "d0", "weight", "2", "encap", "ip", "id", "5", "dst", "10.1.0.9", "ttl", "3"];
+    const args = [
+      "10.6.0.0/24",
+      "nexthop",
+      "via",
+      "10.1.0.1",
+      "dev",
+      "d0",
+      "realms",
+      "1/2",
+      "nexthop",
+      "via",
+      "10.1.0.3",
+      "dev",
+      "d0",
+      "weight",
+      "2",
+      "encap",
+      "ip",
+      "id",
+      "5",
+      "dst",
+      "10.1.0.9",
+      "ttl",
+      "3",
+    ];
     using byIp = netns();
     withVeth(byIp);
     byIp.exec("ip", ["route", "add", ...args]);
@@ -583,7 +785,13 @@ describe("Routes", () => {
     const listed = rtIp.routes.get("10.6.0.0/24")!;
     expect(listed.nexthops).toEqual([
       { via: "10.1.0.1", dev: indexOf(byIp, "d0"), weight: 1, onlink: false, realms: { from: 1, to: 2 } },
-      { via: "10.1.0.3", dev: indexOf(byIp, "d0"), weight: 2, onlink: false, encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "0.0.0.0", ttl: 3, tos: 0, flags: 0 } },
+      {
+        via: "10.1.0.3",
+        dev: indexOf(byIp, "d0"),
+        weight: 2,
+        onlink: false,
+        encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "0.0.0.0", ttl: 3, tos: 0, flags: 0 },
+      },
     ]);
     rt.routes.add(listed);
     expect(byDp.exec("ip", ["route", "show", "10.6.0.0/24"])).toBe(byIp.exec("ip", ["route", "show", "10.6.0.0/24"]));

@@ -1,7 +1,15 @@
 import { describe, expect, test } from "vitest";
 import { type BpfProgram, Fd, type NetlinkSocket, NetlinkWriter, parseCidr, parseNetlinkMessages } from "@dp/core";
 import { RTM } from "@dp/core/internal";
-import { decodeRoute, encodeRouteRequest, type Route, type RouteEncap, type RouteRequest, Routes, type RouteSpec } from "@dp/routing";
+import {
+  decodeRoute,
+  encodeRouteRequest,
+  type Route,
+  type RouteEncap,
+  type RouteRequest,
+  Routes,
+  type RouteSpec,
+} from "@dp/routing";
 import { fixtureRequest, loadFixture, normalize, zeroPadding } from "./_test_fixtures.ts";
 import { parsePrefix } from "./_check.ts";
 import { encodeRouteDump } from "./routes.ts";
@@ -37,7 +45,16 @@ describe("encodeRouteRequest()", () => {
     [
       "route_add_full",
       "add",
-      { dst: "10.8.0.0/24", via: "10.9.9.9", src: "10.1.0.2", protocol: "static", metric: 7, dev: D0, mtu: 1400, onlink: true },
+      {
+        dst: "10.8.0.0/24",
+        via: "10.9.9.9",
+        src: "10.1.0.2",
+        protocol: "static",
+        metric: 7,
+        dev: D0,
+        mtu: 1400,
+        onlink: true,
+      },
     ],
     ["route_add_ipv6", "add", { dst: "fd00:2::/64", via: "fd00:1::1", dev: D0 }],
     ["route_add_via_inet6", "add", { dst: "10.12.0.0/24", via: "fd00:1::1", dev: D0 }],
@@ -83,11 +100,27 @@ describe("encodeRouteRequest()", () => {
       },
     ],
     ["route_add_realms", "add", { dst: "10.6.0.0/24", dev: D0, realms: { from: 1, to: 2 } }],
-    ["route_add_encap_ip", "add", { dst: "10.4.0.0/24", dev: D0, encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4 } }],
-    ["route_add_encap_ip6", "add", { dst: "10.5.0.0/24", dev: D0, encap: { type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1 } }],
+    [
+      "route_add_encap_ip",
+      "add",
+      { dst: "10.4.0.0/24", dev: D0, encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4 } },
+    ],
+    [
+      "route_add_encap_ip6",
+      "add",
+      {
+        dst: "10.5.0.0/24",
+        dev: D0,
+        encap: { type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1 },
+      },
+    ],
     ["route_add_nhid", "add", { dst: "10.7.0.0/24", nhid: 10 }],
     // Captured although this kernel refuses it (no CONFIG_MPLS_IPTUNNEL): the request is what counts.
-    ["route_add_encap_mpls", "add", { dst: "10.9.0.0/24", dev: D0, encap: { type: "mpls", labels: [100, 200], ttl: 9 } }],
+    [
+      "route_add_encap_mpls",
+      "add",
+      { dst: "10.9.0.0/24", dev: D0, encap: { type: "mpls", labels: [100, 200], ttl: 9 } },
+    ],
     [
       "route_add_multipath_encap",
       "add",
@@ -106,7 +139,9 @@ describe("encodeRouteRequest()", () => {
     test(`encodeRouteRequest() sends the bytes of ${fixture.replaceAll("_", " ")}`, () => {
       const type = op === "delete" ? RTM.DELROUTE : RTM.NEWROUTE;
       // RTA_METRICS and RTA_MULTIPATH are nested without NLA_F_NESTED.
-      expect(zeroPadding(encode({ op, seq: 0, spec }), 12, [8])).toBe(zeroPadding(fixtureRequest(fixture, type), 12, [8]));
+      expect(zeroPadding(encode({ op, seq: 0, spec }), 12, [8])).toBe(
+        zeroPadding(fixtureRequest(fixture, type), 12, [8]),
+      );
     });
   }
 
@@ -142,7 +177,17 @@ describe("decodeRoute()", () => {
     encodeRouteRequest(w, {
       op: "add",
       seq: 1,
-      spec: { dst: "10.8.0.0/24", via: "10.9.9.9", src: "10.1.0.2", protocol: "static", metric: 7, dev: 3, mtu: 1400, onlink: true, table: 1000 },
+      spec: {
+        dst: "10.8.0.0/24",
+        via: "10.9.9.9",
+        src: "10.1.0.2",
+        protocol: "static",
+        metric: 7,
+        dev: 3,
+        mtu: 1400,
+        onlink: true,
+        table: 1000,
+      },
     });
     const [msg] = parseNetlinkMessages(w.bytes());
     expect(decodeRoute(msg!.payload)).toEqual({
@@ -167,7 +212,13 @@ describe("decodeRoute()", () => {
     encodeRouteRequest(w, {
       op: "add",
       seq: 1,
-      spec: { dst: "10.6.0.0/24", nexthops: [{ via: "10.1.0.1", dev: 3 }, { via: "fd00::1", dev: 4, weight: 256, onlink: true }] },
+      spec: {
+        dst: "10.6.0.0/24",
+        nexthops: [
+          { via: "10.1.0.1", dev: 3 },
+          { via: "fd00::1", dev: 4, weight: 256, onlink: true },
+        ],
+      },
     });
     encodeRouteRequest(w, { op: "add", seq: 2, spec: { dst: "::/0", via: "fe80::1", dev: 2 } });
     const [mp, def] = parseNetlinkMessages(w.bytes()).map((m) => decodeRoute(m.payload));
@@ -181,8 +232,24 @@ describe("decodeRoute()", () => {
 
   test("decodeRoute() gives a spec that encodeRouteRequest() takes back", () => {
     for (const spec of [
-      { dst: "10.6.0.0/24", nexthops: [{ via: "10.1.0.1", dev: 3 }, { via: "10.1.0.3", dev: 3, weight: 2, onlink: true }] },
-      { dst: "10.8.0.0/24", via: "10.9.9.9", src: "10.1.0.2", protocol: 4, metric: 7, dev: 3, mtu: 1400, onlink: true, table: 1000 },
+      {
+        dst: "10.6.0.0/24",
+        nexthops: [
+          { via: "10.1.0.1", dev: 3 },
+          { via: "10.1.0.3", dev: 3, weight: 2, onlink: true },
+        ],
+      },
+      {
+        dst: "10.8.0.0/24",
+        via: "10.9.9.9",
+        src: "10.1.0.2",
+        protocol: 4,
+        metric: 7,
+        dev: 3,
+        mtu: 1400,
+        onlink: true,
+        table: 1000,
+      },
       { dst: "default", family: 6, type: "unreachable", table: 100 },
     ] satisfies RouteSpec[]) {
       const w = new NetlinkWriter();
@@ -226,9 +293,30 @@ describe("decodeRoute()", () => {
 describe("parsePrefix()", () => {
   test("parsePrefix() accepts and rejects exactly what parseCidr() does, on its fast IPv4 path too", () => {
     const inputs = [
-      "0.0.0.0/0", "10.0.0.0/8", "10.1.2.0/24", "10.1.2.3", "10.1.2.3/32", "255.255.255.255/32", "10.0.0.0/08",
-      "01.2.3.0/24", "1.2.3/24", "1.2.3.4.5/32", "256.1.1.0/24", "1.2.3.0/33", "1..2.3/8", "1.2.3.0/", "1.2.3.0/ 8",
-      "1.2.3.0/-1", "1.2.3.0/024", "1.2.3.0/0x8", " 1.2.3.0/24", "1.2.3.0/24 ", "1000.2.3.0/24", "fd00::/64", "::/0", "",
+      "0.0.0.0/0",
+      "10.0.0.0/8",
+      "10.1.2.0/24",
+      "10.1.2.3",
+      "10.1.2.3/32",
+      "255.255.255.255/32",
+      "10.0.0.0/08",
+      "01.2.3.0/24",
+      "1.2.3/24",
+      "1.2.3.4.5/32",
+      "256.1.1.0/24",
+      "1.2.3.0/33",
+      "1..2.3/8",
+      "1.2.3.0/",
+      "1.2.3.0/ 8",
+      "1.2.3.0/-1",
+      "1.2.3.0/024",
+      "1.2.3.0/0x8",
+      " 1.2.3.0/24",
+      "1.2.3.0/24 ",
+      "1000.2.3.0/24",
+      "fd00::/64",
+      "::/0",
+      "",
     ];
     for (const text of inputs) {
       let expected: unknown;
@@ -260,16 +348,31 @@ describe("parsePrefix()", () => {
 describe("Routes input checks", () => {
   // Each bad spec is refused before any system call: the gateway throws on every call.
   const bad: [string, RouteSpec, typeof Error, RegExp][] = [
-    ["a malformed prefix", { dst: "10.0.0.0/33" }, SyntaxError, /Invalid route dst "10.0.0.0\/33": prefix length must be 0-32/],
+    [
+      "a malformed prefix",
+      { dst: "10.0.0.0/33" },
+      SyntaxError,
+      /Invalid route dst "10.0.0.0\/33": prefix length must be 0-32/,
+    ],
     ["a malformed address in dst", { dst: "10.0.0.256/24" }, SyntaxError, /Invalid route dst "10.0.0.256\/24"/],
     ["host bits in dst", { dst: "10.0.0.5/24" }, SyntaxError, /host bits are set \(the prefix is "10.0.0.0\/24"\)/],
     ["a malformed gateway", { dst: "10.0.0.0/24", via: "10.1.0" }, SyntaxError, /Invalid route via "10.1.0"/],
     ["a malformed source", { dst: "10.0.0.0/24", src: "x" }, SyntaxError, /Invalid route src "x"/],
-    ["an IPv4 gateway for IPv6", { dst: "fd00::/64", via: "10.0.0.1" }, RangeError, /an IPv6 route needs an IPv6 gateway/],
+    [
+      "an IPv4 gateway for IPv6",
+      { dst: "fd00::/64", via: "10.0.0.1" },
+      RangeError,
+      /an IPv6 route needs an IPv6 gateway/,
+    ],
     ["a source of the other family", { dst: "10.0.0.0/24", src: "fd00::1" }, RangeError, /the route is IPv4/],
     ["a family that disagrees", { dst: "10.0.0.0/24", family: 6 }, RangeError, /dst "10.0.0.0\/24" is IPv4/],
     ["a missing dst", {} as RouteSpec, TypeError, /route dst: a prefix or "default" is required/],
-    ["an unknown field", { dst: "default", gateway: "10.0.0.1" } as unknown as RouteSpec, TypeError, /route gateway: not a route field/],
+    [
+      "an unknown field",
+      { dst: "default", gateway: "10.0.0.1" } as unknown as RouteSpec,
+      TypeError,
+      /route gateway: not a route field/,
+    ],
     ["an unknown type", { dst: "default", type: "drop" as "blackhole" }, TypeError, /Invalid route type "drop"/],
     ["table 0", { dst: "default", table: 0 }, RangeError, /route table 0: must be an integer from 1 to 4294967295/],
     ["an unknown table name", { dst: "default", table: "pods" as "main" }, TypeError, /Invalid route table "pods"/],
@@ -278,11 +381,21 @@ describe("Routes input checks", () => {
     ["a protocol above 255", { dst: "default", protocol: 256 }, RangeError, /route protocol 256/],
     ["an unknown scope", { dst: "default", scope: "global" as "universe" }, TypeError, /route scope "global"/],
     ["a bad interface name", { dst: "default", dev: "a b" }, RangeError, /route dev "a b"/],
-    ["onlink as a string", { dst: "default", onlink: "yes" as unknown as boolean }, TypeError, /route onlink: expected a boolean/],
+    [
+      "onlink as a string",
+      { dst: "default", onlink: "yes" as unknown as boolean },
+      TypeError,
+      /route onlink: expected a boolean/,
+    ],
     ["no next hops", { dst: "default", nexthops: [] }, RangeError, /give at least one next hop/],
     ["nexthops with via", { dst: "default", via: "10.0.0.1", nexthops: [{ dev: 2 }] }, TypeError, /not on the route/],
     ["an empty next hop", { dst: "default", nexthops: [{}] }, TypeError, /nexthops\[0\]: give via, dev or both/],
-    ["a weight of 0", { dst: "default", nexthops: [{ dev: 2, weight: 0 }] }, RangeError, /nexthops\[0\]\.weight 0: must be an integer from 1 to 256/],
+    [
+      "a weight of 0",
+      { dst: "default", nexthops: [{ dev: 2, weight: 0 }] },
+      RangeError,
+      /nexthops\[0\]\.weight 0: must be an integer from 1 to 256/,
+    ],
   ];
   for (const [name, spec, kind, message] of bad) {
     test(`routes.add() refuses ${name} before any system call`, () => {
@@ -299,7 +412,9 @@ describe("Routes input checks", () => {
     expect(() => routes.addMany([{ dst: "10.0.0.0/24", type: "blackhole" }, { dst: "10.0.1.0/244" }])).toThrow(
       /^Invalid specs\[1\]\.dst "10.0.1.0\/244": prefix length must be 0-32$/,
     );
-    expect(() => routes.addMany([{ dst: "10.0.0.0/24", type: "blackhole" }], { replace: 1 as unknown as boolean })).toThrow(TypeError);
+    expect(() =>
+      routes.addMany([{ dst: "10.0.0.0/24", type: "blackhole" }], { replace: 1 as unknown as boolean }),
+    ).toThrow(TypeError);
   });
 
   test("routes.list() and routes.get() refuse bad options before any system call", () => {
@@ -345,8 +460,18 @@ describe("decodeRoute() of kernel dumps", () => {
         },
       },
       { ...boot, dst: "10.3.0.0/24", scope: 0, via: "10.9.0.1", onlink: true },
-      { ...boot, dst: "10.4.0.0/24", scope: 253, encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4, flags: 0 } },
-      { ...boot, dst: "10.5.0.0/24", scope: 253, encap: { type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1, flags: 0 } },
+      {
+        ...boot,
+        dst: "10.4.0.0/24",
+        scope: 253,
+        encap: { type: "ip", id: 5n, dst: "10.1.0.9", src: "10.1.0.2", ttl: 3, tos: 4, flags: 0 },
+      },
+      {
+        ...boot,
+        dst: "10.5.0.0/24",
+        scope: 253,
+        encap: { type: "ip6", id: 6n, dst: "fd00:1::9", src: "fd00:1::2", hoplimit: 3, tc: 1, flags: 0 },
+      },
       { ...boot, dst: "10.6.0.0/24", scope: 253, realms: { from: 1, to: 2 } },
       // nexthop_compat_mode=1 (the default) adds the group's next hop to a route with nhid.
       { ...boot, dst: "10.7.0.0/24", scope: 0, nhid: 10, via: "10.1.0.1" },
@@ -371,18 +496,30 @@ describe("decodeRoute() of kernel dumps", () => {
       encodeRouteRequest(w, { op: "add", seq: 1, spec: { dst: "10.9.0.0/24", dev: D0, encap } });
       return decodeRoute(parseNetlinkMessages(w.bytes())[0]!.payload);
     };
-    expect(spec({ type: "mpls", labels: [100, 200], ttl: 9 }).encap).toEqual({ type: "mpls", labels: [100, 200], ttl: 9 });
+    expect(spec({ type: "mpls", labels: [100, 200], ttl: 9 }).encap).toEqual({
+      type: "mpls",
+      labels: [100, 200],
+      ttl: 9,
+    });
     const seg6 = new Uint8Array([8, 0, 1, 0, 1, 2, 3, 4]);
-    expect(spec({ type: "other", encapType: 5, data: seg6 }).encap).toEqual({ type: "other", encapType: 5, data: seg6 });
+    expect(spec({ type: "other", encapType: 5, data: seg6 }).encap).toEqual({
+      type: "other",
+      encapType: 5,
+      data: seg6,
+    });
     // What the kernel sends for "encap bpf in ... xmit ... headroom 14": names only.
     const w = new NetlinkWriter();
     w.begin(RTM.NEWROUTE, 0, 1).u8(2).u8(24).u8(0).u8(0).u8(254).u8(3).u8(253).u8(1).u32(0);
     w.attr(1, new Uint8Array([10, 9, 0, 0]));
-    w.nest(22, () => {
-      w.nest(1, () => w.attrString(2, "lwt_in"), true);
-      w.nest(3, () => w.attrString(2, "obj.o:[lwt_xmit]"), true);
-      w.attrU32(4, 14);
-    }, true);
+    w.nest(
+      22,
+      () => {
+        w.nest(1, () => w.attrString(2, "lwt_in"), true);
+        w.nest(3, () => w.attrString(2, "obj.o:[lwt_xmit]"), true);
+        w.attrU32(4, 14);
+      },
+      true,
+    );
     w.attrU16(21, 6);
     w.end();
     expect(decodeRoute(parseNetlinkMessages(w.bytes())[0]!.payload).encap).toEqual({
@@ -402,9 +539,16 @@ describe("decodeRoute() of kernel dumps", () => {
       const spec: RouteSpec = {
         dst: "10.9.0.0/24",
         dev: D0,
-        encap: { type: "bpf", in: { name: "lwt.o:[lwt_in]", program: program(fdIn) }, xmit: { name: "lwt.o:[lwt_xmit]", program: program(fdXmit) }, headroom: 14 },
+        encap: {
+          type: "bpf",
+          in: { name: "lwt.o:[lwt_in]", program: program(fdIn) },
+          xmit: { name: "lwt.o:[lwt_xmit]", program: program(fdXmit) },
+          headroom: 14,
+        },
       };
-      expect(zeroPadding(encode({ op: "add", seq: 0, spec }), 12)).toBe(zeroPadding(fixtureRequest("route_add_encap_bpf", RTM.NEWROUTE), 12));
+      expect(zeroPadding(encode({ op: "add", seq: 0, spec }), 12)).toBe(
+        zeroPadding(fixtureRequest("route_add_encap_bpf", RTM.NEWROUTE), 12),
+      );
     } finally {
       fdIn.disown();
       fdXmit.disown();
@@ -413,21 +557,46 @@ describe("decodeRoute() of kernel dumps", () => {
 
   test("encodeRouteRequest() sends a route with a nexthop object without the gateway and device a listing shows for it", () => {
     const nhidOnly = encode({ op: "add", seq: 0, spec: { dst: "10.7.0.0/24", nhid: 10 } });
-    expect(encode({ op: "add", seq: 0, spec: { dst: "10.7.0.0/24", nhid: 10, via: "10.1.0.1", dev: D0 } })).toBe(nhidOnly);
-    expect(encode({ op: "add", seq: 0, spec: { dst: "10.7.0.0/24", nhid: 10, nexthops: [{ via: "10.1.0.1", dev: D0 }, { via: "10.1.0.3", dev: D0 }] } })).toBe(nhidOnly);
+    expect(encode({ op: "add", seq: 0, spec: { dst: "10.7.0.0/24", nhid: 10, via: "10.1.0.1", dev: D0 } })).toBe(
+      nhidOnly,
+    );
+    expect(
+      encode({
+        op: "add",
+        seq: 0,
+        spec: {
+          dst: "10.7.0.0/24",
+          nhid: 10,
+          nexthops: [
+            { via: "10.1.0.1", dev: D0 },
+            { via: "10.1.0.3", dev: D0 },
+          ],
+        },
+      }),
+    ).toBe(nhidOnly);
   });
 
   test("encodeRouteRequest() refuses a BPF encapsulation without its loaded program, and bad metrics", () => {
     const add = (spec: RouteSpec): string => encode({ op: "add", seq: 1, spec });
-    expect(() => add({ dst: "10.9.0.0/24", dev: D0, encap: { type: "bpf", in: { name: "x" } } })).toThrow(/needs its loaded program/);
+    expect(() => add({ dst: "10.9.0.0/24", dev: D0, encap: { type: "bpf", in: { name: "x" } } })).toThrow(
+      /needs its loaded program/,
+    );
     expect(() => add({ dst: "10.9.0.0/24", dev: D0, encap: { type: "bpf" } })).toThrow(/give in, out or xmit/);
     expect(() => add({ dst: "10.9.0.0/24", dev: D0, metrics: { mtu: 1400 }, mtu: 1300 })).toThrow(/give the MTU once/);
-    expect(() => add({ dst: "10.9.0.0/24", dev: D0, metrics: { lock: ["nope" as "mtu"] } })).toThrow(/metrics.lock "nope"/);
+    expect(() => add({ dst: "10.9.0.0/24", dev: D0, metrics: { lock: ["nope" as "mtu"] } })).toThrow(
+      /metrics.lock "nope"/,
+    );
     expect(() => add({ dst: "10.9.0.0/24", dev: D0, metrics: { hoplimit: -1 } })).toThrow(RangeError);
     expect(() => add({ dst: "10.9.0.0/24", dev: D0, pref: "top" as "high" })).toThrow(/use "low", "medium" or "high"/);
-    expect(() => add({ dst: "10.9.0.0/24", dev: D0, encap: { type: "ip", dst: "fd00::1" } })).toThrow(/expected an IPv4 address/);
+    expect(() => add({ dst: "10.9.0.0/24", dev: D0, encap: { type: "ip", dst: "fd00::1" } })).toThrow(
+      /expected an IPv4 address/,
+    );
     // Deleting leaves the encapsulation out: the kernel cannot rebuild a BPF one from names.
-    const del = encode({ op: "delete", seq: 1, spec: { dst: "10.9.0.0/24", dev: D0, encap: { type: "bpf", in: { name: "x" } } } });
+    const del = encode({
+      op: "delete",
+      seq: 1,
+      spec: { dst: "10.9.0.0/24", dev: D0, encap: { type: "bpf", in: { name: "x" } } },
+    });
     expect(del).toBe(encode({ op: "delete", seq: 1, spec: { dst: "10.9.0.0/24", dev: D0 } }));
   });
 });

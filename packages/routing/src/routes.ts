@@ -1,4 +1,15 @@
-import { attrString, type BpfProgram, type IpAddress, type IpFamily, NLA_F_NESTED, NetlinkError, netlinkAttributeMap, NetlinkWriter, NLM_F, parseIp } from "@dp/core";
+import {
+  attrString,
+  type BpfProgram,
+  type IpAddress,
+  type IpFamily,
+  NLA_F_NESTED,
+  NetlinkError,
+  netlinkAttributeMap,
+  NetlinkWriter,
+  NLM_F,
+  parseIp,
+} from "@dp/core";
 import { RT_SCOPE, RT_TABLE, RTA, RTAX, RTM, RTN, rawFd } from "@dp/core/internal";
 import {
   checkBoolean,
@@ -628,11 +639,6 @@ interface ParsedNextHop {
   readonly encap: RouteEncap | undefined;
 }
 
-
-
-
-
-
 function optionalLinkRef(v: unknown, what: string): LinkRef | undefined {
   return v === undefined ? undefined : checkLinkRef(v, what);
 }
@@ -645,7 +651,6 @@ function parseAddress(v: unknown, what: string): IpAddress {
     throw new SyntaxError(`Invalid ${what} ${quote(v)}: not an IPv4 or IPv6 address`, { cause: err });
   }
 }
-
 
 const SPEC_KEYS = new Set([
   "dst",
@@ -719,7 +724,8 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
   }
   let family: IpFamily | undefined;
   if (spec.family !== undefined) {
-    if (spec.family !== 4 && spec.family !== 6) throw new TypeError(`Invalid ${at}family ${quote(spec.family)}: use 4 or 6`);
+    if (spec.family !== 4 && spec.family !== 6)
+      throw new TypeError(`Invalid ${at}family ${quote(spec.family)}: use 4 or 6`);
     family = spec.family;
   }
   let dst: Uint8Array | undefined;
@@ -739,7 +745,8 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
   let from: { bytes: Uint8Array; len: number } | undefined;
   if (spec.from !== undefined) {
     const p = parsePrefix(spec.from, `${at}from`);
-    if (family !== undefined && family !== p.family) throw new RangeError(`Invalid ${at}from ${quote(spec.from)}: the route is IPv${family}`);
+    if (family !== undefined && family !== p.family)
+      throw new RangeError(`Invalid ${at}from ${quote(spec.from)}: the route is IPv${family}`);
     family = p.family;
     if (p.prefixLength > 0) from = { bytes: p.bytes, len: p.prefixLength };
   }
@@ -775,7 +782,8 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
   }
   family ??= via?.family ?? nhFamilies[0] ?? src?.family ?? 4;
   if (family === 6) {
-    if (via !== undefined && via.family !== 6) throw new RangeError(`Invalid ${at}via ${quote(spec.via)}: an IPv6 route needs an IPv6 gateway`);
+    if (via !== undefined && via.family !== 6)
+      throw new RangeError(`Invalid ${at}via ${quote(spec.via)}: an IPv6 route needs an IPv6 gateway`);
     if (nhFamilies.includes(4)) throw new RangeError(`Invalid ${at}nexthops: an IPv6 route needs IPv6 gateways`);
   }
   if (src !== undefined && src.family !== family) {
@@ -784,7 +792,8 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
   let type: number | undefined;
   if (spec.type !== undefined) {
     const t = ROUTE_TYPES.indexOf(spec.type);
-    if (t < 0) throw new TypeError(`Invalid ${at}type ${quote(spec.type)}: use one of ${ROUTE_TYPES.map(quote).join(", ")}`);
+    if (t < 0)
+      throw new TypeError(`Invalid ${at}type ${quote(spec.type)}: use one of ${ROUTE_TYPES.map(quote).join(", ")}`);
     type = t;
   }
   const dev = optionalLinkRef(spec.dev, `${at}dev`);
@@ -818,7 +827,8 @@ function parseRouteSpec(spec: RouteSpec, at: string): ParsedRoute {
 
 function parsePref(v: unknown, what: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== "string" || !Object.hasOwn(ICMPV6_ROUTER_PREF, v)) throw new TypeError(`Invalid ${what} ${quote(v)}: use "low", "medium" or "high"`);
+  if (typeof v !== "string" || !Object.hasOwn(ICMPV6_ROUTER_PREF, v))
+    throw new TypeError(`Invalid ${what} ${quote(v)}: use "low", "medium" or "high"`);
   return ICMPV6_ROUTER_PREF[v as RoutePref];
 }
 
@@ -835,7 +845,8 @@ function parseMetrics(spec: RouteSpec, at: string): (readonly [number, number | 
   const m = spec.metrics;
   if (m !== undefined) checkObject(m, `${at}metrics`);
   if (m !== undefined) {
-    for (const key of Object.keys(m)) if (!METRIC_KEYS.has(key)) throw new TypeError(`Invalid ${at}metrics.${key}: not a route metric`);
+    for (const key of Object.keys(m))
+      if (!METRIC_KEYS.has(key)) throw new TypeError(`Invalid ${at}metrics.${key}: not a route metric`);
   }
   if (spec.mtu !== undefined && m?.mtu !== undefined && spec.mtu !== m.mtu) {
     throw new TypeError(`Invalid ${at}mtu: give the MTU once, as mtu or as metrics.mtu`);
@@ -845,7 +856,8 @@ function parseMetrics(spec: RouteSpec, at: string): (readonly [number, number | 
     const v = name === "mtu" ? (m?.mtu ?? spec.mtu) : m?.[name];
     if (v === undefined) return;
     if (name === "congctl") {
-      if (typeof v !== "string" || v.length === 0 || v.length > 15) throw new TypeError(`Invalid ${at}metrics.congctl ${quote(v)}: use a congestion control name such as "bbr"`);
+      if (typeof v !== "string" || v.length === 0 || v.length > 15)
+        throw new TypeError(`Invalid ${at}metrics.congctl ${quote(v)}: use a congestion control name such as "bbr"`);
       out.push([type, v]);
       return;
     }
@@ -903,7 +915,9 @@ export function parseEncap(v: unknown, what: string): RouteEncap | undefined {
   if (typeof e.type !== "string" || !Object.hasOwn(ENCAP_KEYS, e.type)) {
     throw new TypeError(`Invalid ${what}.type ${quote(e.type)}: use "ip", "ip6", "mpls", "bpf" or "other"`);
   }
-  for (const key of Object.keys(e)) if (!ENCAP_KEYS[e.type].has(key)) throw new TypeError(`Invalid ${what}.${key}: not a field of ${e.type} encapsulation`);
+  for (const key of Object.keys(e))
+    if (!ENCAP_KEYS[e.type].has(key))
+      throw new TypeError(`Invalid ${what}.${key}: not a field of ${e.type} encapsulation`);
   switch (e.type) {
     case "ip":
     case "ip6": {
@@ -922,7 +936,8 @@ export function parseEncap(v: unknown, what: string): RouteEncap | undefined {
       break;
     }
     case "mpls":
-      if (!Array.isArray(e.labels) || e.labels.length === 0) throw new TypeError(`Invalid ${what}.labels: expected a non-empty array of labels`);
+      if (!Array.isArray(e.labels) || e.labels.length === 0)
+        throw new TypeError(`Invalid ${what}.labels: expected a non-empty array of labels`);
       (e.labels as readonly unknown[]).forEach((l, i) => checkInteger(l, `${what}.labels[${i}]`, 0, 0xfffff));
       if (e.ttl !== undefined) checkInteger(e.ttl, `${what}.ttl`, 0, 255);
       break;
@@ -934,11 +949,15 @@ export function parseEncap(v: unknown, what: string): RouteEncap | undefined {
         if (typeof prog.name !== "string" || prog.name.length === 0 || prog.name.includes("\0")) {
           throw new TypeError(`Invalid ${what}.${dir}.name: expected a non-empty string without NUL`);
         }
-        if (prog.program !== undefined && (typeof prog.program !== "object" || prog.program === null || !("fd" in prog.program))) {
+        if (
+          prog.program !== undefined &&
+          (typeof prog.program !== "object" || prog.program === null || !("fd" in prog.program))
+        ) {
           throw new TypeError(`Invalid ${what}.${dir}.program: expected a loaded BpfProgram`);
         }
       }
-      if (e.in === undefined && e.out === undefined && e.xmit === undefined) throw new TypeError(`Invalid ${what}: give in, out or xmit`);
+      if (e.in === undefined && e.out === undefined && e.xmit === undefined)
+        throw new TypeError(`Invalid ${what}: give in, out or xmit`);
       if (e.headroom !== undefined) checkInteger(e.headroom, `${what}.headroom`, 0, LWT_BPF_MAX_HEADROOM);
       break;
     case "other":
@@ -991,7 +1010,11 @@ function writeRoute(
 ): void {
   const del = op === "delete";
   const type = r.type ?? (del ? RTN.UNSPEC : RTN.UNICAST);
-  const table = r.table ?? (type === RTN.LOCAL || type === RTN.BROADCAST || type === RTN.NAT || type === RTN.ANYCAST ? RT_TABLE.LOCAL : RT_TABLE.MAIN);
+  const table =
+    r.table ??
+    (type === RTN.LOCAL || type === RTN.BROADCAST || type === RTN.NAT || type === RTN.ANYCAST
+      ? RT_TABLE.LOCAL
+      : RT_TABLE.MAIN);
   let scope = r.scope;
   if (scope === undefined) {
     if (r.family === 6) scope = RT_SCOPE.UNIVERSE;
@@ -999,7 +1022,9 @@ function writeRoute(
     else if (type === RTN.BROADCAST || type === RTN.MULTICAST || type === RTN.ANYCAST) scope = RT_SCOPE.LINK;
     else if (type === RTN.UNICAST || type === RTN.UNSPEC) {
       if (del) scope = RT_SCOPE.NOWHERE;
-      else scope = r.via === undefined && r.nexthops === undefined && r.nhid === undefined ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE;
+      else
+        scope =
+          r.via === undefined && r.nexthops === undefined && r.nhid === undefined ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE;
     } else scope = del ? RT_SCOPE.NOWHERE : RT_SCOPE.UNIVERSE;
   }
   w.begin(del ? RTM.DELROUTE : RTM.NEWROUTE, ack ? FLAGS[op] : FLAGS[op] & ~NLM_F.ACK, seq);
@@ -1077,26 +1102,35 @@ function be64(v: bigint): Uint8Array {
  *
  * @internal Shared with nexthops.ts.
  */
-export function writeEncap(w: NetlinkWriter, e: RouteEncap, encapAttr: number = RTA.ENCAP, typeAttr: number = RTA.ENCAP_TYPE): void {
+export function writeEncap(
+  w: NetlinkWriter,
+  e: RouteEncap,
+  encapAttr: number = RTA.ENCAP,
+  typeAttr: number = RTA.ENCAP_TYPE,
+): void {
   let type: number;
   switch (e.type) {
     case "ip":
     case "ip6": {
       const k = e.type === "ip" ? LWTUNNEL_IP : LWTUNNEL_IP6;
       type = e.type === "ip" ? LWTUNNEL_ENCAP.IP : LWTUNNEL_ENCAP.IP6;
-      w.nest(encapAttr, () => {
-        if (e.id !== undefined) w.attr(k.ID, be64(e.id));
-        if (e.dst !== undefined) w.attr(k.DST, parseIp(e.dst).bytes);
-        if (e.src !== undefined) w.attr(k.SRC, parseIp(e.src).bytes);
-        if (e.type === "ip") {
-          if (e.ttl !== undefined) w.attrU8(LWTUNNEL_IP.TTL, e.ttl);
-          if (e.tos !== undefined) w.attrU8(LWTUNNEL_IP.TOS, e.tos);
-        } else {
-          if (e.hoplimit !== undefined) w.attrU8(LWTUNNEL_IP6.HOPLIMIT, e.hoplimit);
-          if (e.tc !== undefined) w.attrU8(LWTUNNEL_IP6.TC, e.tc);
-        }
-        if (e.flags !== undefined) w.attrBe16(k.FLAGS, e.flags);
-      }, true);
+      w.nest(
+        encapAttr,
+        () => {
+          if (e.id !== undefined) w.attr(k.ID, be64(e.id));
+          if (e.dst !== undefined) w.attr(k.DST, parseIp(e.dst).bytes);
+          if (e.src !== undefined) w.attr(k.SRC, parseIp(e.src).bytes);
+          if (e.type === "ip") {
+            if (e.ttl !== undefined) w.attrU8(LWTUNNEL_IP.TTL, e.ttl);
+            if (e.tos !== undefined) w.attrU8(LWTUNNEL_IP.TOS, e.tos);
+          } else {
+            if (e.hoplimit !== undefined) w.attrU8(LWTUNNEL_IP6.HOPLIMIT, e.hoplimit);
+            if (e.tc !== undefined) w.attrU8(LWTUNNEL_IP6.TC, e.tc);
+          }
+          if (e.flags !== undefined) w.attrBe16(k.FLAGS, e.flags);
+        },
+        true,
+      );
       break;
     }
     case "mpls": {
@@ -1104,31 +1138,48 @@ export function writeEncap(w: NetlinkWriter, e: RouteEncap, encapAttr: number = 
       const labels = new Uint8Array(4 * e.labels.length);
       const dv = new DataView(labels.buffer);
       // struct mpls_label: label (20 bits), traffic class, bottom of stack, TTL (0 here), big-endian.
-      e.labels.forEach((l, i) => dv.setUint32(4 * i, ((l << 12) | (i === e.labels.length - 1 ? 0x100 : 0)) >>> 0, false));
-      w.nest(encapAttr, () => {
-        w.attr(MPLS_IPTUNNEL.DST, labels);
-        if (e.ttl !== undefined) w.attrU8(MPLS_IPTUNNEL.TTL, e.ttl);
-      }, true);
+      e.labels.forEach((l, i) =>
+        dv.setUint32(4 * i, ((l << 12) | (i === e.labels.length - 1 ? 0x100 : 0)) >>> 0, false),
+      );
+      w.nest(
+        encapAttr,
+        () => {
+          w.attr(MPLS_IPTUNNEL.DST, labels);
+          if (e.ttl !== undefined) w.attrU8(MPLS_IPTUNNEL.TTL, e.ttl);
+        },
+        true,
+      );
       break;
     }
     case "bpf":
       type = LWTUNNEL_ENCAP.BPF;
-      w.nest(encapAttr, () => {
-        for (const [attr, prog] of [
-          [LWT_BPF.IN, e.in],
-          [LWT_BPF.OUT, e.out],
-          [LWT_BPF.XMIT, e.xmit],
-        ] as const) {
-          if (prog === undefined) continue;
-          const program = prog.program;
-          if (program === undefined) throw new TypeError(`Invalid route encap: the bpf program "${prog.name}" needs its loaded program to be attached`);
-          w.nest(attr, () => {
-            w.attrU32(LWT_BPF_PROG.FD, rawFd(program.fd));
-            w.attrString(LWT_BPF_PROG.NAME, prog.name);
-          }, true);
-        }
-        if (e.headroom !== undefined) w.attrU32(LWT_BPF.XMIT_HEADROOM, e.headroom);
-      }, true);
+      w.nest(
+        encapAttr,
+        () => {
+          for (const [attr, prog] of [
+            [LWT_BPF.IN, e.in],
+            [LWT_BPF.OUT, e.out],
+            [LWT_BPF.XMIT, e.xmit],
+          ] as const) {
+            if (prog === undefined) continue;
+            const program = prog.program;
+            if (program === undefined)
+              throw new TypeError(
+                `Invalid route encap: the bpf program "${prog.name}" needs its loaded program to be attached`,
+              );
+            w.nest(
+              attr,
+              () => {
+                w.attrU32(LWT_BPF_PROG.FD, rawFd(program.fd));
+                w.attrString(LWT_BPF_PROG.NAME, prog.name);
+              },
+              true,
+            );
+          }
+          if (e.headroom !== undefined) w.attrU32(LWT_BPF.XMIT_HEADROOM, e.headroom);
+        },
+        true,
+      );
       break;
     case "other":
       type = e.encapType;
@@ -1139,7 +1190,10 @@ export function writeEncap(w: NetlinkWriter, e: RouteEncap, encapAttr: number = 
 }
 
 function requireIndex(v: LinkRef | undefined, what: string): number | undefined {
-  if (typeof v === "string") throw new TypeError(`Invalid ${what} ${quote(v)}: encodeRouteRequest() takes interface indexes; resolve names first`);
+  if (typeof v === "string")
+    throw new TypeError(
+      `Invalid ${what} ${quote(v)}: encodeRouteRequest() takes interface indexes; resolve names first`,
+    );
   return v;
 }
 
@@ -1170,7 +1224,8 @@ function requireIndex(v: LinkRef | undefined, what: string): number | undefined 
  */
 export function encodeRouteRequest(w: NetlinkWriter, request: RouteRequest): void {
   checkObject(request, "route request");
-  if (!Object.hasOwn(FLAGS, request.op)) throw new TypeError(`Invalid route request op ${quote(request.op)}: use "add", "replace" or "delete"`);
+  if (!Object.hasOwn(FLAGS, request.op))
+    throw new TypeError(`Invalid route request op ${quote(request.op)}: use "add", "replace" or "delete"`);
   checkInteger(request.seq, "route request seq", 0, 0xffffffff);
   const r = parseRouteSpec(request.spec, "route ");
   const dev = requireIndex(r.dev, "route dev");
@@ -1190,7 +1245,12 @@ export function encodeRouteRequest(w: NetlinkWriter, request: RouteRequest): voi
  * @param table The table filter, or undefined for every table.
  * @param dev The interface index filter.
  */
-export function encodeRouteDump(w: NetlinkWriter, family: IpFamily | undefined, table: number | undefined, dev: number | undefined): void {
+export function encodeRouteDump(
+  w: NetlinkWriter,
+  family: IpFamily | undefined,
+  table: number | undefined,
+  dev: number | undefined,
+): void {
   w.begin(RTM.GETROUTE, NLM_F.REQUEST | NLM_F.DUMP, 0)
     .u8(family === undefined ? AF_UNSPEC : family === 4 ? AF_INET : AF_INET6)
     .zeros(RTMSG_LEN - 1);
@@ -1200,7 +1260,13 @@ export function encodeRouteDump(w: NetlinkWriter, family: IpFamily | undefined, 
 }
 
 function u32(d: Uint8Array, off: number): number {
-  return ((d[off] as number) | ((d[off + 1] as number) << 8) | ((d[off + 2] as number) << 16) | ((d[off + 3] as number) << 24)) >>> 0;
+  return (
+    ((d[off] as number) |
+      ((d[off + 1] as number) << 8) |
+      ((d[off + 2] as number) << 16) |
+      ((d[off + 3] as number) << 24)) >>>
+    0
+  );
 }
 
 // The last IPv4 address formatted: the routes of a dump often share a gateway or source.
@@ -1231,14 +1297,20 @@ function decodeNextHops(d: Uint8Array): NextHop[] {
   let off = 0;
   while (off + RTNH_LEN <= d.length) {
     const len = (d[off] as number) | ((d[off + 1] as number) << 8);
-    if (len < RTNH_LEN || off + len > d.length) throw new SyntaxError(`Invalid RTA_MULTIPATH next hop at offset ${off}: length ${len}`);
-    const nh: Mutable<NextHop> = { dev: u32(d, off + 4) | 0, weight: (d[off + 3] as number) + 1, onlink: ((d[off + 2] as number) & RTNH_F_ONLINK) !== 0 };
+    if (len < RTNH_LEN || off + len > d.length)
+      throw new SyntaxError(`Invalid RTA_MULTIPATH next hop at offset ${off}: length ${len}`);
+    const nh: Mutable<NextHop> = {
+      dev: u32(d, off + 4) | 0,
+      weight: (d[off + 3] as number) + 1,
+      onlink: ((d[off + 2] as number) & RTNH_F_ONLINK) !== 0,
+    };
     let encapType: number | undefined;
     let encap: Uint8Array | undefined;
-    for (let a = off + RTNH_LEN; a + NLA_HDRLEN <= off + len; ) {
+    for (let a = off + RTNH_LEN; a + NLA_HDRLEN <= off + len;) {
       const alen = (d[a] as number) | ((d[a + 1] as number) << 8);
       const atype = ((d[a + 2] as number) | ((d[a + 3] as number) << 8)) & 0x3fff;
-      if (alen < NLA_HDRLEN || a + alen > off + len) throw new SyntaxError(`Invalid next-hop attribute at offset ${a}: length ${alen}`);
+      if (alen < NLA_HDRLEN || a + alen > off + len)
+        throw new SyntaxError(`Invalid next-hop attribute at offset ${a}: length ${alen}`);
       const v = d.subarray(a + NLA_HDRLEN, a + alen);
       if (atype === RTA.GATEWAY || atype === RTA.VIA) {
         const gw = decodeGateway(v, atype);
@@ -1264,9 +1336,10 @@ function decodeNextHops(d: Uint8Array): NextHop[] {
 function decodeMetrics(d: Uint8Array): Mutable<RouteMetrics> {
   const m: Mutable<RouteMetrics> = {};
   let lock = 0;
-  for (let off = 0; off + NLA_HDRLEN <= d.length; ) {
+  for (let off = 0; off + NLA_HDRLEN <= d.length;) {
     const len = (d[off] as number) | ((d[off + 1] as number) << 8);
-    if (len < NLA_HDRLEN || off + len > d.length) throw new SyntaxError(`Invalid RTA_METRICS attribute at offset ${off}`);
+    if (len < NLA_HDRLEN || off + len > d.length)
+      throw new SyntaxError(`Invalid RTA_METRICS attribute at offset ${off}`);
     const type = ((d[off + 2] as number) | ((d[off + 3] as number) << 8)) & 0x3fff;
     const v = d.subarray(off + NLA_HDRLEN, off + len);
     const name = METRIC_NAMES[type];
@@ -1275,7 +1348,8 @@ function decodeMetrics(d: Uint8Array): Mutable<RouteMetrics> {
     else if (name !== undefined && v.length >= 4) m[name] = u32(v, 0) / (METRIC_SCALE[name] ?? 1);
     off += (len + 3) & ~3;
   }
-  if (lock !== 0) m.lock = METRIC_NAMES.filter((n, i): n is RouteMetricName => n !== undefined && (lock & (1 << i)) !== 0);
+  if (lock !== 0)
+    m.lock = METRIC_NAMES.filter((n, i): n is RouteMetricName => n !== undefined && (lock & (1 << i)) !== 0);
   return m;
 }
 
@@ -1301,7 +1375,8 @@ export function decodeEncap(type: number, d: Uint8Array): RouteEncap {
     return v === undefined || v.length < 2 ? undefined : dvOf(v).getUint16(0, false);
   };
   type Loose<T> = { [K in keyof T]: T[K] | undefined };
-  const defined = <T extends object>(o: Loose<T>): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  const defined = <T extends object>(o: Loose<T>): T =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   switch (type) {
     case LWTUNNEL_ENCAP.IP:
       return defined<IpEncap>({
@@ -1342,7 +1417,8 @@ export function decodeEncap(type: number, d: Uint8Array): RouteEncap {
         in: prog(LWT_BPF.IN),
         out: prog(LWT_BPF.OUT),
         xmit: prog(LWT_BPF.XMIT),
-        headroom: headroom === undefined || headroom.length < 4 || u32(headroom, 0) === 0 ? undefined : u32(headroom, 0),
+        headroom:
+          headroom === undefined || headroom.length < 4 || u32(headroom, 0) === 0 ? undefined : u32(headroom, 0),
       });
     }
     default:
@@ -1375,9 +1451,11 @@ export function decodeEncap(type: number, d: Uint8Array): RouteEncap {
  * ```
  */
 export function decodeRoute(payload: Uint8Array): Route {
-  if (payload.length < RTMSG_LEN) throw new SyntaxError(`Invalid route message: ${payload.length} bytes, struct rtmsg needs ${RTMSG_LEN}`);
+  if (payload.length < RTMSG_LEN)
+    throw new SyntaxError(`Invalid route message: ${payload.length} bytes, struct rtmsg needs ${RTMSG_LEN}`);
   const af = payload[0] as number;
-  if (af !== AF_INET && af !== AF_INET6) throw new SyntaxError(`Invalid route message: address family ${af} is neither IPv4 nor IPv6`);
+  if (af !== AF_INET && af !== AF_INET6)
+    throw new SyntaxError(`Invalid route message: address family ${af} is neither IPv4 nor IPv6`);
   const family: IpFamily = af === AF_INET ? 4 : 6;
   const dstLen = payload[1] as number;
   const srcLen = payload[2] as number;
@@ -1396,12 +1474,14 @@ export function decodeRoute(payload: Uint8Array): Route {
   let encapType: number | undefined;
   let encap: Uint8Array | undefined;
   const unknown: RawAttribute[] = [];
-  for (let off = RTMSG_LEN; off + NLA_HDRLEN <= payload.length; ) {
+  for (let off = RTMSG_LEN; off + NLA_HDRLEN <= payload.length;) {
     const len = (payload[off] as number) | ((payload[off + 1] as number) << 8);
     const rawType = (payload[off + 2] as number) | ((payload[off + 3] as number) << 8);
     const type = rawType & 0x3fff;
     if (len < NLA_HDRLEN || off + len > payload.length) {
-      throw new SyntaxError(`Invalid route attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`);
+      throw new SyntaxError(
+        `Invalid route attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`,
+      );
     }
     const d = payload.subarray(off + NLA_HDRLEN, off + len);
     switch (type) {
@@ -1481,7 +1561,8 @@ export function decodeRoute(payload: Uint8Array): Route {
   if (encapType !== undefined && encap !== undefined) route.encap = decodeEncap(encapType, encap);
   if (unknown.length > 0) route.unknown = unknown;
   if (dstLen > 0) {
-    if (family === 4 && dst !== undefined && dst.length >= 4) route.dst = `${dst[0]}.${dst[1]}.${dst[2]}.${dst[3]}/${dstLen}`;
+    if (family === 4 && dst !== undefined && dst.length >= 4)
+      route.dst = `${dst[0]}.${dst[1]}.${dst[2]}.${dst[3]}/${dstLen}`;
     else {
       const bytes = new Uint8Array(family === 4 ? 4 : 16);
       if (dst !== undefined) bytes.set(dst.subarray(0, bytes.length));
@@ -1647,7 +1728,8 @@ export class Routes {
     checkObject(options, "route list options");
     const table = options.table === "all" ? undefined : tableNumber(options.table ?? "main", "route list table");
     const family = options.family;
-    if (family !== undefined && family !== 4 && family !== 6) throw new TypeError(`Invalid route list family ${quote(family)}: use 4 or 6`);
+    if (family !== undefined && family !== 4 && family !== 6)
+      throw new TypeError(`Invalid route list family ${quote(family)}: use 4 or 6`);
     const devRef = optionalLinkRef(options.dev, "route list dev");
     const what = `list routes${table === undefined ? "" : ` in table ${table}`}`;
     let dev: number | undefined;
@@ -1655,7 +1737,12 @@ export class Routes {
       try {
         dev = linkIndex(this.#ctx, devRef, "route list dev", true);
       } catch (err) {
-        if (err instanceof NetlinkError) throw new NetlinkError(`Cannot ${what} dev ${quote(devRef)}`, { op: err.op, errno: err.errno, extAck: err.extAck });
+        if (err instanceof NetlinkError)
+          throw new NetlinkError(`Cannot ${what} dev ${quote(devRef)}`, {
+            op: err.op,
+            errno: err.errno,
+            extAck: err.extAck,
+          });
         throw err;
       }
     }
@@ -1713,7 +1800,8 @@ export class Routes {
       family = p.family;
       want = p.prefixLength === 0 ? "default" : `${formatAddress(p.bytes)}/${p.prefixLength}`;
     }
-    const metric = options.metric === undefined ? undefined : checkInteger(options.metric, "route metric", 0, 0xffffffff);
+    const metric =
+      options.metric === undefined ? undefined : checkInteger(options.metric, "route metric", 0, 0xffffffff);
     let best: Route | undefined;
     for (const r of this.list({ table: options.table ?? "main", family })) {
       if (r.dst !== want || (metric !== undefined && r.metric !== metric)) continue;
@@ -1780,14 +1868,17 @@ export class Routes {
       } catch (err) {
         if (!(err instanceof NetlinkError) || err.seq === undefined) throw err;
         const i = start + ((err.seq - first) >>> 0);
-        throw new NetlinkError(`Cannot ${op} ${describeRoute(parsed[i] as ParsedRoute)} (specs[${i}] of ${parsed.length})`, {
-          op: err.op,
-          errno: err.errno,
-          extAck: err.extAck,
-          extAckOffset: err.extAckOffset,
-          seq: err.seq,
-          cause: err,
-        });
+        throw new NetlinkError(
+          `Cannot ${op} ${describeRoute(parsed[i] as ParsedRoute)} (specs[${i}] of ${parsed.length})`,
+          {
+            op: err.op,
+            errno: err.errno,
+            extAck: err.extAck,
+            extAckOffset: err.extAckOffset,
+            seq: err.seq,
+            cause: err,
+          },
+        );
       }
     }
   }
@@ -1813,7 +1904,11 @@ export class Routes {
         return index;
       } catch (err) {
         if (err instanceof NetlinkError) {
-          throw new NetlinkError(`Cannot ${op} ${describeRoute(r)}: no link ${quote(ref)}`, { op: err.op, errno: err.errno, extAck: err.extAck });
+          throw new NetlinkError(`Cannot ${op} ${describeRoute(r)}: no link ${quote(ref)}`, {
+            op: err.op,
+            errno: err.errno,
+            extAck: err.extAck,
+          });
         }
         throw err;
       }

@@ -9,7 +9,10 @@ function ipLinkNames(ns: TestNetns): string[] {
 }
 
 function ipAddresses(ns: TestNetns): string[] {
-  const links = JSON.parse(ns.exec("ip", ["-json", "addr", "show"])) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
+  const links = JSON.parse(ns.exec("ip", ["-json", "addr", "show"])) as {
+    ifname: string;
+    addr_info: { local: string; prefixlen: number }[];
+  }[];
   return links.flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`)).sort();
 }
 
@@ -39,7 +42,9 @@ describe("input that would land elsewhere", () => {
     const before = ipAddresses(ns);
     expect(() => rt.addresses.add("10.9.9.9/32", { dev: 2 ** 32 + v0.index })).toThrow(RangeError);
     expect(ipAddresses(ns)).toEqual(before);
-    expect(() => rt.neighbors.add({ ip: "10.9.9.1", mac: "02:00:00:00:00:01", dev: 2 ** 32 + v0.index })).toThrow(RangeError);
+    expect(() => rt.neighbors.add({ ip: "10.9.9.1", mac: "02:00:00:00:00:01", dev: 2 ** 32 + v0.index })).toThrow(
+      RangeError,
+    );
     expect(ns.exec("ip", ["-json", "neigh", "show"]).trim()).toBe("[]");
     expect(() => rt.addresses.list({ dev: 2 ** 32 + 1 })).toThrow(RangeError);
   });
@@ -76,14 +81,22 @@ describe("input that would land elsewhere", () => {
     ns.exec("ip", ["route", "add", "::ffff:10.0.0.0/120", "dev", "v0"]);
     ns.exec("ip", ["neigh", "add", "::ffff:10.0.0.7", "lladdr", "02:00:00:00:00:01", "dev", "v0"]);
     ns.exec("ip", ["-6", "rule", "add", "from", "::ffff:10.0.0.0/104", "lookup", "100", "pref", "5"]);
-    const ipAddr = (JSON.parse(ns.exec("ip", ["-j", "-6", "addr", "show", "dev", "v0"])) as { addr_info: { local: string }[] }[])[0]!.addr_info.map((a) => a.local);
+    const ipAddr = (
+      JSON.parse(ns.exec("ip", ["-j", "-6", "addr", "show", "dev", "v0"])) as { addr_info: { local: string }[] }[]
+    )[0]!.addr_info.map((a) => a.local);
     expect(rt.addresses.list({ dev: "v0", family: 6 }).map((a) => a.address.split("/")[0])).toEqual(ipAddr);
     expect(ipAddr).toContain("::ffff:10.0.0.9");
-    const ipRoute = (JSON.parse(ns.exec("ip", ["-j", "-6", "route", "show", "::ffff:10.0.0.0/120"])) as { dst: string }[])[0]!.dst;
+    const ipRoute = (
+      JSON.parse(ns.exec("ip", ["-j", "-6", "route", "show", "::ffff:10.0.0.0/120"])) as { dst: string }[]
+    )[0]!.dst;
     expect(rt.routes.get("::ffff:10.0.0.0/120")?.dst).toBe(ipRoute);
-    const ipNeigh = (JSON.parse(ns.exec("ip", ["-j", "-6", "neigh", "show", "dev", "v0", "nud", "all"])) as { dst: string }[]).map((n) => n.dst);
+    const ipNeigh = (
+      JSON.parse(ns.exec("ip", ["-j", "-6", "neigh", "show", "dev", "v0", "nud", "all"])) as { dst: string }[]
+    ).map((n) => n.dst);
     expect(rt.neighbors.list({ dev: "v0", family: 6 }).map((n) => n.ip)).toEqual(ipNeigh);
-    const ipRule = (JSON.parse(ns.exec("ip", ["-j", "-6", "rule", "show", "pref", "5"])) as { src: string; srclen: number }[])[0]!;
+    const ipRule = (
+      JSON.parse(ns.exec("ip", ["-j", "-6", "rule", "show", "pref", "5"])) as { src: string; srclen: number }[]
+    )[0]!;
     expect(rt.rules.list({ family: 6 }).find((r) => r.priority === 5)?.from).toBe(`${ipRule.src}/${ipRule.srclen}`);
   });
 });

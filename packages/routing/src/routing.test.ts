@@ -100,8 +100,12 @@ describe("link names and indexes are checked once, the same way, before any syst
 
   test("rules refuse an iif or oif the kernel would cut or never match", () => {
     const rules = new Rules(ctx);
-    expect(() => rules.add({ iif: "v0\u0000x", table: 100 })).toThrow(/Invalid rule iif "v0\\u0000x": an interface name cannot contain NUL/);
-    expect(() => rules.add({ oif: "x".repeat(16), table: 100 })).toThrow(/Invalid rule oif "x{16}": an interface name is 1-15 bytes/);
+    expect(() => rules.add({ iif: "v0\u0000x", table: 100 })).toThrow(
+      /Invalid rule iif "v0\\u0000x": an interface name cannot contain NUL/,
+    );
+    expect(() => rules.add({ oif: "x".repeat(16), table: 100 })).toThrow(
+      /Invalid rule oif "x{16}": an interface name is 1-15 bytes/,
+    );
     expect(() => rules.delete({ iif: "a b" })).toThrow(RangeError);
   });
 

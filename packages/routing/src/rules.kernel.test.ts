@@ -131,7 +131,16 @@ describe("Rules", () => {
     const listed = rt.rules.list({ family: 4 });
     expect(listed).toEqual(ipRules(ns, 4));
     const at = (p: number): Rule | undefined => listed.find((r) => r.priority === p);
-    expect(at(30)).toEqual({ family: 4, priority: 30, action: "toTable", table: 100, from: "10.0.0.5/32", to: "10.1.0.0/16", invert: false, protocol: 0 });
+    expect(at(30)).toEqual({
+      family: 4,
+      priority: 30,
+      action: "toTable",
+      table: 100,
+      from: "10.0.0.5/32",
+      to: "10.1.0.0/16",
+      invert: false,
+      protocol: 0,
+    });
     expect(at(41)).toMatchObject({ fwmark: 0x20, fwmask: 0xffffffff });
     expect(at(70)).toMatchObject({ invert: true, table: 1000, protocol: 4 });
     expect(at(84)).toMatchObject({ action: "goto", goto: 90, table: 0 });
@@ -147,7 +156,12 @@ describe("Rules", () => {
     rt.rules.add({ family: 6, priority: 63, oif: "d1", invert: true, table: "main" });
     const listed = rt.rules.list({ family: 6 });
     expect(listed).toEqual(ipRules(ns, 6));
-    expect(listed.find((r) => r.priority === 61)).toMatchObject({ to: "fd00:1::5/128", iif: "d0", table: 1000, family: 6 });
+    expect(listed.find((r) => r.priority === 61)).toMatchObject({
+      to: "fd00:1::5/128",
+      iif: "d0",
+      table: 1000,
+      family: 6,
+    });
     expect(rt.rules.list({ family: 4 }).some((r) => r.priority >= 60 && r.priority <= 63)).toBe(false);
   });
 
@@ -160,10 +174,16 @@ describe("Rules", () => {
     rt.rules.add({ priority: 30, from: "10.0.0.5", to: "172.31.0.0/16", table: 2 });
     byIp.exec("ip", ["rule", "add", "to", "10.0.0.5", "lookup", "main", "priority", "20"]);
     byIp.exec("ip", ["rule", "add", "from", "10.0.0.5", "to", "172.31.0.0/16", "lookup", "2", "priority", "30"]);
-    for (const args of [["-j", "rule", "show"], ["-d", "-j", "rule", "show"], ["rule", "show"]]) {
+    for (const args of [
+      ["-j", "rule", "show"],
+      ["-d", "-j", "rule", "show"],
+      ["rule", "show"],
+    ]) {
       expect(byDp.exec("ip", args)).toBe(byIp.exec("ip", args));
     }
-    expect(byDp.exec("ip", ["rule", "show", "priority", "30"]).trim()).toBe("30:\tfrom 10.0.0.5 to 172.31.0.0/16 lookup 2");
+    expect(byDp.exec("ip", ["rule", "show", "priority", "30"]).trim()).toBe(
+      "30:\tfrom 10.0.0.5 to 172.31.0.0/16 lookup 2",
+    );
   });
 
   test("rules.delete() removes the first matching rule and returns false when none matches", () => {
@@ -188,7 +208,25 @@ describe("Rules", () => {
     using ns = netns();
     const ip = (...args: string[]): string => ns.exec("ip", args);
     ip("rule", "add", "from", "10.0.0.5", "to", "10.1.0.0/16", "lookup", "100", "priority", "30");
-    ip("rule", "add", "not", "from", "10.0.0.0/8", "iif", "d0", "oif", "d1", "fwmark", "0x10/0xff", "lookup", "1000", "priority", "70", "protocol", "static");
+    ip(
+      "rule",
+      "add",
+      "not",
+      "from",
+      "10.0.0.0/8",
+      "iif",
+      "d0",
+      "oif",
+      "d1",
+      "fwmark",
+      "0x10/0xff",
+      "lookup",
+      "1000",
+      "priority",
+      "70",
+      "protocol",
+      "static",
+    );
     ip("rule", "add", "from", "10.9.0.0/16", "goto", "100", "priority", "90");
     ip("rule", "add", "to", "10.9.0.0/16", "prohibit", "priority", "91");
     ip("rule", "add", "fwmark", "3", "nop", "priority", "92");
@@ -233,11 +271,17 @@ describe("Rules", () => {
       expect((err as Error).message).toBe('Cannot add rule 30 "from 10.0.0.5 lookup 100": EEXIST (file exists)');
     }
     expect(() => rt.rules.add({ priority: 50, goto: 40 })).toThrow(
-      expect.objectContaining({ code: "EINVAL", extAck: "Backward goto not supported", message: 'Cannot add rule 50 "from all goto 40": EINVAL (invalid argument): Backward goto not supported' }),
+      expect.objectContaining({
+        code: "EINVAL",
+        extAck: "Backward goto not supported",
+        message: 'Cannot add rule 50 "from all goto 40": EINVAL (invalid argument): Backward goto not supported',
+      }),
     );
     // A goto to a priority nobody holds yet is allowed: ip shows it as unresolved.
     rt.rules.add({ priority: 60, goto: 4000 });
-    expect(JSON.parse(ns.exec("ip", ["-j", "rule", "show", "priority", "60"]))).toEqual([{ priority: 60, src: "all", goto: 4000, unresolved: null }]);
+    expect(JSON.parse(ns.exec("ip", ["-j", "rule", "show", "priority", "60"]))).toEqual([
+      { priority: 60, src: "all", goto: 4000, unresolved: null },
+    ]);
     // A lookup in a table that has no routes is allowed in both families; the table stays empty.
     rt.rules.add({ priority: 70, from: "10.0.0.7", table: 4242 });
     rt.rules.add({ priority: 70, from: "fd00::7", table: 4242 });
@@ -318,9 +362,28 @@ describe("Rules", () => {
     const mine = rt.rules.list().filter((r) => r.priority >= 200 && r.priority < 300);
     expect(mine).toEqual([
       { family: 4, priority: 201, action: "toTable", table: 100, invert: false, protocol: 0, dscp: 10 },
-      { family: 4, priority: 202, action: "toTable", table: 100, invert: false, protocol: 0, ipProto: 6, dport: { start: 0x1000, end: 0x1000 }, dportMask: 0xf000 },
+      {
+        family: 4,
+        priority: 202,
+        action: "toTable",
+        table: 100,
+        invert: false,
+        protocol: 0,
+        ipProto: 6,
+        dport: { start: 0x1000, end: 0x1000 },
+        dportMask: 0xf000,
+      },
       { family: 4, priority: 203, action: "toTable", table: 100, invert: false, protocol: 0, tunId: 42n },
-      { family: 6, priority: 200, action: "toTable", table: 100, invert: false, protocol: 0, flowlabel: 0x12345, flowlabelMask: 0xfffff },
+      {
+        family: 6,
+        priority: 200,
+        action: "toTable",
+        table: 100,
+        invert: false,
+        protocol: 0,
+        flowlabel: 0x12345,
+        flowlabelMask: 0xfffff,
+      },
     ]);
     for (const r of mine) expect(rt.rules.delete(r)).toBe(true);
     expect(rt.rules.list().filter((r) => r.priority >= 200 && r.priority < 300)).toEqual([]);
@@ -355,7 +418,9 @@ describe("Rules", () => {
     rt.rules.add({ priority: 51, from: "10.0.0.0/8", table: 100 });
     const before = ipRules(ns, 4);
     // ip rule del pref 50 goto 70 deletes "50: goto 60"; dp refuses.
-    expect(() => rt.rules.delete({ priority: 50, goto: 70 })).toThrow(/the kernel would delete rule 50 "from all goto 60" instead, which comes first and matches the request but not the spec/);
+    expect(() => rt.rules.delete({ priority: 50, goto: 70 })).toThrow(
+      /the kernel would delete rule 50 "from all goto 60" instead, which comes first and matches the request but not the spec/,
+    );
     expect(() => rt.rules.delete({ priority: 51, from: "10.0.0.0/8", invert: true })).toThrow(RuleShadowedError);
     expect(ipRules(ns, 4)).toEqual(before);
     expect(rt.rules.delete({ priority: 50, goto: 60 })).toBe(true);

@@ -33,7 +33,11 @@ describe("encodeRuleRequest()", () => {
     ["rule_add_protocol", "add", { from: "10.9.0.0/16", table: 100, priority: 91, protocol: "static" }],
     ["rule_del", "delete", { from: "10.0.0.5", to: "10.1.0.0/16", table: 100, priority: 30 }],
     ["rule_add_ipproto_dport", "add", { table: 100, priority: 100, ipProto: "tcp", dport: 80 }],
-    ["rule_add_sport_range", "add", { table: 100, priority: 101, ipProto: 17, sport: { start: 1000, end: 2000 }, dport: { start: 53, end: 53 } }],
+    [
+      "rule_add_sport_range",
+      "add",
+      { table: 100, priority: 101, ipProto: 17, sport: { start: 1000, end: 2000 }, dport: { start: 53, end: 53 } },
+    ],
     ["rule_add_uidrange", "add", { table: 100, priority: 102, uidRange: { start: 1000, end: 2000 } }],
     ["rule_add_l3mdev", "add", { priority: 103, l3mdev: true }],
     ["rule_add_suppress", "add", { table: "main", priority: 104, suppressPrefixLength: 0, suppressIfgroup: 5 }],
@@ -87,7 +91,18 @@ describe("decodeRule()", () => {
     encodeRuleRequest(w, {
       op: "add",
       seq: 1,
-      spec: { invert: true, from: "10.0.0.0/8", to: "10.2.0.0/16", iif: "d0", oif: "d1", fwmark: 0x10, fwmask: 0xff, table: 1000, priority: 70, protocol: 4 },
+      spec: {
+        invert: true,
+        from: "10.0.0.0/8",
+        to: "10.2.0.0/16",
+        iif: "d0",
+        oif: "d1",
+        fwmark: 0x10,
+        fwmask: 0xff,
+        table: 1000,
+        priority: 70,
+        protocol: 4,
+      },
     });
     encodeRuleRequest(w, { op: "add", seq: 2, spec: { from: "fd00::/64", goto: 100, priority: 9 } });
     const [a, b] = parseNetlinkMessages(w.bytes()).map((m) => decodeRule(m.payload));
@@ -105,7 +120,16 @@ describe("decodeRule()", () => {
       invert: true,
       protocol: 4,
     });
-    expect(b).toEqual({ family: 6, priority: 9, action: "goto", table: 0, from: "fd00::/64", goto: 100, invert: false, protocol: 0 });
+    expect(b).toEqual({
+      family: 6,
+      priority: 9,
+      action: "goto",
+      table: 0,
+      from: "fd00::/64",
+      goto: 100,
+      invert: false,
+      protocol: 0,
+    });
   });
 
   test("decodeRule() keeps attributes it does not know and rejects truncated messages", () => {
@@ -137,15 +161,30 @@ describe("decodeRule()", () => {
 
 describe("Rules input checks", () => {
   const bad: [string, RuleSpec, typeof Error, RegExp][] = [
-    ["a malformed prefix", { from: "10.0.0.0/40", table: 100 }, SyntaxError, /Invalid rule from "10.0.0.0\/40": prefix length must be 0-32/],
+    [
+      "a malformed prefix",
+      { from: "10.0.0.0/40", table: 100 },
+      SyntaxError,
+      /Invalid rule from "10.0.0.0\/40": prefix length must be 0-32/,
+    ],
     ["a malformed address", { to: "10.0.0.x" }, SyntaxError, /Invalid rule to "10.0.0.x"/],
     ["host bits in a prefix", { to: "10.1.2.3/16" }, SyntaxError, /host bits are set \(the prefix is "10.1.0.0\/16"\)/],
-    ["families that disagree", { from: "10.0.0.0/8", to: "fd00::/64" }, RangeError, /Invalid rule to "fd00::\/64": the rule is IPv4/],
+    [
+      "families that disagree",
+      { from: "10.0.0.0/8", to: "fd00::/64" },
+      RangeError,
+      /Invalid rule to "fd00::\/64": the rule is IPv4/,
+    ],
     ["a mark above 32 bits", { fwmark: 2 ** 32 }, RangeError, /Invalid rule fwmark 4294967296/],
     ["a negative mask", { fwmark: 1, fwmask: -1 }, RangeError, /Invalid rule fwmask -1/],
     ["a mark as a string", { fwmark: "0x10" as unknown as number }, TypeError, /rule fwmark: expected a number/],
     ["table 0", { from: "10.0.0.5", table: 0 }, RangeError, /Invalid rule table 0/],
-    ["a table on a blackhole rule", { action: "blackhole", table: 100 }, TypeError, /only a "toTable" rule has a table/],
+    [
+      "a table on a blackhole rule",
+      { action: "blackhole", table: 100 },
+      TypeError,
+      /only a "toTable" rule has a table/,
+    ],
     ["a goto rule without a target", { action: "goto" }, TypeError, /a "goto" rule needs goto/],
     ["a target on a nop rule", { action: "nop", goto: 100 }, TypeError, /only a "goto" rule has a target/],
     ["an unknown action", { action: "drop" as "blackhole" }, TypeError, /Invalid rule action "drop"/],
@@ -174,21 +213,41 @@ describe("decodeRule() of a kernel dump", () => {
   test("decodeRule() reads every rule of a dump captured from ip rule show as ip shows them", () => {
     const reply = loadFixture("rule_show_all").recvmsg?.[0];
     expect(reply).toBeDefined();
-    const messages = parseNetlinkMessages(Uint8Array.from(Buffer.from(reply as string, "hex"))).filter((m) => m.type === RTM.NEWRULE);
+    const messages = parseNetlinkMessages(Uint8Array.from(Buffer.from(reply as string, "hex"))).filter(
+      (m) => m.type === RTM.NEWRULE,
+    );
     const rules = messages.map((m) => decodeRule(m.payload));
     const unspec = { family: 4, invert: false, protocol: 0 } as const;
     expect(rules).toEqual([
       { family: 4, priority: 0, action: "toTable", table: 255, invert: false, protocol: 2 },
       { ...unspec, priority: 100, action: "toTable", table: 100, ipProto: 6, dport: { start: 80, end: 80 } },
       { ...unspec, priority: 100, action: "toTable", table: 100 },
-      { ...unspec, priority: 101, action: "toTable", table: 100, ipProto: 17, sport: { start: 1000, end: 2000 }, dport: { start: 53, end: 53 } },
+      {
+        ...unspec,
+        priority: 101,
+        action: "toTable",
+        table: 100,
+        ipProto: 17,
+        sport: { start: 1000, end: 2000 },
+        dport: { start: 53, end: 53 },
+      },
       { ...unspec, priority: 102, action: "toTable", table: 100, uidRange: { start: 1000, end: 2000 } },
       { ...unspec, priority: 103, action: "toTable", table: 0, l3mdev: true },
       { ...unspec, priority: 104, action: "toTable", table: 254, suppressPrefixLength: 0, suppressIfgroup: 5 },
       { ...unspec, priority: 105, action: "toTable", table: 100, tos: 0x10 },
       { ...unspec, priority: 106, action: "toTable", table: 100, from: "10.0.0.0/8", realms: { from: 1, to: 2 } },
       { ...unspec, priority: 107, action: "toTable", table: 100, fwmark: 0, fwmask: 0xff00 },
-      { ...unspec, priority: 108, action: "goto", table: 0, goto: 200, iif: "lo", oif: "lo", invert: true, unresolved: true },
+      {
+        ...unspec,
+        priority: 108,
+        action: "goto",
+        table: 0,
+        goto: 200,
+        iif: "lo",
+        oif: "lo",
+        invert: true,
+        unresolved: true,
+      },
       { family: 4, priority: 32766, action: "toTable", table: 254, invert: false, protocol: 2 },
       { family: 4, priority: 32767, action: "toTable", table: 253, invert: false, protocol: 2 },
     ]);

@@ -1,7 +1,19 @@
 import { attrString, type IpFamily, NetlinkError, type NetlinkWriter, NLM_F } from "@dp/core";
 import { FR_ACT, FRA, RT_TABLE, RTM } from "@dp/core/internal";
 import type { RoutingContext } from "./_context.ts";
-import { checkBoolean, checkInteger, checkLinkName, checkObject, parsePrefix, protocolNumber, quote, type RawAttribute, rawAttributes, type Realms, tableNumber } from "./_check.ts";
+import {
+  checkBoolean,
+  checkInteger,
+  checkLinkName,
+  checkObject,
+  parsePrefix,
+  protocolNumber,
+  quote,
+  type RawAttribute,
+  rawAttributes,
+  type Realms,
+  tableNumber,
+} from "./_check.ts";
 import type { RouteProtocol, RouteTable } from "./routes.ts";
 import { formatAddress } from "./_text.ts";
 
@@ -476,7 +488,10 @@ function uidRange(v: unknown, what: string): UidRange | undefined {
 function ipProtoNumber(v: unknown, what: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === "string") {
-    if (!Object.hasOwn(IP_PROTOS, v)) throw new TypeError(`Invalid ${what} ${quote(v)}: use a number or one of ${Object.keys(IP_PROTOS).map(quote).join(", ")}`);
+    if (!Object.hasOwn(IP_PROTOS, v))
+      throw new TypeError(
+        `Invalid ${what} ${quote(v)}: use a number or one of ${Object.keys(IP_PROTOS).map(quote).join(", ")}`,
+      );
     return IP_PROTOS[v as IpProtoName];
   }
   return checkInteger(v, what, 0, 255);
@@ -489,7 +504,8 @@ function parseRuleSpec(spec: RuleSpec, op: RuleRequest["op"]): ParsedRule {
   }
   let family: IpFamily | undefined;
   if (spec.family !== undefined) {
-    if (spec.family !== 4 && spec.family !== 6) throw new TypeError(`Invalid rule family ${quote(spec.family)}: use 4 or 6`);
+    if (spec.family !== 4 && spec.family !== 6)
+      throw new TypeError(`Invalid rule family ${quote(spec.family)}: use 4 or 6`);
     family = spec.family;
   }
   const prefix = (v: string | undefined, name: "from" | "to"): ParsedPrefix | undefined => {
@@ -507,27 +523,38 @@ function parseRuleSpec(spec: RuleSpec, op: RuleRequest["op"]): ParsedRule {
   const l3mdev = checkBoolean(spec.l3mdev, "rule l3mdev");
   let action: number | undefined;
   if (spec.action === "unspec") {
-    if (op === "add") throw new TypeError('Invalid rule action "unspec": a rule needs an action; "unspec" only matches any action when deleting');
+    if (op === "add")
+      throw new TypeError(
+        'Invalid rule action "unspec": a rule needs an action; "unspec" only matches any action when deleting',
+      );
   } else if (spec.action !== undefined) {
     const a = typeof spec.action === "string" && Object.hasOwn(ACTIONS, spec.action) ? ACTIONS[spec.action] : undefined;
-    if (a === undefined) throw new TypeError(`Invalid rule action ${quote(spec.action)}: use one of ${Object.keys(ACTIONS).map(quote).join(", ")}`);
+    if (a === undefined)
+      throw new TypeError(
+        `Invalid rule action ${quote(spec.action)}: use one of ${Object.keys(ACTIONS).map(quote).join(", ")}`,
+      );
     action = a;
   }
   const goto = spec.goto === undefined ? undefined : checkInteger(spec.goto, "rule goto", 1, 0xffffffff);
   if (goto !== undefined) {
     action ??= FR_ACT.GOTO;
-    if (action !== FR_ACT.GOTO) throw new TypeError(`Invalid rule goto: only a "goto" rule has a target, this one is ${quote(spec.action)}`);
+    if (action !== FR_ACT.GOTO)
+      throw new TypeError(`Invalid rule goto: only a "goto" rule has a target, this one is ${quote(spec.action)}`);
   } else if (action === FR_ACT.GOTO) {
-    throw new TypeError("Invalid rule: a \"goto\" rule needs goto, the priority to jump to");
+    throw new TypeError('Invalid rule: a "goto" rule needs goto, the priority to jump to');
   }
   if (op === "add") action ??= FR_ACT.TO_TBL;
   // A listed rule that does not look up a table (or an l3mdev rule) reports table 0: accept it back as "no table".
-  const noTable = spec.table === undefined || (spec.table === 0 && ((action !== undefined && action !== FR_ACT.TO_TBL) || l3mdev));
+  const noTable =
+    spec.table === undefined || (spec.table === 0 && ((action !== undefined && action !== FR_ACT.TO_TBL) || l3mdev));
   let table = noTable ? undefined : tableNumber(spec.table, "rule table");
   if (table !== undefined && action !== undefined && action !== FR_ACT.TO_TBL) {
-    throw new TypeError(`Invalid rule table: only a "toTable" rule has a table, this one is ${quote(spec.action ?? "goto")}`);
+    throw new TypeError(
+      `Invalid rule table: only a "toTable" rule has a table, this one is ${quote(spec.action ?? "goto")}`,
+    );
   }
-  if (table !== undefined && l3mdev) throw new TypeError("Invalid rule table: an l3mdev rule looks up its device's table and takes none");
+  if (table !== undefined && l3mdev)
+    throw new TypeError("Invalid rule table: an l3mdev rule looks up its device's table and takes none");
   if (op === "add" && action === FR_ACT.TO_TBL && !l3mdev) table ??= RT_TABLE.MAIN;
   const fwmark = optionalInteger(spec.fwmark, "rule fwmark", 0, 0xffffffff);
   const fwmask = optionalInteger(spec.fwmask, "rule fwmask", 0, 0xffffffff);
@@ -538,7 +565,8 @@ function parseRuleSpec(spec: RuleSpec, op: RuleRequest["op"]): ParsedRule {
   const protocol = spec.protocol === undefined ? undefined : protocolNumber(spec.protocol, "rule protocol");
   const tos = optionalInteger(spec.tos, "rule tos", 0, 255);
   const dscp = optionalInteger(spec.dscp, "rule dscp", 0, 63);
-  if (tos !== undefined && tos !== 0 && dscp !== undefined) throw new TypeError("Invalid rule dscp: a rule matches tos or dscp, not both");
+  if (tos !== undefined && tos !== 0 && dscp !== undefined)
+    throw new TypeError("Invalid rule dscp: a rule matches tos or dscp, not both");
   const dscpMask = optionalInteger(spec.dscpMask, "rule dscpMask", 0, 63);
   const ipProto = ipProtoNumber(spec.ipProto, "rule ipProto");
   const sport = portRange(spec.sport, "rule sport");
@@ -546,7 +574,12 @@ function parseRuleSpec(spec: RuleSpec, op: RuleRequest["op"]): ParsedRule {
   const sportMask = optionalInteger(spec.sportMask, "rule sportMask", 0, 0xffff);
   const dportMask = optionalInteger(spec.dportMask, "rule dportMask", 0, 0xffff);
   const uids = uidRange(spec.uidRange, "rule uidRange");
-  const suppressPrefixLength = optionalInteger(spec.suppressPrefixLength, "rule suppressPrefixLength", 0, family === 4 ? 32 : 128);
+  const suppressPrefixLength = optionalInteger(
+    spec.suppressPrefixLength,
+    "rule suppressPrefixLength",
+    0,
+    family === 4 ? 32 : 128,
+  );
   const suppressIfgroup = optionalInteger(spec.suppressIfgroup, "rule suppressIfgroup", 0, 0x7fffffff);
   let realms: number | undefined;
   if (spec.realms !== undefined) {
@@ -557,8 +590,10 @@ function parseRuleSpec(spec: RuleSpec, op: RuleRequest["op"]): ParsedRule {
   }
   let tunId: bigint | undefined;
   if (spec.tunId !== undefined) {
-    if (typeof spec.tunId !== "bigint") throw new TypeError(`Invalid rule tunId: expected a bigint, got ${typeof spec.tunId}`);
-    if (spec.tunId < 0n || spec.tunId > 0xffff_ffff_ffff_ffffn) throw new RangeError(`Invalid rule tunId ${spec.tunId}: must be from 0 to 2⁶⁴−1`);
+    if (typeof spec.tunId !== "bigint")
+      throw new TypeError(`Invalid rule tunId: expected a bigint, got ${typeof spec.tunId}`);
+    if (spec.tunId < 0n || spec.tunId > 0xffff_ffff_ffff_ffffn)
+      throw new RangeError(`Invalid rule tunId ${spec.tunId}: must be from 0 to 2⁶⁴−1`);
     tunId = spec.tunId;
   }
   const flowlabel = optionalInteger(spec.flowlabel, "rule flowlabel", 0, 0xfffff);
@@ -619,19 +654,26 @@ function ruleLabel(r: Omit<ParsedRule, "label">): string {
   if (r.to !== undefined) words.push(`to ${prefixText(r.to)}`);
   if (r.tos !== undefined && r.tos !== 0) words.push(`tos ${hex(r.tos)}`);
   if (r.dscp !== undefined) words.push(`dscp ${r.dscp}${r.dscpMask === undefined ? "" : `/${hex(r.dscpMask)}`}`);
-  if (r.fwmark !== undefined || r.fwmask !== undefined) words.push(`fwmark ${hex(r.fwmark ?? 0)}${r.fwmask === undefined ? "" : `/${hex(r.fwmask)}`}`);
+  if (r.fwmark !== undefined || r.fwmask !== undefined)
+    words.push(`fwmark ${hex(r.fwmark ?? 0)}${r.fwmask === undefined ? "" : `/${hex(r.fwmask)}`}`);
   if (r.iif !== undefined) words.push(`iif ${r.iif}`);
   if (r.oif !== undefined) words.push(`oif ${r.oif}`);
   if (r.l3mdev) words.push("l3mdev");
   if (r.uidRange !== undefined) words.push(`uidrange ${r.uidRange.start}-${r.uidRange.end}`);
   if (r.ipProto !== undefined) words.push(`ipproto ${r.ipProto}`);
-  if (r.sport !== undefined) words.push(`sport ${rangeText(r.sport)}${r.sportMask === undefined ? "" : `/${hex(r.sportMask)}`}`);
-  if (r.dport !== undefined) words.push(`dport ${rangeText(r.dport)}${r.dportMask === undefined ? "" : `/${hex(r.dportMask)}`}`);
+  if (r.sport !== undefined)
+    words.push(`sport ${rangeText(r.sport)}${r.sportMask === undefined ? "" : `/${hex(r.sportMask)}`}`);
+  if (r.dport !== undefined)
+    words.push(`dport ${rangeText(r.dport)}${r.dportMask === undefined ? "" : `/${hex(r.dportMask)}`}`);
   if (r.flowlabel !== undefined) words.push(`flowlabel ${hex(r.flowlabel)}/${hex(r.flowlabelMask ?? 0xfffff)}`);
   if (r.tunId !== undefined) words.push(`tun_id ${r.tunId}`);
   if (r.action === FR_ACT.GOTO) words.push(`goto ${r.goto}`);
-  else if (r.action !== undefined && r.action !== FR_ACT.TO_TBL) words.push(ACTION_NAMES.get(r.action) ?? String(r.action));
-  if (r.table !== undefined) words.push(`lookup ${r.table === RT_TABLE.MAIN ? "main" : r.table === RT_TABLE.LOCAL ? "local" : r.table === RT_TABLE.DEFAULT ? "default" : r.table}`);
+  else if (r.action !== undefined && r.action !== FR_ACT.TO_TBL)
+    words.push(ACTION_NAMES.get(r.action) ?? String(r.action));
+  if (r.table !== undefined)
+    words.push(
+      `lookup ${r.table === RT_TABLE.MAIN ? "main" : r.table === RT_TABLE.LOCAL ? "local" : r.table === RT_TABLE.DEFAULT ? "default" : r.table}`,
+    );
   if (r.suppressPrefixLength !== undefined) words.push(`suppress_prefixlength ${r.suppressPrefixLength}`);
   if (r.suppressIfgroup !== undefined) words.push(`suppress_ifgroup ${r.suppressIfgroup}`);
   if (r.realms !== undefined) words.push(`realms ${r.realms >>> 16}/${r.realms & 0xffff}`);
@@ -642,7 +684,11 @@ function ruleLabel(r: Omit<ParsedRule, "label">): string {
 /** Writes one request the way iproute2's `ip rule add/del` builds it. */
 function writeRule(w: NetlinkWriter, op: RuleRequest["op"], seq: number, r: ParsedRule): void {
   const table = r.table ?? RT_TABLE.UNSPEC;
-  w.begin(op === "add" ? RTM.NEWRULE : RTM.DELRULE, op === "add" ? NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL : NLM_F.REQUEST | NLM_F.ACK, seq);
+  w.begin(
+    op === "add" ? RTM.NEWRULE : RTM.DELRULE,
+    op === "add" ? NLM_F.REQUEST | NLM_F.ACK | NLM_F.CREATE | NLM_F.EXCL : NLM_F.REQUEST | NLM_F.ACK,
+    seq,
+  );
   // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags
   w.u8(r.family === 4 ? AF_INET : AF_INET6)
     .u8(r.to?.len ?? 0)
@@ -735,13 +781,20 @@ function range32(r: UidRange): Uint8Array {
  */
 export function encodeRuleRequest(w: NetlinkWriter, request: RuleRequest): void {
   checkObject(request, "rule request");
-  if (request.op !== "add" && request.op !== "delete") throw new TypeError(`Invalid rule request op ${quote(request.op)}: use "add" or "delete"`);
+  if (request.op !== "add" && request.op !== "delete")
+    throw new TypeError(`Invalid rule request op ${quote(request.op)}: use "add" or "delete"`);
   checkInteger(request.seq, "rule request seq", 0, 0xffffffff);
   writeRule(w, request.op, request.seq, parseRuleSpec(request.spec, request.op));
 }
 
 function u32(d: Uint8Array, off: number): number {
-  return ((d[off] as number) | ((d[off + 1] as number) << 8) | ((d[off + 2] as number) << 16) | ((d[off + 3] as number) << 24)) >>> 0;
+  return (
+    ((d[off] as number) |
+      ((d[off + 1] as number) << 8) |
+      ((d[off + 2] as number) << 16) |
+      ((d[off + 3] as number) << 24)) >>>
+    0
+  );
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -770,10 +823,13 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  */
 export function decodeRule(payload: Uint8Array): Rule {
   if (payload.length < FIB_RULE_HDR_LEN) {
-    throw new SyntaxError(`Invalid rule message: ${payload.length} bytes, struct fib_rule_hdr needs ${FIB_RULE_HDR_LEN}`);
+    throw new SyntaxError(
+      `Invalid rule message: ${payload.length} bytes, struct fib_rule_hdr needs ${FIB_RULE_HDR_LEN}`,
+    );
   }
   const af = payload[0] as number;
-  if (af !== AF_INET && af !== AF_INET6) throw new SyntaxError(`Invalid rule message: address family ${af} is neither IPv4 nor IPv6`);
+  if (af !== AF_INET && af !== AF_INET6)
+    throw new SyntaxError(`Invalid rule message: address family ${af} is neither IPv4 nor IPv6`);
   const family: IpFamily = af === AF_INET ? 4 : 6;
   const dstLen = payload[1] as number;
   const srcLen = payload[2] as number;
@@ -799,12 +855,14 @@ export function decodeRule(payload: Uint8Array): Rule {
     return `${formatAddress(bytes)}/${len}`;
   };
   const unknown: RawAttribute[] = [];
-  for (let off = FIB_RULE_HDR_LEN; off + NLA_HDRLEN <= payload.length; ) {
+  for (let off = FIB_RULE_HDR_LEN; off + NLA_HDRLEN <= payload.length;) {
     const len = (payload[off] as number) | ((payload[off + 1] as number) << 8);
     const rawType = (payload[off + 2] as number) | ((payload[off + 3] as number) << 8);
     const type = rawType & 0x3fff;
     if (len < NLA_HDRLEN || off + len > payload.length) {
-      throw new SyntaxError(`Invalid rule attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`);
+      throw new SyntaxError(
+        `Invalid rule attribute at offset ${off}: length ${len} with ${payload.length - off} bytes left`,
+      );
     }
     const d = payload.subarray(off + NLA_HDRLEN, off + len);
     const n = d.length >= 4 ? u32(d, 0) : undefined;
@@ -1017,7 +1075,9 @@ function canon(r: ParsedRule, key: Field): string | undefined {
     case "unknown":
       return r.unknown === undefined || r.unknown.length === 0
         ? undefined
-        : r.unknown.map((a) => `${a.type}:${Array.from(a.data, (b) => b.toString(16).padStart(2, "0")).join("")}`).join(",");
+        : r.unknown
+            .map((a) => `${a.type}:${Array.from(a.data, (b) => b.toString(16).padStart(2, "0")).join("")}`)
+            .join(",");
     default: {
       const v = r[key];
       return v === undefined ? undefined : String(v);
@@ -1257,7 +1317,8 @@ export class Rules {
   list(options: ListRulesOptions = {}): Rule[] {
     checkObject(options, "rule list options");
     const family = options.family;
-    if (family !== undefined && family !== 4 && family !== 6) throw new TypeError(`Invalid rule list family ${quote(family)}: use 4 or 6`);
+    if (family !== undefined && family !== 4 && family !== 6)
+      throw new TypeError(`Invalid rule list family ${quote(family)}: use 4 or 6`);
     const nl = this.#ctx.nl;
     const w = nl.writer();
     // Strict checking refuses any filter in a rule dump: only the family.

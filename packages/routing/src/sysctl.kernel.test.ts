@@ -92,7 +92,13 @@ describe("sysctl", () => {
   test("values set with sysctl -w in the namespace are read back", () => {
     using ns = netns();
     ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
-    ns.exec("sysctl", ["-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.d1.rp_filter=2", "net.ipv4.conf.d0.proxy_arp=1"]);
+    ns.exec("sysctl", [
+      "-q",
+      "-w",
+      "net.ipv4.ip_forward=1",
+      "net.ipv4.conf.d1.rp_filter=2",
+      "net.ipv4.conf.d0.proxy_arp=1",
+    ]);
     ns.exec("sysctl", ["-q", "-w", "net.ipv6.conf.all.forwarding=1", "net.core.somaxconn=777"]);
     using rt = openRouting({ netns: ns.ns });
     expect(rt.sysctl.ipForward()).toBe(true);
@@ -120,8 +126,12 @@ describe("sysctl", () => {
     }
     expect(err).toBeInstanceOf(SyscallError);
     expect((err as SyscallError).code).toBe("ENOENT");
-    expect((err as SyscallError).message).toBe('Cannot read sysctl "net.ipv4.conf.eth9.rp_filter": ENOENT (no such file or directory)');
-    expect(() => rt.sysctl.setProxyArp("eth9", true)).toThrow(/^Cannot set sysctl "net.ipv4.conf.eth9.proxy_arp" to "1": ENOENT/);
+    expect((err as SyscallError).message).toBe(
+      'Cannot read sysctl "net.ipv4.conf.eth9.rp_filter": ENOENT (no such file or directory)',
+    );
+    expect(() => rt.sysctl.setProxyArp("eth9", true)).toThrow(
+      /^Cannot set sysctl "net.ipv4.conf.eth9.proxy_arp" to "1": ENOENT/,
+    );
     expect(() => rt.sysctl.get("net.ipv4.no_such_thing")).toThrow(/ENOENT/);
     // The host's links are not visible from the namespace.
     expect(() => rt.sysctl.proxyArp(9999)).toThrow(/ENODEV/);
@@ -130,7 +140,9 @@ describe("sysctl", () => {
   test("a value the kernel cannot parse is a SyscallError EINVAL and changes nothing", () => {
     using ns = netns();
     using rt = openRouting({ netns: ns.ns });
-    expect(() => rt.sysctl.set("net.ipv4.ip_forward", "yes")).toThrow(/^Cannot set sysctl "net.ipv4.ip_forward" to "yes": EINVAL/);
+    expect(() => rt.sysctl.set("net.ipv4.ip_forward", "yes")).toThrow(
+      /^Cannot set sysctl "net.ipv4.ip_forward" to "yes": EINVAL/,
+    );
     expect(nsValue(ns, "net.ipv4.ip_forward")).toBe("0");
   });
 

@@ -103,12 +103,16 @@ describe("Sysctl", () => {
     })();
     expect(err).toBeInstanceOf(SyscallError);
     expect((err as SyscallError).code).toBe("ENOENT");
-    expect((err as SyscallError).message).toBe('Cannot read sysctl "net.ipv4.conf.eth9.rp_filter": ENOENT (no such file or directory)');
+    expect((err as SyscallError).message).toBe(
+      'Cannot read sysctl "net.ipv4.conf.eth9.rp_filter": ENOENT (no such file or directory)',
+    );
   });
 
   test("set() reports the kernel's EINVAL with the name and value, and still closes the file", () => {
     const proc = fakeProcSys({ "/proc/sys/net/ipv4/ip_forward": "0\n" });
-    expect(() => sysctl().set("net.ipv4.ip_forward", "bad")).toThrow('Cannot set sysctl "net.ipv4.ip_forward" to "bad": EINVAL (invalid argument)');
+    expect(() => sysctl().set("net.ipv4.ip_forward", "bad")).toThrow(
+      'Cannot set sysctl "net.ipv4.ip_forward" to "bad": EINVAL (invalid argument)',
+    );
     expect(proc.open).toBe(0);
   });
 
@@ -127,7 +131,10 @@ describe("Sysctl", () => {
   });
 
   test("rpFilter() and proxyArp() read per-link values; the setters write them", () => {
-    const proc = fakeProcSys({ "/proc/sys/net/ipv4/conf/d0.10/rp_filter": "1\n", "/proc/sys/net/ipv4/conf/default/proxy_arp": "0\n" });
+    const proc = fakeProcSys({
+      "/proc/sys/net/ipv4/conf/d0.10/rp_filter": "1\n",
+      "/proc/sys/net/ipv4/conf/default/proxy_arp": "0\n",
+    });
     expect(sysctl().rpFilter("d0.10")).toBe(1);
     sysctl().setRpFilter("d0.10", 2);
     expect(sysctl().rpFilter("d0.10")).toBe(2);
@@ -148,15 +155,30 @@ describe("Sysctl", () => {
     ["a name with /", () => sysctl().get("net.ipv4/../../kernel/hostname"), RangeError, /"\/"/],
     ["a name that is not a string", () => sysctl().get(4 as unknown as string), TypeError, /expected a string/],
     ["a fractional value", () => sysctl().set("net.ipv4.ip_forward", 0.5), RangeError, /use an integer/],
-    ["a boolean value", () => sysctl().set("net.ipv4.ip_forward", true as unknown as number), TypeError, /string or number/],
+    [
+      "a boolean value",
+      () => sysctl().set("net.ipv4.ip_forward", true as unknown as number),
+      TypeError,
+      /string or number/,
+    ],
     ["an rp_filter mode of 3", () => sysctl().setRpFilter("all", 3 as 2), RangeError, /Invalid rp_filter mode 3/],
     ["a link name of ..", () => sysctl().setProxyArp("..", true), RangeError, /Invalid link ".."/],
     ["a link name with /", () => sysctl().rpFilter("a/b"), RangeError, /Invalid link "a\/b"/],
     ["an empty link name", () => sysctl().proxyArp(""), RangeError, /Invalid link "": an interface name is 1-15 bytes/],
     ["a link name with NUL", () => sysctl().proxyArp("lo\u0000x"), RangeError, /cannot contain NUL/],
     ["a link index of 2³²+1", () => sysctl().proxyArp(2 ** 32 + 1), RangeError, /Invalid link 4294967297/],
-    ["a non-boolean proxy_arp", () => sysctl().setProxyArp("lo", 1 as unknown as boolean), TypeError, /use true or false/],
-    ["a non-boolean forwarding", () => sysctl().setIpForward("yes" as unknown as boolean), TypeError, /use true or false/],
+    [
+      "a non-boolean proxy_arp",
+      () => sysctl().setProxyArp("lo", 1 as unknown as boolean),
+      TypeError,
+      /use true or false/,
+    ],
+    [
+      "a non-boolean forwarding",
+      () => sysctl().setIpForward("yes" as unknown as boolean),
+      TypeError,
+      /use true or false/,
+    ],
     ["an unknown family", () => sysctl().setIpForward(true, { family: 5 as 4 }), TypeError, /Invalid family 5/],
   ];
   for (const [what, call, kind, message] of bad) {

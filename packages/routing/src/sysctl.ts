@@ -53,7 +53,9 @@ function nameParts(name: unknown): string[] {
   }
   for (const p of parts) {
     if (p.length === 0 || p.includes("/") || p.includes("\0")) {
-      throw new RangeError(`Invalid sysctl name ${JSON.stringify(name)}: empty parts, "..", "/" and NUL are not allowed`);
+      throw new RangeError(
+        `Invalid sysctl name ${JSON.stringify(name)}: empty parts, "..", "/" and NUL are not allowed`,
+      );
     }
   }
   return parts;
@@ -61,10 +63,12 @@ function nameParts(name: unknown): string[] {
 
 function valueText(name: string, value: unknown): string {
   if (typeof value === "number") {
-    if (!Number.isSafeInteger(value)) throw new RangeError(`Invalid value ${value} for sysctl "${name}": use an integer`);
+    if (!Number.isSafeInteger(value))
+      throw new RangeError(`Invalid value ${value} for sysctl "${name}": use an integer`);
     return String(value);
   }
-  if (typeof value !== "string") throw new TypeError(`Invalid value for sysctl "${name}": expected a string or number, got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new TypeError(`Invalid value for sysctl "${name}": expected a string or number, got ${typeof value}`);
   if (value.includes("\0")) throw new RangeError(`Invalid value for sysctl "${name}": NUL is not allowed`);
   return value;
 }
@@ -72,7 +76,6 @@ function valueText(name: string, value: unknown): string {
 function fail(what: string, syscall: string, ret: number): never {
   throw new SyscallError(what, { syscall, op: syscall, errno: -ret });
 }
-
 
 function writeFile(path: string, text: string, what: string): void {
   const s = sys();
@@ -228,7 +231,8 @@ export class Sysctl {
    * ```
    */
   setIpForward(enabled: boolean, options: SetIpForwardOptions = {}): void {
-    if (typeof enabled !== "boolean") throw new TypeError(`Invalid ip forwarding ${JSON.stringify(enabled)}: use true or false`);
+    if (typeof enabled !== "boolean")
+      throw new TypeError(`Invalid ip forwarding ${JSON.stringify(enabled)}: use true or false`);
     const family = options.family ?? 4;
     if (family !== 4 && family !== 6 && family !== "both") {
       throw new TypeError(`Invalid family ${JSON.stringify(family)}: use 4, 6 or "both"`);
@@ -286,7 +290,8 @@ export class Sysctl {
    * ```
    */
   setRpFilter(dev: LinkRef, mode: RpFilterMode): void {
-    if (mode !== 0 && mode !== 1 && mode !== 2) throw new RangeError(`Invalid rp_filter mode ${JSON.stringify(mode)}: use 0, 1 or 2`);
+    if (mode !== 0 && mode !== 1 && mode !== 2)
+      throw new RangeError(`Invalid rp_filter mode ${JSON.stringify(mode)}: use 0, 1 or 2`);
     const parts = ["net", "ipv4", "conf", this.#linkPart(dev), "rp_filter"];
     this.#write(parts, parts.join("."), String(mode));
   }
@@ -340,7 +345,8 @@ export class Sysctl {
    * ```
    */
   setProxyArp(dev: LinkRef, enabled: boolean): void {
-    if (typeof enabled !== "boolean") throw new TypeError(`Invalid proxy_arp ${JSON.stringify(enabled)}: use true or false`);
+    if (typeof enabled !== "boolean")
+      throw new TypeError(`Invalid proxy_arp ${JSON.stringify(enabled)}: use true or false`);
     const parts = ["net", "ipv4", "conf", this.#linkPart(dev), "proxy_arp"];
     this.#write(parts, parts.join("."), enabled ? "1" : "0");
   }

@@ -50,7 +50,9 @@ function flood(ns: TestNetns, n: number): void {
   ns.exec("ip", ["link", "set", "f0", "up"]);
   ns.exec("ip", ["addr", "add", "10.255.0.1/16", "dev", "f0"]);
   using rt = openRouting({ netns: ns.ns });
-  rt.routes.addMany(Array.from({ length: n }, (_, i) => ({ dst: `10.${i >> 8}.${i & 0xff}.0/24`, via: "10.255.0.2", table: 100 })));
+  rt.routes.addMany(
+    Array.from({ length: n }, (_, i) => ({ dst: `10.${i >> 8}.${i & 0xff}.0/24`, via: "10.255.0.2", table: 100 })),
+  );
 }
 
 function sleep(ms: number): Promise<void> {
@@ -80,10 +82,14 @@ describe("watchRouting()", () => {
     const synced = events.findIndex((e) => e.type === "synced");
     expect(synced).toBeGreaterThan(0);
     const listed = events.slice(0, synced);
-    expect(listed.every((e) => e.type !== "synced" && e.type !== "resync" && e.type !== "error" && e.existing)).toBe(true);
+    expect(listed.every((e) => e.type !== "synced" && e.type !== "resync" && e.type !== "error" && e.existing)).toBe(
+      true,
+    );
     expect(listed.some((e) => e.type === "link" && e.link.name === "w1")).toBe(true);
     const live = events.slice(synced + 1);
-    expect(live.some((e) => e.type === "address" && e.action === "new" && e.address.address === "10.8.0.1/24")).toBe(true);
+    expect(live.some((e) => e.type === "address" && e.action === "new" && e.address.address === "10.8.0.1/24")).toBe(
+      true,
+    );
     const routeEvents = live.filter((e) => e.type === "route" && e.route.dst === "10.9.0.0/24");
     expect(routeEvents.map((e) => e.type === "route" && e.action)).toEqual(["new", "delete"]);
   });
@@ -94,7 +100,9 @@ describe("watchRouting()", () => {
     ns.exec("ip", ["link", "set", "f0", "up"]);
     ns.exec("ip", ["addr", "add", "10.255.0.1/16", "dev", "f0"]);
     const stop = new AbortController();
-    const it = watchRouting({ netns: ns.ns, kinds: ["route"], signal: stop.signal, receiveBufferSize: 64 * 1024 })[Symbol.asyncIterator]();
+    const it = watchRouting({ netns: ns.ns, kinds: ["route"], signal: stop.signal, receiveBufferSize: 64 * 1024 })[
+      Symbol.asyncIterator
+    ]();
     // Start the watch (it joins the multicast group), then stall: nothing reads while the kernel sends 20k events.
     const first = it.next();
     await sleep(50);
@@ -212,7 +220,11 @@ describe("watchRouting()", () => {
     for (let r = await first; !r.done && !resync; r = await it.next()) resync = r.value.type === "resync";
     expect(resync).toBe(true);
     stop.abort();
-    const after = await within(collect(it, () => false), 5_000, "the end of the watch");
+    const after = await within(
+      collect(it, () => false),
+      5_000,
+      "the end of the watch",
+    );
     expect(after).toEqual([]);
     expect(await it.next()).toEqual({ done: true, value: undefined });
   });
@@ -224,7 +236,10 @@ describe("watchRouting()", () => {
     const pending = it.next();
     await sleep(50);
     expect(openFds().length).toBe(before + 2);
-    expect(await within(it.return(), 2_000, "return() with a pending next()")).toEqual({ done: true, value: undefined });
+    expect(await within(it.return(), 2_000, "return() with a pending next()")).toEqual({
+      done: true,
+      value: undefined,
+    });
     expect(await pending).toEqual({ done: true, value: undefined });
     expect(openFds().length).toBe(before);
   });

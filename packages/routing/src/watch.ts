@@ -159,12 +159,22 @@ function decodeEvent(m: NetlinkMessage, kinds: ReadonlySet<RoutingObjectKind>): 
     case RTM.DELADDR:
       if (!ipFamily) return undefined;
       if (!kinds.has("address")) return undefined;
-      return { type: "address", action: m.type === RTM.NEWADDR ? "new" : "delete", existing, address: decodeAddress(m.payload) };
+      return {
+        type: "address",
+        action: m.type === RTM.NEWADDR ? "new" : "delete",
+        existing,
+        address: decodeAddress(m.payload),
+      };
     case RTM.NEWROUTE:
     case RTM.DELROUTE:
       if (!ipFamily) return undefined;
       if (!kinds.has("route")) return undefined;
-      return { type: "route", action: m.type === RTM.NEWROUTE ? "new" : "delete", existing, route: decodeRoute(m.payload) };
+      return {
+        type: "route",
+        action: m.type === RTM.NEWROUTE ? "new" : "delete",
+        existing,
+        route: decodeRoute(m.payload),
+      };
     case RTM.NEWRULE:
     case RTM.DELRULE:
       if (!ipFamily) return undefined;
@@ -173,7 +183,12 @@ function decodeEvent(m: NetlinkMessage, kinds: ReadonlySet<RoutingObjectKind>): 
     case RTM.NEWNEIGH:
     case RTM.DELNEIGH:
       if (!kinds.has("neighbor")) return undefined;
-      return { type: "neighbor", action: m.type === RTM.NEWNEIGH ? "new" : "delete", existing, neighbor: decodeNeighbor(m.payload) };
+      return {
+        type: "neighbor",
+        action: m.type === RTM.NEWNEIGH ? "new" : "delete",
+        existing,
+        neighbor: decodeNeighbor(m.payload),
+      };
     default:
       return undefined;
   }
@@ -184,10 +199,13 @@ function* listing(rt: Routing, kinds: ReadonlySet<RoutingObjectKind>, signal: Ab
   const base = { action: "new", existing: true } as const;
   const lists: (() => RoutingChange[])[] = [];
   if (kinds.has("link")) lists.push(() => rt.links.list().map((link) => ({ type: "link", ...base, link })));
-  if (kinds.has("address")) lists.push(() => rt.addresses.list().map((address) => ({ type: "address", ...base, address })));
-  if (kinds.has("route")) lists.push(() => rt.routes.list({ table: "all" }).map((route) => ({ type: "route", ...base, route })));
+  if (kinds.has("address"))
+    lists.push(() => rt.addresses.list().map((address) => ({ type: "address", ...base, address })));
+  if (kinds.has("route"))
+    lists.push(() => rt.routes.list({ table: "all" }).map((route) => ({ type: "route", ...base, route })));
   if (kinds.has("rule")) lists.push(() => rt.rules.list().map((rule) => ({ type: "rule", ...base, rule })));
-  if (kinds.has("neighbor")) lists.push(() => rt.neighbors.list().map((neighbor) => ({ type: "neighbor", ...base, neighbor })));
+  if (kinds.has("neighbor"))
+    lists.push(() => rt.neighbors.list().map((neighbor) => ({ type: "neighbor", ...base, neighbor })));
   for (const list of lists) {
     if (signal.aborted) return;
     for (const change of list()) {
@@ -264,10 +282,14 @@ export function watchRouting(options: WatchRoutingOptions = {}): AsyncGenerator<
   return it;
 }
 
-async function* watch(options: WatchRoutingOptions, signal: AbortSignal): AsyncGenerator<RoutingEvent, void, undefined> {
+async function* watch(
+  options: WatchRoutingOptions,
+  signal: AbortSignal,
+): AsyncGenerator<RoutingEvent, void, undefined> {
   const kinds = new Set(options.kinds ?? ALL);
   for (const k of kinds) {
-    if (!ALL.includes(k)) throw new TypeError(`Invalid routing object kind ${JSON.stringify(k)}: use ${ALL.join(", ")}`);
+    if (!ALL.includes(k))
+      throw new TypeError(`Invalid routing object kind ${JSON.stringify(k)}: use ${ALL.join(", ")}`);
   }
   if (signal.aborted) return;
   const groups = [...kinds].flatMap((k) => GROUPS[k]);
@@ -321,7 +343,10 @@ async function* watchLoop(
             change = decodeEvent(m, kinds);
           } catch (err) {
             const why = err instanceof Error ? err.message : String(err);
-            yield { type: "error", error: new SyntaxError(`Cannot decode ${messageName(m.type)} event: ${why}`, { cause: err }) };
+            yield {
+              type: "error",
+              error: new SyntaxError(`Cannot decode ${messageName(m.type)} event: ${why}`, { cause: err }),
+            };
             continue;
           }
           if (change !== undefined) yield change;

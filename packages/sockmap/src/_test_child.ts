@@ -199,7 +199,9 @@ export class TrafficChild {
    */
   constructor(ns: TestNetns, cgroup: string) {
     this.ns = ns;
-    this.#child = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+    this.#child = spawn("ip", ["netns", "exec", ns.name, process.execPath, "-e", SCRIPT], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let out = "";
     let pidSeen = false;
     this.#child.stderr.on("data", (d: Buffer) => (this.#err += d.toString()));

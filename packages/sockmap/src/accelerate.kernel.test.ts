@@ -37,7 +37,12 @@ async function withChild<T>(label: string, fn: (child: TrafficChild, cgroup: str
 }
 
 function peerOf(t: ChildTuple): ChildTuple {
-  return { localAddress: t.remoteAddress, localPort: t.remotePort, remoteAddress: t.localAddress, remotePort: t.localPort };
+  return {
+    localAddress: t.remoteAddress,
+    localPort: t.remotePort,
+    remoteAddress: t.localAddress,
+    remotePort: t.localPort,
+  };
 }
 
 describe("accelerate()", () => {
@@ -61,7 +66,9 @@ describe("accelerate()", () => {
       expect(Number(s.redirectedBytes)).toBeGreaterThan(0.9 * 2 * BIG);
       // Only the fallback bytes crossed lo (plus headers and ACKs).
       expect(r.loBytes).toBeLessThan(Number(s.fallbackBytes) * 1.2 + 256 * 1024);
-      console.log(`sockmap: stats ${JSON.stringify(s, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))}, lo tx ${r.loBytes} bytes`);
+      console.log(
+        `sockmap: stats ${JSON.stringify(s, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v))}, lo tx ${r.loBytes} bytes`,
+      );
       console.log(`sockmap: ${(2 * BIG) / MiB} MiB byte-exact through the redirect in ${seconds.toFixed(1)} s`);
     });
   }, 900_000);
@@ -104,7 +111,9 @@ describe("accelerate()", () => {
       expect(acc.status(v6)).toEqual({ accelerated: true, reason: "accelerated" });
       expect(acc.status(peerOf(v6))).toEqual({ accelerated: true, reason: "accelerated" });
       expect(acc.status(v4)).toEqual({ accelerated: true, reason: "accelerated" });
-      expect(acc.status({ ...peerOf(v4), localAddress: "::ffff:127.0.0.1", remoteAddress: "::ffff:127.0.0.1" })).toEqual({ accelerated: true, reason: "accelerated" });
+      expect(
+        acc.status({ ...peerOf(v4), localAddress: "::ffff:127.0.0.1", remoteAddress: "::ffff:127.0.0.1" }),
+      ).toEqual({ accelerated: true, reason: "accelerated" });
       const r = await child.run<Xfer>(`xfer all ${8 * MiB}`);
       expect(r.ok).toBe(true);
       expect(Number(acc.stats().redirectedBytes)).toBeGreaterThan(2 * 2 * 8 * MiB * 0.9);
@@ -168,7 +177,8 @@ describe("accelerate()", () => {
       const acc = accelerate({ cgroup, local: LOCAL });
       await child.run<Opened>("open 1");
       const running = child.run<Xfer>(`xfer 0 ${256 * MiB}`);
-      for (let i = 0; i < 500 && acc.stats().redirectedBytes < BigInt(32 * MiB); i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 500 && acc.stats().redirectedBytes < BigInt(32 * MiB); i++)
+        await new Promise((r) => setTimeout(r, 5));
       expect(acc.stats().redirectedBytes).toBeGreaterThanOrEqual(BigInt(32 * MiB));
       acc.close();
       expect((await running).ok).toBe(true);
@@ -185,7 +195,11 @@ describe("accelerate()", () => {
       using dir = bpffsDir();
       const pin = dir.join("sockmap");
       // The first process accelerates, then crashes (SIGKILL).
-      const first = spawn(process.execPath, ["--conditions=@dp/source", "--import", "tsx", RESTART_CHILD, cgroup, pin], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      const first = spawn(
+        process.execPath,
+        ["--conditions=@dp/source", "--import", "tsx", RESTART_CHILD, cgroup, pin],
+        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      );
       onTestFinished(() => void first.kill("SIGKILL"));
       let stderr = "";
       first.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -208,7 +222,7 @@ describe("accelerate()", () => {
       expect(second.sockets()).toHaveLength(2);
       expect(second.status(tuples[0] as ChildTuple)).toEqual({ accelerated: true, reason: "accelerated" });
       const before = second.stats().redirectedBytes;
-      expect(before).toBeGreaterThanOrEqual(BigInt(2 * 9 * MiB) * 9n / 10n);
+      expect(before).toBeGreaterThanOrEqual((BigInt(2 * 9 * MiB) * 9n) / 10n);
       expect((await child.run<Xfer>(`xfer 0 ${8 * MiB}`)).ok).toBe(true);
       expect(second.stats().redirectedBytes).toBeGreaterThan(before);
       // New connections are accelerated by the adopted sock_ops link.
@@ -296,7 +310,9 @@ describe("accelerate() refuses bad input with typed errors", () => {
 
   test("a policy re-check (not implemented yet) and malformed prefixes", () => {
     using cg = testCgroup();
-    expect(() => accelerate({ cgroup: cg.path, local: LOCAL, policy: {} as never })).toThrow(expect.objectContaining({ code: "policyUnsupported" }));
+    expect(() => accelerate({ cgroup: cg.path, local: LOCAL, policy: {} as never })).toThrow(
+      expect.objectContaining({ code: "policyUnsupported" }),
+    );
     expect(() => accelerate({ cgroup: cg.path, local: ["10.0.0.0/33"] })).toThrow(TypeError);
     expect(() => accelerate({ cgroup: cg.path, local: LOCAL, maxSockets: 1 })).toThrow(RangeError);
   });

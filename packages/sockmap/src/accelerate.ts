@@ -77,7 +77,15 @@ const CONFIG_CGROUP_ID = 1;
 const CONFIG_BACKLOG = 2;
 
 /** dp_sm_reasons values (DP_SM_REASON_*). */
-const REASON = { inserted: 1, notLocal: 2, insertFailed: 3, noPeer: 4, draining: 5, resynced: 6, resyncBusy: 7 } as const;
+const REASON = {
+  inserted: 1,
+  notLocal: 2,
+  insertFailed: 3,
+  noPeer: 4,
+  draining: 5,
+  resynced: 6,
+  resyncBusy: 7,
+} as const;
 
 /**
  * Reserved: the policy re-check against `@dp/datapath`'s maps. When given,
@@ -203,7 +211,8 @@ export interface SockmapStats {
  *
  * @useDeclaredType
  */
-export type ConnectionReason = "accelerated" | "peerNotInMap" | "notLocal" | "mapFull" | "insertFailed" | "busy" | "notSeen" | "closed" | "disabled";
+export type ConnectionReason =
+  "accelerated" | "peerNotInMap" | "notLocal" | "mapFull" | "insertFailed" | "busy" | "notSeen" | "closed" | "disabled";
 
 /** What {@link Acceleration.status} says about a connection. */
 export interface ConnectionStatus {
@@ -242,8 +251,10 @@ function describe(v: unknown): string {
 }
 
 function checkOptions(options: AccelerateOptions, what: string): void {
-  if (typeof options !== "object" || options === null) throw new TypeError(`${what}: options must be an object, got ${describe(options)}`);
-  if (typeof options.cgroup !== "string" || options.cgroup === "") throw new TypeError(`${what}: cgroup must be a cgroup v2 directory, got ${describe(options.cgroup)}`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${what}: options must be an object, got ${describe(options)}`);
+  if (typeof options.cgroup !== "string" || options.cgroup === "")
+    throw new TypeError(`${what}: cgroup must be a cgroup v2 directory, got ${describe(options.cgroup)}`);
   if (!Array.isArray(options.local)) throw new TypeError(`${what}: local must be an array of addresses or prefixes`);
   if (options.pin !== undefined && (typeof options.pin !== "string" || !options.pin.startsWith("/"))) {
     throw new TypeError(`${what}: pin must be an absolute bpffs directory, got ${describe(options.pin)}`);
@@ -253,12 +264,19 @@ function checkOptions(options: AccelerateOptions, what: string): void {
     throw new RangeError(`${what}: maxSockets must be an integer in 2-16777216, got ${describe(max)}`);
   }
   const backlog = options.maxBacklog;
-  if (backlog !== undefined && (typeof backlog !== "number" || !Number.isInteger(backlog) || backlog < 0 || backlog > 2 ** 31)) {
+  if (
+    backlog !== undefined &&
+    (typeof backlog !== "number" || !Number.isInteger(backlog) || backlog < 0 || backlog > 2 ** 31)
+  ) {
     throw new RangeError(`${what}: maxBacklog must be an integer in 0-2147483648, got ${describe(backlog)}`);
   }
-  if (options.resync !== undefined && typeof options.resync !== "boolean") throw new TypeError(`${what}: resync must be a boolean`);
+  if (options.resync !== undefined && typeof options.resync !== "boolean")
+    throw new TypeError(`${what}: resync must be a boolean`);
   if (options.policy !== undefined) {
-    throw new SockmapError(`${what}: the policy re-check against @dp/datapath is not implemented in this version`, "policyUnsupported");
+    throw new SockmapError(
+      `${what}: the policy re-check against @dp/datapath is not implemented in this version`,
+      "policyUnsupported",
+    );
   }
 }
 
@@ -271,12 +289,17 @@ function cgroupId(path: string, what: string): bigint {
       cause: new SyscallError(`statfs "${path}"`, { syscall: "statfs", op: "statfs", errno: -magic }),
     });
   }
-  if (magic !== CGROUP2_SUPER_MAGIC) throw new SockmapError(`${what}: ${JSON.stringify(path)} is not a cgroup v2 directory`, "notCgroup2");
+  if (magic !== CGROUP2_SUPER_MAGIC)
+    throw new SockmapError(`${what}: ${JSON.stringify(path)} is not a cgroup v2 directory`, "notCgroup2");
   const fd = s.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (fd < 0) throw new SockmapError(`${what}: ${JSON.stringify(path)} is not a cgroup v2 directory`, "notCgroup2");
   try {
     const m = /^ino:\s*(\d+)$/m.exec(readFileText(`/proc/self/fdinfo/${fd}`));
-    if (m === null) throw new SockmapError(`${what}: cannot tell the id of cgroup ${JSON.stringify(path)} (Linux 5.14+ fdinfo)`, "unsupported");
+    if (m === null)
+      throw new SockmapError(
+        `${what}: cannot tell the id of cgroup ${JSON.stringify(path)} (Linux 5.14+ fdinfo)`,
+        "unsupported",
+      );
     return BigInt(m[1] as string);
   } finally {
     s.close(fd);
@@ -289,7 +312,9 @@ function probeSockhash(what: string): void {
     createMap({ name: "dp_sm_probe", type: "sockhash", keySize: 4, valueSize: 8, maxEntries: 1 }).close();
   } catch (err) {
     if (err instanceof SyscallError) {
-      throw new SockmapError(`${what}: the kernel has no socket maps (CONFIG_BPF_STREAM_PARSER)`, "unsupported", { cause: err });
+      throw new SockmapError(`${what}: the kernel has no socket maps (CONFIG_BPF_STREAM_PARSER)`, "unsupported", {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -391,7 +416,8 @@ export class Acceleration {
   }
 
   #check(): void {
-    if (this.#closed) throw new SockmapError(`The acceleration of cgroup ${JSON.stringify(this.cgroup)} is closed`, "closed");
+    if (this.#closed)
+      throw new SockmapError(`The acceleration of cgroup ${JSON.stringify(this.cgroup)} is closed`, "closed");
   }
 
   /**
@@ -458,7 +484,8 @@ export class Acceleration {
     const self = this.#maps.socks.has(key);
     const peer = this.#maps.socks.has(reverseKey(key));
     const enabled = this.#enabled();
-    if (self && peer) return enabled ? { accelerated: true, reason: "accelerated" } : { accelerated: false, reason: "disabled" };
+    if (self && peer)
+      return enabled ? { accelerated: true, reason: "accelerated" } : { accelerated: false, reason: "disabled" };
     if (self) return { accelerated: false, reason: "peerNotInMap" };
     const r = this.#maps.reasons.get(key);
     if (r === undefined) return { accelerated: false, reason: "notSeen" };
@@ -548,7 +575,8 @@ export class Acceleration {
       if (this.pin !== undefined) {
         for (const file of Object.keys(MAPS)) unpin(`${this.pin}/${file}`);
       }
-      if (this.#entry !== undefined && this.#ledger !== undefined && !this.#ledger.closed) this.#ledger.forget(this.#entry);
+      if (this.#entry !== undefined && this.#ledger !== undefined && !this.#ledger.closed)
+        this.#ledger.forget(this.#entry);
       this.#ledger?.close();
       this.#release();
     }
@@ -711,7 +739,19 @@ export function accelerate(options: AccelerateOptions): Acceleration {
     const opsLink = ops;
     cleanup.push(() => opsLink.detach());
     maps.config.set(u32(CONFIG_ENABLED), u64(1n));
-    const acc = new Acceleration({ cgroup: options.cgroup, cgroupId: id, pin, adopted, coll, maps, msg, ops, ledger, entry, opened: Object.values(opened) });
+    const acc = new Acceleration({
+      cgroup: options.cgroup,
+      cgroupId: id,
+      pin,
+      adopted,
+      coll,
+      maps,
+      msg,
+      ops,
+      ledger,
+      entry,
+      opened: Object.values(opened),
+    });
     cleanup.length = 0;
     if (options.resync !== false) {
       try {

@@ -11,7 +11,14 @@ const MAP_SHARED = 1;
 
 describe("system call gateway", () => {
   test("mmap() of a BPF_F_MMAPABLE array shares memory with the map in both directions", () => {
-    using map = createMap({ name: "t_mmap", type: "array", keySize: 4, valueSize: 8, maxEntries: 512, flags: MAP_FLAGS.mmapable });
+    using map = createMap({
+      name: "t_mmap",
+      type: "array",
+      keySize: 4,
+      valueSize: 8,
+      maxEntries: 512,
+      flags: MAP_FLAGS.mmapable,
+    });
     const s = sys();
     const len = 4096;
     const addr = s.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, rawFd(map.fd), 0);

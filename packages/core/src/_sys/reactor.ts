@@ -79,7 +79,12 @@ class EventSet {
   constructor(s: Sys) {
     this.s = s;
     const epfd = s.epollCreate();
-    if (epfd < 0) throw new SyscallError("Cannot create the reactor's epoll set", { syscall: "epoll_create1", op: "epoll_create1", errno: -epfd });
+    if (epfd < 0)
+      throw new SyscallError("Cannot create the reactor's epoll set", {
+        syscall: "epoll_create1",
+        op: "epoll_create1",
+        errno: -epfd,
+      });
     const efd = s.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0) {
       s.close(epfd);
@@ -89,7 +94,11 @@ class EventSet {
     if (r < 0) {
       s.close(efd);
       s.close(epfd);
-      throw new SyscallError("Cannot add the reactor's eventfd to its epoll set", { syscall: "epoll_ctl", op: "EPOLL_CTL_ADD", errno: -r });
+      throw new SyscallError("Cannot add the reactor's eventfd to its epoll set", {
+        syscall: "epoll_ctl",
+        op: "EPOLL_CTL_ADD",
+        errno: -r,
+      });
     }
     this.epfd = epfd;
     this.efd = efd;
@@ -126,7 +135,13 @@ class EventSet {
     this.armed = false;
     if (n < 0) {
       if (++this.#failures >= MAX_FAILURES) {
-        this.#failed(new SyscallError("Cannot wait for events: epoll_wait() keeps failing on the reactor thread", { syscall: "epoll_wait", op: "epoll_wait", errno: 5 }));
+        this.#failed(
+          new SyscallError("Cannot wait for events: epoll_wait() keeps failing on the reactor thread", {
+            syscall: "epoll_wait",
+            op: "epoll_wait",
+            errno: 5,
+          }),
+        );
         return;
       }
     } else {
@@ -186,7 +201,9 @@ class Source implements ReadySource {
       const r = set.s.epollCtl(set.epfd, op, this.#fd, EPOLLIN | EPOLLONESHOT, this.#token);
       if (r < 0) {
         const name = op === EPOLL_CTL_ADD ? "EPOLL_CTL_ADD" : "EPOLL_CTL_MOD";
-        return Promise.reject(new SyscallError(`Cannot wait for ${this.#what}`, { syscall: "epoll_ctl", op: name, errno: -r }));
+        return Promise.reject(
+          new SyscallError(`Cannot wait for ${this.#what}`, { syscall: "epoll_ctl", op: name, errno: -r }),
+        );
       }
       this.#added = true;
       this.#interest = true;
@@ -300,5 +317,7 @@ export function watchReadable(fd: number, what: string): ReadySource {
  * ```
  */
 export function reactorState(): ReactorState {
-  return current === undefined ? { sources: 0, waiting: 0, armed: false } : { sources: current.sources.size, waiting: current.waiting, armed: current.armed };
+  return current === undefined
+    ? { sources: 0, waiting: 0, armed: false }
+    : { sources: current.sources.size, waiting: current.waiting, armed: current.armed };
 }

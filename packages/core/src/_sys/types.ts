@@ -43,7 +43,14 @@ export interface Sys {
   /** `sendto(fd, buf, len, flags, addr, addrlen)`; `addr` may be null. */
   sendto(fd: number, buf: Uint8Array, len: number, flags: number, addr: Uint8Array | null, addrlen: number): number;
   /** `recvfrom(fd, buf, len, flags, addr, &addrlen)`; `addr` and `addrlen` may be null. */
-  recvfrom(fd: number, buf: Uint8Array, len: number, flags: number, addr: Uint8Array | null, addrlen: Uint32Array | null): number;
+  recvfrom(
+    fd: number,
+    buf: Uint8Array,
+    len: number,
+    flags: number,
+    addr: Uint8Array | null,
+    addrlen: Uint32Array | null,
+  ): number;
   /** `setsockopt(fd, level, name, value, len)` */
   setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   /** `getsockopt(fd, level, name, value, &len)` */

@@ -44,7 +44,9 @@ export function cString(text: string): Native {
 }
 
 const CMD_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(BPF_CMD).reverse().map(([name, value]) => [value, `BPF_${name}`]),
+  Object.entries(BPF_CMD)
+    .reverse()
+    .map(([name, value]) => [value, `BPF_${name}`]),
 );
 
 /** Returns the kernel name of a bpf command, such as `"BPF_MAP_CREATE"`. */
@@ -66,7 +68,8 @@ export function bpfHint(cmd: number, errno: number): string | undefined {
       }
       return "run as root or grant CAP_BPF (plus CAP_NET_ADMIN for networking programs, CAP_PERFMON for tracing)";
     case E.E2BIG:
-      if (cmd === BPF_CMD.MAP_UPDATE_ELEM || cmd === BPF_CMD.MAP_UPDATE_BATCH) return "the map is full (max entries reached)";
+      if (cmd === BPF_CMD.MAP_UPDATE_ELEM || cmd === BPF_CMD.MAP_UPDATE_BATCH)
+        return "the map is full (max entries reached)";
       if (cmd === BPF_CMD.PROG_LOAD) return "the program has too many instructions";
       return undefined;
     case E.EEXIST:

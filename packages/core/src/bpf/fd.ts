@@ -120,7 +120,11 @@ export class Fd {
   dup(): Fd {
     const ret = sys().fcntl(rawOf(this), F_DUPFD_CLOEXEC, 1);
     if (ret < 0) {
-      throw new SyscallError(`Cannot duplicate ${this.#what}`, { syscall: "fcntl", op: "F_DUPFD_CLOEXEC", errno: -ret });
+      throw new SyscallError(`Cannot duplicate ${this.#what}`, {
+        syscall: "fcntl",
+        op: "F_DUPFD_CLOEXEC",
+        errno: -ret,
+      });
     }
     return new Fd(ret, this.#what);
   }

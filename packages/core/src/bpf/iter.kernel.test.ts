@@ -28,7 +28,11 @@ describe("createIterLink() and readIterator()", () => {
   });
 
   test("a program that is not an iterator is refused before any system call", () => {
-    using prog = loadProgram({ type: "xdp", license: "GPL", instructions: new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]) });
+    using prog = loadProgram({
+      type: "xdp",
+      license: "GPL",
+      instructions: new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]),
+    });
     expect(() => createIterLink(prog)).toThrow(TypeError);
   });
 });

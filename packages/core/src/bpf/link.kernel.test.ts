@@ -74,7 +74,9 @@ function bpftoolLinks(): BpftoolLink[] {
 }
 
 function bpftoolAtLeast(major: number, minor: number): boolean {
-  const { version } = JSON.parse(execFileSync("bpftool", ["-j", "version"], { encoding: "utf8" })) as { version: string };
+  const { version } = JSON.parse(execFileSync("bpftool", ["-j", "version"], { encoding: "utf8" })) as {
+    version: string;
+  };
   const [maj = 0, min = 0] = version.split(".").map(Number);
   return maj > major || (maj === major && min >= minor);
 }
@@ -214,7 +216,9 @@ describe("createLink() on tcx", () => {
       const target = { ifindex: v.ifindex };
       {
         using link = createLink(prog, target, "tcxEgress");
-        expect(queryPrograms(target, "tcxEgress").programs).toEqual([{ programId: id(prog), linkId: link.id, attachFlags: 0 }]);
+        expect(queryPrograms(target, "tcxEgress").programs).toEqual([
+          { programId: id(prog), linkId: link.id, attachFlags: 0 },
+        ]);
       }
       expect(queryPrograms(target, "tcxEgress").programs).toEqual([]);
 
@@ -271,7 +275,9 @@ describe("createLink() on tcx", () => {
       const err = caught(() => createLink(prog, { ifindex: 9999 }, "tcxIngress"));
       expect(err).toBeInstanceOf(SyscallError);
       expect(err).toMatchObject({ op: "BPF_LINK_CREATE", code: "ENODEV" });
-      expect((err as Error).message).toMatch(/^Cannot link schedCls program "tcx_err" to ifindex 9999 as "tcxIngress": ENODEV/);
+      expect((err as Error).message).toMatch(
+        /^Cannot link schedCls program "tcx_err" to ifindex 9999 as "tcxIngress": ENODEV/,
+      );
       expect((err as Error).message).toMatch(/withNetns/);
 
       using link = createLink(prog, { ifindex: v.ifindex }, "tcxIngress");
@@ -298,7 +304,9 @@ describe("createLink() on tcx", () => {
       expect(() => createLink(prog, { ifindex: 1 }, "tcxIngress", { anchor: { before: { programId: -1 } } })).toThrow(
         RangeError,
       );
-      expect(() => createLink(prog, { ifindex: 1 }, "tcxIngress", { expectedRevision: 1 as never })).toThrow(RangeError);
+      expect(() => createLink(prog, { ifindex: 1 }, "tcxIngress", { expectedRevision: 1 as never })).toThrow(
+        RangeError,
+      );
       expect(() => attachProgram({ ifindex: 1 }, xdp, "skMsgVerdict")).toThrow(TypeError);
       expect(() => queryPrograms({ ifindex: 1 }, "nope" as never)).toThrow(TypeError);
     } finally {
@@ -353,7 +361,9 @@ describe("createLink() on XDP", () => {
       }[];
       expect(shown?.xdp).toMatchObject({ mode: 2, prog: { id: id(prog) } }); // XDP_ATTACHED_SKB
 
-      const [net] = JSON.parse(v.ns.exec("bpftool", ["-j", "net", "show"])) as { xdp: { ifindex: number; mode: string; id: number }[] }[];
+      const [net] = JSON.parse(v.ns.exec("bpftool", ["-j", "net", "show"])) as {
+        xdp: { ifindex: number; mode: string; id: number }[];
+      }[];
       expect(net?.xdp).toEqual([expect.objectContaining({ ifindex: v.ifindex, mode: "generic", id: id(prog) })]);
 
       const busy = caught(() => createLink(other, { ifindex: v.ifindex }, "xdp", { flags: XDP_FLAGS.skbMode }));
@@ -485,7 +495,8 @@ describe("cgroup attachments", () => {
     using cg = tempCgroup();
     const progs = Array.from({ length: 20 }, (_, i) => load("cgroupSkb", `cg_many_${i}`, 1));
     try {
-      for (const p of progs) attachProgram({ path: cg.path }, p, "cgroupInetEgress", { flags: ATTACH_FLAGS.allowMulti });
+      for (const p of progs)
+        attachProgram({ path: cg.path }, p, "cgroupInetEgress", { flags: ATTACH_FLAGS.allowMulti });
       const query = queryPrograms({ path: cg.path }, "cgroupInetEgress");
       expect(query.programs.map((p) => p.programId)).toEqual(progs.map(id));
       for (const p of progs) detachProgram({ path: cg.path }, p, "cgroupInetEgress");
@@ -508,12 +519,16 @@ describe("attachProgram() on a sockmap", () => {
     using sockmap = createMap({ name: "t_sockmap", type: "sockmap", keySize: 4, valueSize: 4, maxEntries: 4 });
     using verdict = load("skMsg", "msg_verdict", 1);
     attachProgram({ fd: sockmap }, verdict, "skMsgVerdict");
-    expect(queryPrograms({ fd: sockmap }, "skMsgVerdict").programs).toEqual([{ programId: id(verdict), attachFlags: 0 }]);
+    expect(queryPrograms({ fd: sockmap }, "skMsgVerdict").programs).toEqual([
+      { programId: id(verdict), attachFlags: 0 },
+    ]);
     detachProgram({ fd: sockmap }, verdict, "skMsgVerdict");
     expect(queryPrograms({ fd: sockmap }, "skMsgVerdict").programs).toEqual([]);
     const err = caught(() => detachProgram({ fd: sockmap }, verdict, "skMsgVerdict"));
     expect(err).toMatchObject({ op: "BPF_PROG_DETACH", code: "ENOENT" });
-    expect((err as Error).message).toMatch(/^Cannot detach skMsg program "msg_verdict" from map "t_sockmap" as "skMsgVerdict"/);
+    expect((err as Error).message).toMatch(
+      /^Cannot detach skMsg program "msg_verdict" from map "t_sockmap" as "skMsgVerdict"/,
+    );
   });
 
   test("createLink() holds an sk_skb verdict program on a sockhash", () => {
@@ -554,12 +569,19 @@ describe("createLink() on a network namespace", () => {
 describe("openPinned*() of the wrong kind", () => {
   test("a pinned program is not a map or a link, a pinned map is not a program", () => {
     using dir = bpffsDir();
-    using prog = loadProgram({ name: "kind", type: "xdp", license: "GPL", instructions: new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]) });
+    using prog = loadProgram({
+      name: "kind",
+      type: "xdp",
+      license: "GPL",
+      instructions: new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]),
+    });
     using map = createMap({ name: "kind", type: "array", keySize: 4, valueSize: 4, maxEntries: 1 });
     prog.pin(dir.join("prog"));
     map.pin(dir.join("map"));
     const before = openFds().length;
-    expect(() => openPinnedMap(dir.join("prog"))).toThrow(new TypeError(`Cannot open pinned map "${dir.join("prog")}": the pinned object is a program`));
+    expect(() => openPinnedMap(dir.join("prog"))).toThrow(
+      new TypeError(`Cannot open pinned map "${dir.join("prog")}": the pinned object is a program`),
+    );
     expect(() => openPinnedLink(dir.join("map"))).toThrow(/the pinned object is a map/);
     expect(() => openPinnedProgram(dir.join("map"))).toThrow(/pinned program .*: the pinned object is a map/);
     expect(openFds().length).toBe(before);

@@ -360,7 +360,8 @@ function checkProgram(program: BpfProgram, attachType: AttachType, what: string)
 /** Formats a bad option value for an error message. */
 function show(value: unknown): string {
   if (typeof value === "bigint") return `${value}n`;
-  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null) return String(value);
+  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null)
+    return String(value);
   try {
     return JSON.stringify(value) ?? typeof value;
   } catch {
@@ -466,7 +467,9 @@ function checkAnchor(anchor: LinkAnchor | undefined, attachType: AttachType, wha
       return;
     }
   }
-  throw new TypeError(`${what}: anchor must be "first", "last", { before } or { after } of a program, a link, { programId } or { linkId }`);
+  throw new TypeError(
+    `${what}: anchor must be "first", "last", { before } or { after } of a program, a link, { programId } or { linkId }`,
+  );
 }
 
 function encodeAnchor(anchor: LinkAnchor | undefined): EncodedAnchor {
@@ -546,7 +549,8 @@ function linkHint(cmd: number, errno: number, ctx: HintContext): string | undefi
     case ENOLINK:
       return "the link was detached";
     case E.EPERM:
-      if (cmd === BPF_CMD.LINK_UPDATE) return "the link runs a different program than expected, or needs CAP_BPF and CAP_NET_ADMIN";
+      if (cmd === BPF_CMD.LINK_UPDATE)
+        return "the link runs a different program than expected, or needs CAP_BPF and CAP_NET_ADMIN";
       if ((cmd === BPF_CMD.PROG_ATTACH || cmd === BPF_CMD.LINK_CREATE) && ctx.attachType?.startsWith("cgroup")) {
         return "the hook's attachments use other flags (allowMulti, allowOverride), or an ancestor cgroup's attachment forbids overriding; else run as root";
       }
@@ -845,7 +849,12 @@ export function createLink(
     resolved.opened?.close();
   }
   if (ret < 0) {
-    throw linkError(what, BPF_CMD.LINK_CREATE, -ret, { attachType, flags: extra, target: resolved, programType: program.type });
+    throw linkError(what, BPF_CMD.LINK_CREATE, -ret, {
+      attachType,
+      flags: extra,
+      target: resolved,
+      programType: program.type,
+    });
   }
   return wrapLink(new Fd(ret, `${attachType} link of program "${program.name}"`));
 }
@@ -1124,12 +1133,21 @@ export function attachProgram(
   const resolved = resolveTarget(target, what);
   let ret: number;
   try {
-    progAttachAttr(resolved, progFd, attachType, flags | (replace === undefined ? 0 : F_REPLACE), replaceFd, anchor, revision);
+    progAttachAttr(
+      resolved,
+      progFd,
+      attachType,
+      flags | (replace === undefined ? 0 : F_REPLACE),
+      replaceFd,
+      anchor,
+      revision,
+    );
     ret = bpfShared(BPF_CMD.PROG_ATTACH, ATTR_PROG_ATTACH.SIZE);
   } finally {
     resolved.opened?.close();
   }
-  if (ret < 0) throw linkError(what, BPF_CMD.PROG_ATTACH, -ret, { attachType, target: resolved, programType: program.type });
+  if (ret < 0)
+    throw linkError(what, BPF_CMD.PROG_ATTACH, -ret, { attachType, target: resolved, programType: program.type });
 }
 
 /**
@@ -1210,8 +1228,13 @@ export function detachProgram(
 export function createIterLink(program: BpfProgram): BpfLink {
   const what = `Cannot create the iterator link of ${program instanceof BpfProgram ? `program "${program.name}"` : "program"}`;
   if (!(program instanceof BpfProgram)) throw new TypeError(`${what}: program must be a BpfProgram`);
-  if (program.type !== "tracing" || (program.expectedAttachType !== undefined && program.expectedAttachType !== "traceIter")) {
-    throw new TypeError(`${what}: it is a ${program.type} program${program.expectedAttachType === undefined ? "" : ` for "${program.expectedAttachType}"`}, not an iterator (SEC("iter/..."))`);
+  if (
+    program.type !== "tracing" ||
+    (program.expectedAttachType !== undefined && program.expectedAttachType !== "traceIter")
+  ) {
+    throw new TypeError(
+      `${what}: it is a ${program.type} program${program.expectedAttachType === undefined ? "" : ` for "${program.expectedAttachType}"`}, not an iterator (SEC("iter/..."))`,
+    );
   }
   const a = attr(ATTR_LINK_CREATE.SIZE);
   a.dv.setUint32(ATTR_LINK_CREATE.prog_fd, rawFd(program.fd), true);
@@ -1267,7 +1290,13 @@ export function readIterator(link: BpfLink, options: ReadIteratorOptions = {}): 
       if (n < 0) throw new SyscallError(what, { syscall: "read", op: "read", errno: -n });
       if (n === 0) break;
       total += n;
-      if (total > max) throw new SyscallError(`${what}: more than ${max} bytes`, { syscall: "read", op: "read", errno: E.E2BIG, hint: "raise maxBytes" });
+      if (total > max)
+        throw new SyscallError(`${what}: more than ${max} bytes`, {
+          syscall: "read",
+          op: "read",
+          errno: E.E2BIG,
+          hint: "raise maxBytes",
+        });
       chunks.push(buf.subarray(0, n));
     }
     const out = new Uint8Array(total);

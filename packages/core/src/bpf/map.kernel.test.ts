@@ -262,7 +262,11 @@ describe("fd-valued maps", () => {
     expect([...map.keys()].length).toBe(4);
     expect([...map.entries()].map(([k]) => hex(k))).toEqual([hex(u32(1))]);
     map.pin(dir.join("progs"));
-    expect(bpftoolDump(dir.join("progs")).filter((e) => e.value !== undefined).map((e) => e.key)).toEqual([hex(u32(1))]);
+    expect(
+      bpftoolDump(dir.join("progs"))
+        .filter((e) => e.value !== undefined)
+        .map((e) => e.key),
+    ).toEqual([hex(u32(1))]);
     using again = openPinnedMap(dir.join("progs"));
     expect(again.type).toBe("progArray");
     expect(map.delete(u32(1))).toBe(true);
@@ -273,7 +277,14 @@ describe("fd-valued maps", () => {
     test(`${type} stores inner maps and returns their ids`, () => {
       using dir = bpffsDir();
       const inner: MapSpec = { type: "array", keySize: 4, valueSize: 4, maxEntries: 2 };
-      using outer = createMap({ name: `t_${type}`.slice(0, 15), type, keySize: 4, valueSize: 4, maxEntries: 4, innerMap: inner });
+      using outer = createMap({
+        name: `t_${type}`.slice(0, 15),
+        type,
+        keySize: 4,
+        valueSize: 4,
+        maxEntries: 4,
+        innerMap: inner,
+      });
       using a = createMap(inner);
       using b = createMap(inner);
       outer.set(u32(0), a);
@@ -307,7 +318,11 @@ describe("fd-valued maps", () => {
       expect(new DataView(cookie.buffer).getBigUint64(0, true)).toBeGreaterThan(0n);
       expect([...map.entries()].map(([k]) => hex(k))).toEqual([hex(u32(3))]);
       map.pin(dir.join("socks"));
-      expect(bpftoolDump(dir.join("socks")).filter((e) => e.value !== undefined).map((e) => e.key)).toEqual([hex(u32(3))]);
+      expect(
+        bpftoolDump(dir.join("socks"))
+          .filter((e) => e.value !== undefined)
+          .map((e) => e.key),
+      ).toEqual([hex(u32(3))]);
       using again = openPinnedMap(dir.join("socks"));
       expect(again.type).toBe(type);
       expect(map.delete(u32(3))).toBe(true);
@@ -329,9 +344,13 @@ describe("keyless maps", () => {
     queue.pin(dir.join("queue"));
     using again = openPinnedMap(dir.join("queue"));
     expect(again.type).toBe("queue");
-    expect([queue.pop(), again.pop(), queue.pop()].map((v) => hex(v as Uint8Array))).toEqual([1, 2, 3].map((n) => hex(u32(n))));
+    expect([queue.pop(), again.pop(), queue.pop()].map((v) => hex(v as Uint8Array))).toEqual(
+      [1, 2, 3].map((n) => hex(u32(n))),
+    );
     expect(queue.pop()).toBeUndefined();
-    expect([stack.pop(), stack.pop(), stack.pop()].map((v) => hex(v as Uint8Array))).toEqual([3, 2, 1].map((n) => hex(u32(n))));
+    expect([stack.pop(), stack.pop(), stack.pop()].map((v) => hex(v as Uint8Array))).toEqual(
+      [3, 2, 1].map((n) => hex(u32(n))),
+    );
     // Full queue: E2BIG, unless told to overwrite.
     for (const n of [1, 2, 3, 4]) queue.push(u32(n));
     expect(() => queue.push(u32(5))).toThrow(/E2BIG.*map is full/);
@@ -346,7 +365,9 @@ describe("keyless maps", () => {
     ring.pin(dir.join("ring"));
     using again = openPinnedMap(dir.join("ring"));
     expect(again.type).toBe("ringbuf");
-    const shown = JSON.parse(execFileSync("bpftool", ["-j", "map", "show", "pinned", dir.join("ring")], { encoding: "utf8" }));
+    const shown = JSON.parse(
+      execFileSync("bpftool", ["-j", "map", "show", "pinned", dir.join("ring")], { encoding: "utf8" }),
+    );
     expect(shown).toMatchObject({ type: "ringbuf", name: "t_ring", bytes_value: 0 });
     expect(() => ring.peek()).toThrow(NotSupportedError);
     expect(() => ring.peek()).toThrow(/peek on ringbuf maps not supported/);
@@ -365,7 +386,9 @@ describe("BpfMap bulk operations", () => {
     }
     expect(map.updateBatch(keys, values)).toBe(n);
     // Refused before any entry is written: no misleading progress count.
-    expect(() => map.updateBatch(keys, values, { lock: true })).toThrow(/^Cannot batch update entries in map "t_batch": EINVAL/);
+    expect(() => map.updateBatch(keys, values, { lock: true })).toThrow(
+      /^Cannot batch update entries in map "t_batch": EINVAL/,
+    );
     const outK = new Uint8Array(1024 * 4);
     const outV = new Uint8Array(1024 * 8);
     let total = 0;

@@ -101,7 +101,6 @@ export interface MapInfo {
   readonly mapExtra: bigint;
 }
 
-
 const MODE_FLAGS: Readonly<Record<UpdateMode, number>> = { any: 0, noExist: 1, exist: 2 };
 const BPF_F_LOCK = 4;
 
@@ -128,7 +127,9 @@ function copySmall(to: Uint8Array, from: Uint8Array, n: number): void {
 }
 
 function isFdOwner(value: unknown): value is FdOwner {
-  return value instanceof Fd || (typeof value === "object" && value !== null && (value as { fd?: unknown }).fd instanceof Fd);
+  return (
+    value instanceof Fd || (typeof value === "object" && value !== null && (value as { fd?: unknown }).fd instanceof Fd)
+  );
 }
 
 /**
@@ -669,12 +670,15 @@ export class BpfMap {
     if (this.#closed) throw new ClosedError(this.#what());
     if (value instanceof Uint8Array) {
       if (value.length !== this.valueBytes) {
-        throw new RangeError(`Invalid value for ${this.#what()}: expected ${this.valueBytes} bytes, got ${value.length}`);
+        throw new RangeError(
+          `Invalid value for ${this.#what()}: expected ${this.valueBytes} bytes, got ${value.length}`,
+        );
       }
       copySmall(this.#value, value, this.valueBytes);
       return;
     }
-    if (!isFdOwner(value)) throw new TypeError(`Invalid value for ${this.#what()}: expected a Uint8Array or an fd owner`);
+    if (!isFdOwner(value))
+      throw new TypeError(`Invalid value for ${this.#what()}: expected a Uint8Array or an fd owner`);
     const raw = rawFd(value instanceof Fd ? value : value.fd);
     if (this.valueSize === 4) this.#valueView.setUint32(0, raw, true);
     else if (this.valueSize === 8) this.#valueView.setBigUint64(0, BigInt(raw), true);
@@ -684,7 +688,9 @@ export class BpfMap {
   #copyValue(out: Uint8Array | undefined): Uint8Array {
     const v = out ?? new Uint8Array(this.valueBytes);
     if (v.length < this.valueBytes) {
-      throw new RangeError(`Invalid output buffer for ${this.#what()}: needs ${this.valueBytes} bytes, got ${v.length}`);
+      throw new RangeError(
+        `Invalid output buffer for ${this.#what()}: needs ${this.valueBytes} bytes, got ${v.length}`,
+      );
     }
     copySmall(v, this.#value, this.valueBytes);
     return v;
@@ -710,9 +716,12 @@ export class BpfMap {
     this.#check();
     if (!(keys instanceof Uint8Array)) throw new TypeError(`Invalid keys for ${this.#what()}: expected a Uint8Array`);
     const n = count ?? Math.floor(keys.length / this.keySize);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`Invalid batch for ${this.#what()}: count must be at least 1`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`Invalid batch for ${this.#what()}: count must be at least 1`);
     if (keys.length < n * this.keySize) {
-      throw new RangeError(`Invalid keys for ${this.#what()}: ${n} keys need ${n * this.keySize} bytes, got ${keys.length}`);
+      throw new RangeError(
+        `Invalid keys for ${this.#what()}: ${n} keys need ${n * this.keySize} bytes, got ${keys.length}`,
+      );
     }
     if (values !== undefined && (!(values instanceof Uint8Array) || values.length < n * this.valueBytes)) {
       throw new RangeError(
@@ -743,7 +752,14 @@ export class BpfMap {
     return { count: done, cursor };
   }
 
-  #batchWrite(cmd: number, verb: string, keys: Uint8Array, values: Uint8Array | undefined, count: number, flags: number): number {
+  #batchWrite(
+    cmd: number,
+    verb: string,
+    keys: Uint8Array,
+    values: Uint8Array | undefined,
+    count: number,
+    flags: number,
+  ): number {
     const a = attr(ATTR_BATCH.SIZE);
     a.setPtr(ATTR_BATCH.keys, this.#sys.addressOf(keys));
     if (values !== undefined) a.setPtr(ATTR_BATCH.values, this.#sys.addressOf(values));

@@ -159,7 +159,12 @@ const FD_VALUES: ReadonlySet<MapType> = new Set([
   "xskmap",
 ]);
 /** Map types whose values are kept per possible CPU. */
-export const PER_CPU: ReadonlySet<MapType> = new Set(["percpuHash", "percpuArray", "lruPercpuHash", "percpuCgroupStorage"]);
+export const PER_CPU: ReadonlySet<MapType> = new Set([
+  "percpuHash",
+  "percpuArray",
+  "lruPercpuHash",
+  "percpuCgroupStorage",
+]);
 
 function checkU32(value: unknown, field: string, min: number): void {
   if (typeof value !== "number" || !Number.isInteger(value)) {
@@ -220,7 +225,9 @@ export function validateMapSpec(spec: MapSpec, path = "spec"): void {
   }
   if (type === "lpmTrie") {
     if (spec.keySize < 5) {
-      throw new RangeError(`Invalid map spec: ${path}.keySize must be at least 5 for lpmTrie maps (u32 prefix length and data)`);
+      throw new RangeError(
+        `Invalid map spec: ${path}.keySize must be at least 5 for lpmTrie maps (u32 prefix length and data)`,
+      );
     }
     if (((spec.flags ?? 0) & MAP_FLAGS.noPrealloc) === 0) {
       throw new RangeError(`Invalid map spec: ${path}.flags must include MAP_FLAGS.noPrealloc for lpmTrie maps`);

@@ -20,8 +20,16 @@ describe("loadProgram()", () => {
     } catch (err) {
       expect(err).toBeInstanceOf(VerifierError);
       const v = err as VerifierError;
-      expect(v).toMatchObject({ name: "VerifierError", syscall: "bpf", op: "BPF_PROG_LOAD", code: "EACCES", truncated: false });
-      expect(v.message).toMatch(/^Cannot load xdp program "broken": EACCES \(permission denied\): 1: \(0f\) r0 \+= r3: R3 !read_ok/);
+      expect(v).toMatchObject({
+        name: "VerifierError",
+        syscall: "bpf",
+        op: "BPF_PROG_LOAD",
+        code: "EACCES",
+        truncated: false,
+      });
+      expect(v.message).toMatch(
+        /^Cannot load xdp program "broken": EACCES \(permission denied\): 1: \(0f\) r0 \+= r3: R3 !read_ok/,
+      );
       expect(v.message).toMatch(/\(\d+ lines omitted\)$/);
       expect(v.log.length).toBeGreaterThan(2);
       expect(v.formatLog({ tail: 1 })).toBe(v.log.at(-1));
@@ -41,7 +49,12 @@ describe("loadProgram()", () => {
   });
 
   test("test-runs a tiny program and returns verdict, packet and duration", () => {
-    using prog = loadProgram({ name: "pass", type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
+    using prog = loadProgram({
+      name: "pass",
+      type: "xdp",
+      license: "GPL",
+      instructions: program(movImm(0, XDP_PASS), exit()),
+    });
     const data = new Uint8Array(64).map((_, i) => i);
     const r = prog.testRun({ data, repeat: 100 });
     expect(r.retval).toBe(XDP_PASS);
@@ -73,11 +86,18 @@ describe("loadProgram()", () => {
 
   test("info(), pin and openPinnedProgram() agree with bpftool", () => {
     using dir = bpffsDir();
-    using prog = loadProgram({ name: "dp_info", type: "schedCls", license: "GPL", instructions: program(movImm(0, 0), exit()) });
+    using prog = loadProgram({
+      name: "dp_info",
+      type: "schedCls",
+      license: "GPL",
+      instructions: program(movImm(0, 0), exit()),
+    });
     const info = prog.info();
     expect(info).toMatchObject({ type: "schedCls", name: "dp_info", xlatedSize: 16 });
     prog.pin(dir.join("prog"));
-    const shown = JSON.parse(execFileSync("bpftool", ["-j", "prog", "show", "pinned", dir.join("prog")], { encoding: "utf8" }));
+    const shown = JSON.parse(
+      execFileSync("bpftool", ["-j", "prog", "show", "pinned", dir.join("prog")], { encoding: "utf8" }),
+    );
     expect(shown).toMatchObject({ id: info.id, type: "sched_cls", name: "dp_info", tag: info.tag });
     using again = openPinnedProgram(dir.join("prog"));
     expect(again.info().id).toBe(info.id);
@@ -91,7 +111,9 @@ describe("loadProgram()", () => {
       /spec.instructions must be a non-empty multiple of 8 bytes, got 12/,
     );
     expect(() => loadProgram({ type: "xdp", license: "", instructions })).toThrow(/spec.license/);
-    expect(() => loadProgram({ name: "a name that is far too long", type: "xdp", license: "GPL", instructions })).toThrow(RangeError);
+    expect(() =>
+      loadProgram({ name: "a name that is far too long", type: "xdp", license: "GPL", instructions }),
+    ).toThrow(RangeError);
   });
 
   test("test-run with input the program type rejects is a SyscallError", () => {
@@ -132,7 +154,12 @@ describe("BpfProgram.testRun() interrupted by a signal", () => {
   }
 
   test("testRun() starts the run again after EINTR and returns its result", () => {
-    using prog = loadProgram({ name: "pass", type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
+    using prog = loadProgram({
+      name: "pass",
+      type: "xdp",
+      license: "GPL",
+      instructions: program(movImm(0, XDP_PASS), exit()),
+    });
     const gate = interruptFirst(3);
     try {
       const run = prog.testRun({ data: new Uint8Array(64), repeat: 100 });
@@ -145,10 +172,17 @@ describe("BpfProgram.testRun() interrupted by a signal", () => {
   });
 
   test("testRun() gives up with EINTR when every attempt is interrupted", () => {
-    using prog = loadProgram({ name: "pass", type: "xdp", license: "GPL", instructions: program(movImm(0, XDP_PASS), exit()) });
+    using prog = loadProgram({
+      name: "pass",
+      type: "xdp",
+      license: "GPL",
+      instructions: program(movImm(0, XDP_PASS), exit()),
+    });
     const gate = interruptFirst(1000);
     try {
-      expect(() => prog.testRun({ data: new Uint8Array(64) })).toThrow(expect.objectContaining({ code: "EINTR" }) as Error);
+      expect(() => prog.testRun({ data: new Uint8Array(64) })).toThrow(
+        expect.objectContaining({ code: "EINTR" }) as Error,
+      );
     } finally {
       gate.restore();
     }

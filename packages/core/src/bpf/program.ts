@@ -307,7 +307,10 @@ export class BpfProgram {
     const data = options.data;
     const dataOut = new Uint8Array(options.dataOutSize ?? (data?.length ?? 0) + 4096);
     const ctx = options.ctx;
-    const ctxOut = ctx === undefined && options.ctxOutSize === undefined ? undefined : new Uint8Array(options.ctxOutSize ?? Math.max(ctx?.length ?? 0, CTX_OUT_DEFAULT));
+    const ctxOut =
+      ctx === undefined && options.ctxOutSize === undefined
+        ? undefined
+        : new Uint8Array(options.ctxOutSize ?? Math.max(ctx?.length ?? 0, CTX_OUT_DEFAULT));
     // The kernel stops a run when a signal is pending (EINTR, checked between
     // repetitions and, on older kernels, even for one); the run has no effect
     // the caller relies on until it completes, so it is retried, as
@@ -454,7 +457,6 @@ function validateProgramSpec(spec: ProgramSpec): void {
     );
   }
 }
-
 
 /**
  * Loads a program into the kernel (BPF_PROG_LOAD).

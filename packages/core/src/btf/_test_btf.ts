@@ -73,7 +73,9 @@ export function readObject(bytes: Uint8Array): TestObject {
   const shstr = raw[shstrndx]?.bytes ?? new Uint8Array(0);
   const names = raw.map((s) => cstr(shstr, s.nameOff));
   const sections = new Map<string, TestSection>();
-  raw.forEach((s, i) => sections.set(names[i] as string, { name: names[i] as string, type: s.type, size: s.size, bytes: s.bytes }));
+  raw.forEach((s, i) =>
+    sections.set(names[i] as string, { name: names[i] as string, type: s.type, size: s.size, bytes: s.bytes }),
+  );
   const symbols: TestSymbol[] = [];
   const symtab = raw.find((s) => s.type === SHT_SYMTAB);
   if (symtab !== undefined) {
@@ -114,7 +116,8 @@ export const HAS_BPFTOOL: boolean = spawnSync("bpftool", ["version"]).status ===
 /** The objects bpf/build.sh made from bpf/testdata/*.c (building them when missing). */
 export function testdataObjects(): string[] {
   const dir = join(ROOT, "bpf/build/testdata");
-  if (!existsSync(join(dir, "xdp_count.o")) && HAS_CLANG) execFileSync("bash", [join(ROOT, "bpf/build.sh")], { stdio: "pipe" });
+  if (!existsSync(join(dir, "xdp_count.o")) && HAS_CLANG)
+    execFileSync("bash", [join(ROOT, "bpf/build.sh")], { stdio: "pipe" });
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith(".o"))
@@ -135,7 +138,20 @@ export function btfKindsObject(): string {
     const tmp = join(dir, `btf_kinds.o.${process.pid}`);
     execFileSync(
       "clang-19",
-      ["-target", "bpf", "-g", "-O2", "-Wall", "-Werror", `-ffile-prefix-map=${ROOT}=`, "-fdebug-compilation-dir=.", "-c", "packages/core/testdata/btf_kinds.c", "-o", tmp],
+      [
+        "-target",
+        "bpf",
+        "-g",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        `-ffile-prefix-map=${ROOT}=`,
+        "-fdebug-compilation-dir=.",
+        "-c",
+        "packages/core/testdata/btf_kinds.c",
+        "-o",
+        tmp,
+      ],
       { cwd: ROOT, stdio: "pipe" },
     );
     renameSync(tmp, out);

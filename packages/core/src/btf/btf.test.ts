@@ -1,7 +1,16 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { describe, expect, test } from "vitest";
-import { type Btf, BtfSyntaxError, type BtfType, buildBtf, encodeBtf, parseBtf, parseLazyBtf, typeIdsByEssentialName } from "./btf.ts";
+import {
+  type Btf,
+  BtfSyntaxError,
+  type BtfType,
+  buildBtf,
+  encodeBtf,
+  parseBtf,
+  parseLazyBtf,
+  typeIdsByEssentialName,
+} from "./btf.ts";
 import { fixupDatasecs } from "./btf_load.ts";
 import {
   type BpftoolType,
@@ -44,7 +53,6 @@ const BPFTOOL_KIND: Record<Exclude<BtfType["kind"], "void">, string> = {
 function anon(name: string): string {
   return name === "" ? "(anon)" : name;
 }
-
 
 /** Our type in the shape of bpftool's JSON dump. */
 function asBpftool(t: BtfType): Record<string, unknown> {
@@ -101,7 +109,12 @@ function asBpftool(t: BtfType): Record<string, unknown> {
     case "var":
       return { ...base, type_id: t.typeId, linkage: t.linkage };
     case "datasec":
-      return { ...base, size: t.size, vlen: t.vars.length, vars: t.vars.map((v) => ({ type_id: v.typeId, offset: v.offset, size: v.size })) };
+      return {
+        ...base,
+        size: t.size,
+        vlen: t.vars.length,
+        vars: t.vars.map((v) => ({ type_id: v.typeId, offset: v.offset, size: v.size })),
+      };
     case "float":
       return { ...base, size: t.size };
     case "declTag":
@@ -116,9 +129,12 @@ function compareWithBpftool(btf: Btf, expected: readonly BpftoolType[]): string[
     const t = btf.typeById(want.id);
     const got = t === undefined ? undefined : JSON.stringify(asBpftool(t));
     // bpftool's key order is not ours: compare as sorted objects.
-    const norm = (o: unknown): string => JSON.stringify(o, (_k, v: unknown) =>
-      v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
-    );
+    const norm = (o: unknown): string =>
+      JSON.stringify(o, (_k, v: unknown) =>
+        v !== null && typeof v === "object" && !Array.isArray(v)
+          ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+          : v,
+      );
     if (got === undefined || norm(JSON.parse(got)) !== norm(want)) {
       mismatches.push(`[${want.id}] ours ${got} bpftool ${JSON.stringify(want)}`);
       if (mismatches.length > 10) break;
@@ -146,11 +162,18 @@ describe("parseBtf()", () => {
       ["packets", 0, 0],
       ["bytes", 8, 0],
     ]);
-    expect(btf.resolve(counters.members[0]?.typeId ?? 0)).toMatchObject({ kind: "int", name: "unsigned long long", size: 8, signed: false });
+    expect(btf.resolve(counters.members[0]?.typeId ?? 0)).toMatchObject({
+      kind: "int",
+      name: "unsigned long long",
+      size: 8,
+      signed: false,
+    });
     expect(btf.sizeOf(counters.id)).toBe(16);
 
     const maps = btf.datasecVariables(".maps");
-    expect(maps?.map((v) => [v.name, v.offset, v.size, v.type.linkage])).toEqual([["xdp_counters", 0, 32]].map((e) => [...e, "global"]));
+    expect(maps?.map((v) => [v.name, v.offset, v.size, v.type.linkage])).toEqual(
+      [["xdp_counters", 0, 32]].map((e) => [...e, "global"]),
+    );
     const def = btf.resolve(maps?.[0]?.type.typeId ?? 0);
     if (def.kind !== "struct") throw new Error("map definition is not a struct");
     expect(def.members.map((m) => m.name)).toEqual(["type", "max_entries", "key", "value"]);
@@ -173,54 +196,70 @@ describe("parseBtf()", () => {
     expect(btf.datasecVariables("license")?.[0]).toMatchObject({ name: "LICENSE", size: 13 });
   });
 
-  test.skipIf(!HAS_CLANG)("decodes every kind in btf_kinds.o: bitfields, float, enum64, signed enums, tags, fwd, qualifiers", () => {
-    const btf = parseObject(btfKindsObject());
-    const kinds = new Set(btf.types.map((t) => t.kind));
-    for (const k of Object.keys(BPFTOOL_KIND)) expect(kinds, k).toContain(k);
+  test.skipIf(!HAS_CLANG)(
+    "decodes every kind in btf_kinds.o: bitfields, float, enum64, signed enums, tags, fwd, qualifiers",
+    () => {
+      const btf = parseObject(btfKindsObject());
+      const kinds = new Set(btf.types.map((t) => t.kind));
+      for (const k of Object.keys(BPFTOOL_KIND)) expect(kinds, k).toContain(k);
 
-    const flags = btf.typesByName("flags", "struct")[0];
-    if (flags?.kind !== "struct") throw new Error("no struct flags");
-    expect(flags.kindFlag).toBe(true);
-    expect(flags.members.slice(0, 4).map((m) => [m.name, m.bitOffset, m.bitSize])).toEqual([
-      ["a", 0, 3],
-      ["b", 3, 5],
-      ["c", 8, 12],
-      ["wide", 64, 0],
-    ]);
-    expect(btf.sizeOf(flags.id)).toBe(104);
-    const grid = flags.members.find((m) => m.name === "grid");
-    expect(btf.sizeOf(grid?.typeId ?? 0)).toBe(24);
-    const cv = flags.members.find((m) => m.name === "cv");
-    expect(btf.resolve(cv?.typeId ?? 0)).toMatchObject({ kind: "int", name: "int" });
-    const up = btf.typeById(flags.members.find((m) => m.name === "up")?.typeId ?? 0);
-    expect(up?.kind === "ptr" && btf.typeById(up.typeId)).toMatchObject({ kind: "typeTag", name: "user" });
-    expect(up?.kind === "ptr" && btf.resolve(up.typeId)).toMatchObject({ kind: "int", name: "int" });
-    const op = btf.typeById(flags.members.find((m) => m.name === "op")?.typeId ?? 0);
-    expect(op?.kind === "ptr" && btf.typeById(op.typeId)).toMatchObject({ kind: "fwd", name: "opaque", union: false });
+      const flags = btf.typesByName("flags", "struct")[0];
+      if (flags?.kind !== "struct") throw new Error("no struct flags");
+      expect(flags.kindFlag).toBe(true);
+      expect(flags.members.slice(0, 4).map((m) => [m.name, m.bitOffset, m.bitSize])).toEqual([
+        ["a", 0, 3],
+        ["b", 3, 5],
+        ["c", 8, 12],
+        ["wide", 64, 0],
+      ]);
+      expect(btf.sizeOf(flags.id)).toBe(104);
+      const grid = flags.members.find((m) => m.name === "grid");
+      expect(btf.sizeOf(grid?.typeId ?? 0)).toBe(24);
+      const cv = flags.members.find((m) => m.name === "cv");
+      expect(btf.resolve(cv?.typeId ?? 0)).toMatchObject({ kind: "int", name: "int" });
+      const up = btf.typeById(flags.members.find((m) => m.name === "up")?.typeId ?? 0);
+      expect(up?.kind === "ptr" && btf.typeById(up.typeId)).toMatchObject({ kind: "typeTag", name: "user" });
+      expect(up?.kind === "ptr" && btf.resolve(up.typeId)).toMatchObject({ kind: "int", name: "int" });
+      const op = btf.typeById(flags.members.find((m) => m.name === "op")?.typeId ?? 0);
+      expect(op?.kind === "ptr" && btf.typeById(op.typeId)).toMatchObject({
+        kind: "fwd",
+        name: "opaque",
+        union: false,
+      });
 
-    expect(btf.typesByName("big", "enum64")[0]).toMatchObject({
-      signed: false,
-      size: 8,
-      values: [
-        { name: "BIG_A", value: 0x1_0000_0000n },
-        { name: "BIG_B", value: 1n },
-      ],
-    });
-    expect(btf.typesByName("neg", "enum")[0]).toMatchObject({ signed: true, values: [{ name: "NEG_A", value: -1 }, { name: "NEG_B", value: 1 }] });
-    expect(btf.typesByName("double")[0]).toMatchObject({ kind: "float", size: 8 });
-    expect(btf.typesByName("flags_tag")[0]).toMatchObject({ kind: "declTag", typeId: flags.id, componentIndex: -1 });
-    const helper = btf.typesByName("helper", "func")[0];
-    expect(helper).toMatchObject({ linkage: "static" });
-    expect(btf.typesByName("param_tag")[0]).toMatchObject({ kind: "declTag", typeId: helper?.id, componentIndex: 1 });
-    expect(() => btf.sizeOf(helper?.id ?? 0)).toThrow(TypeError);
-  });
+      expect(btf.typesByName("big", "enum64")[0]).toMatchObject({
+        signed: false,
+        size: 8,
+        values: [
+          { name: "BIG_A", value: 0x1_0000_0000n },
+          { name: "BIG_B", value: 1n },
+        ],
+      });
+      expect(btf.typesByName("neg", "enum")[0]).toMatchObject({
+        signed: true,
+        values: [
+          { name: "NEG_A", value: -1 },
+          { name: "NEG_B", value: 1 },
+        ],
+      });
+      expect(btf.typesByName("double")[0]).toMatchObject({ kind: "float", size: 8 });
+      expect(btf.typesByName("flags_tag")[0]).toMatchObject({ kind: "declTag", typeId: flags.id, componentIndex: -1 });
+      const helper = btf.typesByName("helper", "func")[0];
+      expect(helper).toMatchObject({ linkage: "static" });
+      expect(btf.typesByName("param_tag")[0]).toMatchObject({ kind: "declTag", typeId: helper?.id, componentIndex: 1 });
+      expect(() => btf.sizeOf(helper?.id ?? 0)).toThrow(TypeError);
+    },
+  );
 
-  test.skipIf(!HAS_BPFTOOL || objects.length === 0)("agrees with bpftool btf dump on every type of every test object", () => {
-    for (const path of objects) {
-      const btf = parseObject(path);
-      expect(compareWithBpftool(btf, bpftoolTypes(path)), basename(path)).toEqual([]);
-    }
-  });
+  test.skipIf(!HAS_BPFTOOL || objects.length === 0)(
+    "agrees with bpftool btf dump on every type of every test object",
+    () => {
+      for (const path of objects) {
+        const btf = parseObject(path);
+        expect(compareWithBpftool(btf, bpftoolTypes(path)), basename(path)).toEqual([]);
+      }
+    },
+  );
 
   test.skipIf(!hasVmlinux)("parses /sys/kernel/btf/vmlinux in well under a second", () => {
     const bytes = new Uint8Array(readFileSync(VMLINUX));
@@ -235,21 +274,30 @@ describe("parseBtf()", () => {
     expect(best).toBeLessThan(1000);
   });
 
-  test.skipIf(!hasVmlinux || !HAS_BPFTOOL)("agrees with bpftool on vmlinux, including the offset of sk_buff.len", () => {
-    const btf = parseBtf(new Uint8Array(readFileSync(VMLINUX)));
-    const expected = bpftoolTypes(VMLINUX);
-    const skb = btf.typesByName("sk_buff", "struct")[0];
-    if (skb?.kind !== "struct") throw new Error("no struct sk_buff");
-    const want = expected.find((t) => t.kind === "STRUCT" && t.name === "sk_buff") as unknown as { members: { name: string; bits_offset: number }[] };
-    const len = skb.members.find((m) => m.name === "len");
-    expect(len?.bitOffset).toBe(want.members.find((m) => m.name === "len")?.bits_offset);
-    expect(btf.resolve(len?.typeId ?? 0)).toMatchObject({ kind: "int", name: "unsigned int" });
-    expect(btf.sizeOf(skb.id)).toBe(skb.size);
-    expect(compareWithBpftool(btf, expected)).toEqual([]);
-  });
+  test.skipIf(!hasVmlinux || !HAS_BPFTOOL)(
+    "agrees with bpftool on vmlinux, including the offset of sk_buff.len",
+    () => {
+      const btf = parseBtf(new Uint8Array(readFileSync(VMLINUX)));
+      const expected = bpftoolTypes(VMLINUX);
+      const skb = btf.typesByName("sk_buff", "struct")[0];
+      if (skb?.kind !== "struct") throw new Error("no struct sk_buff");
+      const want = expected.find((t) => t.kind === "STRUCT" && t.name === "sk_buff") as unknown as {
+        members: { name: string; bits_offset: number }[];
+      };
+      const len = skb.members.find((m) => m.name === "len");
+      expect(len?.bitOffset).toBe(want.members.find((m) => m.name === "len")?.bits_offset);
+      expect(btf.resolve(len?.typeId ?? 0)).toMatchObject({ kind: "int", name: "unsigned int" });
+      expect(btf.sizeOf(skb.id)).toBe(skb.size);
+      expect(compareWithBpftool(btf, expected)).toEqual([]);
+    },
+  );
 
   test("rejects malformed headers with the offset of the bad field", () => {
-    const good = encodeBtf(buildBtf([{ kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]));
+    const good = encodeBtf(
+      buildBtf([
+        { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+      ]),
+    );
     const cases: [string, (b: Uint8Array, dv: DataView) => void, number, RegExp][] = [
       ["bad magic", (b) => (b[0] = 0), 0, /bad magic 0xeb00, expected 0xeb9f/],
       ["big-endian", (b) => ((b[0] = 0xeb), (b[1] = 0x9f)), 0, /big-endian BTF is not supported/],
@@ -263,7 +311,12 @@ describe("parseBtf()", () => {
       ["strings without NUL start", (b) => (b[24 + 16] = 0x41), 40, /start with a NUL/],
       ["strings without NUL end", (b) => (b[b.length - 1] = 0x41), good.length - 1, /end with a NUL/],
       ["unknown kind", (_b, dv) => dv.setUint32(28, 25 << 24, true), 28, /type 1 has unknown kind 25/],
-      ["name outside strings", (_b, dv) => dv.setUint32(24, 999, true), 24, /name offset 999 is outside the string table/],
+      [
+        "name outside strings",
+        (_b, dv) => dv.setUint32(24, 999, true),
+        24,
+        /name offset 999 is outside the string table/,
+      ],
     ];
     for (const [what, corrupt, offset, message] of cases) {
       const b = good.slice();
@@ -309,10 +362,17 @@ describe("parseBtf()", () => {
     const u32 = base.typesByName("__u32")[0]?.id ?? 0;
     const split = buildBtf(
       [
-        { kind: "struct", id: base.typeCount, name: "pair", size: 8, kindFlag: false, members: [
-          { name: "packets", typeId: u32, bitOffset: 0, bitSize: 0 },
-          { name: "fresh_name", typeId: u32, bitOffset: 32, bitSize: 0 },
-        ] },
+        {
+          kind: "struct",
+          id: base.typeCount,
+          name: "pair",
+          size: 8,
+          kindFlag: false,
+          members: [
+            { name: "packets", typeId: u32, bitOffset: 0, bitSize: 0 },
+            { name: "fresh_name", typeId: u32, bitOffset: 32, bitSize: 0 },
+          ],
+        },
         { kind: "ptr", id: base.typeCount + 1, name: "", typeId: base.typeCount },
       ],
       { base },
@@ -323,7 +383,9 @@ describe("parseBtf()", () => {
     expect(parsed.typeCount).toBe(base.typeCount + 2);
     sameTypes(split, parsed);
     expect(parsed.typeById(u32)).toBe(base.typeById(u32));
-    expect(parsed.resolve(parsed.types[0]?.kind === "struct" ? (parsed.types[0].members[0]?.typeId ?? 0) : 0).name).toBe("unsigned int");
+    expect(
+      parsed.resolve(parsed.types[0]?.kind === "struct" ? (parsed.types[0].members[0]?.typeId ?? 0) : 0).name,
+    ).toBe("unsigned int");
     expect(parsed.typesByName("__u32")).toHaveLength(1);
     // "packets" is in the base's string table, so only the new name is in ours.
     const strLen = new DataView(bytes.buffer).getUint32(20, true);
@@ -333,7 +395,17 @@ describe("parseBtf()", () => {
 });
 
 describe("Btf", () => {
-  const int = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+  const int = {
+    kind: "int",
+    id: 1,
+    name: "int",
+    size: 4,
+    signed: true,
+    char: false,
+    bool: false,
+    bitOffset: 0,
+    bits: 32,
+  } as const;
 
   test("typeById() returns void for 0 and undefined for a missing id", () => {
     const btf = buildBtf([int]);
@@ -343,7 +415,11 @@ describe("Btf", () => {
   });
 
   test("resolve() and sizeOf() stop at a typedef cycle with a RangeError", () => {
-    const btf = buildBtf([int, { kind: "typedef", id: 2, name: "a", typeId: 3 }, { kind: "typedef", id: 3, name: "b", typeId: 2 }]);
+    const btf = buildBtf([
+      int,
+      { kind: "typedef", id: 2, name: "a", typeId: 3 },
+      { kind: "typedef", id: 3, name: "b", typeId: 2 },
+    ]);
     expect(() => btf.resolve(2)).toThrow(RangeError);
     expect(() => btf.sizeOf(2)).toThrow(RangeError);
     expect(() => btf.resolve(9)).toThrow(/Invalid BTF type id 9/);
@@ -365,29 +441,35 @@ describe("Btf", () => {
     expect(() => btf.sizeOf(0)).toThrow(TypeError);
   });
 
-  test.skipIf(!HAS_CLANG)("datasecVariables() lists the variables of btf_kinds.o's .bss at their symbol offsets after fixupDatasecs()", () => {
-    const obj = readObjectFile(btfKindsObject());
-    const btf = fixupDatasecs(parseBtf(obj.btf), obj.layouts);
-    const bss = btf.datasecVariables(".bss");
-    const symbols = new Map(obj.symbols.filter((s) => s.section === ".bss").map((s) => [s.name, s.value]));
-    expect(bss?.map((v) => v.name).sort()).toEqual(["counter", "e_big", "e_neg", "e_small"]);
-    for (const v of bss ?? []) expect(v.offset, v.name).toBe(symbols.get(v.name));
-    expect(bss?.map((v) => v.offset)).toEqual([...(bss ?? [])].map((v) => v.offset).sort((a, b) => a - b));
-    expect(btf.typesByName(".bss", "datasec")[0]).toMatchObject({ size: obj.sections.get(".bss")?.size });
-    expect(btf.datasecVariables(".nope")).toBeUndefined();
-  });
+  test.skipIf(!HAS_CLANG)(
+    "datasecVariables() lists the variables of btf_kinds.o's .bss at their symbol offsets after fixupDatasecs()",
+    () => {
+      const obj = readObjectFile(btfKindsObject());
+      const btf = fixupDatasecs(parseBtf(obj.btf), obj.layouts);
+      const bss = btf.datasecVariables(".bss");
+      const symbols = new Map(obj.symbols.filter((s) => s.section === ".bss").map((s) => [s.name, s.value]));
+      expect(bss?.map((v) => v.name).sort()).toEqual(["counter", "e_big", "e_neg", "e_small"]);
+      for (const v of bss ?? []) expect(v.offset, v.name).toBe(symbols.get(v.name));
+      expect(bss?.map((v) => v.offset)).toEqual([...(bss ?? [])].map((v) => v.offset).sort((a, b) => a - b));
+      expect(btf.typesByName(".bss", "datasec")[0]).toMatchObject({ size: obj.sections.get(".bss")?.size });
+      expect(btf.datasecVariables(".nope")).toBeUndefined();
+    },
+  );
 });
 
 describe("encodeBtf()", () => {
-  test.skipIf(objects.length === 0)("round-trips every test object: parse(encode(parse(x))) equals parse(x), byte for byte", () => {
-    for (const path of objects) {
-      const raw = readObjectFile(path).btf;
-      const btf = parseBtf(raw);
-      const bytes = encodeBtf(btf);
-      sameTypes(btf, parseBtf(bytes));
-      expect(Buffer.from(bytes).equals(Buffer.from(raw)), basename(path)).toBe(true);
-    }
-  });
+  test.skipIf(objects.length === 0)(
+    "round-trips every test object: parse(encode(parse(x))) equals parse(x), byte for byte",
+    () => {
+      for (const path of objects) {
+        const raw = readObjectFile(path).btf;
+        const btf = parseBtf(raw);
+        const bytes = encodeBtf(btf);
+        sameTypes(btf, parseBtf(bytes));
+        expect(Buffer.from(bytes).equals(Buffer.from(raw)), basename(path)).toBe(true);
+      }
+    },
+  );
 
   test.skipIf(!hasVmlinux)("round-trips vmlinux byte for byte", () => {
     const raw = new Uint8Array(readFileSync(VMLINUX));
@@ -399,7 +481,14 @@ describe("encodeBtf()", () => {
     const member = (bitSize: number) =>
       buildBtf([
         { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
-        { kind: "struct", id: 2, name: "s", size: 4, kindFlag: false, members: [{ name: "m", typeId: 1, bitOffset: 0, bitSize }] },
+        {
+          kind: "struct",
+          id: 2,
+          name: "s",
+          size: 4,
+          kindFlag: false,
+          members: [{ name: "m", typeId: 1, bitOffset: 0, bitSize }],
+        },
       ]);
     expect(() => encodeBtf(member(3))).toThrow(/is a bitfield but kindFlag is off/);
     expect(() => encodeBtf(buildBtf([{ kind: "float", id: 1, name: "f", size: -1 }]))).toThrow(RangeError);
@@ -438,7 +527,9 @@ function exercise(btf: Btf): void {
 }
 
 describe("parseBtf() fuzzing", () => {
-  const inputs = [XDP_COUNT, ...(HAS_CLANG ? [btfKindsObject()] : [])].map((p) => [basename(p), readObjectFile(p).btf] as const);
+  const inputs = [XDP_COUNT, ...(HAS_CLANG ? [btfKindsObject()] : [])].map(
+    (p) => [basename(p), readObjectFile(p).btf] as const,
+  );
 
   test.each(inputs)("every truncation of %s throws a BtfSyntaxError quickly", (_name, raw) => {
     const t0 = performance.now();
@@ -475,28 +566,57 @@ describe("parseBtf() fuzzing", () => {
 });
 
 describe("parseLazyBtf()", () => {
-  test.skipIf(!hasVmlinux)("decodes vmlinux on demand to the same types, names and CO-RE candidates as parseBtf()", () => {
-    const bytes = new Uint8Array(readFileSync(VMLINUX));
-    const eager = parseBtf(bytes);
-    const lazy = parseLazyBtf(bytes);
-    expect(lazy.typeCount).toBe(eager.typeCount);
-    // Lookups first, while nothing else is decoded.
-    for (const name of ["sk_buff", "task_struct", "bpf_iter_tcp", "btf_trace_sched_switch", "__x64_sys_bpf", "pid_t", "int", "no_such_type"]) {
-      expect(lazy.typesByName(name), name).toEqual(eager.typesByName(name));
-      expect(typeIdsByEssentialName(lazy, name), name).toEqual(typeIdsByEssentialName(eager, name));
-    }
-    for (const id of [1, 2, 1000, eager.typeCount - 1]) expect(lazy.typeById(id)).toEqual(eager.typeById(id));
-    expect(lazy.typeById(eager.typeCount)).toBeUndefined();
-    // A name that is the tail of another string ("sk_buff" inside "__sk_buff").
-    expect(lazy.typesByName("__sk_buff", "struct")).toEqual(eager.typesByName("__sk_buff", "struct"));
-    expect(lazy.types).toEqual(eager.types);
-  });
+  test.skipIf(!hasVmlinux)(
+    "decodes vmlinux on demand to the same types, names and CO-RE candidates as parseBtf()",
+    () => {
+      const bytes = new Uint8Array(readFileSync(VMLINUX));
+      const eager = parseBtf(bytes);
+      const lazy = parseLazyBtf(bytes);
+      expect(lazy.typeCount).toBe(eager.typeCount);
+      // Lookups first, while nothing else is decoded.
+      for (const name of [
+        "sk_buff",
+        "task_struct",
+        "bpf_iter_tcp",
+        "btf_trace_sched_switch",
+        "__x64_sys_bpf",
+        "pid_t",
+        "int",
+        "no_such_type",
+      ]) {
+        expect(lazy.typesByName(name), name).toEqual(eager.typesByName(name));
+        expect(typeIdsByEssentialName(lazy, name), name).toEqual(typeIdsByEssentialName(eager, name));
+      }
+      for (const id of [1, 2, 1000, eager.typeCount - 1]) expect(lazy.typeById(id)).toEqual(eager.typeById(id));
+      expect(lazy.typeById(eager.typeCount)).toBeUndefined();
+      // A name that is the tail of another string ("sk_buff" inside "__sk_buff").
+      expect(lazy.typesByName("__sk_buff", "struct")).toEqual(eager.typesByName("__sk_buff", "struct"));
+      expect(lazy.types).toEqual(eager.types);
+    },
+  );
 
   test("finds flavoured names by their essential name, in both BTF forms", () => {
-    const int = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+    const int = {
+      kind: "int",
+      id: 1,
+      name: "int",
+      size: 4,
+      signed: true,
+      char: false,
+      bool: false,
+      bitOffset: 0,
+      bits: 32,
+    } as const;
     const types: BtfType[] = [
       int,
-      { kind: "struct", id: 2, name: "task", size: 4, kindFlag: false, members: [{ name: "pid", typeId: 1, bitOffset: 0, bitSize: 0 }] },
+      {
+        kind: "struct",
+        id: 2,
+        name: "task",
+        size: 4,
+        kindFlag: false,
+        members: [{ name: "pid", typeId: 1, bitOffset: 0, bitSize: 0 }],
+      },
       { kind: "struct", id: 3, name: "task___old", size: 4, kindFlag: false, members: [] },
       { kind: "typedef", id: 4, name: "task", typeId: 2 },
       { kind: "struct", id: 5, name: "task_struct", size: 4, kindFlag: false, members: [] },

@@ -640,7 +640,10 @@ export class Btf {
   typesByName(name: string, kind?: BtfKind): readonly BtfType[] {
     const lazy = this.#lazy;
     if (lazy !== undefined) {
-      const own = lazy.withEssentialName(essentialName(name)).filter((i) => lazy.nameOf(i) === name).map((i) => lazy.get(i));
+      const own = lazy
+        .withEssentialName(essentialName(name))
+        .filter((i) => lazy.nameOf(i) === name)
+        .map((i) => lazy.get(i));
       const all = this.base === undefined ? own : [...this.base.typesByName(name), ...own];
       return kind === undefined ? all : all.filter((t) => t.kind === kind);
     }
@@ -728,7 +731,9 @@ export class Btf {
           t = this.#get(t.elementTypeId);
           continue;
         default:
-          throw new TypeError(`Cannot size BTF type ${id}: ${t.kind} ${JSON.stringify(t.name)} (id ${t.id}) has no size`);
+          throw new TypeError(
+            `Cannot size BTF type ${id}: ${t.kind} ${JSON.stringify(t.name)} (id ${t.id}) has no size`,
+          );
       }
       const total = size * count;
       if (total > MAX_U32) throw new RangeError(`Cannot size BTF type ${id}: ${total} bytes is too large`);
@@ -751,7 +756,9 @@ export class Btf {
     const out = sec.vars.map((v): BtfDatasecVariable => {
       const type = this.#get(v.typeId);
       if (type.kind !== "var" && type.kind !== "func") {
-        throw new RangeError(`Invalid BTF datasec ${JSON.stringify(section)}: entry type ${v.typeId} is a ${type.kind}`);
+        throw new RangeError(
+          `Invalid BTF datasec ${JSON.stringify(section)}: entry type ${v.typeId} is a ${type.kind}`,
+        );
       }
       return { name: type.name, type, offset: v.offset, size: v.size };
     });
@@ -871,8 +878,12 @@ export function parseLazyBtf(bytes: Uint8Array, options: ParseBtfOptions = {}): 
   return lazyBtf(new LazyTypes(dv, typeStart, typeLen, strings, base), strings, base);
 }
 
-function btfSections(bytes: Uint8Array, base: Btf | undefined): { dv: DataView; typeStart: number; typeLen: number; strings: BtfStringTable } {
-  if (bytes.length < HEADER_LEN) fail(bytes.length, `truncated header: ${bytes.length} bytes, expected at least ${HEADER_LEN}`);
+function btfSections(
+  bytes: Uint8Array,
+  base: Btf | undefined,
+): { dv: DataView; typeStart: number; typeLen: number; strings: BtfStringTable } {
+  if (bytes.length < HEADER_LEN)
+    fail(bytes.length, `truncated header: ${bytes.length} bytes, expected at least ${HEADER_LEN}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint16(0, true);
   if (magic === 0x9feb) fail(0, "big-endian BTF is not supported");
@@ -903,7 +914,8 @@ function btfSections(bytes: Uint8Array, base: Btf | undefined): { dv: DataView; 
   if (base === undefined) {
     if (strLen === 0 || strBytes[0] !== 0) fail(strStart, "the string section must start with a NUL byte");
   }
-  if (strLen > 0 && strBytes[strLen - 1] !== 0) fail(strStart + strLen - 1, "the string section must end with a NUL byte");
+  if (strLen > 0 && strBytes[strLen - 1] !== 0)
+    fail(strStart + strLen - 1, "the string section must end with a NUL byte");
   const strings = new BtfStringTable(strBytes, base === undefined ? 0 : stringsOf(base).end);
   return { dv, typeStart: hdrLen + typeOff, typeLen, strings };
 }
@@ -957,7 +969,11 @@ function recordEnd(dv: DataView, at: number, end: number, id: number): number {
   const kindNo = (info >>> 24) & 0x1f;
   const extra = recordExtra(kindNo, info & 0xffff);
   if (extra < 0) fail(at + 4, `type ${id} has unknown kind ${kindNo}`);
-  if (end - at - 12 < extra) fail(at, `truncated type ${id} (${KIND_NAMES[kindNo] as string}): needs ${extra} more bytes, ${end - at - 12} left`);
+  if (end - at - 12 < extra)
+    fail(
+      at,
+      `truncated type ${id} (${KIND_NAMES[kindNo] as string}): needs ${extra} more bytes, ${end - at - 12} left`,
+    );
   return at + 12 + extra;
 }
 
@@ -1372,7 +1388,10 @@ export function buildBtf(types: readonly BtfType[], options: BuildBtfOptions = {
     if (t.id !== id) throw new RangeError(`Invalid BTF type ${JSON.stringify(t.name)}: id ${t.id}, expected ${id}`);
     id++;
   }
-  const strings = base === undefined ? new BtfStringTable(new Uint8Array(1), 0) : new BtfStringTable(new Uint8Array(0), stringsOf(base).end);
+  const strings =
+    base === undefined
+      ? new BtfStringTable(new Uint8Array(1), 0)
+      : new BtfStringTable(new Uint8Array(0), stringsOf(base).end);
   const btf = new Btf([...types], strings, base);
   checkReferences(btf, undefined);
   return btf;
@@ -1500,7 +1519,8 @@ export function encodeBtf(btf: Btf): Uint8Array {
       case "func":
         sizeOrType = t.typeId;
         vlen = LINKAGES.indexOf(t.linkage);
-        if (vlen < 0) throw new RangeError(`Cannot encode BTF type ${t.id}: unknown linkage ${JSON.stringify(t.linkage)}`);
+        if (vlen < 0)
+          throw new RangeError(`Cannot encode BTF type ${t.id}: unknown linkage ${JSON.stringify(t.linkage)}`);
         break;
       case "funcProto":
         sizeOrType = t.returnTypeId;
@@ -1523,7 +1543,8 @@ export function encodeBtf(btf: Btf): Uint8Array {
     switch (t.kind) {
       case "int": {
         const enc = (t.signed ? 1 : 0) | (t.char ? 2 : 0) | (t.bool ? 4 : 0);
-        if (t.bits > 0xff || t.bitOffset > 0xff) throw new RangeError(`Cannot encode BTF type ${t.id}: int bits out of range`);
+        if (t.bits > 0xff || t.bitOffset > 0xff)
+          throw new RangeError(`Cannot encode BTF type ${t.id}: int bits out of range`);
         dv.setUint32(p, ((enc << 24) | (t.bitOffset << 16) | t.bits) >>> 0, true);
         p += 4;
         break;
@@ -1541,12 +1562,16 @@ export function encodeBtf(btf: Btf): Uint8Array {
           dv.setUint32(p + 4, u32(t, "member type", m.typeId), true);
           if (t.kindFlag) {
             if (m.bitOffset > 0xffffff || m.bitSize > 0xff) {
-              throw new RangeError(`Cannot encode BTF type ${t.id}: member ${JSON.stringify(m.name)} offset or bitfield size out of range`);
+              throw new RangeError(
+                `Cannot encode BTF type ${t.id}: member ${JSON.stringify(m.name)} offset or bitfield size out of range`,
+              );
             }
             dv.setUint32(p + 8, ((m.bitSize << 24) | m.bitOffset) >>> 0, true);
           } else {
             if (m.bitSize !== 0) {
-              throw new RangeError(`Cannot encode BTF type ${t.id}: member ${JSON.stringify(m.name)} is a bitfield but kindFlag is off`);
+              throw new RangeError(
+                `Cannot encode BTF type ${t.id}: member ${JSON.stringify(m.name)} is a bitfield but kindFlag is off`,
+              );
             }
             dv.setUint32(p + 8, u32(t, "member offset", m.bitOffset), true);
           }
@@ -1557,7 +1582,9 @@ export function encodeBtf(btf: Btf): Uint8Array {
         for (const v of t.values) {
           dv.setUint32(p, sb.add(v.name), true);
           if (!Number.isInteger(v.value) || v.value < -0x8000_0000 || v.value > MAX_U32) {
-            throw new RangeError(`Cannot encode BTF type ${t.id}: enumerator ${JSON.stringify(v.name)} value ${v.value} does not fit 32 bits`);
+            throw new RangeError(
+              `Cannot encode BTF type ${t.id}: enumerator ${JSON.stringify(v.name)} value ${v.value} does not fit 32 bits`,
+            );
           }
           dv.setUint32(p + 4, v.value >>> 0, true);
           p += 8;
@@ -1581,7 +1608,8 @@ export function encodeBtf(btf: Btf): Uint8Array {
         break;
       case "var": {
         const linkage = LINKAGES.indexOf(t.linkage);
-        if (linkage < 0) throw new RangeError(`Cannot encode BTF type ${t.id}: unknown linkage ${JSON.stringify(t.linkage)}`);
+        if (linkage < 0)
+          throw new RangeError(`Cannot encode BTF type ${t.id}: unknown linkage ${JSON.stringify(t.linkage)}`);
         dv.setUint32(p, linkage, true);
         p += 4;
         break;

@@ -50,11 +50,18 @@ describe("parseBtfExt()", () => {
     const { obj, btf, ext } = load(XDP_COUNT);
     expect(ext.funcInfoRecordSize).toBe(8);
     expect(ext.lineInfoRecordSize).toBe(16);
-    expect([...ext.funcInfo]).toEqual([["xdp", [{ insnOffset: 0, typeId: btf.typesByName("count_packets")[0]?.id, name: "count_packets" }]]]);
+    expect([...ext.funcInfo]).toEqual([
+      ["xdp", [{ insnOffset: 0, typeId: btf.typesByName("count_packets")[0]?.id, name: "count_packets" }]],
+    ]);
     const lines = ext.lineInfo.get("xdp") ?? [];
     expect(lines.length).toBeGreaterThan(5);
     expect(new Set(lines.map((l) => l.fileName))).toEqual(new Set(["./bpf/testdata/xdp_count.c"]));
-    expect(lines[0]).toMatchObject({ insnOffset: 0, sourceLine: "int count_packets(struct xdp_md *ctx)", line: 18, column: 0 });
+    expect(lines[0]).toMatchObject({
+      insnOffset: 0,
+      sourceLine: "int count_packets(struct xdp_md *ctx)",
+      line: 18,
+      column: 0,
+    });
     expect(lines.some((l) => l.sourceLine.includes("c->bytes += ctx->data_end - ctx->data;"))).toBe(true);
     expect(lines.find((l) => l.sourceLine === "\t__u32 key = 0;")).toMatchObject({ line: 20, column: 8 });
     for (const l of lines) {
@@ -65,24 +72,30 @@ describe("parseBtfExt()", () => {
     expect(ext.coreRelos.size).toBe(0);
   });
 
-  test.skipIf(!HAS_CLANG)("reads btf_kinds.o: a static subprogram in .text and CO-RE relocations with access strings", () => {
-    const { obj, btf, ext } = load(btfKindsObject());
-    expect(ext.funcInfo.get("socket")?.map((f) => f.name)).toEqual(["kinds"]);
-    expect(ext.funcInfo.get(".text")?.map((f) => [f.name, f.insnOffset])).toEqual([["helper", 0]]);
-    expect(ext.lineInfo.get(".text")?.[0]).toMatchObject({ fileName: "./packages/core/testdata/btf_kinds.c", sourceLine: "\treturn (f->a + f->c) * scale;" });
-    expectLinesMatchSources("btf_kinds.o", ext, obj);
-    const relos = ext.coreRelos.get("socket") ?? [];
-    expect(ext.coreReloRecordSize).toBe(16);
-    expect(relos.map((r) => [btf.typeById(r.typeId)?.name, r.accessString, r.kind])).toEqual([
-      ["sk_buff___local", "0:1", "fieldByteOffset"],
-      ["sk_buff___local", "0:0", "fieldByteSize"],
-      ["sk_buff___local", "0:1", "fieldExists"],
-      ["sk_buff___local", "0", "typeSize"],
-      ["big", "0", "enumvalValue"],
-    ]);
-    const code = obj.sections.get("socket")?.bytes ?? new Uint8Array();
-    for (const r of relos) expect(r.insnOffset).toBeLessThan(code.length);
-  });
+  test.skipIf(!HAS_CLANG)(
+    "reads btf_kinds.o: a static subprogram in .text and CO-RE relocations with access strings",
+    () => {
+      const { obj, btf, ext } = load(btfKindsObject());
+      expect(ext.funcInfo.get("socket")?.map((f) => f.name)).toEqual(["kinds"]);
+      expect(ext.funcInfo.get(".text")?.map((f) => [f.name, f.insnOffset])).toEqual([["helper", 0]]);
+      expect(ext.lineInfo.get(".text")?.[0]).toMatchObject({
+        fileName: "./packages/core/testdata/btf_kinds.c",
+        sourceLine: "\treturn (f->a + f->c) * scale;",
+      });
+      expectLinesMatchSources("btf_kinds.o", ext, obj);
+      const relos = ext.coreRelos.get("socket") ?? [];
+      expect(ext.coreReloRecordSize).toBe(16);
+      expect(relos.map((r) => [btf.typeById(r.typeId)?.name, r.accessString, r.kind])).toEqual([
+        ["sk_buff___local", "0:1", "fieldByteOffset"],
+        ["sk_buff___local", "0:0", "fieldByteSize"],
+        ["sk_buff___local", "0:1", "fieldExists"],
+        ["sk_buff___local", "0", "typeSize"],
+        ["big", "0", "enumvalValue"],
+      ]);
+      const code = obj.sections.get("socket")?.bytes ?? new Uint8Array();
+      for (const r of relos) expect(r.insnOffset).toBeLessThan(code.length);
+    },
+  );
 
   test("reads the .BTF.ext of every test object, and each source line is the line of its file", () => {
     const paths = [...testdataObjects(), ...(HAS_CLANG ? [btfKindsObject()] : [])];
@@ -117,11 +130,31 @@ describe("parseBtfExt()", () => {
       ["no records", (dv) => dv.setUint32(func + 8, 0, true), func + 8, /has no records/],
       ["too many records", (dv) => dv.setUint32(func + 8, 0x1000_0000, true), func + 8, /268435456 records of 8 bytes/],
       ["section name", (dv) => dv.setUint32(func + 4, 0xfff_fff, true), func + 4, /section name offset 16777215/],
-      ["not a func", (dv) => dv.setUint32(func + 12 + 4, 1, true), func + 16, /func_info type 1 is a ptr, expected a func/],
-      ["unaligned instruction", (dv) => dv.setUint32(func + 12, 3, true), func + 12, /instruction offset 3 is not a multiple of 8/],
+      [
+        "not a func",
+        (dv) => dv.setUint32(func + 12 + 4, 1, true),
+        func + 16,
+        /func_info type 1 is a ptr, expected a func/,
+      ],
+      [
+        "unaligned instruction",
+        (dv) => dv.setUint32(func + 12, 3, true),
+        func + 12,
+        /instruction offset 3 is not a multiple of 8/,
+      ],
       ["file name", (dv) => dv.setUint32(line + 12 + 4, 0xfff_fff, true), line + 16, /file name offset/],
-      ["a short block", (dv) => dv.setUint32(12, dv.getUint32(12, true) - 4, true), func + 8, /has 1 records of 8 bytes, but only 4 bytes are left/],
-      ["a truncated section header", (dv) => dv.setUint32(12, 8, true), func + 4, /truncated func_info section header: 4 bytes left, expected 8/],
+      [
+        "a short block",
+        (dv) => dv.setUint32(12, dv.getUint32(12, true) - 4, true),
+        func + 8,
+        /has 1 records of 8 bytes, but only 4 bytes are left/,
+      ],
+      [
+        "a truncated section header",
+        (dv) => dv.setUint32(12, 8, true),
+        func + 4,
+        /truncated func_info section header: 4 bytes left, expected 8/,
+      ],
     ];
     test.each(cases)("throws a BtfSyntaxError with the offset for %s", (_what, corrupt, offset, message) => {
       const b = raw.slice();
@@ -209,7 +242,11 @@ describe("encodeFuncInfo() and encodeLineInfo()", () => {
 
   test("refuse values that do not fit their fields", () => {
     expect(() => encodeFuncInfo([{ instruction: -1, typeId: 1 }])).toThrow(RangeError);
-    expect(() => encodeLineInfo([{ instruction: 0, fileNameOffset: 0, sourceLineOffset: 0, line: 1 << 22, column: 0 }])).toThrow(/line 4194304/);
-    expect(() => encodeLineInfo([{ instruction: 0, fileNameOffset: 0, sourceLineOffset: 0, line: 1, column: 1024 }])).toThrow(/column 1024/);
+    expect(() =>
+      encodeLineInfo([{ instruction: 0, fileNameOffset: 0, sourceLineOffset: 0, line: 1 << 22, column: 0 }]),
+    ).toThrow(/line 4194304/);
+    expect(() =>
+      encodeLineInfo([{ instruction: 0, fileNameOffset: 0, sourceLineOffset: 0, line: 1, column: 1024 }]),
+    ).toThrow(/column 1024/);
   });
 });

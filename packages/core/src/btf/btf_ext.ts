@@ -158,7 +158,10 @@ function infoSections(
     if (count === 0) fail(off + 4, `${what} section ${JSON.stringify(name)} has no records`);
     const avail = end - off - 8;
     if (count > Math.floor(avail / recordSize)) {
-      fail(off + 4, `${what} section ${JSON.stringify(name)} has ${count} records of ${recordSize} bytes, but only ${avail} bytes are left`);
+      fail(
+        off + 4,
+        `${what} section ${JSON.stringify(name)} has ${count} records of ${recordSize} bytes, but only ${avail} bytes are left`,
+      );
     }
     sections.push({ name, start: off + 8, count });
     off += 8 + count * recordSize;
@@ -200,21 +203,24 @@ function push<T>(map: Map<string, T[]>, key: string, items: T[]): void {
  */
 export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
   if (!(bytes instanceof Uint8Array)) throw new TypeError("Invalid .BTF.ext: bytes must be a Uint8Array");
-  if (bytes.length < HEADER_MIN) fail(bytes.length, `truncated header: ${bytes.length} bytes, expected at least ${HEADER_MIN}`);
+  if (bytes.length < HEADER_MIN)
+    fail(bytes.length, `truncated header: ${bytes.length} bytes, expected at least ${HEADER_MIN}`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = dv.getUint16(0, true);
   if (magic === 0x9feb) fail(0, "big-endian .BTF.ext is not supported");
   if (magic !== MAGIC) fail(0, `bad magic 0x${magic.toString(16).padStart(4, "0")}, expected 0xeb9f`);
   if (bytes[2] !== 1) fail(2, `unsupported version ${bytes[2]}, expected 1`);
   const hdrLen = dv.getUint32(4, true);
-  if (hdrLen < HEADER_MIN || hdrLen > bytes.length) fail(4, `header length ${hdrLen} is outside [${HEADER_MIN}, ${bytes.length}]`);
+  if (hdrLen < HEADER_MIN || hdrLen > bytes.length)
+    fail(4, `header length ${hdrLen} is outside [${HEADER_MIN}, ${bytes.length}]`);
   const avail = bytes.length - hdrLen;
   const block = (at: number, what: string): { start: number; length: number } => {
     const off = dv.getUint32(at, true);
     const len = dv.getUint32(at + 4, true);
     if (len === 0) return { start: hdrLen, length: 0 };
     if (off % 4 !== 0) fail(at, `${what} offset ${off} is not 4-byte aligned`);
-    if (off > avail || len > avail - off) fail(at, `${what} block [${off}, +${len}) is outside the ${avail} bytes after the header`);
+    if (off > avail || len > avail - off)
+      fail(at, `${what} block [${off}, +${len}) is outside the ${avail} bytes after the header`);
     return { start: hdrLen + off, length: len };
   };
   const fb = block(8, "func_info");
@@ -245,9 +251,11 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       const sourceLineOffset = dv.getUint32(p + 8, true);
       const lineCol = dv.getUint32(p + 12, true);
       const fileName = btf.stringAt(fileNameOffset);
-      if (fileName === undefined) fail(p + 4, `line_info file name offset ${fileNameOffset} is outside the BTF string table`);
+      if (fileName === undefined)
+        fail(p + 4, `line_info file name offset ${fileNameOffset} is outside the BTF string table`);
       const sourceLine = btf.stringAt(sourceLineOffset);
-      if (sourceLine === undefined) fail(p + 8, `line_info line offset ${sourceLineOffset} is outside the BTF string table`);
+      if (sourceLine === undefined)
+        fail(p + 8, `line_info line offset ${sourceLineOffset} is outside the BTF string table`);
       list.push({
         insnOffset: insnOffset(dv, p, "line_info"),
         fileName,
@@ -270,7 +278,8 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
       if (btf.typeById(typeId) === undefined) fail(p + 4, `core_relo type ${typeId} is missing from the BTF`);
       const accessOffset = dv.getUint32(p + 8, true);
       const accessString = btf.stringAt(accessOffset);
-      if (accessString === undefined) fail(p + 8, `core_relo access string offset ${accessOffset} is outside the BTF string table`);
+      if (accessString === undefined)
+        fail(p + 8, `core_relo access string offset ${accessOffset} is outside the BTF string table`);
       const k = dv.getUint32(p + 12, true);
       const kind = CORE_KINDS[k];
       if (kind === undefined) fail(p + 12, `core_relo kind ${k} is unknown, expected 0 to ${CORE_KINDS.length - 1}`);
@@ -290,7 +299,8 @@ export function parseBtfExt(bytes: Uint8Array, btf: Btf): BtfExt {
 }
 
 function checkU32(what: string, i: number, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`Invalid ${what} record ${i}: ${v} is not a u32`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff)
+    throw new RangeError(`Invalid ${what} record ${i}: ${v} is not a u32`);
 }
 
 /**

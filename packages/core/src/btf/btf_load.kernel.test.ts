@@ -7,13 +7,30 @@ import { openFds, rawFd } from "@dp/core/internal";
 import { requireKernel, requireRoot } from "@dp/core/testing";
 import { type Btf, buildBtf, encodeBtf, parseBtf } from "./btf.ts";
 import { encodeFuncInfo, encodeLineInfo, parseBtfExt } from "./btf_ext.ts";
-import { type BtfFeatures, findKernelBtfType, fixupDatasecs, hasBtfFeature, kernelBtf, kernelBtfFeatures, loadBtf, sanitizeBtf } from "./btf_load.ts";
+import {
+  type BtfFeatures,
+  findKernelBtfType,
+  fixupDatasecs,
+  hasBtfFeature,
+  kernelBtf,
+  kernelBtfFeatures,
+  loadBtf,
+  sanitizeBtf,
+} from "./btf_load.ts";
 import { btfKindsObject, HAS_CLANG, readObjectFile, ROOT, type TestObject } from "./_test_btf.ts";
 
 beforeEach((t) => requireRoot(t));
 
 const XDP_COUNT = join(ROOT, "bpf/build/testdata/xdp_count.o");
-const NONE: BtfFeatures = { func: false, funcGlobal: false, datasec: false, float: false, declTag: false, typeTag: false, enum64: false };
+const NONE: BtfFeatures = {
+  func: false,
+  funcGlobal: false,
+  datasec: false,
+  float: false,
+  declTag: false,
+  typeTag: false,
+  enum64: false,
+};
 const BPF_PSEUDO_MAP_FD = 1;
 
 function bpftool(...args: string[]): unknown {
@@ -112,12 +129,19 @@ describe("loadBtf()", () => {
       },
     });
     expect(prog.info().btfId).toBe(handle.info().id);
-    const xlated = execFileSync("bpftool", ["prog", "dump", "xlated", "id", String(prog.info().id), "linum"], { encoding: "utf8" });
+    const xlated = execFileSync("bpftool", ["prog", "dump", "xlated", "id", String(prog.info().id), "linum"], {
+      encoding: "utf8",
+    });
     expect(xlated).toMatch(/int count_packets\(struct xdp_md \*ctx\)/);
     expect(xlated).toMatch(/__u32 key = 0; \[file:\.\/bpf\/testdata\/xdp_count\.c line_num:20 line_col:8\]/);
     expect(prog.testRun({ data: new Uint8Array(64) }).retval).toBe(2);
-    const dump = bpftool("map", "dump", "id", String(map.info().id)) as { formatted: { values: { value: { packets: number; bytes: number } }[] } }[];
-    const sum = (dump[0]?.formatted.values ?? []).reduce((a, v) => ({ packets: a.packets + v.value.packets, bytes: a.bytes + v.value.bytes }), { packets: 0, bytes: 0 });
+    const dump = bpftool("map", "dump", "id", String(map.info().id)) as {
+      formatted: { values: { value: { packets: number; bytes: number } }[] };
+    }[];
+    const sum = (dump[0]?.formatted.values ?? []).reduce(
+      (a, v) => ({ packets: a.packets + v.value.packets, bytes: a.bytes + v.value.bytes }),
+      { packets: 0, bytes: 0 },
+    );
     expect(sum).toEqual({ packets: 1, bytes: 64 });
   });
 
@@ -135,11 +159,15 @@ describe("loadBtf()", () => {
     expect(v).toMatchObject({ op: "BPF_BTF_LOAD", code: "EINVAL", truncated: false });
     expect(v.log.join("\n")).toMatch(/magic: 0xeb9f/);
     expect(v.log.at(-1)).toMatch(/DATASEC \.maps.*size == 0/);
-    expect(v.message).toMatch(/^Cannot load BTF: EINVAL \(invalid argument\): \[\d+\] DATASEC \.maps size=0 vlen=1 size == 0/);
+    expect(v.message).toMatch(
+      /^Cannot load BTF: EINVAL \(invalid argument\): \[\d+\] DATASEC \.maps size=0 vlen=1 size == 0/,
+    );
   });
 
   test("rejects a Btf the kernel cannot take even after sanitizing, naming the type", () => {
-    const btf = buildBtf([{ kind: "int", id: 1, name: "wide", size: 4, signed: false, char: false, bool: false, bitOffset: 0, bits: 40 }]);
+    const btf = buildBtf([
+      { kind: "int", id: 1, name: "wide", size: 4, signed: false, char: false, bool: false, bitOffset: 0, bits: 40 },
+    ]);
     expect(() => loadBtf(btf).close()).toThrow(/\[1\] INT wide size=4 .*nr_bits exceeds type_size/);
   });
 
@@ -176,7 +204,15 @@ describe("hasBtfFeature()", () => {
   test("finds every feature on a 6.x kernel and caches the answers", (t) => {
     requireKernel(t, "6.0", "BTF_KIND_ENUM64");
     const features = kernelBtfFeatures();
-    expect(features).toEqual({ func: true, funcGlobal: true, datasec: true, float: true, declTag: true, typeTag: true, enum64: true });
+    expect(features).toEqual({
+      func: true,
+      funcGlobal: true,
+      datasec: true,
+      float: true,
+      declTag: true,
+      typeTag: true,
+      enum64: true,
+    });
     expect(hasBtfFeature("enum64")).toBe(true);
     expect(() => hasBtfFeature("nope" as keyof BtfFeatures)).toThrow(TypeError);
   });
@@ -193,7 +229,11 @@ describe("kernelBtf()", () => {
 describe("findKernelBtfType()", () => {
   test("finds attach targets in vmlinux; for a missing one it goes through every kernel BTF object and closes each", () => {
     const iter = findKernelBtfType("bpf_iter_tcp", "func");
-    expect(iter).toEqual({ id: kernelBtf().typesByName("bpf_iter_tcp", "func")[0]?.id, module: undefined, handle: undefined });
+    expect(iter).toEqual({
+      id: kernelBtf().typesByName("bpf_iter_tcp", "func")[0]?.id,
+      module: undefined,
+      handle: undefined,
+    });
     // A loaded BTF object of our own is listed too, but it is no kernel BTF.
     using own = loadBtf(
       buildBtf([

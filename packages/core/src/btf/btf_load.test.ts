@@ -4,9 +4,35 @@ import { type Btf, type BtfType, buildBtf, encodeBtf, parseBtf } from "./btf.ts"
 import { type BtfFeatures, fixupDatasecs, sanitizeBtf } from "./btf_load.ts";
 import { btfKindsObject, HAS_CLANG, readObjectFile, ROOT } from "./_test_btf.ts";
 
-const ALL: BtfFeatures = { func: true, funcGlobal: true, datasec: true, float: true, declTag: true, typeTag: true, enum64: true };
-const NONE: BtfFeatures = { func: false, funcGlobal: false, datasec: false, float: false, declTag: false, typeTag: false, enum64: false };
-const INT = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+const ALL: BtfFeatures = {
+  func: true,
+  funcGlobal: true,
+  datasec: true,
+  float: true,
+  declTag: true,
+  typeTag: true,
+  enum64: true,
+};
+const NONE: BtfFeatures = {
+  func: false,
+  funcGlobal: false,
+  datasec: false,
+  float: false,
+  declTag: false,
+  typeTag: false,
+  enum64: false,
+};
+const INT = {
+  kind: "int",
+  id: 1,
+  name: "int",
+  size: 4,
+  signed: true,
+  char: false,
+  bool: false,
+  bitOffset: 0,
+  bits: 32,
+} as const;
 const BYTE = { kind: "int", size: 1, signed: false, char: false, bool: false, bitOffset: 0, bits: 8 } as const;
 
 /** One type of every kind a kernel may lack. */
@@ -15,12 +41,31 @@ const sample: Btf = buildBtf([
   { kind: "var", id: 2, name: "counter", typeId: 1, linkage: "global" },
   { kind: "datasec", id: 3, name: ".data.hot", size: 8, vars: [{ typeId: 2, offset: 4, size: 4 }] },
   { kind: "declTag", id: 4, name: "tag", typeId: 2, componentIndex: -1, attribute: false },
-  { kind: "funcProto", id: 5, name: "", returnTypeId: 1, params: [{ name: "x", typeId: 1 }, { name: "", typeId: 1 }] },
+  {
+    kind: "funcProto",
+    id: 5,
+    name: "",
+    returnTypeId: 1,
+    params: [
+      { name: "x", typeId: 1 },
+      { name: "", typeId: 1 },
+    ],
+  },
   { kind: "func", id: 6, name: "global_fn", typeId: 5, linkage: "global" },
   { kind: "float", id: 7, name: "double", size: 8 },
   { kind: "typeTag", id: 8, name: "user", typeId: 1, attribute: false },
   { kind: "enum", id: 9, name: "neg", size: 4, signed: true, values: [{ name: "MINUS", value: -1 }] },
-  { kind: "enum64", id: 10, name: "big", size: 8, signed: false, values: [{ name: "HUGE", value: 1n << 40n }, { name: "ONE", value: 1n }] },
+  {
+    kind: "enum64",
+    id: 10,
+    name: "big",
+    size: 8,
+    signed: false,
+    values: [
+      { name: "HUGE", value: 1n << 40n },
+      { name: "ONE", value: 1n },
+    ],
+  },
 ]);
 
 describe("sanitizeBtf()", () => {
@@ -33,14 +78,37 @@ describe("sanitizeBtf()", () => {
       "datasec",
       [
         [2, { ...BYTE, id: 2, name: "counter" }],
-        [3, { kind: "struct", id: 3, name: "_data_hot", size: 8, kindFlag: false, members: [{ name: "counter", typeId: 2, bitOffset: 32, bitSize: 0 }] }],
+        [
+          3,
+          {
+            kind: "struct",
+            id: 3,
+            name: "_data_hot",
+            size: 8,
+            kindFlag: false,
+            members: [{ name: "counter", typeId: 2, bitOffset: 32, bitSize: 0 }],
+          },
+        ],
       ],
     ],
     ["declTag", [[4, { ...BYTE, id: 4, name: "tag" }]]],
     [
       "func",
       [
-        [5, { kind: "enum", id: 5, name: "", size: 4, signed: false, values: [{ name: "x", value: 1 }, { name: "arg1", value: 1 }] }],
+        [
+          5,
+          {
+            kind: "enum",
+            id: 5,
+            name: "",
+            size: 4,
+            signed: false,
+            values: [
+              { name: "x", value: 1 },
+              { name: "arg1", value: 1 },
+            ],
+          },
+        ],
         [6, { kind: "typedef", id: 6, name: "global_fn", typeId: 5 }],
       ],
     ],
@@ -50,7 +118,10 @@ describe("sanitizeBtf()", () => {
     [
       "enum64",
       [
-        [9, { kind: "enum", id: 9, name: "neg", size: 4, signed: false, values: [{ name: "MINUS", value: 0xffff_ffff }] }],
+        [
+          9,
+          { kind: "enum", id: 9, name: "neg", size: 4, signed: false, values: [{ name: "MINUS", value: 0xffff_ffff }] },
+        ],
         [
           10,
           {
@@ -85,15 +156,39 @@ describe("sanitizeBtf()", () => {
     const btf = fixupDatasecs(parseBtf(obj.btf), obj.layouts);
     const out = sanitizeBtf(btf, NONE);
     expect(out.typeCount).toBe(btf.typeCount + 1);
-    const old = new Set(["int", "ptr", "array", "struct", "union", "enum", "fwd", "typedef", "volatile", "const", "restrict"]);
+    const old = new Set([
+      "int",
+      "ptr",
+      "array",
+      "struct",
+      "union",
+      "enum",
+      "fwd",
+      "typedef",
+      "volatile",
+      "const",
+      "restrict",
+    ]);
     for (const t of out.types) expect(old, `${t.kind} ${t.id}`).toContain(t.kind);
-    for (const t of btf.types) expect(out.typeById(t.id)?.name === t.name || t.kind === "datasec" || t.kind === "typeTag" || t.kind === "float").toBe(true);
-    expect(out.typesByName("_data_flags", "struct")[0]).toMatchObject({ size: 104, members: [{ name: "flags_var", bitOffset: 0 }] });
+    for (const t of btf.types)
+      expect(
+        out.typeById(t.id)?.name === t.name || t.kind === "datasec" || t.kind === "typeTag" || t.kind === "float",
+      ).toBe(true);
+    expect(out.typesByName("_data_flags", "struct")[0]).toMatchObject({
+      size: 104,
+      members: [{ name: "flags_var", bitOffset: 0 }],
+    });
   });
 
   test("keeps the original string table and appends new names, so .BTF.ext offsets stay valid", () => {
     const raw = readObjectFile(join(ROOT, "bpf/build/testdata/xdp_count.o")).btf;
-    const btf = fixupDatasecs(parseBtf(raw), new Map([[".maps", { size: 32 }], ["license", { size: 13 }]]));
+    const btf = fixupDatasecs(
+      parseBtf(raw),
+      new Map([
+        [".maps", { size: 32 }],
+        ["license", { size: 13 }],
+      ]),
+    );
     const bytes = encodeBtf(sanitizeBtf(btf, { ...ALL, datasec: false }));
     const strings = (b: Uint8Array): Uint8Array => {
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -107,7 +202,9 @@ describe("sanitizeBtf()", () => {
   });
 
   test("rejects features that are not booleans", () => {
-    expect(() => sanitizeBtf(sample, { ...ALL, float: 1 } as unknown as BtfFeatures)).toThrow(/float must be a boolean/);
+    expect(() => sanitizeBtf(sample, { ...ALL, float: 1 } as unknown as BtfFeatures)).toThrow(
+      /float must be a boolean/,
+    );
   });
 });
 
@@ -116,13 +213,31 @@ describe("fixupDatasecs()", () => {
     INT,
     { kind: "var", id: 2, name: "a", typeId: 1, linkage: "global" },
     { kind: "var", id: 3, name: "b", typeId: 1, linkage: "static" },
-    { kind: "datasec", id: 4, name: ".bss", size: 0, vars: [{ typeId: 2, offset: 0, size: 4 }, { typeId: 3, offset: 0, size: 4 }] },
+    {
+      kind: "datasec",
+      id: 4,
+      name: ".bss",
+      size: 0,
+      vars: [
+        { typeId: 2, offset: 0, size: 4 },
+        { typeId: 3, offset: 0, size: 4 },
+      ],
+    },
     { kind: "datasec", id: 5, name: ".data", size: 16, vars: [{ typeId: 2, offset: 0, size: 4 }] },
   ]);
 
   test("sets a zero size and the given offsets, and sorts the variables by offset", () => {
     const out = fixupDatasecs(btf, new Map([[".bss", { size: 8, offsets: new Map([["a", 4]]) }]]));
-    expect(out.typeById(4)).toEqual({ kind: "datasec", id: 4, name: ".bss", size: 8, vars: [{ typeId: 3, offset: 0, size: 4 }, { typeId: 2, offset: 4, size: 4 }] });
+    expect(out.typeById(4)).toEqual({
+      kind: "datasec",
+      id: 4,
+      name: ".bss",
+      size: 8,
+      vars: [
+        { typeId: 3, offset: 0, size: 4 },
+        { typeId: 2, offset: 4, size: 4 },
+      ],
+    });
     expect(out.typeById(5)).toBe(btf.typeById(5));
   });
 
@@ -133,6 +248,8 @@ describe("fixupDatasecs()", () => {
 
   test("rejects sizes and offsets that are not u32", () => {
     expect(() => fixupDatasecs(btf, new Map([[".bss", { size: -1 }]]))).toThrow(RangeError);
-    expect(() => fixupDatasecs(btf, new Map([[".bss", { size: 8, offsets: new Map([["a", 2 ** 33]]) }]]))).toThrow(/offset of "a"/);
+    expect(() => fixupDatasecs(btf, new Map([[".bss", { size: 8, offsets: new Map([["a", 2 ** 33]]) }]]))).toThrow(
+      /offset of "a"/,
+    );
   });
 });

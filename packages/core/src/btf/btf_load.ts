@@ -178,7 +178,17 @@ export function sanitizeBtf(btf: Btf, features: BtfFeatures): Btf {
 function byteInt(t: BtfType): BtfType {
   // One byte is the safe size: four would fail validation when the
   // original variable is smaller.
-  return { kind: "int", id: t.id, name: t.name, size: 1, signed: false, char: false, bool: false, bitOffset: 0, bits: 8 };
+  return {
+    kind: "int",
+    id: t.id,
+    name: t.name,
+    size: 1,
+    signed: false,
+    char: false,
+    bool: false,
+    bitOffset: 0,
+    bits: 8,
+  };
 }
 
 function rewrite(btf: Btf, t: BtfType, f: BtfFeatures, enum64Placeholder: () => number): BtfType {
@@ -191,7 +201,10 @@ function rewrite(btf: Btf, t: BtfType, f: BtfFeatures, enum64Placeholder: () => 
       return f.datasec ? t : datasecAsStruct(btf, t);
     case "funcProto": {
       if (f.func) return t;
-      const values: BtfEnumValue[] = t.params.map((p, i) => ({ name: p.name === "" ? `arg${i}` : p.name, value: p.typeId }));
+      const values: BtfEnumValue[] = t.params.map((p, i) => ({
+        name: p.name === "" ? `arg${i}` : p.name,
+        value: p.typeId,
+      }));
       return { kind: "enum", id: t.id, name: t.name, size: 4, signed: false, values };
     }
     case "func":
@@ -204,7 +217,9 @@ function rewrite(btf: Btf, t: BtfType, f: BtfFeatures, enum64Placeholder: () => 
       return f.typeTag ? t : { kind: "const", id: t.id, name: "", typeId: t.typeId };
     case "enum":
       // Same bits, read as unsigned.
-      return f.enum64 || !t.signed ? t : { ...t, signed: false, values: t.values.map((v) => ({ name: v.name, value: v.value >>> 0 })) };
+      return f.enum64 || !t.signed
+        ? t
+        : { ...t, signed: false, values: t.values.map((v) => ({ name: v.name, value: v.value >>> 0 })) };
     case "enum64": {
       if (f.enum64) return t;
       const typeId = enum64Placeholder();
@@ -218,10 +233,18 @@ function rewrite(btf: Btf, t: BtfType, f: BtfFeatures, enum64Placeholder: () => 
 
 function datasecAsStruct(btf: Btf, t: BtfDatasec): BtfType {
   const members: BtfMember[] = t.vars.map((v) => {
-    if (v.offset > 0x1fff_ffff) throw new RangeError(`Cannot rewrite BTF datasec ${JSON.stringify(t.name)}: offset ${v.offset} is too large`);
+    if (v.offset > 0x1fff_ffff)
+      throw new RangeError(`Cannot rewrite BTF datasec ${JSON.stringify(t.name)}: offset ${v.offset} is too large`);
     return { name: btf.typeById(v.typeId)?.name ?? "", typeId: v.typeId, bitOffset: v.offset * 8, bitSize: 0 };
   });
-  return { kind: "struct", id: t.id, name: t.name.replace(IDENTIFIER_CHAR, "_"), size: t.size, kindFlag: false, members };
+  return {
+    kind: "struct",
+    id: t.id,
+    name: t.name.replace(IDENTIFIER_CHAR, "_"),
+    size: t.size,
+    kindFlag: false,
+    members,
+  };
 }
 
 /**
@@ -344,9 +367,14 @@ export class BtfHandle {
   }
 }
 
-
 /** One BPF_BTF_LOAD attempt; returns the raw result and `btf_log_true_size`. */
-function btfLoad(data: Native, size: number, log: Native | undefined, logSize: number, logLevel: number): { ret: number; trueSize: number } {
+function btfLoad(
+  data: Native,
+  size: number,
+  log: Native | undefined,
+  logSize: number,
+  logLevel: number,
+): { ret: number; trueSize: number } {
   const a = new Native(ATTR_BTF_LOAD.SIZE);
   const dv = a.dv;
   a.setPtr(ATTR_BTF_LOAD.btf, data.addr);
@@ -412,7 +440,17 @@ export function loadBtf(btf: Btf | Uint8Array, options: LoadBtfOptions = {}): Bt
   return new BtfHandle(new Fd(fd, "BTF"));
 }
 
-const INT: BtfType = { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 };
+const INT: BtfType = {
+  kind: "int",
+  id: 1,
+  name: "int",
+  size: 4,
+  signed: true,
+  char: false,
+  bool: false,
+  bitOffset: 0,
+  bits: 32,
+};
 
 function probeTypes(feature: BtfFeature): BtfType[] {
   switch (feature) {

@@ -14,7 +14,12 @@ const EPERM = 1;
  * @returns The error to throw.
  */
 export function probeError(what: string, err: unknown): Error {
-  const cause = err instanceof SyscallError ? err : err instanceof Error && err.cause instanceof SyscallError ? err.cause : undefined;
+  const cause =
+    err instanceof SyscallError
+      ? err
+      : err instanceof Error && err.cause instanceof SyscallError
+        ? err.cause
+        : undefined;
   if (cause !== undefined && cause.errno === EPERM) {
     return new SyscallError(what, {
       syscall: cause.syscall,

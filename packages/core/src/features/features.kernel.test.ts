@@ -5,9 +5,26 @@ import { requireKernel, requireRoot } from "@dp/core/testing";
 beforeEach((t) => requireRoot(t));
 
 const MAP_TYPES: MapType[] = [
-  "hash", "array", "progArray", "percpuHash", "percpuArray", "lruHash", "lruPercpuHash", "lpmTrie",
-  "arrayOfMaps", "hashOfMaps", "devmap", "devmapHash", "sockmap", "sockhash", "cpumap", "queue", "stack",
-  "ringbuf", "bloomFilter", "xskmap",
+  "hash",
+  "array",
+  "progArray",
+  "percpuHash",
+  "percpuArray",
+  "lruHash",
+  "lruPercpuHash",
+  "lpmTrie",
+  "arrayOfMaps",
+  "hashOfMaps",
+  "devmap",
+  "devmapHash",
+  "sockmap",
+  "sockhash",
+  "cpumap",
+  "queue",
+  "stack",
+  "ringbuf",
+  "bloomFilter",
+  "xskmap",
 ];
 
 describe("feature probes", () => {
@@ -16,7 +33,16 @@ describe("feature probes", () => {
   });
 
   test("hasProgramType() finds the networking program types", () => {
-    for (const type of ["xdp", "schedCls", "sockOps", "skMsg", "skSkb", "cgroupSkb", "cgroupSockAddr", "socketFilter"] as const) {
+    for (const type of [
+      "xdp",
+      "schedCls",
+      "sockOps",
+      "skMsg",
+      "skSkb",
+      "cgroupSkb",
+      "cgroupSockAddr",
+      "socketFilter",
+    ] as const) {
       expect([type, hasProgramType(type)]).toEqual([type, true]);
     }
   });

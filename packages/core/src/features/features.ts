@@ -69,7 +69,6 @@ export function kernelVersion(): KernelVersion {
 
 const cache = new Map<string, boolean>();
 
-
 function probe(key: string, feature: string, run: () => boolean): boolean {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
@@ -83,7 +82,9 @@ function probe(key: string, feature: string, run: () => boolean): boolean {
   return answer;
 }
 
-const PROBE_MAP: Partial<Record<MapType, { key: number; value: number; max: number; flags?: number; inner?: boolean }>> = {
+const PROBE_MAP: Partial<
+  Record<MapType, { key: number; value: number; max: number; flags?: number; inner?: boolean }>
+> = {
   queue: { key: 0, value: 4, max: 1 },
   stack: { key: 0, value: 4, max: 1 },
   bloomFilter: { key: 0, value: 4, max: 1 },
@@ -97,7 +98,13 @@ const PROBE_MAP: Partial<Record<MapType, { key: number; value: number; max: numb
   percpuCgroupStorage: { key: 8, value: 4, max: 0 },
   arena: { key: 0, value: 0, max: 1, flags: 1024 },
 };
-const NEEDS_BTF: ReadonlySet<MapType> = new Set(["skStorage", "inodeStorage", "taskStorage", "cgrpStorage", "structOps"]);
+const NEEDS_BTF: ReadonlySet<MapType> = new Set([
+  "skStorage",
+  "inodeStorage",
+  "taskStorage",
+  "cgrpStorage",
+  "structOps",
+]);
 
 function createRaw(type: number, key: number, value: number, max: number, flags: number, innerFd: number): number {
   const a = attr(ATTR_MAP_CREATE.SIZE);
@@ -155,12 +162,13 @@ export function hasMapType(type: MapType): boolean {
 }
 
 const NEEDS_ATTACH_BTF: ReadonlySet<ProgramType> = new Set(["tracing", "ext", "lsm", "structOps"]);
-const PROBE_ATTACH: Partial<Record<ProgramType, "cgroupInet4Connect" | "skLookup" | "netfilter" | "cgroupGetsockopt">> = {
-  cgroupSockAddr: "cgroupInet4Connect",
-  skLookup: "skLookup",
-  netfilter: "netfilter",
-  cgroupSockopt: "cgroupGetsockopt",
-};
+const PROBE_ATTACH: Partial<Record<ProgramType, "cgroupInet4Connect" | "skLookup" | "netfilter" | "cgroupGetsockopt">> =
+  {
+    cgroupSockAddr: "cgroupInet4Connect",
+    skLookup: "skLookup",
+    netfilter: "netfilter",
+    cgroupSockopt: "cgroupGetsockopt",
+  };
 
 function tryLoad(type: ProgramType, instructions: Uint8Array): BpfProgram | SyscallError {
   const expected = PROBE_ATTACH[type];
@@ -337,7 +345,8 @@ export function hasLinkType(type: LinkType): boolean {
   return probe(`linktype:${type}`, `${type} links`, () => {
     const name = `BPF_LINK_TYPE_${type.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
     const linkTypes = kernelBtf().typesByName("bpf_link_type", "enum")[0];
-    if (linkTypes === undefined || linkTypes.kind !== "enum") throw new Error("the kernel's BTF has no enum bpf_link_type");
+    if (linkTypes === undefined || linkTypes.kind !== "enum")
+      throw new Error("the kernel's BTF has no enum bpf_link_type");
     return linkTypes.values.some((v) => v.name === name);
   });
 }

@@ -16,12 +16,62 @@ export * from "../_gen/rtnetlink.ts";
 export { forbiddenSys } from "./forbidden.ts";
 export * from "../loader/elf.ts";
 export * from "../loader/section_names.ts";
-export { Btf, BtfSyntaxError, buildBtf, encodeBtf, parseBtf, type BtfArray, type BtfConst, type BtfDatasec, type BtfDatasecVariable, type BtfDeclTag, type BtfEnum, type BtfEnum64, type BtfEnum64Value, type BtfEnumValue, type BtfFloat, type BtfFunc, type BtfFuncProto, type BtfFwd, type BtfInt, type BtfKind, type BtfLinkage, type BtfMember, type BtfParam, type BtfPtr, type BtfRestrict, type BtfStruct, type BtfType, type BtfTypedef, type BtfTypeTag, type BtfUnion, type BtfVar, type BtfVarSecinfo, type BtfVoid, type BtfVolatile, type BuildBtfOptions, type ParseBtfOptions } from "../btf/btf.ts";
+export {
+  Btf,
+  BtfSyntaxError,
+  buildBtf,
+  encodeBtf,
+  parseBtf,
+  type BtfArray,
+  type BtfConst,
+  type BtfDatasec,
+  type BtfDatasecVariable,
+  type BtfDeclTag,
+  type BtfEnum,
+  type BtfEnum64,
+  type BtfEnum64Value,
+  type BtfEnumValue,
+  type BtfFloat,
+  type BtfFunc,
+  type BtfFuncProto,
+  type BtfFwd,
+  type BtfInt,
+  type BtfKind,
+  type BtfLinkage,
+  type BtfMember,
+  type BtfParam,
+  type BtfPtr,
+  type BtfRestrict,
+  type BtfStruct,
+  type BtfType,
+  type BtfTypedef,
+  type BtfTypeTag,
+  type BtfUnion,
+  type BtfVar,
+  type BtfVarSecinfo,
+  type BtfVoid,
+  type BtfVolatile,
+  type BuildBtfOptions,
+  type ParseBtfOptions,
+} from "../btf/btf.ts";
 export * from "../btf/btf_ext.ts";
 export * from "../btf/btf_load.ts";
 export * from "../loader/object_maps.ts";
-export { kconfigData, kconfigExterns, parseKernelConfig, readKernelConfig, type KconfigDataOptions, type KconfigExtern, type KconfigLayout } from "../loader/kconfig.ts";
-export { failingInstruction, sourceForInstruction, withSource, type SourceLineInfo } from "../loader/verifier_source.ts";
+export {
+  kconfigData,
+  kconfigExterns,
+  parseKernelConfig,
+  readKernelConfig,
+  type KconfigDataOptions,
+  type KconfigExtern,
+  type KconfigLayout,
+} from "../loader/kconfig.ts";
+export {
+  failingInstruction,
+  sourceForInstruction,
+  withSource,
+  type SourceLineInfo,
+} from "../loader/verifier_source.ts";
 export { decodeVariable, encodeVariable } from "../loader/variables.ts";
 export * from "../loader/core_relo.ts";
 export { mapDirect, type MapDirect } from "../bpf/map.ts";

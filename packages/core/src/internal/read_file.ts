@@ -54,7 +54,11 @@ export function readFileText(path: string, options: ReadFileTextOptions = {}): s
       chunks.push(buf.subarray(0, n));
       total += n;
       if (options.maxBytes !== undefined && total > options.maxBytes) {
-        throw new SyscallError(`${what}: larger than ${options.maxBytes} bytes`, { syscall: "read", op: "read", errno: EIO });
+        throw new SyscallError(`${what}: larger than ${options.maxBytes} bytes`, {
+          syscall: "read",
+          op: "read",
+          errno: EIO,
+        });
       }
     }
   } finally {

@@ -150,7 +150,9 @@ function memberOffset(btf: Btf, typeId: number, name: string): number | undefine
 
 /** The 1-based number of the first line of a testdata source that contains `marker`. */
 function sourceLine(file: string, marker: string): number {
-  const index = readFileSync(join(SOURCES, file), "utf8").split("\n").findIndex((l) => l.includes(marker));
+  const index = readFileSync(join(SOURCES, file), "utf8")
+    .split("\n")
+    .findIndex((l) => l.includes(marker));
   if (index < 0) throw new Error(`${marker} not found in ${file}`);
   return index + 1;
 }
@@ -248,10 +250,18 @@ describe("subprog.o", () => {
 
   test("each program carries its own copy of the subprograms: func info names them", () => {
     const spec = objectSpec("subprog");
-    expect(spec.programs.get("subprog_tc")?.funcInfo.map((f) => f.name).sort()).toEqual(
-      ["add", "count_call", "global_len", "global_scale", "subprog_tc", "twice"],
-    );
-    expect(spec.programs.get("subprog_xdp")?.funcInfo.map((f) => f.name).sort()).toEqual(["add", "count_call", "subprog_xdp", "twice"]);
+    expect(
+      spec.programs
+        .get("subprog_tc")
+        ?.funcInfo.map((f) => f.name)
+        .sort(),
+    ).toEqual(["add", "count_call", "global_len", "global_scale", "subprog_tc", "twice"]);
+    expect(
+      spec.programs
+        .get("subprog_xdp")
+        ?.funcInfo.map((f) => f.name)
+        .sort(),
+    ).toEqual(["add", "count_call", "subprog_xdp", "twice"]);
     using coll = loadCollection(spec);
     const info = coll.program("subprog_tc").info();
     const dump = bpftoolJson("prog", "dump", "xlated", "id", String(info.id)) as { proto?: string }[];
@@ -360,11 +370,20 @@ describe("globals.o", () => {
     const data = coll.map(".data").info();
     expect(data).toMatchObject({ name: "globals.data", type: "array", maxEntries: 1 });
     expect(data.btfId).toBeGreaterThan(0);
-    const [entry] = bpftoolJson("map", "dump", "id", String(data.id)) as { formatted: { value: Record<string, unknown[]> } }[];
+    const [entry] = bpftoolJson("map", "dump", "id", String(data.id)) as {
+      formatted: { value: Record<string, unknown[]> };
+    }[];
     expect(entry?.formatted.value).toEqual({ ".data": [{ data_counter: 4243 }, { data_pair: { a: 7, b: -72 } }] });
-    const [bss] = bpftoolJson("map", "dump", "id", String(coll.map(".bss").info().id)) as { formatted: { value: Record<string, unknown[]> } }[];
+    const [bss] = bpftoolJson("map", "dump", "id", String(coll.map(".bss").info().id)) as {
+      formatted: { value: Record<string, unknown[]> };
+    }[];
     expect(bss?.formatted.value).toEqual({
-      ".bss": [{ bss_magic_plus_one: 8 }, { bss_len: 66 }, { bss_big: Number(0x0102030405060708n) }, { bss_message: "magic=7" }],
+      ".bss": [
+        { bss_magic_plus_one: 8 },
+        { bss_len: 66 },
+        { bss_big: Number(0x0102030405060708n) },
+        { bss_message: "magic=7" },
+      ],
     });
   });
 });
@@ -443,7 +462,9 @@ describe("core.o", () => {
   test("a relocation the target BTF cannot satisfy poisons its instruction, and the verifier error names the relocation", (t) => {
     requireObject(t, "core");
     // A target with no kernel types at all: field reads have no candidate.
-    const tiny = buildBtf([{ kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 }]);
+    const tiny = buildBtf([
+      { kind: "int", id: 1, name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 },
+    ]);
     const before = openFds().length;
     let caught: unknown;
     try {
@@ -453,7 +474,9 @@ describe("core.o", () => {
     }
     expect(caught).toBeInstanceOf(VerifierError);
     const err = caught as VerifierError;
-    expect(err.message).toMatch(/^Cannot load schedCls program "core_values" of object "core" \(CO-RE relocation of instruction \d+, struct \S+ .* found no match in the kernel's BTF\)/);
+    expect(err.message).toMatch(
+      /^Cannot load schedCls program "core_values" of object "core" \(CO-RE relocation of instruction \d+, struct \S+ .* found no match in the kernel's BTF\)/,
+    );
     expect(err.log.some((l) => l.includes("unknown#195896080"))).toBe(true);
     expect(err.source?.file).toBe("./bpf/testdata/core.c");
     expect(openFds().length).toBe(before);
@@ -470,7 +493,8 @@ describe("core.o", () => {
     const skb = vmlinux.typesByName("sk_buff", "struct")[0];
     if (skb?.kind !== "struct") throw new Error("vmlinux has no struct sk_buff");
     const mapType = vmlinux.typesByName("bpf_map_type", "enum")[0];
-    const ringbuf = mapType?.kind === "enum" ? mapType.values.find((v) => v.name === "BPF_MAP_TYPE_RINGBUF")?.value : undefined;
+    const ringbuf =
+      mapType?.kind === "enum" ? mapType.values.find((v) => v.name === "BPF_MAP_TYPE_RINGBUF")?.value : undefined;
     expect(ringbuf).toBe(27);
     const local = spec.btf?.typesByName("sk_buff", "struct")[0];
     expect(local).toBeDefined();
@@ -630,7 +654,9 @@ describe("kconfig.o", () => {
     const spec = objectSpec("kconfig");
     using coll = loadCollection(spec);
     expect(run(coll.program("kconfig_values"))).toBe(config.get("CONFIG_BPF_SYSCALL") === "y" ? 1 : 0);
-    const [major, minor] = (execFileSync("uname", ["-r"], { encoding: "utf8" }).match(/^(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
+    const [major, minor] = (execFileSync("uname", ["-r"], { encoding: "utf8" }).match(/^(\d+)\.(\d+)/) ?? [])
+      .slice(1)
+      .map(Number);
     expect(versionCode() >> 8).toBe(((major as number) << 8) + (minor as number));
     expect(decodeStruct(spec.btf as Btf, "kconfig_result", coll.map("kconfig_out").get(u32(0)))).toEqual({
       linux_kernel_version: versionCode(),
@@ -642,7 +668,11 @@ describe("kconfig.o", () => {
 
   test("kernelConfig overrides the running kernel's configuration", () => {
     const spec = objectSpec("kconfig");
-    const kernelConfig = new Map([["CONFIG_BPF_SYSCALL", "n"], ["CONFIG_HZ", "1234"], ["CONFIG_DP_NO_SUCH_OPTION", "y"]]);
+    const kernelConfig = new Map([
+      ["CONFIG_BPF_SYSCALL", "n"],
+      ["CONFIG_HZ", "1234"],
+      ["CONFIG_DP_NO_SUCH_OPTION", "y"],
+    ]);
     using coll = loadCollection(spec, { kernelConfig });
     expect(run(coll.program("kconfig_values"))).toBe(0);
     expect(decodeStruct(spec.btf as Btf, "kconfig_result", coll.map("kconfig_out").get(u32(0)))).toEqual({
@@ -742,7 +772,7 @@ describe("verifier_fail.o", () => {
     expect(openFds().length).toBe(fds);
   });
 
-  test("programs: [\"ok\"] loads the good program alone", () => {
+  test('programs: ["ok"] loads the good program alone', () => {
     using coll = loadCollection(objectSpec("verifier_fail"), { programs: ["ok"] });
     expect([...coll.programs.keys()]).toEqual(["ok"]);
     expect([...coll.maps.keys()]).toEqual([]);
@@ -751,7 +781,7 @@ describe("verifier_fail.o", () => {
 });
 
 describe("loadCollection() with a subset of programs", () => {
-  test("programs: [\"tail_entry\"] loads the prog array and the programs it holds", () => {
+  test('programs: ["tail_entry"] loads the prog array and the programs it holds', () => {
     using coll = loadCollection(objectSpec("tailcall"), { programs: ["tail_entry"] });
     expect([...coll.programs.keys()]).toEqual(["tail_target_a", "tail_target_b", "tail_entry"]);
     expect([...coll.maps.keys()]).toEqual(["jump_table"]);
@@ -816,7 +846,10 @@ describe("bpftool cross-checks", () => {
     const id = coll.program("subprog_tc").info().id;
     const dump = bpftoolText("prog", "dump", "xlated", "id", String(id), "linum");
     const source = readFileSync(join(SOURCES, "subprog.c"), "utf8").split("\n");
-    const marked = dump.split("\n").map((l) => LINUM.exec(l)).filter((m) => m !== null);
+    const marked = dump
+      .split("\n")
+      .map((l) => LINUM.exec(l))
+      .filter((m) => m !== null);
     expect(marked.length).toBeGreaterThan(5);
     for (const m of marked) {
       expect(m[2]).toBe("./bpf/testdata/subprog.c");

@@ -4,8 +4,20 @@
 // func/line info attached; prog arrays and maps of maps filled last.
 import { type Btf, replaceBtfTypes } from "../btf/btf.ts";
 import { encodeFuncInfo, encodeLineInfo } from "../btf/btf_ext.ts";
-import { type BtfHandle, type DatasecLayout, findKernelBtfType, fixupDatasecs, kernelBtf, loadBtf } from "../btf/btf_load.ts";
-import type { CollectionMapSpec, CollectionProgramSpec, CollectionSpec, InstructionReference } from "./collection_spec.ts";
+import {
+  type BtfHandle,
+  type DatasecLayout,
+  findKernelBtfType,
+  fixupDatasecs,
+  kernelBtf,
+  loadBtf,
+} from "../btf/btf_load.ts";
+import type {
+  CollectionMapSpec,
+  CollectionProgramSpec,
+  CollectionSpec,
+  InstructionReference,
+} from "./collection_spec.ts";
 import { applyCoreRelocations, CORE_POISON, CoreRelocationError, type CoreRelocationResult } from "./core_relo.ts";
 import { NotSupportedError, SyscallError, VerifierError } from "../errors.ts";
 import { kconfigData, KconfigError, type KconfigLayout } from "./kconfig.ts";
@@ -131,7 +143,9 @@ export class MapCompatibilityError extends TypeError {
    * @param expected The object's value.
    */
   constructor(map: string, source: string, field: string, actual: unknown, expected: unknown) {
-    super(`Cannot use map ${JSON.stringify(map)} ${source}: ${field} is ${String(actual)}, the object needs ${String(expected)}`);
+    super(
+      `Cannot use map ${JSON.stringify(map)} ${source}: ${field} is ${String(actual)}, the object needs ${String(expected)}`,
+    );
     this.map = map;
     this.field = field;
   }
@@ -202,7 +216,9 @@ export class Variable {
    */
   set(value: VariableValue): void {
     if (this.spec.readOnly) {
-      throw new TypeError(`Cannot set variable ${JSON.stringify(this.spec.name)}: it is a constant in ${this.spec.section}`);
+      throw new TypeError(
+        `Cannot set variable ${JSON.stringify(this.spec.name)}: it is a constant in ${this.spec.section}`,
+      );
     }
     const section = this.#map.get(this.#key) as Uint8Array;
     encodeVariable(
@@ -276,7 +292,10 @@ export class Collection {
    */
   map(name: string): BpfMap {
     const m = this.maps.get(name);
-    if (m === undefined) throw new RangeError(`No map ${JSON.stringify(name)} in the collection (maps: ${[...this.maps.keys()].join(", ")})`);
+    if (m === undefined)
+      throw new RangeError(
+        `No map ${JSON.stringify(name)} in the collection (maps: ${[...this.maps.keys()].join(", ")})`,
+      );
     return m;
   }
 
@@ -290,7 +309,9 @@ export class Collection {
   program(name: string): BpfProgram {
     const p = this.programs.get(name);
     if (p === undefined) {
-      throw new RangeError(`No program ${JSON.stringify(name)} in the collection (programs: ${[...this.programs.keys()].join(", ")})`);
+      throw new RangeError(
+        `No program ${JSON.stringify(name)} in the collection (programs: ${[...this.programs.keys()].join(", ")})`,
+      );
     }
     return p;
   }
@@ -305,7 +326,9 @@ export class Collection {
   variable(name: string): Variable {
     const v = this.variables.get(name);
     if (v === undefined) {
-      throw new RangeError(`No variable ${JSON.stringify(name)} in the collection (variables: ${[...this.variables.keys()].join(", ")})`);
+      throw new RangeError(
+        `No variable ${JSON.stringify(name)} in the collection (variables: ${[...this.variables.keys()].join(", ")})`,
+      );
     }
     return v;
   }
@@ -385,7 +408,9 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
   const { programNames, mapNames } = selection(spec, options.programs);
   for (const name of Object.keys(options.attachTargets ?? {})) {
     if (!spec.programs.has(name)) {
-      throw new RangeError(`Invalid options.attachTargets: no program ${JSON.stringify(name)} in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`);
+      throw new RangeError(
+        `Invalid options.attachTargets: no program ${JSON.stringify(name)} in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`,
+      );
     }
   }
   // A map pinned by name becomes a path under pinPath: its name, taken from
@@ -409,7 +434,11 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
     let kconfig: KconfigLayout | undefined;
     if (spec.kconfig.length > 0 && spec.btf !== undefined && mapNames.has(".kconfig")) {
       try {
-        kconfig = kconfigData(spec.btf, spec.kconfig, options.kernelConfig === undefined ? {} : { config: options.kernelConfig });
+        kconfig = kconfigData(
+          spec.btf,
+          spec.kconfig,
+          options.kernelConfig === undefined ? {} : { config: options.kernelConfig },
+        );
       } catch (err) {
         throw named(err, "Cannot lay out .kconfig", spec.name);
       }
@@ -440,7 +469,8 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
         // The kernel takes a value type without a key type only for arrays
         // (data sections), and refuses BTF for maps that hold descriptors or
         // have no key; those are created without it (libbpf retries so).
-        const typed = m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
+        const typed =
+          m.valueTypeId !== undefined && (m.keyTypeId !== undefined || m.kind !== "map") && !NO_BTF.has(m.spec.type);
         if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
           create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
         }
@@ -449,7 +479,12 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
           const existing = openPinnedOrUndefined(path);
           if (existing !== undefined) {
             owned.push(existing);
-            checkCompatible(name, `of object ${JSON.stringify(spec.name)} pinned at ${JSON.stringify(path)}`, existing, want);
+            checkCompatible(
+              name,
+              `of object ${JSON.stringify(spec.name)} pinned at ${JSON.stringify(path)}`,
+              existing,
+              want,
+            );
             maps.set(name, existing);
             continue;
           }
@@ -541,18 +576,26 @@ function kernelReadyBtf(spec: CollectionSpec, kconfig: KconfigLayout | undefined
     }
   }
   const fixed = fixupDatasecs(btf, layouts);
-  return replaceBtfTypes(fixed, fixed.types.map((t) => (t.kind === "var" && t.linkage === "extern" ? { ...t, linkage: "global" } : t)));
+  return replaceBtfTypes(
+    fixed,
+    fixed.types.map((t) => (t.kind === "var" && t.linkage === "extern" ? { ...t, linkage: "global" } : t)),
+  );
 }
 
 /** Which programs and maps to load: the subset's closure over references and initial values. */
-function selection(spec: CollectionSpec, subset: readonly string[] | undefined): { programNames: string[]; mapNames: Set<string> } {
+function selection(
+  spec: CollectionSpec,
+  subset: readonly string[] | undefined,
+): { programNames: string[]; mapNames: Set<string> } {
   if (subset === undefined) {
     const programNames = [...spec.programs.values()].filter((p) => p.autoload).map((p) => p.name);
     return { programNames, mapNames: orderMaps(spec, new Set(spec.maps.keys())) };
   }
   for (const name of subset) {
     if (!spec.programs.has(name)) {
-      throw new RangeError(`Cannot load program ${JSON.stringify(name)}: not in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`);
+      throw new RangeError(
+        `Cannot load program ${JSON.stringify(name)}: not in object ${JSON.stringify(spec.name)} (programs: ${[...spec.programs.keys()].join(", ")})`,
+      );
     }
   }
   const programs = new Set<string>();
@@ -656,17 +699,22 @@ function loadOne(
     throw named(err, what, spec.name);
   }
 
-  const btf = btfHandle === undefined || p.funcInfo.length === 0 ? undefined : {
-    fd: btfHandle.fd,
-    funcInfo: encodeFuncInfo(p.funcInfo.map((f) => ({ instruction: f.instruction, typeId: f.typeId }))),
-    lineInfo: encodeLineInfo(p.lineInfo.map((l) => ({
-      instruction: l.instruction,
-      fileNameOffset: l.fileNameOffset,
-      sourceLineOffset: l.sourceLineOffset,
-      line: l.line,
-      column: l.column,
-    }))),
-  };
+  const btf =
+    btfHandle === undefined || p.funcInfo.length === 0
+      ? undefined
+      : {
+          fd: btfHandle.fd,
+          funcInfo: encodeFuncInfo(p.funcInfo.map((f) => ({ instruction: f.instruction, typeId: f.typeId }))),
+          lineInfo: encodeLineInfo(
+            p.lineInfo.map((l) => ({
+              instruction: l.instruction,
+              fileNameOffset: l.fileNameOffset,
+              sourceLineOffset: l.sourceLineOffset,
+              line: l.line,
+              column: l.column,
+            })),
+          ),
+        };
   try {
     const program = loadProgram(
       {
@@ -739,7 +787,8 @@ function attachBtf(
   try {
     found = findKernelBtfType(name, naming.kind);
   } catch (err) {
-    if (err instanceof NotSupportedError) throw new NotSupportedError(`attach target ${JSON.stringify(name)} (${err.feature})`, { cause: err });
+    if (err instanceof NotSupportedError)
+      throw new NotSupportedError(`attach target ${JSON.stringify(name)} (${err.feature})`, { cause: err });
     throw err;
   }
   if (found === undefined) {
@@ -763,7 +812,13 @@ function named(err: unknown, what: string, object: string): unknown {
   switch (err.constructor) {
     case SyscallError: {
       const e = err as SyscallError;
-      return new SyscallError(where, { syscall: e.syscall, op: e.op, errno: e.errno, ...(e.hint === undefined ? {} : { hint: e.hint }), cause: err });
+      return new SyscallError(where, {
+        syscall: e.syscall,
+        op: e.op,
+        errno: e.errno,
+        ...(e.hint === undefined ? {} : { hint: e.hint }),
+        cause: err,
+      });
     }
     case Error:
     case TypeError:
@@ -777,9 +832,17 @@ function named(err: unknown, what: string, object: string): unknown {
     }
     case CoreRelocationError: {
       const e = err as CoreRelocationError;
-      const detail = e.message.slice(`Cannot apply CO-RE relocation at instruction ${e.instruction} (${e.description}): `.length);
+      const detail = e.message.slice(
+        `Cannot apply CO-RE relocation at instruction ${e.instruction} (${e.description}): `.length,
+      );
       const program = what.replace(/^Cannot load /, "");
-      return new CoreRelocationError(e.instruction, e.relo, e.description, `${detail} (${program} of object ${JSON.stringify(object)})`, { cause: err });
+      return new CoreRelocationError(
+        e.instruction,
+        e.relo,
+        e.description,
+        `${detail} (${program} of object ${JSON.stringify(object)})`,
+        { cause: err },
+      );
     }
     default:
       return err;
@@ -792,15 +855,18 @@ function explainPoison(what: string, err: VerifierError, core: readonly CoreRelo
   if (poisoned.length === 0 || !err.log.some((l) => l.includes(String(CORE_POISON)))) return err;
   const hit = poisoned.find((r) => err.log.some((l) => l.startsWith(`${r.instruction}: `))) ?? poisoned[0];
   if (hit === undefined) return err;
-  return new VerifierError(`${what} (CO-RE relocation of instruction ${hit.instruction}, ${hit.description}, found no match in the kernel's BTF)`, {
-    syscall: err.syscall,
-    op: err.op,
-    errno: err.errno,
-    log: err.log,
-    truncated: err.truncated,
-    ...(err.source === undefined ? {} : { source: err.source }),
-    cause: err,
-  });
+  return new VerifierError(
+    `${what} (CO-RE relocation of instruction ${hit.instruction}, ${hit.description}, found no match in the kernel's BTF)`,
+    {
+      syscall: err.syscall,
+      op: err.op,
+      errno: err.errno,
+      log: err.log,
+      truncated: err.truncated,
+      ...(err.source === undefined ? {} : { source: err.source }),
+      cause: err,
+    },
+  );
 }
 
 function patchReference(

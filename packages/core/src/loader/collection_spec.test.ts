@@ -6,11 +6,19 @@ import { describe, expect, test } from "vitest";
 import { HAS_CLANG, ROOT } from "../btf/_test_btf.ts";
 import { MapDefinitionError } from "./object_maps.ts";
 import { parseElf } from "./elf.ts";
-import { type CollectionProgramSpec, type CollectionSpec, ObjectError, parseCollectionSpec, readCollectionSpec } from "./collection_spec.ts";
+import {
+  type CollectionProgramSpec,
+  type CollectionSpec,
+  ObjectError,
+  parseCollectionSpec,
+  readCollectionSpec,
+} from "./collection_spec.ts";
 
 const DIR = join(ROOT, "bpf/build/testdata");
 /** Objects that parse; unknown_section.o is refused (tested below). */
-const OBJECTS = readdirSync(DIR).filter((f) => f.endsWith(".o") && f !== "unknown_section.o").sort();
+const OBJECTS = readdirSync(DIR)
+  .filter((f) => f.endsWith(".o") && f !== "unknown_section.o")
+  .sort();
 /** Objects without a license section. */
 const NO_LICENSE = new Set(["libbpf_nolicense.o"]);
 
@@ -58,7 +66,9 @@ describe("readCollectionSpec()", () => {
 
   test("finds every program of sections.o with the type its section names", () => {
     const s = spec("sections");
-    const types = Object.fromEntries([...s.programs.values()].map((p) => [p.name, [p.sectionName, p.type, p.expectedAttachType]]));
+    const types = Object.fromEntries(
+      [...s.programs.values()].map((p) => [p.name, [p.sectionName, p.type, p.expectedAttachType]]),
+    );
     expect(s.programs.size).toBe(21);
     expect(types).toMatchObject({
       xdp_pass: ["xdp", "xdp", "xdp"],
@@ -95,31 +105,53 @@ describe("readCollectionSpec()", () => {
       // Every linked function is called by someone.
       for (const f of p.funcInfo.slice(1)) expect(callees.has(f.name)).toBe(true);
       // Line info stays in order and inside the program.
-      expect(p.lineInfo.map((l) => l.instruction)).toEqual([...p.lineInfo.map((l) => l.instruction)].sort((a, b) => a - b));
+      expect(p.lineInfo.map((l) => l.instruction)).toEqual(
+        [...p.lineInfo.map((l) => l.instruction)].sort((a, b) => a - b),
+      );
       expect(Math.max(...p.lineInfo.map((l) => l.instruction))).toBeLessThan(code.length);
     }
     // count_call's map reference moved with it.
     const tc = program(s, "subprog_tc");
     const countCall = tc.funcInfo.find((f) => f.name === "count_call");
     expect(countCall).toBeDefined();
-    expect(tc.references).toEqual([{ instruction: (countCall?.instruction ?? 0) + 4, kind: "map", map: "subprog_calls" }]);
+    expect(tc.references).toEqual([
+      { instruction: (countCall?.instruction ?? 0) + 4, kind: "map", map: "subprog_calls" },
+    ]);
   });
 
   test("turns global data into array maps and variables", () => {
     const s = spec("globals");
-    expect([...s.maps.keys()]).toEqual([".rodata", ".rodata.custom", ".data", ".data.custom", ".bss", ".rodata.str1.1"]);
+    expect([...s.maps.keys()]).toEqual([
+      ".rodata",
+      ".rodata.custom",
+      ".data",
+      ".data.custom",
+      ".bss",
+      ".rodata.str1.1",
+    ]);
     expect(s.maps.get(".rodata")).toMatchObject({
       kind: "data",
       freeze: true,
       spec: { name: "globals.rodata", type: "array", keySize: 4, valueSize: 17, maxEntries: 1, flags: 128 | 1024 },
     });
-    expect(s.maps.get(".bss")).toMatchObject({ freeze: false, spec: { name: "globals.bss", valueSize: 32, flags: 1024 } });
+    expect(s.maps.get(".bss")).toMatchObject({
+      freeze: false,
+      spec: { name: "globals.bss", valueSize: 32, flags: 1024 },
+    });
     expect(s.maps.get(".rodata.str1.1")?.spec.name).toBe(".rodata.str1.1");
     expect(new TextDecoder().decode(s.maps.get(".rodata.str1.1")?.contents)).toBe("magic=%u\0");
-    expect(s.variables.get("small_signed")).toEqual({ name: "small_signed", section: ".rodata", offset: 4, size: 2, typeId: expect.any(Number), readOnly: true });
+    expect(s.variables.get("small_signed")).toEqual({
+      name: "small_signed",
+      section: ".rodata",
+      offset: 4,
+      size: 2,
+      typeId: expect.any(Number),
+      readOnly: true,
+    });
     expect(s.variables.get("bss_message")).toMatchObject({ section: ".bss", offset: 16, size: 16, readOnly: false });
     const refs = program(s, "globals_tc").references;
-    const byMap = (map: string): number[] => refs.filter((r) => r.kind === "mapValue" && r.map === map).map((r) => (r.kind === "mapValue" ? r.offset : -1));
+    const byMap = (map: string): number[] =>
+      refs.filter((r) => r.kind === "mapValue" && r.map === map).map((r) => (r.kind === "mapValue" ? r.offset : -1));
     expect(byMap(".rodata").sort()).toEqual([0, 16, 4, 8].sort());
     expect(byMap(".bss").sort()).toEqual([0, 16, 4, 8].sort());
     expect(byMap(".rodata.str1.1")).toEqual([0]);
@@ -132,14 +164,21 @@ describe("readCollectionSpec()", () => {
     expect(s.constants.get("small_signed")).toBe(-2);
     expect(s.constants.get("big_const")).toBe(0x0102030405060708n);
     expect(s.constants.get("enabled")).toBe(true);
-    s.constants.set("magic", 0xffff_ffff).set("small_signed", -32768).set("big_const", 5).set("enabled", false).set("custom_step", 1);
+    s.constants
+      .set("magic", 0xffff_ffff)
+      .set("small_signed", -32768)
+      .set("big_const", 5)
+      .set("enabled", false)
+      .set("custom_step", 1);
     expect(s.constants.get("magic")).toBe(0xffff_ffff);
     expect(s.constants.get("big_const")).toBe(5n);
     const rodata = s.maps.get(".rodata")?.contents as Uint8Array;
     expect([...rodata.subarray(0, 6)]).toEqual([0xff, 0xff, 0xff, 0xff, 0x00, 0x80]);
     expect(rodata[16]).toBe(0);
 
-    expect(() => s.constants.set("magic", 2 ** 32)).toThrow(/constant "magic" \(u32 .*\): 4294967296 is outside 0\.\.4294967295/);
+    expect(() => s.constants.set("magic", 2 ** 32)).toThrow(
+      /constant "magic" \(u32 .*\): 4294967296 is outside 0\.\.4294967295/,
+    );
     expect(() => s.constants.set("small_signed", 32768)).toThrow(RangeError);
     expect(() => s.constants.set("magic", 1.5)).toThrow(TypeError);
     expect(() => s.constants.set("enabled", 1)).toThrow(/expected a boolean, got number 1/);
@@ -158,16 +197,34 @@ describe("readCollectionSpec()", () => {
       ["CONFIG_HZ", false],
       ["CONFIG_DP_NO_SUCH_OPTION", true],
     ]);
-    expect(s.maps.get(".kconfig")).toMatchObject({ kind: "kconfig", freeze: true, spec: { name: "kconfig.kconfig", type: "array" } });
-    const externs = program(s, "kconfig_values").references.filter((r) => r.kind === "kconfig").map((r) => (r.kind === "kconfig" ? r.extern : ""));
-    expect(new Set(externs)).toEqual(new Set(["LINUX_KERNEL_VERSION", "CONFIG_BPF_SYSCALL", "CONFIG_HZ", "CONFIG_DP_NO_SUCH_OPTION"]));
+    expect(s.maps.get(".kconfig")).toMatchObject({
+      kind: "kconfig",
+      freeze: true,
+      spec: { name: "kconfig.kconfig", type: "array" },
+    });
+    const externs = program(s, "kconfig_values")
+      .references.filter((r) => r.kind === "kconfig")
+      .map((r) => (r.kind === "kconfig" ? r.extern : ""));
+    expect(new Set(externs)).toEqual(
+      new Set(["LINUX_KERNEL_VERSION", "CONFIG_BPF_SYSCALL", "CONFIG_HZ", "CONFIG_DP_NO_SUCH_OPTION"]),
+    );
   });
 
   test("gives CO-RE records to the program they belong to", () => {
     const p = program(spec("core"), "core_values");
     expect(p.coreRelos.length).toBeGreaterThanOrEqual(15);
     expect(new Set(p.coreRelos.map((r) => r.relo.kind))).toEqual(
-      new Set(["fieldByteOffset", "fieldByteSize", "fieldExists", "typeIdLocal", "typeIdTarget", "typeExists", "typeSize", "enumvalExists", "enumvalValue"]),
+      new Set([
+        "fieldByteOffset",
+        "fieldByteSize",
+        "fieldExists",
+        "typeIdLocal",
+        "typeIdTarget",
+        "typeExists",
+        "typeSize",
+        "enumvalExists",
+        "enumvalValue",
+      ]),
     );
   });
 
@@ -186,7 +243,10 @@ describe("parseCollectionSpec() errors", () => {
     expect(bytes[tc?.offset ?? 0]).toBe(0x85);
     bytes[tc?.offset ?? 0] = 0x05;
     expect(() => parseCollectionSpec(bytes, { name: "subprog" })).toThrow(
-      new ObjectError("subprog", 'section "tc" instruction 0: relocation to "global_len" on opcode 0x5, expected ld_imm64 or call'),
+      new ObjectError(
+        "subprog",
+        'section "tc" instruction 0: relocation to "global_len" on opcode 0x5, expected ld_imm64 or call',
+      ),
     );
   });
 });
@@ -279,7 +339,22 @@ describe.skipIf(!HAS_CLANG)("parseCollectionSpec() errors name the object", () =
         join(dir, "bad_map.c"),
         '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nstruct { __uint(type, 9999); __uint(max_entries, 1); } odd SEC(".maps");\nchar LICENSE[] SEC("license") = "GPL";\n',
       );
-      execFileSync("clang-19", ["-target", "bpf", "-g", "-O2", "-idirafter", `/usr/include/${execFileSync("uname", ["-m"], { encoding: "utf8" }).trim()}-linux-gnu`, "-c", "bad_map.c", "-o", "bad_map.o"], { cwd: dir, stdio: "pipe" });
+      execFileSync(
+        "clang-19",
+        [
+          "-target",
+          "bpf",
+          "-g",
+          "-O2",
+          "-idirafter",
+          `/usr/include/${execFileSync("uname", ["-m"], { encoding: "utf8" }).trim()}-linux-gnu`,
+          "-c",
+          "bad_map.c",
+          "-o",
+          "bad_map.o",
+        ],
+        { cwd: dir, stdio: "pipe" },
+      );
       const parse = (): unknown => readCollectionSpec(join(dir, "bad_map.o"));
       expect(parse).toThrow(MapDefinitionError);
       expect(parse).toThrow('Invalid map "odd" in .maps: unknown map type 9999 (object "bad_map")');

@@ -8,7 +8,14 @@ import { SyscallError } from "../errors.ts";
 import { type Btf, parseBtf, replaceBtfTypes } from "../btf/btf.ts";
 import { type BtfCoreRelo, type BtfExt, type BtfLineInfo, parseBtfExt } from "../btf/btf_ext.ts";
 import { type DatasecLayout, fixupDatasecs } from "../btf/btf_load.ts";
-import { BPF_RELOCATION_TYPE, ELF_SECTION_FLAGS, type ElfFile, type ElfSection, type ElfSymbol, parseElf } from "./elf.ts";
+import {
+  BPF_RELOCATION_TYPE,
+  ELF_SECTION_FLAGS,
+  type ElfFile,
+  type ElfSection,
+  type ElfSymbol,
+  parseElf,
+} from "./elf.ts";
 import { MAP_FLAGS } from "../bpf/map_spec.ts";
 import { type KconfigExtern, kconfigExterns } from "./kconfig.ts";
 import { MapDefinitionError, mapSpecsFromObject } from "./object_maps.ts";
@@ -24,33 +31,33 @@ export type { CollectionMapSpec } from "./collection_map_spec.ts";
 /** An instruction that refers to a map, a global variable or a `.kconfig` extern; resolved when loading. */
 export type InstructionReference =
   | {
-    /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
-    readonly instruction: number;
-    /** A map descriptor (`BPF_PSEUDO_MAP_FD`). */
-    readonly kind: "map";
-    /** The map's name in {@link CollectionSpec.maps}. */
-    readonly map: string;
-  }
+      /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
+      readonly instruction: number;
+      /** A map descriptor (`BPF_PSEUDO_MAP_FD`). */
+      readonly kind: "map";
+      /** The map's name in {@link CollectionSpec.maps}. */
+      readonly map: string;
+    }
   | {
-    /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
-    readonly instruction: number;
-    /** An address inside a map's value (`BPF_PSEUDO_MAP_VALUE`): a global variable. */
-    readonly kind: "mapValue";
-    /** The data map's name in {@link CollectionSpec.maps}. */
-    readonly map: string;
-    /** The byte offset in the value. */
-    readonly offset: number;
-  }
+      /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
+      readonly instruction: number;
+      /** An address inside a map's value (`BPF_PSEUDO_MAP_VALUE`): a global variable. */
+      readonly kind: "mapValue";
+      /** The data map's name in {@link CollectionSpec.maps}. */
+      readonly map: string;
+      /** The byte offset in the value. */
+      readonly offset: number;
+    }
   | {
-    /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
-    readonly instruction: number;
-    /** A `.kconfig` extern: the loader lays out `.kconfig` and turns this into a `mapValue`. */
-    readonly kind: "kconfig";
-    /** The extern's name, such as `"CONFIG_HZ"`. */
-    readonly extern: string;
-    /** A byte offset added to the extern's address. */
-    readonly offset: number;
-  };
+      /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
+      readonly instruction: number;
+      /** A `.kconfig` extern: the loader lays out `.kconfig` and turns this into a `mapValue`. */
+      readonly kind: "kconfig";
+      /** The extern's name, such as `"CONFIG_HZ"`. */
+      readonly extern: string;
+      /** A byte offset added to the extern's address. */
+      readonly offset: number;
+    };
 
 /** A function's BTF for one program (a `bpf_func_info` record before loading). */
 export interface ProgramFuncInfo {
@@ -230,7 +237,11 @@ interface Func {
 export function readCollectionSpec(path: string): CollectionSpec {
   const bytes = readBytes(path);
   if (bytes === undefined) {
-    throw new SyscallError(`Cannot read BPF object ${JSON.stringify(path)}`, { syscall: "open", op: "open", errno: ENOENT });
+    throw new SyscallError(`Cannot read BPF object ${JSON.stringify(path)}`, {
+      syscall: "open",
+      op: "open",
+      errno: ENOENT,
+    });
   }
   const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.o$/, "");
   return parseCollectionSpec(bytes, { name: base === "" ? "obj" : base });
@@ -256,7 +267,8 @@ export function parseCollectionSpec(bytes: Uint8Array, options: ParseCollectionO
     return parse(bytes, object);
   } catch (err) {
     // BTF lookups report inconsistent types as range and type errors; in a file, they are malformed input.
-    if (err instanceof RangeError || err instanceof TypeError) throw new ObjectError(object, err.message, { cause: err });
+    if (err instanceof RangeError || err instanceof TypeError)
+      throw new ObjectError(object, err.message, { cause: err });
     if (err instanceof MapDefinitionError) {
       const detail = err.message.slice(`Invalid map ${JSON.stringify(err.mapName)} in .maps: `.length);
       throw new MapDefinitionError(err.mapName, `${detail} (object ${JSON.stringify(object)})`, { cause: err });
@@ -281,11 +293,17 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
   }
 
   // Data sections: their sizes and variable offsets fix up the BTF.
-  const dataSections = elf.sections.filter((s) =>
-    DATA_SECTION.test(s.name) && (s.type === "progbits" || s.type === "nobits") && (s.flags & ELF_SECTION_FLAGS.alloc) !== 0
+  const dataSections = elf.sections.filter(
+    (s) =>
+      DATA_SECTION.test(s.name) &&
+      (s.type === "progbits" || s.type === "nobits") &&
+      (s.flags & ELF_SECTION_FLAGS.alloc) !== 0,
   );
   for (const s of dataSections) {
-    if (s.size > MAX_DATA_SECTION) fail(`section ${JSON.stringify(s.name)} is ${s.size} bytes, more than the ${MAX_DATA_SECTION} a data map can hold`);
+    if (s.size > MAX_DATA_SECTION)
+      fail(
+        `section ${JSON.stringify(s.name)} is ${s.size} bytes, more than the ${MAX_DATA_SECTION} a data map can hold`,
+      );
   }
   const btfSection = elf.sectionByName(".BTF");
   let btf: Btf | undefined;
@@ -313,7 +331,7 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
       maps.set(m.name, { ...m, kind: "map", contents: undefined, freeze: false });
     }
   } else if (elf.sectionByName(".maps") !== undefined) {
-    fail("section \".maps\" needs BTF (build with -g)");
+    fail('section ".maps" needs BTF (build with -g)');
   }
   const variables = new Map<string, VariableSpec>();
   for (const s of dataSections) {
@@ -343,7 +361,8 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
     for (const v of btf.datasecVariables(s.name) ?? []) {
       if (v.type.kind !== "var") continue;
       if (variables.has(v.name)) fail(`variable ${JSON.stringify(v.name)} is defined in two sections`);
-      if (v.offset + v.size > s.size) fail(`variable ${JSON.stringify(v.name)} lies outside section ${JSON.stringify(s.name)}`);
+      if (v.offset + v.size > s.size)
+        fail(`variable ${JSON.stringify(v.name)} lies outside section ${JSON.stringify(s.name)}`);
       variables.set(v.name, {
         name: v.name,
         section: s.name,
@@ -402,11 +421,21 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
 function staticHiddenFuncs(btf: Btf, elf: ElfFile): Btf {
   const hidden = new Set(
     elf.symbols
-      .filter((s) => s.type === "func" && (s.bind === "global" || s.bind === "weak") && (s.visibility === "hidden" || s.visibility === "internal"))
+      .filter(
+        (s) =>
+          s.type === "func" &&
+          (s.bind === "global" || s.bind === "weak") &&
+          (s.visibility === "hidden" || s.visibility === "internal"),
+      )
       .map((s) => s.name),
   );
   if (hidden.size === 0) return btf;
-  return replaceBtfTypes(btf, btf.types.map((t) => (t.kind === "func" && t.linkage === "global" && hidden.has(t.name) ? { ...t, linkage: "static" } : t)));
+  return replaceBtfTypes(
+    btf,
+    btf.types.map((t) =>
+      t.kind === "func" && t.linkage === "global" && hidden.has(t.name) ? { ...t, linkage: "static" } : t,
+    ),
+  );
 }
 
 function readLicense(elf: ElfFile): string {
@@ -444,9 +473,12 @@ function linkPrograms(
 ): Map<string, CollectionProgramSpec> {
   const { fail } = ctx;
   const funcs = new Map<number, Func[]>(); // by section index, sorted by start
-  const execSections = elf.sections.filter((s) => s.type === "progbits" && (s.flags & ELF_SECTION_FLAGS.execInstr) !== 0 && s.size > 0);
+  const execSections = elf.sections.filter(
+    (s) => s.type === "progbits" && (s.flags & ELF_SECTION_FLAGS.execInstr) !== 0 && s.size > 0,
+  );
   for (const section of execSections) {
-    if (section.size % INSN !== 0) fail(`section ${JSON.stringify(section.name)} is ${section.size} bytes, not whole instructions`);
+    if (section.size % INSN !== 0)
+      fail(`section ${JSON.stringify(section.name)} is ${section.size} bytes, not whole instructions`);
     const count = section.size / INSN;
     const syms = elf.symbols
       .filter((s) => s.sectionIndex === section.index && s.type === "func" && s.name !== "")
@@ -454,12 +486,15 @@ function linkPrograms(
     const list: Func[] = [];
     for (let i = 0; i < syms.length; i++) {
       const s = syms[i] as ElfSymbol;
-      if (s.value % INSN !== 0) fail(`function ${JSON.stringify(s.name)} starts at byte ${s.value}, not an instruction`);
+      if (s.value % INSN !== 0)
+        fail(`function ${JSON.stringify(s.name)} starts at byte ${s.value}, not an instruction`);
       const start = s.value / INSN;
       const next = syms[i + 1];
       const end = s.size > 0 ? start + s.size / INSN : next !== undefined ? next.value / INSN : count;
       if (start >= count || end > count || end <= start) {
-        fail(`function ${JSON.stringify(s.name)} (${s.value}+${s.size}) lies outside section ${JSON.stringify(section.name)}`);
+        fail(
+          `function ${JSON.stringify(s.name)} (${s.value}+${s.size}) lies outside section ${JSON.stringify(section.name)}`,
+        );
       }
       list.push({
         name: s.name,
@@ -519,7 +554,8 @@ function linkPrograms(
       const relocated = new Set<number>();
 
       for (const rel of elf.relocations.get(f.section.index) ?? []) {
-        if (rel.offset % INSN !== 0) fail(`${where(rel.offset / INSN)}: relocation at byte ${rel.offset} is not on an instruction`);
+        if (rel.offset % INSN !== 0)
+          fail(`${where(rel.offset / INSN)}: relocation at byte ${rel.offset} is not on an instruction`);
         const i = rel.offset / INSN;
         if (i < f.start || i >= f.end) continue;
         relocated.add(i);
@@ -528,7 +564,7 @@ function linkPrograms(
         const sym = elf.symbols[rel.symbolIndex];
         if (sym === undefined) fail(`${where(i)}: relocation to missing symbol #${rel.symbolIndex}`);
         const s = sym as ElfSymbol;
-        const symName = s.type === "section" ? elf.sections[s.sectionIndex]?.name ?? "" : s.name;
+        const symName = s.type === "section" ? (elf.sections[s.sectionIndex]?.name ?? "") : s.name;
         const imm = dv.getInt32(local * INSN + 4, true);
 
         if (op === OP_CALL) {
@@ -537,32 +573,44 @@ function linkPrograms(
           }
           const targetSection = elf.sections[s.sectionIndex];
           if (targetSection === undefined || !funcs.has(targetSection.index)) {
-            fail(`${where(i)}: call to ${JSON.stringify(symName)}, which is not a function in the object (extern functions are not supported)`);
+            fail(
+              `${where(i)}: call to ${JSON.stringify(symName)}, which is not a function in the object (extern functions are not supported)`,
+            );
           }
           addCall(f, local, targetSection as ElfSection, s.value / INSN + imm + 1, where(i));
           continue;
         }
-        if (op !== OP_LD_IMM64) fail(`${where(i)}: relocation to ${JSON.stringify(symName)} on opcode 0x${op.toString(16)}, expected ld_imm64 or call`);
+        if (op !== OP_LD_IMM64)
+          fail(
+            `${where(i)}: relocation to ${JSON.stringify(symName)} on opcode 0x${op.toString(16)}, expected ld_imm64 or call`,
+          );
         if (local + 1 >= f.end - f.start) fail(`${where(i)}: ld_imm64 cut short by the end of the function`);
-        if (rel.type !== BPF_RELOCATION_TYPE.ldImm64) fail(`${where(i)}: ld_imm64 relocation of type ${rel.type} to ${JSON.stringify(symName)}`);
+        if (rel.type !== BPF_RELOCATION_TYPE.ldImm64)
+          fail(`${where(i)}: ld_imm64 relocation of type ${rel.type} to ${JSON.stringify(symName)}`);
         const at = base + local;
 
         if (s.sectionIndex === 0) {
-          if (!kconfigNames.has(s.name)) fail(`${where(i)}: reference to undefined symbol ${JSON.stringify(s.name)} (only .kconfig externs are supported)`);
+          if (!kconfigNames.has(s.name))
+            fail(
+              `${where(i)}: reference to undefined symbol ${JSON.stringify(s.name)} (only .kconfig externs are supported)`,
+            );
           references.push({ instruction: at, kind: "kconfig", extern: s.name, offset: imm });
           continue;
         }
         const targetSection = elf.sections[s.sectionIndex];
-        if (targetSection === undefined) fail(`${where(i)}: reference to ${JSON.stringify(symName)} in missing section #${s.sectionIndex}`);
+        if (targetSection === undefined)
+          fail(`${where(i)}: reference to ${JSON.stringify(symName)} in missing section #${s.sectionIndex}`);
         const ts = targetSection as ElfSection;
         if (mapsSection !== undefined && ts.index === mapsSection.index) {
-          if (!maps.has(s.name)) fail(`${where(i)}: reference to ${JSON.stringify(symName)} in .maps, which is not a map`);
+          if (!maps.has(s.name))
+            fail(`${where(i)}: reference to ${JSON.stringify(symName)} in .maps, which is not a map`);
           references.push({ instruction: at, kind: "map", map: s.name });
           continue;
         }
         if (dataMapNames.has(ts.name)) {
           const offset = (s.type === "section" ? 0 : s.value) + imm;
-          if (offset < 0 || offset >= Math.max(ts.size, 1)) fail(`${where(i)}: reference to ${JSON.stringify(symName)} at offset ${offset}, outside ${ts.name}`);
+          if (offset < 0 || offset >= Math.max(ts.size, 1))
+            fail(`${where(i)}: reference to ${JSON.stringify(symName)} at offset ${offset}, outside ${ts.name}`);
           references.push({ instruction: at, kind: "mapValue", map: ts.name, offset });
           continue;
         }
@@ -573,7 +621,9 @@ function linkPrograms(
           addCall(f, local, ts, target, where(i));
           continue;
         }
-        fail(`${where(i)}: reference to ${JSON.stringify(symName)} in section ${JSON.stringify(ts.name)}, which is neither a map, global data nor code`);
+        fail(
+          `${where(i)}: reference to ${JSON.stringify(symName)} in section ${JSON.stringify(ts.name)}, which is neither a map, global data nor code`,
+        );
       }
 
       // Calls between functions of one section carry no relocation.
@@ -584,7 +634,7 @@ function linkPrograms(
           local++;
           continue;
         }
-        if (op !== OP_CALL || relocated.has(i) || ((data[local * INSN + 1] as number) >> 4) !== PSEUDO_CALL) continue;
+        if (op !== OP_CALL || relocated.has(i) || (data[local * INSN + 1] as number) >> 4 !== PSEUDO_CALL) continue;
         addCall(f, local, f.section, i + dv.getInt32(local * INSN + 4, true) + 1, where(i));
       }
 
@@ -634,7 +684,9 @@ function linkPrograms(
     function addCall(from: Func, local: number, section: ElfSection, targetInsn: number, where: string): void {
       const target = funcAt(section, targetInsn);
       if (target === undefined) {
-        fail(`${where}: call to instruction ${targetInsn} of section ${JSON.stringify(section.name)}, which is not inside a function`);
+        fail(
+          `${where}: call to instruction ${targetInsn} of section ${JSON.stringify(section.name)}, which is not inside a function`,
+        );
       }
       const t = target as Func;
       if (!position.has(t)) {

@@ -51,7 +51,9 @@ describe.skipIf(!existsSync(VMLINUX) || !existsSync(CORE_O))("applyCoreRelocatio
     expect(value).toBeDefined();
     const dv = new DataView((value ?? new Uint8Array(72)).buffer);
     const u32 = (off: number): number => dv.getUint32(off, true);
-    const struct = (name: string): { id: number; size: number; members: readonly { name: string; bitOffset: number }[] } => {
+    const struct = (
+      name: string,
+    ): { id: number; size: number; members: readonly { name: string; bitOffset: number }[] } => {
       const t = kernel.typesByName(name, "struct")[0];
       if (t?.kind !== "struct") throw new Error(`vmlinux has no struct ${name}`);
       return t;

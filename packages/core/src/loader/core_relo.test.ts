@@ -4,7 +4,13 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { type Btf, type BtfMember, type BtfType, buildBtf, parseBtf } from "../btf/btf.ts";
 import { type BtfCoreRelo, type BtfCoreReloKind, parseBtfExt } from "../btf/btf_ext.ts";
-import { applyCoreRelocations, CORE_POISON, CoreRelocationError, type CoreRelocationInput, type CoreRelocationResult } from "./core_relo.ts";
+import {
+  applyCoreRelocations,
+  CORE_POISON,
+  CoreRelocationError,
+  type CoreRelocationInput,
+  type CoreRelocationResult,
+} from "./core_relo.ts";
 import { parseElf } from "./elf.ts";
 import { HAS_BPFTOOL, ROOT } from "../btf/_test_btf.ts";
 
@@ -57,7 +63,10 @@ function exit(): number[] {
 
 function ldImm64(dst: number, imm: bigint): number[] {
   const u = BigInt.asUintN(64, imm);
-  return [...insn(0x18, dst, 0, 0, Number(BigInt.asIntN(32, u & 0xffff_ffffn))), ...insn(0, 0, 0, 0, Number(BigInt.asIntN(32, u >> 32n)))];
+  return [
+    ...insn(0x18, dst, 0, 0, Number(BigInt.asIntN(32, u & 0xffff_ffffn))),
+    ...insn(0, 0, 0, 0, Number(BigInt.asIntN(32, u >> 32n))),
+  ];
 }
 
 function program(...insns: number[][]): Uint8Array {
@@ -155,7 +164,10 @@ interface Oracle {
 
 /** Reads `bpftool btf dump file X format raw`: `[id] KIND 'name' size=N ...` lines and their tab-indented members. */
 function bpftoolOracle(path: string): Oracle {
-  const text = execFileSync("bpftool", ["btf", "dump", "file", path, "format", "raw"], { maxBuffer: 1 << 30, encoding: "utf8" });
+  const text = execFileSync("bpftool", ["btf", "dump", "file", path, "format", "raw"], {
+    maxBuffer: 1 << 30,
+    encoding: "utf8",
+  });
   const types = new Map<string, { id: number; size: number; lines: string[] }>();
   let current: string[] = [];
   for (const line of text.split("\n")) {
@@ -215,125 +227,193 @@ function btfOracle(kernel: Btf): Oracle {
   };
 }
 
-describe.skipIf(!existsSync(VMLINUX) || !existsSync(CORE_O))("applyCoreRelocations() on core.o against the running kernel", () => {
-  const elf = parseElf(readFileSync(CORE_O));
-  const data = (name: string): Uint8Array => {
-    const s = elf.sectionByName(name);
-    if (s === undefined) throw new Error(`core.o has no ${name}`);
-    return s.data();
-  };
-  const local = parseBtf(data(".BTF"));
-  const ext = parseBtfExt(data(".BTF.ext"), local);
-  const kernel = parseBtf(new Uint8Array(readFileSync(VMLINUX)));
-  const original = data("tc");
-  const relos = (ext.coreRelos.get("tc") ?? []).map((r) => at(r.insnOffset / 8, r));
+describe.skipIf(!existsSync(VMLINUX) || !existsSync(CORE_O))(
+  "applyCoreRelocations() on core.o against the running kernel",
+  () => {
+    const elf = parseElf(readFileSync(CORE_O));
+    const data = (name: string): Uint8Array => {
+      const s = elf.sectionByName(name);
+      if (s === undefined) throw new Error(`core.o has no ${name}`);
+      return s.data();
+    };
+    const local = parseBtf(data(".BTF"));
+    const ext = parseBtfExt(data(".BTF.ext"), local);
+    const kernel = parseBtf(new Uint8Array(readFileSync(VMLINUX)));
+    const original = data("tc");
+    const relos = (ext.coreRelos.get("tc") ?? []).map((r) => at(r.insnOffset / 8, r));
 
-  function relocate(): { insns: Uint8Array; results: CoreRelocationResult[] } {
-    const insns = new Uint8Array(original);
-    return { insns, results: applyCoreRelocations(insns, relos, local, kernel) };
-  }
-
-  /** The value a relocated instruction holds now: the offset of a load or store, else the (64-bit) immediate. */
-  function valueAt(insns: Uint8Array, i: number): number | bigint {
-    const cls = codeAt(insns, i) & 7;
-    if (cls === 1 || cls === 2 || cls === 3) return offAt(insns, i);
-    if (codeAt(insns, i) === 0x18) return imm64At(insns, i);
-    return immAt(insns, i);
-  }
-
-  function expected(o: Oracle): Map<string, number> {
-    const bytes = (bits: number): number => bits / 8;
-    const skbLen = bytes(o.memberBits("sk_buff", "len"));
-    const tgid = bytes(o.memberBits("task_struct", "tgid"));
-    return new Map([
-      ["struct sk_buff.len exists", 1],
-      ["struct sk_buff___dp_missing.dp_no_such_field exists", 0],
-      ["struct sk_buff.len byte size", 4],
-      ["struct sk_buff___dp_small.len byte offset", skbLen],
-      ["struct sk_buff exists", 1],
-      ["struct dp_no_such_type exists", 0],
-      ["struct sk_buff___dp_small size", o.size("sk_buff")],
-      ["struct sk_buff target type id", o.typeId("STRUCT", "sk_buff")],
-      ["struct sk_buff local type id", local.typesByName("sk_buff", "struct")[0]?.id ?? -1],
-      ["enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp exists", 1],
-      ["enum bpf_map_type___dp::BPF_MAP_TYPE_DP_NO_SUCH_TYPE___dp exists", 0],
-      ["enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp value", o.enumValue("bpf_map_type", "BPF_MAP_TYPE_RINGBUF")],
-      ["struct task_struct.tgid byte offset", tgid],
-      ["struct task_struct___dp.tgid byte offset", tgid],
-      ["struct task_struct.nsproxy byte offset", bytes(o.memberBits("task_struct", "nsproxy"))],
-      ["struct nsproxy.net_ns byte offset", bytes(o.memberBits("nsproxy", "net_ns"))],
-      ["struct net.ns.inum byte offset", bytes(o.memberBits("net", "ns") + o.memberBits("ns_common", "inum"))],
-      ["struct __sk_buff___dp.len byte offset", bytes(o.memberBits("__sk_buff", "len"))],
-    ]);
-  }
-
-  function check(o: Oracle): void {
-    const want = expected(o);
-    const { insns, results } = relocate();
-    expect(results).toHaveLength(relos.length);
-    const seen = new Set<string>();
-    for (const r of results) {
-      const key = r.description.replace(/ \([\d:]+\)/, "");
-      const value = want.get(key);
-      expect(value, `unexpected relocation ${r.description}`).toBeDefined();
-      seen.add(key);
-      expect(Number(r.targetValue), r.description).toBe(value);
-      expect(Number(valueAt(insns, r.instruction)), r.description).toBe(value);
-      expect(Number(valueAt(original, r.instruction)), r.description).toBe(Number(r.localValue));
+    function relocate(): { insns: Uint8Array; results: CoreRelocationResult[] } {
+      const insns = new Uint8Array(original);
+      return { insns, results: applyCoreRelocations(insns, relos, local, kernel) };
     }
-    expect([...seen].sort()).toEqual([...want.keys()].sort());
-    // Nothing but the relocated instructions changed.
-    const patched = new Set(results.flatMap((r) => (codeAt(original, r.instruction) === 0x18 ? [r.instruction, r.instruction + 1] : [r.instruction])));
-    for (let i = 0; i < original.length / 8; i++) {
-      if (!patched.has(i)) expect([...insns.subarray(i * 8, i * 8 + 8)], `instruction ${i}`).toEqual([...original.subarray(i * 8, i * 8 + 8)]);
+
+    /** The value a relocated instruction holds now: the offset of a load or store, else the (64-bit) immediate. */
+    function valueAt(insns: Uint8Array, i: number): number | bigint {
+      const cls = codeAt(insns, i) & 7;
+      if (cls === 1 || cls === 2 || cls === 3) return offAt(insns, i);
+      if (codeAt(insns, i) === 0x18) return imm64At(insns, i);
+      return immAt(insns, i);
     }
-  }
 
-  test.skipIf(!HAS_BPFTOOL)("applyCoreRelocations() gives every core.o relocation the value bpftool reads from vmlinux", () => {
-    check(bpftoolOracle(VMLINUX));
-  });
+    function expected(o: Oracle): Map<string, number> {
+      const bytes = (bits: number): number => bits / 8;
+      const skbLen = bytes(o.memberBits("sk_buff", "len"));
+      const tgid = bytes(o.memberBits("task_struct", "tgid"));
+      return new Map([
+        ["struct sk_buff.len exists", 1],
+        ["struct sk_buff___dp_missing.dp_no_such_field exists", 0],
+        ["struct sk_buff.len byte size", 4],
+        ["struct sk_buff___dp_small.len byte offset", skbLen],
+        ["struct sk_buff exists", 1],
+        ["struct dp_no_such_type exists", 0],
+        ["struct sk_buff___dp_small size", o.size("sk_buff")],
+        ["struct sk_buff target type id", o.typeId("STRUCT", "sk_buff")],
+        ["struct sk_buff local type id", local.typesByName("sk_buff", "struct")[0]?.id ?? -1],
+        ["enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp exists", 1],
+        ["enum bpf_map_type___dp::BPF_MAP_TYPE_DP_NO_SUCH_TYPE___dp exists", 0],
+        [
+          "enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp value",
+          o.enumValue("bpf_map_type", "BPF_MAP_TYPE_RINGBUF"),
+        ],
+        ["struct task_struct.tgid byte offset", tgid],
+        ["struct task_struct___dp.tgid byte offset", tgid],
+        ["struct task_struct.nsproxy byte offset", bytes(o.memberBits("task_struct", "nsproxy"))],
+        ["struct nsproxy.net_ns byte offset", bytes(o.memberBits("nsproxy", "net_ns"))],
+        ["struct net.ns.inum byte offset", bytes(o.memberBits("net", "ns") + o.memberBits("ns_common", "inum"))],
+        ["struct __sk_buff___dp.len byte offset", bytes(o.memberBits("__sk_buff", "len"))],
+      ]);
+    }
 
-  test("applyCoreRelocations() gives every core.o relocation the value the kernel BTF's types give", () => {
-    expect(relos.length).toBe(19);
-    check(btfOracle(kernel));
-  });
+    function check(o: Oracle): void {
+      const want = expected(o);
+      const { insns, results } = relocate();
+      expect(results).toHaveLength(relos.length);
+      const seen = new Set<string>();
+      for (const r of results) {
+        const key = r.description.replace(/ \([\d:]+\)/, "");
+        const value = want.get(key);
+        expect(value, `unexpected relocation ${r.description}`).toBeDefined();
+        seen.add(key);
+        expect(Number(r.targetValue), r.description).toBe(value);
+        expect(Number(valueAt(insns, r.instruction)), r.description).toBe(value);
+        expect(Number(valueAt(original, r.instruction)), r.description).toBe(Number(r.localValue));
+      }
+      expect([...seen].sort()).toEqual([...want.keys()].sort());
+      // Nothing but the relocated instructions changed.
+      const patched = new Set(
+        results.flatMap((r) =>
+          codeAt(original, r.instruction) === 0x18 ? [r.instruction, r.instruction + 1] : [r.instruction],
+        ),
+      );
+      for (let i = 0; i < original.length / 8; i++) {
+        if (!patched.has(i))
+          expect([...insns.subarray(i * 8, i * 8 + 8)], `instruction ${i}`).toEqual([
+            ...original.subarray(i * 8, i * 8 + 8),
+          ]);
+      }
+    }
 
-  test("applyCoreRelocations() reports the flavour reads and the local layouts they replace", () => {
-    const { results } = relocate();
-    const byKey = (d: string): CoreRelocationResult | undefined => results.find((r) => r.description.replace(/ \([\d:]+\)/, "") === d);
-    expect(byKey("struct __sk_buff___dp.len byte offset")).toMatchObject({ localValue: 8, targetValue: 0 });
-    expect(byKey("struct sk_buff___dp_small size")).toMatchObject({ localValue: 4 });
-    expect(byKey("enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp value")).toMatchObject({ localValue: 99, targetValue: 27 });
-    expect(results.find((r) => r.description.startsWith("struct task_struct.tgid"))?.description).toMatch(/^struct task_struct\.tgid \(0:\d+\) byte offset$/);
-  });
+    test.skipIf(!HAS_BPFTOOL)(
+      "applyCoreRelocations() gives every core.o relocation the value bpftool reads from vmlinux",
+      () => {
+        check(bpftoolOracle(VMLINUX));
+      },
+    );
 
-});
+    test("applyCoreRelocations() gives every core.o relocation the value the kernel BTF's types give", () => {
+      expect(relos.length).toBe(19);
+      check(btfOracle(kernel));
+    });
+
+    test("applyCoreRelocations() reports the flavour reads and the local layouts they replace", () => {
+      const { results } = relocate();
+      const byKey = (d: string): CoreRelocationResult | undefined =>
+        results.find((r) => r.description.replace(/ \([\d:]+\)/, "") === d);
+      expect(byKey("struct __sk_buff___dp.len byte offset")).toMatchObject({ localValue: 8, targetValue: 0 });
+      expect(byKey("struct sk_buff___dp_small size")).toMatchObject({ localValue: 4 });
+      expect(byKey("enum bpf_map_type___dp::BPF_MAP_TYPE_RINGBUF___dp value")).toMatchObject({
+        localValue: 99,
+        targetValue: 27,
+      });
+      expect(results.find((r) => r.description.startsWith("struct task_struct.tgid"))?.description).toMatch(
+        /^struct task_struct\.tgid \(0:\d+\) byte offset$/,
+      );
+    });
+  },
+);
 
 // --- hand-made BTF ------------------------------------------------------------
 
 describe("applyCoreRelocations() with hand-made BTF", () => {
   test("applyCoreRelocations() relocates field offsets through a flavour and poisons a load of a missing field", () => {
-    const local = btf(struct(5, "task___old", 8, [["pid", 2, 0], ["gone", 2, 32]]));
-    const target = btf(struct(5, "task", 16, [["flags", 4, 0], ["pid", 2, 64]]));
+    const local = btf(
+      struct(5, "task___old", 8, [
+        ["pid", 2, 0],
+        ["gone", 2, 32],
+      ]),
+    );
+    const target = btf(
+      struct(5, "task", 16, [
+        ["flags", 4, 0],
+        ["pid", 2, 64],
+      ]),
+    );
     const insns = program(ldxW(1, 2, 0), ldxW(3, 2, 4), exit());
-    const results = applyCoreRelocations(insns, [at(0, relo(5, "0:0", "fieldByteOffset")), at(1, relo(5, "0:1", "fieldByteOffset"))], local, target);
+    const results = applyCoreRelocations(
+      insns,
+      [at(0, relo(5, "0:0", "fieldByteOffset")), at(1, relo(5, "0:1", "fieldByteOffset"))],
+      local,
+      target,
+    );
     expect(offAt(insns, 0)).toBe(8);
     expect(codeAt(insns, 0)).toBe(0x61);
     expect([...insns.subarray(8, 16)]).toEqual(insn(0x85, 0, 0, 0, CORE_POISON));
     expect(CORE_POISON).toBe(0xbad2310);
     expect(results).toEqual([
-      { instruction: 0, relo: relo(5, "0:0", "fieldByteOffset"), localValue: 0, targetValue: 8, description: "struct task___old.pid (0:0) byte offset" },
-      { instruction: 1, relo: relo(5, "0:1", "fieldByteOffset"), localValue: 4, targetValue: "poisoned", description: "struct task___old.gone (0:1) byte offset" },
+      {
+        instruction: 0,
+        relo: relo(5, "0:0", "fieldByteOffset"),
+        localValue: 0,
+        targetValue: 8,
+        description: "struct task___old.pid (0:0) byte offset",
+      },
+      {
+        instruction: 1,
+        relo: relo(5, "0:1", "fieldByteOffset"),
+        localValue: 4,
+        targetValue: "poisoned",
+        description: "struct task___old.gone (0:1) byte offset",
+      },
     ]);
   });
 
   test("applyCoreRelocations() gives 0 for missing fields, types and enumerators of the existence kinds and type relocations", () => {
-    const local = btf(
-      struct(5, "thing___l", 4, [["x", 1, 0]]),
-      { kind: "enum", id: 6, name: "colour___l", size: 4, signed: false, values: [{ name: "PURPLE", value: 5 }] },
+    const local = btf(struct(5, "thing___l", 4, [["x", 1, 0]]), {
+      kind: "enum",
+      id: 6,
+      name: "colour___l",
+      size: 4,
+      signed: false,
+      values: [{ name: "PURPLE", value: 5 }],
+    });
+    const target = btf(struct(5, "other", 4, [["x", 1, 0]]), {
+      kind: "enum",
+      id: 6,
+      name: "colour",
+      size: 4,
+      signed: false,
+      values: [{ name: "RED", value: 0 }],
+    });
+    const insns = program(
+      movImm(1, 1),
+      movImm(1, 1),
+      movImm(1, 4),
+      movImm(1, 5),
+      ldImm64(1, 1n),
+      movImm(1, 1),
+      movImm(1, 5),
+      exit(),
     );
-    const target = btf(struct(5, "other", 4, [["x", 1, 0]]), { kind: "enum", id: 6, name: "colour", size: 4, signed: false, values: [{ name: "RED", value: 0 }] });
-    const insns = program(movImm(1, 1), movImm(1, 1), movImm(1, 4), movImm(1, 5), ldImm64(1, 1n), movImm(1, 1), movImm(1, 5), exit());
     const results = applyCoreRelocations(
       insns,
       [
@@ -349,18 +429,37 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
       target,
     );
     expect(results.map((r) => r.targetValue)).toEqual([0, 0, 0, 0, 0, 0, "poisoned"]);
-    expect([immAt(insns, 0), immAt(insns, 1), immAt(insns, 2), immAt(insns, 3), immAt(insns, 6)]).toEqual([0, 0, 0, 0, 0]);
+    expect([immAt(insns, 0), immAt(insns, 1), immAt(insns, 2), immAt(insns, 3), immAt(insns, 6)]).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
     expect(imm64At(insns, 4)).toBe(0n);
     expect(immAt(insns, 7)).toBe(CORE_POISON);
   });
 
   test("applyCoreRelocations() poisons both halves of a 64-bit immediate load", () => {
-    const local = btf({ kind: "enum", id: 5, name: "mode___l", size: 4, signed: false, values: [{ name: "FAST", value: 7 }] });
-    const target = btf({ kind: "enum", id: 5, name: "mode", size: 4, signed: false, values: [{ name: "SLOW", value: 1 }] });
+    const local = btf({
+      kind: "enum",
+      id: 5,
+      name: "mode___l",
+      size: 4,
+      signed: false,
+      values: [{ name: "FAST", value: 7 }],
+    });
+    const target = btf({
+      kind: "enum",
+      id: 5,
+      name: "mode",
+      size: 4,
+      signed: false,
+      values: [{ name: "SLOW", value: 1 }],
+    });
     const insns = program(ldImm64(1, 7n), exit());
     const [r] = applyCoreRelocations(insns, [at(0, relo(5, "0", "enumvalValue"))], local, target);
     expect(r?.targetValue).toBe("poisoned");
-    expect([...insns.subarray(0, 16)]).toEqual([...insn(0x85, 0, 0, 0, CORE_POISON), ...insn(0x85, 0, 0, 0, CORE_POISON)]);
+    expect([...insns.subarray(0, 16)]).toEqual([
+      ...insn(0x85, 0, 0, 0, CORE_POISON),
+      ...insn(0x85, 0, 0, 0, CORE_POISON),
+    ]);
   });
 
   test("applyCoreRelocations() computes bitfield offsets, sizes, shifts and signedness like libbpf", () => {
@@ -404,32 +503,58 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
       ["0:0", "fieldByteOffset", 0, 4],
     ];
     for (const [access, kind, before, after] of cases) {
-      const validated = !(access !== "0:0" && (kind === "fieldByteOffset" || kind === "fieldByteSize" || kind === "fieldLshiftU64"));
+      const validated = !(
+        access !== "0:0" &&
+        (kind === "fieldByteOffset" || kind === "fieldByteSize" || kind === "fieldLshiftU64")
+      );
       const insns = program(movImm(1, validated ? before : 99), exit());
       const [r] = applyCoreRelocations(insns, [at(0, relo(5, access, kind))], local, target);
-      expect([access, kind, r?.localValue, r?.targetValue, immAt(insns, 0)]).toEqual([access, kind, before, after, after]);
+      expect([access, kind, r?.localValue, r?.targetValue, immAt(insns, 0)]).toEqual([
+        access,
+        kind,
+        before,
+        after,
+        after,
+      ]);
     }
     // e: 60 bits at bit 72 of a u64 need more than one 64-bit load.
     expectError(
-      () => applyCoreRelocations(program(movImm(1, 0), exit()), [at(0, relo(5, "0:4", "fieldByteOffset"))], local, target),
+      () =>
+        applyCoreRelocations(program(movImm(1, 0), exit()), [at(0, relo(5, "0:4", "fieldByteOffset"))], local, target),
       /^Cannot apply CO-RE relocation at instruction 0 \(struct bits___l\.e \(0:4\) byte offset\): bitfield "e" cannot be read with one 64-bit load$/,
     );
   });
 
   test("applyCoreRelocations() follows array indexes in access strings, including the root index and flexible arrays", () => {
     const local = btf(
-      struct(5, "item___l", 8, [["v", 1, 0], ["w", 1, 32]]),
+      struct(5, "item___l", 8, [
+        ["v", 1, 0],
+        ["w", 1, 32],
+      ]),
       array(6, 1, 4),
       array(7, 5, 3),
       array(8, 1, 0),
-      struct(9, "arr___l", 48, [["pad", 1, 0], ["a", 6, 32], ["items", 7, 160], ["tail", 8, 352]]),
+      struct(9, "arr___l", 48, [
+        ["pad", 1, 0],
+        ["a", 6, 32],
+        ["items", 7, 160],
+        ["tail", 8, 352],
+      ]),
     );
     const target = btf(
-      struct(5, "item", 8, [["w", 1, 0], ["v", 1, 32]]),
+      struct(5, "item", 8, [
+        ["w", 1, 0],
+        ["v", 1, 32],
+      ]),
       array(6, 1, 8),
       array(7, 5, 2),
       array(8, 1, 0),
-      struct(9, "arr", 64, [["pre", 3, 0], ["a", 6, 64], ["items", 7, 320], ["tail", 8, 448]]),
+      struct(9, "arr", 64, [
+        ["pre", 3, 0],
+        ["a", 6, 64],
+        ["items", 7, 320],
+        ["tail", 8, 448],
+      ]),
     );
     const cases: [access: string, kind: BtfCoreReloKind, local: number, target: number | "poisoned"][] = [
       ["0:1:2", "fieldByteOffset", 12, 16],
@@ -448,9 +573,19 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
       if (after !== "poisoned") expect(immAt(insns, 0)).toBe(after);
       else expect(immAt(insns, 0)).toBe(CORE_POISON);
     }
-    const [r] = applyCoreRelocations(program(addImm(1, 28)), [at(0, relo(9, "0:2:1:0", "fieldByteOffset"))], local, target);
+    const [r] = applyCoreRelocations(
+      program(addImm(1, 28)),
+      [at(0, relo(9, "0:2:1:0", "fieldByteOffset"))],
+      local,
+      target,
+    );
     expect(r?.description).toBe("struct arr___l.items[1].v (0:2:1:0) byte offset");
-    const [root] = applyCoreRelocations(program(addImm(1, 52)), [at(0, relo(9, "1:1", "fieldByteOffset"))], local, target);
+    const [root] = applyCoreRelocations(
+      program(addImm(1, 52)),
+      [at(0, relo(9, "1:1", "fieldByteOffset"))],
+      local,
+      target,
+    );
     expect(root?.description).toBe("struct arr___l[1].a (1:1) byte offset");
   });
 
@@ -459,18 +594,37 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
     const local = buildBtf([
       ...BASIC,
       int(5, "short", 2, true),
-      struct(6, "", 4, [["c", 5, 0], ["d", 5, 16]]),
-      union(7, "", 4, [["b", 1, 0], ["", 6, 0]]),
-      struct(8, "nest___l", 8, [["a", 1, 0], ["", 7, 32]]),
+      struct(6, "", 4, [
+        ["c", 5, 0],
+        ["d", 5, 16],
+      ]),
+      union(7, "", 4, [
+        ["b", 1, 0],
+        ["", 6, 0],
+      ]),
+      struct(8, "nest___l", 8, [
+        ["a", 1, 0],
+        ["", 7, 32],
+      ]),
     ]);
     // target: struct nest { long long x; struct { int a; }; union { struct { short d; short c; }; int b; }; };
     const target = buildBtf([
       ...BASIC,
       int(5, "short", 2, true),
-      struct(6, "", 4, [["d", 5, 0], ["c", 5, 16]]),
-      union(7, "", 4, [["", 6, 0], ["b", 1, 0]]),
+      struct(6, "", 4, [
+        ["d", 5, 0],
+        ["c", 5, 16],
+      ]),
+      union(7, "", 4, [
+        ["", 6, 0],
+        ["b", 1, 0],
+      ]),
       struct(8, "", 4, [["a", 1, 0]]),
-      struct(9, "nest", 16, [["x", 3, 0], ["", 8, 64], ["", 7, 96]]),
+      struct(9, "nest", 16, [
+        ["x", 3, 0],
+        ["", 8, 64],
+        ["", 7, 96],
+      ]),
     ]);
     const insns = program(addImm(1, 6), addImm(1, 0), addImm(1, 4), addImm(1, 4), exit());
     const results = applyCoreRelocations(
@@ -515,8 +669,22 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
   });
 
   test("applyCoreRelocations() fails when candidates put a field at different offsets", () => {
-    const local = btf(struct(5, "pair___l", 8, [["a", 1, 0], ["b", 1, 32]]));
-    const target = btf(struct(5, "pair", 8, [["a", 1, 0], ["b", 1, 32]]), struct(6, "pair___2", 8, [["b", 1, 0], ["a", 1, 32]]));
+    const local = btf(
+      struct(5, "pair___l", 8, [
+        ["a", 1, 0],
+        ["b", 1, 32],
+      ]),
+    );
+    const target = btf(
+      struct(5, "pair", 8, [
+        ["a", 1, 0],
+        ["b", 1, 32],
+      ]),
+      struct(6, "pair___2", 8, [
+        ["b", 1, 0],
+        ["a", 1, 32],
+      ]),
+    );
     const before = program(addImm(1, 4), exit());
     const insns = before.slice();
     const err = expectError(
@@ -530,17 +698,35 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
   });
 
   test("applyCoreRelocations() accepts candidates that agree and drops the ones that did not match for later relocations", () => {
-    const local = btf(struct(5, "pair___l", 12, [["a", 1, 0], ["b", 1, 32], ["c", 1, 64]]));
+    const local = btf(
+      struct(5, "pair___l", 12, [
+        ["a", 1, 0],
+        ["b", 1, 32],
+        ["c", 1, 64],
+      ]),
+    );
     const target = btf(
       { kind: "ptr", id: 5, name: "", typeId: 1 },
       { kind: "ptr", id: 6, name: "", typeId: 2 },
-      struct(7, "pair", 16, [["p", 5, 0], ["a", 1, 64], ["b", 1, 96]]),
-      struct(8, "pair___2", 16, [["p", 6, 0], ["a", 1, 64], ["c", 1, 96]]),
+      struct(7, "pair", 16, [
+        ["p", 5, 0],
+        ["a", 1, 64],
+        ["b", 1, 96],
+      ]),
+      struct(8, "pair___2", 16, [
+        ["p", 6, 0],
+        ["a", 1, 64],
+        ["c", 1, 96],
+      ]),
     );
     const insns = program(addImm(1, 0), movImm(1, 1), movImm(1, 1), exit());
     const results = applyCoreRelocations(
       insns,
-      [at(0, relo(5, "0:0", "fieldByteOffset")), at(1, relo(5, "0:1", "fieldExists")), at(2, relo(5, "0:2", "fieldExists"))],
+      [
+        at(0, relo(5, "0:0", "fieldByteOffset")),
+        at(1, relo(5, "0:1", "fieldExists")),
+        at(2, relo(5, "0:2", "fieldExists")),
+      ],
       local,
       target,
     );
@@ -563,9 +749,20 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
   test("applyCoreRelocations() resizes loads of unsigned fields and pointers and poisons loads of signed fields that change size", () => {
     const local = btf(
       { kind: "ptr", id: 5, name: "", typeId: 0 },
-      struct(6, "sizes___l", 16, [["u", 2, 0], ["s", 1, 32], ["p", 5, 64]]),
+      struct(6, "sizes___l", 16, [
+        ["u", 2, 0],
+        ["s", 1, 32],
+        ["p", 5, 64],
+      ]),
     );
-    const target = btf({ kind: "ptr", id: 5, name: "", typeId: 0 }, struct(6, "sizes", 24, [["u", 4, 0], ["s", 3, 64], ["p", 5, 128]]));
+    const target = btf(
+      { kind: "ptr", id: 5, name: "", typeId: 0 },
+      struct(6, "sizes", 24, [
+        ["u", 4, 0],
+        ["s", 3, 64],
+        ["p", 5, 128],
+      ]),
+    );
     const insns = program(ldxW(1, 2, 0), ldxW(1, 2, 4), stxW(2, 1, 0), ldxDw(1, 2, 8), exit());
     const results = applyCoreRelocations(
       insns,
@@ -627,7 +824,12 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
       insns,
       [at(0, relo(5, "0", "typeMatches")), at(2, relo(5, "0", "typeIdLocal")), at(3, relo(5, "0", "typeSize"))],
       local,
-      btf(struct(5, "m", 8, [["b", 1, 0], ["a", 1, 32]])),
+      btf(
+        struct(5, "m", 8, [
+          ["b", 1, 0],
+          ["a", 1, 32],
+        ]),
+      ),
     );
     expect(results.map((r) => [r.description, r.localValue, r.targetValue])).toEqual([
       ["struct m___l matches", 1, 1],
@@ -641,8 +843,18 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
   });
 
   test("applyCoreRelocations() fails when the instruction does not hold the local value or cannot be relocated", () => {
-    const local = btf(struct(5, "s___l", 8, [["a", 1, 0], ["b", 1, 32]]));
-    const target = btf(struct(5, "s", 8, [["b", 1, 0], ["a", 1, 32]]));
+    const local = btf(
+      struct(5, "s___l", 8, [
+        ["a", 1, 0],
+        ["b", 1, 32],
+      ]),
+    );
+    const target = btf(
+      struct(5, "s", 8, [
+        ["b", 1, 0],
+        ["a", 1, 32],
+      ]),
+    );
     const b = relo(5, "0:1", "fieldByteOffset");
     const cases: [insns: number[][], instruction: number, pattern: RegExp][] = [
       [[addImm(1, 8)], 0, /: the instruction's immediate is 8, expected 4$/],
@@ -665,12 +877,28 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
   });
 
   test("applyCoreRelocations() writes nothing when a later relocation fails", () => {
-    const local = btf(struct(5, "s___l", 8, [["a", 1, 0], ["b", 1, 32]]));
-    const target = btf(struct(5, "s", 8, [["b", 1, 0], ["a", 1, 32]]));
+    const local = btf(
+      struct(5, "s___l", 8, [
+        ["a", 1, 0],
+        ["b", 1, 32],
+      ]),
+    );
+    const target = btf(
+      struct(5, "s", 8, [
+        ["b", 1, 0],
+        ["a", 1, 32],
+      ]),
+    );
     const insns = program(addImm(1, 0), addImm(1, 0));
     const before = insns.slice();
     expectError(
-      () => applyCoreRelocations(insns, [at(0, relo(5, "0:0", "fieldByteOffset")), at(1, relo(5, "0:1", "fieldByteOffset"))], local, target),
+      () =>
+        applyCoreRelocations(
+          insns,
+          [at(0, relo(5, "0:0", "fieldByteOffset")), at(1, relo(5, "0:1", "fieldByteOffset"))],
+          local,
+          target,
+        ),
       /expected 4$/,
     );
     expect(insns).toEqual(before);
@@ -678,24 +906,49 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
 
   test("applyCoreRelocations() rejects malformed records with CoreRelocationError", () => {
     const local = btf(
-      struct(5, "s___l", 8, [["a", 1, 0], ["arr", 7, 32]]),
+      struct(5, "s___l", 8, [
+        ["a", 1, 0],
+        ["arr", 7, 32],
+      ]),
       { kind: "enum", id: 6, name: "e___l", size: 4, signed: false, values: [{ name: "A", value: 0 }] },
       array(7, 1, 1),
       struct(8, "", 4, [["x", 1, 0]]),
       { kind: "fwd", id: 9, name: "opaque", union: false },
     );
-    const target = btf(struct(5, "s", 8, [["a", 1, 0], ["arr", 7, 32]]), { kind: "enum", id: 6, name: "e", size: 4, signed: false, values: [] }, array(7, 1, 1));
+    const target = btf(
+      struct(5, "s", 8, [
+        ["a", 1, 0],
+        ["arr", 7, 32],
+      ]),
+      { kind: "enum", id: 6, name: "e", size: 4, signed: false, values: [] },
+      array(7, 1, 1),
+    );
     const cases: [typeId: number, access: string, kind: BtfCoreReloKind, pattern: RegExp][] = [
-      [5, "", "fieldByteOffset", /^Cannot apply CO-RE relocation at instruction 0 \(struct s___l \(\) byte offset\): access string "" is not colon-separated indexes$/],
+      [
+        5,
+        "",
+        "fieldByteOffset",
+        /^Cannot apply CO-RE relocation at instruction 0 \(struct s___l \(\) byte offset\): access string "" is not colon-separated indexes$/,
+      ],
       [5, "0:", "fieldByteOffset", /access string "0:" is not colon-separated indexes$/],
       [5, ":0", "fieldByteOffset", /access string ":0" is not colon-separated indexes$/],
       [5, "0:-1", "fieldByteOffset", /access string "0:-1" is not colon-separated indexes$/],
       [5, "0:x", "fieldByteOffset", /is not colon-separated indexes$/],
       [5, "0:1", "typeSize", /access string "0:1" must be "0" for a type relocation$/],
-      [5, "0:2", "fieldByteOffset", /\(struct s___l \(0:2\) byte offset\): member index 2 is out of range: struct s___l has 2 members$/],
+      [
+        5,
+        "0:2",
+        "fieldByteOffset",
+        /\(struct s___l \(0:2\) byte offset\): member index 2 is out of range: struct s___l has 2 members$/,
+      ],
       [5, "0:99999999999", "fieldByteOffset", /access index 99999999999 is too large$/],
       [5, "0:1:1", "fieldByteOffset", /array index 1 is out of range: the array has 1 elements$/],
-      [5, "0:0:0", "fieldByteOffset", /access index 2 \(0\) goes into int "int", which is not a struct, union or array$/],
+      [
+        5,
+        "0:0:0",
+        "fieldByteOffset",
+        /access index 2 \(0\) goes into int "int", which is not a struct, union or array$/,
+      ],
       [5, ["0", ...new Array<string>(64).fill("0")].join(":"), "fieldByteOffset", /has 65 indexes, at most 64$/],
       [5, "0:1:0", "fieldSigned", /a signed relocation cannot apply to an array element$/],
       [6, "1", "enumvalValue", /enumerator index 1 is out of range: enum e___l has 1$/],
@@ -703,7 +956,12 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
       [5, "0", "enumvalExists", /struct s___l is not an enum$/],
       [8, "0:0", "fieldByteOffset", /struct \(anon\) \[8\] is anonymous: CO-RE relocates named types only$/],
       [9, "0:0", "fieldByteOffset", /cannot size type 9: Cannot size BTF type 9/],
-      [99, "0:0", "fieldByteOffset", /^Cannot apply CO-RE relocation at instruction 0 \(type 99 \(0:0\) byte offset\): local type id 99 does not exist$/],
+      [
+        99,
+        "0:0",
+        "fieldByteOffset",
+        /^Cannot apply CO-RE relocation at instruction 0 \(type 99 \(0:0\) byte offset\): local type id 99 does not exist$/,
+      ],
     ];
     for (const [typeId, access, kind, pattern] of cases) {
       const r = relo(typeId, access, kind);
@@ -714,7 +972,12 @@ describe("applyCoreRelocations() with hand-made BTF", () => {
 
   test("applyCoreRelocations() patches a Buffer in place without touching the memory around it", () => {
     const local = btf(struct(5, "s___l", 4, [["a", 1, 0]]));
-    const target = btf(struct(5, "s", 8, [["x", 1, 0], ["a", 1, 32]]));
+    const target = btf(
+      struct(5, "s", 8, [
+        ["x", 1, 0],
+        ["a", 1, 32],
+      ]),
+    );
     const file = Buffer.from([0xff, ...program(addImm(1, 0)), 0xff]);
     const insns = file.subarray(1, 9);
     applyCoreRelocations(insns, [at(0, relo(5, "0:0", "fieldByteOffset"))], local, target);

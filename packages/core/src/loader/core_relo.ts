@@ -18,7 +18,16 @@
 //    local type, as libbpf does.
 // 4. The instruction is checked against the local value and patched, or
 //    poisoned when the target lacks what it refers to.
-import { type Btf, type BtfEnum, type BtfEnum64, type BtfStruct, type BtfType, type BtfUnion, essentialName, typeIdsByEssentialName } from "../btf/btf.ts";
+import {
+  type Btf,
+  type BtfEnum,
+  type BtfEnum64,
+  type BtfStruct,
+  type BtfType,
+  type BtfUnion,
+  essentialName,
+  typeIdsByEssentialName,
+} from "../btf/btf.ts";
 import type { BtfCoreRelo, BtfCoreReloKind } from "../btf/btf_ext.ts";
 
 /** One relocation to apply: the instruction index (into the program's 8-byte instructions) and the record. */
@@ -195,7 +204,6 @@ function kindsCompatible(a: BtfType, b: BtfType): boolean {
   return a.kind === b.kind || (isAnyEnum(a) && isAnyEnum(b));
 }
 
-
 /** How C would name a type: `struct sk_buff`, `enum (anon)`, or the kind and the quoted name for others (`int "unsigned int"`). */
 function label(t: BtfType): string {
   const name = t.name === "" ? "(anon)" : t.name;
@@ -268,7 +276,8 @@ function isFlexibleArray(btf: Btf, previous: Accessor | undefined, length: numbe
 function parseSpec(btf: Btf, relo: BtfCoreRelo): Spec {
   const text = relo.accessString;
   const spec: Spec = { btf, rootId: relo.typeId, raw: [], accessors: [], bitOffset: 0 };
-  if (!/^\d+(?::\d+)*$/.test(text)) throw new Invalid(`access string ${JSON.stringify(text)} is not colon-separated indexes`);
+  if (!/^\d+(?::\d+)*$/.test(text))
+    throw new Invalid(`access string ${JSON.stringify(text)} is not colon-separated indexes`);
   if (isTypeKind(relo.kind)) {
     if (text !== "0") throw new Invalid(`access string ${JSON.stringify(text)} must be "0" for a type relocation`);
     return spec;
@@ -278,7 +287,8 @@ function parseSpec(btf: Btf, relo: BtfCoreRelo): Spec {
     if (index > MAX_INDEX) throw new Invalid(`access index ${part} is too large`);
     spec.raw.push(index);
   }
-  if (spec.raw.length > MAX_SPEC_LEN) throw new Invalid(`access string has ${spec.raw.length} indexes, at most ${MAX_SPEC_LEN}`);
+  if (spec.raw.length > MAX_SPEC_LEN)
+    throw new Invalid(`access string has ${spec.raw.length} indexes, at most ${MAX_SPEC_LEN}`);
   const root = resolve(btf, relo.typeId);
   let id = root.id;
   const first = spec.raw[0] as number;
@@ -287,7 +297,8 @@ function parseSpec(btf: Btf, relo: BtfCoreRelo): Spec {
     if (!isAnyEnum(root)) throw new Invalid(`${label(root)} is not an enum`);
     if (spec.raw.length > 1) throw new Invalid(`access string ${JSON.stringify(text)} must be one enumerator index`);
     const value = root.values[first];
-    if (value === undefined) throw new Invalid(`enumerator index ${first} is out of range: ${label(root)} has ${root.values.length}`);
+    if (value === undefined)
+      throw new Invalid(`enumerator index ${first} is out of range: ${label(root)} has ${root.values.length}`);
     spec.accessors.push({ typeId: id, index: first, name: value.name });
     return spec;
   }
@@ -299,7 +310,8 @@ function parseSpec(btf: Btf, relo: BtfCoreRelo): Spec {
     const index = spec.raw[i] as number;
     if (isComposite(t)) {
       const m = t.members[index];
-      if (m === undefined) throw new Invalid(`member index ${index} is out of range: ${label(t)} has ${t.members.length} members`);
+      if (m === undefined)
+        throw new Invalid(`member index ${index} is out of range: ${label(t)} has ${t.members.length} members`);
       addBits(spec, m.bitOffset);
       if (m.name !== "") spec.accessors.push({ typeId: t.id, index, name: m.name });
       id = m.typeId;
@@ -408,7 +420,14 @@ function enumsMatch(l: AnyEnum, t: AnyEnum): boolean {
 }
 
 /** Whether two types "match" for `bpf_core_type_matches` (libbpf's __bpf_core_types_match). */
-function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, behindPointer: boolean, level: number): boolean {
+function typesMatch(
+  local: Btf,
+  localId: number,
+  target: Btf,
+  targetId: number,
+  behindPointer: boolean,
+  level: number,
+): boolean {
   if (level <= 0) throw new Invalid(`types nest more than ${MAX_DEPTH} levels deep`);
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
     const l = resolve(local, localId);
@@ -418,7 +437,8 @@ function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, 
       case "void":
         return t.kind === "void";
       case "fwd":
-        if (behindPointer && t.kind !== "fwd") return (t.kind === "struct" && !l.union) || (t.kind === "union" && l.union);
+        if (behindPointer && t.kind !== "fwd")
+          return (t.kind === "struct" && !l.union) || (t.kind === "union" && l.union);
         return t.kind === "fwd" && t.union === l.union;
       case "enum":
       case "enum64":
@@ -447,7 +467,8 @@ function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, 
       case "funcProto": {
         if (t.kind !== "funcProto" || l.params.length !== t.params.length) return false;
         for (let i = 0; i < l.params.length; i++) {
-          if (!typesMatch(local, l.params[i]?.typeId ?? 0, target, t.params[i]?.typeId ?? 0, behindPointer, level - 1)) return false;
+          if (!typesMatch(local, l.params[i]?.typeId ?? 0, target, t.params[i]?.typeId ?? 0, behindPointer, level - 1))
+            return false;
         }
         localId = l.returnTypeId;
         targetId = t.returnTypeId;
@@ -460,10 +481,19 @@ function typesMatch(local: Btf, localId: number, target: Btf, targetId: number, 
   throw new Invalid(`types nest more than ${MAX_DEPTH} levels deep`);
 }
 
-function compositesMatch(local: Btf, l: Composite, target: Btf, t: Composite, behindPointer: boolean, level: number): boolean {
+function compositesMatch(
+  local: Btf,
+  l: Composite,
+  target: Btf,
+  t: Composite,
+  behindPointer: boolean,
+  level: number,
+): boolean {
   if (l.members.length > t.members.length) return false;
   return l.members.every((lm) =>
-    t.members.some((tm) => namesMatch(lm.name, tm.name) && typesMatch(local, lm.typeId, target, tm.typeId, behindPointer, level - 1)),
+    t.members.some(
+      (tm) => namesMatch(lm.name, tm.name) && typesMatch(local, lm.typeId, target, tm.typeId, behindPointer, level - 1),
+    ),
   );
 }
 
@@ -562,7 +592,8 @@ function fieldValue(kind: BtfCoreReloKind, spec: Spec | undefined): FieldValue |
   const acc = spec.accessors.at(-1) as Accessor;
   if (acc.name === undefined) {
     const size = sizeOf(btf, acc.typeId);
-    if (kind === "fieldByteOffset") return { value: BigInt(Math.floor(spec.bitOffset / 8)), size, typeId: acc.typeId, validate: true };
+    if (kind === "fieldByteOffset")
+      return { value: BigInt(Math.floor(spec.bitOffset / 8)), size, typeId: acc.typeId, validate: true };
     if (kind === "fieldByteSize") return { value: BigInt(size), size: 0, typeId: 0, validate: true };
     throw new Invalid(`a ${KIND_TEXT[kind]} relocation cannot apply to an array element`);
   }
@@ -577,7 +608,9 @@ function fieldValue(kind: BtfCoreReloKind, spec: Spec | undefined): FieldValue |
   let byteOffset: number;
   if (bitfield) {
     if ((mt.kind !== "int" && !isAnyEnum(mt)) || ![1, 2, 4, 8].includes(mt.size)) {
-      throw new Invalid(`bitfield ${JSON.stringify(m.name)} has type ${label(mt)}, expected an integer or enum of 1, 2, 4 or 8 bytes`);
+      throw new Invalid(
+        `bitfield ${JSON.stringify(m.name)} has type ${label(mt)}, expected an integer or enum of 1, 2, 4 or 8 bytes`,
+      );
     }
     byteSize = mt.size;
     byteOffset = Math.floor(bitOffset / 8 / byteSize) * byteSize;
@@ -594,7 +627,12 @@ function fieldValue(kind: BtfCoreReloKind, spec: Spec | undefined): FieldValue |
   const u64 = (n: number): bigint => BigInt.asUintN(64, BigInt(n));
   switch (kind) {
     case "fieldByteOffset":
-      return { value: u64(byteOffset), size: bitfield ? 0 : byteSize, typeId: bitfield ? 0 : mt.id, validate: !bitfield };
+      return {
+        value: u64(byteOffset),
+        size: bitfield ? 0 : byteSize,
+        typeId: bitfield ? 0 : mt.id,
+        validate: !bitfield,
+      };
     case "fieldByteSize":
       return { value: u64(byteSize), size: 0, typeId: 0, validate: !bitfield };
     case "fieldSigned": {
@@ -646,7 +684,13 @@ function computeOutcome(kind: BtfCoreReloKind, localSpec: Spec, targetSpec: Spec
     if (l === undefined) throw new Invalid("the local field cannot be computed");
     const t = fieldValue(kind, targetSpec);
     if (t === undefined || targetSpec === undefined) {
-      return { localValue: l.value, targetValue: t?.value ?? 0n, poison: t === undefined, validate: l.validate, ...none };
+      return {
+        localValue: l.value,
+        targetValue: t?.value ?? 0n,
+        poison: t === undefined,
+        validate: l.validate,
+        ...none,
+      };
     }
     let failSizeChange = false;
     if (l.size !== t.size) {
@@ -656,12 +700,26 @@ function computeOutcome(kind: BtfCoreReloKind, localSpec: Spec, targetSpec: Spec
       const unsigned = lt?.kind === "int" && tt?.kind === "int" && !lt.signed && !tt.signed;
       failSizeChange = !pointers && !unsigned;
     }
-    return { localValue: l.value, targetValue: t.value, poison: false, validate: l.validate, failSizeChange, localSize: l.size, targetSize: t.size };
+    return {
+      localValue: l.value,
+      targetValue: t.value,
+      poison: false,
+      validate: l.validate,
+      failSizeChange,
+      localSize: l.size,
+      targetSize: t.size,
+    };
   }
   if (isTypeKind(kind)) {
     // A target type id need not be validated: linking may renumber local ids.
     const validate = kind !== "typeIdTarget";
-    return { localValue: typeValue(kind, localSpec), targetValue: typeValue(kind, targetSpec), poison: false, validate, ...none };
+    return {
+      localValue: typeValue(kind, localSpec),
+      targetValue: typeValue(kind, targetSpec),
+      poison: false,
+      validate,
+      ...none,
+    };
   }
   const l = enumValue(kind, localSpec);
   if (l === undefined) throw new Invalid("the local enumerator value cannot be computed");
@@ -699,13 +757,28 @@ function describeCandidate(target: Btf, id: number): string {
 }
 
 /** Computes a relocation: candidate search, matching and the ambiguity checks of libbpf's bpf_core_calc_relo_insn. */
-function calculate(relo: BtfCoreRelo, localSpec: Spec, local: Btf, target: Btf, cache: Map<number, readonly number[]>): Outcome {
+function calculate(
+  relo: BtfCoreRelo,
+  localSpec: Spec,
+  local: Btf,
+  target: Btf,
+  cache: Map<number, readonly number[]>,
+): Outcome {
   if (relo.kind === "typeIdLocal") {
     const id = BigInt(relo.typeId);
-    return { localValue: id, targetValue: id, poison: false, validate: false, failSizeChange: false, localSize: 0, targetSize: 0 };
+    return {
+      localValue: id,
+      targetValue: id,
+      poison: false,
+      validate: false,
+      failSizeChange: false,
+      localSize: 0,
+      targetSize: 0,
+    };
   }
   const root = typeAt(local, relo.typeId);
-  if (root.name === "") throw new Invalid(`${label(root)} [${relo.typeId}] is anonymous: CO-RE relocates named types only`);
+  if (root.name === "")
+    throw new Invalid(`${label(root)} [${relo.typeId}] is anonymous: CO-RE relocates named types only`);
   let candidates = cache.get(relo.typeId);
   if (candidates === undefined) {
     candidates = findCandidates(root, target);
@@ -760,7 +833,8 @@ function patch(dv: DataView, count: number, index: number, o: Outcome): boolean 
     case CLASS_ALU:
     case CLASS_ALU64: {
       if ((code & SRC_X) !== 0) throw new Invalid(`instruction 0x${hex(code)} takes a register, not an immediate`);
-      if (cls === CLASS_ALU && (code & 0xf0) === ALU_END) throw new Invalid("a byte swap instruction cannot be relocated");
+      if (cls === CLASS_ALU && (code & 0xf0) === ALU_END)
+        throw new Invalid("a byte swap instruction cannot be relocated");
       const imm = dv.getInt32(p + 4, true);
       if (o.validate && BigInt.asUintN(64, BigInt(imm)) !== o.localValue) {
         throw new Invalid(`the instruction's immediate is ${imm}, expected ${o.localValue}`);
@@ -779,17 +853,21 @@ function patch(dv: DataView, count: number, index: number, o: Outcome): boolean 
       if (o.validate && BigInt.asUintN(64, BigInt(off)) !== o.localValue) {
         throw new Invalid(`the instruction's offset is ${off}, expected ${o.localValue}`);
       }
-      if (o.targetValue > BigInt(MAX_S16)) throw new Invalid(`the offset ${o.targetValue} does not fit a 16-bit instruction offset`);
+      if (o.targetValue > BigInt(MAX_S16))
+        throw new Invalid(`the offset ${o.targetValue} does not fit a 16-bit instruction offset`);
       if (o.failSizeChange) return doPoison();
       dv.setInt16(p + 2, Number(o.targetValue), true);
       if (o.targetSize !== o.localSize) {
         const size = SIZE_BYTES[code & 0x18] as number;
         if (size !== o.localSize) throw new Invalid(`the instruction accesses ${size} bytes, expected ${o.localSize}`);
         const bits = SIZE_BITS[o.targetSize];
-        if (bits === undefined) throw new Invalid(`the target field is ${o.targetSize} bytes, which no load or store can access`);
+        if (bits === undefined)
+          throw new Invalid(`the target field is ${o.targetSize} bytes, which no load or store can access`);
         const mode = code & 0xe0;
-        if (mode === MODE_MEMSX) throw new Invalid(`a sign-extending load cannot change size from ${size} to ${o.targetSize} bytes`);
-        if (mode === MODE_ATOMIC && o.targetSize < 4) throw new Invalid(`an atomic operation cannot access ${o.targetSize} bytes`);
+        if (mode === MODE_MEMSX)
+          throw new Invalid(`a sign-extending load cannot change size from ${size} to ${o.targetSize} bytes`);
+        if (mode === MODE_ATOMIC && o.targetSize < 4)
+          throw new Invalid(`an atomic operation cannot access ${o.targetSize} bytes`);
         dv.setUint8(p, (code & ~0x18) | bits);
       }
       return false;
@@ -808,13 +886,16 @@ function patch(dv: DataView, count: number, index: number, o: Outcome): boolean 
         throw new Invalid("the instruction is not a plain 64-bit immediate load");
       }
       const imm = BigInt(dv.getUint32(p + 4, true)) | (BigInt(dv.getUint32(q + 4, true)) << 32n);
-      if (o.validate && imm !== o.localValue) throw new Invalid(`the instruction's immediate is ${imm}, expected ${o.localValue}`);
+      if (o.validate && imm !== o.localValue)
+        throw new Invalid(`the instruction's immediate is ${imm}, expected ${o.localValue}`);
       dv.setUint32(p + 4, Number(o.targetValue & U32), true);
       dv.setUint32(q + 4, Number((o.targetValue >> 32n) & U32), true);
       return false;
     }
     default:
-      throw new Invalid(`instruction 0x${hex(code)} cannot be relocated: expected an ALU immediate, a load, a store or a 64-bit immediate load`);
+      throw new Invalid(
+        `instruction 0x${hex(code)} cannot be relocated: expected an ALU immediate, a load, a store or a 64-bit immediate load`,
+      );
   }
 }
 
@@ -911,9 +992,17 @@ export function applyCoreRelocations(
       });
     } catch (err) {
       if (err instanceof Invalid) {
-        throw new CoreRelocationError(instruction, relo, description, err.message, err.cause === undefined ? undefined : { cause: err.cause });
+        throw new CoreRelocationError(
+          instruction,
+          relo,
+          description,
+          err.message,
+          err.cause === undefined ? undefined : { cause: err.cause },
+        );
       }
-      throw new CoreRelocationError(instruction, relo, description, err instanceof Error ? err.message : String(err), { cause: err });
+      throw new CoreRelocationError(instruction, relo, description, err instanceof Error ? err.message : String(err), {
+        cause: err,
+      });
     }
   }
   instructions.set(work);

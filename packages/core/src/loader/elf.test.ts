@@ -24,7 +24,11 @@ const hasReadelf = spawnSync("llvm-readelf-19", ["--version"]).status === 0;
 
 function objects(): string[] {
   const list = (): string[] =>
-    existsSync(testdata) ? readdirSync(testdata).filter((f) => f.endsWith(".o")).sort() : [];
+    existsSync(testdata)
+      ? readdirSync(testdata)
+          .filter((f) => f.endsWith(".o"))
+          .sort()
+      : [];
   if (list().length === 0 && hasClang) execFileSync("bash", [join(root, "bpf/build.sh")], { stdio: "pipe" });
   return list();
 }
@@ -189,7 +193,15 @@ function minimal(): Built {
         { name: 13, info: ELF_SYMBOL_BIND.global << 4, shndx: 0 },
       ]),
     },
-    { name: ".relxdp", type: ELF_SECTION_TYPE.rel, flags: 0x40, link: SYMTAB, info: XDP, entsize: 16, data: rel([[0, 3, 1]]) },
+    {
+      name: ".relxdp",
+      type: ELF_SECTION_TYPE.rel,
+      flags: 0x40,
+      link: SYMTAB,
+      info: XDP,
+      entsize: 16,
+      data: rel([[0, 3, 1]]),
+    },
     {
       name: ".rela.maps",
       type: ELF_SECTION_TYPE.rela,
@@ -254,9 +266,36 @@ describe("parseElf() on a hand-built object", () => {
     expect(elf.symbols).toEqual([
       { index: 0, name: "", value: 0, size: 0, type: "notype", bind: "local", visibility: "default", sectionIndex: 0 },
       { index: 1, name: "", value: 0, size: 0, type: "section", bind: "local", visibility: "default", sectionIndex: 1 },
-      { index: 2, name: "prog", value: 0, size: 32, type: "func", bind: "global", visibility: "default", sectionIndex: 1 },
-      { index: 3, name: "my_map", value: 0, size: 8, type: "object", bind: "global", visibility: "default", sectionIndex: 2 },
-      { index: 4, name: "ext", value: 0, size: 0, type: "notype", bind: "global", visibility: "default", sectionIndex: 0 },
+      {
+        index: 2,
+        name: "prog",
+        value: 0,
+        size: 32,
+        type: "func",
+        bind: "global",
+        visibility: "default",
+        sectionIndex: 1,
+      },
+      {
+        index: 3,
+        name: "my_map",
+        value: 0,
+        size: 8,
+        type: "object",
+        bind: "global",
+        visibility: "default",
+        sectionIndex: 2,
+      },
+      {
+        index: 4,
+        name: "ext",
+        value: 0,
+        size: 0,
+        type: "notype",
+        bind: "global",
+        visibility: "default",
+        sectionIndex: 0,
+      },
     ]);
     expect([...elf.relocations]).toEqual([
       [XDP, [{ offset: 0, symbolIndex: 3, type: BPF_RELOCATION_TYPE.ldImm64 }]],
@@ -301,28 +340,91 @@ describe("parseElf() on a hand-built object", () => {
   });
 
   // Each case corrupts the minimal object and names the offset and the message.
-  const cases: [
-    string,
-    (b: Built) => Uint8Array | void,
-    (b: Built) => number,
-    RegExp,
-  ][] = [
+  const cases: [string, (b: Built) => Uint8Array | void, (b: Built) => number, RegExp][] = [
     ["an empty file", () => new Uint8Array(0), () => 0, /file header truncated: expected 64 bytes, the file has 0/],
-    ["a wrong magic", (b) => void (b.bytes[1] = 0x45 + 1), () => 0, /expected the ELF magic 7f 45 4c 46 \("\\x7fELF"\), got 7f 46 4c 46/],
-    ["a 32-bit object", (b) => void (b.bytes[4] = 1), () => 4, /expected e_ident\[EI_CLASS\] ELFCLASS64 \(2\), got 1 \(ELFCLASS32\)/],
+    [
+      "a wrong magic",
+      (b) => void (b.bytes[1] = 0x45 + 1),
+      () => 0,
+      /expected the ELF magic 7f 45 4c 46 \("\\x7fELF"\), got 7f 46 4c 46/,
+    ],
+    [
+      "a 32-bit object",
+      (b) => void (b.bytes[4] = 1),
+      () => 4,
+      /expected e_ident\[EI_CLASS\] ELFCLASS64 \(2\), got 1 \(ELFCLASS32\)/,
+    ],
     ["a big-endian object", (b) => void (b.bytes[5] = 2), () => 5, /big-endian BPF objects are not supported/],
-    ["an unknown byte order", (b) => void (b.bytes[5] = 9), () => 5, /expected e_ident\[EI_DATA\] ELFDATA2LSB \(1\), got 9/],
+    [
+      "an unknown byte order",
+      (b) => void (b.bytes[5] = 9),
+      () => 5,
+      /expected e_ident\[EI_DATA\] ELFDATA2LSB \(1\), got 9/,
+    ],
     ["an unknown ident version", (b) => void (b.bytes[6] = 0), () => 6, /EI_VERSION/],
-    ["another machine", (b) => b.view.setUint16(18, 62, true), () => 18, /expected e_machine EM_BPF \(247\), got 62: not a BPF object/],
-    ["an unknown e_version", (b) => b.view.setUint32(20, 2, true), () => 20, /expected e_version EV_CURRENT \(1\), got 2/],
-    ["a truncated header", (b) => b.bytes.slice(0, 40), () => 40, /file header truncated: expected 64 bytes, the file has 40/],
-    ["a wrong e_shentsize", (b) => b.view.setUint16(58, 40, true), () => 58, /expected e_shentsize 64 \(sizeof\(Elf64_Shdr\)\), got 40/],
-    ["e_shoff past the end", (b) => b.view.setBigUint64(40, 1n << 40n, true), () => 40, /section header table at e_shoff 1099511627776 points past the end of the file/],
-    ["an e_shoff that is not a safe integer", (b) => b.view.setBigUint64(40, 1n << 62n, true), () => 40, /e_shoff 4611686018427387904 is too large/],
-    ["too many section headers", (b) => b.view.setUint16(60, 1000, true), () => 40, /the section header table points past the end of the file \(offset \d+, 1000 headers of 64 bytes, file \d+\)/],
-    ["a truncated section header table", (b) => b.bytes.slice(0, b.shoff + 64 * 4), () => 40, /section header table points past the end/],
-    ["an absurd extended section count", (b) => { b.view.setUint16(60, 0, true); b.view.setBigUint64(b.shoff + 32, 1n << 50n, true); }, () => 40, /1125899906842624 headers/],
-    ["section headers without e_shoff", (b) => b.view.setBigUint64(40, 0n, true), () => 60, /e_shnum is 9 but e_shoff is 0/],
+    [
+      "another machine",
+      (b) => b.view.setUint16(18, 62, true),
+      () => 18,
+      /expected e_machine EM_BPF \(247\), got 62: not a BPF object/,
+    ],
+    [
+      "an unknown e_version",
+      (b) => b.view.setUint32(20, 2, true),
+      () => 20,
+      /expected e_version EV_CURRENT \(1\), got 2/,
+    ],
+    [
+      "a truncated header",
+      (b) => b.bytes.slice(0, 40),
+      () => 40,
+      /file header truncated: expected 64 bytes, the file has 40/,
+    ],
+    [
+      "a wrong e_shentsize",
+      (b) => b.view.setUint16(58, 40, true),
+      () => 58,
+      /expected e_shentsize 64 \(sizeof\(Elf64_Shdr\)\), got 40/,
+    ],
+    [
+      "e_shoff past the end",
+      (b) => b.view.setBigUint64(40, 1n << 40n, true),
+      () => 40,
+      /section header table at e_shoff 1099511627776 points past the end of the file/,
+    ],
+    [
+      "an e_shoff that is not a safe integer",
+      (b) => b.view.setBigUint64(40, 1n << 62n, true),
+      () => 40,
+      /e_shoff 4611686018427387904 is too large/,
+    ],
+    [
+      "too many section headers",
+      (b) => b.view.setUint16(60, 1000, true),
+      () => 40,
+      /the section header table points past the end of the file \(offset \d+, 1000 headers of 64 bytes, file \d+\)/,
+    ],
+    [
+      "a truncated section header table",
+      (b) => b.bytes.slice(0, b.shoff + 64 * 4),
+      () => 40,
+      /section header table points past the end/,
+    ],
+    [
+      "an absurd extended section count",
+      (b) => {
+        b.view.setUint16(60, 0, true);
+        b.view.setBigUint64(b.shoff + 32, 1n << 50n, true);
+      },
+      () => 40,
+      /1125899906842624 headers/,
+    ],
+    [
+      "section headers without e_shoff",
+      (b) => b.view.setBigUint64(40, 0n, true),
+      () => 60,
+      /e_shnum is 9 but e_shoff is 0/,
+    ],
     [
       "section data past the end",
       (b) => b.view.setBigUint64(b.header(XDP) + 24, BigInt(b.bytes.length - 4), true),
@@ -339,42 +441,194 @@ describe("parseElf() on a hand-built object", () => {
       (b) => b.shoff,
       /section header 0 points past the end of the file \(offset \d+, size 16, file \d+\)/,
     ],
-    ["e_shstrndx with zero sections", (b) => b.view.setUint16(60, 0, true), () => 62, /e_shstrndx is 8 but the file has no sections/],
-    ["an absurd section size", (b) => b.view.setBigUint64(b.header(MAPS) + 32, 1n << 63n, true), (b) => b.header(MAPS), /section header 2: sh_size 9223372036854775808 is too large/],
-    ["sh_flags above bit 31", (b) => b.view.setUint32(b.header(MAPS) + 12, 1, true), (b) => b.header(MAPS) + 8, /sh_flags 0x100000003 has bits above 31 set/],
-    ["e_shstrndx 0", (b) => b.view.setUint16(62, 0, true), () => 62, /e_shstrndx 0 is not a section index: expected 1 to 8/],
-    ["e_shstrndx out of range", (b) => b.view.setUint16(62, 99, true), () => 62, /e_shstrndx 99 is not a section index/],
-    ["e_shstrndx naming a non-string table", (b) => b.view.setUint16(62, XDP, true), () => 62, /e_shstrndx 1 names section 1, which is SHT_PROGBITS \(1\), not a string table/],
-    ["a section name out of bounds", (b) => b.view.setUint32(b.header(MAPS), 5000, true), (b) => b.header(MAPS), /section header 2 name: offset 5000 is past the end of the string table section 8 \(size \d+\)/],
+    [
+      "e_shstrndx with zero sections",
+      (b) => b.view.setUint16(60, 0, true),
+      () => 62,
+      /e_shstrndx is 8 but the file has no sections/,
+    ],
+    [
+      "an absurd section size",
+      (b) => b.view.setBigUint64(b.header(MAPS) + 32, 1n << 63n, true),
+      (b) => b.header(MAPS),
+      /section header 2: sh_size 9223372036854775808 is too large/,
+    ],
+    [
+      "sh_flags above bit 31",
+      (b) => b.view.setUint32(b.header(MAPS) + 12, 1, true),
+      (b) => b.header(MAPS) + 8,
+      /sh_flags 0x100000003 has bits above 31 set/,
+    ],
+    [
+      "e_shstrndx 0",
+      (b) => b.view.setUint16(62, 0, true),
+      () => 62,
+      /e_shstrndx 0 is not a section index: expected 1 to 8/,
+    ],
+    [
+      "e_shstrndx out of range",
+      (b) => b.view.setUint16(62, 99, true),
+      () => 62,
+      /e_shstrndx 99 is not a section index/,
+    ],
+    [
+      "e_shstrndx naming a non-string table",
+      (b) => b.view.setUint16(62, XDP, true),
+      () => 62,
+      /e_shstrndx 1 names section 1, which is SHT_PROGBITS \(1\), not a string table/,
+    ],
+    [
+      "a section name out of bounds",
+      (b) => b.view.setUint32(b.header(MAPS), 5000, true),
+      (b) => b.header(MAPS),
+      /section header 2 name: offset 5000 is past the end of the string table section 8 \(size \d+\)/,
+    ],
     [
       "an unterminated section name",
-      (b) => void (b.bytes[(b.dataOffsets[SHSTRTAB] ?? 0) + Number(b.view.getBigUint64(b.header(SHSTRTAB) + 32, true)) - 1] = 0x41),
+      (b) =>
+        void (b.bytes[(b.dataOffsets[SHSTRTAB] ?? 0) + Number(b.view.getBigUint64(b.header(SHSTRTAB) + 32, true)) - 1] =
+          0x41),
       (b) => b.header(SHSTRTAB),
       /section header 8 name: the string at offset \d+ of section 8 is not NUL-terminated/,
     ],
-    ["a second symbol table", (b) => b.view.setUint32(b.header(MAPS) + 4, ELF_SECTION_TYPE.symtab, true), (b) => b.header(SYMTAB), /section 5 is a second symbol table \(SHT_SYMTAB\); section 2 is the first/],
-    ["a wrong symbol entry size", (b) => b.view.setBigUint64(b.header(SYMTAB) + 56, 16n, true), (b) => b.header(SYMTAB), /section 5 \("\.symtab"\): expected sh_entsize 24 \(sizeof\(Elf64_Sym\)\), got 16/],
-    ["a symbol table size that is not a multiple of 24", (b) => b.view.setBigUint64(b.header(SYMTAB) + 32, 119n, true), (b) => b.header(SYMTAB), /sh_size 119 is not a multiple of the entry size 24/],
-    ["a symbol table linked to a non-string table", (b) => b.view.setUint32(b.header(SYMTAB) + 40, XDP, true), (b) => b.header(SYMTAB), /sh_link 1 is not a string table/],
-    ["a symbol table linked past the sections", (b) => b.view.setUint32(b.header(SYMTAB) + 40, 77, true), (b) => b.header(SYMTAB), /sh_link 77 is not a string table/],
-    ["a first global past the symbols", (b) => b.view.setUint32(b.header(SYMTAB) + 44, 6, true), (b) => b.header(SYMTAB), /sh_info 6 \(the first global symbol\) is past the 5 symbols/],
-    ["a symbol name out of bounds", (b) => b.view.setUint32((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24, 99, true), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48, /symbol 2 name: offset 99 is past the end of the string table section 4 \("\.strtab"\) \(size 17\)/],
-    ["an unterminated symbol name", (b) => void (b.bytes[(b.dataOffsets[STRTAB] ?? 0) + 16] = 0x41), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 4 * 24, /symbol 4 name: the string at offset 13 of section 4 \("\.strtab"\) is not NUL-terminated/],
-    ["a symbol in a missing section", (b) => b.view.setUint16((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24 + 6, 99, true), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48 + 6, /symbol 2 \("prog"\) is defined in section 99, but the file has 9 sections/],
-    ["a symbol with an extended section index", (b) => b.view.setUint16((b.dataOffsets[SYMTAB] ?? 0) + 3 * 24 + 6, 0xffff, true), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 72 + 6, /symbol 3 \("my_map"\) uses an extended section index \(SHN_XINDEX\)/],
-    ["a symbol past its section", (b) => b.view.setBigUint64((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24 + 16, 40n, true), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48 + 8, /symbol 2 \("prog"\) spans bytes 0 to 40, past the end of section 1 \("xdp"\) \(size 32\)/],
-    ["an absurd symbol value", (b) => b.view.setBigUint64((b.dataOffsets[SYMTAB] ?? 0) + 4 * 24 + 8, 1n << 60n, true), (b) => (b.dataOffsets[SYMTAB] ?? 0) + 96, /symbol 4 \("ext"\): st_value 1152921504606846976 is too large/],
-    ["a wrong relocation entry size", (b) => b.view.setBigUint64(b.header(RELXDP) + 56, 24n, true), (b) => b.header(RELXDP), /section 6 \("\.relxdp"\): expected sh_entsize 16 \(sizeof\(Elf64_Rel\)\), got 24/],
-    ["a wrong rela entry size", (b) => b.view.setBigUint64(b.header(RELAMAPS) + 56, 16n, true), (b) => b.header(RELAMAPS), /expected sh_entsize 24 \(sizeof\(Elf64_Rela\)\), got 16/],
-    ["a relocation size that is not a multiple of 16", (b) => b.view.setBigUint64(b.header(RELXDP) + 32, 15n, true), (b) => b.header(RELXDP), /sh_size 15 is not a multiple of the entry size 16/],
-    ["relocations linked to a non-symbol table", (b) => b.view.setUint32(b.header(RELXDP) + 40, STRTAB, true), (b) => b.header(RELXDP), /sh_link 4 is not the symbol table \(expected 5\)/],
-    ["relocations of section 0", (b) => b.view.setUint32(b.header(RELXDP) + 44, 0, true), (b) => b.header(RELXDP), /sh_info 0 is not a section to patch \(expected 1 to 8\)/],
-    ["relocations of a missing section", (b) => b.view.setUint32(b.header(RELXDP) + 44, 50, true), (b) => b.header(RELXDP), /sh_info 50 is not a section to patch/],
-    ["relocations of a NOBITS section", (b) => b.view.setUint32(b.header(RELXDP) + 44, BSS, true), (b) => b.header(RELXDP), /patches section 3 \("\.bss"\), which is SHT_NOBITS \(8\) and has no bytes/],
-    ["relocations without a symbol table", (b) => b.view.setUint32(b.header(SYMTAB) + 4, ELF_SECTION_TYPE.progbits, true), (b) => b.header(RELXDP), /the file has relocations but no symbol table/],
-    ["a relocation of a missing symbol", (b) => b.view.setUint32((b.dataOffsets[RELXDP] ?? 0) + 12, 5, true), (b) => (b.dataOffsets[RELXDP] ?? 0) + 12, /relocation 0 refers to symbol 5, but the symbol table has 5 symbols/],
-    ["a relocation past its section", (b) => b.view.setBigUint64(b.dataOffsets[RELXDP] ?? 0, 24n, true), (b) => b.dataOffsets[RELXDP] ?? 0, /relocation 0 patches bytes 24 to 40 of section 1 \("xdp"\), which has 32 bytes/],
-    ["an absurd relocation offset", (b) => b.view.setBigUint64(b.dataOffsets[RELAMAPS] ?? 0, 1n << 63n, true), (b) => b.dataOffsets[RELAMAPS] ?? 0, /relocation 0 r_offset 9223372036854775808 is too large/],
+    [
+      "a second symbol table",
+      (b) => b.view.setUint32(b.header(MAPS) + 4, ELF_SECTION_TYPE.symtab, true),
+      (b) => b.header(SYMTAB),
+      /section 5 is a second symbol table \(SHT_SYMTAB\); section 2 is the first/,
+    ],
+    [
+      "a wrong symbol entry size",
+      (b) => b.view.setBigUint64(b.header(SYMTAB) + 56, 16n, true),
+      (b) => b.header(SYMTAB),
+      /section 5 \("\.symtab"\): expected sh_entsize 24 \(sizeof\(Elf64_Sym\)\), got 16/,
+    ],
+    [
+      "a symbol table size that is not a multiple of 24",
+      (b) => b.view.setBigUint64(b.header(SYMTAB) + 32, 119n, true),
+      (b) => b.header(SYMTAB),
+      /sh_size 119 is not a multiple of the entry size 24/,
+    ],
+    [
+      "a symbol table linked to a non-string table",
+      (b) => b.view.setUint32(b.header(SYMTAB) + 40, XDP, true),
+      (b) => b.header(SYMTAB),
+      /sh_link 1 is not a string table/,
+    ],
+    [
+      "a symbol table linked past the sections",
+      (b) => b.view.setUint32(b.header(SYMTAB) + 40, 77, true),
+      (b) => b.header(SYMTAB),
+      /sh_link 77 is not a string table/,
+    ],
+    [
+      "a first global past the symbols",
+      (b) => b.view.setUint32(b.header(SYMTAB) + 44, 6, true),
+      (b) => b.header(SYMTAB),
+      /sh_info 6 \(the first global symbol\) is past the 5 symbols/,
+    ],
+    [
+      "a symbol name out of bounds",
+      (b) => b.view.setUint32((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24, 99, true),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48,
+      /symbol 2 name: offset 99 is past the end of the string table section 4 \("\.strtab"\) \(size 17\)/,
+    ],
+    [
+      "an unterminated symbol name",
+      (b) => void (b.bytes[(b.dataOffsets[STRTAB] ?? 0) + 16] = 0x41),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 4 * 24,
+      /symbol 4 name: the string at offset 13 of section 4 \("\.strtab"\) is not NUL-terminated/,
+    ],
+    [
+      "a symbol in a missing section",
+      (b) => b.view.setUint16((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24 + 6, 99, true),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48 + 6,
+      /symbol 2 \("prog"\) is defined in section 99, but the file has 9 sections/,
+    ],
+    [
+      "a symbol with an extended section index",
+      (b) => b.view.setUint16((b.dataOffsets[SYMTAB] ?? 0) + 3 * 24 + 6, 0xffff, true),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 72 + 6,
+      /symbol 3 \("my_map"\) uses an extended section index \(SHN_XINDEX\)/,
+    ],
+    [
+      "a symbol past its section",
+      (b) => b.view.setBigUint64((b.dataOffsets[SYMTAB] ?? 0) + 2 * 24 + 16, 40n, true),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 48 + 8,
+      /symbol 2 \("prog"\) spans bytes 0 to 40, past the end of section 1 \("xdp"\) \(size 32\)/,
+    ],
+    [
+      "an absurd symbol value",
+      (b) => b.view.setBigUint64((b.dataOffsets[SYMTAB] ?? 0) + 4 * 24 + 8, 1n << 60n, true),
+      (b) => (b.dataOffsets[SYMTAB] ?? 0) + 96,
+      /symbol 4 \("ext"\): st_value 1152921504606846976 is too large/,
+    ],
+    [
+      "a wrong relocation entry size",
+      (b) => b.view.setBigUint64(b.header(RELXDP) + 56, 24n, true),
+      (b) => b.header(RELXDP),
+      /section 6 \("\.relxdp"\): expected sh_entsize 16 \(sizeof\(Elf64_Rel\)\), got 24/,
+    ],
+    [
+      "a wrong rela entry size",
+      (b) => b.view.setBigUint64(b.header(RELAMAPS) + 56, 16n, true),
+      (b) => b.header(RELAMAPS),
+      /expected sh_entsize 24 \(sizeof\(Elf64_Rela\)\), got 16/,
+    ],
+    [
+      "a relocation size that is not a multiple of 16",
+      (b) => b.view.setBigUint64(b.header(RELXDP) + 32, 15n, true),
+      (b) => b.header(RELXDP),
+      /sh_size 15 is not a multiple of the entry size 16/,
+    ],
+    [
+      "relocations linked to a non-symbol table",
+      (b) => b.view.setUint32(b.header(RELXDP) + 40, STRTAB, true),
+      (b) => b.header(RELXDP),
+      /sh_link 4 is not the symbol table \(expected 5\)/,
+    ],
+    [
+      "relocations of section 0",
+      (b) => b.view.setUint32(b.header(RELXDP) + 44, 0, true),
+      (b) => b.header(RELXDP),
+      /sh_info 0 is not a section to patch \(expected 1 to 8\)/,
+    ],
+    [
+      "relocations of a missing section",
+      (b) => b.view.setUint32(b.header(RELXDP) + 44, 50, true),
+      (b) => b.header(RELXDP),
+      /sh_info 50 is not a section to patch/,
+    ],
+    [
+      "relocations of a NOBITS section",
+      (b) => b.view.setUint32(b.header(RELXDP) + 44, BSS, true),
+      (b) => b.header(RELXDP),
+      /patches section 3 \("\.bss"\), which is SHT_NOBITS \(8\) and has no bytes/,
+    ],
+    [
+      "relocations without a symbol table",
+      (b) => b.view.setUint32(b.header(SYMTAB) + 4, ELF_SECTION_TYPE.progbits, true),
+      (b) => b.header(RELXDP),
+      /the file has relocations but no symbol table/,
+    ],
+    [
+      "a relocation of a missing symbol",
+      (b) => b.view.setUint32((b.dataOffsets[RELXDP] ?? 0) + 12, 5, true),
+      (b) => (b.dataOffsets[RELXDP] ?? 0) + 12,
+      /relocation 0 refers to symbol 5, but the symbol table has 5 symbols/,
+    ],
+    [
+      "a relocation past its section",
+      (b) => b.view.setBigUint64(b.dataOffsets[RELXDP] ?? 0, 24n, true),
+      (b) => b.dataOffsets[RELXDP] ?? 0,
+      /relocation 0 patches bytes 24 to 40 of section 1 \("xdp"\), which has 32 bytes/,
+    ],
+    [
+      "an absurd relocation offset",
+      (b) => b.view.setBigUint64(b.dataOffsets[RELAMAPS] ?? 0, 1n << 63n, true),
+      (b) => b.dataOffsets[RELAMAPS] ?? 0,
+      /relocation 0 r_offset 9223372036854775808 is too large/,
+    ],
   ];
 
   test.each(cases)("parseElf() rejects %s", (_, corrupt, offset, message) => {
@@ -394,7 +648,17 @@ describe("parseElf() on a hand-built object", () => {
     const sections: BuildSection[] = [
       { name: "xdp", type: ELF_SECTION_TYPE.progbits, data: new Uint8Array(16) },
       { name: ".strtab", type: ELF_SECTION_TYPE.strtab, data: strtab },
-      { name: ".symtab", type: ELF_SECTION_TYPE.symtab, link: 2, info: 1, entsize: 24, data: symtab([{ name: 0, info: 0, shndx: 0 }, { name: 1, info: STT_FUNC_GLOBAL, shndx: 1 }]) },
+      {
+        name: ".symtab",
+        type: ELF_SECTION_TYPE.symtab,
+        link: 2,
+        info: 1,
+        entsize: 24,
+        data: symtab([
+          { name: 0, info: 0, shndx: 0 },
+          { name: 1, info: STT_FUNC_GLOBAL, shndx: 1 },
+        ]),
+      },
       { name: ".relxdp", type: ELF_SECTION_TYPE.rel, link: 3, info: 1, entsize: 16, data: rel(entries) },
     ];
     const b = buildElf(sections);
@@ -407,7 +671,9 @@ describe("parseElf() on a hand-built object", () => {
     for (let i = 0; i < copies; i++) bigger.copyWithin(b.bytes.length + i * 64, b.header(4), b.header(4) + 64);
     new DataView(bigger.buffer).setUint16(60, shnum + copies, true);
     const err = elfError(() => parseElf(bigger));
-    expect(err.message).toMatch(/the relocation sections together take \d+ bytes, more than the file's \d+ \(overlapping sections\)/);
+    expect(err.message).toMatch(
+      /the relocation sections together take \d+ bytes, more than the file's \d+ \(overlapping sections\)/,
+    );
   });
 
   test("parseElf() stops decoding overlapping names that would take far more memory than the file", () => {
@@ -472,7 +738,10 @@ interface Readelf {
 }
 
 function readelf(path: string): Readelf {
-  const out = execFileSync("llvm-readelf-19", ["-S", "-s", "-r", "--elf-output-style=JSON", path], { encoding: "utf8", maxBuffer: 1 << 28 });
+  const out = execFileSync("llvm-readelf-19", ["-S", "-s", "-r", "--elf-output-style=JSON", path], {
+    encoding: "utf8",
+    maxBuffer: 1 << 28,
+  });
   return (JSON.parse(out) as Readelf[])[0] as Readelf;
 }
 
@@ -490,38 +759,46 @@ describe.skipIf(OBJECTS.length === 0)("parseElf() on bpf/build/testdata", () => 
     const elf = parseElf(load(name));
     const want = readelf(path);
 
-    expect(elf.sections.map((s) => ({
-      Index: s.index,
-      Name: s.name,
-      Type: numeric(ELF_SECTION_TYPE, s.type),
-      Flags: s.flags,
-      Address: Number(s.addr),
-      Offset: s.offset,
-      Size: s.size,
-      Link: s.link,
-      Info: s.info,
-      AddressAlignment: s.addralign,
-      EntrySize: s.entsize,
-    }))).toEqual(want.Sections.map(({ Section: s }) => ({ ...s, Name: s.Name.Name, Type: s.Type.Value, Flags: s.Flags.Value })));
+    expect(
+      elf.sections.map((s) => ({
+        Index: s.index,
+        Name: s.name,
+        Type: numeric(ELF_SECTION_TYPE, s.type),
+        Flags: s.flags,
+        Address: Number(s.addr),
+        Offset: s.offset,
+        Size: s.size,
+        Link: s.link,
+        Info: s.info,
+        AddressAlignment: s.addralign,
+        EntrySize: s.entsize,
+      })),
+    ).toEqual(
+      want.Sections.map(({ Section: s }) => ({ ...s, Name: s.Name.Name, Type: s.Type.Value, Flags: s.Flags.Value })),
+    );
 
-    expect(elf.symbols.map((s) => ({
-      Name: s.name,
-      Value: s.value,
-      Size: s.size,
-      Binding: numeric(ELF_SYMBOL_BIND, s.bind),
-      Type: numeric(ELF_SYMBOL_TYPE, s.type),
-      Visibility: ELF_SYMBOL_VISIBILITY[s.visibility],
-      Section: s.sectionIndex,
-    }))).toEqual((want.Symbols ?? []).map(({ Symbol: s }) => ({
-      // llvm-readelf shows section symbols (name offset 0) by their section's name.
-      Name: s.Name.Value === 0 ? "" : s.Name.Name,
-      Value: s.Value,
-      Size: s.Size,
-      Binding: s.Binding.Value,
-      Type: s.Type.Value,
-      Visibility: s.Other.Value & 3,
-      Section: s.Section.Value,
-    })));
+    expect(
+      elf.symbols.map((s) => ({
+        Name: s.name,
+        Value: s.value,
+        Size: s.size,
+        Binding: numeric(ELF_SYMBOL_BIND, s.bind),
+        Type: numeric(ELF_SYMBOL_TYPE, s.type),
+        Visibility: ELF_SYMBOL_VISIBILITY[s.visibility],
+        Section: s.sectionIndex,
+      })),
+    ).toEqual(
+      (want.Symbols ?? []).map(({ Symbol: s }) => ({
+        // llvm-readelf shows section symbols (name offset 0) by their section's name.
+        Name: s.Name.Value === 0 ? "" : s.Name.Name,
+        Value: s.Value,
+        Size: s.Size,
+        Binding: s.Binding.Value,
+        Type: s.Type.Value,
+        Visibility: s.Other.Value & 3,
+        Section: s.Section.Value,
+      })),
+    );
     expect(elf.symbols.every((s, i) => s.index === i)).toBe(true);
 
     // llvm-readelf lists relocations per relocation section; we key them by the patched section.
@@ -531,7 +808,12 @@ describe.skipIf(OBJECTS.length === 0)("parseElf() on bpf/build/testdata", () => 
       const list = expected.get(target) ?? [];
       expected.set(target, list);
       for (const { Relocation: x } of r.Relocs) {
-        list.push({ offset: x.Offset, symbolIndex: x.Symbol.Value, type: x.Type.Value, ...(x.Addend === undefined ? {} : { addend: BigInt(x.Addend) }) });
+        list.push({
+          offset: x.Offset,
+          symbolIndex: x.Symbol.Value,
+          type: x.Type.Value,
+          ...(x.Addend === undefined ? {} : { addend: BigInt(x.Addend) }),
+        });
       }
     }
     expect(new Map([...elf.relocations].map(([k, v]) => [k, [...v]]))).toEqual(expected);

@@ -694,7 +694,12 @@ class Parser {
     return new File({ ...header, sectionCount: shnum, sectionNameIndex: shstrndx }, sections, symbols, relocations);
   }
 
-  #header(): { header: Omit<ElfHeader, "sectionCount" | "sectionNameIndex">; shoff: number; shnum: number; shstrndx: number } {
+  #header(): {
+    header: Omit<ElfHeader, "sectionCount" | "sectionNameIndex">;
+    shoff: number;
+    shnum: number;
+    shstrndx: number;
+  } {
     const b = this.#bytes;
     const len = this.#length;
     const magic = [0x7f, 0x45, 0x4c, 0x46];
@@ -738,7 +743,8 @@ class Parser {
     let shstrndx = v.getUint16(62, true);
 
     if (shoff === 0) {
-      if (shnum !== 0) throw new ElfError(`e_shnum is ${shnum} but e_shoff is 0: the section header table is missing`, 60);
+      if (shnum !== 0)
+        throw new ElfError(`e_shnum is ${shnum} but e_shoff is 0: the section header table is missing`, 60);
       if (shstrndx !== 0) throw new ElfError(`e_shstrndx is ${shstrndx} but the file has no section header table`, 62);
     } else {
       if (shentsize !== SHDR_SIZE) {
@@ -788,7 +794,10 @@ class Parser {
       const type = v.getUint32(at + 4, true);
       const flagsHigh = v.getUint32(at + 12, true);
       if (flagsHigh !== 0) {
-        throw new ElfError(`section header ${i}: sh_flags 0x${v.getBigUint64(at + 8, true).toString(16)} has bits above 31 set, which ELF does not define`, at + 8);
+        throw new ElfError(
+          `section header ${i}: sh_flags 0x${v.getBigUint64(at + 8, true).toString(16)} has bits above 31 set, which ELF does not define`,
+          at + 8,
+        );
       }
       const offset = this.#safeU64(at + 24, `section header ${i}: sh_offset`, at);
       const size = this.#safeU64(at + 32, `section header ${i}: sh_size`, at);
@@ -870,7 +879,10 @@ class Parser {
     if (symtab === undefined) return { symbols: [], symtab };
     const label = this.#label(symtab, sections);
     if (symtab.entsize !== SYM_SIZE) {
-      throw new ElfError(`${label}: expected sh_entsize ${SYM_SIZE} (sizeof(Elf64_Sym)), got ${symtab.entsize}`, symtab.at);
+      throw new ElfError(
+        `${label}: expected sh_entsize ${SYM_SIZE} (sizeof(Elf64_Sym)), got ${symtab.entsize}`,
+        symtab.at,
+      );
     }
     if (symtab.size % SYM_SIZE !== 0) {
       throw new ElfError(`${label}: sh_size ${symtab.size} is not a multiple of the entry size ${SYM_SIZE}`, symtab.at);
@@ -971,10 +983,7 @@ class Parser {
         throw new ElfError(`${label}: the file has relocations but no symbol table (SHT_SYMTAB)`, s.at);
       }
       if (s.link !== symtab.index) {
-        throw new ElfError(
-          `${label}: sh_link ${s.link} is not the symbol table (expected ${symtab.index})`,
-          s.at,
-        );
+        throw new ElfError(`${label}: sh_link ${s.link} is not the symbol table (expected ${symtab.index})`, s.at);
       }
       const target = raw[s.info];
       if (s.info === 0 || target === undefined) {
@@ -1014,7 +1023,9 @@ class Parser {
             at,
           );
         }
-        list.push(rela ? { offset, symbolIndex, type, addend: v.getBigInt64(at + 16, true) } : { offset, symbolIndex, type });
+        list.push(
+          rela ? { offset, symbolIndex, type, addend: v.getBigInt64(at + 16, true) } : { offset, symbolIndex, type },
+        );
       }
     }
     return out;

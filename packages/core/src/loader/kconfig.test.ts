@@ -7,7 +7,14 @@ import { describe, expect, test } from "vitest";
 import { type BtfType, buildBtf } from "../btf/btf.ts";
 import { parseBtf } from "../btf/btf.ts";
 import { parseElf } from "./elf.ts";
-import { kconfigData, type KconfigExtern, KconfigError, kconfigExterns, parseKernelConfig, readKernelConfig } from "./kconfig.ts";
+import {
+  kconfigData,
+  type KconfigExtern,
+  KconfigError,
+  kconfigExterns,
+  parseKernelConfig,
+  readKernelConfig,
+} from "./kconfig.ts";
 import { HAS_BPFTOOL, ROOT } from "../btf/_test_btf.ts";
 import { forbiddenSys, setSys } from "@dp/core/internal";
 
@@ -41,12 +48,26 @@ const BTF = buildBtf([
   { kind: "typedef", id: 11, name: "__u32", typeId: 2 },
   { kind: "const", id: 12, name: "", typeId: 11 },
   { kind: "volatile", id: 13, name: "", typeId: 3 },
-  { kind: "struct", id: 14, name: "s", size: 4, kindFlag: false, members: [{ name: "a", typeId: 1, bitOffset: 0, bitSize: 0 }] },
+  {
+    kind: "struct",
+    id: 14,
+    name: "s",
+    size: 4,
+    kindFlag: false,
+    members: [{ name: "a", typeId: 1, bitOffset: 0, bitSize: 0 }],
+  },
   int(15, "__int128", 16, true),
   { kind: "enum", id: 16, name: "other", size: 4, signed: false, values: [{ name: "A", value: 0 }] },
   { kind: "array", id: 17, name: "", elementTypeId: 1, indexTypeId: 2, length: 2 },
   { kind: "array", id: 18, name: "", elementTypeId: 4, indexTypeId: 2, length: 0 },
-  { kind: "enum64", id: 19, name: "libbpf_tristate", size: 8, signed: false, values: [{ name: "TRI_MODULE", value: 2n }] },
+  {
+    kind: "enum64",
+    id: 19,
+    name: "libbpf_tristate",
+    size: 8,
+    signed: false,
+    values: [{ name: "TRI_MODULE", value: 2n }],
+  },
   { kind: "var", id: 20, name: "CONFIG_VAR", typeId: 1, linkage: "extern" },
   { kind: "ptr", id: 21, name: "", typeId: 4 },
   int(22, "unsigned short", 2, false),
@@ -84,7 +105,9 @@ const V6_18_44 = { major: 6, minor: 18, patch: 44 };
 
 /** The bytes of one extern `CONFIG_X` of `typeId` set to `raw`. */
 function value(typeId: number, raw: string): number[] {
-  const layout = kconfigData(BTF, [{ name: "CONFIG_X", typeId, weak: false }], { config: new Map([["CONFIG_X", raw]]) });
+  const layout = kconfigData(BTF, [{ name: "CONFIG_X", typeId, weak: false }], {
+    config: new Map([["CONFIG_X", raw]]),
+  });
   return [...layout.data];
 }
 
@@ -149,7 +172,11 @@ describe("kconfigData()", () => {
   });
 
   test("kconfigData() returns empty data when there are no externs", () => {
-    expect(kconfigData(BTF, [], { config: new Map() })).toEqual({ size: 0, offsets: new Map(), data: new Uint8Array(0) });
+    expect(kconfigData(BTF, [], { config: new Map() })).toEqual({
+      size: 0,
+      offsets: new Map(),
+      data: new Uint8Array(0),
+    });
   });
 
   test.each([
@@ -248,12 +275,16 @@ describe("kconfigData()", () => {
 
   test("kconfigData() encodes LINUX_KERNEL_VERSION with the patch level capped at 255", () => {
     const externs = [{ name: "LINUX_KERNEL_VERSION", typeId: T.uint, weak: false }];
-    const at = (patch: number): number[] => [...kconfigData(BTF, externs, { kernelVersion: { major: 5, minor: 10, patch } }).data];
+    const at = (patch: number): number[] => [
+      ...kconfigData(BTF, externs, { kernelVersion: { major: 5, minor: 10, patch } }).data,
+    ];
     expect(at(44)).toEqual(le((5n << 16n) + (10n << 8n) + 44n, 4));
     expect(at(300)).toEqual(le((5n << 16n) + (10n << 8n) + 255n, 4));
-    const asBool = () => kconfigData(BTF, [{ name: "LINUX_KERNEL_VERSION", typeId: T.bool, weak: false }], { kernelVersion: V6_18_44 });
+    const asBool = () =>
+      kconfigData(BTF, [{ name: "LINUX_KERNEL_VERSION", typeId: T.bool, weak: false }], { kernelVersion: V6_18_44 });
     expect(asBool).toThrow(/"LINUX_KERNEL_VERSION": value 397868 is not a bool/);
-    const asShort = () => kconfigData(BTF, [{ name: "LINUX_KERNEL_VERSION", typeId: T.short, weak: false }], { kernelVersion: V6_18_44 });
+    const asShort = () =>
+      kconfigData(BTF, [{ name: "LINUX_KERNEL_VERSION", typeId: T.short, weak: false }], { kernelVersion: V6_18_44 });
     expect(asShort).toThrow(/out of range for a 2-byte signed integer/);
   });
 
@@ -290,7 +321,9 @@ describe("kconfigData()", () => {
 
   test("kconfigData() rejects two externs with the same name", () => {
     const extern = { name: "CONFIG_X", typeId: T.int, weak: false };
-    expect(() => kconfigData(BTF, [extern, extern], { config: new Map([["CONFIG_X", "1"]]) })).toThrow(/"CONFIG_X": declared twice/);
+    expect(() => kconfigData(BTF, [extern, extern], { config: new Map([["CONFIG_X", "1"]]) })).toThrow(
+      /"CONFIG_X": declared twice/,
+    );
   });
 });
 
@@ -299,11 +332,11 @@ describe("parseKernelConfig()", () => {
     const text = [
       "#",
       "# Automatically generated file; DO NOT EDIT.",
-      "CONFIG_CC_VERSION_TEXT=\"gcc (GCC) 14.2.0\"",
+      'CONFIG_CC_VERSION_TEXT="gcc (GCC) 14.2.0"',
       "CONFIG_HZ=250",
       "# CONFIG_NUMA is not set",
       "",
-      "CONFIG_CMDLINE=\"a=b c\"",
+      'CONFIG_CMDLINE="a=b c"',
       "CONFIG_BPF=y",
       "CONFIG_HZ=1000",
     ].join("\n");
@@ -317,7 +350,9 @@ describe("parseKernelConfig()", () => {
 
   test.each(["CONFIG_HZ", "CONFIG_HZ="])("parseKernelConfig() rejects %j", (line) => {
     expect(() => parseKernelConfig(`CONFIG_A=y\n${line}\n`)).toThrow(
-      new SyntaxError(`Invalid kernel configuration at line 2: expected CONFIG_NAME=value, found ${JSON.stringify(line)}`),
+      new SyntaxError(
+        `Invalid kernel configuration at line 2: expected CONFIG_NAME=value, found ${JSON.stringify(line)}`,
+      ),
     );
   });
 });
@@ -363,7 +398,9 @@ describe("kconfigExterns()", () => {
       { kind: "var", id: 2, name: "CONFIG_HZ", typeId: 1, linkage: "global" },
       { kind: "datasec", id: 3, name: ".kconfig", size: 0, vars: [{ typeId: 2, offset: 0, size: 4 }] },
     ]);
-    expect(() => kconfigExterns(elf, btf)).toThrow(/"CONFIG_HZ": its BTF var \(id 2\) has global linkage, expected extern/);
+    expect(() => kconfigExterns(elf, btf)).toThrow(
+      /"CONFIG_HZ": its BTF var \(id 2\) has global linkage, expected extern/,
+    );
   });
 
   test("kconfigData() lays kconfig.o out as bpftool's skeleton does", (t) => {
@@ -395,7 +432,11 @@ describe("kconfigExterns()", () => {
     expect(dv.getInt32(at("CONFIG_HZ"), true)).toBe(Number(hz));
     expect(dv.getUint8(at("CONFIG_BPF_SYSCALL"))).toBe(/^CONFIG_BPF_SYSCALL=y$/m.test(text) ? 1 : 0);
     expect(dv.getUint8(at("CONFIG_DP_NO_SUCH_OPTION"))).toBe(0);
-    const [major, minor, patch] = (/^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release()) ?? []).slice(1).map((n) => Number(n ?? 0));
-    expect(dv.getUint32(at("LINUX_KERNEL_VERSION"), true)).toBe(((major ?? 0) << 16) + ((minor ?? 0) << 8) + Math.min(patch ?? 0, 255));
+    const [major, minor, patch] = (/^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release()) ?? [])
+      .slice(1)
+      .map((n) => Number(n ?? 0));
+    expect(dv.getUint32(at("LINUX_KERNEL_VERSION"), true)).toBe(
+      ((major ?? 0) << 16) + ((minor ?? 0) << 8) + Math.min(patch ?? 0, 255),
+    );
   });
 });

@@ -118,7 +118,9 @@ export function parseKernelConfig(text: string): Map<string, string> {
     if (!line.startsWith("CONFIG_")) continue;
     const m = CONFIG_LINE.exec(line);
     if (m === null || m[2] === "") {
-      throw new SyntaxError(`Invalid kernel configuration at line ${i + 1}: expected CONFIG_NAME=value, found ${JSON.stringify(line)}`);
+      throw new SyntaxError(
+        `Invalid kernel configuration at line ${i + 1}: expected CONFIG_NAME=value, found ${JSON.stringify(line)}`,
+      );
     }
     const name = m[1] as string;
     if (!config.has(name)) config.set(name, m[2] as string);
@@ -279,7 +281,11 @@ const KIND_TEXT: Readonly<Record<KconfigKind, string>> = {
  * assert.deepEqual([...layout.data], [250, 0, 0, 0, 1]);
  * ```
  */
-export function kconfigData(btf: Btf, externs: readonly KconfigExtern[], options: KconfigDataOptions = {}): KconfigLayout {
+export function kconfigData(
+  btf: Btf,
+  externs: readonly KconfigExtern[],
+  options: KconfigDataOptions = {},
+): KconfigLayout {
   const seen = new Set<string>();
   const slots = externs.map((extern) => {
     if (seen.has(extern.name)) throw new KconfigError(extern.name, "declared twice");
@@ -319,7 +325,10 @@ export function kconfigData(btf: Btf, externs: readonly KconfigExtern[], options
     const raw = config.get(name);
     if (raw === undefined) {
       if (weak) continue;
-      throw new KconfigError(name, "the option is not set in the kernel configuration (declare the extern __weak to read it as 0)");
+      throw new KconfigError(
+        name,
+        "the option is not set in the kernel configuration (declare the extern __weak to read it as 0)",
+      );
     }
     setValue(slot, data, raw);
   }
@@ -417,7 +426,10 @@ function setValue(slot: Slot, data: Uint8Array, raw: string): void {
         data[slot.offset] = first.charCodeAt(0);
         return;
       default:
-        throw new KconfigError(name, `value ${JSON.stringify(raw)} needs a bool, tristate or char type, not ${KIND_TEXT[slot.kind]}`);
+        throw new KconfigError(
+          name,
+          `value ${JSON.stringify(raw)} needs a bool, tristate or char type, not ${KIND_TEXT[slot.kind]}`,
+        );
     }
   }
   if (first === '"') {
@@ -465,7 +477,10 @@ function setNumber(slot: Slot, data: Uint8Array, value: bigint, allowBool: boole
     const fits = slot.signed ? ((value + (1n << (bits - 1n))) & U64_MASK) < 1n << bits : value >> bits === 0n;
     if (!fits) {
       const shown = slot.signed && value >> 63n === 1n ? value - (1n << 64n) : value;
-      throw new KconfigError(name, `value ${shown} is out of range for a ${slot.size}-byte ${slot.signed ? "signed" : "unsigned"} integer`);
+      throw new KconfigError(
+        name,
+        `value ${shown} is out of range for a ${slot.size}-byte ${slot.signed ? "signed" : "unsigned"} integer`,
+      );
     }
   }
   writeUint(data, slot.offset, slot.size, value);

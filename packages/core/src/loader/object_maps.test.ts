@@ -60,7 +60,14 @@ describe("mapSpecsFromObject() on compiled objects", () => {
 
   test("mapSpecsFromObject() reads maps of maps with inner map specs and initial values", () => {
     const specs = specsOf("map_in_map");
-    expect(specs.map((s) => s.name)).toEqual(["inner_a", "inner_b", "outer_array", "inner_h", "outer_hash", "outer_empty"]);
+    expect(specs.map((s) => s.name)).toEqual([
+      "inner_a",
+      "inner_b",
+      "outer_array",
+      "inner_h",
+      "outer_hash",
+      "outer_empty",
+    ]);
     expect(byName(specs, "outer_array")).toEqual({
       name: "outer_array",
       spec: {
@@ -88,7 +95,13 @@ describe("mapSpecsFromObject() on compiled objects", () => {
   test("mapSpecsFromObject() reads an anonymous inner map struct defined inside __array()", () => {
     const empty = byName(specsOf("map_in_map"), "outer_empty");
     expect(empty.spec.type).toBe("hashOfMaps");
-    expect(empty.spec.innerMap).toEqual({ name: "outer_empty.inn", type: "array", keySize: 4, valueSize: 4, maxEntries: 16 });
+    expect(empty.spec.innerMap).toEqual({
+      name: "outer_empty.inn",
+      type: "array",
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 16,
+    });
     expect(empty.initialValues).toEqual([]);
   });
 
@@ -116,9 +129,9 @@ describe("mapSpecsFromObject() on compiled objects", () => {
   });
 
   test("mapSpecsFromObject() reads the map of sections.o", () => {
-    expect(specsOf("sections").map((s) => [s.name, s.spec.type, s.spec.keySize, s.spec.valueSize, s.spec.maxEntries])).toEqual([
-      ["section_hits", "array", 4, 8, 2],
-    ]);
+    expect(
+      specsOf("sections").map((s) => [s.name, s.spec.type, s.spec.keySize, s.spec.valueSize, s.spec.maxEntries]),
+    ).toEqual([["section_hits", "array", 4, 8, 2]]);
   });
 
   test("mapSpecsFromObject() returns no maps for an object without .maps", () => {
@@ -127,7 +140,16 @@ describe("mapSpecsFromObject() on compiled objects", () => {
 });
 
 // Hand-made BTF for the variable `xdp_counters`, whose symbol xdp_count.o has in .maps.
-const INT = { kind: "int", name: "int", size: 4, signed: true, char: false, bool: false, bitOffset: 0, bits: 32 } as const;
+const INT = {
+  kind: "int",
+  name: "int",
+  size: 4,
+  signed: true,
+  char: false,
+  bool: false,
+  bitOffset: 0,
+  bits: 32,
+} as const;
 
 /** A BTF type before it gets its id. */
 type Draft = BtfType extends infer T ? (T extends BtfType ? Omit<T, "id"> : never) : never;
@@ -149,11 +171,21 @@ function mapBtf(members: readonly Member[], extra: readonly Draft[] = []): Btf {
   const out = members.map(([name, shape, arg], i) => {
     let typeId: number;
     if (shape === "uint") {
-      typeId = add({ kind: "ptr", name: "", typeId: add({ kind: "array", name: "", elementTypeId: 1, indexTypeId: 1, length: arg }) });
+      typeId = add({
+        kind: "ptr",
+        name: "",
+        typeId: add({ kind: "array", name: "", elementTypeId: 1, indexTypeId: 1, length: arg }),
+      });
     } else if (shape === "type") {
       typeId = add({ kind: "ptr", name: "", typeId: arg });
     } else if (shape === "values") {
-      typeId = add({ kind: "array", name: "", elementTypeId: add({ kind: "ptr", name: "", typeId: arg }), indexTypeId: 1, length: 0 });
+      typeId = add({
+        kind: "array",
+        name: "",
+        elementTypeId: add({ kind: "ptr", name: "", typeId: arg }),
+        indexTypeId: 1,
+        length: 0,
+      });
     } else {
       typeId = arg;
     }
@@ -204,7 +236,16 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
     expect(mapSpecsFromObject(XDP, btf)).toEqual([
       {
         name: "xdp_counters",
-        spec: { name: "xdp_counters", type: "hash", keySize: 4, valueSize: 12, maxEntries: 10, flags: 1, numaNode: 0, mapExtra: 3n },
+        spec: {
+          name: "xdp_counters",
+          type: "hash",
+          keySize: 4,
+          valueSize: 12,
+          maxEntries: 10,
+          flags: 1,
+          numaNode: 0,
+          mapExtra: 3n,
+        },
         pinning: "none",
         keyTypeId: undefined,
         valueTypeId: undefined,
@@ -229,27 +270,126 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
   });
 
   test("mapSpecsFromObject() accepts key_size equal to the key type's size", () => {
-    const [map] = mapSpecsFromObject(XDP, mapBtf([["type", "uint", 1], ["key", "type", 2], ["key_size", "uint", 8], ["value", "type", 1]]));
+    const [map] = mapSpecsFromObject(
+      XDP,
+      mapBtf([
+        ["type", "uint", 1],
+        ["key", "type", 2],
+        ["key_size", "uint", 8],
+        ["value", "type", 1],
+      ]),
+    );
     expect(map?.spec).toMatchObject({ keySize: 8, valueSize: 4 });
     expect([map?.keyTypeId, map?.valueTypeId]).toEqual([2, 1]);
   });
 
   const cases: [string, readonly Member[], string][] = [
-    ["an unknown member", [["type", "uint", 1], ["colour", "uint", 3]], 'unknown member "colour"'],
+    [
+      "an unknown member",
+      [
+        ["type", "uint", 1],
+        ["colour", "uint", 3],
+      ],
+      'unknown member "colour"',
+    ],
     ["a missing type", [["max_entries", "uint", 1]], 'member "type" is missing'],
     ["an unknown map type", [["type", "uint", 999]], "unknown map type 999"],
-    ["values on a hash map", [["type", "uint", 1], ["values", "values", 3]], 'member "values" on a hash map'],
-    ["values not last", [["type", "uint", 3], ["values", "values", 3], ["key_size", "uint", 4]], 'member "values" must be the last member'],
-    ["a prog array of maps", [["type", "uint", 3], ["values", "values", 1]], 'member "values" of a progArray map must point to programs, got int "int" (id 1)'],
-    ["an array of maps of functions", [["type", "uint", 12], ["values", "values", 3]], 'member "values" of a arrayOfMaps map must point to map definitions'],
-    ["an array of maps without values", [["type", "uint", 12], ["key_size", "uint", 4]], 'a arrayOfMaps map needs member "values"'],
-    ["conflicting key sizes", [["type", "uint", 1], ["key", "type", 2], ["key_size", "uint", 4]], "conflicting key size: key_size is 4 but key has 8 bytes"],
-    ["a bad pinning", [["type", "uint", 1], ["pinning", "uint", 2]], "pinning 2 is not supported"],
-    ["type not a pointer to an array", [["type", "raw", 1]], 'member "type" must be __uint(type, N), a pointer to an array, got int "int" (id 1)'],
-    ["key not a pointer", [["type", "uint", 1], ["key", "raw", 1]], 'member "key" must be __type(key, T), a pointer, got int "int" (id 1)'],
-    ["key of unsized type", [["type", "uint", 1], ["key", "type", 3]], 'member "key": Cannot size BTF type 3'],
-    ["a value size other than 4 with values", [["type", "uint", 3], ["value_size", "uint", 8], ["values", "values", 3]], "value size 8 conflicts"],
-    ["a duplicate member", [["type", "uint", 1], ["type", "uint", 2]], 'member "type" is defined twice'],
+    [
+      "values on a hash map",
+      [
+        ["type", "uint", 1],
+        ["values", "values", 3],
+      ],
+      'member "values" on a hash map',
+    ],
+    [
+      "values not last",
+      [
+        ["type", "uint", 3],
+        ["values", "values", 3],
+        ["key_size", "uint", 4],
+      ],
+      'member "values" must be the last member',
+    ],
+    [
+      "a prog array of maps",
+      [
+        ["type", "uint", 3],
+        ["values", "values", 1],
+      ],
+      'member "values" of a progArray map must point to programs, got int "int" (id 1)',
+    ],
+    [
+      "an array of maps of functions",
+      [
+        ["type", "uint", 12],
+        ["values", "values", 3],
+      ],
+      'member "values" of a arrayOfMaps map must point to map definitions',
+    ],
+    [
+      "an array of maps without values",
+      [
+        ["type", "uint", 12],
+        ["key_size", "uint", 4],
+      ],
+      'a arrayOfMaps map needs member "values"',
+    ],
+    [
+      "conflicting key sizes",
+      [
+        ["type", "uint", 1],
+        ["key", "type", 2],
+        ["key_size", "uint", 4],
+      ],
+      "conflicting key size: key_size is 4 but key has 8 bytes",
+    ],
+    [
+      "a bad pinning",
+      [
+        ["type", "uint", 1],
+        ["pinning", "uint", 2],
+      ],
+      "pinning 2 is not supported",
+    ],
+    [
+      "type not a pointer to an array",
+      [["type", "raw", 1]],
+      'member "type" must be __uint(type, N), a pointer to an array, got int "int" (id 1)',
+    ],
+    [
+      "key not a pointer",
+      [
+        ["type", "uint", 1],
+        ["key", "raw", 1],
+      ],
+      'member "key" must be __type(key, T), a pointer, got int "int" (id 1)',
+    ],
+    [
+      "key of unsized type",
+      [
+        ["type", "uint", 1],
+        ["key", "type", 3],
+      ],
+      'member "key": Cannot size BTF type 3',
+    ],
+    [
+      "a value size other than 4 with values",
+      [
+        ["type", "uint", 3],
+        ["value_size", "uint", 8],
+        ["values", "values", 3],
+      ],
+      "value size 8 conflicts",
+    ],
+    [
+      "a duplicate member",
+      [
+        ["type", "uint", 1],
+        ["type", "uint", 2],
+      ],
+      'member "type" is defined twice',
+    ],
   ];
   test.each(cases)("mapSpecsFromObject() throws MapDefinitionError for %s", (_, members, detail) => {
     const err = definitionError(XDP, mapBtf(members));
@@ -264,31 +404,73 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
     const inner: Draft[] = [
       { kind: "ptr", name: "", typeId: 5 },
       { kind: "array", name: "", elementTypeId: 1, indexTypeId: 1, length: 1 },
-      { kind: "struct", name: "inner", size: 16, kindFlag: false, members: [
-        { name: "type", typeId: 4, bitOffset: 0, bitSize: 0 },
-        { name: "flavour", typeId: 4, bitOffset: 64, bitSize: 0 },
-      ] },
+      {
+        kind: "struct",
+        name: "inner",
+        size: 16,
+        kindFlag: false,
+        members: [
+          { name: "type", typeId: 4, bitOffset: 0, bitSize: 0 },
+          { name: "flavour", typeId: 4, bitOffset: 64, bitSize: 0 },
+        ],
+      },
     ];
-    const err = definitionError(XDP, mapBtf([["type", "uint", 12], ["values", "values", 6]], inner));
+    const err = definitionError(
+      XDP,
+      mapBtf(
+        [
+          ["type", "uint", 12],
+          ["values", "values", 6],
+        ],
+        inner,
+      ),
+    );
     expect(err.mapName).toBe("xdp_counters.inner");
     expect(err.message).toBe('Invalid map "xdp_counters.inner" in .maps: unknown member "flavour"');
   });
 
-  const progArray: readonly Member[] = [["type", "uint", 3], ["max_entries", "uint", 2], ["key_size", "uint", 4], ["values", "values", 3]];
+  const progArray: readonly Member[] = [
+    ["type", "uint", 3],
+    ["max_entries", "uint", 2],
+    ["key_size", "uint", 4],
+    ["values", "values", 3],
+  ];
   const func = XDP.symbols.findIndex((s) => s.name === "count_packets");
   const mapSym = XDP.symbols.findIndex((s) => s.name === "xdp_counters");
 
   test("mapSpecsFromObject() reads initial values from ABS64 relocations into values", () => {
     const elf = withRelocations(XDP, [{ offset: 32, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }]);
-    expect(mapSpecsFromObject(elf, mapBtf(progArray))[0]?.initialValues).toEqual([{ slot: 1, symbol: "count_packets" }]);
+    expect(mapSpecsFromObject(elf, mapBtf(progArray))[0]?.initialValues).toEqual([
+      { slot: 1, symbol: "count_packets" },
+    ]);
   });
 
   const relocationCases: [string, ElfRelocation, string][] = [
-    ["a non-ABS64 relocation", { offset: 24, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs32 }, "expected R_BPF_64_ABS64 (2)"],
-    ["a relocation before values", { offset: 8, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }, 'is not an element of member "values"'],
-    ["a misaligned relocation", { offset: 28, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }, 'is not an element of member "values"'],
-    ["a slot past max_entries", { offset: 40, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }, "slot 2 is past max_entries 2"],
-    ["a prog array entry that is a map", { offset: 24, symbolIndex: mapSym, type: BPF_RELOCATION_TYPE.abs64 }, '"xdp_counters", which is not a program'],
+    [
+      "a non-ABS64 relocation",
+      { offset: 24, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs32 },
+      "expected R_BPF_64_ABS64 (2)",
+    ],
+    [
+      "a relocation before values",
+      { offset: 8, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 },
+      'is not an element of member "values"',
+    ],
+    [
+      "a misaligned relocation",
+      { offset: 28, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 },
+      'is not an element of member "values"',
+    ],
+    [
+      "a slot past max_entries",
+      { offset: 40, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 },
+      "slot 2 is past max_entries 2",
+    ],
+    [
+      "a prog array entry that is a map",
+      { offset: 24, symbolIndex: mapSym, type: BPF_RELOCATION_TYPE.abs64 },
+      '"xdp_counters", which is not a program',
+    ],
   ];
   test.each(relocationCases)("mapSpecsFromObject() throws MapDefinitionError for %s", (_, rel, detail) => {
     const err = definitionError(withRelocations(XDP, [rel]), mapBtf(progArray));
@@ -299,11 +481,33 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
     const inner: Draft[] = [
       { kind: "ptr", name: "", typeId: 5 },
       { kind: "array", name: "", elementTypeId: 1, indexTypeId: 1, length: 2 },
-      { kind: "struct", name: "inner", size: 8, kindFlag: false, members: [{ name: "type", typeId: 4, bitOffset: 0, bitSize: 0 }] },
+      {
+        kind: "struct",
+        name: "inner",
+        size: 8,
+        kindFlag: false,
+        members: [{ name: "type", typeId: 4, bitOffset: 0, bitSize: 0 }],
+      },
     ];
-    const btf = mapBtf([["type", "uint", 12], ["max_entries", "uint", 4], ["values", "values", 6]], inner);
-    expect(mapSpecsFromObject(XDP, btf)[0]?.spec.innerMap).toEqual({ name: "xdp_counters.in", type: "array", keySize: 0, valueSize: 0, maxEntries: 0 });
-    const err = definitionError(withRelocations(XDP, [{ offset: 16, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }]), btf);
+    const btf = mapBtf(
+      [
+        ["type", "uint", 12],
+        ["max_entries", "uint", 4],
+        ["values", "values", 6],
+      ],
+      inner,
+    );
+    expect(mapSpecsFromObject(XDP, btf)[0]?.spec.innerMap).toEqual({
+      name: "xdp_counters.in",
+      type: "array",
+      keySize: 0,
+      valueSize: 0,
+      maxEntries: 0,
+    });
+    const err = definitionError(
+      withRelocations(XDP, [{ offset: 16, symbolIndex: func, type: BPF_RELOCATION_TYPE.abs64 }]),
+      btf,
+    );
     expect(err.message).toContain('slot 0 refers to "count_packets", which is not a map in .maps');
   });
 

@@ -91,7 +91,16 @@ const MAX_MEMBERS = 64;
 
 const WITH_VALUES: ReadonlySet<MapType> = new Set(["progArray", "arrayOfMaps", "hashOfMaps"]);
 const MAPS_OF_MAPS: ReadonlySet<MapType> = new Set(["arrayOfMaps", "hashOfMaps"]);
-const INT_MEMBERS = new Set(["type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning", "map_extra"]);
+const INT_MEMBERS = new Set([
+  "type",
+  "max_entries",
+  "map_flags",
+  "numa_node",
+  "key_size",
+  "value_size",
+  "pinning",
+  "map_extra",
+]);
 const TYPE_MEMBERS = new Set(["key", "value"]);
 
 /** A parsed definition before initial values are attached. */
@@ -122,7 +131,10 @@ function describeType(t: BtfType): string {
 /** The `N` of `__uint(member, N)`: a pointer to an array of N elements. */
 function intMember(btf: Btf, mapName: string, m: BtfMember): number {
   const ptr = btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(m.typeId));
-  const arr = ptr.kind === "ptr" ? btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(ptr.typeId)) : undefined;
+  const arr =
+    ptr.kind === "ptr"
+      ? btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(ptr.typeId))
+      : undefined;
   if (arr?.kind !== "array") {
     throw new MapDefinitionError(
       mapName,
@@ -136,7 +148,10 @@ function intMember(btf: Btf, mapName: string, m: BtfMember): number {
 function typeMember(btf: Btf, mapName: string, m: BtfMember): { typeId: number; size: number } {
   const ptr = btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(m.typeId));
   if (ptr.kind !== "ptr") {
-    throw new MapDefinitionError(mapName, `member ${JSON.stringify(m.name)} must be __type(${m.name}, T), a pointer, got ${describeType(ptr)}`);
+    throw new MapDefinitionError(
+      mapName,
+      `member ${JSON.stringify(m.name)} must be __type(${m.name}, T), a pointer, got ${describeType(ptr)}`,
+    );
   }
   const size = btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.sizeOf(ptr.typeId));
   return { typeId: ptr.typeId, size };
@@ -173,7 +188,10 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
 
   const pinNumber = ints.get("pinning") ?? 0;
   if (pinNumber !== 0 && pinNumber !== PIN_BY_NAME) {
-    throw new MapDefinitionError(mapName, `pinning ${pinNumber} is not supported: expected 0 (none) or 1 (LIBBPF_PIN_BY_NAME)`);
+    throw new MapDefinitionError(
+      mapName,
+      `pinning ${pinNumber} is not supported: expected 0 (none) or 1 (LIBBPF_PIN_BY_NAME)`,
+    );
   }
   if (inner && pinNumber !== 0) throw new MapDefinitionError(mapName, "an inner map cannot be pinned");
 
@@ -182,7 +200,8 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
   let innerMap: MapSpec | undefined;
   let valuesOffset: number | undefined;
   if (values !== undefined) {
-    if (inner) throw new MapDefinitionError(mapName, `member "values" in an inner map: maps of maps of maps are not supported`);
+    if (inner)
+      throw new MapDefinitionError(mapName, `member "values" in an inner map: maps of maps of maps are not supported`);
     if (!WITH_VALUES.has(type)) throw new MapDefinitionError(mapName, `member "values" on a ${type} map`);
     if (def.members.at(-1) !== values) throw new MapDefinitionError(mapName, `member "values" must be the last member`);
     if (value.size !== undefined && value.size !== 4) {
@@ -193,11 +212,17 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
     const target = valuesTarget(btf, mapName, values);
     if (MAPS_OF_MAPS.has(type)) {
       if (target.kind !== "struct") {
-        throw new MapDefinitionError(mapName, `member "values" of a ${type} map must point to map definitions, got ${describeType(target)}`);
+        throw new MapDefinitionError(
+          mapName,
+          `member "values" of a ${type} map must point to map definitions, got ${describeType(target)}`,
+        );
       }
       innerMap = parseDefinition(btf, `${mapName}.inner`, target, true).spec;
     } else if (target.kind !== "funcProto") {
-      throw new MapDefinitionError(mapName, `member "values" of a progArray map must point to programs, got ${describeType(target)}`);
+      throw new MapDefinitionError(
+        mapName,
+        `member "values" of a progArray map must point to programs, got ${describeType(target)}`,
+      );
     }
     value = { size: 4, typeId: undefined };
   }
@@ -242,7 +267,10 @@ function sized(
 ): { size: number | undefined; typeId: number | undefined } {
   if (typed === undefined) return { size, typeId: undefined };
   if (size !== undefined && size !== typed.size) {
-    throw new MapDefinitionError(mapName, `conflicting ${what} size: ${what}_size is ${size} but ${what} has ${typed.size} bytes`);
+    throw new MapDefinitionError(
+      mapName,
+      `conflicting ${what} size: ${what}_size is ${size} but ${what} has ${typed.size} bytes`,
+    );
   }
   return { size: typed.size, typeId: typed.typeId };
 }
@@ -251,9 +279,11 @@ function sized(
 function valuesTarget(btf: Btf, mapName: string, values: BtfMember): BtfType {
   const what = `member "values"`;
   const arr = btfCall(mapName, what, () => btf.resolve(values.typeId));
-  if (arr.kind !== "array") throw new MapDefinitionError(mapName, `${what} must be __array(values, T), got ${describeType(arr)}`);
+  if (arr.kind !== "array")
+    throw new MapDefinitionError(mapName, `${what} must be __array(values, T), got ${describeType(arr)}`);
   const ptr = btfCall(mapName, what, () => btf.resolve(arr.elementTypeId));
-  if (ptr.kind !== "ptr") throw new MapDefinitionError(mapName, `${what} must be an array of pointers, got an array of ${describeType(ptr)}`);
+  if (ptr.kind !== "ptr")
+    throw new MapDefinitionError(mapName, `${what} must be an array of pointers, got an array of ${describeType(ptr)}`);
   return btfCall(mapName, what, () => btf.resolve(ptr.typeId));
 }
 
@@ -327,17 +357,26 @@ export function mapSpecsFromObject(elf: ElfFile, btf: Btf): ObjectMapSpec[] {
   maps.sort((a, b) => a.symbol.value - b.symbol.value);
 
   for (const rel of elf.relocations.get(section.index) ?? []) {
-    const map = maps.find((m) => rel.offset >= m.symbol.value && rel.offset < m.symbol.value + Math.max(m.symbol.size, 1));
-    if (map === undefined) throw new SyntaxError(`Invalid .maps: relocation at offset ${rel.offset} is not inside a map`);
+    const map = maps.find(
+      (m) => rel.offset >= m.symbol.value && rel.offset < m.symbol.value + Math.max(m.symbol.size, 1),
+    );
+    if (map === undefined)
+      throw new SyntaxError(`Invalid .maps: relocation at offset ${rel.offset} is not inside a map`);
     const { def, name } = map;
     const target = elf.symbols[rel.symbolIndex];
     const targetName = target === undefined ? `#${rel.symbolIndex}` : JSON.stringify(target.name);
     if (rel.type !== BPF_RELOCATION_TYPE.abs64) {
-      throw new MapDefinitionError(name, `relocation of type ${rel.type} to ${targetName}, expected R_BPF_64_ABS64 (2)`);
+      throw new MapDefinitionError(
+        name,
+        `relocation of type ${rel.type} to ${targetName}, expected R_BPF_64_ABS64 (2)`,
+      );
     }
     const at = rel.offset - map.symbol.value - (def.valuesOffset ?? 0);
     if (def.valuesOffset === undefined || at < 0 || at % POINTER_SIZE !== 0) {
-      throw new MapDefinitionError(name, `relocation to ${targetName} at offset ${rel.offset} is not an element of member "values"`);
+      throw new MapDefinitionError(
+        name,
+        `relocation to ${targetName} at offset ${rel.offset} is not an element of member "values"`,
+      );
     }
     const slot = at / POINTER_SIZE;
     if (target === undefined || target.name === "") {
@@ -345,10 +384,16 @@ export function mapSpecsFromObject(elf: ElfFile, btf: Btf): ObjectMapSpec[] {
     }
     if (def.spec.type === "progArray") {
       if (target.type !== "func" || target.sectionIndex === 0) {
-        throw new MapDefinitionError(name, `initial value in slot ${slot} refers to ${targetName}, which is not a program`);
+        throw new MapDefinitionError(
+          name,
+          `initial value in slot ${slot} refers to ${targetName}, which is not a program`,
+        );
       }
     } else if (target.sectionIndex !== section.index || !maps.some((m) => m.name === target.name)) {
-      throw new MapDefinitionError(name, `initial value in slot ${slot} refers to ${targetName}, which is not a map in .maps`);
+      throw new MapDefinitionError(
+        name,
+        `initial value in slot ${slot} refers to ${targetName}, which is not a map in .maps`,
+      );
     }
     if (def.spec.type !== "hashOfMaps" && slot >= def.spec.maxEntries) {
       throw new MapDefinitionError(name, `initial value in slot ${slot} is past max_entries ${def.spec.maxEntries}`);

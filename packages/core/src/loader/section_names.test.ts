@@ -5,7 +5,13 @@ import { programTypeForSection } from "@dp/core/internal";
 const SLEEPABLE = 16;
 const XDP_FRAGS = 32;
 
-type Row = [name: string, type: ProgramType, attach: AttachType | undefined, attachTo?: string | undefined, flags?: number];
+type Row = [
+  name: string,
+  type: ProgramType,
+  attach: AttachType | undefined,
+  attachTo?: string | undefined,
+  flags?: number,
+];
 
 // From libbpf's section_defs (src/libbpf.c, libbpf 1.x).
 const ROWS: Row[] = [

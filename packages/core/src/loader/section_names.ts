@@ -37,7 +37,13 @@ const SLEEPABLE = 1 << 4;
 const XDP_FRAGS = 1 << 5;
 
 /** One section_defs entry: the name, whether `/extras` may follow (libbpf's `+`), and what it means. */
-type SectionDef = readonly [name: string, extras: boolean, type: ProgramType, attach: AttachType | undefined, flags: number];
+type SectionDef = readonly [
+  name: string,
+  extras: boolean,
+  type: ProgramType,
+  attach: AttachType | undefined,
+  flags: number,
+];
 
 const SECTION_DEFS: readonly SectionDef[] = [
   ["socket", false, "socketFilter", undefined, 0],

@@ -65,7 +65,13 @@ function scalarOf(btf: Btf, typeId: number, size: number): Scalar {
  * @throws {TypeError} When the value's type does not fit the variable's.
  * @throws {RangeError} When a number is out of the variable's range or the bytes have the wrong length.
  */
-export function encodeVariable(btf: Btf, variable: VariableSpec, value: VariableValue, out: Uint8Array, what: string): void {
+export function encodeVariable(
+  btf: Btf,
+  variable: VariableSpec,
+  value: VariableValue,
+  out: Uint8Array,
+  what: string,
+): void {
   const s = scalarOf(btf, variable.typeId, variable.size);
   const bad = (expected: string): never => {
     throw new TypeError(`Cannot set ${what} (${s.label}): expected ${expected}, got ${describe(value)}`);
@@ -103,7 +109,9 @@ export function encodeVariable(btf: Btf, variable: VariableSpec, value: Variable
     case "bytes":
       if (!(value instanceof Uint8Array)) bad(`${variable.size} bytes (a Uint8Array)`);
       if ((value as Uint8Array).length !== variable.size) {
-        throw new RangeError(`Cannot set ${what} (${s.label}): expected ${variable.size} bytes, got ${(value as Uint8Array).length}`);
+        throw new RangeError(
+          `Cannot set ${what} (${s.label}): expected ${variable.size} bytes, got ${(value as Uint8Array).length}`,
+        );
       }
       out.set(value as Uint8Array);
   }
@@ -175,7 +183,11 @@ export class ConstantSet {
    * @param variables The object's variables (only read-only ones are constants).
    * @param maps The object's maps, whose `contents` hold the values.
    */
-  constructor(btf: Btf | undefined, variables: ReadonlyMap<string, VariableSpec>, maps: ReadonlyMap<string, CollectionMapSpec>) {
+  constructor(
+    btf: Btf | undefined,
+    variables: ReadonlyMap<string, VariableSpec>,
+    maps: ReadonlyMap<string, CollectionMapSpec>,
+  ) {
     this.#btf = btf;
     this.#variables = variables;
     this.#maps = maps;
@@ -234,9 +246,10 @@ export class ConstantSet {
     const contents = variable === undefined ? undefined : this.#maps.get(variable.section)?.contents;
     if (variable === undefined || !variable.readOnly || contents === undefined || this.#btf === undefined) {
       const known = this.names();
-      const why = variable !== undefined && !variable.readOnly
-        ? `it is in ${variable.section}, not .rodata (write it through the loaded collection's variables)`
-        : `no such constant (constants: ${known.length === 0 ? "none" : known.join(", ")})`;
+      const why =
+        variable !== undefined && !variable.readOnly
+          ? `it is in ${variable.section}, not .rodata (write it through the loaded collection's variables)`
+          : `no such constant (constants: ${known.length === 0 ? "none" : known.join(", ")})`;
       throw new RangeError(`Cannot use constant ${JSON.stringify(name)}: ${why}`);
     }
     return { variable, bytes: contents.subarray(variable.offset, variable.offset + variable.size), btf: this.#btf };

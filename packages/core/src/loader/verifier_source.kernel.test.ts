@@ -46,7 +46,9 @@ describe("withSource()", () => {
 
     // The only relocation in the function: the ld_imm64 of fail_values.
     const relocations = (elf.relocations.get(section.index) ?? []).filter((r) => r.offset >= start && r.offset < end);
-    expect(relocations.map((r) => [elf.symbols[r.symbolIndex]?.name, r.type])).toEqual([["fail_values", BPF_RELOCATION_TYPE.ldImm64]]);
+    expect(relocations.map((r) => [elf.symbols[r.symbolIndex]?.name, r.type])).toEqual([
+      ["fail_values", BPF_RELOCATION_TYPE.ldImm64],
+    ]);
     using map = createMap({ name: "fail_values", type: "hash", keySize: 4, valueSize: 8, maxEntries: 1 });
     const dv = new DataView(instructions.buffer, instructions.byteOffset, instructions.byteLength);
     for (const r of relocations) {
@@ -57,7 +59,10 @@ describe("withSource()", () => {
 
     const inFunction = <T extends { insnOffset: number }>(records: readonly T[] | undefined): T[] =>
       (records ?? []).filter((r) => r.insnOffset >= start && r.insnOffset < end);
-    const funcInfo = inFunction(ext.funcInfo.get("tc")).map((r) => ({ instruction: (r.insnOffset - start) / INSN, typeId: r.typeId }));
+    const funcInfo = inFunction(ext.funcInfo.get("tc")).map((r) => ({
+      instruction: (r.insnOffset - start) / INSN,
+      typeId: r.typeId,
+    }));
     const lines = inFunction(ext.lineInfo.get("tc")).map((r) => ({ ...r, instruction: (r.insnOffset - start) / INSN }));
     expect(funcInfo).toHaveLength(1);
 
@@ -82,11 +87,24 @@ describe("withSource()", () => {
     const line = markedLine();
     const mapped = withSource(plain, lines);
     expect(mapped).not.toBe(plain);
-    expect(mapped.source).toMatchObject({ instruction: failingInstruction(plain.log), file: "./bpf/testdata/verifier_fail.c", line });
+    expect(mapped.source).toMatchObject({
+      instruction: failingInstruction(plain.log),
+      file: "./bpf/testdata/verifier_fail.c",
+      line,
+    });
     expect(mapped.source?.text).toContain("VERIFIER_FAIL_LINE");
     expect(mapped.message).toContain(`at ./bpf/testdata/verifier_fail.c:${line}: return *value + 1;`);
-    expect(mapped.message.startsWith(`Cannot load schedCls program "deref_unchecked": EACCES (permission denied): `)).toBe(true);
-    expect(mapped).toMatchObject({ syscall: plain.syscall, op: plain.op, errno: plain.errno, code: plain.code, log: plain.log, truncated: plain.truncated });
+    expect(
+      mapped.message.startsWith(`Cannot load schedCls program "deref_unchecked": EACCES (permission denied): `),
+    ).toBe(true);
+    expect(mapped).toMatchObject({
+      syscall: plain.syscall,
+      op: plain.op,
+      errno: plain.errno,
+      code: plain.code,
+      log: plain.log,
+      truncated: plain.truncated,
+    });
 
     // The kernel printed the line too; without line_info, withSource() reads it from the log.
     const fromLog = withSource(plain);

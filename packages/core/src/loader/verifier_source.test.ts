@@ -22,10 +22,28 @@ const DEREF_LOG = [
 
 // Its line_info, as the loader passes it.
 const DEREF_LINES: SourceLineInfo[] = [
-  { instruction: 0, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "int deref_unchecked(struct __sk_buff *skb)", line: 28, column: 0 },
+  {
+    instruction: 0,
+    fileName: "./bpf/testdata/verifier_fail.c",
+    sourceLine: "int deref_unchecked(struct __sk_buff *skb)",
+    line: 28,
+    column: 0,
+  },
   { instruction: 0, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "\t__u32 key = 0;", line: 30, column: 8 },
-  { instruction: 4, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "\t__u64 *value = bpf_map_lookup_elem(&fail_values, &key);", line: 31, column: 17 },
-  { instruction: 7, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "\treturn *value + 1; /* VERIFIER_FAIL_LINE: no NULL check */", line: 33, column: 9 },
+  {
+    instruction: 4,
+    fileName: "./bpf/testdata/verifier_fail.c",
+    sourceLine: "\t__u64 *value = bpf_map_lookup_elem(&fail_values, &key);",
+    line: 31,
+    column: 17,
+  },
+  {
+    instruction: 7,
+    fileName: "./bpf/testdata/verifier_fail.c",
+    sourceLine: "\treturn *value + 1; /* VERIFIER_FAIL_LINE: no NULL check */",
+    line: 33,
+    column: 9,
+  },
 ];
 
 // A path that branches: the verifier walks 0-2, then comes back for 3 from 1.
@@ -110,7 +128,10 @@ describe("sourceForInstruction()", () => {
     const later = DEREF_LINES.map((r) => ({ ...r, instruction: r.instruction + 2 }));
     expect(sourceForInstruction(later, 1)).toBeUndefined();
     expect(sourceForInstruction([], 0)).toBeUndefined();
-    const noLine = [...DEREF_LINES, { instruction: 8, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "", line: 0, column: 0 }];
+    const noLine = [
+      ...DEREF_LINES,
+      { instruction: 8, fileName: "./bpf/testdata/verifier_fail.c", sourceLine: "", line: 0, column: 0 },
+    ];
     expect(sourceForInstruction(noLine, 9)).toBeUndefined();
   });
 });
@@ -126,7 +147,14 @@ describe("withSource()", () => {
         "return *value + 1; /* VERIFIER_FAIL_LINE: no NULL check */ (12 lines omitted)",
     );
     expect(mapped.source).toEqual(sourceForInstruction(DEREF_LINES, 7));
-    expect(mapped).toMatchObject({ name: "VerifierError", syscall: "bpf", op: "BPF_PROG_LOAD", errno: 13, code: "EACCES", truncated: false });
+    expect(mapped).toMatchObject({
+      name: "VerifierError",
+      syscall: "bpf",
+      op: "BPF_PROG_LOAD",
+      errno: 13,
+      code: "EACCES",
+      truncated: false,
+    });
     expect(mapped.log).toBe(err.log);
     expect(mapped.cause).toBe("why");
     expect(mapped.formatLog()).toBe(err.formatLog());
@@ -155,7 +183,12 @@ describe("withSource()", () => {
       "3: (61) r0 = *(u32 *)(r1 +0)",
       "R1 invalid mem access 'scalar'",
     ];
-    expect(withSource(verifierError(log)).source).toMatchObject({ instruction: 3, file: "prog.c", line: 7, text: "return *(int *)p;" });
+    expect(withSource(verifierError(log)).source).toMatchObject({
+      instruction: 3,
+      file: "prog.c",
+      line: 7,
+      text: "return *(int *)p;",
+    });
   });
 
   test("withSource() keeps the truncation note after the source line", () => {
@@ -191,7 +224,9 @@ describe("withSource()", () => {
       log: DEREF_LOG,
       truncated: false,
     });
-    expect(withSource(err, DEREF_LINES).message).toMatch(/^Cannot load: EACCES \(permission denied\) twice: EACCES \(permission denied\): 7: \(79\)/);
+    expect(withSource(err, DEREF_LINES).message).toMatch(
+      /^Cannot load: EACCES \(permission denied\) twice: EACCES \(permission denied\): 7: \(79\)/,
+    );
   });
 });
 

@@ -65,7 +65,10 @@ export function failingInstruction(log: readonly string[]): number | undefined {
  * assert.deepEqual(sourceForInstruction(lineInfo, 5), { instruction: 5, file: "prog.c", line: 7, column: 9, text: "\treturn *p;" });
  * ```
  */
-export function sourceForInstruction(lineInfo: readonly SourceLineInfo[], instruction: number): VerifierSource | undefined {
+export function sourceForInstruction(
+  lineInfo: readonly SourceLineInfo[],
+  instruction: number,
+): VerifierSource | undefined {
   let found: SourceLineInfo | undefined;
   for (const r of lineInfo) {
     if (r.instruction > instruction) break;
@@ -112,7 +115,8 @@ export function sourceForInstruction(lineInfo: readonly SourceLineInfo[], instru
 export function withSource(err: VerifierError, lineInfo: readonly SourceLineInfo[] = []): VerifierError {
   const failing = lastInstructionLine(err.log);
   if (failing === undefined) return err;
-  const source = sourceForInstruction(lineInfo, failing.instruction) ?? sourceFromLog(err.log, failing.index, failing.instruction);
+  const source =
+    sourceForInstruction(lineInfo, failing.instruction) ?? sourceFromLog(err.log, failing.index, failing.instruction);
   if (source === undefined) return err;
   return new VerifierError(whatOf(err), {
     syscall: err.syscall,

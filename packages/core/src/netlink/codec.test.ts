@@ -42,7 +42,11 @@ describe("NetlinkWriter", () => {
 
   test("pads attributes to 4 bytes and batches several messages in one buffer", () => {
     const w = new NetlinkWriter();
-    w.begin(24, 0x5, 1).zeros(12).attrU8(1, 7).attrU16(2, 0x1234).attrU64(3, 1n << 40n);
+    w.begin(24, 0x5, 1)
+      .zeros(12)
+      .attrU8(1, 7)
+      .attrU16(2, 0x1234)
+      .attrU64(3, 1n << 40n);
     w.end();
     w.begin(24, 0x5, 2).zeros(12).attrBe16(4, 4789).attrFlag(5);
     w.end();
@@ -50,7 +54,11 @@ describe("NetlinkWriter", () => {
     const msgs = parseNetlinkMessages(w.bytes());
     expect(msgs.map((m) => m.seq)).toEqual([1, 2]);
     const a = parseNetlinkAttributes(msgs[0]!.payload.subarray(12));
-    expect(a.map((x) => [x.type, x.data.length])).toEqual([[1, 1], [2, 2], [3, 8]]);
+    expect(a.map((x) => [x.type, x.data.length])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 8],
+    ]);
     expect(msgs[0]!.payload.length % 4).toBe(0);
     const b = parseNetlinkAttributes(msgs[1]!.payload.subarray(12));
     expect(hex(b[0]!.data)).toBe("12b5");
@@ -95,7 +103,10 @@ describe("netlink parsing of bad input", () => {
   test("random corruption never throws anything but SyntaxError", () => {
     const w = new NetlinkWriter();
     for (let i = 0; i < 4; i++) {
-      w.begin(16, 0, i).zeros(16).attrString(3, `if${i}`).nest(18, () => w.attrString(1, "veth"));
+      w.begin(16, 0, i)
+        .zeros(16)
+        .attrString(3, `if${i}`)
+        .nest(18, () => w.attrString(1, "veth"));
       w.end();
     }
     const base = w.bytes();
@@ -105,7 +116,8 @@ describe("netlink parsing of bad input", () => {
       const b = base.slice(0, rand() % (base.length + 1));
       for (let j = 0; j < 4 && b.length > 0; j++) b[rand() % b.length] = rand() & 0xff;
       try {
-        for (const m of parseNetlinkMessages(b)) parseNetlinkAttributes(m.payload.subarray(Math.min(16, m.payload.length)));
+        for (const m of parseNetlinkMessages(b))
+          parseNetlinkAttributes(m.payload.subarray(Math.min(16, m.payload.length)));
       } catch (err) {
         expect(err).toBeInstanceOf(SyntaxError);
       }
@@ -190,6 +202,8 @@ describe("attribute schemas", () => {
     expect(() => encodeAttributes(new NetlinkWriter(), schema, { mac: "zz" })).toThrow(SyntaxError);
     const w = new NetlinkWriter();
     w.attr(4, new Uint8Array(2));
-    expect(() => decodeAttributes(schema, w.bytes())).toThrow(/Invalid netlink attribute "mtu" \(type 4\): 2 bytes, need 4/);
+    expect(() => decodeAttributes(schema, w.bytes())).toThrow(
+      /Invalid netlink attribute "mtu" \(type 4\): 2 bytes, need 4/,
+    );
   });
 });

@@ -154,9 +154,15 @@ export function parseNetlinkAttributes(data: Uint8Array): NetlinkAttribute[] {
     const len = dv.getUint16(off, true);
     const type = dv.getUint16(off + 2, true);
     if (len < NLA_HDRLEN || off + len > data.length) {
-      throw new SyntaxError(`Invalid netlink attribute at offset ${off}: length ${len} with ${data.length - off} bytes left`);
+      throw new SyntaxError(
+        `Invalid netlink attribute at offset ${off}: length ${len} with ${data.length - off} bytes left`,
+      );
     }
-    out.push({ type: type & NLA_TYPE_MASK, nested: (type & NLA_F_NESTED) !== 0, data: data.subarray(off + NLA_HDRLEN, off + len) });
+    out.push({
+      type: type & NLA_TYPE_MASK,
+      nested: (type & NLA_F_NESTED) !== 0,
+      data: data.subarray(off + NLA_HDRLEN, off + len),
+    });
     off += nlAlign(len);
   }
   return out;

@@ -14,12 +14,12 @@ import {
 import { formatIp, formatMac, parseIp, parseMac } from "../network/net_addr.ts";
 
 /** How an attribute's payload is encoded. */
-export type AttributeKind = "u8" | "u16" | "u32" | "s32" | "u64" | "be16" | "be32" | "string" | "bytes" | "flag" | "ip" | "mac";
+export type AttributeKind =
+  "u8" | "u16" | "u32" | "s32" | "u64" | "be16" | "be32" | "string" | "bytes" | "flag" | "ip" | "mac";
 
 /** One field of an {@link AttributeSchema}: a scalar, or nested attributes with their own schema. */
 export type AttributeField =
-  | readonly [type: number, kind: AttributeKind]
-  | readonly [type: number, kind: "nested", schema: AttributeSchema];
+  readonly [type: number, kind: AttributeKind] | readonly [type: number, kind: "nested", schema: AttributeSchema];
 
 /** Names for attribute types and how their payloads are encoded. */
 export interface AttributeSchema {
@@ -120,7 +120,9 @@ export function decodeAttributes<S extends AttributeSchema>(schema: S, data: Uin
     }
     const need = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, be16: 2, be32: 4 }[field[1] as string] ?? 0;
     if (a.data.length < need) {
-      throw new SyntaxError(`Invalid netlink attribute "${name}" (type ${a.type}): ${a.data.length} bytes, need ${need}`);
+      throw new SyntaxError(
+        `Invalid netlink attribute "${name}" (type ${a.type}): ${a.data.length} bytes, need ${need}`,
+      );
     }
     try {
       values[name] = decodeValue(field[1], a.data);
@@ -152,7 +154,11 @@ export function decodeAttributes<S extends AttributeSchema>(schema: S, data: Uin
  * assert.deepEqual(decodeAttributes(schema, w.bytes()).values, { dst: "10.0.0.0", oif: 2 });
  * ```
  */
-export function encodeAttributes<S extends AttributeSchema>(w: NetlinkWriter, schema: S, values: AttributeValues<S>): void {
+export function encodeAttributes<S extends AttributeSchema>(
+  w: NetlinkWriter,
+  schema: S,
+  values: AttributeValues<S>,
+): void {
   const record = values as Record<string, unknown>;
   for (const [name, field] of Object.entries(schema)) {
     const v = record[name];

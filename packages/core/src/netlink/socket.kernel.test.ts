@@ -1,5 +1,13 @@
 import { beforeEach, describe, expect, test } from "vitest";
-import { attrString, NetlinkError, type NetlinkSocket, NetlinkWriter, NLM_F, openNetlink, parseNetlinkAttributes } from "@dp/core";
+import {
+  attrString,
+  NetlinkError,
+  type NetlinkSocket,
+  NetlinkWriter,
+  NLM_F,
+  openNetlink,
+  parseNetlinkAttributes,
+} from "@dp/core";
 import { IFLA, RTA, RTM, RTNLGRP, rawFd, sys } from "@dp/core/internal";
 import { netns, requireRoot } from "@dp/core/testing";
 
@@ -11,7 +19,15 @@ const RT_SCOPE_LINK = 253;
 const RTN_UNICAST = 1;
 
 /** Writes RTM_NEWROUTE for 10.x.y.0/24 dev `oif` (struct rtmsg + RTA_DST + RTA_OIF). */
-function newRoute(w: NetlinkWriter, nl: NetlinkSocket, a: number, b: number, oif: number, dstLen = 24, ack = true): void {
+function newRoute(
+  w: NetlinkWriter,
+  nl: NetlinkSocket,
+  a: number,
+  b: number,
+  oif: number,
+  dstLen = 24,
+  ack = true,
+): void {
   w.begin(RTM.NEWROUTE, NLM_F.REQUEST | (ack ? NLM_F.ACK : 0) | NLM_F.CREATE | NLM_F.EXCL, nl.nextSeq());
   w.u8(AF_INET).u8(dstLen).u8(0).u8(0).u8(254).u8(RTPROT_BOOT).u8(RT_SCOPE_LINK).u8(RTN_UNICAST).u32(0);
   w.attr(RTA.DST, new Uint8Array([10, a, b, 0]));
@@ -27,7 +43,11 @@ function upVeth(ns: ReturnType<typeof netns>): number {
 }
 
 function routeCount(ns: ReturnType<typeof netns>): number {
-  return ns.exec("ip", ["route", "show"]).trim().split("\n").filter((l) => l.startsWith("10.")).length;
+  return ns
+    .exec("ip", ["route", "show"])
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("10.")).length;
 }
 
 describe("openNetlink()", () => {
@@ -38,9 +58,9 @@ describe("openNetlink()", () => {
     const w = nl.writer();
     w.begin(RTM.GETLINK, NLM_F.REQUEST | NLM_F.DUMP, 0).zeros(16);
     w.end();
-    const names = nl.dump(w, "list links", "RTM_GETLINK").map((m) =>
-      attrString(parseNetlinkAttributes(m.payload.subarray(16)).find((a) => a.type === IFLA.IFNAME)!.data),
-    );
+    const names = nl
+      .dump(w, "list links", "RTM_GETLINK")
+      .map((m) => attrString(parseNetlinkAttributes(m.payload.subarray(16)).find((a) => a.type === IFLA.IFNAME)!.data));
     expect(names.sort()).toEqual(["lo", "nl0", "nl1"]);
     // The same socket runs dump after dump.
     expect(nl.dump(w, "list links", "RTM_GETLINK")).toHaveLength(3);
@@ -67,9 +87,17 @@ describe("NetlinkSocket.request()", () => {
     } catch (err) {
       expect(err).toBeInstanceOf(NetlinkError);
       const e = err as NetlinkError;
-      expect(e).toMatchObject({ name: "NetlinkError", syscall: "netlink", op: "RTM_NEWROUTE", code: "EINVAL", errno: 22 });
+      expect(e).toMatchObject({
+        name: "NetlinkError",
+        syscall: "netlink",
+        op: "RTM_NEWROUTE",
+        code: "EINVAL",
+        errno: 22,
+      });
       expect(e.extAck).toBe("Invalid prefix for given prefix length");
-      expect(e.message).toBe('Cannot add route "10.1.1.0/8": EINVAL (invalid argument): Invalid prefix for given prefix length');
+      expect(e.message).toBe(
+        'Cannot add route "10.1.1.0/8": EINVAL (invalid argument): Invalid prefix for given prefix length',
+      );
     }
   });
 

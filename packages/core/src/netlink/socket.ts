@@ -116,7 +116,13 @@ export class NetlinkError extends SyscallError {
    * @param options The operation, error number and extended ack.
    */
   constructor(what: string, options: NetlinkErrorOptions) {
-    super(what, { syscall: "netlink", op: options.op, errno: options.errno, hint: options.extAck, cause: options.cause });
+    super(what, {
+      syscall: "netlink",
+      op: options.op,
+      errno: options.errno,
+      hint: options.extAck,
+      cause: options.cause,
+    });
     this.extAck = options.extAck;
     this.extAckOffset = options.extAckOffset;
     this.seq = options.seq;
@@ -279,7 +285,13 @@ export class NetlinkSocket {
           const e = parseError(m);
           pending.delete(m.seq);
           if (e.errno !== 0 && failure === undefined) {
-            failure = new NetlinkError(`Cannot ${what}`, { op, errno: e.errno, extAck: e.extAck, extAckOffset: e.offset, seq: m.seq });
+            failure = new NetlinkError(`Cannot ${what}`, {
+              op,
+              errno: e.errno,
+              extAck: e.extAck,
+              extAckOffset: e.offset,
+              seq: m.seq,
+            });
           }
         } else if (m.type === NLMSG.DONE) {
           if (!wantsAck.has(m.seq)) pending.delete(m.seq);
@@ -355,7 +367,10 @@ export class NetlinkSocket {
   async *receive(options: NetlinkReceiveOptions = {}): AsyncGenerator<NetlinkReceived, void, undefined> {
     const signal = options.signal;
     if (signal?.aborted || this.closed) return;
-    const source = (this.#source ??= watchReadable(rawFd(this.#fd), `events on netlink socket (protocol ${this.protocol})`));
+    const source = (this.#source ??= watchReadable(
+      rawFd(this.#fd),
+      `events on netlink socket (protocol ${this.protocol})`,
+    ));
     for (;;) {
       for (;;) {
         if (signal?.aborted || this.closed) return;
@@ -421,7 +436,10 @@ export class NetlinkSocket {
         // MSG_TRUNC gave the real size; that datagram is lost. Grow for the
         // next ones and report the loss.
         this.#buf = new Uint8Array(ret);
-        throw new NetlinkError(`Cannot ${what}: a ${ret}-byte reply did not fit the receive buffer`, { op, errno: ENOBUFS });
+        throw new NetlinkError(`Cannot ${what}: a ${ret}-byte reply did not fit the receive buffer`, {
+          op,
+          errno: ENOBUFS,
+        });
       }
       // nl_pid of the sender: 0 is the kernel. Another process can send to
       // this socket's port id (or, with CAP_NET_ADMIN, to its groups).
@@ -470,7 +488,11 @@ export function openNetlink(protocol: NetlinkProtocol, options: OpenNetlinkOptio
   const open = (): number => s.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
   const ret = options.netns === undefined ? open() : withNetns(options.netns, open);
   if (ret < 0) {
-    throw new SyscallError(`Cannot open netlink socket for protocol ${proto}`, { syscall: "socket", op: "socket", errno: -ret });
+    throw new SyscallError(`Cannot open netlink socket for protocol ${proto}`, {
+      syscall: "socket",
+      op: "socket",
+      errno: -ret,
+    });
   }
   const fd = new Fd(ret, `netlink socket (protocol ${proto})`);
   try {

@@ -227,7 +227,7 @@ export function formatIp(bytes: Uint8Array): string {
 export function formatIpv6(view: DataView, off: number): string {
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (view.getUint16(off + i * 2, false) !== 0) {
       i++;
       continue;
@@ -271,7 +271,9 @@ export function formatIpv6(view: DataView, off: number): string {
 export function parseMac(text: string): Uint8Array {
   const out = new Uint8Array(6);
   if (typeof text !== "string" || !parseMacInto(text, out)) {
-    throw new SyntaxError(`Invalid MAC address ${JSON.stringify(text)}: expected six hex bytes like "02:00:00:aa:bb:cc"`);
+    throw new SyntaxError(
+      `Invalid MAC address ${JSON.stringify(text)}: expected six hex bytes like "02:00:00:aa:bb:cc"`,
+    );
   }
   return out;
 }

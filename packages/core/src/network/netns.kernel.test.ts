@@ -34,7 +34,9 @@ describe("network namespaces", () => {
     expect(ns.name).toBe(name);
     expect(ipNetnsList()).toContain(name);
     // ip netns exec enters the same namespace dp created.
-    const viaIp = execFileSync("ip", ["netns", "exec", name, "stat", "-L", "-c", "%i", "/proc/self/ns/net"], { encoding: "utf8" }).trim();
+    const viaIp = execFileSync("ip", ["netns", "exec", name, "stat", "-L", "-c", "%i", "/proc/self/ns/net"], {
+      encoding: "utf8",
+    }).trim();
     expect(viaIp).toBe(inode(`/run/netns/${name}`));
     expect(deleteNetns(name)).toBe(true);
     expect(ipNetnsList()).not.toContain(name);
@@ -61,7 +63,11 @@ describe("network namespaces", () => {
     using ns = createNetns(uniqueName());
     using home = currentNetns();
     const homeIno = inode("/proc/thread-self/ns/net");
-    const inside = withNetns(ns, () => execFileSync("stat", ["-L", "-c", "%i", `/proc/${process.pid}/task/${sys().gettid()}/ns/net`], { encoding: "utf8" }).trim());
+    const inside = withNetns(ns, () =>
+      execFileSync("stat", ["-L", "-c", "%i", `/proc/${process.pid}/task/${sys().gettid()}/ns/net`], {
+        encoding: "utf8",
+      }).trim(),
+    );
     expect(inside).toBe(inode(`/run/netns/${ns.name}`));
     expect(() =>
       withNetns(ns, () => {
@@ -82,7 +88,9 @@ describe("network namespaces", () => {
   test("a netlink socket opened inside a namespace lists only that namespace's links", () => {
     using t = netns();
     const { a, b } = vethPair(t, t);
-    const sock = t.run(() => openSocket(16 /* AF_NETLINK */, 3 /* SOCK_RAW */, 0 /* NETLINK_ROUTE */, "netlink socket"));
+    const sock = t.run(() =>
+      openSocket(16 /* AF_NETLINK */, 3 /* SOCK_RAW */, 0 /* NETLINK_ROUTE */, "netlink socket"),
+    );
     using _ = sock;
     const s = sys();
     // nlmsghdr (16) + ifinfomsg (16): RTM_GETLINK dump
@@ -100,12 +108,12 @@ describe("network namespaces", () => {
     while (!done) {
       const n = s.recvfrom(rawFd(sock), buf, buf.length, 0, null, null);
       expect(n).toBeGreaterThan(0);
-      for (let off = 0; off < n; ) {
+      for (let off = 0; off < n;) {
         const len = view.getUint32(off, true);
         const type = view.getUint16(off + 4, true);
         if (type === 3 /* NLMSG_DONE */) done = true;
         if (type === 16 /* RTM_NEWLINK */) {
-          for (let a = off + 32; a < off + len; ) {
+          for (let a = off + 32; a < off + len;) {
             const alen = view.getUint16(a, true);
             if (view.getUint16(a + 2, true) === 3 /* IFLA_IFNAME */) {
               names.push(new TextDecoder().decode(buf.subarray(a + 4, a + alen - 1)));

@@ -173,7 +173,12 @@ export function createNetns(name: string): Netns {
   const path = `${NETNS_RUN_DIR}/${name}`;
   const created = s.open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
   if (created < 0) {
-    fail(`Cannot create network namespace "${name}"`, "open", created, -created === EEXIST ? "the name is taken" : undefined);
+    fail(
+      `Cannot create network namespace "${name}"`,
+      "open",
+      created,
+      -created === EEXIST ? "the name is taken" : undefined,
+    );
   }
   s.close(created);
   let mounted = false;

@@ -92,9 +92,12 @@ export class TestNetns {
       });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`Command failed in netns "${this.name}": ${command} ${args.join(" ")}: ${e.stderr?.trim() || e.message}`, {
-        cause: err,
-      });
+      throw new Error(
+        `Command failed in netns "${this.name}": ${command} ${args.join(" ")}: ${e.stderr?.trim() || e.message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 

@@ -24,7 +24,9 @@ describe("skips", () => {
     requireConfig(ok, present);
     expect(ok.notes).toEqual([]);
     process.env["DP_REQUIRE_KERNEL"] = "1";
-    expect(() => requireConfig(recorder(), "CONFIG_DP_NOT_A_REAL_OPTION")).toThrow(/DP_REQUIRE_KERNEL=1: kernel lacks CONFIG_DP_NOT_A_REAL_OPTION/);
+    expect(() => requireConfig(recorder(), "CONFIG_DP_NOT_A_REAL_OPTION")).toThrow(
+      /DP_REQUIRE_KERNEL=1: kernel lacks CONFIG_DP_NOT_A_REAL_OPTION/,
+    );
   });
 
   test("requireKernel() skips on older kernels only", () => {

@@ -34,7 +34,9 @@ export function parseAddressMatcher(text: string, field: string): AddressMatcher
     bytes.set(p.bytes);
     return { family: 6, bytes, bits: p.prefixLength ?? 128 };
   } catch (err) {
-    throw new SyntaxError(`Invalid ${field} ${JSON.stringify(text)}: expected an IP address or a CIDR prefix`, { cause: err });
+    throw new SyntaxError(`Invalid ${field} ${JSON.stringify(text)}: expected an IP address or a CIDR prefix`, {
+      cause: err,
+    });
   }
 }
 

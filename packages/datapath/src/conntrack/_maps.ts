@@ -34,7 +34,8 @@ export function rawMap(ref: ConntrackMapRef, name: ConntrackMapName): BpfMap {
 
 /** Both raw maps, checked. */
 export function rawMaps(maps: ConntrackMaps): { readonly tcp: BpfMap; readonly any: BpfMap } {
-  if (typeof maps !== "object" || maps === null) throw new TypeError(`Invalid conntrack maps: expected { tcp, any }, got ${String(maps)}`);
+  if (typeof maps !== "object" || maps === null)
+    throw new TypeError(`Invalid conntrack maps: expected { tcp, any }, got ${String(maps)}`);
   return { tcp: rawMap(maps.tcp, "tcp"), any: rawMap(maps.any, "any") };
 }
 
@@ -77,7 +78,13 @@ export function* scan(map: BpfMap, chunkSize: number = CHUNK): Generator<Chunk, 
       throw err;
     }
     if (result.count > 0) {
-      yield { keys, values, keyView: new DataView(keys.buffer), valueView: new DataView(values.buffer), count: result.count };
+      yield {
+        keys,
+        values,
+        keyView: new DataView(keys.buffer),
+        valueView: new DataView(values.buffer),
+        count: result.count,
+      };
     }
     if (result.cursor === undefined) return;
     cursor = { cursor: result.cursor };

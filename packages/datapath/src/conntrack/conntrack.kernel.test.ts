@@ -45,7 +45,11 @@ function fill(map: BpfMap, n: number, nexthdr: number, expires: (i: number) => b
     saddr.set([0xff, 0xff, 10, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff], 10);
     const daddr = new Uint8Array(16);
     daddr.set([0xff, 0xff, 10, 0, 0, 1], 10);
-    DpTuple.encode({ saddr, daddr, sport: 1024 + (i % 60000), dport: nexthdr === 6 ? 80 : 53, nexthdr, family: 4, scope: 2, pad: 0 }, kv, i * DpTuple.size);
+    DpTuple.encode(
+      { saddr, daddr, sport: 1024 + (i % 60000), dport: nexthdr === 6 ? 80 : 53, nexthdr, family: 4, scope: 2, pad: 0 },
+      kv,
+      i * DpTuple.size,
+    );
     DpCtEntry.encode(
       {
         expires: expires(i),
@@ -85,14 +89,20 @@ describe("gcConntrack()", () => {
       deleteRatio: 17_500 / 40_000,
       now,
     });
-    expect(countConntrack(maps)).toEqual({ tcp: { entries: 17_500, maxEntries: 40_000 }, any: { entries: 900, maxEntries: 40_000 } });
+    expect(countConntrack(maps)).toEqual({
+      tcp: { entries: 17_500, maxEntries: 40_000 },
+      any: { entries: 900, maxEntries: 40_000 },
+    });
     const left = listConntrack(maps);
     expect(left).toHaveLength(18_400);
     expect(left.every((e) => e.expires > now)).toBe(true);
     expect(left.filter((e) => e.map === "tcp").every((e) => e.srcIdentity % 2 === 0)).toBe(true);
     // A second pass at the same time finds nothing; a later one the rest.
     expect(gcConntrack(maps, { now }).tcp).toEqual({ removed: 0, kept: 17_500, maxEntries: 40_000 });
-    expect(gcConntrack(maps, { now: now + SEC })).toMatchObject({ tcp: { removed: 17_500, kept: 0 }, any: { removed: 900, kept: 0 } });
+    expect(gcConntrack(maps, { now: now + SEC })).toMatchObject({
+      tcp: { removed: 17_500, kept: 0 },
+      any: { removed: 900, kept: 0 },
+    });
   });
 
   test("gcConntrack() accepts typed maps and rejects maps of another layout", () => {
@@ -186,9 +196,15 @@ describe.each(FAMILIES)("conntrack of the datapath ($name)", (f) => {
     expect(listConntrack(maps, { scope: "ingress" })).toEqual([]);
     // Now: both alive. In 45 s: the UDP entry (30 s) has expired, the SYN (60 s) not.
     expect(gcConntrack(maps)).toMatchObject({ tcp: { removed: 0, kept: 1 }, any: { removed: 0, kept: 1 } });
-    expect(gcConntrack(maps, { now: after + 45n * SEC })).toMatchObject({ tcp: { removed: 0, kept: 1 }, any: { removed: 1, kept: 0 } });
+    expect(gcConntrack(maps, { now: after + 45n * SEC })).toMatchObject({
+      tcp: { removed: 0, kept: 1 },
+      any: { removed: 1, kept: 0 },
+    });
     expect(listConntrack(maps).map((e) => e.protocol)).toEqual([6]);
-    expect(gcConntrack(maps, { now: after + 61n * SEC })).toMatchObject({ tcp: { removed: 1, kept: 0 }, any: { removed: 0, kept: 0 } });
+    expect(gcConntrack(maps, { now: after + 61n * SEC })).toMatchObject({
+      tcp: { removed: 1, kept: 0 },
+      any: { removed: 0, kept: 0 },
+    });
     // The connection's next packet is new again: it creates a fresh entry.
     expect(testRun(dp.fromContainer, syn, { ctx: { ingressIfindex: 101 } }).verdict).toBe("TC_ACT_OK");
     expect(listConntrack(maps)).toHaveLength(1);
@@ -199,13 +215,21 @@ describe.each(FAMILIES)("conntrack of the datapath ($name)", (f) => {
     dp.addEndpoint({ ip: f.a, ifindex: 101, id: 1, identity: 1001 });
     dp.addEndpoint({ ip: f.b, ifindex: 102, id: 2, identity: 1002 });
     for (const dport of [80, 443, 8080]) {
-      testRun(dp.fromContainer, packet(eth(), f.l3(f.a, f.b), tcp({ sport: 40000, dport, flags: ["syn"] })), { ctx: { ingressIfindex: 101 } });
-      testRun(dp.fromContainer, packet(eth(), f.l3(f.b, f.a), udp({ sport: 5000, dport })), { ctx: { ingressIfindex: 102 } });
+      testRun(dp.fromContainer, packet(eth(), f.l3(f.a, f.b), tcp({ sport: 40000, dport, flags: ["syn"] })), {
+        ctx: { ingressIfindex: 101 },
+      });
+      testRun(dp.fromContainer, packet(eth(), f.l3(f.b, f.a), udp({ sport: 5000, dport })), {
+        ctx: { ingressIfindex: 102 },
+      });
     }
     const maps = { tcp: dp.ctTcp, any: dp.ctAny };
     expect(flushConntrack(maps, { dport: 443 })).toEqual({ tcp: 1, any: 1 });
     expect(flushConntrack(maps, { saddr: f.b })).toEqual({ tcp: 0, any: 2 });
-    expect(listConntrack(maps).map((e) => `${e.protocol}/${e.dport}`).sort()).toEqual(["6/80", "6/8080"]);
+    expect(
+      listConntrack(maps)
+        .map((e) => `${e.protocol}/${e.dport}`)
+        .sort(),
+    ).toEqual(["6/80", "6/8080"]);
     expect(flushConntrack(maps)).toEqual({ tcp: 2, any: 0 });
     expect(listConntrack(maps)).toEqual([]);
   });

@@ -15,7 +15,17 @@ function encode(t: Partial<DpTuple>, v: Partial<DpCtEntry> = {}): [Uint8Array, U
   const key = new Uint8Array(DpTuple.size);
   const value = new Uint8Array(DpCtEntry.size);
   DpTuple.encode(
-    { saddr: new Uint8Array(16), daddr: new Uint8Array(16), sport: 0, dport: 0, nexthdr: 6, family: 4, scope: 2, pad: 0, ...t },
+    {
+      saddr: new Uint8Array(16),
+      daddr: new Uint8Array(16),
+      sport: 0,
+      dport: 0,
+      nexthdr: 6,
+      family: 4,
+      scope: 2,
+      pad: 0,
+      ...t,
+    },
     new DataView(key.buffer),
     0,
   );
@@ -89,8 +99,19 @@ describe("decodeConntrackEntry()", () => {
   test("decodeConntrackEntry() decodes an IPv6 ICMPv6 echo entry into the any map", () => {
     const saddr = new Uint8Array(16);
     saddr.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1]);
-    const [key, value] = encode({ saddr, daddr: saddr, sport: 0, dport: 77, nexthdr: 58, family: 6, scope: 2 }, { state: 2 });
-    expect(decodeConntrackEntry(key, value)).toMatchObject({ map: "any", family: 6, protocol: 58, saddr: "fd00::1:1", dport: 77, scope: "egress", state: "established" });
+    const [key, value] = encode(
+      { saddr, daddr: saddr, sport: 0, dport: 77, nexthdr: 58, family: 6, scope: 2 },
+      { state: 2 },
+    );
+    expect(decodeConntrackEntry(key, value)).toMatchObject({
+      map: "any",
+      family: 6,
+      protocol: 58,
+      saddr: "fd00::1:1",
+      dport: 77,
+      scope: "egress",
+      state: "established",
+    });
   });
 
   test("decodeConntrackEntry() rejects buffers of the wrong size", () => {
@@ -100,7 +121,13 @@ describe("decodeConntrackEntry()", () => {
 });
 
 describe("matchesConntrackFilter()", () => {
-  const [key, value] = encode({ saddr: mapped([10, 0, 1, 1]), daddr: mapped([192, 0, 2, 7]), sport: 40000, dport: 443, scope: 2 });
+  const [key, value] = encode({
+    saddr: mapped([10, 0, 1, 1]),
+    daddr: mapped([192, 0, 2, 7]),
+    sport: 40000,
+    dport: 443,
+    scope: 2,
+  });
   const entry = decodeConntrackEntry(key, value);
 
   test.each([
@@ -124,7 +151,10 @@ describe("matchesConntrackFilter()", () => {
     [{ scope: "ingress" }, false],
     [{ family: 4 }, true],
     [{ family: 6 }, false],
-    [{ saddr: "10.0.1.1", daddr: "192.0.2.7", sport: 40000, dport: 443, protocol: 6, scope: "egress", family: 4 }, true],
+    [
+      { saddr: "10.0.1.1", daddr: "192.0.2.7", sport: 40000, dport: 443, protocol: 6, scope: "egress", family: 4 },
+      true,
+    ],
   ] as const)("matchesConntrackFilter() with %j is %s", (filter, expected) => {
     expect(matchesConntrackFilter(entry, filter)).toBe(expected);
   });

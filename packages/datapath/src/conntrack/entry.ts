@@ -181,8 +181,10 @@ export function toConntrackEntry(map: ConntrackMapName, key: DpTuple, value: DpC
 }
 
 function view(bytes: Uint8Array, size: number, what: string): DataView {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`Invalid conntrack ${what}: expected a Uint8Array, got ${typeof bytes}`);
-  if (bytes.length !== size) throw new RangeError(`Invalid conntrack ${what}: expected ${size} bytes, got ${bytes.length}`);
+  if (!(bytes instanceof Uint8Array))
+    throw new TypeError(`Invalid conntrack ${what}: expected a Uint8Array, got ${typeof bytes}`);
+  if (bytes.length !== size)
+    throw new RangeError(`Invalid conntrack ${what}: expected ${size} bytes, got ${bytes.length}`);
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

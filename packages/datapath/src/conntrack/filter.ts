@@ -84,27 +84,35 @@ export interface FilterTuple {
 
 function port(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "number") throw new TypeError(`Invalid conntrack filter "${field}": expected a port number, got ${typeof value}`);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new RangeError(`Invalid conntrack filter "${field}": expected a port from 0 to 65535, got ${value}`);
+  if (typeof value !== "number")
+    throw new TypeError(`Invalid conntrack filter "${field}": expected a port number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new RangeError(`Invalid conntrack filter "${field}": expected a port from 0 to 65535, got ${value}`);
   return value;
 }
 
 function protocol(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === "number") {
-    if (!Number.isInteger(value) || value < 0 || value > 255) throw new RangeError(`Invalid conntrack filter "protocol": expected a protocol number from 0 to 255, got ${value}`);
+    if (!Number.isInteger(value) || value < 0 || value > 255)
+      throw new RangeError(
+        `Invalid conntrack filter "protocol": expected a protocol number from 0 to 255, got ${value}`,
+      );
     return value;
   }
   const names: readonly ConntrackProtocolName[] = ["TCP", "UDP", "SCTP", "ICMP", "ICMPv6"];
   if (typeof value !== "string" || !names.includes(value as ConntrackProtocolName)) {
-    throw new TypeError(`Invalid conntrack filter "protocol": expected a number or one of ${names.join(", ")}, got ${JSON.stringify(value)}`);
+    throw new TypeError(
+      `Invalid conntrack filter "protocol": expected a number or one of ${names.join(", ")}, got ${JSON.stringify(value)}`,
+    );
   }
   return IP_PROTOCOLS[value as ConntrackProtocolName];
 }
 
 function address(value: unknown, field: string): AddressMatcher | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string") throw new TypeError(`Invalid conntrack filter "${field}": expected an address or prefix, got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new TypeError(`Invalid conntrack filter "${field}": expected an address or prefix, got ${typeof value}`);
   return parseAddressMatcher(value, `conntrack filter "${field}"`);
 }
 
@@ -114,7 +122,8 @@ function address(value: unknown, field: string): AddressMatcher | undefined {
  * @internal
  */
 export function compileConntrackFilter(filter: ConntrackFilter = {}): (t: FilterTuple) => boolean {
-  if (typeof filter !== "object" || filter === null) throw new TypeError(`Invalid conntrack filter: expected an object, got ${String(filter)}`);
+  if (typeof filter !== "object" || filter === null)
+    throw new TypeError(`Invalid conntrack filter: expected an object, got ${String(filter)}`);
   const any = address(filter.address, "address");
   const src = address(filter.saddr, "saddr");
   const dst = address(filter.daddr, "daddr");
@@ -124,7 +133,9 @@ export function compileConntrackFilter(filter: ConntrackFilter = {}): (t: Filter
   const proto = protocol(filter.protocol);
   const scope = filter.scope;
   if (scope !== undefined && scope !== "ingress" && scope !== "egress") {
-    throw new TypeError(`Invalid conntrack filter "scope": expected "ingress" or "egress", got ${JSON.stringify(scope)}`);
+    throw new TypeError(
+      `Invalid conntrack filter "scope": expected "ingress" or "egress", got ${JSON.stringify(scope)}`,
+    );
   }
   const scopeNumber = scope === undefined ? undefined : scope === "ingress" ? 1 : 2;
   const family = filter.family;

@@ -50,7 +50,8 @@ export function flushConntrack(maps: ConntrackMaps, filter: ConntrackFilter = {}
     for (const chunk of scan(map)) {
       const keys: Uint8Array[] = [];
       for (let i = 0; i < chunk.count; i++) {
-        if (all || match(DpTuple.decode(chunk.keyView, i * KEY_SIZE))) keys.push(chunk.keys.subarray(i * KEY_SIZE, (i + 1) * KEY_SIZE));
+        if (all || match(DpTuple.decode(chunk.keyView, i * KEY_SIZE)))
+          keys.push(chunk.keys.subarray(i * KEY_SIZE, (i + 1) * KEY_SIZE));
       }
       deleted += deleteKeys(map, keys);
     }

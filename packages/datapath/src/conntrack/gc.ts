@@ -105,9 +105,13 @@ function collect(map: BpfMap, now: bigint): ConntrackGcMapResult {
 export function gcConntrack(maps: ConntrackMaps, options: ConntrackGcOptions = {}): ConntrackGcResult {
   const { tcp, any } = rawMaps(maps);
   const now = options.now ?? process.hrtime.bigint();
-  if (typeof now !== "bigint") throw new TypeError(`Invalid conntrack GC time: expected a bigint of nanoseconds, got ${typeof now}`);
+  if (typeof now !== "bigint")
+    throw new TypeError(`Invalid conntrack GC time: expected a bigint of nanoseconds, got ${typeof now}`);
   const t = collect(tcp, now);
   const a = collect(any, now);
-  const deleteRatio = Math.max(t.maxEntries > 0 ? t.removed / t.maxEntries : 0, a.maxEntries > 0 ? a.removed / a.maxEntries : 0);
+  const deleteRatio = Math.max(
+    t.maxEntries > 0 ? t.removed / t.maxEntries : 0,
+    a.maxEntries > 0 ? a.removed / a.maxEntries : 0,
+  );
   return { tcp: t, any: a, deleteRatio, now };
 }

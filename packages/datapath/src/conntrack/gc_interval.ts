@@ -72,8 +72,12 @@ export interface ConntrackGcIntervalOptions {
 }
 
 function ms(value: unknown, field: string): number {
-  if (typeof value !== "number") throw new TypeError(`Invalid conntrack GC interval option "${field}": expected milliseconds, got ${typeof value}`);
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`Invalid conntrack GC interval option "${field}": expected a finite number >= 0, got ${value}`);
+  if (typeof value !== "number")
+    throw new TypeError(`Invalid conntrack GC interval option "${field}": expected milliseconds, got ${typeof value}`);
+  if (!Number.isFinite(value) || value < 0)
+    throw new RangeError(
+      `Invalid conntrack GC interval option "${field}": expected a finite number >= 0, got ${value}`,
+    );
   return value;
 }
 
@@ -106,7 +110,8 @@ function round(value: number): number {
  * ```
  */
 export function nextConntrackGcInterval(options: ConntrackGcIntervalOptions): number {
-  if (typeof options !== "object" || options === null) throw new TypeError(`Invalid conntrack GC interval options: expected an object, got ${String(options)}`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`Invalid conntrack GC interval options: expected an object, got ${String(options)}`);
   if (options.fixed !== undefined) return ms(options.fixed, "fixed");
   const ratio = ms(options.deleteRatio, "deleteRatio");
   const min = ms(options.min ?? CT_GC_INTERVALS.min, "min");

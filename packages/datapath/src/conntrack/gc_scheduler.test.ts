@@ -44,7 +44,11 @@ describe("ConntrackGcScheduler", () => {
   test("ConntrackGcScheduler stops when its signal aborts", () => {
     const ac = new AbortController();
     let passes = 0;
-    const gc = new ConntrackGcScheduler(MAPS, { signal: ac.signal, interval: 1000, collect: () => (passes++, result(0)) }).start();
+    const gc = new ConntrackGcScheduler(MAPS, {
+      signal: ac.signal,
+      interval: 1000,
+      collect: () => (passes++, result(0)),
+    }).start();
     vi.advanceTimersByTime(3000);
     expect(passes).toBe(4);
     ac.abort();

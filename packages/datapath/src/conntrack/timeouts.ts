@@ -100,9 +100,12 @@ const MAX_SECONDS = 0xffff_ffff;
 export function conntrackTimeoutConstants(timeouts: ConntrackTimeouts = {}): ConntrackTimeoutConstants {
   function check(name: keyof ConntrackTimeouts): number {
     const value = timeouts[name] ?? CT_TIMEOUTS[name];
-    if (typeof value !== "number") throw new TypeError(`Invalid conntrack timeout "${name}": expected a number of seconds, got ${typeof value}`);
+    if (typeof value !== "number")
+      throw new TypeError(`Invalid conntrack timeout "${name}": expected a number of seconds, got ${typeof value}`);
     if (!Number.isInteger(value) || value < 1 || value > MAX_SECONDS) {
-      throw new RangeError(`Invalid conntrack timeout "${name}": expected whole seconds from 1 to ${MAX_SECONDS}, got ${value}`);
+      throw new RangeError(
+        `Invalid conntrack timeout "${name}": expected whole seconds from 1 to ${MAX_SECONDS}, got ${value}`,
+      );
     }
     return value;
   }

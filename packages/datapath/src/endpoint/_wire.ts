@@ -66,7 +66,8 @@ export function wireEndpoint(w: WireSpec): Wired {
     }
     const hostMac = node.links.get(host.index)?.mac;
     const mac = pod.links.get(w.ifname)?.mac;
-    if (hostMac === undefined || mac === undefined) throw new TypeError(`Cannot wire endpoint: the veth pair ${w.hostIfname} has no MAC`);
+    if (hostMac === undefined || mac === undefined)
+      throw new TypeError(`Cannot wire endpoint: the veth pair ${w.hostIfname} has no MAC`);
     return { hostIfindex: host.index, hostMac, mac };
   } catch (err) {
     node.links.delete(host.index);

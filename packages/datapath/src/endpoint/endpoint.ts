@@ -120,7 +120,13 @@ export class EndpointError extends TypeError {
    * @param problem What is wrong.
    * @param options The cause.
    */
-  constructor(action: "add" | "remove", endpoint: string, field: EndpointField, problem: string, options?: ErrorOptions) {
+  constructor(
+    action: "add" | "remove",
+    endpoint: string,
+    field: EndpointField,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
     super(`Cannot ${action} endpoint ${JSON.stringify(endpoint)}: ${field} ${problem}`, options);
     this.endpoint = endpoint;
     this.field = field;

@@ -40,7 +40,9 @@ export function parsePrefix(text: string): Prefix {
   const m = masked(p.bytes, p.prefixLength);
   const canonical = `${formatIp(m)}/${p.prefixLength}`;
   if (!m.every((b, i) => b === p.bytes[i])) {
-    throw new SyntaxError(`Invalid CIDR ${JSON.stringify(text)}: host bits are set (the prefix is ${JSON.stringify(canonical)})`);
+    throw new SyntaxError(
+      `Invalid CIDR ${JSON.stringify(text)}: host bits are set (the prefix is ${JSON.stringify(canonical)})`,
+    );
   }
   return { family: p.family, bytes: m, prefixLength: p.prefixLength, text: canonical };
 }

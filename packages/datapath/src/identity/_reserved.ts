@@ -4,5 +4,8 @@ import { RESERVED_IDENTITIES } from "./reserved.ts";
 
 /** The reserved identities with their labels, by number. */
 export const RESERVED: ReadonlyMap<number, Identity> = new Map(
-  Object.entries(RESERVED_IDENTITIES).map(([name, id]) => [id, Object.freeze({ id, labels: LabelSet.from([`reserved:${name}`]) })]),
+  Object.entries(RESERVED_IDENTITIES).map(([name, id]) => [
+    id,
+    Object.freeze({ id, labels: LabelSet.from([`reserved:${name}`]) }),
+  ]),
 );

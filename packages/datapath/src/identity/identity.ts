@@ -113,5 +113,7 @@ export function classifyIdentity(id: number): IdentityKind {
   if (Number.isInteger(id) && id > 0 && id < CLUSTER_IDENTITY_MIN) return "reserved";
   if (Number.isInteger(id) && id >= CLUSTER_IDENTITY_MIN && id <= CLUSTER_IDENTITY_MAX) return "cluster";
   if (Number.isInteger(id) && id >= CIDR_IDENTITY_MIN && id <= CIDR_IDENTITY_MAX) return "cidr";
-  throw new RangeError(`Invalid identity ${String(id)}: not in 0-255, ${CLUSTER_IDENTITY_MIN}-${CLUSTER_IDENTITY_MAX} or ${CIDR_IDENTITY_MIN}-${CIDR_IDENTITY_MAX}`);
+  throw new RangeError(
+    `Invalid identity ${String(id)}: not in 0-255, ${CLUSTER_IDENTITY_MIN}-${CLUSTER_IDENTITY_MAX} or ${CIDR_IDENTITY_MIN}-${CIDR_IDENTITY_MAX}`,
+  );
 }

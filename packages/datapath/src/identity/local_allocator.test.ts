@@ -44,7 +44,9 @@ describe("createLocalIdentityAllocator()", () => {
     for (let i = 256; i <= 65535; i++) await alloc.allocate([`k8s:n=${i}`]);
     const err = await alloc.allocate(["k8s:n=last"]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RangeError);
-    expect((err as Error).message).toBe('Cannot allocate an identity for "k8s:n=last": all label-based identities (256-65535) are in use');
+    expect((err as Error).message).toBe(
+      'Cannot allocate an identity for "k8s:n=last": all label-based identities (256-65535) are in use',
+    );
     // An existing set still resolves.
     expect((await alloc.allocate(["k8s:n=300"])).id).toBe(300);
   }, 60_000);
@@ -88,7 +90,9 @@ describe("createLocalIdentityAllocator()", () => {
 
   test("allocateCidr() rejects host bits and bad prefixes naming the CIDR", async () => {
     const alloc = createLocalIdentityAllocator();
-    await expect(alloc.allocateCidr("10.0.0.1/8")).rejects.toThrow('Invalid CIDR "10.0.0.1/8": host bits are set (the prefix is "10.0.0.0/8")');
+    await expect(alloc.allocateCidr("10.0.0.1/8")).rejects.toThrow(
+      'Invalid CIDR "10.0.0.1/8": host bits are set (the prefix is "10.0.0.0/8")',
+    );
     await expect(alloc.allocateCidr("fd00::1/64")).rejects.toThrow(/the prefix is "fd00::\/64"/);
     await expect(alloc.allocateCidr("10.0.0.0/33")).rejects.toBeInstanceOf(SyntaxError);
     await expect(alloc.allocateCidr("nope")).rejects.toBeInstanceOf(SyntaxError);
@@ -106,7 +110,9 @@ describe("createLocalIdentityAllocator()", () => {
     const web = await alloc.allocate(["k8s:app=web"]);
     const seen: IdentityEvent[] = [];
     const sub = alloc.subscribe((ev) => seen.push(ev));
-    expect(seen.map((e) => `${e.type} ${e.identity.id}`)).toEqual([...[1, 2, 3, 4, 5, 6, 7, 8, web.id].map((id) => `add ${id}`)]);
+    expect(seen.map((e) => `${e.type} ${e.identity.id}`)).toEqual([
+      ...[1, 2, 3, 4, 5, 6, 7, 8, web.id].map((id) => `add ${id}`),
+    ]);
     seen.length = 0;
     await alloc.allocate(["k8s:app=web"]); // no change: referenced again
     const db = await alloc.allocate(["k8s:app=db"]);
@@ -126,19 +132,21 @@ describe("createLocalIdentityAllocator()", () => {
 
 describe("cidrLabels()", () => {
   test("cidrLabels() lists the prefix, every shorter prefix and reserved:world", () => {
-    expect(cidrLabels("10.128.0.0/9").toStrings()).toEqual([
-      "cidr:0.0.0.0/0",
-      "cidr:10.0.0.0/7",
-      "cidr:10.0.0.0/8",
-      "cidr:10.128.0.0/9",
-      "cidr:8.0.0.0/5",
-      "cidr:8.0.0.0/6",
-      "cidr:0.0.0.0/1",
-      "cidr:0.0.0.0/2",
-      "cidr:0.0.0.0/3",
-      "cidr:0.0.0.0/4",
-      "reserved:world",
-    ].sort());
+    expect(cidrLabels("10.128.0.0/9").toStrings()).toEqual(
+      [
+        "cidr:0.0.0.0/0",
+        "cidr:10.0.0.0/7",
+        "cidr:10.0.0.0/8",
+        "cidr:10.128.0.0/9",
+        "cidr:8.0.0.0/5",
+        "cidr:8.0.0.0/6",
+        "cidr:0.0.0.0/1",
+        "cidr:0.0.0.0/2",
+        "cidr:0.0.0.0/3",
+        "cidr:0.0.0.0/4",
+        "reserved:world",
+      ].sort(),
+    );
     const v6 = cidrLabels("2001:db8::/32");
     expect(v6.size).toBe(34);
     expect(v6.has("2001-db8--0/32", "cidr")).toBe(true);

@@ -1,8 +1,20 @@
 import { LabelSet, type LabelsInput } from "../labels/label_set.ts";
-import type { IdentityAllocator, IdentityEvent, IdentityListener, Subscription, SubscribeOptions } from "./allocator.ts";
+import type {
+  IdentityAllocator,
+  IdentityEvent,
+  IdentityListener,
+  Subscription,
+  SubscribeOptions,
+} from "./allocator.ts";
 import { parsePrefix } from "./_prefix.ts";
 import { cidrLabels } from "./cidr.ts";
-import { CIDR_IDENTITY_MAX, CIDR_IDENTITY_MIN, CLUSTER_IDENTITY_MAX, CLUSTER_IDENTITY_MIN, type Identity } from "./identity.ts";
+import {
+  CIDR_IDENTITY_MAX,
+  CIDR_IDENTITY_MIN,
+  CLUSTER_IDENTITY_MAX,
+  CLUSTER_IDENTITY_MIN,
+  type Identity,
+} from "./identity.ts";
 import { RESERVED } from "./_reserved.ts";
 
 /**
@@ -189,7 +201,12 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   allocateCidr(cidr: string): Promise<Identity> {
     return settle(() => {
       const p = parsePrefix(cidr);
-      return this.#take(cidrLabels(p.text), p.text, this.#cidr, `Cannot allocate an identity for CIDR ${JSON.stringify(p.text)}`);
+      return this.#take(
+        cidrLabels(p.text),
+        p.text,
+        this.#cidr,
+        `Cannot allocate an identity for CIDR ${JSON.stringify(p.text)}`,
+      );
     });
   }
 
@@ -203,7 +220,8 @@ export class LocalIdentityAllocator implements IdentityAllocator {
   release(id: number): Promise<boolean> {
     if (RESERVED.has(id)) return Promise.resolve(false);
     const held = this.#byId.get(id);
-    if (held === undefined) return Promise.reject(new RangeError(`Cannot release identity ${String(id)}: it is not allocated`));
+    if (held === undefined)
+      return Promise.reject(new RangeError(`Cannot release identity ${String(id)}: it is not allocated`));
     if (--held.refs > 0) return Promise.resolve(false);
     this.#byId.delete(id);
     this.#byKey.delete(held.identity.labels.key);

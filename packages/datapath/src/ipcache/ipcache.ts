@@ -49,7 +49,13 @@ export class Ipcache {
 
   static #key(prefix: string): DpIpcacheKey {
     const p = parsePrefix16(prefix);
-    return { prefixlen: 32 + (p.family === 4 ? 96 + p.prefixLength : p.prefixLength), cluster_id: 0, pad: 0, family: p.family, addr: p.addr };
+    return {
+      prefixlen: 32 + (p.family === 4 ? 96 + p.prefixLength : p.prefixLength),
+      cluster_id: 0,
+      pad: 0,
+      family: p.family,
+      addr: p.addr,
+    };
   }
 
   /**
@@ -61,7 +67,13 @@ export class Ipcache {
    * @throws {SyscallError} When the map is full (E2BIG / ENOSPC).
    */
   set(prefix: string, identity: number): void {
-    this.#map.set(Ipcache.#key(prefix), { identity, flags: 0, encrypt_key: 0, pad: 0, tunnel_endpoint: new Uint8Array(16) });
+    this.#map.set(Ipcache.#key(prefix), {
+      identity,
+      flags: 0,
+      encrypt_key: 0,
+      pad: 0,
+      tunnel_endpoint: new Uint8Array(16),
+    });
   }
 
   /**

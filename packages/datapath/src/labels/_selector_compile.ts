@@ -26,7 +26,11 @@ function joinField(base: string, sub: string): string {
 }
 
 /** Splits `source:key` (or `key`, `any:key`) into a source (undefined = any) and a key, checking both. */
-function splitKey(text: string, field: string, problems: Problem[]): { source: string | undefined; key: string } | undefined {
+function splitKey(
+  text: string,
+  field: string,
+  problems: Problem[],
+): { source: string | undefined; key: string } | undefined {
   if (typeof text !== "string" || text === "") {
     problems.push({ field, message: "the key must be a non-empty string" });
     return undefined;
@@ -66,7 +70,10 @@ function checkValue(v: unknown, field: string, problems: Problem[]): v is string
 export function compileRequirements(input: unknown, base: string, problems: Problem[]): Requirement[] | undefined {
   const before = problems.length;
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    problems.push({ field: base === "" ? "(selector)" : base, message: "must be an object with matchLabels and/or matchExpressions" });
+    problems.push({
+      field: base === "" ? "(selector)" : base,
+      message: "must be an object with matchLabels and/or matchExpressions",
+    });
     return undefined;
   }
   const reqs: Requirement[] = [];
@@ -105,7 +112,10 @@ export function compileRequirements(input: unknown, base: string, problems: Prob
         const key = splitKey(r["key"] as string, `${f}.key`, problems);
         const op = r["operator"];
         if (!OPERATORS.includes(op as SelectorOperator)) {
-          problems.push({ field: `${f}.operator`, message: `must be one of ${OPERATORS.join(", ")}, got ${JSON.stringify(op)}` });
+          problems.push({
+            field: `${f}.operator`,
+            message: `must be one of ${OPERATORS.join(", ")}, got ${JSON.stringify(op)}`,
+          });
           return;
         }
         const operator = op as SelectorOperator;

@@ -43,7 +43,9 @@ describe("parseLabel()", () => {
       expect(err.name).toBe("InvalidLabelError");
       expect(err.label).toBe(text);
       expect(err.part).toBe(part);
-      expect(err.message).toMatch(new RegExp(`^Invalid label ${JSON.stringify(text).replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: `));
+      expect(err.message).toMatch(
+        new RegExp(`^Invalid label ${JSON.stringify(text).replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: `),
+      );
       expect(err.message).toMatch(message);
     });
   }

@@ -78,7 +78,11 @@ export class InvalidLabelError extends SyntaxError {
 function checkLabel(text: string, source: string, key: string, value: string): Label {
   if (source === "") throw new InvalidLabelError(text, "source", "the source is empty");
   if (!SOURCE_RE.test(source)) {
-    throw new InvalidLabelError(text, "source", `the source ${JSON.stringify(source)} must be 1-63 letters, digits, "-" or "_"`);
+    throw new InvalidLabelError(
+      text,
+      "source",
+      `the source ${JSON.stringify(source)} must be 1-63 letters, digits, "-" or "_"`,
+    );
   }
   if (key === "") throw new InvalidLabelError(text, "key", "the key is empty");
   if (!KEY_RE.test(key)) {

@@ -89,7 +89,9 @@ export class LabelSet implements Iterable<Label> {
   static from(input: LabelsInput): LabelSet {
     if (input instanceof LabelSet) return input;
     if (typeof input !== "object" || input === null) {
-      throw new TypeError(`Invalid labels: expected an array, a record or a LabelSet, got ${input === null ? "null" : typeof input}`);
+      throw new TypeError(
+        `Invalid labels: expected an array, a record or a LabelSet, got ${input === null ? "null" : typeof input}`,
+      );
     }
     const labels: Label[] = [];
     if (isIterable(input)) {
@@ -100,7 +102,8 @@ export class LabelSet implements Iterable<Label> {
       }
     } else {
       for (const [k, v] of Object.entries(input)) {
-        if (typeof v !== "string") throw new TypeError(`Invalid label ${JSON.stringify(k)}: the value must be a string, got ${typeof v}`);
+        if (typeof v !== "string")
+          throw new TypeError(`Invalid label ${JSON.stringify(k)}: the value must be a string, got ${typeof v}`);
         labels.push(parseLabel(v === "" ? k : `${k}=${v}`));
       }
     }

@@ -13,7 +13,13 @@ describe("parseSelector()", () => {
     ["matchLabels with any:", { matchLabels: { "any:tier": "back" } }, false, true, false],
     ["matchLabels of the wrong source", { matchLabels: { "k8s:tier": "back" } }, false, false, false],
     ["In", { matchExpressions: [{ key: "k8s:app", operator: "In", values: ["web", "db"] }] }, true, true, false],
-    ["NotIn (absent key matches)", { matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] }, false, true, true],
+    [
+      "NotIn (absent key matches)",
+      { matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] },
+      false,
+      true,
+      true,
+    ],
     ["Exists", { matchExpressions: [{ key: "tier", operator: "Exists" }] }, true, true, false],
     ["Exists with a source", { matchExpressions: [{ key: "k8s:tier", operator: "Exists" }] }, true, false, false],
     ["DoesNotExist", { matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, false, false, true],
@@ -53,11 +59,27 @@ describe("parseSelector()", () => {
     ["a bad matchLabels key", { matchLabels: { "k8s:a b": "x" } }, 'matchLabels["k8s:a b"]'],
     ["a bad matchLabels value", { matchLabels: { app: "a b" } }, 'matchLabels["app"]'],
     ["a non-string value", { matchLabels: { app: 1 } }, 'matchLabels["app"]'],
-    ["an unknown operator", { matchExpressions: [{ key: "a", operator: "Contains", values: ["x"] }] }, "matchExpressions[0].operator"],
-    ["In without values", { matchExpressions: [{ key: "a", operator: "In", values: [] }] }, "matchExpressions[0].values"],
-    ["Exists with values", { matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] }, "matchExpressions[0].values"],
+    [
+      "an unknown operator",
+      { matchExpressions: [{ key: "a", operator: "Contains", values: ["x"] }] },
+      "matchExpressions[0].operator",
+    ],
+    [
+      "In without values",
+      { matchExpressions: [{ key: "a", operator: "In", values: [] }] },
+      "matchExpressions[0].values",
+    ],
+    [
+      "Exists with values",
+      { matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] },
+      "matchExpressions[0].values",
+    ],
     ["an empty key", { matchExpressions: [{ key: "", operator: "Exists" }] }, "matchExpressions[0].key"],
-    ["a bad value", { matchExpressions: [{ key: "a", operator: "In", values: ["ok", "n o"] }] }, "matchExpressions[0].values[1]"],
+    [
+      "a bad value",
+      { matchExpressions: [{ key: "a", operator: "In", values: ["ok", "n o"] }] },
+      "matchExpressions[0].values[1]",
+    ],
     ["matchExpressions not an array", { matchExpressions: {} }, "matchExpressions"],
   ];
   for (const [name, sel, field] of bad) {

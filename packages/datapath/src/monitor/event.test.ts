@@ -28,11 +28,26 @@ describe("decodeMonitorEvent()", () => {
   });
 
   test.each([
-    [{ type: 2, reason: 2 }, { type: "trace", reason: "to-endpoint" }],
-    [{ type: 3, reason: 0, verdict: 1, rule_cookie: 7 }, { type: "policy-verdict", reason: "forwarded", verdict: "allow", ruleCookie: 7 }],
-    [{ type: 1, reason: 200, verdict: 9, ct: 9 }, { reason: "unknown-200", verdict: "unknown-9", ct: "unknown-9" }],
-    [{ direction: 0, ct: 2 }, { direction: "ingress", ct: "reply" }],
-    [{ family: 6, saddr: addr("fd00::1"), daddr: addr("fd00::2") }, { family: 6, saddr: "fd00::1", daddr: "fd00::2" }],
+    [
+      { type: 2, reason: 2 },
+      { type: "trace", reason: "to-endpoint" },
+    ],
+    [
+      { type: 3, reason: 0, verdict: 1, rule_cookie: 7 },
+      { type: "policy-verdict", reason: "forwarded", verdict: "allow", ruleCookie: 7 },
+    ],
+    [
+      { type: 1, reason: 200, verdict: 9, ct: 9 },
+      { reason: "unknown-200", verdict: "unknown-9", ct: "unknown-9" },
+    ],
+    [
+      { direction: 0, ct: 2 },
+      { direction: "ingress", ct: "reply" },
+    ],
+    [
+      { family: 6, saddr: addr("fd00::1"), daddr: addr("fd00::2") },
+      { family: 6, saddr: "fd00::1", daddr: "fd00::2" },
+    ],
     [{ family: 0 }, { family: undefined, saddr: undefined, daddr: undefined }],
     [{ protocol: 1, sport: 0, dport: 77 }, { icmpType: 8 }],
     [{ protocol: 1, sport: 77, dport: 0 }, { icmpType: 0 }],

@@ -158,7 +158,9 @@ export function toMonitorEvent(e: DpEvent): MonitorEvent | undefined {
  * ```
  */
 export function decodeMonitorEvent(record: Uint8Array): MonitorEvent | undefined {
-  if (!(record instanceof Uint8Array)) throw new TypeError(`Invalid monitor record: expected a Uint8Array, got ${typeof record}`);
-  if (record.length < DpEvent.size) throw new RangeError(`Invalid monitor record: ${record.length} bytes, struct dp_event needs ${DpEvent.size}`);
+  if (!(record instanceof Uint8Array))
+    throw new TypeError(`Invalid monitor record: expected a Uint8Array, got ${typeof record}`);
+  if (record.length < DpEvent.size)
+    throw new RangeError(`Invalid monitor record: ${record.length} bytes, struct dp_event needs ${DpEvent.size}`);
   return toMonitorEvent(DpEvent.decode(new DataView(record.buffer, record.byteOffset, record.byteLength), 0));
 }

@@ -17,7 +17,12 @@ const DROP_TEXT: Readonly<Record<string, string>> = {
 
 const PROTOCOLS: Readonly<Record<number, string>> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp" };
 const WITH_PORTS = new Set([6, 17, 132]);
-const ICMP_NAMES: Readonly<Record<number, string>> = { 8: "EchoRequest", 0: "EchoReply", 128: "EchoRequest", 129: "EchoReply" };
+const ICMP_NAMES: Readonly<Record<number, string>> = {
+  8: "EchoRequest",
+  0: "EchoReply",
+  128: "EchoRequest",
+  129: "EchoReply",
+};
 
 function endpointText(addr: string, family: 4 | 6, port: number | undefined): string {
   if (port === undefined) return addr;
@@ -26,7 +31,8 @@ function endpointText(addr: string, family: 4 | 6, port: number | undefined): st
 
 /** `10.0.0.1:40000 -> 10.0.0.2:80 tcp`, as cilium monitor summarises a packet. */
 function summary(e: MonitorEvent): string {
-  if (e.family === undefined || e.saddr === undefined || e.daddr === undefined) return `unparsed packet, ${e.length} bytes`;
+  if (e.family === undefined || e.saddr === undefined || e.daddr === undefined)
+    return `unparsed packet, ${e.length} bytes`;
   const ports = WITH_PORTS.has(e.protocol);
   const name = PROTOCOLS[e.protocol] ?? `proto ${e.protocol}`;
   const from = endpointText(e.saddr, e.family, ports ? e.sport : undefined);
@@ -73,7 +79,8 @@ function identities(e: MonitorEvent): string {
 export function formatMonitorEvent(event: MonitorEvent): string {
   switch (event.type) {
     case "drop": {
-      const where = event.endpointId === 0 ? "" : ` ${event.direction === "ingress" ? "to" : "from"} endpoint ${event.endpointId},`;
+      const where =
+        event.endpointId === 0 ? "" : ` ${event.direction === "ingress" ? "to" : "from"} endpoint ${event.endpointId},`;
       return `xx drop (${DROP_TEXT[event.reason] ?? event.reason})${where} ifindex ${event.ifindex}, ${identities(event)}: ${summary(event)}`;
     }
     case "trace": {

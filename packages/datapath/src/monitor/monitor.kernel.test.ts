@@ -13,8 +13,26 @@ beforeEach((t) => requireRoot(t));
 const A = { id: 1, identity: 1001, ifindex: 101 };
 const B = { id: 2, identity: 1002, ifindex: 102 };
 const FAMILIES = [
-  { name: "IPv4", family: 4, a: "10.0.1.1", b: "10.0.1.2", l3: (s: string, d: string) => ipv4({ src: s, dst: d }), echo: icmp, icmpProto: PROTO.icmp, request: 8 },
-  { name: "IPv6", family: 6, a: "fd00::1:1", b: "fd00::1:2", l3: (s: string, d: string) => ipv6({ src: s, dst: d }), echo: icmpv6, icmpProto: PROTO.icmpv6, request: 128 },
+  {
+    name: "IPv4",
+    family: 4,
+    a: "10.0.1.1",
+    b: "10.0.1.2",
+    l3: (s: string, d: string) => ipv4({ src: s, dst: d }),
+    echo: icmp,
+    icmpProto: PROTO.icmp,
+    request: 8,
+  },
+  {
+    name: "IPv6",
+    family: 6,
+    a: "fd00::1:1",
+    b: "fd00::1:2",
+    l3: (s: string, d: string) => ipv6({ src: s, dst: d }),
+    echo: icmpv6,
+    icmpProto: PROTO.icmpv6,
+    request: 128,
+  },
 ] as const;
 type Family = (typeof FAMILIES)[number];
 
@@ -24,7 +42,14 @@ function open(f: Family): TestDatapath {
   dp.addEndpoint({ ...A, ip: f.a, flags: EP_FLAG.egressEnforced });
   dp.addEndpoint({ ...B, ip: f.b });
   dp.policyEntry(A.id, { identity: B.identity, direction: "egress", protocol: PROTO.tcp, port: 80, cookie: 7 });
-  dp.policyEntry(A.id, { identity: B.identity, direction: "egress", protocol: PROTO.tcp, port: 9090, deny: true, cookie: 9 });
+  dp.policyEntry(A.id, {
+    identity: B.identity,
+    direction: "egress",
+    protocol: PROTO.tcp,
+    port: 9090,
+    deny: true,
+    cookie: 9,
+  });
   return dp;
 }
 
@@ -42,7 +67,11 @@ function send(f: Family, dp: TestDatapath): Uint8Array[] {
 }
 
 /** Reads `count` events (failing after 5 s), then checks that no more are there. */
-async function read(source: MonitorSource, count: number, options: Omit<MonitorOptions, "signal"> = {}): Promise<MonitorEvent[]> {
+async function read(
+  source: MonitorSource,
+  count: number,
+  options: Omit<MonitorOptions, "signal"> = {},
+): Promise<MonitorEvent[]> {
   const out: MonitorEvent[] = [];
   if (count > 0) {
     for await (const e of monitor(source, { ...options, signal: AbortSignal.timeout(5000) })) {
@@ -64,7 +93,8 @@ describe.each(FAMILIES)("monitor() ($name)", (f) => {
     const frames = send(f, dp);
     const after = process.hrtime.bigint();
     const events = await read(dp.events, 8);
-    for (const e of events) expect(e.timestamp >= before && e.timestamp <= after, `timestamp ${e.timestamp}`).toBe(true);
+    for (const e of events)
+      expect(e.timestamp >= before && e.timestamp <= after, `timestamp ${e.timestamp}`).toBe(true);
     const common = {
       direction: "egress",
       ct: "new",
@@ -77,14 +107,61 @@ describe.each(FAMILIES)("monitor() ($name)", (f) => {
       icmpType: undefined,
       protocol: PROTO.tcp,
     };
-    const tcpEvent = (i: number, sport: number, dport: number) => ({ ...common, sport, dport, length: frames[i]?.length });
+    const tcpEvent = (i: number, sport: number, dport: number) => ({
+      ...common,
+      sport,
+      dport,
+      length: frames[i]?.length,
+    });
     expect(events.map(({ timestamp: _t, ...rest }) => rest)).toEqual([
-      { ...tcpEvent(0, 40000, 80), type: "policy-verdict", reason: "forwarded", verdict: "allow", ruleCookie: 7, ifindex: A.ifindex },
-      { ...tcpEvent(0, 40000, 80), type: "trace", reason: "to-stack", verdict: "allow", ruleCookie: 7, ifindex: A.ifindex },
-      { ...tcpEvent(1, 40001, 8080), type: "policy-verdict", reason: "policy-default-deny", verdict: "default-deny", ruleCookie: 0, ifindex: A.ifindex },
-      { ...tcpEvent(1, 40001, 8080), type: "drop", reason: "policy-default-deny", verdict: "default-deny", ruleCookie: 0, ifindex: A.ifindex },
-      { ...tcpEvent(2, 40002, 9090), type: "policy-verdict", reason: "policy-denied", verdict: "deny", ruleCookie: 9, ifindex: A.ifindex },
-      { ...tcpEvent(2, 40002, 9090), type: "drop", reason: "policy-denied", verdict: "deny", ruleCookie: 9, ifindex: A.ifindex },
+      {
+        ...tcpEvent(0, 40000, 80),
+        type: "policy-verdict",
+        reason: "forwarded",
+        verdict: "allow",
+        ruleCookie: 7,
+        ifindex: A.ifindex,
+      },
+      {
+        ...tcpEvent(0, 40000, 80),
+        type: "trace",
+        reason: "to-stack",
+        verdict: "allow",
+        ruleCookie: 7,
+        ifindex: A.ifindex,
+      },
+      {
+        ...tcpEvent(1, 40001, 8080),
+        type: "policy-verdict",
+        reason: "policy-default-deny",
+        verdict: "default-deny",
+        ruleCookie: 0,
+        ifindex: A.ifindex,
+      },
+      {
+        ...tcpEvent(1, 40001, 8080),
+        type: "drop",
+        reason: "policy-default-deny",
+        verdict: "default-deny",
+        ruleCookie: 0,
+        ifindex: A.ifindex,
+      },
+      {
+        ...tcpEvent(2, 40002, 9090),
+        type: "policy-verdict",
+        reason: "policy-denied",
+        verdict: "deny",
+        ruleCookie: 9,
+        ifindex: A.ifindex,
+      },
+      {
+        ...tcpEvent(2, 40002, 9090),
+        type: "drop",
+        reason: "policy-denied",
+        verdict: "deny",
+        ruleCookie: 9,
+        ifindex: A.ifindex,
+      },
       {
         ...common,
         protocol: f.icmpProto,
@@ -124,10 +201,20 @@ describe.each(FAMILIES)("monitor() ($name)", (f) => {
   test("monitor() filters by event type and endpoint", async () => {
     using dp = open(f);
     send(f, dp);
-    expect((await read(dp.events, 3, { types: ["drop"] })).map((e) => e.reason)).toEqual(["policy-default-deny", "policy-denied", "policy-default-deny"]);
+    expect((await read(dp.events, 3, { types: ["drop"] })).map((e) => e.reason)).toEqual([
+      "policy-default-deny",
+      "policy-denied",
+      "policy-default-deny",
+    ]);
     // Again: the allowed connection is established now, so it meets no policy (no verdict), only the trace.
     send(f, dp);
-    expect((await read(dp.events, 4, { types: ["trace", "policy-verdict"], endpoint: A.id })).map((e) => [e.type, e.ct, e.dport])).toEqual([
+    expect(
+      (await read(dp.events, 4, { types: ["trace", "policy-verdict"], endpoint: A.id })).map((e) => [
+        e.type,
+        e.ct,
+        e.dport,
+      ]),
+    ).toEqual([
       ["trace", "established", 80],
       ["policy-verdict", "new", 8080],
       ["policy-verdict", "new", 9090],

@@ -40,16 +40,28 @@ export interface MonitorOptions {
 
 function isDpEvent(record: unknown): record is DpEvent {
   const r = record as Partial<DpEvent> | null;
-  return typeof r === "object" && r !== null && typeof r.type === "number" && r.saddr instanceof Uint8Array && r.daddr instanceof Uint8Array;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.type === "number" &&
+    r.saddr instanceof Uint8Array &&
+    r.daddr instanceof Uint8Array
+  );
 }
 
 function decode(record: unknown): MonitorEvent | undefined {
   if (record instanceof Uint8Array) return decodeMonitorEvent(record);
   if (isDpEvent(record)) return toMonitorEvent(record);
-  throw new TypeError(`Invalid monitor record: expected struct dp_event bytes or a decoded DpEvent, got ${typeof record}`);
+  throw new TypeError(
+    `Invalid monitor record: expected struct dp_event bytes or a decoded DpEvent, got ${typeof record}`,
+  );
 }
 
-async function* events(source: MonitorSource, options: MonitorOptions, types: ReadonlySet<MonitorEventType> | undefined): AsyncGenerator<MonitorEvent, void, undefined> {
+async function* events(
+  source: MonitorSource,
+  options: MonitorOptions,
+  types: ReadonlySet<MonitorEventType> | undefined,
+): AsyncGenerator<MonitorEvent, void, undefined> {
   const endpoint = options.endpoint;
   const signal = options.signal;
   for await (const record of source.records(signal === undefined ? {} : { signal })) {
@@ -87,20 +99,25 @@ async function* events(source: MonitorSource, options: MonitorOptions, types: Re
  * ```
  */
 export function monitor(source: MonitorSource, options: MonitorOptions = {}): AsyncIterable<MonitorEvent> {
-  if (typeof source?.records !== "function") throw new TypeError("Invalid monitor source: expected a ring buffer reader with records()");
+  if (typeof source?.records !== "function")
+    throw new TypeError("Invalid monitor source: expected a ring buffer reader with records()");
   let types: Set<MonitorEventType> | undefined;
   if (options.types !== undefined) {
     const known = Object.values(EVENT_TYPES) as readonly string[];
-    if (!Array.isArray(options.types)) throw new TypeError(`Invalid monitor option "types": expected an array, got ${typeof options.types}`);
+    if (!Array.isArray(options.types))
+      throw new TypeError(`Invalid monitor option "types": expected an array, got ${typeof options.types}`);
     for (const t of options.types as readonly unknown[]) {
-      if (typeof t !== "string" || !known.includes(t)) throw new TypeError(`Invalid monitor option "types": ${JSON.stringify(t)} is not one of ${known.join(", ")}`);
+      if (typeof t !== "string" || !known.includes(t))
+        throw new TypeError(`Invalid monitor option "types": ${JSON.stringify(t)} is not one of ${known.join(", ")}`);
     }
     types = new Set<MonitorEventType>(options.types);
   }
   const endpoint = options.endpoint;
   if (endpoint !== undefined) {
-    if (typeof endpoint !== "number") throw new TypeError(`Invalid monitor option "endpoint": expected an endpoint id, got ${typeof endpoint}`);
-    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint > 0xffff) throw new RangeError(`Invalid monitor option "endpoint": expected an integer from 0 to 65535, got ${endpoint}`);
+    if (typeof endpoint !== "number")
+      throw new TypeError(`Invalid monitor option "endpoint": expected an endpoint id, got ${typeof endpoint}`);
+    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint > 0xffff)
+      throw new RangeError(`Invalid monitor option "endpoint": expected an integer from 0 to 65535, got ${endpoint}`);
   }
   return events(source, options, types);
 }

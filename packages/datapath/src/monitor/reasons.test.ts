@@ -16,7 +16,10 @@ function cEnum(header: string, name: string): Map<string, number> {
   for (const part of body.split(",")) {
     const m = /^\s*(\w+)\s*=\s*(\d+)\s*$/.exec(part);
     if (m !== null) out.set(m[1] as string, Number(m[2]));
-    else if (part.trim() !== "") throw new Error(`enum ${name}: cannot read ${JSON.stringify(part.trim())} (every enumerator needs an explicit value)`);
+    else if (part.trim() !== "")
+      throw new Error(
+        `enum ${name}: cannot read ${JSON.stringify(part.trim())} (every enumerator needs an explicit value)`,
+      );
   }
   return out;
 }
@@ -45,7 +48,13 @@ const C_NAMES = {
     "default-allow": "DP_VERDICT_DEFAULT_ALLOW",
     "default-deny": "DP_VERDICT_DEFAULT_DENY",
   },
-  ct: { new: "DP_CT_NEW", established: "DP_CT_ESTABLISHED", reply: "DP_CT_REPLY", related: "DP_CT_RELATED", reopened: "DP_CT_REOPENED" },
+  ct: {
+    new: "DP_CT_NEW",
+    established: "DP_CT_ESTABLISHED",
+    reply: "DP_CT_REPLY",
+    related: "DP_CT_RELATED",
+    reopened: "DP_CT_REOPENED",
+  },
 } as const;
 
 /** The TS table as C name → number, through C_NAMES. */
@@ -75,7 +84,8 @@ describe("monitor tables", () => {
   test("DROP_REASONS has the numbers and names of bpf/datapath/README.md's reasons table", () => {
     const readme = readFileSync(`${ROOT}bpf/datapath/README.md`, "utf8");
     const rows = new Map<string, number>();
-    for (const m of readme.matchAll(/^\| (\d+) \| (?:`(DP_\w+)`|forwarded)/gm)) rows.set(m[2] ?? "DP_FORWARDED", Number(m[1]));
+    for (const m of readme.matchAll(/^\| *(\d+) *\| *(?:`(DP_\w+)`|forwarded)/gm))
+      rows.set(m[2] ?? "DP_FORWARDED", Number(m[1]));
     expect(rows).toEqual(asC(DROP_REASONS, C_NAMES.drop));
   });
 });

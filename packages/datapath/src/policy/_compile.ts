@@ -115,7 +115,15 @@ const PROTOCOLS: Readonly<Record<PolicyProtocolName, number>> = {
 };
 const ANY_WITH_PORT = [IP_PROTOCOLS.TCP, IP_PROTOCOLS.UDP, IP_PROTOCOLS.SCTP];
 
-const RULE_FIELDS = new Set(["name", "description", "endpointSelector", "ingress", "egress", "ingressDeny", "egressDeny"]);
+const RULE_FIELDS = new Set([
+  "name",
+  "description",
+  "endpointSelector",
+  "ingress",
+  "egress",
+  "ingressDeny",
+  "egressDeny",
+]);
 const SECTION_FIELDS = {
   ingress: { endpoints: "fromEndpoints", cidr: "fromCIDR", cidrSet: "fromCIDRSet", entities: "fromEntities" },
   egress: { endpoints: "toEndpoints", cidr: "toCIDR", cidrSet: "toCIDRSet", entities: "toEntities" },
@@ -206,7 +214,10 @@ function compileL4(toPorts: unknown, base: string, report: Report): L4[] | undef
       const protoName = pp["protocol"] ?? "ANY";
       const protocol = PROTOCOLS[protoName as PolicyProtocolName];
       if (typeof protoName !== "string" || !Object.hasOwn(PROTOCOLS, protoName) || protocol === undefined) {
-        report(`${pf}.protocol`, `must be one of ${Object.keys(PROTOCOLS).join(", ")}, got ${JSON.stringify(protoName)}`);
+        report(
+          `${pf}.protocol`,
+          `must be one of ${Object.keys(PROTOCOLS).join(", ")}, got ${JSON.stringify(protoName)}`,
+        );
         ok = false;
         return;
       }
@@ -250,7 +261,11 @@ function compileL4(toPorts: unknown, base: string, report: Report): L4[] | undef
           out.set(`${proto}/0/48`, { protocol: proto, port: 0, prefixLength: PREFIX_ANY_PORT });
         } else {
           for (const b of splitPortRange(port, last)) {
-            out.set(`${proto}/${b.port}/${48 + b.bits}`, { protocol: proto, port: b.port, prefixLength: PREFIX_ANY_PORT + b.bits });
+            out.set(`${proto}/${b.port}/${48 + b.bits}`, {
+              protocol: proto,
+              port: b.port,
+              prefixLength: PREFIX_ANY_PORT + b.bits,
+            });
           }
         }
       }
@@ -303,7 +318,8 @@ function compileSection(
       fail(f, "must be an object with cidr and except");
       return;
     }
-    for (const k of Object.keys(c)) if (k !== "cidr" && k !== "except") fail(`${f}.${k}`, "unknown field (expected cidr, except)");
+    for (const k of Object.keys(c))
+      if (k !== "cidr" && k !== "except") fail(`${f}.${k}`, "unknown field (expected cidr, except)");
     const p = parsePrefixAt(c["cidr"], `${f}.cidr`, fail);
     const except: Prefix[] = [];
     asArray(c["except"], `${f}.except`, fail)?.forEach((e, j) => {
@@ -363,9 +379,12 @@ export function compileRule(rule: unknown, ref: string | number, report: Report)
     ok = false;
     report(f, m);
   };
-  for (const k of Object.keys(rule)) if (!RULE_FIELDS.has(k)) fail(k, `unknown field (expected ${[...RULE_FIELDS].join(", ")})`);
-  if (rule["name"] !== undefined && (typeof rule["name"] !== "string" || rule["name"] === "")) fail("name", "must be a non-empty string");
-  if (rule["description"] !== undefined && typeof rule["description"] !== "string") fail("description", "must be a string");
+  for (const k of Object.keys(rule))
+    if (!RULE_FIELDS.has(k)) fail(k, `unknown field (expected ${[...RULE_FIELDS].join(", ")})`);
+  if (rule["name"] !== undefined && (typeof rule["name"] !== "string" || rule["name"] === ""))
+    fail("name", "must be a non-empty string");
+  if (rule["description"] !== undefined && typeof rule["description"] !== "string")
+    fail("description", "must be a string");
   let endpointSelector: Selector | undefined;
   if (rule["endpointSelector"] === undefined) fail("endpointSelector", "is required (use {} to select every endpoint)");
   else {
@@ -427,7 +446,8 @@ export function compileRules(
     const name = isObject(rule) && typeof rule["name"] === "string" && rule["name"] !== "" ? rule["name"] : undefined;
     const ref = name ?? firstIndex + i;
     if (name !== undefined) {
-      if (names.has(name)) problems.push({ rule: ref, field: "name", message: `another rule is already named ${JSON.stringify(name)}` });
+      if (names.has(name))
+        problems.push({ rule: ref, field: "name", message: `another rule is already named ${JSON.stringify(name)}` });
       names.add(name);
     }
     const compiled = compileRule(rule, ref, (field, message) => problems.push({ rule: ref, field, message }));

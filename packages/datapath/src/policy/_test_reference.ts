@@ -71,7 +71,12 @@ function cidrMatches(c: CidrRule, r: Identity): boolean {
   return !(c.except ?? []).some((e) => contains(e, r.cidr as string));
 }
 
-function peersMatch(section: IngressRule | EgressRule, egress: boolean, remote: number, identities: ReadonlyMap<number, Identity>): boolean {
+function peersMatch(
+  section: IngressRule | EgressRule,
+  egress: boolean,
+  remote: number,
+  identities: ReadonlyMap<number, Identity>,
+): boolean {
   const s = section as Record<string, unknown>;
   const eps = (s[egress ? "toEndpoints" : "fromEndpoints"] ?? []) as PolicyRule["endpointSelector"][];
   const cidrs = (s[egress ? "toCIDR" : "fromCIDR"] ?? []) as string[];
@@ -121,8 +126,12 @@ export function referenceVerdict(
   p: Packet,
 ): "allow" | "deny" {
   const selecting = rules.filter((r) => selector(r.endpointSelector).matches(labels));
-  const allow = selecting.flatMap((r) => (p.egress ? (r.egress ?? []) : (r.ingress ?? [])) as (IngressRule | EgressRule)[]);
-  const deny = selecting.flatMap((r) => (p.egress ? (r.egressDeny ?? []) : (r.ingressDeny ?? [])) as (IngressRule | EgressRule)[]);
+  const allow = selecting.flatMap(
+    (r) => (p.egress ? (r.egress ?? []) : (r.ingress ?? [])) as (IngressRule | EgressRule)[],
+  );
+  const deny = selecting.flatMap(
+    (r) => (p.egress ? (r.egressDeny ?? []) : (r.ingressDeny ?? [])) as (IngressRule | EgressRule)[],
+  );
   const matches = (s: IngressRule | EgressRule): boolean =>
     peersMatch(s, p.egress, p.remote, identities) && portsMatch(s.toPorts, p.protocol, p.port);
   if (deny.some(matches)) return "deny";

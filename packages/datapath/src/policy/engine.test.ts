@@ -31,16 +31,29 @@ async function setup(rules: PolicyRule[]): Promise<{ engine: PolicyEngine; net: 
 }
 
 function short(entries: readonly PolicyEntry[]): string[] {
-  return entries.map((e) => `${e.identity}${e.egress ? ">" : "<"}${e.protocol}/${e.port}/${e.prefixLength}${e.deny ? " deny" : ""}`);
+  return entries.map(
+    (e) => `${e.identity}${e.egress ? ">" : "<"}${e.protocol}/${e.port}/${e.prefixLength}${e.deny ? " deny" : ""}`,
+  );
 }
 
-function verdict(engine: PolicyEngine, from: number, toEndpoint: number, protocol: "TCP" | "UDP" | "ICMP" | "SCTP", port: number): string {
+function verdict(
+  engine: PolicyEngine,
+  from: number,
+  toEndpoint: number,
+  protocol: "TCP" | "UDP" | "ICMP" | "SCTP",
+  port: number,
+): string {
   return engine.explain({ from: { identity: from }, to: { endpoint: toEndpoint }, protocol, port }).verdict;
 }
 
 describe("PolicyEngine resolution", () => {
   test("an L3-only allow gives one any-protocol entry per selected identity", async () => {
-    const { engine } = await setup([{ endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: "client" } }] }] }]);
+    const { engine } = await setup([
+      {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: "client" } }] }],
+      },
+    ]);
     expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual([`${CLIENT}<0/0/40`]);
     expect(engine.endpointPolicy(1)?.ingress.enforced).toBe(true);
     expect(engine.endpointPolicy(1)?.egress.enforced).toBe(false);
@@ -54,7 +67,12 @@ describe("PolicyEngine resolution", () => {
     const { engine } = await setup([
       { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: "TCP" }, { port: 53 }] }] }] },
     ]);
-    expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual(["0<6/53/64", "0<6/80/64", "0<17/53/64", "0<132/53/64"]);
+    expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual([
+      "0<6/53/64",
+      "0<6/80/64",
+      "0<17/53/64",
+      "0<132/53/64",
+    ]);
     expect(verdict(engine, 7, 2, "TCP", 80)).toBe("allowed");
     expect(verdict(engine, 7, 2, "TCP", 81)).toBe("denied");
   });
@@ -67,22 +85,44 @@ describe("PolicyEngine resolution", () => {
 
   test("entities resolve to reserved identities, world adds CIDR identities, cluster takes the rest, all is identity 0", async () => {
     const { engine, net, host8, v6 } = await setup([
-      { name: "e", endpointSelector: { matchLabels: { app: "web" } }, egress: [{ toEntities: ["host", "remote-node"] }, { toEntities: ["world"] }] },
-      { name: "c", endpointSelector: { matchLabels: { app: "db" } }, egress: [{ toEntities: ["cluster"] }], ingress: [{ fromEntities: ["all"] }] },
+      {
+        name: "e",
+        endpointSelector: { matchLabels: { app: "web" } },
+        egress: [{ toEntities: ["host", "remote-node"] }, { toEntities: ["world"] }],
+      },
+      {
+        name: "c",
+        endpointSelector: { matchLabels: { app: "db" } },
+        egress: [{ toEntities: ["cluster"] }],
+        ingress: [{ fromEntities: ["all"] }],
+      },
     ]);
     const web = engine.endpointPolicy(1)?.egress.entries.map((e) => e.identity);
     expect(web).toEqual([1, 2, 6, net, host8, v6]);
     const db = engine.endpointPolicy(2);
-    expect(db?.egress.entries.map((e) => e.identity)).toEqual(
-      [1, 3, 4, 5, 6, 7, 8, ...Array.from({ length: 201 }, (_, i) => 300 + i)],
-    );
+    expect(db?.egress.entries.map((e) => e.identity)).toEqual([
+      1,
+      3,
+      4,
+      5,
+      6,
+      7,
+      8,
+      ...Array.from({ length: 201 }, (_, i) => 300 + i),
+    ]);
     expect(short(db?.ingress.entries ?? [])).toEqual(["0<0/0/40"]);
   });
 
   test("CIDR rules select CIDR identities inside the prefix except the excepted ones; /0 also selects world", async () => {
     const { engine, net, host8, v6 } = await setup([
-      { endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.9.0.0/16"] }] }] },
-      { endpointSelector: { matchLabels: { app: "db" } }, ingress: [{ fromCIDR: ["0.0.0.0/0"] }, { fromCIDR: ["fd00::/16"] }] },
+      {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["10.9.0.0/16"] }] }],
+      },
+      {
+        endpointSelector: { matchLabels: { app: "db" } },
+        ingress: [{ fromCIDR: ["0.0.0.0/0"] }, { fromCIDR: ["fd00::/16"] }],
+      },
     ]);
     expect(engine.endpointPolicy(1)?.ingress.entries.map((e) => e.identity)).toEqual([net]);
     expect(engine.endpointPolicy(2)?.ingress.entries.map((e) => e.identity)).toEqual([2, net, host8]);
@@ -92,9 +132,29 @@ describe("PolicyEngine resolution", () => {
 
   test("a port range is split into aligned blocks; ICMP types are ports", async () => {
     const { engine } = await setup([
-      { endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEntities: ["host"], toPorts: [{ ports: [{ port: 8000, endPort: 8080, protocol: "TCP" }, { port: 8, protocol: "ICMP" }] }] }] },
+      {
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          {
+            fromEntities: ["host"],
+            toPorts: [
+              {
+                ports: [
+                  { port: 8000, endPort: 8080, protocol: "TCP" },
+                  { port: 8, protocol: "ICMP" },
+                ],
+              },
+            ],
+          },
+        ],
+      },
     ]);
-    expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual(["1<1/8/64", "1<6/8000/58", "1<6/8064/60", "1<6/8080/64"]);
+    expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual([
+      "1<1/8/64",
+      "1<6/8000/58",
+      "1<6/8064/60",
+      "1<6/8080/64",
+    ]);
     expect(verdict(engine, 1, 1, "ICMP", 8)).toBe("allowed");
     expect(verdict(engine, 1, 1, "ICMP", 0)).toBe("denied");
     expect(verdict(engine, 1, 1, "TCP", 8081)).toBe("denied");
@@ -102,8 +162,19 @@ describe("PolicyEngine resolution", () => {
 
   test("deny beats allow: an allow inside a deny of the same identity is dropped, a wider allow stays", async () => {
     const { engine } = await setup([
-      { name: "allow", endpointSelector: {}, ingress: [{ fromEntities: ["host"], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] }, { fromEntities: ["host"] }] },
-      { name: "deny", endpointSelector: {}, ingressDeny: [{ fromEntities: ["host"], toPorts: [{ ports: [{ protocol: "TCP" }] }] }] },
+      {
+        name: "allow",
+        endpointSelector: {},
+        ingress: [
+          { fromEntities: ["host"], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] },
+          { fromEntities: ["host"] },
+        ],
+      },
+      {
+        name: "deny",
+        endpointSelector: {},
+        ingressDeny: [{ fromEntities: ["host"], toPorts: [{ ports: [{ protocol: "TCP" }] }] }],
+      },
     ]);
     expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual(["1<0/0/40", "1<6/0/48 deny"]);
     const ex = engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "TCP", port: 80 });
@@ -115,7 +186,11 @@ describe("PolicyEngine resolution", () => {
 
   test("a deny for identity 0 applies to every identity, even with an identity's allow", async () => {
     const { engine } = await setup([
-      { endpointSelector: {}, ingress: [{ fromEntities: ["host"] }], ingressDeny: [{ toPorts: [{ ports: [{ port: 22, protocol: "TCP" }] }] }] },
+      {
+        endpointSelector: {},
+        ingress: [{ fromEntities: ["host"] }],
+        ingressDeny: [{ toPorts: [{ ports: [{ port: 22, protocol: "TCP" }] }] }],
+      },
     ]);
     expect(short(engine.endpointPolicy(1)?.ingress.entries ?? [])).toEqual(["0<6/22/64 deny", "1<0/0/40"]);
     expect(verdict(engine, 1, 1, "TCP", 22)).toBe("denied");
@@ -132,7 +207,9 @@ describe("PolicyEngine resolution", () => {
   });
 
   test("reserved identities are selected by their reserved labels", async () => {
-    const { engine } = await setup([{ endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { "reserved:host": "" } }] }] }]);
+    const { engine } = await setup([
+      { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchLabels: { "reserved:host": "" } }] }] },
+    ]);
     expect(engine.endpointPolicy(1)?.ingress.entries.map((e) => e.identity)).toEqual([1]);
   });
 });
@@ -140,8 +217,18 @@ describe("PolicyEngine resolution", () => {
 describe("PolicyEngine incremental changes", () => {
   test("addIdentity() touches only endpoints whose rules select the new identity", async () => {
     const { engine } = await setup([
-      { name: "web", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEndpoints: [{ matchLabels: { role: "lb" } }], toPorts: [{ ports: [{ port: 443, protocol: "TCP" }] }] }] },
-      { name: "db", endpointSelector: { matchLabels: { app: "db" } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: "web" } }] }] },
+      {
+        name: "web",
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          { fromEndpoints: [{ matchLabels: { role: "lb" } }], toPorts: [{ ports: [{ port: 443, protocol: "TCP" }] }] },
+        ],
+      },
+      {
+        name: "db",
+        endpointSelector: { matchLabels: { app: "db" } },
+        ingress: [{ fromEndpoints: [{ matchLabels: { app: "web" } }] }],
+      },
     ]);
     expect(engine.addIdentity({ id: 9000, labels: LabelSet.from(["k8s:nothing=here"]) })).toEqual([]);
     const diffs = engine.addIdentity({ id: 9001, labels: LabelSet.from(["k8s:role=lb"]) });
@@ -160,15 +247,33 @@ describe("PolicyEngine incremental changes", () => {
 
   test("addRule() replaces by name and deleteRule() removes, with enforcement changes in the diff", async () => {
     const { engine } = await setup([]);
-    const added = engine.addRule({ name: "x", endpointSelector: { matchLabels: { app: "db" } }, egress: [{ toEntities: ["host"] }] });
+    const added = engine.addRule({
+      name: "x",
+      endpointSelector: { matchLabels: { app: "db" } },
+      egress: [{ toEntities: ["host"] }],
+    });
     expect(added).toEqual([
-      { endpointId: 2, enforcementChanged: true, enforcement: { ingress: false, egress: true }, added: [expect.objectContaining({ identity: 1, egress: true })], removed: [] },
+      {
+        endpointId: 2,
+        enforcementChanged: true,
+        enforcement: { ingress: false, egress: true },
+        added: [expect.objectContaining({ identity: 1, egress: true })],
+        removed: [],
+      },
     ]);
-    const replaced = engine.addRule({ name: "x", endpointSelector: { matchLabels: { app: "db" } }, egress: [{ toEntities: ["host"], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] }] });
-    expect(replaced.map((d) => [d.enforcementChanged, short(d.added), short(d.removed)])).toEqual([[false, ["1>6/80/64"], ["1>0/0/40"]]]);
+    const replaced = engine.addRule({
+      name: "x",
+      endpointSelector: { matchLabels: { app: "db" } },
+      egress: [{ toEntities: ["host"], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] }],
+    });
+    expect(replaced.map((d) => [d.enforcementChanged, short(d.added), short(d.removed)])).toEqual([
+      [false, ["1>6/80/64"], ["1>0/0/40"]],
+    ]);
     expect(engine.rules()).toHaveLength(1);
     const deleted = engine.deleteRule("x");
-    expect(deleted.map((d) => [d.enforcement, short(d.removed)])).toEqual([[{ ingress: false, egress: false }, ["1>6/80/64"]]]);
+    expect(deleted.map((d) => [d.enforcement, short(d.removed)])).toEqual([
+      [{ ingress: false, egress: false }, ["1>6/80/64"]],
+    ]);
     expect(() => engine.deleteRule("x")).toThrow('Cannot delete rule "x": no rule has that name');
   });
 
@@ -184,12 +289,22 @@ describe("PolicyEngine incremental changes", () => {
   });
 
   test("upsertEndpoint() with new labels re-selects rules; removeEndpoint() lists every entry it had", async () => {
-    const { engine } = await setup([{ name: "web", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEntities: ["host", "health"] }] }]);
+    const { engine } = await setup([
+      {
+        name: "web",
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [{ fromEntities: ["host", "health"] }],
+      },
+    ]);
     expect(engine.upsertEndpoint({ id: 1, identity: WEB })).toEqual([]);
     const moved = engine.upsertEndpoint({ id: 2, identity: DB, labels: ["k8s:app=web"] });
-    expect(moved.map((d) => [d.endpointId, d.enforcementChanged, short(d.added)])).toEqual([[2, true, ["1<0/0/40", "4<0/0/40"]]]);
+    expect(moved.map((d) => [d.endpointId, d.enforcementChanged, short(d.added)])).toEqual([
+      [2, true, ["1<0/0/40", "4<0/0/40"]],
+    ]);
     const gone = engine.removeEndpoint(1);
-    expect(gone.map((d) => [d.endpointId, d.enforcement, short(d.removed)])).toEqual([[1, { ingress: false, egress: false }, ["1<0/0/40", "4<0/0/40"]]]);
+    expect(gone.map((d) => [d.endpointId, d.enforcement, short(d.removed)])).toEqual([
+      [1, { ingress: false, egress: false }, ["1<0/0/40", "4<0/0/40"]],
+    ]);
     expect(engine.endpointPolicy(1)).toBeUndefined();
     expect(engine.removeEndpoint(1)).toEqual([]);
   });
@@ -220,7 +335,9 @@ describe("PolicyEngine incremental changes", () => {
   test("input errors are typed and change nothing", async () => {
     const { engine } = await setup([]);
     expect(() => engine.upsertEndpoint({ id: 70000, identity: WEB })).toThrow(RangeError);
-    expect(() => engine.upsertEndpoint({ id: 3, identity: 12345 })).toThrow("Cannot add endpoint 3: identity 12345 is unknown and no labels were given");
+    expect(() => engine.upsertEndpoint({ id: 3, identity: 12345 })).toThrow(
+      "Cannot add endpoint 3: identity 12345 is unknown and no labels were given",
+    );
     expect(() => engine.addIdentity({ id: 0, labels: LabelSet.EMPTY })).toThrow(RangeError);
     expect(() => engine.addIdentity({ id: 70000, labels: LabelSet.EMPTY })).toThrow(RangeError);
     expect(engine.endpointIds()).toEqual([1, 2]);
@@ -230,7 +347,13 @@ describe("PolicyEngine incremental changes", () => {
 describe("PolicyEngine.explain()", () => {
   test("explain() reports both directions with the rules, by name or index, from the map entries", async () => {
     const { engine } = await setup([
-      { name: "web-in", endpointSelector: { matchLabels: { app: "web" } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: "db" } }], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] }] },
+      {
+        name: "web-in",
+        endpointSelector: { matchLabels: { app: "web" } },
+        ingress: [
+          { fromEndpoints: [{ matchLabels: { app: "db" } }], toPorts: [{ ports: [{ port: 80, protocol: "TCP" }] }] },
+        ],
+      },
       { endpointSelector: { matchLabels: { app: "db" } }, egress: [{ toEntities: ["cluster"] }] },
     ]);
     const ex = engine.explain({ from: { endpoint: 2 }, to: { endpoint: 1 }, protocol: "TCP", port: 80 });
@@ -238,16 +361,31 @@ describe("PolicyEngine.explain()", () => {
     expect(ex.egress?.message).toBe(`Egress of endpoint 2 to identity ${WEB}: allowed by rule #1 egress[0]`);
     expect(ex.ingress?.message).toBe(`Ingress of endpoint 1 from identity ${DB}: allowed by rule "web-in" ingress[0]`);
     expect(ex.ingress?.entry).toEqual(engine.endpointPolicy(1)?.ingress.entries[0]);
-    const byLabels = engine.explain({ from: { labels: ["k8s:env=prod", "k8s:app=db"] }, to: { endpoint: 1 }, protocol: 6, port: 81 });
+    const byLabels = engine.explain({
+      from: { labels: ["k8s:env=prod", "k8s:app=db"] },
+      to: { endpoint: 1 },
+      protocol: 6,
+      port: 81,
+    });
     expect(byLabels.egress).toBeUndefined();
-    expect(byLabels.ingress?.message).toBe(`Ingress of endpoint 1 from identity ${DB}: denied by default (rules select the endpoint, none allows this)`);
+    expect(byLabels.ingress?.message).toBe(
+      `Ingress of endpoint 1 from identity ${DB}: denied by default (rules select the endpoint, none allows this)`,
+    );
   });
 
   test("explain() rejects unknown endpoints, labels and protocols", async () => {
     const { engine } = await setup([]);
-    expect(() => engine.explain({ from: { endpoint: 9 }, to: { endpoint: 1 }, protocol: "TCP" })).toThrow("Cannot explain: source endpoint 9 is unknown");
-    expect(() => engine.explain({ from: { labels: ["k8s:x=y"] }, to: { endpoint: 1 }, protocol: "TCP" })).toThrow(RangeError);
-    expect(() => engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "ANY" as "TCP" })).toThrow(TypeError);
-    expect(() => engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "TCP", port: 70000 })).toThrow(RangeError);
+    expect(() => engine.explain({ from: { endpoint: 9 }, to: { endpoint: 1 }, protocol: "TCP" })).toThrow(
+      "Cannot explain: source endpoint 9 is unknown",
+    );
+    expect(() => engine.explain({ from: { labels: ["k8s:x=y"] }, to: { endpoint: 1 }, protocol: "TCP" })).toThrow(
+      RangeError,
+    );
+    expect(() => engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "ANY" as "TCP" })).toThrow(
+      TypeError,
+    );
+    expect(() => engine.explain({ from: { identity: 1 }, to: { endpoint: 1 }, protocol: "TCP", port: 70000 })).toThrow(
+      RangeError,
+    );
   });
 });

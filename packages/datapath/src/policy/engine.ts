@@ -210,7 +210,15 @@ interface EndpointState {
 
 /** Collects the changes of one operation, one diff per endpoint. */
 class DiffCollector {
-  readonly #byEp = new Map<number, { before: [boolean, boolean]; ep: EndpointState; added: Map<string, PolicyEntry>; removed: Map<string, PolicyEntry> }>();
+  readonly #byEp = new Map<
+    number,
+    {
+      before: [boolean, boolean];
+      ep: EndpointState;
+      added: Map<string, PolicyEntry>;
+      removed: Map<string, PolicyEntry>;
+    }
+  >();
 
   touch(ep: EndpointState): { added: Map<string, PolicyEntry>; removed: Map<string, PolicyEntry> } {
     let d = this.#byEp.get(ep.id);
@@ -225,7 +233,9 @@ class DiffCollector {
     const out: EndpointPolicyDiff[] = [];
     for (const [id, d] of [...this.#byEp].sort((a, b) => a[0] - b[0])) {
       const gone = removedEndpoints.has(id);
-      const enforcement = gone ? { ingress: false, egress: false } : { ingress: d.ep.enforced[0], egress: d.ep.enforced[1] };
+      const enforcement = gone
+        ? { ingress: false, egress: false }
+        : { ingress: d.ep.enforced[0], egress: d.ep.enforced[1] };
       const enforcementChanged = enforcement.ingress !== d.before[0] || enforcement.egress !== d.before[1];
       if (!enforcementChanged && d.added.size === 0 && d.removed.size === 0) continue;
       out.push({
@@ -263,7 +273,14 @@ function sameValue(a: PolicyEntry, b: PolicyEntry): boolean {
 }
 
 /** Merges a contribution into an identity's entries: deny beats allow, then the earliest section's cookie. */
-function contribute(map: Map<number, PolicyEntry>, identity: number, egress: boolean, l: L4, deny: boolean, cookie: number): void {
+function contribute(
+  map: Map<number, PolicyEntry>,
+  identity: number,
+  egress: boolean,
+  l: L4,
+  deny: boolean,
+  cookie: number,
+): void {
   const k = l4Key(l);
   const old = map.get(k);
   if (old !== undefined) {
@@ -325,11 +342,15 @@ function checkEndpointId(id: unknown, action: string): number {
 
 function protocolNumber(p: PolicyExplainQuery["protocol"]): number {
   if (typeof p === "number") {
-    if (!Number.isInteger(p) || p < 1 || p > 255) throw new RangeError(`Cannot explain: the protocol must be 1-255, got ${p}`);
+    if (!Number.isInteger(p) || p < 1 || p > 255)
+      throw new RangeError(`Cannot explain: the protocol must be 1-255, got ${p}`);
     return p;
   }
   const n = (IP_PROTOCOLS as Readonly<Record<string, number>>)[p];
-  if (n === undefined || n === 0) throw new TypeError(`Cannot explain: unknown protocol ${JSON.stringify(p)} (use TCP, UDP, SCTP, ICMP, ICMPv6 or a number)`);
+  if (n === undefined || n === 0)
+    throw new TypeError(
+      `Cannot explain: unknown protocol ${JSON.stringify(p)} (use TCP, UDP, SCTP, ICMP, ICMPv6 or a number)`,
+    );
   return n;
 }
 
@@ -582,7 +603,11 @@ export class PolicyEngine {
   addRule(rule: PolicyRule): EndpointPolicyDiff[] {
     const name = typeof rule === "object" && rule !== null && typeof rule.name === "string" ? rule.name : undefined;
     const existing = name === undefined ? undefined : this.#rules.find((r) => r.compiled.rule.name === name);
-    const [compiled] = checkRules([rule], name === undefined ? "add rule" : `add rule ${JSON.stringify(name)}`, this.#nextIndex);
+    const [compiled] = checkRules(
+      [rule],
+      name === undefined ? "add rule" : `add rule ${JSON.stringify(name)}`,
+      this.#nextIndex,
+    );
     if (compiled === undefined) return [];
     if (name === undefined) this.#nextIndex++;
     const out = new DiffCollector();
@@ -605,7 +630,8 @@ export class PolicyEngine {
    */
   deleteRule(name: string): EndpointPolicyDiff[] {
     const existing = this.#rules.find((r) => r.compiled.rule.name === name);
-    if (existing === undefined) throw new RangeError(`Cannot delete rule ${JSON.stringify(name)}: no rule has that name`);
+    if (existing === undefined)
+      throw new RangeError(`Cannot delete rule ${JSON.stringify(name)}: no rule has that name`);
     this.#rules = this.#rules.filter((r) => r !== existing);
     const out = new DiffCollector();
     this.#ruleChanged([this.#uninstall(existing)], out);
@@ -706,7 +732,9 @@ export class PolicyEngine {
     else {
       const identity = this.#identities.get(endpoint.identity);
       if (identity === undefined) {
-        throw new RangeError(`Cannot add endpoint ${id}: identity ${String(endpoint.identity)} is unknown and no labels were given`);
+        throw new RangeError(
+          `Cannot add endpoint ${id}: identity ${String(endpoint.identity)} is unknown and no labels were given`,
+        );
       }
       labels = identity.labels;
     }
@@ -720,7 +748,14 @@ export class PolicyEngine {
       ep.rules.clear();
       ep.labels = labels;
     } else {
-      ep = { id, identity: endpoint.identity, labels, rules: new Set(), enforced: [false, false], entries: [new Map<number, Map<number, PolicyEntry>>(), new Map<number, Map<number, PolicyEntry>>()] };
+      ep = {
+        id,
+        identity: endpoint.identity,
+        labels,
+        rules: new Set(),
+        enforced: [false, false],
+        entries: [new Map<number, Map<number, PolicyEntry>>(), new Map<number, Map<number, PolicyEntry>>()],
+      };
       this.#endpoints.set(id, ep);
       out.touch(ep);
     }
@@ -897,10 +932,18 @@ export class PolicyEngine {
     throw new RangeError(`Cannot explain: no identity has the ${side} labels ${JSON.stringify(key)}`);
   }
 
-  #explainDir(ep: EndpointState, egress: boolean, remote: number, protocol: number, port: number): DirectionExplanation {
+  #explainDir(
+    ep: EndpointState,
+    egress: boolean,
+    remote: number,
+    protocol: number,
+    port: number,
+  ): DirectionExplanation {
     const dir = ep.entries[egress ? 1 : 0];
     const entries = [...(dir.get(remote)?.values() ?? []), ...(remote === 0 ? [] : (dir.get(0)?.values() ?? []))];
-    return explainDirection(entries, ep.id, egress, ep.enforced[egress ? 1 : 0], remote, protocol, port, (c) => this.#cookies.get(c));
+    return explainDirection(entries, ep.id, egress, ep.enforced[egress ? 1 : 0], remote, protocol, port, (c) =>
+      this.#cookies.get(c),
+    );
   }
 
   /**
@@ -918,11 +961,14 @@ export class PolicyEngine {
   explain(query: PolicyExplainQuery): PolicyExplanation {
     const protocol = protocolNumber(query.protocol);
     const port = query.port ?? 0;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`Cannot explain: the port must be 0-65535, got ${String(port)}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new RangeError(`Cannot explain: the port must be 0-65535, got ${String(port)}`);
     const from = this.#resolveRef(query.from, "source");
     const to = this.#resolveRef(query.to, "destination");
-    const egress = from.endpoint === undefined ? undefined : this.#explainDir(from.endpoint, true, to.identity, protocol, port);
-    const ingress = to.endpoint === undefined ? undefined : this.#explainDir(to.endpoint, false, from.identity, protocol, port);
+    const egress =
+      from.endpoint === undefined ? undefined : this.#explainDir(from.endpoint, true, to.identity, protocol, port);
+    const ingress =
+      to.endpoint === undefined ? undefined : this.#explainDir(to.endpoint, false, from.identity, protocol, port);
     const verdict = egress?.verdict === "denied" || ingress?.verdict === "denied" ? "denied" : "allowed";
     return { verdict, egress, ingress };
   }

@@ -34,7 +34,18 @@ function some<T>(r: Rand, list: readonly T[], max: number): T[] {
 const KEYS = ["app", "tier", "env"];
 const VALUES = ["a", "b", "c"];
 const SOURCES = ["k8s", "container"];
-const CIDRS = ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16", "192.168.1.0/24", "0.0.0.0/0", "fd00::/8", "fd00:1::/32", "fd00:1:2::/48", "::/0"];
+const CIDRS = [
+  "10.0.0.0/8",
+  "10.1.0.0/16",
+  "10.1.2.0/24",
+  "10.2.0.0/16",
+  "192.168.1.0/24",
+  "0.0.0.0/0",
+  "fd00::/8",
+  "fd00:1::/32",
+  "fd00:1:2::/48",
+  "::/0",
+];
 const ENTITIES: PolicyEntity[] = ["host", "world", "cluster", "all", "remote-node", "health", "init", "unmanaged"];
 const PORTS: PortProtocol[] = [
   { port: 80, protocol: "TCP" },
@@ -67,7 +78,9 @@ function randomSelector(r: Rand): EndpointSelector {
   const op = pick(r, ["In", "NotIn", "Exists", "DoesNotExist"] as const);
   const values = op === "In" || op === "NotIn" ? some(r, VALUES, 2).concat(pick(r, VALUES)) : undefined;
   const expr = values === undefined ? { key: key(), operator: op } : { key: key(), operator: op, values };
-  return r() < 0.3 ? { matchLabels: { [key()]: pick(r, VALUES) }, matchExpressions: [expr] } : { matchExpressions: [expr] };
+  return r() < 0.3
+    ? { matchLabels: { [key()]: pick(r, VALUES) }, matchExpressions: [expr] }
+    : { matchExpressions: [expr] };
 }
 
 function randomCidrSet(r: Rand): CidrRule {
@@ -147,13 +160,21 @@ function checkNoShadowedDeny(entries: readonly PolicyEntry[]): void {
       if (a.deny || a.identity !== d.identity || a.egress !== d.egress) continue;
       const inside =
         d.prefixLength === 40 ||
-        (a.protocol === d.protocol && a.prefixLength >= d.prefixLength && a.port >>> (64 - d.prefixLength) === d.port >>> (64 - d.prefixLength));
+        (a.protocol === d.protocol &&
+          a.prefixLength >= d.prefixLength &&
+          a.port >>> (64 - d.prefixLength) === d.port >>> (64 - d.prefixLength));
       expect(inside, `allow ${JSON.stringify(a)} inside deny ${JSON.stringify(d)}`).toBe(false);
     }
   }
 }
 
-function checkAgainstReference(engine: PolicyEngine, rules: readonly PolicyRule[], world: World, r: Rand, packets: number): number {
+function checkAgainstReference(
+  engine: PolicyEngine,
+  rules: readonly PolicyRule[],
+  world: World,
+  r: Rand,
+  packets: number,
+): number {
   let checked = 0;
   const remotes = [...world.identities.keys(), 9999, 0];
   for (const [id, labels] of world.endpoints) {
@@ -162,7 +183,12 @@ function checkAgainstReference(engine: PolicyEngine, rules: readonly PolicyRule[
     if (policy === undefined) continue;
     checkNoShadowedDeny([...policy.ingress.entries, ...policy.egress.entries]);
     for (let i = 0; i < packets; i++) {
-      const p: Packet = { remote: pick(r, remotes), egress: r() < 0.5, protocol: pick(r, PROTOCOLS), port: pick(r, PACKET_PORTS) };
+      const p: Packet = {
+        remote: pick(r, remotes),
+        egress: r() < 0.5,
+        protocol: pick(r, PROTOCOLS),
+        port: pick(r, PACKET_PORTS),
+      };
       const want = referenceVerdict(rules, labels, world.identities, p);
       const got = entryVerdict(policy, p);
       if (got !== want) {
@@ -183,7 +209,8 @@ async function randomWorld(r: Rand): Promise<{ world: World; identities: Identit
   const identities: Identity[] = [...(await alloc.list())];
   for (let i = 0; i < 14; i++) identities.push(await alloc.allocate(randomLabels(r)));
   for (const c of CIDRS) if (r() < 0.7) identities.push(await alloc.allocateCidr(c));
-  for (const c of ["10.1.2.3/32", "192.168.1.7/32", "8.8.8.8/32", "fd00:1:2::5/128"]) identities.push(await alloc.allocateCidr(c));
+  for (const c of ["10.1.2.3/32", "192.168.1.7/32", "8.8.8.8/32", "fd00:1:2::5/128"])
+    identities.push(await alloc.allocateCidr(c));
   const endpoints = new Map<number, LabelSet>();
   for (let i = 1; i <= 4; i++) endpoints.set(i, LabelSet.from(randomLabels(r)));
   return { world: { identities: new Map(identities.map((i) => [i.id, i])), endpoints }, identities };
@@ -280,7 +307,10 @@ describe("PolicyEngine incremental updates", () => {
         const x = r();
         if (x < 0.2) {
           // Reserved identities always exist; the others come and go.
-          const i = pick(r, identities.filter((x) => x.id >= 256));
+          const i = pick(
+            r,
+            identities.filter((x) => x.id >= 256),
+          );
           if (live.has(i.id)) {
             engine.removeIdentity(i.id);
             live.delete(i.id);
@@ -302,7 +332,8 @@ describe("PolicyEngine incremental updates", () => {
           engine.setRules(rules);
         } else if (x < 0.85) {
           const id = 1 + Math.floor(r() * 5);
-          const labels = r() < 0.3 && endpoints.has(id) ? (endpoints.get(id) as LabelSet) : LabelSet.from(randomLabels(r));
+          const labels =
+            r() < 0.3 && endpoints.has(id) ? (endpoints.get(id) as LabelSet) : LabelSet.from(randomLabels(r));
           engine.upsertEndpoint({ id, identity: 300 + id, labels });
           endpoints.set(id, labels);
         } else {

@@ -43,7 +43,17 @@ describe("splitPortRange()", () => {
 });
 
 function entry(partial: Partial<PolicyEntry>): PolicyEntry {
-  return { identity: 0, egress: false, protocol: 0, port: 0, prefixLength: 40, deny: false, proxyPort: 0, ruleCookie: 0, ...partial };
+  return {
+    identity: 0,
+    egress: false,
+    protocol: 0,
+    port: 0,
+    prefixLength: 40,
+    deny: false,
+    proxyPort: 0,
+    ruleCookie: 0,
+    ...partial,
+  };
 }
 
 describe("lookupPolicy()", () => {
@@ -63,9 +73,17 @@ describe("lookupPolicy()", () => {
     const anyAllow = entry({ protocol: 17, prefixLength: 48, ruleCookie: 3 });
     const idAllow = entry({ identity: 300, prefixLength: 40, ruleCookie: 4 });
     const idDeny = entry({ identity: 300, protocol: 17, port: 53, prefixLength: 64, deny: true, ruleCookie: 5 });
-    expect(lookupPolicy([anyAllow, idAllow], { identity: 300, egress: false, protocol: 17, port: 1 }).entry).toBe(idAllow);
-    expect(lookupPolicy([anyAllow, idAllow], { identity: 400, egress: false, protocol: 17, port: 1 }).entry).toBe(anyAllow);
-    expect(lookupPolicy([anyAllow, idAllow, idDeny], { identity: 300, egress: false, protocol: 17, port: 53 }).entry).toBe(idDeny);
-    expect(lookupPolicy([anyAllow, idAllow, idDeny], { identity: 400, egress: false, protocol: 17, port: 53 }).verdict).toBe("allow");
+    expect(lookupPolicy([anyAllow, idAllow], { identity: 300, egress: false, protocol: 17, port: 1 }).entry).toBe(
+      idAllow,
+    );
+    expect(lookupPolicy([anyAllow, idAllow], { identity: 400, egress: false, protocol: 17, port: 1 }).entry).toBe(
+      anyAllow,
+    );
+    expect(
+      lookupPolicy([anyAllow, idAllow, idDeny], { identity: 300, egress: false, protocol: 17, port: 53 }).entry,
+    ).toBe(idDeny);
+    expect(
+      lookupPolicy([anyAllow, idAllow, idDeny], { identity: 400, egress: false, protocol: 17, port: 53 }).verdict,
+    ).toBe("allow");
   });
 });

@@ -106,16 +106,7 @@ export interface CidrRule {
  * ```
  */
 export type PolicyEntity =
-  | "host"
-  | "world"
-  | "cluster"
-  | "all"
-  | "remote-node"
-  | "health"
-  | "init"
-  | "unmanaged"
-  | "kube-apiserver"
-  | "ingress";
+  "host" | "world" | "cluster" | "all" | "remote-node" | "health" | "init" | "unmanaged" | "kube-apiserver" | "ingress";
 
 /**
  * One ingress (or ingressDeny) section of a rule: the traffic it matches

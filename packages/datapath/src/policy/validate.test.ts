@@ -16,21 +16,111 @@ describe("validatePolicyRules()", () => {
   const cases: [string, unknown, string | number, string, RegExp][] = [
     ["a missing endpointSelector", { ingress: [] }, 0, "endpointSelector", /is required/],
     ["an unknown rule field", { name: "x", endpointSelector: {}, ingres: [] }, "x", "ingres", /unknown field/],
-    ["a bad endpointSelector", { endpointSelector: { matchLabels: { "a b": "x" } } }, 0, 'endpointSelector.matchLabels["a b"]', /Invalid label/],
-    ["a bad fromEndpoints selector", { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: "a", operator: "Has" }] }] }] }, 0, "ingress[0].fromEndpoints[0].matchExpressions[0].operator", /must be one of/],
-    ["host bits in toCIDR", { endpointSelector: {}, egress: [{ toCIDR: ["10.0.0.1/8"] }] }, 0, "egress[0].toCIDR[0]", /host bits are set \(the prefix is "10.0.0.0\/8"\)/],
-    ["an unparsable CIDR", { endpointSelector: {}, ingress: [{ fromCIDR: ["10.0.0.0/40"] }] }, 0, "ingress[0].fromCIDR[0]", /prefix length/],
-    ["an except outside its cidr", { endpointSelector: {}, ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["11.0.0.0/16"] }] }] }, 0, "ingress[0].fromCIDRSet[0].except[0]", /is not inside "10.0.0.0\/8"/],
-    ["an except of the other family", { endpointSelector: {}, ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["fd00::/8"] }] }] }, 0, "ingress[0].fromCIDRSet[0].except[0]", /is not inside/],
-    ["an unknown entity", { endpointSelector: {}, egress: [{ toEntities: ["everyone"] }] }, 0, "egress[0].toEntities[0]", /must be one of host, world/],
-    ["a from field in egress", { endpointSelector: {}, egress: [{ fromEndpoints: [{}] }] }, 0, "egress[0].fromEndpoints", /unknown field/],
-    ["an unknown protocol", { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: "tcp" }] }] }] }, 0, "ingress[0].toPorts[0].ports[0].protocol", /must be one of TCP/],
-    ["a port above 65535", { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 70000, protocol: "TCP" }] }] }] }, 0, "ingress[0].toPorts[0].ports[0].port", /0-65535/],
-    ["a named port", { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: "http", protocol: "TCP" }] }] }] }, 0, "ingress[0].toPorts[0].ports[0].port", /numeric string/],
-    ["endPort below port", { endpointSelector: {}, ingressDeny: [{ toPorts: [{ ports: [{ port: 90, endPort: 80, protocol: "TCP" }] }] }] }, 0, "ingressDeny[0].toPorts[0].ports[0].endPort", /at least port 90/],
-    ["endPort without port", { endpointSelector: {}, egress: [{ toPorts: [{ ports: [{ endPort: 80, protocol: "TCP" }] }] }] }, 0, "egress[0].toPorts[0].ports[0].endPort", /needs a port/],
-    ["an ICMP type above 255", { endpointSelector: {}, egressDeny: [{ toPorts: [{ ports: [{ port: 300, protocol: "ICMP" }] }] }] }, 0, "egressDeny[0].toPorts[0].ports[0].port", /ICMP type/],
-    ["L7 rules", { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80 }], rules: { http: [] } }] }] }, 0, "ingress[0].toPorts[0].rules", /L7 rules are not supported/],
+    [
+      "a bad endpointSelector",
+      { endpointSelector: { matchLabels: { "a b": "x" } } },
+      0,
+      'endpointSelector.matchLabels["a b"]',
+      /Invalid label/,
+    ],
+    [
+      "a bad fromEndpoints selector",
+      { endpointSelector: {}, ingress: [{ fromEndpoints: [{ matchExpressions: [{ key: "a", operator: "Has" }] }] }] },
+      0,
+      "ingress[0].fromEndpoints[0].matchExpressions[0].operator",
+      /must be one of/,
+    ],
+    [
+      "host bits in toCIDR",
+      { endpointSelector: {}, egress: [{ toCIDR: ["10.0.0.1/8"] }] },
+      0,
+      "egress[0].toCIDR[0]",
+      /host bits are set \(the prefix is "10.0.0.0\/8"\)/,
+    ],
+    [
+      "an unparsable CIDR",
+      { endpointSelector: {}, ingress: [{ fromCIDR: ["10.0.0.0/40"] }] },
+      0,
+      "ingress[0].fromCIDR[0]",
+      /prefix length/,
+    ],
+    [
+      "an except outside its cidr",
+      { endpointSelector: {}, ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["11.0.0.0/16"] }] }] },
+      0,
+      "ingress[0].fromCIDRSet[0].except[0]",
+      /is not inside "10.0.0.0\/8"/,
+    ],
+    [
+      "an except of the other family",
+      { endpointSelector: {}, ingress: [{ fromCIDRSet: [{ cidr: "10.0.0.0/8", except: ["fd00::/8"] }] }] },
+      0,
+      "ingress[0].fromCIDRSet[0].except[0]",
+      /is not inside/,
+    ],
+    [
+      "an unknown entity",
+      { endpointSelector: {}, egress: [{ toEntities: ["everyone"] }] },
+      0,
+      "egress[0].toEntities[0]",
+      /must be one of host, world/,
+    ],
+    [
+      "a from field in egress",
+      { endpointSelector: {}, egress: [{ fromEndpoints: [{}] }] },
+      0,
+      "egress[0].fromEndpoints",
+      /unknown field/,
+    ],
+    [
+      "an unknown protocol",
+      { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80, protocol: "tcp" }] }] }] },
+      0,
+      "ingress[0].toPorts[0].ports[0].protocol",
+      /must be one of TCP/,
+    ],
+    [
+      "a port above 65535",
+      { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 70000, protocol: "TCP" }] }] }] },
+      0,
+      "ingress[0].toPorts[0].ports[0].port",
+      /0-65535/,
+    ],
+    [
+      "a named port",
+      { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: "http", protocol: "TCP" }] }] }] },
+      0,
+      "ingress[0].toPorts[0].ports[0].port",
+      /numeric string/,
+    ],
+    [
+      "endPort below port",
+      { endpointSelector: {}, ingressDeny: [{ toPorts: [{ ports: [{ port: 90, endPort: 80, protocol: "TCP" }] }] }] },
+      0,
+      "ingressDeny[0].toPorts[0].ports[0].endPort",
+      /at least port 90/,
+    ],
+    [
+      "endPort without port",
+      { endpointSelector: {}, egress: [{ toPorts: [{ ports: [{ endPort: 80, protocol: "TCP" }] }] }] },
+      0,
+      "egress[0].toPorts[0].ports[0].endPort",
+      /needs a port/,
+    ],
+    [
+      "an ICMP type above 255",
+      { endpointSelector: {}, egressDeny: [{ toPorts: [{ ports: [{ port: 300, protocol: "ICMP" }] }] }] },
+      0,
+      "egressDeny[0].toPorts[0].ports[0].port",
+      /ICMP type/,
+    ],
+    [
+      "L7 rules",
+      { endpointSelector: {}, ingress: [{ toPorts: [{ ports: [{ port: 80 }], rules: { http: [] } }] }] },
+      0,
+      "ingress[0].toPorts[0].rules",
+      /L7 rules are not supported/,
+    ],
     ["a non-array section", { endpointSelector: {}, ingress: {} }, 0, "ingress", /must be an array/],
     ["an empty name", { name: "", endpointSelector: {} }, 0, "name", /non-empty/],
   ];
@@ -61,7 +151,9 @@ describe("validatePolicyRules()", () => {
   test("PolicyValidationError's message names the first problem and counts the others", () => {
     let err: unknown;
     try {
-      validatePolicyRules([{ name: "web", endpointSelector: {}, ingress: [{ fromEntities: ["x" as "all", "y" as "all"] }] }]);
+      validatePolicyRules([
+        { name: "web", endpointSelector: {}, ingress: [{ fromEntities: ["x" as "all", "y" as "all"] }] },
+      ]);
     } catch (e) {
       err = e;
     }
@@ -77,16 +169,39 @@ describe("validatePolicyRules()", () => {
         {
           name: "all-forms",
           description: "text",
-          endpointSelector: { matchLabels: { "k8s:app": "web" }, matchExpressions: [{ key: "env", operator: "Exists" }] },
+          endpointSelector: {
+            matchLabels: { "k8s:app": "web" },
+            matchExpressions: [{ key: "env", operator: "Exists" }],
+          },
           ingress: [
-            { fromEndpoints: [{}], toPorts: [{ ports: [{ port: "80", protocol: "TCP" }, { port: 8000, endPort: 8080 }] }] },
-            { fromCIDR: ["10.0.0.0/8", "fd00::/8", "192.168.0.1"], fromCIDRSet: [{ cidr: "0.0.0.0/0", except: ["10.0.0.0/8"] }] },
+            {
+              fromEndpoints: [{}],
+              toPorts: [
+                {
+                  ports: [
+                    { port: "80", protocol: "TCP" },
+                    { port: 8000, endPort: 8080 },
+                  ],
+                },
+              ],
+            },
+            {
+              fromCIDR: ["10.0.0.0/8", "fd00::/8", "192.168.0.1"],
+              fromCIDRSet: [{ cidr: "0.0.0.0/0", except: ["10.0.0.0/8"] }],
+            },
             { fromEntities: ["host", "world", "cluster", "all", "remote-node", "health", "init", "unmanaged"] },
             { toPorts: [{}] },
             {},
           ],
-          egress: [{ toEndpoints: [{ matchLabels: { app: "db" } }], toPorts: [{ ports: [{ port: 8, protocol: "ICMP" }, { protocol: "ICMPv6" }] }] }],
-          ingressDeny: [{ fromEntities: ["world"], toPorts: [{ ports: [{ port: 22, endPort: 0, protocol: "SCTP" }] }] }],
+          egress: [
+            {
+              toEndpoints: [{ matchLabels: { app: "db" } }],
+              toPorts: [{ ports: [{ port: 8, protocol: "ICMP" }, { protocol: "ICMPv6" }] }],
+            },
+          ],
+          ingressDeny: [
+            { fromEntities: ["world"], toPorts: [{ ports: [{ port: 22, endPort: 0, protocol: "SCTP" }] }] },
+          ],
           egressDeny: [{ toCIDRSet: [{ cidr: "fd00::/8" }] }],
         },
       ]),
@@ -105,7 +220,9 @@ describe("validatePolicyRules()", () => {
         { name: "c", endpointSelector: {}, egress: [{ toCIDR: ["1.2.3.4/8"] }] },
       ]),
     ).toThrow(PolicyValidationError);
-    expect(() => engine.addRule({ name: "a", endpointSelector: { matchLabels: { "": "x" } } })).toThrow(PolicyValidationError);
+    expect(() => engine.addRule({ name: "a", endpointSelector: { matchLabels: { "": "x" } } })).toThrow(
+      PolicyValidationError,
+    );
     expect(engine.endpointPolicy(1)).toEqual(before);
     expect(engine.rules()).toEqual(rulesBefore);
   });

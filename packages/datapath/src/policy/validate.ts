@@ -77,7 +77,8 @@ export class PolicyValidationError extends TypeError {
   constructor(problems: readonly PolicyProblem[], action = "apply rules") {
     const first = problems[0] ?? { rule: "?", field: "?", message: "invalid" };
     const ruleText = typeof first.rule === "number" ? `rule #${first.rule}` : `rule ${JSON.stringify(first.rule)}`;
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
+    const more =
+      problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
     super(`Cannot ${action}: ${ruleText}: ${first.field}: ${first.message}${more}`);
     this.rule = first.rule;
     this.field = first.field;
@@ -106,7 +107,8 @@ export class PolicyValidationError extends TypeError {
  * ```
  */
 export function validatePolicyRules(rules: readonly PolicyRule[]): void {
-  if (!Array.isArray(rules)) throw new TypeError(`Cannot validate rules: expected an array of rules, got ${typeof rules}`);
+  if (!Array.isArray(rules))
+    throw new TypeError(`Cannot validate rules: expected an array of rules, got ${typeof rules}`);
   const { problems } = compileRules(rules);
   if (problems.length > 0) throw new PolicyValidationError(problems, "validate rules");
 }

@@ -4,7 +4,15 @@
 // generated from the objects, and small writers for endpoints, ipcache
 // prefixes and policy entries in the layouts of bpf/include/dp/.
 import { type BpfProgram, parseIp, parseMac } from "@dp/core";
-import type { DeletableMap, HashMap, HashOfMaps, LruHashMap, PerCpuArrayMap, PerCpuHashMap, RingBuffer } from "@dp/maps";
+import type {
+  DeletableMap,
+  HashMap,
+  HashOfMaps,
+  LruHashMap,
+  PerCpuArrayMap,
+  PerCpuHashMap,
+  RingBuffer,
+} from "@dp/maps";
 import type {
   DpCtEntry,
   DpEndpointInfo,
@@ -24,11 +32,12 @@ import { DEFAULT_OBJECT_DIR, loadDatapath, type LoadedDatapath, type PolicyMap }
 const BUILD: string = DEFAULT_OBJECT_DIR;
 
 /** The object files, for oracles such as `bpftool prog loadall`. */
-export const OBJECTS: { readonly from_container: string; readonly to_container: string; readonly from_netdev: string } = {
-  from_container: `${BUILD}from_container.o`,
-  to_container: `${BUILD}to_container.o`,
-  from_netdev: `${BUILD}from_netdev.o`,
-};
+export const OBJECTS: { readonly from_container: string; readonly to_container: string; readonly from_netdev: string } =
+  {
+    from_container: `${BUILD}from_container.o`,
+    to_container: `${BUILD}to_container.o`,
+    from_netdev: `${BUILD}from_netdev.o`,
+  };
 
 /** `enum dp_drop_reason` (bpf/include/dp/events.h). */
 export const DROP = {

@@ -7,7 +7,16 @@ import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { readCollectionSpec } from "@dp/core";
 import { generateBindings } from "@dp/maps";
-import { DpCtEntry, DpEndpointInfo, DpEndpointKey, DpEvent, DpIpcacheKey, DpPolicyKey, DpPolicyValue, DpTuple } from "../_gen/datapath.ts";
+import {
+  DpCtEntry,
+  DpEndpointInfo,
+  DpEndpointKey,
+  DpEvent,
+  DpIpcacheKey,
+  DpPolicyKey,
+  DpPolicyValue,
+  DpTuple,
+} from "../_gen/datapath.ts";
 
 const ROOT = new URL("../../../../", import.meta.url).pathname;
 
@@ -24,10 +33,20 @@ describe("generated bindings", () => {
 
   test.each(["to_container", "from_netdev"])("%s.o declares the same maps as from_container.o", (name) => {
     const maps = (file: string): Record<string, unknown> =>
-      Object.fromEntries([...readCollectionSpec(`${ROOT}bpf/build/datapath/${file}.o`).maps].map(([n, m]) => [n, m.spec]));
+      Object.fromEntries(
+        [...readCollectionSpec(`${ROOT}bpf/build/datapath/${file}.o`).maps].map(([n, m]) => [n, m.spec]),
+      );
     const ours = maps("from_container");
     const theirs = maps(name);
-    expect(Object.keys(theirs).filter((n) => n.startsWith("dp_")).sort()).toEqual(Object.keys(ours).filter((n) => n.startsWith("dp_")).sort());
+    expect(
+      Object.keys(theirs)
+        .filter((n) => n.startsWith("dp_"))
+        .sort(),
+    ).toEqual(
+      Object.keys(ours)
+        .filter((n) => n.startsWith("dp_"))
+        .sort(),
+    );
     for (const n of Object.keys(ours).filter((k) => k.startsWith("dp_"))) expect(theirs[n], n).toEqual(ours[n]);
   });
 
@@ -41,6 +60,15 @@ describe("generated bindings", () => {
       policyKey: DpPolicyKey.size,
       policyValue: DpPolicyValue.size,
       event: DpEvent.size,
-    }).toEqual({ tuple: 40, ct: 64, endpointKey: 20, endpoint: 24, ipcacheKey: 24, policyKey: 12, policyValue: 24, event: 80 });
+    }).toEqual({
+      tuple: 40,
+      ct: 64,
+      endpointKey: 20,
+      endpoint: 24,
+      ipcacheKey: 24,
+      policyKey: 12,
+      policyValue: 24,
+      event: 80,
+    });
   });
 });

@@ -40,8 +40,26 @@ beforeAll(() => {
 afterAll(() => ns?.close());
 
 const FAMILIES = [
-  { name: "IPv4", a: "10.0.1.1", b: "10.0.1.2", world: "0.0.0.0/0", icmpProto: PROTO.icmp, echo: 8, unreach: 3, l3: "ipv4" },
-  { name: "IPv6", a: "fd00::1:1", b: "fd00::1:2", world: "::/0", icmpProto: PROTO.icmpv6, echo: 128, unreach: 1, l3: "ipv6" },
+  {
+    name: "IPv4",
+    a: "10.0.1.1",
+    b: "10.0.1.2",
+    world: "0.0.0.0/0",
+    icmpProto: PROTO.icmp,
+    echo: 8,
+    unreach: 3,
+    l3: "ipv4",
+  },
+  {
+    name: "IPv6",
+    a: "fd00::1:1",
+    b: "fd00::1:2",
+    world: "::/0",
+    icmpProto: PROTO.icmpv6,
+    echo: 128,
+    unreach: 1,
+    l3: "ipv6",
+  },
 ] as const;
 type Family = (typeof FAMILIES)[number];
 type Pod = "A" | "B";
@@ -79,7 +97,9 @@ function send(dp: TestDatapath, from: Pod, bytes: Uint8Array): [string | undefin
   const dst = from === "A" ? B : A;
   const egress = testRun(dp.fromContainer, bytes, { ctx: { ingressIfindex: src.ifindex } }).verdict;
   if (egress !== "TC_ACT_OK") return [egress, undefined];
-  const ingress = (ns as TestNetns).run(() => testRun(dp.toContainer, bytes, { ctx: { ifindex: dst.ifindex } })).verdict;
+  const ingress = (ns as TestNetns).run(() =>
+    testRun(dp.toContainer, bytes, { ctx: { ifindex: dst.ifindex } }),
+  ).verdict;
   return [egress, ingress];
 }
 
@@ -91,17 +111,32 @@ function expectExpiry(expires: bigint | undefined, before: bigint, seconds: numb
   const after = process.hrtime.bigint();
   expect(expires).toBeDefined();
   const e = expires as bigint;
-  expect(e >= before + BigInt(seconds) * SEC && e <= after + BigInt(seconds) * SEC, `expires ${e} vs now ${after} + ${seconds} s`).toBe(true);
+  expect(
+    e >= before + BigInt(seconds) * SEC && e <= after + BigInt(seconds) * SEC,
+    `expires ${e} vs now ${after} + ${seconds} s`,
+  ).toBe(true);
 }
 
 describe.each(FAMILIES)("conntrack ($name)", (f) => {
-  const tuple = (sport: number, dport: number, nexthdr: number = PROTO.tcp) => ({ saddr: f.a, daddr: f.b, sport, dport, nexthdr });
+  const tuple = (sport: number, dport: number, nexthdr: number = PROTO.tcp) => ({
+    saddr: f.a,
+    daddr: f.b,
+    sport,
+    dport,
+    nexthdr,
+  });
 
   test("a reply passes without policy: the SYN creates the entries, the SYN-ACK is a reply", () => {
     using dp = open(f);
     expect(send(dp, "A", tcpFrame(f, "A", 40000, 80, ["syn"]))).toEqual(PASS);
-    expect(dp.ctEntry(tuple(40000, 80), SCOPE.egress)).toMatchObject({ src_identity: A.identity, state: CT_STATE.synSent });
-    expect(dp.ctEntry(tuple(40000, 80), SCOPE.ingress)).toMatchObject({ src_identity: A.identity, state: CT_STATE.synSent });
+    expect(dp.ctEntry(tuple(40000, 80), SCOPE.egress)).toMatchObject({
+      src_identity: A.identity,
+      state: CT_STATE.synSent,
+    });
+    expect(dp.ctEntry(tuple(40000, 80), SCOPE.ingress)).toMatchObject({
+      src_identity: A.identity,
+      state: CT_STATE.synSent,
+    });
     expect(dp.events.drain().map((e) => [e.type, e.verdict, e.ct])).toEqual([
       [EVENT.policyVerdict, VERDICT.allow, CT.new],
       [EVENT.policyVerdict, VERDICT.allow, CT.new],
@@ -112,7 +147,10 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     expect(dp.ctEntries("tcp")).toHaveLength(2);
     // The same packet as a new connection from B is denied.
     expect(send(dp, "B", tcpFrame(f, "B", 81, 40000, ["syn", "ack"]))).toEqual(["TC_ACT_SHOT", undefined]);
-    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({ reason: DROP.policyDefault, ct: CT.new });
+    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({
+      reason: DROP.policyDefault,
+      ct: CT.new,
+    });
   });
 
   test("TCP moves SYN_SENT → ESTABLISHED → closing on FIN, with counters and lifetimes", () => {
@@ -122,7 +160,13 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     send(dp, "A", tcpFrame(f, "A", 40001, 80, ["syn"]));
     for (const scope of scopes) {
       const e = dp.ctEntry(tuple(40001, 80), scope);
-      expect(e).toMatchObject({ state: CT_STATE.synSent, flags: 0, tx_packets: 1n, rx_packets: 0n, tx_flags_seen: 0x02 });
+      expect(e).toMatchObject({
+        state: CT_STATE.synSent,
+        flags: 0,
+        tx_packets: 1n,
+        rx_packets: 0n,
+        tx_flags_seen: 0x02,
+      });
       expectExpiry(e?.expires, before, 60);
       expect(e?.created).toBeGreaterThanOrEqual(before);
     }
@@ -151,7 +195,11 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     }
     expect(send(dp, "B", tcpFrame(f, "B", 80, 40001, ["fin", "ack"]))).toEqual(PASS);
     const e = dp.ctEntry(tuple(40001, 80), SCOPE.egress);
-    expect(e).toMatchObject({ flags: CT_FLAG.seenNonSyn | CT_FLAG.txClosing | CT_FLAG.rxClosing, tx_packets: 4n, rx_packets: 2n });
+    expect(e).toMatchObject({
+      flags: CT_FLAG.seenNonSyn | CT_FLAG.txClosing | CT_FLAG.rxClosing,
+      tx_packets: 4n,
+      rx_packets: 2n,
+    });
     expect(e?.tx_bytes).toBe(BigInt(frame.length) * 4n);
     // Only the two SYNs of the new connection went through policy.
     expect(dp.events.drain().filter((ev) => ev.type === EVENT.policyVerdict)).toHaveLength(2);
@@ -164,7 +212,10 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     const before = process.hrtime.bigint();
     expect(send(dp, "B", tcpFrame(f, "B", 80, 40002, ["rst"]))).toEqual(PASS);
     const e = dp.ctEntry(tuple(40002, 80), SCOPE.egress);
-    expect(e).toMatchObject({ state: CT_STATE.closing, flags: CT_FLAG.seenNonSyn | CT_FLAG.txClosing | CT_FLAG.rxClosing | CT_FLAG.rst });
+    expect(e).toMatchObject({
+      state: CT_STATE.closing,
+      flags: CT_FLAG.seenNonSyn | CT_FLAG.txClosing | CT_FLAG.rxClosing | CT_FLAG.rst,
+    });
     expectExpiry(e?.expires, before, 10);
     dp.events.drain();
     expect(send(dp, "A", tcpFrame(f, "A", 40002, 80, ["syn"]))).toEqual(PASS);
@@ -172,7 +223,11 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
       [EVENT.policyVerdict, CT.reopened],
       [EVENT.policyVerdict, CT.reopened],
     ]);
-    expect(dp.ctEntry(tuple(40002, 80), SCOPE.egress)).toMatchObject({ state: CT_STATE.synSent, flags: 0, tx_packets: 1n });
+    expect(dp.ctEntry(tuple(40002, 80), SCOPE.egress)).toMatchObject({
+      state: CT_STATE.synSent,
+      flags: 0,
+      tx_packets: 1n,
+    });
   });
 
   test("lifetimes come from the dp_ct_timeout_* settings", () => {
@@ -198,10 +253,14 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     expect(send(dp, "B", packet(eth(), ip(f, f.b, f.a), udp({ sport: 53, dport: 40004 }), "a"))).toEqual(PASS);
     expect(dp.ctEntry(tuple(40004, 53, PROTO.udp), SCOPE.egress)).toMatchObject({ rx_packets: 1n });
 
-    const echo = (type: "echoRequest" | "echoReply"): Layer => (f.l3 === "ipv4" ? icmp({ type, id: 77, seq: 1 }) : icmpv6({ type, id: 77, seq: 1 }));
+    const echo = (type: "echoRequest" | "echoReply"): Layer =>
+      f.l3 === "ipv4" ? icmp({ type, id: 77, seq: 1 }) : icmpv6({ type, id: 77, seq: 1 });
     expect(send(dp, "A", packet(eth(), ip(f, f.a, f.b), echo("echoRequest"), "ping"))).toEqual(PASS);
     // An echo request's tuple has sport 0 and dport = id.
-    expect(dp.ctEntry(tuple(0, 77, f.icmpProto), SCOPE.egress)).toMatchObject({ state: CT_STATE.established, tx_packets: 1n });
+    expect(dp.ctEntry(tuple(0, 77, f.icmpProto), SCOPE.egress)).toMatchObject({
+      state: CT_STATE.established,
+      tx_packets: 1n,
+    });
     expect(send(dp, "B", packet(eth(), ip(f, f.b, f.a), echo("echoReply"), "ping"))).toEqual(PASS);
     expect(dp.ctEntry(tuple(0, 77, f.icmpProto), SCOPE.ingress)).toMatchObject({ rx_packets: 1n });
     expect(dp.ctEntries("any")).toHaveLength(4);
@@ -221,7 +280,10 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     expect(send(dp, "B", error(80))).toEqual(PASS);
     expect(dp.events.drain()).toEqual([]);
     expect(send(dp, "B", error(81))).toEqual(["TC_ACT_SHOT", undefined]);
-    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({ reason: DROP.policyDefault, protocol: f.icmpProto });
+    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({
+      reason: DROP.policyDefault,
+      protocol: f.icmpProto,
+    });
   });
 
   test("an ICMP error about a reply (sent back to the responder) is related too", () => {
@@ -244,7 +306,14 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
     const syn = tcpFrame(f, "A", 40007, 80, ["syn"]);
     expect(send(dp, "A", syn)).toEqual(["TC_ACT_SHOT", undefined]);
     const drop = dp.events.drain().find((e) => e.type === EVENT.drop);
-    expect(drop).toMatchObject({ reason: DROP.ctMapFull, direction: DIR.egress, endpoint_id: A.id, verdict: VERDICT.allow, sport: 40007, dport: 80 });
+    expect(drop).toMatchObject({
+      reason: DROP.ctMapFull,
+      direction: DIR.egress,
+      endpoint_id: A.id,
+      verdict: VERDICT.allow,
+      sport: 40007,
+      dport: 80,
+    });
     expect(dp.metric(DROP.ctMapFull, DIR.egress)).toEqual({ packets: 1n, bytes: BigInt(syn.length) });
     expect(dp.ctEntries("tcp")).toHaveLength(2);
     // Tracked connections go on.

@@ -38,7 +38,10 @@ describe.each(FAMILIES)("from_container ($name)", (f) => {
     expect(testRun(dp.fromContainer, unknown, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_SHOT");
     // The same packet on B's own interface passes.
     expect(testRun(dp.fromContainer, spoofed, { ctx: { ingressIfindex: B.ifindex } }).verdict).toBe("TC_ACT_OK");
-    expect(dp.metric(DROP.invalidSource, DIR.egress)).toEqual({ packets: 2n, bytes: BigInt(spoofed.length + unknown.length) });
+    expect(dp.metric(DROP.invalidSource, DIR.egress)).toEqual({
+      packets: 2n,
+      bytes: BigInt(spoofed.length + unknown.length),
+    });
     const drops = dp.events.drain().filter((e) => e.type === EVENT.drop);
     expect(drops.map((e) => [e.reason, e.ifindex])).toEqual([
       [DROP.invalidSource, A.ifindex],
@@ -119,7 +122,12 @@ describe.each(FAMILIES)("from_container ($name)", (f) => {
     using dp = new TestDatapath({ hostRouting: "bpf", trace: true });
     setup(f, dp);
     const frames = [
-      packet(eth({ src: A.mac, dst: A.nodeMac }), l3(f, f.a, f.b), tcp({ sport: 40001, dport: 80, flags: ["syn"] }), "hi"),
+      packet(
+        eth({ src: A.mac, dst: A.nodeMac }),
+        l3(f, f.a, f.b),
+        tcp({ sport: 40001, dport: 80, flags: ["syn"] }),
+        "hi",
+      ),
       packet(eth({ src: A.mac, dst: A.nodeMac }), l3(f, f.a, f.b), udp({ sport: 40001, dport: 53 }), "hi"),
     ];
     for (const frame of frames) {
@@ -159,7 +167,12 @@ describe.each(FAMILIES)("from_container ($name)", (f) => {
     expect(testRun(dp.fromContainer, allowed, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_REDIRECT");
     expect(testRun(dp.fromContainer, denied, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_SHOT");
     const drop = dp.events.drain().find((e) => e.type === EVENT.drop);
-    expect(drop).toMatchObject({ reason: DROP.policyDefault, direction: DIR.ingress, endpoint_id: B.id, src_identity: A.identity });
+    expect(drop).toMatchObject({
+      reason: DROP.policyDefault,
+      direction: DIR.ingress,
+      endpoint_id: B.id,
+      src_identity: A.identity,
+    });
     expect(dp.metric(DROP.policyDefault, DIR.ingress).packets).toBe(1n);
     expect(dp.metric(DROP.forwarded, DIR.egress).packets).toBe(2n);
     expect(dp.metric(DROP.forwarded, DIR.ingress).packets).toBe(1n);
@@ -172,7 +185,10 @@ describe.each(FAMILIES)("from_container ($name)", (f) => {
     const result = testRun(dp.fromContainer, frame, { ctx: { ingressIfindex: A.ifindex } });
     expect(result.verdict).toBe("TC_ACT_OK");
     expectRewrite(frame, result.packet, {});
-    expect(dp.events.drain().find((e) => e.type === EVENT.trace)).toMatchObject({ reason: TRACE.toStack, dst_identity: ID.host });
+    expect(dp.events.drain().find((e) => e.type === EVENT.trace)).toMatchObject({
+      reason: TRACE.toStack,
+      dst_identity: ID.host,
+    });
   });
 });
 
@@ -180,7 +196,12 @@ describe("from_container control traffic", () => {
   test("from_container passes ARP and IPv6 neighbour discovery without an endpoint, and drops other L3", () => {
     using dp = new TestDatapath();
     const arp = packet(eth({ type: 0x0806 }), new Uint8Array(28));
-    const ns = packet(eth(), ipv6({ src: "fe80::1", dst: "ff02::1:ff00:2", hopLimit: 255 }), icmpv6({ type: 135 }), new Uint8Array(20));
+    const ns = packet(
+      eth(),
+      ipv6({ src: "fe80::1", dst: "ff02::1:ff00:2", hopLimit: 255 }),
+      icmpv6({ type: 135 }),
+      new Uint8Array(20),
+    );
     const other = packet(eth({ type: 0x88cc }), new Uint8Array(40));
     expect(testRun(dp.fromContainer, arp, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_OK");
     expect(testRun(dp.fromContainer, ns, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_OK");
@@ -203,19 +224,37 @@ describe.each(FAMILIES)("from_container with BPF host routing through the FIB ($
     using ns = netns({ label: "dpfib" });
     const { a: hostVeth, b: uplink } = vethPair(ns, ns);
     const v4 = f.name === "IPv4";
-    ns.exec("sh", ["-c", v4 ? "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding" : "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"]);
-    ns.exec("ip", ["addr", "add", v4 ? "192.0.2.1/24" : "2001:db8::1/64", "dev", uplink.name, ...(v4 ? [] : ["nodad"])]);
+    ns.exec("sh", [
+      "-c",
+      v4 ? "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding" : "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
+    ]);
+    ns.exec("ip", [
+      "addr",
+      "add",
+      v4 ? "192.0.2.1/24" : "2001:db8::1/64",
+      "dev",
+      uplink.name,
+      ...(v4 ? [] : ["nodad"]),
+    ]);
     const neighbour = "02:00:00:00:99:07";
     ns.exec("ip", ["neigh", "replace", f.outside, "lladdr", neighbour, "nud", "permanent", "dev", uplink.name]);
-    const uplinkMac = (JSON.parse(ns.exec("ip", ["-j", "link", "show", uplink.name])) as { address: string }[])[0]?.address;
+    const uplinkMac = (JSON.parse(ns.exec("ip", ["-j", "link", "show", uplink.name])) as { address: string }[])[0]
+      ?.address;
 
     using dp = new TestDatapath({ hostRouting: "bpf", trace: true });
     dp.addEndpoint({ ...A, ifindex: hostVeth.index, ip: f.a });
     dp.setIpcache(v4 ? "0.0.0.0/0" : "::/0", ID.world);
     const unresolved = v4 ? "192.0.2.8" : "2001:db8::8";
     const unrouted = v4 ? "203.0.113.9" : "2001:db8:ffff::9";
-    const frame = (dst: string): Uint8Array => packet(eth({ src: A.mac, dst: A.nodeMac }), l3(f, f.a, dst), tcp({ sport: 40100, dport: 443, flags: ["syn"] }), "x");
-    const run = (bytes: Uint8Array) => ns.run(() => testRun(dp.fromContainer, bytes, { ctx: { ingressIfindex: hostVeth.index } }));
+    const frame = (dst: string): Uint8Array =>
+      packet(
+        eth({ src: A.mac, dst: A.nodeMac }),
+        l3(f, f.a, dst),
+        tcp({ sport: 40100, dport: 443, flags: ["syn"] }),
+        "x",
+      );
+    const run = (bytes: Uint8Array) =>
+      ns.run(() => testRun(dp.fromContainer, bytes, { ctx: { ingressIfindex: hostVeth.index } }));
     const ttl = v4 ? { ipv4: { ttl: 63 } } : { ipv6: { hopLimit: 63 } };
 
     const resolved = run(frame(f.outside));

@@ -4,7 +4,19 @@
 import { beforeEach, describe, expect, test } from "vitest";
 import { requireRoot } from "@dp/core/testing";
 import { eth, expectRewrite, ipv4, ipv6, type Layer, packet, tcp, testRun, udp } from "@dp/hooks";
-import { CT, DIR, DROP, EP_FLAG, EVENT, ID, PROTO, TestDatapath, type TestDatapathOptions, TRACE, VERDICT } from "./_datapath.ts";
+import {
+  CT,
+  DIR,
+  DROP,
+  EP_FLAG,
+  EVENT,
+  ID,
+  PROTO,
+  TestDatapath,
+  type TestDatapathOptions,
+  TRACE,
+  VERDICT,
+} from "./_datapath.ts";
 
 beforeEach((t) => requireRoot(t));
 
@@ -48,7 +60,11 @@ describe.each(FAMILIES)("from_netdev ($name)", (f) => {
     ]);
     const denied = packet(eth(), ip(f, f.outside, f.a), tcp({ sport: 50000, dport: 22, flags: ["syn"] }));
     expect(run(dp, denied).verdict).toBe("TC_ACT_SHOT");
-    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({ reason: DROP.policyDefault, direction: DIR.ingress, ifindex: UPLINK });
+    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({
+      reason: DROP.policyDefault,
+      direction: DIR.ingress,
+      ifindex: UPLINK,
+    });
   });
 
   test("from_netdev lets the reply of a pod's own connection in without policy", () => {
@@ -57,7 +73,10 @@ describe.each(FAMILIES)("from_netdev ($name)", (f) => {
     // Conntrack records the query before delivery; the FIB lookup then fails (A's
     // interface does not exist in this test), which drops it as DP_DROP_FIB_FAIL.
     expect(testRun(dp.fromContainer, query, { ctx: { ingressIfindex: A.ifindex } }).verdict).toBe("TC_ACT_SHOT");
-    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({ reason: DROP.fibFail, direction: DIR.egress });
+    expect(dp.events.drain().find((e) => e.type === EVENT.drop)).toMatchObject({
+      reason: DROP.fibFail,
+      direction: DIR.egress,
+    });
     const answer = packet(eth(), ip(f, f.outside, f.a), udp({ sport: 53, dport: 40000 }), "a");
     expect(run(dp, answer).verdict).toBe("TC_ACT_REDIRECT");
     expect(dp.events.drain().map((e) => [e.type, e.ct])).toEqual([[EVENT.trace, CT.reply]]);

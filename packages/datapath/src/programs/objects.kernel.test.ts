@@ -26,12 +26,12 @@ describe("bpf/datapath objects", () => {
     expect(dp.fromContainer.type).toBe("schedCls");
     expect(dp.toContainer.type).toBe("schedCls");
     expect(dp.fromNetdev.type).toBe("schedCls");
-    expect([dp.endpoints.map.maxEntries, dp.policy.map.maxEntries, dp.ctTcp.map.maxEntries, dp.ctAny.map.maxEntries]).toEqual([
-      65535,
-      65535,
-      1 << 20,
-      1 << 18,
-    ]);
+    expect([
+      dp.endpoints.map.maxEntries,
+      dp.policy.map.maxEntries,
+      dp.ctTcp.map.maxEntries,
+      dp.ctAny.map.maxEntries,
+    ]).toEqual([65535, 65535, 1 << 20, 1 << 18]);
     expect(dp.ipcache.map.maxEntries).toBe(512 * 1024);
   });
 });

@@ -24,7 +24,10 @@ function open(): TestDatapath {
 }
 
 /** Runs a frame and returns the verdict with what the events say the parser saw. */
-function run(dp: TestDatapath, bytes: Uint8Array): { verdict: string | undefined; seen: number[] | undefined; drop: number | undefined } {
+function run(
+  dp: TestDatapath,
+  bytes: Uint8Array,
+): { verdict: string | undefined; seen: number[] | undefined; drop: number | undefined } {
   const verdict = testRun(dp.fromContainer, bytes, { ctx: { ingressIfindex: A.ifindex } }).verdict;
   const events = dp.events.drain();
   const v = events.find((e) => e.type === EVENT.policyVerdict);
@@ -37,7 +40,9 @@ function run(dp: TestDatapath, bytes: Uint8Array): { verdict: string | undefined
 
 /** The bytes of a TCP segment (with a checksum valid for these addresses). */
 function tcpSegment(src: string, dst: string, dport: number): Uint8Array {
-  const whole = src.includes(":") ? packet(ipv6({ src, dst }), tcp({ sport: 5555, dport, flags: ["syn"] })) : packet(ipv4({ src, dst }), tcp({ sport: 5555, dport, flags: ["syn"] }));
+  const whole = src.includes(":")
+    ? packet(ipv6({ src, dst }), tcp({ sport: 5555, dport, flags: ["syn"] }))
+    : packet(ipv4({ src, dst }), tcp({ sport: 5555, dport, flags: ["syn"] }));
   return whole.subarray(src.includes(":") ? 40 : 20);
 }
 
@@ -61,7 +66,9 @@ describe("parsing", () => {
       seen: [PROTO.tcp, 5555, 80, VERDICT.allow],
       drop: undefined,
     });
-    expect(run(dp, packet(eth(), ipv4({ ...V4, options }), tcp({ sport: 5555, dport: 81, flags: ["syn"] })))).toMatchObject({
+    expect(
+      run(dp, packet(eth(), ipv4({ ...V4, options }), tcp({ sport: 5555, dport: 81, flags: ["syn"] }))),
+    ).toMatchObject({
       verdict: "TC_ACT_SHOT",
       seen: [PROTO.tcp, 5555, 81, VERDICT.defaultDeny],
     });
@@ -71,32 +78,83 @@ describe("parsing", () => {
     using dp = open();
     const first = packet(eth(), ipv4({ ...V4, mf: true, id: 7 }), tcp({ sport: 5555, dport: 80, flags: ["syn"] }));
     expect(run(dp, first)).toMatchObject({ verdict: "TC_ACT_OK", seen: [PROTO.tcp, 5555, 80, VERDICT.allow] });
-    expect(dp.frag.get({ saddr: addr16(V4.src), daddr: addr16(V4.dst), id: 7, nexthdr: PROTO.tcp, family: 4, pad: new Uint8Array(2) })).toMatchObject({ sport: 5555, dport: 80 });
+    expect(
+      dp.frag.get({
+        saddr: addr16(V4.src),
+        daddr: addr16(V4.dst),
+        id: 7,
+        nexthdr: PROTO.tcp,
+        family: 4,
+        pad: new Uint8Array(2),
+      }),
+    ).toMatchObject({ sport: 5555, dport: 80 });
     // Same datagram: the first fragment's connection, so conntrack passes it without a verdict.
     const later = packet(eth(), ipv4({ ...V4, id: 7, fragmentOffset: 3, protocol: PROTO.tcp }), new Uint8Array(24));
     expect(run(dp, later)).toEqual({ verdict: "TC_ACT_OK", seen: undefined, drop: undefined });
-    expect(dp.ctEntry({ saddr: V4.src, daddr: V4.dst, sport: 5555, dport: 80, nexthdr: PROTO.tcp }, SCOPE.egress)?.tx_packets).toBe(2n);
+    expect(
+      dp.ctEntry({ saddr: V4.src, daddr: V4.dst, sport: 5555, dport: 80, nexthdr: PROTO.tcp }, SCOPE.egress)
+        ?.tx_packets,
+    ).toBe(2n);
     const orphan = packet(eth(), ipv4({ ...V4, id: 8, fragmentOffset: 3, protocol: PROTO.tcp }), new Uint8Array(24));
-    expect(run(dp, orphan)).toEqual({ verdict: "TC_ACT_SHOT", seen: [PROTO.tcp, 0, 0, VERDICT.defaultDeny], drop: DROP.policyDefault });
+    expect(run(dp, orphan)).toEqual({
+      verdict: "TC_ACT_SHOT",
+      seen: [PROTO.tcp, 0, 0, VERDICT.defaultDeny],
+      drop: DROP.policyDefault,
+    });
   });
 
   test("IPv6 extension headers (hop-by-hop, destination options, fragment) are walked to TCP", () => {
     using dp = open();
     const chain = (dport: number, id: number): Uint8Array =>
-      packet(eth(), ipv6({ ...V6, nextHeader: 0 }), ext(60), ext(44), fragment(PROTO.tcp, 0, true, id), tcpSegment(V6.src, V6.dst, dport));
-    const later = (id: number): Uint8Array => packet(eth(), ipv6({ ...V6, nextHeader: 44 }), fragment(PROTO.tcp, 2, false, id), new Uint8Array(24));
-    expect(run(dp, chain(80, 1))).toEqual({ verdict: "TC_ACT_OK", seen: [PROTO.tcp, 5555, 80, VERDICT.allow], drop: undefined });
-    expect(run(dp, chain(81, 2))).toMatchObject({ verdict: "TC_ACT_SHOT", seen: [PROTO.tcp, 5555, 81, VERDICT.defaultDeny] });
+      packet(
+        eth(),
+        ipv6({ ...V6, nextHeader: 0 }),
+        ext(60),
+        ext(44),
+        fragment(PROTO.tcp, 0, true, id),
+        tcpSegment(V6.src, V6.dst, dport),
+      );
+    const later = (id: number): Uint8Array =>
+      packet(eth(), ipv6({ ...V6, nextHeader: 44 }), fragment(PROTO.tcp, 2, false, id), new Uint8Array(24));
+    expect(run(dp, chain(80, 1))).toEqual({
+      verdict: "TC_ACT_OK",
+      seen: [PROTO.tcp, 5555, 80, VERDICT.allow],
+      drop: undefined,
+    });
+    expect(run(dp, chain(81, 2))).toMatchObject({
+      verdict: "TC_ACT_SHOT",
+      seen: [PROTO.tcp, 5555, 81, VERDICT.defaultDeny],
+    });
     // Later fragments: of the allowed datagram (conntrack), of the denied one (policy), of none.
     expect(run(dp, later(1))).toEqual({ verdict: "TC_ACT_OK", seen: undefined, drop: undefined });
-    expect(run(dp, later(2))).toMatchObject({ verdict: "TC_ACT_SHOT", seen: [PROTO.tcp, 5555, 81, VERDICT.defaultDeny] });
+    expect(run(dp, later(2))).toMatchObject({
+      verdict: "TC_ACT_SHOT",
+      seen: [PROTO.tcp, 5555, 81, VERDICT.defaultDeny],
+    });
     expect(run(dp, later(3))).toMatchObject({ verdict: "TC_ACT_SHOT", seen: [PROTO.tcp, 0, 0, VERDICT.defaultDeny] });
   });
 
   test("more than four IPv6 extension headers make an invalid packet", () => {
     using dp = open();
-    const four = packet(eth(), ipv6({ ...V6, nextHeader: 0 }), ext(60), ext(60), ext(60), ext(PROTO.tcp), tcpSegment(V6.src, V6.dst, 80));
-    const five = packet(eth(), ipv6({ ...V6, nextHeader: 0 }), ext(60), ext(60), ext(60), ext(60), ext(PROTO.tcp), tcpSegment(V6.src, V6.dst, 80));
+    const four = packet(
+      eth(),
+      ipv6({ ...V6, nextHeader: 0 }),
+      ext(60),
+      ext(60),
+      ext(60),
+      ext(PROTO.tcp),
+      tcpSegment(V6.src, V6.dst, 80),
+    );
+    const five = packet(
+      eth(),
+      ipv6({ ...V6, nextHeader: 0 }),
+      ext(60),
+      ext(60),
+      ext(60),
+      ext(60),
+      ext(PROTO.tcp),
+      tcpSegment(V6.src, V6.dst, 80),
+    );
     expect(run(dp, four)).toMatchObject({ verdict: "TC_ACT_OK", seen: [PROTO.tcp, 5555, 80, VERDICT.allow] });
     expect(run(dp, five)).toEqual({ verdict: "TC_ACT_SHOT", seen: undefined, drop: DROP.invalidPacket });
     expect(dp.metric(DROP.invalidPacket, DIR.egress).packets).toBe(1n);

@@ -23,8 +23,26 @@ afterAll(() => ns?.close());
 const A = { id: 1, identity: 1001, ifindex: 101 };
 const B = { id: 2, identity: 1002 };
 const FAMILIES = [
-  { name: "IPv4", a: "10.0.1.1", b: "10.0.1.2", outside: "192.0.2.7", world: "0.0.0.0/0", icmp: PROTO.icmp, echo: 8, other: 13 },
-  { name: "IPv6", a: "fd00::1:1", b: "fd00::1:2", outside: "2001:db8::7", world: "::/0", icmp: PROTO.icmpv6, echo: 128, other: 139 },
+  {
+    name: "IPv4",
+    a: "10.0.1.1",
+    b: "10.0.1.2",
+    outside: "192.0.2.7",
+    world: "0.0.0.0/0",
+    icmp: PROTO.icmp,
+    echo: 8,
+    other: 13,
+  },
+  {
+    name: "IPv6",
+    a: "fd00::1:1",
+    b: "fd00::1:2",
+    outside: "2001:db8::7",
+    world: "::/0",
+    icmp: PROTO.icmpv6,
+    echo: 128,
+    other: 139,
+  },
 ] as const;
 type Family = (typeof FAMILIES)[number];
 type Direction = "egress" | "ingress";
@@ -53,7 +71,12 @@ function frame(f: Family, dir: Direction, probe: Probe): Uint8Array {
 
 function setup(f: Family, dp: TestDatapath, dir: Direction, enforced: boolean): void {
   dp.addEndpoint({ ...A, ip: f.a, flags: enforced && dir === "egress" ? EP_FLAG.egressEnforced : 0 });
-  dp.addEndpoint({ ...B, ifindex: vethIndex, ip: f.b, flags: enforced && dir === "ingress" ? EP_FLAG.ingressEnforced : 0 });
+  dp.addEndpoint({
+    ...B,
+    ifindex: vethIndex,
+    ip: f.b,
+    flags: enforced && dir === "ingress" ? EP_FLAG.ingressEnforced : 0,
+  });
   dp.setIpcache(f.world, ID.world);
 }
 
@@ -178,14 +201,21 @@ describe.each(FAMILIES)("policy ($name)", (f) => {
       setup(f, dp, dir, enforced);
       const local = dir === "egress" ? A : B;
       const peer = dir === "egress" ? B.identity : A.identity;
-      const entries = c.entries.map((e) => ({ ...e, identity: e.identity === "peer" ? peer : e.identity, direction: dir }));
+      const entries = c.entries.map((e) => ({
+        ...e,
+        identity: e.identity === "peer" ? peer : e.identity,
+        direction: dir,
+      }));
       for (const e of entries) dp.policyEntry(local.id, e);
       // An entry for the other direction never applies.
-      if (entries.length > 0) dp.policyEntry(local.id, { identity: peer, direction: dir === "egress" ? "ingress" : "egress" });
+      if (entries.length > 0)
+        dp.policyEntry(local.id, { identity: peer, direction: dir === "egress" ? "ingress" : "egress" });
       const counts = entries.map(() => 0n);
       for (const probe of c.probes) {
         const bytes = frame(f, dir, probe);
-        expect(run(dp, dir, bytes), `${probe.proto} ${probe.port} ${probe.remote ?? "peer"}`).toBe(probe.pass ? "TC_ACT_OK" : "TC_ACT_SHOT");
+        expect(run(dp, dir, bytes), `${probe.proto} ${probe.port} ${probe.remote ?? "peer"}`).toBe(
+          probe.pass ? "TC_ACT_OK" : "TC_ACT_SHOT",
+        );
         const events = dp.events.drain();
         const verdict = events.find((e) => e.type === EVENT.policyVerdict);
         const matched = probe.match === undefined ? undefined : entries[probe.match];

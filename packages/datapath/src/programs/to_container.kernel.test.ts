@@ -25,8 +25,26 @@ afterAll(() => ns?.close());
 
 const CIDR_ID = (1 << 24) + 1;
 const FAMILIES = [
-  { name: "IPv4", b: "10.0.1.2", c: "10.0.1.3", host: "10.0.0.1", cidr: "192.0.2.0/24", inCidr: "192.0.2.5", world: "198.51.100.1", all: "0.0.0.0/0" },
-  { name: "IPv6", b: "fd00::1:2", c: "fd00::1:3", host: "fd00::1", cidr: "2001:db8::/32", inCidr: "2001:db8::5", world: "2001:db9::1", all: "::/0" },
+  {
+    name: "IPv4",
+    b: "10.0.1.2",
+    c: "10.0.1.3",
+    host: "10.0.0.1",
+    cidr: "192.0.2.0/24",
+    inCidr: "192.0.2.5",
+    world: "198.51.100.1",
+    all: "0.0.0.0/0",
+  },
+  {
+    name: "IPv6",
+    b: "fd00::1:2",
+    c: "fd00::1:3",
+    host: "fd00::1",
+    cidr: "2001:db8::/32",
+    inCidr: "2001:db8::5",
+    world: "2001:db9::1",
+    all: "::/0",
+  },
 ] as const;
 type Family = (typeof FAMILIES)[number];
 
@@ -107,13 +125,22 @@ describe.each(FAMILIES)("to_container ($name)", (f) => {
     for (const p of probes) {
       expect(run(dp, packet(eth(), ip(f, p.src, f.b), p.l4)).verdict, p.src).toBe(p.pass ? "TC_ACT_OK" : "TC_ACT_SHOT");
       const verdict = dp.events.drain().find((e) => e.type === EVENT.policyVerdict);
-      expect(verdict).toMatchObject({ src_identity: p.identity, rule_cookie: p.cookie, verdict: p.pass ? VERDICT.allow : VERDICT.defaultDeny });
+      expect(verdict).toMatchObject({
+        src_identity: p.identity,
+        rule_cookie: p.cookie,
+        verdict: p.pass ? VERDICT.allow : VERDICT.defaultDeny,
+      });
     }
   });
 
   test("to_container passes neighbour discovery and ARP without an endpoint", () => {
     using dp = open(f);
-    const na = packet(eth(), ipv6({ src: "fe80::1", dst: "fe80::2", hopLimit: 255 }), icmpv6({ type: 136 }), new Uint8Array(20));
+    const na = packet(
+      eth(),
+      ipv6({ src: "fe80::1", dst: "fe80::2", hopLimit: 255 }),
+      icmpv6({ type: 136 }),
+      new Uint8Array(20),
+    );
     const arp = packet(eth({ type: 0x0806 }), new Uint8Array(28));
     expect(run(dp, na).verdict).toBe("TC_ACT_OK");
     expect(run(dp, arp).verdict).toBe("TC_ACT_OK");

@@ -2,7 +2,14 @@
 // runs the model's operation and returns the response's fields, with the
 // element names of EC2's XML (as @aws-sdk/client-ec2's schemas read them).
 
-import { type AttachmentRecord, type Ec2Model, type EniRecord, type InstanceRecord, OWNER_ID, type SubnetRecord } from "./_ec2_model.ts";
+import {
+  type AttachmentRecord,
+  type Ec2Model,
+  type EniRecord,
+  type InstanceRecord,
+  OWNER_ID,
+  type SubnetRecord,
+} from "./_ec2_model.ts";
 import { FakeEc2Fault } from "./_fault.ts";
 import type { QueryParams } from "./_query.ts";
 import type { XmlFields, XmlValue } from "./_xml.ts";
@@ -25,7 +32,10 @@ function tagFilter(tags: Readonly<Record<string, string>>, name: string): readon
 /** Glob match as EC2 filters do (`*` and `?`). */
 function matches(pattern: string, value: string): boolean {
   if (!pattern.includes("*") && !pattern.includes("?")) return pattern === value;
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${re}$`).test(value);
 }
 
@@ -42,7 +52,12 @@ function applyFilters<T>(items: readonly T[], params: QueryParams, fields: Filte
 }
 
 /** `MaxResults` / `NextToken` paging; EC2 refuses `MaxResults` together with explicit ids. */
-function page<T>(items: readonly T[], params: QueryParams, limits: { readonly min: number; readonly max: number }, idsGiven: boolean): { items: T[]; nextToken: string | undefined } {
+function page<T>(
+  items: readonly T[],
+  params: QueryParams,
+  limits: { readonly min: number; readonly max: number },
+  idsGiven: boolean,
+): { items: T[]; nextToken: string | undefined } {
   const max = params.int("MaxResults");
   const token = params.get("NextToken");
   let start = 0;
@@ -53,17 +68,27 @@ function page<T>(items: readonly T[], params: QueryParams, limits: { readonly mi
   }
   if (max === undefined) return { items: items.slice(start), nextToken: undefined };
   if (idsGiven) {
-    throw new FakeEc2Fault("InvalidParameterCombination", "The parameter MaxResults cannot be used with the parameter specifying ids");
+    throw new FakeEc2Fault(
+      "InvalidParameterCombination",
+      "The parameter MaxResults cannot be used with the parameter specifying ids",
+    );
   }
   if (max < limits.min || max > limits.max) {
-    throw new FakeEc2Fault("InvalidParameterValue", `Value (${max}) for parameter maxResults is invalid. Expecting a value between ${limits.min} and ${limits.max}.`);
+    throw new FakeEc2Fault(
+      "InvalidParameterValue",
+      `Value (${max}) for parameter maxResults is invalid. Expecting a value between ${limits.min} and ${limits.max}.`,
+    );
   }
   const end = start + max;
   return { items: items.slice(start, end), nextToken: end < items.length ? `fake-page-${end}` : undefined };
 }
 
 /** Resources named by id: every id must exist (EC2's `…NotFound`). */
-function byIds<T extends { readonly id: string }>(all: readonly T[], ids: readonly string[], lookup: (id: string) => T): T[] {
+function byIds<T extends { readonly id: string }>(
+  all: readonly T[],
+  ids: readonly string[],
+  lookup: (id: string) => T,
+): T[] {
   if (ids.length === 0) return [...all];
   for (const id of ids) lookup(id);
   return all.filter((x) => ids.includes(x.id));
@@ -194,7 +219,8 @@ function instanceXml(model: Ec2Model, i: InstanceRecord): XmlFields {
     instanceId: i.id,
     imageId: "ami-00000000000000001",
     instanceState: { code: 16, name: "running" },
-    privateDnsName: primary?.ips[0] === undefined ? undefined : `ip-${primary.ips[0].replaceAll(".", "-")}.ec2.internal`,
+    privateDnsName:
+      primary?.ips[0] === undefined ? undefined : `ip-${primary.ips[0].replaceAll(".", "-")}.ec2.internal`,
     instanceType: i.type,
     launchTime: i.launchTime,
     placement: { availabilityZone: i.availabilityZone, tenancy: "default" },
@@ -250,7 +276,12 @@ const ACTIONS: Readonly<Record<string, Action>> = {
       ids,
       (id) => ({ id, r: model.instanceRecord(id) }),
     ).map((x) => x.r);
-    const { items, nextToken } = page(applyFilters(all, params, instanceFilter(model)), params, { min: 5, max: 1000 }, ids.length > 0);
+    const { items, nextToken } = page(
+      applyFilters(all, params, instanceFilter(model)),
+      params,
+      { min: 5, max: 1000 },
+      ids.length > 0,
+    );
     return {
       reservationSet: items.map((i) => ({
         reservationId: `r-${i.id.slice(2)}`,
@@ -265,14 +296,24 @@ const ACTIONS: Readonly<Record<string, Action>> = {
   DescribeNetworkInterfaces(model, params) {
     const ids = params.list("NetworkInterfaceId");
     const all = byIds(model.eniRecords(), ids, (id) => model.eniRecord(id));
-    const { items, nextToken } = page(applyFilters(all, params, eniFilter(model)), params, { min: 5, max: 1000 }, ids.length > 0);
+    const { items, nextToken } = page(
+      applyFilters(all, params, eniFilter(model)),
+      params,
+      { min: 5, max: 1000 },
+      ids.length > 0,
+    );
     return { networkInterfaceSet: items.map((e) => eniXml(model, e)), nextToken };
   },
 
   DescribeSubnets(model, params) {
     const ids = params.list("SubnetId");
     const all = byIds(model.subnetRecords(), ids, (id) => model.subnetRecord(id));
-    const { items, nextToken } = page(applyFilters(all, params, subnetFilter(model)), params, { min: 5, max: 1000 }, false);
+    const { items, nextToken } = page(
+      applyFilters(all, params, subnetFilter(model)),
+      params,
+      { min: 5, max: 1000 },
+      false,
+    );
     return { subnetSet: items.map((s) => subnetXml(model, s)), nextToken };
   },
 
@@ -283,7 +324,11 @@ const ACTIONS: Readonly<Record<string, Action>> = {
     }
     const vpc = model.vpc();
     const all = applyFilters([vpc], params, (v, name) =>
-      name === "vpc-id" ? [v.id] : name === "cidr" || name === "cidr-block-association.cidr-block" ? v.cidrs : undefined,
+      name === "vpc-id"
+        ? [v.id]
+        : name === "cidr" || name === "cidr-block-association.cidr-block"
+          ? v.cidrs
+          : undefined,
     );
     return {
       vpcSet: all.map((v) => ({
@@ -323,7 +368,9 @@ const ACTIONS: Readonly<Record<string, Action>> = {
           maximumNetworkInterfaces: t.maxEnis,
           maximumNetworkCards: 1,
           defaultNetworkCardIndex: 0,
-          networkCards: [{ networkCardIndex: 0, networkPerformance: "Up to 10 Gigabit", maximumNetworkInterfaces: t.maxEnis }],
+          networkCards: [
+            { networkCardIndex: 0, networkPerformance: "Up to 10 Gigabit", maximumNetworkInterfaces: t.maxEnis },
+          ],
           ipv4AddressesPerInterface: t.ipv4PerEni,
           ipv6AddressesPerInterface: t.ipv6PerEni,
           ipv6Supported: t.ipv6PerEni > 0,
@@ -336,7 +383,11 @@ const ACTIONS: Readonly<Record<string, Action>> = {
 
   AssignPrivateIpAddresses(model, params) {
     const eniId = params.required("NetworkInterfaceId");
-    const added = model.assignPrivateIpAddresses(eniId, params.int("SecondaryPrivateIpAddressCount") ?? 0, params.list("PrivateIpAddress"));
+    const added = model.assignPrivateIpAddresses(
+      eniId,
+      params.int("SecondaryPrivateIpAddressCount") ?? 0,
+      params.list("PrivateIpAddress"),
+    );
     return {
       networkInterfaceId: eniId,
       assignedPrivateIpAddressesSet: added.map((privateIpAddress) => ({ privateIpAddress })),
@@ -364,8 +415,13 @@ const ACTIONS: Readonly<Record<string, Action>> = {
 
   AttachNetworkInterface(model, params) {
     const deviceIndex = params.int("DeviceIndex");
-    if (deviceIndex === undefined) throw new FakeEc2Fault("MissingParameter", "The request must contain the parameter deviceIndex");
-    const a = model.attachNetworkInterface(params.required("NetworkInterfaceId"), params.required("InstanceId"), deviceIndex);
+    if (deviceIndex === undefined)
+      throw new FakeEc2Fault("MissingParameter", "The request must contain the parameter deviceIndex");
+    const a = model.attachNetworkInterface(
+      params.required("NetworkInterfaceId"),
+      params.required("InstanceId"),
+      deviceIndex,
+    );
     return { attachmentId: a.id, networkCardIndex: 0 };
   },
 
@@ -401,6 +457,7 @@ export const FAKE_EC2_ACTIONS: readonly string[] = Object.keys(ACTIONS);
  */
 export function runAction(model: Ec2Model, action: string, params: QueryParams): XmlFields {
   const run = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
-  if (run === undefined) throw new FakeEc2Fault("InvalidAction", `The action ${action} is not valid for this web service.`);
+  if (run === undefined)
+    throw new FakeEc2Fault("InvalidAction", `The action ${action} is not valid for this web service.`);
   return run(model, params);
 }

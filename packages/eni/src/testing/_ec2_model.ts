@@ -108,7 +108,8 @@ function macOf(n: number): string {
 
 function checkCidr(cidr: string): Cidr4 {
   const net = parseCidr4(cidr);
-  if (net === undefined) throw new SyntaxError(`Invalid CIDR ${JSON.stringify(cidr)}: expected an IPv4 network such as "10.0.0.0/24"`);
+  if (net === undefined)
+    throw new SyntaxError(`Invalid CIDR ${JSON.stringify(cidr)}: expected an IPv4 network such as "10.0.0.0/24"`);
   return net;
 }
 
@@ -167,7 +168,8 @@ export class Ec2Model implements FakeEc2State {
     if (!this.#vpcCidrs.some((c) => cidrContains(c.net, net))) {
       throw new RangeError(`Invalid subnet ${JSON.stringify(init.cidr)}: it is outside the VPC's CIDRs`);
     }
-    if (net.size < 16) throw new RangeError(`Invalid subnet ${JSON.stringify(init.cidr)}: EC2 subnets are /28 or larger`);
+    if (net.size < 16)
+      throw new RangeError(`Invalid subnet ${JSON.stringify(init.cidr)}: EC2 subnets are /28 or larger`);
     for (const s of this.#subnets.values()) {
       if (cidrContains(s.net, net) || cidrContains(net, s.net)) {
         throw new RangeError(`Invalid subnet ${JSON.stringify(init.cidr)}: it overlaps ${s.id} (${s.cidr})`);
@@ -194,11 +196,13 @@ export class Ec2Model implements FakeEc2State {
 
   addInstance(init: FakeInstanceInit = {}): Instance {
     const type = init.type ?? "m5.large";
-    if (!this.#types.has(type)) throw new RangeError(`Invalid instance type ${JSON.stringify(type)}: it has no limits in the fake's table`);
+    if (!this.#types.has(type))
+      throw new RangeError(`Invalid instance type ${JSON.stringify(type)}: it has no limits in the fake's table`);
     const subnetId = init.subnetId ?? this.#subnets.keys().next().value;
     if (subnetId === undefined) throw new RangeError("Cannot add an instance: the VPC has no subnet");
     const subnet = this.#subnets.get(subnetId);
-    if (subnet === undefined) throw new RangeError(`Invalid subnet ${JSON.stringify(subnetId)}: there is no such subnet`);
+    if (subnet === undefined)
+      throw new RangeError(`Invalid subnet ${JSON.stringify(subnetId)}: there is no such subnet`);
     const id = this.#free(init.id, this.#instances, "i");
     let eni: EniRecord;
     try {
@@ -214,7 +218,13 @@ export class Ec2Model implements FakeEc2State {
       if (e instanceof FakeEc2Fault) throw new RangeError(`Cannot add instance: ${e.message}`, { cause: e });
       throw e;
     }
-    const rec: InstanceRecord = { id, type, subnetId, availabilityZone: subnet.availabilityZone, launchTime: new Date() };
+    const rec: InstanceRecord = {
+      id,
+      type,
+      subnetId,
+      availabilityZone: subnet.availabilityZone,
+      launchTime: new Date(),
+    };
     this.#instances.set(id, rec);
     eni.attachment = {
       id: this.#id("eni-attach"),
@@ -233,9 +243,12 @@ export class Ec2Model implements FakeEc2State {
 
   reserveIps(subnetId: string, count: number): string[] {
     const subnet = this.#subnets.get(subnetId);
-    if (subnet === undefined) throw new RangeError(`Invalid subnet ${JSON.stringify(subnetId)}: there is no such subnet`);
+    if (subnet === undefined)
+      throw new RangeError(`Invalid subnet ${JSON.stringify(subnetId)}: there is no such subnet`);
     if (this.#availableIps(subnet) < count) {
-      throw new RangeError(`Cannot reserve ${count} addresses of ${subnetId}: only ${this.#availableIps(subnet)} are free`);
+      throw new RangeError(
+        `Cannot reserve ${count} addresses of ${subnetId}: only ${this.#availableIps(subnet)} are free`,
+      );
     }
     return this.#allocate(subnet, count);
   }
@@ -253,7 +266,9 @@ export class Ec2Model implements FakeEc2State {
   }
 
   instanceTypes(): InstanceTypeLimits[] {
-    return [...this.#types.values()].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0)).map((t) => ({ ...t }));
+    return [...this.#types.values()]
+      .sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
+      .map((t) => ({ ...t }));
   }
 
   networkInterfaces(): NetworkInterface[] {
@@ -398,7 +413,11 @@ export class Ec2Model implements FakeEc2State {
 
   #checkGroups(groups: readonly string[]): void {
     for (const g of groups) {
-      if (!this.#groups.has(g)) throw new FakeEc2Fault("InvalidGroup.NotFound", `The security group '${g}' does not exist in VPC '${this.vpcId}'`);
+      if (!this.#groups.has(g))
+        throw new FakeEc2Fault(
+          "InvalidGroup.NotFound",
+          `The security group '${g}' does not exist in VPC '${this.vpcId}'`,
+        );
     }
   }
 
@@ -445,7 +464,10 @@ export class Ec2Model implements FakeEc2State {
     const subnet = this.subnetRecord(eni.subnetId);
     const n = count + wanted.length;
     if (n === 0) {
-      throw new FakeEc2Fault("MissingParameter", "Either 'secondaryPrivateIpAddressCount' or 'privateIpAddress' must be specified.");
+      throw new FakeEc2Fault(
+        "MissingParameter",
+        "Either 'secondaryPrivateIpAddressCount' or 'privateIpAddress' must be specified.",
+      );
     }
     if (eni.ips.length + n > this.#ipv4Limit(eni)) {
       throw new FakeEc2Fault("PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.");
@@ -454,7 +476,10 @@ export class Ec2Model implements FakeEc2State {
     for (const ip of wanted) {
       const v = ipv4ToInt(ip);
       if (v === undefined || v < subnet.net.base + 4 || v > subnet.net.base + subnet.net.size - 2) {
-        throw new FakeEc2Fault("InvalidParameterValue", `Address ${ip} does not fall within the subnet's address range`);
+        throw new FakeEc2Fault(
+          "InvalidParameterValue",
+          `Address ${ip} does not fall within the subnet's address range`,
+        );
       }
       if (subnet.used.has(v) || wantedInts.includes(v)) {
         throw new FakeEc2Fault("PrivateIpAddressInUse", `Address ${ip} is in use.`);
@@ -476,13 +501,20 @@ export class Ec2Model implements FakeEc2State {
   /** UnassignPrivateIpAddresses: secondary addresses only. */
   unassignPrivateIpAddresses(eniId: string, ips: readonly string[]): void {
     const eni = this.eniRecord(eniId);
-    if (ips.length === 0) throw new FakeEc2Fault("MissingParameter", "The request must contain the parameter privateIpAddress");
+    if (ips.length === 0)
+      throw new FakeEc2Fault("MissingParameter", "The request must contain the parameter privateIpAddress");
     for (const ip of ips) {
       if (ip === eni.ips[0]) {
-        throw new FakeEc2Fault("InvalidParameterValue", `The primary private IP address ${ip} of ${eniId} cannot be unassigned`);
+        throw new FakeEc2Fault(
+          "InvalidParameterValue",
+          `The primary private IP address ${ip} of ${eniId} cannot be unassigned`,
+        );
       }
       if (!eni.ips.includes(ip)) {
-        throw new FakeEc2Fault("InvalidParameterValue", `Some of the specified addresses are not assigned to interface ${eniId}`);
+        throw new FakeEc2Fault(
+          "InvalidParameterValue",
+          `Some of the specified addresses are not assigned to interface ${eniId}`,
+        );
       }
     }
     for (const ip of ips) eni.ips.splice(eni.ips.indexOf(ip), 1);
@@ -509,10 +541,16 @@ export class Ec2Model implements FakeEc2State {
     }
     const limits = this.#types.get(instance.type);
     if (limits !== undefined && attached.length >= limits.maxEnis) {
-      throw new FakeEc2Fault("AttachmentLimitExceeded", `Interface count ${attached.length + 1} exceeds the limit for ${instance.type}`);
+      throw new FakeEc2Fault(
+        "AttachmentLimitExceeded",
+        `Interface count ${attached.length + 1} exceeds the limit for ${instance.type}`,
+      );
     }
     if (limits !== undefined && deviceIndex >= limits.maxEnis) {
-      throw new FakeEc2Fault("InvalidParameterValue", `Device index ${deviceIndex} exceeds the limit for ${instance.type}`);
+      throw new FakeEc2Fault(
+        "InvalidParameterValue",
+        `Device index ${deviceIndex} exceeds the limit for ${instance.type}`,
+      );
     }
     eni.attachment = {
       id: this.#id("eni-attach"),
@@ -538,13 +576,19 @@ export class Ec2Model implements FakeEc2State {
   ): void {
     const eni = this.eniRecord(eniId);
     if (change.attachmentId !== undefined) {
-      if (eni.attachment?.id !== change.attachmentId) throw notFound("attachment", "InvalidAttachmentID.NotFound", change.attachmentId);
+      if (eni.attachment?.id !== change.attachmentId)
+        throw notFound("attachment", "InvalidAttachmentID.NotFound", change.attachmentId);
       if (change.deleteOnTermination === undefined) {
-        throw new FakeEc2Fault("MissingParameter", "The request must contain the parameter attachment.deleteOnTermination");
+        throw new FakeEc2Fault(
+          "MissingParameter",
+          "The request must contain the parameter attachment.deleteOnTermination",
+        );
       }
     }
     this.#checkGroups(change.groups);
-    const given = [change.attachmentId, change.description, change.sourceDestCheck].filter((v) => v !== undefined).length;
+    const given = [change.attachmentId, change.description, change.sourceDestCheck].filter(
+      (v) => v !== undefined,
+    ).length;
     if (given + (change.groups.length > 0 ? 1 : 0) !== 1) {
       throw new FakeEc2Fault("InvalidParameterCombination", "Exactly one attribute must be specified");
     }
@@ -572,7 +616,8 @@ export class Ec2Model implements FakeEc2State {
   /** DeleteNetworkInterface: only when detached. */
   deleteNetworkInterface(eniId: string): void {
     const eni = this.eniRecord(eniId);
-    if (eni.attachment !== undefined) throw new FakeEc2Fault("InvalidParameterValue", `Network interface '${eniId}' is currently in use.`);
+    if (eni.attachment !== undefined)
+      throw new FakeEc2Fault("InvalidParameterValue", `Network interface '${eniId}' is currently in use.`);
     this.#enis.delete(eniId);
     this.#release(this.subnetRecord(eni.subnetId), eni.ips);
   }

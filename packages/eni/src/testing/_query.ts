@@ -35,7 +35,8 @@ export class QueryParams {
   int(name: string): number | undefined {
     const v = this.#params.get(name);
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new FakeEc2Fault("InvalidParameterValue", `Value (${v}) for parameter ${name} is invalid`);
+    if (!/^\d+$/.test(v))
+      throw new FakeEc2Fault("InvalidParameterValue", `Value (${v}) for parameter ${name} is invalid`);
     return Number(v);
   }
 
@@ -86,10 +87,14 @@ export class QueryParams {
     for (let i = 1; i <= this.count("TagSpecification"); i++) {
       const type = this.required(`TagSpecification.${i}.ResourceType`);
       if (type !== resourceType) {
-        throw new FakeEc2Fault("InvalidParameterValue", `'${type}' is not a valid taggable resource type for this operation.`);
+        throw new FakeEc2Fault(
+          "InvalidParameterValue",
+          `'${type}' is not a valid taggable resource type for this operation.`,
+        );
       }
       for (let j = 1; j <= this.count(`TagSpecification.${i}.Tag`); j++) {
-        tags[this.required(`TagSpecification.${i}.Tag.${j}.Key`)] = this.get(`TagSpecification.${i}.Tag.${j}.Value`) ?? "";
+        tags[this.required(`TagSpecification.${i}.Tag.${j}.Key`)] =
+          this.get(`TagSpecification.${i}.Tag.${j}.Value`) ?? "";
       }
     }
     return tags;

@@ -2,10 +2,16 @@ import assert from "node:assert/strict";
 import { describe, test } from "vitest";
 import { type FakeEc2, startFakeEc2 } from "./mod.ts";
 
-const AUTH = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
+const AUTH =
+  "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00";
 
 /** One raw Query API request, as the SDK would send it. */
-async function call(fake: FakeEc2, action: string, params: Record<string, string> = {}, auth = AUTH): Promise<{ status: number; body: string }> {
+async function call(
+  fake: FakeEc2,
+  action: string,
+  params: Record<string, string> = {},
+  auth = AUTH,
+): Promise<{ status: number; body: string }> {
   const body = new URLSearchParams({ Action: action, Version: "2016-11-15", ...params }).toString();
   const res = await fetch(`${fake.endpoint}/`, {
     method: "POST",
@@ -16,7 +22,9 @@ async function call(fake: FakeEc2, action: string, params: Record<string, string
 }
 
 function errorCode(body: string): string | undefined {
-  return /<Response><Errors><Error><Code>([^<]*)<\/Code><Message>[^<]*<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/.exec(body)?.[1];
+  return /<Response><Errors><Error><Code>([^<]*)<\/Code><Message>[^<]*<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/.exec(
+    body,
+  )?.[1];
 }
 
 describe("wire format", () => {
@@ -24,8 +32,14 @@ describe("wire format", () => {
     await using fake = await startFakeEc2();
     const { status, body } = await call(fake, "DescribeVpcs");
     assert.equal(status, 200);
-    assert.match(body, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<DescribeVpcsResponse xmlns="http:\/\/ec2\.amazonaws\.com\/doc\/2016-11-15\/"><requestId>[0-9a-f-]{36}<\/requestId><vpcSet><item><vpcId>vpc-/);
-    assert.match(body, /<cidrBlockAssociationSet><item><associationId>[^<]+<\/associationId><cidrBlock>10\.0\.0\.0\/16<\/cidrBlock><cidrBlockState><state>associated<\/state><\/cidrBlockState><\/item><\/cidrBlockAssociationSet>/);
+    assert.match(
+      body,
+      /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<DescribeVpcsResponse xmlns="http:\/\/ec2\.amazonaws\.com\/doc\/2016-11-15\/"><requestId>[0-9a-f-]{36}<\/requestId><vpcSet><item><vpcId>vpc-/,
+    );
+    assert.match(
+      body,
+      /<cidrBlockAssociationSet><item><associationId>[^<]+<\/associationId><cidrBlock>10\.0\.0\.0\/16<\/cidrBlock><cidrBlockState><state>associated<\/state><\/cidrBlockState><\/item><\/cidrBlockAssociationSet>/,
+    );
   });
 
   test("startFakeEc2() refuses unsigned requests with 401 AuthFailure", async () => {
@@ -52,7 +66,11 @@ describe("wire format", () => {
   test("startFakeEc2() answers 412 DryRunOperation to a dry run and changes nothing", async () => {
     await using fake = await startFakeEc2();
     const eniId = fake.state.networkInterfaces()[0]?.id ?? "";
-    const { status, body } = await call(fake, "AssignPrivateIpAddresses", { NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: "1", DryRun: "true" });
+    const { status, body } = await call(fake, "AssignPrivateIpAddresses", {
+      NetworkInterfaceId: eniId,
+      SecondaryPrivateIpAddressCount: "1",
+      DryRun: "true",
+    });
     assert.equal(status, 412);
     assert.equal(errorCode(body), "DryRunOperation");
     assert.equal(fake.state.networkInterface(eniId)?.ips.length, 1);
@@ -91,7 +109,10 @@ describe("wire format", () => {
         { cidr: "10.0.2.0/24", tags: { "kubernetes.io/role": "pods-b" } },
       ],
     });
-    const res = await call(fake, "DescribeSubnets", { "Filter.1.Name": "tag:kubernetes.io/role", "Filter.1.Value.1": "pods-*" });
+    const res = await call(fake, "DescribeSubnets", {
+      "Filter.1.Name": "tag:kubernetes.io/role",
+      "Filter.1.Value.1": "pods-*",
+    });
     assert.deepEqual(
       [...res.body.matchAll(/<cidrBlock>([^<]+)<\/cidrBlock>/g)].map((m) => m[1]),
       ["10.0.1.0/24", "10.0.2.0/24"],
@@ -170,7 +191,10 @@ describe("failure injection", () => {
     await using fake = await startFakeEc2();
     const eniId = fake.state.networkInterfaces()[0]?.id ?? "";
     fake.failNext("AssignPrivateIpAddresses", "InternalError", { applied: true });
-    const { status } = await call(fake, "AssignPrivateIpAddresses", { NetworkInterfaceId: eniId, SecondaryPrivateIpAddressCount: "2" });
+    const { status } = await call(fake, "AssignPrivateIpAddresses", {
+      NetworkInterfaceId: eniId,
+      SecondaryPrivateIpAddressCount: "2",
+    });
     assert.equal(status, 500);
     assert.equal(fake.state.networkInterface(eniId)?.ips.length, 3);
   });
@@ -222,7 +246,9 @@ describe("state", () => {
   });
 
   test("instanceTypes() holds the built-in table plus added types", async () => {
-    await using fake = await startFakeEc2({ instanceTypes: [{ type: "m5.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 0 }] });
+    await using fake = await startFakeEc2({
+      instanceTypes: [{ type: "m5.large", maxEnis: 2, ipv4PerEni: 5, ipv6PerEni: 0 }],
+    });
     fake.state.setInstanceType({ type: "a1.custom", maxEnis: 1, ipv4PerEni: 1, ipv6PerEni: 0 });
     const types = fake.state.instanceTypes();
     assert.deepEqual(types[0], { type: "a1.custom", maxEnis: 1, ipv4PerEni: 1, ipv6PerEni: 0 });

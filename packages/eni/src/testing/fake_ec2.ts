@@ -346,7 +346,11 @@ class FakeEc2Server implements FakeEc2 {
   }
 
   /** Answers one parsed request: the status and the XML body. */
-  #answer(action: string, params: QueryParams, requestId: string): { status: number; body: string; code: string | undefined } {
+  #answer(
+    action: string,
+    params: QueryParams,
+    requestId: string,
+  ): { status: number; body: string; code: string | undefined } {
     try {
       if (this.#throttled(action)) throw new FakeEc2Fault("RequestLimitExceeded", "Request limit exceeded.", 503);
       if (params.get("DryRun") === "true") {

@@ -50,7 +50,11 @@ export class PacketSocket {
    * @param ifname The interface.
    */
   constructor(ns: TestNetns, ifname: string) {
-    const ifindex = Number(execFileSync("ip", ["-n", ns.name, "-json", "link", "show", "dev", ifname], { encoding: "utf8" }).match(/"ifindex":(\d+)/)?.[1]);
+    const ifindex = Number(
+      execFileSync("ip", ["-n", ns.name, "-json", "link", "show", "dev", ifname], { encoding: "utf8" }).match(
+        /"ifindex":(\d+)/,
+      )?.[1],
+    );
     this.#fd = ns.run(() => openSocket(AF_PACKET, SOCK_RAW, ETH_P_ALL_BE, "packet socket"));
     const sll = new Uint8Array(20);
     const dv = new DataView(sll.buffer);

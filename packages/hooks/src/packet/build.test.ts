@@ -4,7 +4,20 @@
 // pseudo-header sum), the right checksum is what the NIC would compute:
 // the Internet checksum of the segment as captured.
 import { describe, expect, test } from "vitest";
-import { eth, icmp, icmpv6, internetChecksum, ipv4, ipv6, packet, parsePacket, tcp, udp, vxlan, VXLAN_PORT } from "@dp/hooks";
+import {
+  eth,
+  icmp,
+  icmpv6,
+  internetChecksum,
+  ipv4,
+  ipv6,
+  packet,
+  parsePacket,
+  tcp,
+  udp,
+  vxlan,
+  VXLAN_PORT,
+} from "@dp/hooks";
 
 function hex(text: string): Uint8Array {
   return Uint8Array.from(text.replace(/\s+/g, "").match(/../g) ?? [], (h) => parseInt(h, 16));
@@ -20,12 +33,14 @@ function completed(frame: Uint8Array, l4: number, field: number): Uint8Array {
 }
 
 /** ping 10.0.0.2 -p abcd -s 8 */
-const ECHO4 = "863c2b29c9ca a6c0e37755f7 0800 4500 0024 026d 4000 4001 246a 0a000001 0a000002 0800 db39 70f7 0001 abcd000000000000";
+const ECHO4 =
+  "863c2b29c9ca a6c0e37755f7 0800 4500 0024 026d 4000 4001 246a 0a000001 0a000002 0800 db39 70f7 0001 abcd000000000000";
 /** ping fd00::2 -s 8 */
 const ECHO6 =
   "863c2b29c9ca a6c0e37755f7 86dd 600199ba 0010 3a 40 fd000000000000000000000000000001 fd000000000000000000000000000002 8000 08a7 70f8 0001 0001020304050607";
 /** The RST|ACK Linux answers a SYN to a closed port with. */
-const RST4 = "a6c0e37755f7 863c2b29c9ca 0800 4500 0028 0000 4000 4006 26ce 0a000002 0a000001 0051 9c40 00000000 000003e9 5014 0000 fb53 0000";
+const RST4 =
+  "a6c0e37755f7 863c2b29c9ca 0800 4500 0028 0000 4000 4006 26ce 0a000002 0a000001 0051 9c40 00000000 000003e9 5014 0000 fb53 0000";
 /** The ICMP port unreachable Linux answers a datagram to a closed port with. */
 const UNREACH4 =
   "a6c0e37755f7 863c2b29c9ca 0800 45c0 003a 1a48 0000 4001 4bb9 0a000002 0a000001 0303 111b 00000000 4500001e00020000401166cb0a0000010a0000029c400009000ae7246869";
@@ -35,7 +50,8 @@ const SYN4 =
 const SYN6 =
   "6a0576e29fb2 9a7802af23d6 86dd 600dc1d3 0028 06 40 fd000000000000000000000000000001 fd000000000000000000000000000002 eda8 0053 dba8b6e6 00000000 a002 fd20 fa32 0000 020405a0 0402 080af68dcec700000000 01 03030a";
 /** A datagram from a UDP socket over IPv4 and IPv6; checksum left to the NIC. */
-const UDP4 = "6a0576e29fb2 9a7802af23d6 0800 4500 0021 f8a8 4000 4011 2e21 0a000001 0a000002 b6a2 0009 000d 1421 68656c6c6f";
+const UDP4 =
+  "6a0576e29fb2 9a7802af23d6 0800 4500 0021 f8a8 4000 4011 2e21 0a000001 0a000002 b6a2 0009 000d 1421 68656c6c6f";
 const UDP6 =
   "6a0576e29fb2 9a7802af23d6 86dd 6006e391 000e 11 40 fd000000000000000000000000000001 fd000000000000000000000000000002 e9d0 000a 000e fa23 68656c6c6f36";
 /** An echo reply a Linux VXLAN device (noudpcsum) sent back inside VNI 42. */
@@ -84,41 +100,67 @@ describe("packet() against frames Linux built", () => {
   });
 
   test.each([
-    ["IPv4", SYN4, ipv4({ src: "10.0.0.1", dst: "10.0.0.2", id: 0xa120, df: true }), 34, { sport: 44654, dport: 82, seq: 0x4f346bae, window: 64240, mss: 1460, ts: 0xb56396be }],
-    ["IPv6", SYN6, ipv6({ src: "fd00::1", dst: "fd00::2", flowLabel: 0xdc1d3 }), 54, { sport: 60840, dport: 83, seq: 0xdba8b6e6, window: 64800, mss: 1440, ts: 0xf68dcec7 }],
-  ] as const)("packet() builds a SYN with options over %s and the checksum the NIC would finish", (_, frame, ip, l4, f) => {
-    const layers = (forceChecksum?: number) => [
-      eth({ src: frame === SYN4 ? "a2:14:23:48:5e:4d" : "9a:78:02:af:23:d6", dst: frame === SYN4 ? "8a:55:5d:77:54:ad" : "6a:05:76:e2:9f:b2" }),
-      ip,
-      tcp({
-        sport: f.sport,
-        dport: f.dport,
-        seq: f.seq,
-        flags: ["syn"],
-        window: f.window,
-        options: [
-          { kind: "mss", value: f.mss },
-          { kind: "sackPermitted" },
-          { kind: "timestamp", value: f.ts, echo: 0 },
-          { kind: "nop" },
-          { kind: "windowScale", shift: 10 },
-        ],
-        ...(forceChecksum === undefined ? {} : { forceChecksum }),
-      }),
-    ];
-    const captured = hex(frame);
-    const partial = (captured[l4 + 16] as number) * 256 + (captured[l4 + 17] as number);
-    expect(packet(...layers(partial))).toEqual(captured);
-    expect(packet(...layers())).toEqual(completed(captured, l4, 16));
-  });
+    [
+      "IPv4",
+      SYN4,
+      ipv4({ src: "10.0.0.1", dst: "10.0.0.2", id: 0xa120, df: true }),
+      34,
+      { sport: 44654, dport: 82, seq: 0x4f346bae, window: 64240, mss: 1460, ts: 0xb56396be },
+    ],
+    [
+      "IPv6",
+      SYN6,
+      ipv6({ src: "fd00::1", dst: "fd00::2", flowLabel: 0xdc1d3 }),
+      54,
+      { sport: 60840, dport: 83, seq: 0xdba8b6e6, window: 64800, mss: 1440, ts: 0xf68dcec7 },
+    ],
+  ] as const)(
+    "packet() builds a SYN with options over %s and the checksum the NIC would finish",
+    (_, frame, ip, l4, f) => {
+      const layers = (forceChecksum?: number) => [
+        eth({
+          src: frame === SYN4 ? "a2:14:23:48:5e:4d" : "9a:78:02:af:23:d6",
+          dst: frame === SYN4 ? "8a:55:5d:77:54:ad" : "6a:05:76:e2:9f:b2",
+        }),
+        ip,
+        tcp({
+          sport: f.sport,
+          dport: f.dport,
+          seq: f.seq,
+          flags: ["syn"],
+          window: f.window,
+          options: [
+            { kind: "mss", value: f.mss },
+            { kind: "sackPermitted" },
+            { kind: "timestamp", value: f.ts, echo: 0 },
+            { kind: "nop" },
+            { kind: "windowScale", shift: 10 },
+          ],
+          ...(forceChecksum === undefined ? {} : { forceChecksum }),
+        }),
+      ];
+      const captured = hex(frame);
+      const partial = (captured[l4 + 16] as number) * 256 + (captured[l4 + 17] as number);
+      expect(packet(...layers(partial))).toEqual(captured);
+      expect(packet(...layers())).toEqual(completed(captured, l4, 16));
+    },
+  );
 
   test.each([
     ["IPv4", UDP4, ipv4({ src: "10.0.0.1", dst: "10.0.0.2", id: 0xf8a8, df: true }), 34, 46754, 9, "hello"],
     ["IPv6", UDP6, ipv6({ src: "fd00::1", dst: "fd00::2", flowLabel: 0x6e391 }), 54, 59856, 10, "hello6"],
-  ] as const)("packet() builds a UDP datagram over %s with the checksum the NIC would finish", (_, frame, ip, l4, sport, dport, text) => {
-    const built = packet(eth({ src: "9a:78:02:af:23:d6", dst: "6a:05:76:e2:9f:b2" }), ip, udp({ sport, dport }), text);
-    expect(built).toEqual(completed(hex(frame), l4, 6));
-  });
+  ] as const)(
+    "packet() builds a UDP datagram over %s with the checksum the NIC would finish",
+    (_, frame, ip, l4, sport, dport, text) => {
+      const built = packet(
+        eth({ src: "9a:78:02:af:23:d6", dst: "6a:05:76:e2:9f:b2" }),
+        ip,
+        udp({ sport, dport }),
+        text,
+      );
+      expect(built).toEqual(completed(hex(frame), l4, 6));
+    },
+  );
 
   test("packet() builds a VXLAN packet byte for byte as a Linux VXLAN device does", () => {
     const built = packet(
@@ -163,7 +205,9 @@ describe("packet() layout", () => {
     const dv = new DataView(bytes.buffer);
     expect(dv.getUint16(34)).toBe(49152);
     expect(dv.getUint16(48)).toBe(65535);
-    expect(packet(eth(), ipv6(), icmpv6()).subarray(22, 54)).toEqual(hex("fd000000000000000000000000000001 fd000000000000000000000000000002"));
+    expect(packet(eth(), ipv6(), icmpv6()).subarray(22, 54)).toEqual(
+      hex("fd000000000000000000000000000001 fd000000000000000000000000000002"),
+    );
   });
 
   test("packet() writes a VLAN tag with priority, DEI and an 802.1ad TPID", () => {
@@ -172,7 +216,11 @@ describe("packet() layout", () => {
   });
 
   test("packet() pads IPv4 options and TCP options to 32-bit words", () => {
-    const bytes = packet(eth(), ipv4({ options: hex("9404 00") }), tcp({ dport: 1, options: [{ kind: "windowScale", shift: 7 }] }));
+    const bytes = packet(
+      eth(),
+      ipv4({ options: hex("9404 00") }),
+      tcp({ dport: 1, options: [{ kind: "windowScale", shift: 7 }] }),
+    );
     expect(bytes[14]).toBe(0x46);
     expect(bytes.subarray(34, 38)).toEqual(hex("94040000"));
     expect(bytes[38 + 12]).toBe(6 << 4);
@@ -180,7 +228,17 @@ describe("packet() layout", () => {
   });
 
   test("packet() writes unnamed TCP options as kind, length and data", () => {
-    const bytes = packet(eth(), ipv4(), tcp({ dport: 1, options: [{ kind: 5, data: hex("0000000100000002") }, { kind: 1, data: new Uint8Array(0) }] }));
+    const bytes = packet(
+      eth(),
+      ipv4(),
+      tcp({
+        dport: 1,
+        options: [
+          { kind: 5, data: hex("0000000100000002") },
+          { kind: 1, data: new Uint8Array(0) },
+        ],
+      }),
+    );
     expect(bytes.subarray(54, 54 + 12)).toEqual(hex("050a 0000000100000002 01 00"));
   });
 
@@ -222,7 +280,11 @@ describe("packet() layout", () => {
 describe("packet() and the builders refuse bad input", () => {
   test.each([
     [() => packet(tcp({ dport: 1 })), TypeError, /cannot start with tcp/],
-    [() => packet(eth(), tcp({ dport: 1 })), TypeError, /tcp cannot follow eth \(layer 1\): eth takes ipv4, ipv6 or payload/],
+    [
+      () => packet(eth(), tcp({ dport: 1 })),
+      TypeError,
+      /tcp cannot follow eth \(layer 1\): eth takes ipv4, ipv6 or payload/,
+    ],
     [() => packet(eth(), ipv4(), icmpv6()), TypeError, /icmpv6 cannot follow ipv4/],
     [() => packet(eth(), ipv6(), icmp()), TypeError, /icmp cannot follow ipv6/],
     [() => packet(eth(), ipv4(), tcp({ dport: 1 }), udp({ dport: 2 })), TypeError, /tcp takes only payload/],
@@ -253,7 +315,18 @@ describe("packet() and the builders refuse bad input", () => {
     [() => tcp({} as never), TypeError, /dport is required/],
     [() => tcp({ dport: 70000 }), RangeError, /tcp dport/],
     [() => tcp({ dport: 1, flags: ["syn", "nope" as never] }), TypeError, /Invalid tcp flag "nope"/],
-    [() => tcp({ dport: 1, options: [{ kind: "timestamp", value: 1, echo: 0 }, { kind: 5, data: new Uint8Array(30) }] }), RangeError, /at most 40 bytes fit, got 42/],
+    [
+      () =>
+        tcp({
+          dport: 1,
+          options: [
+            { kind: "timestamp", value: 1, echo: 0 },
+            { kind: 5, data: new Uint8Array(30) },
+          ],
+        }),
+      RangeError,
+      /at most 40 bytes fit, got 42/,
+    ],
     [() => tcp({ dport: 1, options: [{ kind: 0, data: new Uint8Array(1) }] }), RangeError, /single byte/],
     [() => udp({ sport: -1 }), RangeError, /udp sport/],
     [() => icmp({ type: "redirect" as never }), TypeError, /Invalid icmp type "redirect"/],

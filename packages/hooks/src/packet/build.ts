@@ -7,7 +7,17 @@
 import { formatIp, formatMac, parseIp, parseMac } from "@dp/core";
 import { internetChecksum, pseudoHeaderSum } from "./checksum.ts";
 import { TCP_FLAGS } from "./headers.ts";
-import type { EthHeader, IcmpHeader, Ipv4Header, Ipv6Header, TcpFlag, TcpHeader, TcpHeaderOption, VlanTag, VxlanHeader } from "./headers.ts";
+import type {
+  EthHeader,
+  IcmpHeader,
+  Ipv4Header,
+  Ipv6Header,
+  TcpFlag,
+  TcpHeader,
+  TcpHeaderOption,
+  VlanTag,
+  VxlanHeader,
+} from "./headers.ts";
 
 /** The UDP port VXLAN uses (IANA, RFC 7348). */
 export const VXLAN_PORT = 4789;
@@ -306,7 +316,10 @@ export interface EthLayer extends Omit<EthHeader, "type"> {
 }
 
 /** An IPv4 header as {@link ipv4} describes it. */
-export interface Ipv4Layer extends Omit<Ipv4Header, "protocol" | "headerLength" | "totalLength" | "checksum" | "checksumValid"> {
+export interface Ipv4Layer extends Omit<
+  Ipv4Header,
+  "protocol" | "headerLength" | "totalLength" | "checksum" | "checksumValid"
+> {
   /** Which layer this is. */
   readonly layer: "ipv4";
   /** The protocol number, when given. */
@@ -392,7 +405,9 @@ const UTF8 = new TextEncoder();
 
 function integer(what: string, value: unknown, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`Invalid ${what}: expected an integer, got ${typeof value === "number" ? value : typeof value}`);
+    throw new TypeError(
+      `Invalid ${what}: expected an integer, got ${typeof value === "number" ? value : typeof value}`,
+    );
   }
   if (value < 0 || value > max) throw new RangeError(`Invalid ${what}: expected 0 to ${max}, got ${value}`);
   return value;
@@ -416,15 +431,18 @@ function object<T>(what: string, value: T | undefined): T | Record<string, never
 
 function mac(what: string, value: unknown, fallback: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== "string") throw new TypeError(`Invalid ${what}: expected a MAC address string, got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new TypeError(`Invalid ${what}: expected a MAC address string, got ${typeof value}`);
   return formatMac(parseMac(value));
 }
 
 function ip(what: string, value: unknown, family: 4 | 6, fallback: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== "string") throw new TypeError(`Invalid ${what}: expected an IPv${family} address string, got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new TypeError(`Invalid ${what}: expected an IPv${family} address string, got ${typeof value}`);
   const parsed = parseIp(value);
-  if (parsed.family !== family) throw new SyntaxError(`Invalid ${what} ${JSON.stringify(value)}: expected an IPv${family} address`);
+  if (parsed.family !== family)
+    throw new SyntaxError(`Invalid ${what} ${JSON.stringify(value)}: expected an IPv${family} address`);
   return formatIp(parsed.bytes);
 }
 
@@ -502,7 +520,8 @@ export function ipv4(options?: Ipv4Options): Ipv4Layer {
   const o = object("ipv4", options);
   const ipOptions = o.options ?? new Uint8Array(0);
   if (!(ipOptions instanceof Uint8Array)) throw new TypeError("Invalid ipv4 options bytes: expected a Uint8Array");
-  if (ipOptions.length > 40) throw new RangeError(`Invalid ipv4 options bytes: at most 40 bytes fit, got ${ipOptions.length}`);
+  if (ipOptions.length > 40)
+    throw new RangeError(`Invalid ipv4 options bytes: at most 40 bytes fit, got ${ipOptions.length}`);
   const padded = new Uint8Array((ipOptions.length + 3) & ~3);
   padded.set(ipOptions);
   let layer: Ipv4Layer = {
@@ -575,7 +594,8 @@ function tcpOption(option: TcpHeaderOption, index: number): TcpHeaderOption {
       const kind = integer(`${what} kind`, option.kind, 0xff);
       const data = "data" in option ? option.data : undefined;
       if (!(data instanceof Uint8Array)) throw new TypeError(`Invalid ${what} data: expected a Uint8Array`);
-      if (kind <= 1 && data.length > 0) throw new RangeError(`Invalid ${what}: kind ${kind} is a single byte and takes no data`);
+      if (kind <= 1 && data.length > 0)
+        throw new RangeError(`Invalid ${what}: kind ${kind} is a single byte and takes no data`);
       if (data.length > 38) throw new RangeError(`Invalid ${what} data: at most 38 bytes fit, got ${data.length}`);
       return { kind, data: data.slice() };
     }
@@ -634,7 +654,8 @@ export function tcp(options: TcpOptions): TcpLayer {
   const flags = o.flags ?? [];
   if (!Array.isArray(flags)) throw new TypeError("Invalid tcp flags: expected an array of flag names");
   for (const f of flags as readonly unknown[]) {
-    if (!TCP_FLAGS.includes(f as TcpFlag)) throw new TypeError(`Invalid tcp flag ${JSON.stringify(f)}: expected one of ${TCP_FLAGS.join(", ")}`);
+    if (!TCP_FLAGS.includes(f as TcpFlag))
+      throw new TypeError(`Invalid tcp flag ${JSON.stringify(f)}: expected one of ${TCP_FLAGS.join(", ")}`);
   }
   const headerOptions = o.options ?? [];
   if (!Array.isArray(headerOptions)) throw new TypeError("Invalid tcp options list: expected an array");
@@ -684,13 +705,20 @@ export function udp(options?: UdpOptions): UdpLayer {
   };
 }
 
-function icmpLayer(layer: "icmp" | "icmpv6", names: Readonly<Record<string, number>>, options: IcmpOptions | undefined): IcmpLayer {
+function icmpLayer(
+  layer: "icmp" | "icmpv6",
+  names: Readonly<Record<string, number>>,
+  options: IcmpOptions | undefined,
+): IcmpLayer {
   const o = object(layer, options);
   let type: number;
   if (o.type === undefined) type = names["echoRequest"] as number;
   else if (typeof o.type === "string") {
     const named = Object.hasOwn(names, o.type) ? names[o.type] : undefined;
-    if (named === undefined) throw new TypeError(`Invalid ${layer} type ${JSON.stringify(o.type)}: expected "echoRequest", "echoReply" or a number`);
+    if (named === undefined)
+      throw new TypeError(
+        `Invalid ${layer} type ${JSON.stringify(o.type)}: expected "echoRequest", "echoReply" or a number`,
+      );
     type = named;
   } else type = integer(`${layer} type`, o.type, 0xff);
   return {
@@ -792,7 +820,9 @@ function headerSize(layer: Layer): number {
 }
 
 function isLayer(part: unknown): part is Layer {
-  return typeof part === "object" && part !== null && Object.hasOwn(FOLLOWS, (part as { layer?: unknown }).layer as string);
+  return (
+    typeof part === "object" && part !== null && Object.hasOwn(FOLLOWS, (part as { layer?: unknown }).layer as string)
+  );
 }
 
 function checkOrder(layers: readonly Layer[], hasPayload: boolean): void {
@@ -906,10 +936,13 @@ export function packet(...parts: PacketPart[]): Uint8Array {
     if (typeof part === "string" || part instanceof Uint8Array) {
       payload.push(typeof part === "string" ? UTF8.encode(part) : part);
     } else if (isLayer(part)) {
-      if (payload.length > 0) throw new TypeError(`Invalid packet: ${part.layer} (part ${i}) comes after payload: payload must come last`);
+      if (payload.length > 0)
+        throw new TypeError(`Invalid packet: ${part.layer} (part ${i}) comes after payload: payload must come last`);
       layers.push(part);
     } else {
-      throw new TypeError(`Invalid packet part ${i}: expected a layer from eth(), ipv4(), ... or payload bytes or text`);
+      throw new TypeError(
+        `Invalid packet part ${i}: expected a layer from eth(), ipv4(), ... or payload bytes or text`,
+      );
     }
   }
   checkOrder(layers, payload.length > 0);
@@ -952,7 +985,8 @@ export function packet(...parts: PacketPart[]): Uint8Array {
       }
       case "ipv4": {
         const headerLength = 20 + layer.options.length;
-        if (length > 0xffff) throw new RangeError(`Invalid packet: the IPv4 datagram is ${length} bytes, more than 65535`);
+        if (length > 0xffff)
+          throw new RangeError(`Invalid packet: the IPv4 datagram is ${length} bytes, more than 65535`);
         out[off] = 0x40 | (headerLength >> 2);
         out[off + 1] = layer.tos;
         dv.setUint16(off + 2, length, false);
@@ -967,7 +1001,8 @@ export function packet(...parts: PacketPart[]): Uint8Array {
         break;
       }
       case "ipv6": {
-        if (length - 40 > 0xffff) throw new RangeError(`Invalid packet: the IPv6 payload is ${length - 40} bytes, more than 65535`);
+        if (length - 40 > 0xffff)
+          throw new RangeError(`Invalid packet: the IPv6 payload is ${length - 40} bytes, more than 65535`);
         dv.setUint32(off, (6 << 28) | (layer.trafficClass << 20) | layer.flowLabel, false);
         dv.setUint16(off + 4, length - 40, false);
         out[off + 6] = layer.nextHeader ?? (NEXT_PROTOCOL[next?.layer ?? ""] as number);
@@ -993,7 +1028,8 @@ export function packet(...parts: PacketPart[]): Uint8Array {
         break;
       }
       case "udp": {
-        if (length > 0xffff) throw new RangeError(`Invalid packet: the UDP datagram is ${length} bytes, more than 65535`);
+        if (length > 0xffff)
+          throw new RangeError(`Invalid packet: the UDP datagram is ${length} bytes, more than 65535`);
         dv.setUint16(off, layer.sport, false);
         dv.setUint16(off + 2, layer.dport ?? VXLAN_PORT, false);
         dv.setUint16(off + 4, length, false);

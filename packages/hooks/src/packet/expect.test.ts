@@ -1,5 +1,18 @@
 import { describe, expect, test } from "vitest";
-import { eth, expectPacket, expectRewrite, icmp, ipv4, ipv6, packet, PacketAssertionError, parsePacket, tcp, udp, vxlan } from "@dp/hooks";
+import {
+  eth,
+  expectPacket,
+  expectRewrite,
+  icmp,
+  ipv4,
+  ipv6,
+  packet,
+  PacketAssertionError,
+  parsePacket,
+  tcp,
+  udp,
+  vxlan,
+} from "@dp/hooks";
 
 function caught(fn: () => void): PacketAssertionError {
   try {
@@ -18,8 +31,18 @@ function patchDst(bytes: Uint8Array, last: number): Uint8Array {
   return out;
 }
 
-const before = packet(eth(), ipv4({ dst: "10.0.0.2", ttl: 64 }), tcp({ sport: 1000, dport: 80, flags: ["syn"] }), "data");
-const rewritten = packet(eth(), ipv4({ dst: "10.0.0.9", ttl: 64 }), tcp({ sport: 1000, dport: 80, flags: ["syn"] }), "data");
+const before = packet(
+  eth(),
+  ipv4({ dst: "10.0.0.2", ttl: 64 }),
+  tcp({ sport: 1000, dport: 80, flags: ["syn"] }),
+  "data",
+);
+const rewritten = packet(
+  eth(),
+  ipv4({ dst: "10.0.0.9", ttl: 64 }),
+  tcp({ sport: 1000, dport: 80, flags: ["syn"] }),
+  "data",
+);
 
 describe("expectRewrite()", () => {
   test("expectRewrite() passes when exactly the named fields changed and checksums are valid", () => {
@@ -29,17 +52,29 @@ describe("expectRewrite()", () => {
 
   test("expectRewrite() lists a field that changed without being named", () => {
     const e = caught(() => expectRewrite(before, rewritten, {}));
-    expect(e.message).toBe('Packet was not rewritten as expected: 1 difference\n  ipv4.dst: expected it unchanged ("10.0.0.2"), got "10.0.0.9"');
+    expect(e.message).toBe(
+      'Packet was not rewritten as expected: 1 difference\n  ipv4.dst: expected it unchanged ("10.0.0.2"), got "10.0.0.9"',
+    );
     expect(e.name).toBe("PacketAssertionError");
     expect(e.differences).toEqual([
-      { path: "ipv4.dst", expected: "10.0.0.2", actual: "10.0.0.9", description: 'ipv4.dst: expected it unchanged ("10.0.0.2"), got "10.0.0.9"' },
+      {
+        path: "ipv4.dst",
+        expected: "10.0.0.2",
+        actual: "10.0.0.9",
+        description: 'ipv4.dst: expected it unchanged ("10.0.0.2"), got "10.0.0.9"',
+      },
     ]);
     expect(e.actual).toEqual({ "ipv4.dst": "10.0.0.9" });
     expect(e.expected).toEqual({ "ipv4.dst": "10.0.0.2" });
   });
 
   test("expectRewrite() lists a named field with another value, and every other difference", () => {
-    const after = packet(eth(), ipv4({ dst: "10.0.0.8", ttl: 63 }), tcp({ sport: 1000, dport: 8080, flags: ["syn"] }), "data");
+    const after = packet(
+      eth(),
+      ipv4({ dst: "10.0.0.8", ttl: 63 }),
+      tcp({ sport: 1000, dport: 8080, flags: ["syn"] }),
+      "data",
+    );
     const e = caught(() => expectRewrite(before, after, { ipv4: { dst: "10.0.0.9" } }));
     expect(e.differences.map((d) => d.path)).toEqual(["ipv4.dst", "ipv4.ttl", "tcp.dport"]);
     expect(e.message).toContain('ipv4.dst: expected "10.0.0.9", got "10.0.0.8"');
@@ -57,8 +92,16 @@ describe("expectRewrite()", () => {
 
   test("expectRewrite() compares addresses, MACs and TCP flags in their normal form", () => {
     const a = packet(eth({ src: "02:00:00:00:00:01" }), ipv6({ dst: "fd00::2" }), tcp({ dport: 1, flags: ["syn"] }));
-    const b = packet(eth({ src: "02:00:00:00:00:aa" }), ipv6({ dst: "fd00::9" }), tcp({ dport: 1, flags: ["syn", "ack"] }));
-    expectRewrite(a, b, { eth: { src: "02:00:00:00:00:AA" }, ipv6: { dst: "FD00:0:0::9" }, tcp: { flags: ["ack", "syn"] } });
+    const b = packet(
+      eth({ src: "02:00:00:00:00:aa" }),
+      ipv6({ dst: "fd00::9" }),
+      tcp({ dport: 1, flags: ["syn", "ack"] }),
+    );
+    expectRewrite(a, b, {
+      eth: { src: "02:00:00:00:00:AA" },
+      ipv6: { dst: "FD00:0:0::9" },
+      tcp: { flags: ["ack", "syn"] },
+    });
   });
 
   test("expectRewrite() checks the VLAN tag, a removed one included", () => {
@@ -66,7 +109,9 @@ describe("expectRewrite()", () => {
     const untagged = packet(eth(), ipv4(), icmp());
     expectRewrite(tagged, untagged, { eth: { vlan: undefined } });
     expectRewrite(untagged, tagged, { eth: { vlan: 10 } });
-    expect(() => expectRewrite(untagged, tagged, { eth: { vlan: { id: 10, pcp: 1 } } })).toThrow(/eth\.vlan: expected \{ id: 10, pcp: 1/);
+    expect(() => expectRewrite(untagged, tagged, { eth: { vlan: { id: 10, pcp: 1 } } })).toThrow(
+      /eth\.vlan: expected \{ id: 10, pcp: 1/,
+    );
     expect(() => expectRewrite(tagged, untagged, {})).toThrow(/eth\.vlan: expected it unchanged/);
   });
 
@@ -93,7 +138,11 @@ describe("expectRewrite()", () => {
   test("expectRewrite() checks payload and lengths unless named", () => {
     const a = packet(eth(), ipv4(), udp({ dport: 1 }), "abc");
     const b = packet(eth(), ipv4(), udp({ dport: 1 }), "abcd");
-    expect(caught(() => expectRewrite(a, b, {})).differences.map((d) => d.path)).toEqual(["ipv4.totalLength", "udp.length", "payload"]);
+    expect(caught(() => expectRewrite(a, b, {})).differences.map((d) => d.path)).toEqual([
+      "ipv4.totalLength",
+      "udp.length",
+      "payload",
+    ]);
     expectRewrite(a, b, { ipv4: { totalLength: 32 }, udp: { length: 12 }, payload: "abcd" });
   });
 
@@ -102,7 +151,9 @@ describe("expectRewrite()", () => {
       /unknown field "ipv4\.dest": ipv4 has src, dst/,
     );
     expect(() => expectRewrite(before, rewritten, { ip: {} } as never)).toThrow(/unknown layer "ip"/);
-    expect(() => expectRewrite(before, rewritten, { inner: { tcp: { port: 1 } } } as never)).toThrow(/unknown field "inner\.tcp\.port"/);
+    expect(() => expectRewrite(before, rewritten, { inner: { tcp: { port: 1 } } } as never)).toThrow(
+      /unknown field "inner\.tcp\.port"/,
+    );
   });
 });
 
@@ -116,7 +167,13 @@ describe("expectPacket()", () => {
     const broken = patchDst(before, 9);
     const e = caught(() => expectPacket(broken, { ipv4: { dst: "10.0.0.8" }, udp: {}, payload: "x" }));
     expect(e.message.split("\n")[0]).toBe("Packet does not match: 5 differences");
-    expect(e.differences.map((d) => d.path)).toEqual(["ipv4.dst", "ipv4.checksumValid", "tcp.checksumValid", "udp", "payload"]);
+    expect(e.differences.map((d) => d.path)).toEqual([
+      "ipv4.dst",
+      "ipv4.checksumValid",
+      "tcp.checksumValid",
+      "udp",
+      "payload",
+    ]);
   });
 
   test("expectPacket() checks that a layer set to undefined is absent", () => {

@@ -6,7 +6,17 @@
 import { formatIp, formatMac, parseIp, parseMac } from "@dp/core";
 import type { VlanOptions } from "./build.ts";
 import { TCP_FLAGS } from "./headers.ts";
-import type { EthHeader, IcmpHeader, Ipv4Header, Ipv6Header, ParsedPacket, TcpFlag, TcpHeader, UdpHeader, VxlanHeader } from "./headers.ts";
+import type {
+  EthHeader,
+  IcmpHeader,
+  Ipv4Header,
+  Ipv6Header,
+  ParsedPacket,
+  TcpFlag,
+  TcpHeader,
+  UdpHeader,
+  VxlanHeader,
+} from "./headers.ts";
 import { parsePacket } from "./parse.ts";
 
 /**
@@ -110,9 +120,36 @@ type LayerName = "eth" | "ipv4" | "ipv6" | "tcp" | "udp" | "icmp" | "icmpv6" | "
 
 const FIELDS: Readonly<Record<LayerName, readonly string[]>> = {
   eth: ["src", "dst", "type", "vlan"],
-  ipv4: ["src", "dst", "tos", "id", "df", "mf", "fragmentOffset", "ttl", "protocol", "headerLength", "totalLength", "checksum", "checksumValid", "options"],
+  ipv4: [
+    "src",
+    "dst",
+    "tos",
+    "id",
+    "df",
+    "mf",
+    "fragmentOffset",
+    "ttl",
+    "protocol",
+    "headerLength",
+    "totalLength",
+    "checksum",
+    "checksumValid",
+    "options",
+  ],
   ipv6: ["src", "dst", "trafficClass", "flowLabel", "hopLimit", "nextHeader", "payloadLength"],
-  tcp: ["sport", "dport", "seq", "ack", "flags", "window", "urgent", "headerLength", "options", "checksum", "checksumValid"],
+  tcp: [
+    "sport",
+    "dport",
+    "seq",
+    "ack",
+    "flags",
+    "window",
+    "urgent",
+    "headerLength",
+    "options",
+    "checksum",
+    "checksumValid",
+  ],
   udp: ["sport", "dport", "length", "checksum", "checksumValid"],
   icmp: ["type", "code", "id", "seq", "checksum", "checksumValid"],
   icmpv6: ["type", "code", "id", "seq", "checksum", "checksumValid"],
@@ -124,11 +161,15 @@ const UTF8 = new TextEncoder();
 
 function checkNames(expectation: PacketExpectation, prefix: string): void {
   if (typeof expectation !== "object" || expectation === null) {
-    throw new TypeError(`Invalid packet expectation${prefix === "" ? "" : ` ${prefix.slice(0, -1)}`}: expected an object`);
+    throw new TypeError(
+      `Invalid packet expectation${prefix === "" ? "" : ` ${prefix.slice(0, -1)}`}: expected an object`,
+    );
   }
   for (const key of Object.keys(expectation)) {
     if (!TOP.includes(key)) {
-      throw new TypeError(`Invalid packet expectation: unknown layer "${prefix}${key}": expected one of ${TOP.join(", ")}`);
+      throw new TypeError(
+        `Invalid packet expectation: unknown layer "${prefix}${key}": expected one of ${TOP.join(", ")}`,
+      );
     }
   }
   for (const layer of LAYERS) {
@@ -161,7 +202,8 @@ function normalize(layer: LayerName, field: string, value: unknown): unknown {
   if (layer === "tcp" && field === "flags" && Array.isArray(value)) {
     const flags = value as TcpFlag[];
     const unknown = flags.find((f) => !TCP_FLAGS.includes(f));
-    if (unknown !== undefined) throw new TypeError(`Invalid packet expectation tcp.flags: unknown flag ${JSON.stringify(unknown)}`);
+    if (unknown !== undefined)
+      throw new TypeError(`Invalid packet expectation tcp.flags: unknown flag ${JSON.stringify(unknown)}`);
     return TCP_FLAGS.filter((f) => flags.includes(f));
   }
   return value;
@@ -177,7 +219,8 @@ function equal(a: unknown, b: unknown): boolean {
   }
   if (typeof a === "object" && typeof b === "object" && a !== null && b !== null) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of keys) if (!equal((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    for (const k of keys)
+      if (!equal((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
     return true;
   }
   return false;
@@ -186,7 +229,8 @@ function equal(a: unknown, b: unknown): boolean {
 function show(value: unknown, field = ""): string {
   if (value === undefined) return "none";
   if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") return field === "checksum" || field === "ethType" ? `0x${value.toString(16).padStart(4, "0")}` : String(value);
+  if (typeof value === "number")
+    return field === "checksum" || field === "ethType" ? `0x${value.toString(16).padStart(4, "0")}` : String(value);
   if (typeof value === "bigint") return `${value}n`;
   if (value instanceof Uint8Array) {
     const hex = Array.from(value.subarray(0, 64), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -194,7 +238,9 @@ function show(value: unknown, field = ""): string {
   }
   if (Array.isArray(value)) return `[${value.map((v) => show(v)).join(", ")}]`;
   if (typeof value === "object" && value !== null) {
-    return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${show(v, k)}`).join(", ")} }`;
+    return `{ ${Object.entries(value)
+      .map(([k, v]) => `${k}: ${show(v, k)}`)
+      .join(", ")} }`;
   }
   return typeof value === "boolean" || value === null ? String(value) : typeof value;
 }
@@ -209,7 +255,14 @@ function differ(c: Comparison, path: string, expected: unknown, actual: unknown,
   c.differences.push({ path, expected, actual, description });
 }
 
-function compareField(c: Comparison, path: string, field: string, expected: unknown, actual: unknown, unchanged: boolean): void {
+function compareField(
+  c: Comparison,
+  path: string,
+  field: string,
+  expected: unknown,
+  actual: unknown,
+  unchanged: boolean,
+): void {
   if (equal(expected, actual)) return;
   const want = unchanged ? `expected it unchanged (${show(expected, field)})` : `expected ${show(expected, field)}`;
   differ(c, path, expected, actual, `${path}: ${want}, got ${show(actual, field)}`);
@@ -251,7 +304,11 @@ function compareLayer(
   }
   if (!FIELDS[layer].includes("checksumValid")) return;
   const wantValid =
-    expected !== undefined && Object.hasOwn(expected, "checksumValid") ? expected["checksumValid"] : c.checksums === "valid" ? true : undefined;
+    expected !== undefined && Object.hasOwn(expected, "checksumValid")
+      ? expected["checksumValid"]
+      : c.checksums === "valid"
+        ? true
+        : undefined;
   if (wantValid !== undefined && after["checksumValid"] !== wantValid) {
     const got = show(after["checksum"], "checksum");
     differ(
@@ -264,7 +321,13 @@ function compareLayer(
   }
 }
 
-function comparePacket(c: Comparison, prefix: string, before: ParsedPacket | undefined, after: ParsedPacket, expectation: PacketExpectation): void {
+function comparePacket(
+  c: Comparison,
+  prefix: string,
+  before: ParsedPacket | undefined,
+  after: ParsedPacket,
+  expectation: PacketExpectation,
+): void {
   for (const layer of LAYERS) {
     compareLayer(
       c,
@@ -277,11 +340,18 @@ function comparePacket(c: Comparison, prefix: string, before: ParsedPacket | und
   }
   const innerPath = `${prefix}inner`;
   if (Object.hasOwn(expectation, "inner") && expectation.inner === undefined) {
-    if (after.inner !== undefined) differ(c, innerPath, undefined, after.inner, `${innerPath}: expected no inner frame, got one`);
+    if (after.inner !== undefined)
+      differ(c, innerPath, undefined, after.inner, `${innerPath}: expected no inner frame, got one`);
   } else if (after.inner !== undefined) {
     comparePacket(c, `${innerPath}.`, before?.inner, after.inner, expectation.inner ?? {});
   } else if (expectation.inner !== undefined || (c.mode === "rewrite" && before?.inner !== undefined)) {
-    differ(c, innerPath, expectation.inner ?? before?.inner, undefined, `${innerPath}: expected an inner frame, got none`);
+    differ(
+      c,
+      innerPath,
+      expectation.inner ?? before?.inner,
+      undefined,
+      `${innerPath}: expected an inner frame, got none`,
+    );
   }
   const payloadPath = `${prefix}payload`;
   if (expectation.payload !== undefined) {
@@ -292,8 +362,10 @@ function comparePacket(c: Comparison, prefix: string, before: ParsedPacket | und
     compareField(c, payloadPath, "payload", before.payload, after.payload, true);
   }
   const trailerPath = `${prefix}trailer`;
-  if (Object.hasOwn(expectation, "trailer")) compareField(c, trailerPath, "trailer", expectation.trailer, after.trailer, false);
-  else if (c.mode === "rewrite" && before !== undefined) compareField(c, trailerPath, "trailer", before.trailer, after.trailer, true);
+  if (Object.hasOwn(expectation, "trailer"))
+    compareField(c, trailerPath, "trailer", expectation.trailer, after.trailer, false);
+  else if (c.mode === "rewrite" && before !== undefined)
+    compareField(c, trailerPath, "trailer", before.trailer, after.trailer, true);
 }
 
 function parsed(packet: Uint8Array | ParsedPacket): ParsedPacket {
@@ -356,7 +428,11 @@ export function expectRewrite(
  * expectPacket(bytes, { ipv4: { dst: "10.0.0.2", protocol: 1 }, icmp: { type: 8, id: 9 }, payload: "ping" });
  * ```
  */
-export function expectPacket(actual: Uint8Array | ParsedPacket, expected: PacketExpectation, options: ExpectPacketOptions = {}): void {
+export function expectPacket(
+  actual: Uint8Array | ParsedPacket,
+  expected: PacketExpectation,
+  options: ExpectPacketOptions = {},
+): void {
   checkNames(expected, "");
   const c: Comparison = { mode: "packet", checksums: options.checksums ?? "valid", differences: [] };
   comparePacket(c, "", undefined, parsed(actual), expected);

@@ -35,7 +35,8 @@ function layersOf(p: ParsedPacket): (Layer | Uint8Array)[] {
 }
 
 // Frames Linux sent (see build.test.ts for how they were captured).
-const RST4 = "a6c0e37755f7 863c2b29c9ca 0800 4500 0028 0000 4000 4006 26ce 0a000002 0a000001 0051 9c40 00000000 000003e9 5014 0000 fb53 0000";
+const RST4 =
+  "a6c0e37755f7 863c2b29c9ca 0800 4500 0028 0000 4000 4006 26ce 0a000002 0a000001 0051 9c40 00000000 000003e9 5014 0000 fb53 0000";
 const UNREACH4 =
   "a6c0e37755f7 863c2b29c9ca 0800 45c0 003a 1a48 0000 4001 4bb9 0a000002 0a000001 0303 111b 00000000 4500001e00020000401166cb0a0000010a0000029c400009000ae7246869";
 const SYN6 =
@@ -44,13 +45,44 @@ const VXLAN4 =
   "16e3f937b632 c22ea0f005a4 0800 4500 0053 e621 0000 4011 8076 0a000002 0a000001 b6cf 12b5 003f 0000 08000000 00002a00 020000000101 020000000202 0800 4500 0021 aacc 0000 4001 4cbc c0a80102 c0a80101 0000 bc25 0007 0001 68656c6c6f";
 
 const SAMPLES: Record<string, Uint8Array> = {
-  tcp4: packet(eth(), ipv4({ df: true, id: 7 }), tcp({ dport: 80, seq: 1, flags: ["syn", "ece", "cwr"], options: [{ kind: "mss", value: 1400 }, { kind: "nop" }, { kind: "windowScale", shift: 3 }] }), "GET"),
-  tcp6: packet(eth(), ipv6({ flowLabel: 5 }), tcp({ dport: 443, flags: ["ack", "psh"], options: [{ kind: "timestamp", value: 1, echo: 2 }, { kind: 30, data: hex("0102") }] }), "x"),
+  tcp4: packet(
+    eth(),
+    ipv4({ df: true, id: 7 }),
+    tcp({
+      dport: 80,
+      seq: 1,
+      flags: ["syn", "ece", "cwr"],
+      options: [{ kind: "mss", value: 1400 }, { kind: "nop" }, { kind: "windowScale", shift: 3 }],
+    }),
+    "GET",
+  ),
+  tcp6: packet(
+    eth(),
+    ipv6({ flowLabel: 5 }),
+    tcp({
+      dport: 443,
+      flags: ["ack", "psh"],
+      options: [
+        { kind: "timestamp", value: 1, echo: 2 },
+        { kind: 30, data: hex("0102") },
+      ],
+    }),
+    "x",
+  ),
   udp4: packet(eth({ vlan: { id: 7, pcp: 3 } }), ipv4(), udp({ sport: 1, dport: 2 }), "payload"),
   udp6: packet(eth(), ipv6(), udp({ dport: 53 }), hex("00")),
   icmp4: packet(eth(), ipv4({ options: hex("01010100") }), icmp({ id: 1, seq: 2 }), "ping"),
   icmp6: packet(eth(), ipv6(), icmpv6({ type: "echoReply", id: 3 })),
-  vxlan: packet(eth(), ipv4(), udp(), vxlan({ vni: 9 }), eth({ vlan: 5 }), ipv6(), tcp({ dport: 22, flags: ["fin", "ack"] }), "inner"),
+  vxlan: packet(
+    eth(),
+    ipv4(),
+    udp(),
+    vxlan({ vni: 9 }),
+    eth({ vlan: 5 }),
+    ipv6(),
+    tcp({ dport: 22, flags: ["fin", "ack"] }),
+    "inner",
+  ),
   vxlanRaw: packet(eth(), ipv6(), udp({ dport: 4789 }), vxlan({ vni: 1 }), eth({ type: 0x88b5 }), "raw"),
   other: packet(eth({ type: 0x0806 }), hex("0001080006040001")),
 };
@@ -59,7 +91,15 @@ describe("parsePacket() on frames Linux built", () => {
   test("parsePacket() reads a TCP RST and finds its checksums valid", () => {
     const p = parsePacket(hex(RST4));
     expect(p.eth).toEqual({ src: "86:3c:2b:29:c9:ca", dst: "a6:c0:e3:77:55:f7", type: 0x0800 });
-    expect(p.ipv4).toMatchObject({ src: "10.0.0.2", dst: "10.0.0.1", df: true, ttl: 64, protocol: 6, totalLength: 40, checksumValid: true });
+    expect(p.ipv4).toMatchObject({
+      src: "10.0.0.2",
+      dst: "10.0.0.1",
+      df: true,
+      ttl: 64,
+      protocol: 6,
+      totalLength: 40,
+      checksumValid: true,
+    });
     expect(p.tcp).toEqual({
       sport: 81,
       dport: 40000,
@@ -86,7 +126,15 @@ describe("parsePacket() on frames Linux built", () => {
 
   test("parsePacket() reads TCP options and reports a checksum the kernel left to the NIC as invalid", () => {
     const p = parsePacket(hex(SYN6));
-    expect(p.ipv6).toEqual({ src: "fd00::1", dst: "fd00::2", trafficClass: 0, flowLabel: 0xdc1d3, hopLimit: 64, nextHeader: 6, payloadLength: 40 });
+    expect(p.ipv6).toEqual({
+      src: "fd00::1",
+      dst: "fd00::2",
+      trafficClass: 0,
+      flowLabel: 0xdc1d3,
+      hopLimit: 64,
+      nextHeader: 6,
+      payloadLength: 40,
+    });
     expect(p.tcp?.options).toEqual([
       { kind: "mss", value: 1440 },
       { kind: "sackPermitted" },
@@ -138,7 +186,12 @@ describe("parsePacket() and the builders", () => {
 
   test("parsePacket() reads the VLAN tag and the EtherType after it", () => {
     const p = parsePacket(SAMPLES["udp4"] as Uint8Array);
-    expect(p.eth).toEqual({ src: "02:00:00:00:00:01", dst: "02:00:00:00:00:02", type: 0x0800, vlan: { id: 7, pcp: 3, dei: false, tpid: 0x8100 } });
+    expect(p.eth).toEqual({
+      src: "02:00:00:00:00:01",
+      dst: "02:00:00:00:00:02",
+      type: 0x0800,
+      vlan: { id: 7, pcp: 3, dei: false, tpid: 0x8100 },
+    });
   });
 
   test("parsePacket() keeps bytes after the IP datagram as the trailer", () => {
@@ -174,7 +227,17 @@ describe("parsePacket() and the builders", () => {
   });
 
   test("parsePacket() keeps unknown TCP options and options with unexpected lengths as kind and data", () => {
-    const bytes = packet(eth(), ipv4(), tcp({ dport: 1, options: [{ kind: 2, data: hex("0102030405") }, { kind: 99, data: new Uint8Array(0) }] }));
+    const bytes = packet(
+      eth(),
+      ipv4(),
+      tcp({
+        dport: 1,
+        options: [
+          { kind: 2, data: hex("0102030405") },
+          { kind: 99, data: new Uint8Array(0) },
+        ],
+      }),
+    );
     expect(parsePacket(bytes).tcp?.options).toEqual([
       { kind: 2, data: hex("0102030405") },
       { kind: 99, data: new Uint8Array(0) },
@@ -190,20 +253,23 @@ describe("parsePacket() and the builders", () => {
 });
 
 describe("parsePacket() on bad input", () => {
-  test.each(Object.entries(SAMPLES))("parsePacket() throws a truncated PacketParseError for every prefix of %s", (_, bytes) => {
-    // An ARP frame has no length field: any prefix of 14 bytes or more is a frame.
-    const end = bytes[12] === 0x08 && bytes[13] === 0x06 ? 14 : bytes.length;
-    for (let n = 0; n < end; n++) {
-      let error: unknown;
-      try {
-        parsePacket(bytes.subarray(0, n));
-      } catch (e) {
-        error = e;
+  test.each(Object.entries(SAMPLES))(
+    "parsePacket() throws a truncated PacketParseError for every prefix of %s",
+    (_, bytes) => {
+      // An ARP frame has no length field: any prefix of 14 bytes or more is a frame.
+      const end = bytes[12] === 0x08 && bytes[13] === 0x06 ? 14 : bytes.length;
+      for (let n = 0; n < end; n++) {
+        let error: unknown;
+        try {
+          parsePacket(bytes.subarray(0, n));
+        } catch (e) {
+          error = e;
+        }
+        expect(error, `prefix of ${n} bytes`).toBeInstanceOf(PacketParseError);
+        expect((error as PacketParseError).truncated).toBe(true);
       }
-      expect(error, `prefix of ${n} bytes`).toBeInstanceOf(PacketParseError);
-      expect((error as PacketParseError).truncated).toBe(true);
-    }
-  });
+    },
+  );
 
   test("parsePacket() names the layer and the absolute offset of a truncated inner header", () => {
     const bytes = packet(eth(), ipv4(), udp(), vxlan({ vni: 1 }), hex("0102030405"));
@@ -217,28 +283,66 @@ describe("parsePacket() on bad input", () => {
     })();
     expect(error).toMatchObject({ name: "PacketParseError", layer: "eth", offset: 50, truncated: true });
     expect(error).toBeInstanceOf(SyntaxError);
-    expect(error.message).toBe("Cannot parse packet: the eth header at offset 50 is truncated: it needs 14 bytes, 5 are left");
+    expect(error.message).toBe(
+      "Cannot parse packet: the eth header at offset 50 is truncated: it needs 14 bytes, 5 are left",
+    );
   });
 
   test.each([
-    ["an IPv4 version other than 4", 14, (b: Uint8Array): void => {
-      b[14] = 0x55;
-    }, "ipv4", /version 5 is not 4/],
-    ["an IPv4 header length below 5", 14, (b: Uint8Array): void => {
-      b[14] = 0x44;
-    }, "ipv4", /header length 4 is below 5/],
-    ["an IPv4 total length below the header", 14, (b: Uint8Array): void => {
-      b[17] = 19;
-    }, "ipv4", /total length 19 is below the header length 20/],
-    ["a TCP data offset below 5", 34, (b: Uint8Array): void => {
-      b[46] = 0x40;
-    }, "tcp", /data offset 4 is below 5/],
-    ["a TCP option running past the header", 34, (b: Uint8Array): void => {
-      b[55] = 9;
-    }, "tcp", /option 2 at offset 54 has length 9/],
-    ["a TCP option of length 1", 34, (b: Uint8Array): void => {
-      b[55] = 1;
-    }, "tcp", /has length 1/],
+    [
+      "an IPv4 version other than 4",
+      14,
+      (b: Uint8Array): void => {
+        b[14] = 0x55;
+      },
+      "ipv4",
+      /version 5 is not 4/,
+    ],
+    [
+      "an IPv4 header length below 5",
+      14,
+      (b: Uint8Array): void => {
+        b[14] = 0x44;
+      },
+      "ipv4",
+      /header length 4 is below 5/,
+    ],
+    [
+      "an IPv4 total length below the header",
+      14,
+      (b: Uint8Array): void => {
+        b[17] = 19;
+      },
+      "ipv4",
+      /total length 19 is below the header length 20/,
+    ],
+    [
+      "a TCP data offset below 5",
+      34,
+      (b: Uint8Array): void => {
+        b[46] = 0x40;
+      },
+      "tcp",
+      /data offset 4 is below 5/,
+    ],
+    [
+      "a TCP option running past the header",
+      34,
+      (b: Uint8Array): void => {
+        b[55] = 9;
+      },
+      "tcp",
+      /option 2 at offset 54 has length 9/,
+    ],
+    [
+      "a TCP option of length 1",
+      34,
+      (b: Uint8Array): void => {
+        b[55] = 1;
+      },
+      "tcp",
+      /has length 1/,
+    ],
   ] as const)("parsePacket() throws a malformed PacketParseError for %s", (_, offset, corrupt, layer, message) => {
     const bytes = packet(eth(), ipv4(), tcp({ dport: 1, options: [{ kind: "mss", value: 1 }] }));
     corrupt(bytes);

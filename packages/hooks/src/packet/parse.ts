@@ -6,7 +6,17 @@
 import { formatIp, formatMac } from "@dp/core";
 import { internetChecksum, l4Check } from "./checksum.ts";
 import { TCP_FLAGS } from "./headers.ts";
-import type { EthHeader, IcmpHeader, Ipv4Header, Ipv6Header, ParsedPacket, TcpHeader, TcpHeaderOption, UdpHeader, VlanTag } from "./headers.ts";
+import type {
+  EthHeader,
+  IcmpHeader,
+  Ipv4Header,
+  Ipv6Header,
+  ParsedPacket,
+  TcpHeader,
+  TcpHeaderOption,
+  UdpHeader,
+  VlanTag,
+} from "./headers.ts";
 
 /**
  * A protocol layer, as named in errors and in {@link ParsedPacket}.
@@ -116,7 +126,11 @@ function parseTcpOptions(c: Cursor, off: number, end: number): TcpHeaderOption[]
     if (at + 2 > end) throw malformed("tcp", off - 20, `option ${kind} at offset ${at} has no length byte`);
     const length = c.bytes[at + 1] as number;
     if (length < 2 || at + length > end) {
-      throw malformed("tcp", off - 20, `option ${kind} at offset ${at} has length ${length}, which does not fit the header`);
+      throw malformed(
+        "tcp",
+        off - 20,
+        `option ${kind} at offset ${at} has length ${length}, which does not fit the header`,
+      );
     }
     if (kind === 2 && length === 4) options.push({ kind: "mss", value: c.dv.getUint16(at + 2, false) });
     else if (kind === 3 && length === 3) options.push({ kind: "windowScale", shift: c.bytes[at + 2] as number });
@@ -141,11 +155,18 @@ interface Span {
   readonly end: number;
 }
 
-function parseTransport(c: Cursor, protocol: number, ip: Network, off: number, end: number, out: Record<string, unknown>): Span {
+function parseTransport(
+  c: Cursor,
+  protocol: number,
+  ip: Network,
+  off: number,
+  end: number,
+  out: Record<string, unknown>,
+): Span {
   const segment = c.bytes.subarray(off, end);
   if (protocol === 6) {
     need(c, "tcp", off, 20, end);
-    const headerLength = (c.bytes[off + 12] as number) >> 4 << 2;
+    const headerLength = ((c.bytes[off + 12] as number) >> 4) << 2;
     if (headerLength < 20) throw malformed("tcp", off, `data offset ${headerLength / 4} is below 5`);
     need(c, "tcp", off, headerLength, end, `header with options (${headerLength} bytes)`);
     const bits = c.bytes[off + 13] as number;
@@ -176,7 +197,8 @@ function parseTransport(c: Cursor, protocol: number, ip: Network, off: number, e
       dport: c.dv.getUint16(off + 2, false),
       length,
       checksum,
-      checksumValid: checksum === 0 ? ip.family === 4 : l4Check(ip.src, ip.dst, 17, c.bytes.subarray(off, off + length)) === 0,
+      checksumValid:
+        checksum === 0 ? ip.family === 4 : l4Check(ip.src, ip.dst, 17, c.bytes.subarray(off, off + length)) === 0,
     };
     out["udp"] = udp;
     if (c.vxlanPorts.includes(udp.dport)) {
@@ -217,7 +239,8 @@ function parseFrame(c: Cursor, start: number, end: number): ParsedPacket {
     if (headerLength < 20) throw malformed("ipv4", off, `header length ${headerLength / 4} is below 5`);
     need(c, "ipv4", off, headerLength, end, `header with options (${headerLength} bytes)`);
     const totalLength = c.dv.getUint16(off + 2, false);
-    if (totalLength < headerLength) throw malformed("ipv4", off, `total length ${totalLength} is below the header length ${headerLength}`);
+    if (totalLength < headerLength)
+      throw malformed("ipv4", off, `total length ${totalLength} is below the header length ${headerLength}`);
     need(c, "ipv4", off, totalLength, end, `datagram (total length ${totalLength})`);
     const fragment = c.dv.getUint16(off + 6, false);
     const src = c.bytes.slice(off + 12, off + 16);

@@ -4,18 +4,7 @@
 import { beforeEach, describe, expect, test } from "vitest";
 import { type Collection, loadCollection, readCollectionSpec, SyscallError } from "@dp/core";
 import { netns, requireRoot, vethPair } from "@dp/core/testing";
-import {
-  eth,
-  expectRewrite,
-  icmp,
-  ipv4,
-  ipv6,
-  packet,
-  PacketAssertionError,
-  tcp,
-  testRun,
-  udp,
-} from "@dp/hooks";
+import { eth, expectRewrite, icmp, ipv4, ipv6, packet, PacketAssertionError, tcp, testRun, udp } from "@dp/hooks";
 
 beforeEach((t) => requireRoot(t));
 
@@ -26,28 +15,44 @@ function load(): Collection {
 }
 
 const IPV4_PACKETS = {
-  tcp: packet(eth(), ipv4({ dst: "10.0.0.2", id: 3 }), tcp({ sport: 1234, dport: 80, seq: 7, flags: ["syn"], options: [{ kind: "mss", value: 1460 }] }), "hello"),
+  tcp: packet(
+    eth(),
+    ipv4({ dst: "10.0.0.2", id: 3 }),
+    tcp({ sport: 1234, dport: 80, seq: 7, flags: ["syn"], options: [{ kind: "mss", value: 1460 }] }),
+    "hello",
+  ),
   udp: packet(eth(), ipv4({ dst: "10.0.0.2" }), udp({ sport: 1234, dport: 53 }), "query"),
   udpNoChecksum: packet(eth(), ipv4({ dst: "10.0.0.2" }), udp({ sport: 1234, dport: 53, forceChecksum: 0 }), "query"),
-  icmp: packet(eth(), ipv4({ dst: "192.168.77.1", options: new Uint8Array([1, 1, 1, 0]) }), icmp({ id: 1, seq: 1 }), "ping"),
+  icmp: packet(
+    eth(),
+    ipv4({ dst: "192.168.77.1", options: new Uint8Array([1, 1, 1, 0]) }),
+    icmp({ id: 1, seq: 1 }),
+    "ping",
+  ),
 };
 
 describe("testRun() with expectRewrite()", () => {
-  test.each(Object.entries(IPV4_PACKETS))("xdp_rewrite_dst rewrites the destination of %s and keeps checksums valid", (_, before) => {
-    using coll = load();
-    const result = testRun(coll.program("xdp_rewrite_dst"), before);
-    expect(result.verdict).toBe("XDP_PASS");
-    expect(result.retval).toBe(2);
-    expectRewrite(before, result.packet, { ipv4: { dst: "10.0.0.9" } });
-    expect(result.parsed.ipv4?.dst).toBe("10.0.0.9");
-  });
+  test.each(Object.entries(IPV4_PACKETS))(
+    "xdp_rewrite_dst rewrites the destination of %s and keeps checksums valid",
+    (_, before) => {
+      using coll = load();
+      const result = testRun(coll.program("xdp_rewrite_dst"), before);
+      expect(result.verdict).toBe("XDP_PASS");
+      expect(result.retval).toBe(2);
+      expectRewrite(before, result.packet, { ipv4: { dst: "10.0.0.9" } });
+      expect(result.parsed.ipv4?.dst).toBe("10.0.0.9");
+    },
+  );
 
-  test.each(Object.entries(IPV4_PACKETS))("tc_rewrite_dst rewrites the destination of %s with the kernel's checksum helpers", (_, before) => {
-    using coll = load();
-    const result = testRun(coll.program("tc_rewrite_dst"), before);
-    expect(result.verdict).toBe("TC_ACT_OK");
-    expectRewrite(before, result.packet, { ipv4: { dst: "10.0.0.9" } });
-  });
+  test.each(Object.entries(IPV4_PACKETS))(
+    "tc_rewrite_dst rewrites the destination of %s with the kernel's checksum helpers",
+    (_, before) => {
+      using coll = load();
+      const result = testRun(coll.program("tc_rewrite_dst"), before);
+      expect(result.verdict).toBe("TC_ACT_OK");
+      expectRewrite(before, result.packet, { ipv4: { dst: "10.0.0.9" } });
+    },
+  );
 
   test("xdp_rewrite_dst leaves IPv6 and VLAN-tagged frames alone", () => {
     using coll = load();
@@ -68,7 +73,10 @@ describe("testRun() with expectRewrite()", () => {
       error = e;
     }
     expect(error).toBeInstanceOf(PacketAssertionError);
-    expect((error as PacketAssertionError).differences.map((d) => d.path)).toEqual(["ipv4.checksumValid", "tcp.checksumValid"]);
+    expect((error as PacketAssertionError).differences.map((d) => d.path)).toEqual([
+      "ipv4.checksumValid",
+      "tcp.checksumValid",
+    ]);
   });
 
   test("expectRewrite() catches a field the program was not expected to change", () => {
@@ -108,14 +116,19 @@ describe("testRun() verdicts and contexts", () => {
     const frame = IPV4_PACKETS.icmp;
     expect(testRun(prog, frame).verdict).toBe("XDP_DROP");
     expect(testRun(prog, frame, { ctx: { ingressIfindex: 1 } }).verdict).toBe("XDP_DROP");
-    expect(ns.run(() => testRun(prog, frame, { ctx: { ingressIfindex: a.index, rxQueueIndex: 0 } })).verdict).toBe("XDP_PASS");
+    expect(ns.run(() => testRun(prog, frame, { ctx: { ingressIfindex: a.index, rxQueueIndex: 0 } })).verdict).toBe(
+      "XDP_PASS",
+    );
   });
 
   test("testRun() surfaces the kernel's refusal of a context as a SyscallError", () => {
     using coll = load();
     using ns = netns({ label: "xdpctx" });
     const { a } = vethPair(ns, ns);
-    const run = (): unknown => ns.run(() => testRun(coll.program("xdp_drop_lo"), IPV4_PACKETS.icmp, { ctx: { ingressIfindex: a.index, rxQueueIndex: 64 } }));
+    const run = (): unknown =>
+      ns.run(() =>
+        testRun(coll.program("xdp_drop_lo"), IPV4_PACKETS.icmp, { ctx: { ingressIfindex: a.index, rxQueueIndex: 64 } }),
+      );
     expect(run).toThrow(SyscallError);
     expect(run).toThrow(/EINVAL/);
   });

@@ -81,7 +81,19 @@ describe("testRun() inputs and outputs", () => {
 
   test("testRun() encodes an skb context as struct __sk_buff", () => {
     const s = stub("schedCls");
-    testRun(s.program, frame, { ctx: { mark: 0xdead, priority: 3, ingressIfindex: 4, ifindex: 1, cb: [1, 2, 3, 4, 5], tstamp: 99n, wireLen: 100, gsoSegs: 2, gsoSize: 1400 } });
+    testRun(s.program, frame, {
+      ctx: {
+        mark: 0xdead,
+        priority: 3,
+        ingressIfindex: 4,
+        ifindex: 1,
+        cb: [1, 2, 3, 4, 5],
+        tstamp: 99n,
+        wireLen: 100,
+        gsoSegs: 2,
+        gsoSize: 1400,
+      },
+    });
     const ctx = s.calls[0]?.ctx as Uint8Array;
     const dv = new DataView(ctx.buffer);
     expect(ctx.length).toBe(192);
@@ -112,11 +124,35 @@ describe("testRun() inputs and outputs", () => {
 
 describe("testRun() refuses bad input before any system call", () => {
   test.each([
-    ["an skb field for XDP", "xdp", { ctx: { mark: 1 } }, TypeError, /"mark" is not a context field of xdp programs: expected "ingressIfindex", "rxQueueIndex"/],
-    ["an XDP field for tc", "schedCls", { ctx: { rxQueueIndex: 1 } }, TypeError, /"rxQueueIndex" is not a context field of schedCls programs/],
-    ["a context object for a type without one", "flowDissector", { ctx: {} }, TypeError, /flowDissector programs take the context as bytes/],
+    [
+      "an skb field for XDP",
+      "xdp",
+      { ctx: { mark: 1 } },
+      TypeError,
+      /"mark" is not a context field of xdp programs: expected "ingressIfindex", "rxQueueIndex"/,
+    ],
+    [
+      "an XDP field for tc",
+      "schedCls",
+      { ctx: { rxQueueIndex: 1 } },
+      TypeError,
+      /"rxQueueIndex" is not a context field of schedCls programs/,
+    ],
+    [
+      "a context object for a type without one",
+      "flowDissector",
+      { ctx: {} },
+      TypeError,
+      /flowDissector programs take the context as bytes/,
+    ],
     ["six cb words", "schedCls", { ctx: { cb: [0, 0, 0, 0, 0, 0] } }, RangeError, /ctx\.cb: expected at most 5 words/],
-    ["a negative mark", "schedCls", { ctx: { mark: -1 } }, RangeError, /ctx\.mark: expected an integer from 0 to 4294967295, got -1/],
+    [
+      "a negative mark",
+      "schedCls",
+      { ctx: { mark: -1 } },
+      RangeError,
+      /ctx\.mark: expected an integer from 0 to 4294967295, got -1/,
+    ],
     ["a number as tstamp", "schedCls", { ctx: { tstamp: 1 } }, RangeError, /ctx\.tstamp: expected a bigint/],
     ["repeat 0", "xdp", { repeat: 0 }, RangeError, /repeat: expected an integer from 1/],
   ] as const)("testRun() throws for %s", (_, type, options, error, message) => {
@@ -128,7 +164,9 @@ describe("testRun() refuses bad input before any system call", () => {
 
   test("testRun() throws a RangeError for a packet shorter than an Ethernet header", () => {
     const s = stub("schedCls");
-    expect(() => testRun(s.program, new Uint8Array(13))).toThrow(/schedCls programs need at least an Ethernet header \(14 bytes\), got 13/);
+    expect(() => testRun(s.program, new Uint8Array(13))).toThrow(
+      /schedCls programs need at least an Ethernet header \(14 bytes\), got 13/,
+    );
     expect(() => testRun(s.program, [1, 2] as never)).toThrow(TypeError);
     expect(s.calls).toEqual([]);
   });

@@ -174,9 +174,30 @@ const SKB_TYPES: ReadonlySet<ProgramType> = new Set<ProgramType>([
   "lwtSeg6local",
 ]);
 const XDP_CTX_FIELDS = ["ingressIfindex", "rxQueueIndex"];
-const SKB_CTX_FIELDS = ["mark", "priority", "ingressIfindex", "ifindex", "cb", "tstamp", "wireLen", "gsoSegs", "gsoSize"];
+const SKB_CTX_FIELDS = [
+  "mark",
+  "priority",
+  "ingressIfindex",
+  "ifindex",
+  "cb",
+  "tstamp",
+  "wireLen",
+  "gsoSegs",
+  "gsoSize",
+];
 /** Offsets in `struct __sk_buff` (192 bytes). */
-const SKB = { mark: 8, priority: 32, ingressIfindex: 36, ifindex: 40, cb: 48, tstamp: 152, wireLen: 160, gsoSegs: 164, gsoSize: 176, size: 192 };
+const SKB = {
+  mark: 8,
+  priority: 32,
+  ingressIfindex: 36,
+  ifindex: 40,
+  cb: 48,
+  tstamp: 152,
+  wireLen: 160,
+  gsoSegs: 164,
+  gsoSize: 176,
+  size: 192,
+};
 
 function verdictOf(type: ProgramType, retval: number): XdpVerdict | TcVerdict | undefined {
   if (type === "xdp") return XDP_VERDICTS[retval];
@@ -235,7 +256,11 @@ function encodeSkbContext(ctx: SkbContext, type: ProgramType): Uint8Array {
   return bytes;
 }
 
-function encodeContext(type: ProgramType, ctx: PacketTestRunOptions["ctx"], packetLength: number): Uint8Array | undefined {
+function encodeContext(
+  type: ProgramType,
+  ctx: PacketTestRunOptions["ctx"],
+  packetLength: number,
+): Uint8Array | undefined {
   if (ctx === undefined || ctx instanceof Uint8Array) return ctx;
   if (typeof ctx !== "object" || ctx === null) throw new TypeError("Invalid test run ctx: expected an object or bytes");
   if (type === "xdp") return encodeXdpContext(ctx, packetLength);
@@ -278,11 +303,17 @@ function encodeContext(type: ProgramType, ctx: PacketTestRunOptions["ctx"], pack
  * assert.equal(result.parsed.udp?.dport, 53);
  * ```
  */
-export function testRun(program: BpfProgram, packet: Uint8Array, options: PacketTestRunOptions = {}): PacketTestRunResult {
+export function testRun(
+  program: BpfProgram,
+  packet: Uint8Array,
+  options: PacketTestRunOptions = {},
+): PacketTestRunResult {
   if (!(packet instanceof Uint8Array)) throw new TypeError("Invalid test run packet: expected a Uint8Array");
   const type = program.type;
   if ((type === "xdp" || SKB_TYPES.has(type)) && packet.length < 14) {
-    throw new RangeError(`Invalid test run packet: ${type} programs need at least an Ethernet header (14 bytes), got ${packet.length}`);
+    throw new RangeError(
+      `Invalid test run packet: ${type} programs need at least an Ethernet header (14 bytes), got ${packet.length}`,
+    );
   }
   const repeat = options.repeat ?? 1;
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0xffffffff) {

@@ -57,7 +57,21 @@ function wire(): Wire {
     b.exec("ip", ["neigh", "replace", "10.0.0.1", "lladdr", macA, "dev", vb.name, "nud", "permanent"]);
     b.exec("ip", ["neigh", "replace", "fd00::1", "lladdr", macA, "dev", vb.name, "nud", "permanent"]);
     b.exec("sysctl", ["-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]);
-    b.exec("ip", ["link", "add", "vx0", "type", "vxlan", "id", "42", "dstport", "4789", "local", "10.0.0.2", "dev", vb.name]);
+    b.exec("ip", [
+      "link",
+      "add",
+      "vx0",
+      "type",
+      "vxlan",
+      "id",
+      "42",
+      "dstport",
+      "4789",
+      "local",
+      "10.0.0.2",
+      "dev",
+      vb.name,
+    ]);
     b.exec("ip", ["link", "set", "vx0", "address", "02:00:00:00:02:02", "up"]);
     b.exec("ip", ["addr", "add", "192.168.1.2/24", "dev", "vx0"]);
     b.exec("ip", ["neigh", "add", "192.168.1.1", "lladdr", "02:00:00:00:01:01", "dev", "vx0"]);
@@ -97,20 +111,35 @@ const EXCHANGES: readonly Exchange[] = [
   {
     name: "an ICMP echo request",
     build: (w, broken) =>
-      packet(w.toB, ipv4({ src: "10.0.0.1", dst: "10.0.0.2", id: 1 }), icmp({ id: 0x4242, seq: 1, ...(broken ? { forceChecksum: 1 } : {}) }), ECHO_PAYLOAD),
+      packet(
+        w.toB,
+        ipv4({ src: "10.0.0.1", dst: "10.0.0.2", id: 1 }),
+        icmp({ id: 0x4242, seq: 1, ...(broken ? { forceChecksum: 1 } : {}) }),
+        ECHO_PAYLOAD,
+      ),
     isAnswer: (p) => p.icmp?.type === 0 && p.icmp.id === 0x4242,
     counter: "Icmp.InCsumErrors",
   },
   {
     name: "an IPv4 header",
-    build: (w, broken) => packet(w.toB, ipv4({ src: "10.0.0.1", dst: "10.0.0.2", ...(broken ? { forceChecksum: 1 } : {}) }), icmp({ id: 0x4343 })),
+    build: (w, broken) =>
+      packet(
+        w.toB,
+        ipv4({ src: "10.0.0.1", dst: "10.0.0.2", ...(broken ? { forceChecksum: 1 } : {}) }),
+        icmp({ id: 0x4343 }),
+      ),
     isAnswer: (p) => p.icmp?.type === 0 && p.icmp.id === 0x4343,
     counter: "Ip.InHdrErrors",
   },
   {
     name: "an ICMPv6 echo request",
     build: (w, broken) =>
-      packet(w.toB, ipv6({ src: "fd00::1", dst: "fd00::2" }), icmpv6({ id: 0x4444, seq: 2, ...(broken ? { forceChecksum: 1 } : {}) }), ECHO_PAYLOAD),
+      packet(
+        w.toB,
+        ipv6({ src: "fd00::1", dst: "fd00::2" }),
+        icmpv6({ id: 0x4444, seq: 2, ...(broken ? { forceChecksum: 1 } : {}) }),
+        ECHO_PAYLOAD,
+      ),
     isAnswer: (p) => p.icmpv6?.type === 129 && p.icmpv6.id === 0x4444,
     counter: "Icmp6InCsumErrors",
   },
@@ -120,7 +149,14 @@ const EXCHANGES: readonly Exchange[] = [
       packet(
         w.toB,
         ipv4({ src: "10.0.0.1", dst: "10.0.0.2", df: true }),
-        tcp({ sport: 40001, dport: 9, seq: 1000, flags: ["syn"], options: [{ kind: "mss", value: 1460 }, { kind: "sackPermitted" }], ...(broken ? { forceChecksum: 1 } : {}) }),
+        tcp({
+          sport: 40001,
+          dport: 9,
+          seq: 1000,
+          flags: ["syn"],
+          options: [{ kind: "mss", value: 1460 }, { kind: "sackPermitted" }],
+          ...(broken ? { forceChecksum: 1 } : {}),
+        }),
       ),
     isAnswer: (p) => p.tcp?.dport === 40001 && p.tcp.flags.includes("rst") && p.tcp.ack === 1001,
     counter: "Tcp.InCsumErrors",
@@ -128,19 +164,35 @@ const EXCHANGES: readonly Exchange[] = [
   {
     name: "a TCP SYN over IPv6",
     build: (w, broken) =>
-      packet(w.toB, ipv6({ src: "fd00::1", dst: "fd00::2" }), tcp({ sport: 40002, dport: 9, seq: 5, flags: ["syn"], ...(broken ? { forceChecksum: 1 } : {}) })),
+      packet(
+        w.toB,
+        ipv6({ src: "fd00::1", dst: "fd00::2" }),
+        tcp({ sport: 40002, dport: 9, seq: 5, flags: ["syn"], ...(broken ? { forceChecksum: 1 } : {}) }),
+      ),
     isAnswer: (p) => p.tcp?.dport === 40002 && p.tcp.flags.includes("rst") && p.tcp.ack === 6,
     counter: "Tcp.InCsumErrors",
   },
   {
     name: "a UDP datagram over IPv4",
-    build: (w, broken) => packet(w.toB, ipv4({ src: "10.0.0.1", dst: "10.0.0.2" }), udp({ sport: 40003, dport: 9, ...(broken ? { forceChecksum: 1 } : {}) }), "x"),
+    build: (w, broken) =>
+      packet(
+        w.toB,
+        ipv4({ src: "10.0.0.1", dst: "10.0.0.2" }),
+        udp({ sport: 40003, dport: 9, ...(broken ? { forceChecksum: 1 } : {}) }),
+        "x",
+      ),
     isAnswer: (p) => p.icmp?.type === 3 && p.icmp.code === 3 && p.payload.length >= 28 && p.payload[21] === 0x43,
     counter: "Udp.InCsumErrors",
   },
   {
     name: "a UDP datagram over IPv6",
-    build: (w, broken) => packet(w.toB, ipv6({ src: "fd00::1", dst: "fd00::2" }), udp({ sport: 40004, dport: 9, ...(broken ? { forceChecksum: 1 } : {}) }), "x"),
+    build: (w, broken) =>
+      packet(
+        w.toB,
+        ipv6({ src: "fd00::1", dst: "fd00::2" }),
+        udp({ sport: 40004, dport: 9, ...(broken ? { forceChecksum: 1 } : {}) }),
+        "x",
+      ),
     isAnswer: (p) => p.icmpv6?.type === 1 && p.icmpv6.code === 4 && p.payload[41] === 0x44,
     counter: "Udp6InCsumErrors",
   },
@@ -177,7 +229,12 @@ const EXCHANGES: readonly Exchange[] = [
   },
 ];
 
-function answer(w: Wire, frame: Uint8Array, isAnswer: (p: ParsedPacket) => boolean, timeoutMs?: number): ParsedPacket | undefined {
+function answer(
+  w: Wire,
+  frame: Uint8Array,
+  isAnswer: (p: ParsedPacket) => boolean,
+  timeoutMs?: number,
+): ParsedPacket | undefined {
   w.socket.drain();
   w.socket.send(frame);
   const reply = w.socket.receive((f) => {
@@ -192,7 +249,8 @@ function answer(w: Wire, frame: Uint8Array, isAnswer: (p: ParsedPacket) => boole
 
 /** Checksums the kernel computed in software: its ICMP and IPv4 headers always; TCP RSTs over IPv4. */
 function softwareChecksumsValid(p: ParsedPacket): void {
-  for (const h of [p.ipv4, p.icmp, p.icmpv6, p.ipv6 === undefined ? p.tcp : undefined]) if (h) expect(h.checksumValid).toBe(true);
+  for (const h of [p.ipv4, p.icmp, p.icmpv6, p.ipv6 === undefined ? p.tcp : undefined])
+    if (h) expect(h.checksumValid).toBe(true);
   if (p.inner) softwareChecksumsValid(p.inner);
 }
 
@@ -213,7 +271,11 @@ describe("packet() on the wire", () => {
 
   test("the echo reply parses into the request's id, sequence number and payload", () => {
     using w = wire();
-    const reply = answer(w, packet(w.toB, ipv4({ src: "10.0.0.1", dst: "10.0.0.2" }), icmp({ id: 7, seq: 9 }), ECHO_PAYLOAD), (p) => p.icmp?.type === 0);
+    const reply = answer(
+      w,
+      packet(w.toB, ipv4({ src: "10.0.0.1", dst: "10.0.0.2" }), icmp({ id: 7, seq: 9 }), ECHO_PAYLOAD),
+      (p) => p.icmp?.type === 0,
+    );
     expectPacket(reply as ParsedPacket, {
       ipv4: { src: "10.0.0.2", dst: "10.0.0.1", protocol: 1 },
       icmp: { type: 0, code: 0, id: 7, seq: 9 },
@@ -225,12 +287,20 @@ describe("packet() on the wire", () => {
     using w = wire();
     const x = EXCHANGES.find((e) => e.name.includes("outer UDP")) as Exchange;
     const reply = answer(w, x.build(w, false), x.isAnswer) as ParsedPacket;
-    expectPacket(reply, {
-      ipv4: { src: "10.0.0.2", dst: "10.0.0.1" },
-      udp: { dport: 4789 },
-      vxlan: { vni: 42, flags: 8 },
-      inner: { eth: { src: "02:00:00:00:02:02", dst: "02:00:00:00:01:01" }, ipv4: { src: "192.168.1.2", dst: "192.168.1.1" }, payload: ECHO_PAYLOAD },
-    }, { checksums: "ignore" });
+    expectPacket(
+      reply,
+      {
+        ipv4: { src: "10.0.0.2", dst: "10.0.0.1" },
+        udp: { dport: 4789 },
+        vxlan: { vni: 42, flags: 8 },
+        inner: {
+          eth: { src: "02:00:00:00:02:02", dst: "02:00:00:00:01:01" },
+          ipv4: { src: "192.168.1.2", dst: "192.168.1.1" },
+          payload: ECHO_PAYLOAD,
+        },
+      },
+      { checksums: "ignore" },
+    );
     softwareChecksumsValid(reply);
   });
 });
@@ -238,7 +308,11 @@ describe("packet() on the wire", () => {
 describe("testRun() output on the wire", () => {
   test.each([
     ["an echo request", () => icmp({ id: 0x5151 }), (p: ParsedPacket) => p.icmp?.type === 0 && p.icmp.id === 0x5151],
-    ["a SYN", () => tcp({ sport: 40010, dport: 9, seq: 1, flags: ["syn"] }), (p: ParsedPacket) => p.tcp?.dport === 40010 && p.tcp.flags.includes("rst")],
+    [
+      "a SYN",
+      () => tcp({ sport: 40010, dport: 9, seq: 1, flags: ["syn"] }),
+      (p: ParsedPacket) => p.tcp?.dport === 40010 && p.tcp.flags.includes("rst"),
+    ],
     ["a UDP datagram", () => udp({ sport: 40011, dport: 9 }), (p: ParsedPacket) => p.icmp?.type === 3],
   ] as const)("the peer kernel answers %s whose destination xdp_rewrite_dst changed to 10.0.0.9", (_, l4, isAnswer) => {
     using w = wire();
