@@ -171,6 +171,23 @@ describe("BpfProgram.testRun() interrupted by a signal", () => {
     }
   });
 
+  test("testRun() calls reset before each run it starts again", () => {
+    using prog = loadProgram({
+      name: "pass",
+      type: "xdp",
+      license: "GPL",
+      instructions: program(movImm(0, XDP_PASS), exit()),
+    });
+    const gate = interruptFirst(2);
+    let resets = 0;
+    try {
+      expect(prog.testRun({ data: new Uint8Array(64), reset: () => void resets++ }).retval).toBe(XDP_PASS);
+      expect(resets).toBe(2);
+    } finally {
+      gate.restore();
+    }
+  });
+
   test("testRun() gives up with EINTR when every attempt is interrupted", () => {
     using prog = loadProgram({
       name: "pass",

@@ -195,6 +195,16 @@ export interface TestRunOptions {
    * @default 0
    */
   readonly cpu?: number;
+  /**
+   * Called before a run is started again because a pending signal
+   * interrupted it (EINTR: a child process exiting is enough). The
+   * interrupted run may have executed the program some of the `repeat`
+   * times, so undo what those executions did (reset the counters a test
+   * asserts on) here.
+   *
+   * @default nothing
+   */
+  readonly reset?: () => void;
 }
 
 /** The outcome of {@link BpfProgram.testRun}. */
@@ -312,12 +322,12 @@ export class BpfProgram {
         ? undefined
         : new Uint8Array(options.ctxOutSize ?? Math.max(ctx?.length ?? 0, CTX_OUT_DEFAULT));
     // The kernel stops a run when a signal is pending (EINTR, checked between
-    // repetitions and, on older kernels, even for one); the run has no effect
-    // the caller relies on until it completes, so it is retried, as
-    // cilium/ebpf does.
+    // repetitions and, on older kernels, even for one). The run is started
+    // again, after options.reset, as cilium/ebpf does.
     let ret = -E.EINTR;
     let a = attr(ATTR_TEST.SIZE);
     for (let attempt = 0; ret === -E.EINTR && attempt < TEST_RUN_EINTR_RETRIES; attempt++) {
+      if (attempt > 0) options.reset?.();
       a = this.#testRunAttr(options, data, dataOut, ctx, ctxOut);
       ret = bpfShared(BPF_CMD.PROG_TEST_RUN, ATTR_TEST.SIZE);
     }

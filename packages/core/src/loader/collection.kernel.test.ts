@@ -110,11 +110,15 @@ function skbCtx(mark: number): Uint8Array {
   return ctx;
 }
 
-function run(prog: BpfProgram, options: { data?: Uint8Array; mark?: number; repeat?: number } = {}): number {
+function run(
+  prog: BpfProgram,
+  options: { data?: Uint8Array; mark?: number; repeat?: number; reset?: () => void } = {},
+): number {
   return prog.testRun({
     data: options.data ?? frame(64),
     ...(options.mark === undefined ? {} : { ctx: skbCtx(options.mark), ctxOutSize: SKB_CTX_OUT_SIZE }),
     ...(options.repeat === undefined ? {} : { repeat: options.repeat }),
+    ...(options.reset === undefined ? {} : { reset: options.reset }),
   }).retval;
 }
 
@@ -220,9 +224,11 @@ describe("sections.o", () => {
     using coll = loadCollection(objectSpec("sections"));
     const hits = coll.map("section_hits");
     expect(run(coll.program("xdp_pass"))).toBe(XDP_PASS);
-    expect(run(coll.program("xdp_drop_counted"), { repeat: 3 })).toBe(XDP_DROP);
+    // A run interrupted by a signal is started again: the counter it bumped is reset first.
+    const zero = (slot: number) => (): void => void hits.set(u32(slot), new Uint8Array(8));
+    expect(run(coll.program("xdp_drop_counted"), { repeat: 3, reset: zero(0) })).toBe(XDP_DROP);
     expect(run(coll.program("tc_ok"))).toBe(TC_ACT_OK);
-    expect(run(coll.program("tc_shot_counted"), { repeat: 5 })).toBe(TC_ACT_SHOT);
+    expect(run(coll.program("tc_shot_counted"), { repeat: 5, reset: zero(1) })).toBe(TC_ACT_SHOT);
     expect(run(coll.program("classifier_ok"))).toBe(TC_ACT_OK);
     expect(run(coll.program("tcx_egress_drop"))).toBe(TC_ACT_SHOT);
     // Socket filters see the packet after the Ethernet header.
@@ -244,7 +250,9 @@ describe("subprog.o", () => {
     expect(run(coll.program("subprog_tc"), { data: frame(64) })).toBe(320);
     expect(run(coll.program("subprog_tc"), { data: frame(101) })).toBe(505);
     expect(getU64(calls.get(u32(0)))).toBe(2n);
-    expect(run(coll.program("subprog_xdp"), { data: frame(64), repeat: 4 })).toBe(XDP_PASS);
+    // A run a signal interrupted is started again after the count is put back.
+    const back = (): void => void calls.set(u32(0), new Uint8Array(new BigUint64Array([2n]).buffer));
+    expect(run(coll.program("subprog_xdp"), { data: frame(64), repeat: 4, reset: back })).toBe(XDP_PASS);
     expect(getU64(calls.get(u32(0)))).toBe(6n);
   });
 
