@@ -205,3 +205,41 @@ describe("BpfProgram.testRun() interrupted by a signal", () => {
     }
   });
 });
+
+describe("loadProgram() when the verifier is interrupted", () => {
+  test("loadProgram() loads again after EAGAIN (a pending signal), as libbpf does", () => {
+    const PROG_LOAD = 5;
+    const EAGAIN = 11;
+    const real = sys();
+    let left = 2;
+    const previous = setSys(
+      new Proxy(real, {
+        get(target, key) {
+          if (key === "bpf") {
+            return (cmd: number, attr: number, size: number): number => {
+              if (cmd === PROG_LOAD && left > 0) {
+                left -= 1;
+                return -EAGAIN;
+              }
+              return target.bpf(cmd, attr, size);
+            };
+          }
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    );
+    try {
+      using prog = loadProgram({
+        name: "again",
+        type: "xdp",
+        license: "GPL",
+        instructions: program(movImm(0, XDP_PASS), exit()),
+      });
+      expect(prog.testRun({ data: new Uint8Array(64) }).retval).toBe(XDP_PASS);
+      expect(left).toBe(0);
+    } finally {
+      setSys(previous);
+    }
+  });
+});

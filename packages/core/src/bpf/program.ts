@@ -7,6 +7,9 @@ import type { FdOwner } from "./map.ts";
 import { openPinnedFd, pinFd } from "./pin.ts";
 import { sys } from "../_sys/sys.ts";
 
+/** How many times a program load the verifier gave up on (EAGAIN, a pending signal) is tried, as in libbpf. */
+const PROG_LOAD_ATTEMPTS = 5;
+
 /** How often a test run interrupted by a signal is started again. */
 const TEST_RUN_EINTR_RETRIES = 32;
 
@@ -548,7 +551,12 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
       const target = spec.attachTarget instanceof Fd ? spec.attachTarget : spec.attachTarget.fd;
       dv.setUint32(ATTR_PROG_LOAD.attach_prog_fd, rawFd(target), true);
     }
-    const ret = s.bpf(BPF_CMD.PROG_LOAD, a.addr, ATTR_PROG_LOAD.SIZE);
+    // The verifier gives up with EAGAIN when a signal is pending (a child
+    // process exiting is enough); libbpf loads again, up to 5 times.
+    let ret = s.bpf(BPF_CMD.PROG_LOAD, a.addr, ATTR_PROG_LOAD.SIZE);
+    for (let attempt = 1; ret === -E.EAGAIN && attempt < PROG_LOAD_ATTEMPTS; attempt++) {
+      ret = s.bpf(BPF_CMD.PROG_LOAD, a.addr, ATTR_PROG_LOAD.SIZE);
+    }
     return { ret, trueSize: dv.getUint32(ATTR_PROG_LOAD.log_true_size, true) };
   };
 

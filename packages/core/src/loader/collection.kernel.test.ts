@@ -719,6 +719,17 @@ describe("libbpf_style.o", () => {
     return perCpuSum(coll.map("lost").get(u32(0)));
   }
 
+  /**
+   * Runs the program once per packet, `times` times: single runs, not
+   * `repeat`, which a signal can interrupt after some repetitions (their
+   * events already reserved) so that the retried run would count them twice.
+   */
+  function runEach(prog: BpfProgram, data: Uint8Array, times: number): number {
+    let retval = -1;
+    for (let i = 0; i < times; i++) retval = run(prog, { data });
+    return retval;
+  }
+
   test("loads unmodified; tc_events returns TC_ACT_OK and reserves one event per IPv4 packet", (t) => {
     requireObject(t, "libbpf_style");
     using coll = loadCollection(objectSpec("libbpf_style"));
@@ -727,17 +738,17 @@ describe("libbpf_style.o", () => {
     expect(run(prog, { data: ipv4Packet(IPPROTO_UDP) })).toBe(TC_ACT_OK);
     expect(lost(coll)).toBe(0n);
     // Nobody reads the ring buffer: once it is full, every further event is counted in `lost`.
-    expect(run(prog, { data: ipv4Packet(IPPROTO_TCP), repeat: CAPACITY + 99 })).toBe(TC_ACT_OK);
+    expect(runEach(prog, ipv4Packet(IPPROTO_TCP), CAPACITY + 99)).toBe(TC_ACT_OK);
     expect(lost(coll)).toBe(100n);
   });
 
   test("packets that are not IPv4 produce no events", (t) => {
     requireObject(t, "libbpf_style");
     using coll = loadCollection(objectSpec("libbpf_style"));
-    expect(run(coll.program("tc_events"), { data: frame(64), repeat: CAPACITY + 10 })).toBe(TC_ACT_OK);
+    expect(runEach(coll.program("tc_events"), frame(64), CAPACITY + 10)).toBe(TC_ACT_OK);
     const arp = frame(64);
     arp.set([0x08, 0x06], 12);
-    expect(run(coll.program("tc_events"), { data: arp, repeat: CAPACITY + 10 })).toBe(TC_ACT_OK);
+    expect(runEach(coll.program("tc_events"), arp, CAPACITY + 10)).toBe(TC_ACT_OK);
     expect(lost(coll)).toBe(0n);
   });
 
@@ -748,9 +759,9 @@ describe("libbpf_style.o", () => {
     using coll = loadCollection(spec);
     expect(coll.variable("only_protocol").get()).toBe(IPPROTO_UDP);
     const prog = coll.program("tc_events");
-    expect(run(prog, { data: ipv4Packet(IPPROTO_TCP), repeat: CAPACITY + 50 })).toBe(TC_ACT_OK);
+    expect(runEach(prog, ipv4Packet(IPPROTO_TCP), CAPACITY + 50)).toBe(TC_ACT_OK);
     expect(lost(coll)).toBe(0n);
-    expect(run(prog, { data: ipv4Packet(IPPROTO_UDP), repeat: CAPACITY + 50 })).toBe(TC_ACT_OK);
+    expect(runEach(prog, ipv4Packet(IPPROTO_UDP), CAPACITY + 50)).toBe(TC_ACT_OK);
     expect(lost(coll)).toBe(50n);
   });
 });
