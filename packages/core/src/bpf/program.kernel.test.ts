@@ -123,35 +123,40 @@ describe("loadProgram()", () => {
   });
 });
 
+/**
+ * The real gateway, except that the first `n` bpf(2) calls of command `cmd`
+ * fail with `errno`, as a pending signal makes them (EINTR from a test run,
+ * EAGAIN from the verifier).
+ */
+function failFirst(cmd: number, errno: number, n: number): { restore(): void; failed(): number } {
+  const real = sys();
+  let left = n;
+  let count = 0;
+  const previous = setSys(
+    new Proxy(real, {
+      get(target, key) {
+        if (key === "bpf") {
+          return (c: number, attr: number, size: number): number => {
+            if (c === cmd && left > 0) {
+              left -= 1;
+              count += 1;
+              return -errno;
+            }
+            return target.bpf(c, attr, size);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }),
+  );
+  return { restore: () => void setSys(previous), failed: () => count };
+}
+
 describe("BpfProgram.testRun() interrupted by a signal", () => {
   const PROG_TEST_RUN = 10;
   const EINTR = 4;
-
-  /** The real gateway, except that the first `n` test runs fail with EINTR as a pending signal makes them. */
-  function interruptFirst(n: number): { restore(): void; interrupted(): number } {
-    const real = sys();
-    let left = n;
-    let count = 0;
-    const previous = setSys(
-      new Proxy(real, {
-        get(target, key) {
-          if (key === "bpf") {
-            return (cmd: number, attr: number, size: number): number => {
-              if (cmd === PROG_TEST_RUN && left > 0) {
-                left -= 1;
-                count += 1;
-                return -EINTR;
-              }
-              return target.bpf(cmd, attr, size);
-            };
-          }
-          const value: unknown = Reflect.get(target, key);
-          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      }),
-    );
-    return { restore: () => void setSys(previous), interrupted: () => count };
-  }
+  const interruptFirst = (n: number): ReturnType<typeof failFirst> => failFirst(PROG_TEST_RUN, EINTR, n);
 
   test("testRun() starts the run again after EINTR and returns its result", () => {
     using prog = loadProgram({
@@ -165,7 +170,7 @@ describe("BpfProgram.testRun() interrupted by a signal", () => {
       const run = prog.testRun({ data: new Uint8Array(64), repeat: 100 });
       expect(run.retval).toBe(XDP_PASS);
       expect(run.data.length).toBe(64);
-      expect(gate.interrupted()).toBe(3);
+      expect(gate.failed()).toBe(3);
     } finally {
       gate.restore();
     }
@@ -210,25 +215,7 @@ describe("loadProgram() when the verifier is interrupted", () => {
   test("loadProgram() loads again after EAGAIN (a pending signal), as libbpf does", () => {
     const PROG_LOAD = 5;
     const EAGAIN = 11;
-    const real = sys();
-    let left = 2;
-    const previous = setSys(
-      new Proxy(real, {
-        get(target, key) {
-          if (key === "bpf") {
-            return (cmd: number, attr: number, size: number): number => {
-              if (cmd === PROG_LOAD && left > 0) {
-                left -= 1;
-                return -EAGAIN;
-              }
-              return target.bpf(cmd, attr, size);
-            };
-          }
-          const value: unknown = Reflect.get(target, key);
-          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
-      }),
-    );
+    const gate = failFirst(PROG_LOAD, EAGAIN, 2);
     try {
       using prog = loadProgram({
         name: "again",
@@ -237,9 +224,9 @@ describe("loadProgram() when the verifier is interrupted", () => {
         instructions: program(movImm(0, XDP_PASS), exit()),
       });
       expect(prog.testRun({ data: new Uint8Array(64) }).retval).toBe(XDP_PASS);
-      expect(left).toBe(0);
+      expect(gate.failed()).toBe(2);
     } finally {
-      setSys(previous);
+      gate.restore();
     }
   });
 });
