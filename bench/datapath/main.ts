@@ -21,6 +21,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { createNetns, deleteNetns } from "@dp/core";
 import { type Node, openNode } from "@dp/datapath";
+import { iperf3Bps, median, option, sockperfLatencyUs, waitFor } from "../include/measure.ts";
 
 const IPERF_PORT = 5201;
 const SOCKPERF_PORT = 11111;
@@ -167,7 +168,7 @@ function startServers(s: Setup, procs: ChildProcess[]): void {
 }
 
 function throughput(s: Setup, seconds: number): number {
-  const out = JSON.parse(
+  return iperf3Bps(
     ipns(s.client, [
       "taskset",
       "-c",
@@ -181,10 +182,7 @@ function throughput(s: Setup, seconds: number): number {
       String(seconds),
       "-J",
     ]),
-  ) as {
-    end: { sum_received: { bits_per_second: number } };
-  };
-  return out.end.sum_received.bits_per_second;
+  );
 }
 
 function latency(s: Setup, seconds: number): number {
@@ -202,35 +200,7 @@ function latency(s: Setup, seconds: number): number {
     "-t",
     String(seconds),
   ]);
-  const m = /avg-latency=([\d.]+)/.exec(out);
-  if (m === null) throw new Error(`sockperf printed no latency:\n${out}`);
-  return Number(m[1]);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-async function waitFor(fn: () => void, what: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      fn();
-      return;
-    } catch (err) {
-      if (i >= 50) throw new Error(`${what} never answered`, { cause: err });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-function option(args: readonly string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`Invalid ${name}: ${String(args[i + 1])}`);
-  return v;
+  return sockperfLatencyUs(out);
 }
 
 /**

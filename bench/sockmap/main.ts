@@ -21,6 +21,7 @@ import { cpus, release } from "node:os";
 import { createNetns, deleteNetns } from "@dp/core";
 import { findCgroup2Mount } from "@dp/hooks";
 import { accelerate } from "@dp/sockmap";
+import { iperf3Bps, median, option, sockperfLatencyUs, waitFor } from "../include/measure.ts";
 
 const HOST = "127.0.0.1";
 const SERVER_CPU = "0";
@@ -50,7 +51,7 @@ function run(cgroup: string, ns: string, argv: string[]): string {
 }
 
 function throughput(s: Side, ns: string, seconds: number, streams: number): number {
-  const out = JSON.parse(
+  return iperf3Bps(
     run(s.cgroup, ns, [
       "iperf3",
       "-c",
@@ -63,10 +64,7 @@ function throughput(s: Side, ns: string, seconds: number, streams: number): numb
       String(streams),
       "-J",
     ]),
-  ) as {
-    end: { sum_received: { bits_per_second: number } };
-  };
-  return out.end.sum_received.bits_per_second;
+  );
 }
 
 function latency(s: Side, ns: string, seconds: number): number {
@@ -81,35 +79,7 @@ function latency(s: Side, ns: string, seconds: number): number {
     "-t",
     String(seconds),
   ]);
-  const m = /avg-latency=([\d.]+)/.exec(out);
-  if (m === null) throw new Error(`sockperf printed no latency:\n${out}`);
-  return Number(m[1]);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-async function waitFor(fn: () => void, what: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      fn();
-      return;
-    } catch (err) {
-      if (i >= 50) throw new Error(`${what} never answered`, { cause: err });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-function option(args: readonly string[], name: string, def: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v <= 0) throw new RangeError(`Invalid ${name}: ${String(args[i + 1])}`);
-  return v;
+  return sockperfLatencyUs(out);
 }
 
 /** Removes a cgroup once the processes killed in it are gone. */
