@@ -28,6 +28,19 @@
  * so no redirected byte can overtake one sent on the normal path. One
  * struct dp_sm_resync_rec per candidate socket is written to the iterator.
  *
+ * With the policy re-check on (dp_sm_config[DP_SM_CONFIG_POLICY]), a
+ * message is redirected only if the datapath's policy allows the
+ * connection, looked up per message with the datapath's own headers and
+ * maps (dp_endpoints, dp_ipcache, dp_policy: the loader is given a node's
+ * maps): the client endpoint's egress towards the server's identity and
+ * the server endpoint's ingress from the client's identity, for TCP and
+ * the server's port, as from_container and to_container decide a new
+ * connection. Which side is the server is recorded at insertion in the
+ * low bits of dp_sm_addrs (sock_ops: active or passive open; resync: a
+ * listener on the local port, found by the same iterator pass in
+ * dp_sm_listen). Anything else takes the normal path, counted as a
+ * policy fallback.
+ *
  * dp_sm_stats (per-CPU array) counts what happened, by DP_SM_STAT_* slot;
  * dp_sm_reasons (LRU hash) keeps, per tuple, the last reason a socket was
  * or was not accelerated, for status queries.
@@ -39,6 +52,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+#include "dp/endpoint.h"
+#include "dp/identity.h"
+#include "dp/ipcache.h"
+#include "dp/policy.h"
+/* Complete BTF for the policy map's inner key and value (dp_layouts is
+ * never loaded here). */
+#include "dp/layouts.h"
 
 #define AF_INET	 2
 #define AF_INET6 10
@@ -74,6 +94,8 @@ enum {
 	DP_SM_REASON_DRAINING = 5, /* a message fell back: normal-path bytes in flight */
 	DP_SM_REASON_RESYNCED = 6, /* in the sockhash (iterator) */
 	DP_SM_REASON_RESYNC_BUSY = 7, /* the iterator skipped it: unread or unacknowledged bytes */
+	DP_SM_REASON_POLICY =
+		8, /* a message fell back: the datapath's policy does not allow the pair */
 };
 
 struct dp_sm_reason {
@@ -95,6 +117,7 @@ enum {
 	DP_SM_STAT_RESYNC_BUSY = 10,
 	DP_SM_STAT_RESYNC_FAILED = 11,
 	DP_SM_STAT_FALLBACK_BACKLOG = 12,
+	DP_SM_STAT_FALLBACK_POLICY = 13,
 	DP_SM_STAT_SLOTS = 16,
 };
 
@@ -104,6 +127,7 @@ enum {
 	DP_SM_CONFIG_CGROUP_ID = 1, /* the iterator's cgroup (id = inode number); 0: any */
 	DP_SM_CONFIG_BACKLOG =
 		2, /* unread redirected bytes a peer may hold, at least its receive buffer */
+	DP_SM_CONFIG_POLICY = 3, /* 1: re-check the datapath's policy per message */
 	DP_SM_CONFIG_SLOTS = 4,
 };
 
@@ -159,13 +183,29 @@ struct {
 } dp_sm_reasons SEC(".maps");
 
 /* Each socket's kernel address, by its tuple, for dp_sm_redirect to read
- * the peer's queues. */
+ * the peer's queues, with the socket's side of the connection in the two
+ * low bits (a struct sock is aligned to more than 4): DP_SM_SIDE_*, 0 when
+ * unknown (recorded by an earlier version). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct dp_sm_key);
 	__type(value, __u64);
 } dp_sm_addrs SEC(".maps");
+
+#define DP_SM_SIDE_ACTIVE  1ULL /* it connected: the remote port is the server's */
+#define DP_SM_SIDE_PASSIVE 2ULL /* it was accepted: the local port is the server's */
+#define DP_SM_SIDE_MASK	   3ULL
+
+/* The local ports of listening sockets one dp_sm_resync pass met (the
+ * iterator walks listeners before established sockets): an established
+ * socket on such a port was accepted. User space clears it before a pass. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} dp_sm_listen SEC(".maps");
 
 static __always_inline void count(__u32 slot, __u64 n)
 {
@@ -230,6 +270,108 @@ static __always_inline int both_local(struct dp_sm_key *key)
 	return is_local(key->family, key->local_ip) && is_local(key->family, key->remote_ip);
 }
 
+/* Records a socket's address and side in dp_sm_addrs. The verifier allows
+ * no arithmetic on the socket pointer: the side is or-ed into the stored
+ * value, a plain number once read back. */
+static __always_inline void record_addr(struct dp_sm_key *key, __u64 *addr, __u64 side)
+{
+	__u64 *v;
+
+	bpf_map_update_elem(&dp_sm_addrs, key, addr, BPF_ANY);
+	v = bpf_map_lookup_elem(&dp_sm_addrs, key);
+	if (v)
+		*v |= side;
+}
+
+/* The tuple of the other end of a connection. */
+static __always_inline void reverse(const struct dp_sm_key *in, struct dp_sm_key *out)
+{
+	out->family = in->family;
+	out->local_port = in->remote_port;
+	out->remote_port = in->local_port;
+	out->local_ip[0] = in->remote_ip[0];
+	out->local_ip[1] = in->remote_ip[1];
+	out->local_ip[2] = in->remote_ip[2];
+	out->local_ip[3] = in->remote_ip[3];
+	out->remote_ip[0] = in->local_ip[0];
+	out->remote_ip[1] = in->local_ip[1];
+	out->remote_ip[2] = in->local_ip[2];
+	out->remote_ip[3] = in->local_ip[3];
+}
+
+/* A key address as the datapath stores addresses (16 bytes, IPv4-mapped). */
+static __always_inline void dp_addr(__u8 *out, __u32 family, const __u32 *ip)
+{
+	__u32 *w = (__u32 *)out;
+
+	if (family == AF_INET) {
+		dp_addr_set_v4(out, ip[0]);
+		return;
+	}
+	w[0] = ip[0];
+	w[1] = ip[1];
+	w[2] = ip[2];
+	w[3] = ip[3];
+}
+
+/* Whether the datapath's policy lets a TCP connection from `client` to
+ * `server` on the server's `port` through, as it decides a new connection:
+ * the client endpoint's egress towards the server's identity (from_container)
+ * and the server endpoint's ingress from the client's identity
+ * (to_container), identities from the ipcache. An address that is no
+ * endpoint (the host, another local address) has no policy of its own; a
+ * connection within one endpoint never reaches the datapath. No policy
+ * counter is touched: the datapath counts the connection's first packet. */
+static __always_inline int policy_allows(__u32 family, const __u32 *client, const __u32 *server,
+					 __u32 port)
+{
+	__u8 fam = family == AF_INET ? DP_FAMILY_IPV4 : DP_FAMILY_IPV6;
+	struct dp_endpoint_info *cep, *sep;
+	struct dp_policy_result res;
+	__u8 c[16], s[16];
+	__u32 remote;
+
+	if (client[0] == server[0] && client[1] == server[1] && client[2] == server[2] &&
+	    client[3] == server[3])
+		return 1;
+	dp_addr(c, family, client);
+	dp_addr(s, family, server);
+	cep = dp_endpoint_lookup(c, fam);
+	sep = dp_endpoint_lookup(s, fam);
+	if (cep) {
+		remote = dp_ipcache_identity(s, fam, sep ? sep->identity : 0);
+		dp_policy_lookup(cep, DP_DIR_EGRESS, remote, DP_IPPROTO_TCP, bpf_htons(port), &res);
+		if (res.reason)
+			return 0;
+	}
+	if (sep) {
+		remote = dp_ipcache_identity(c, fam, cep ? cep->identity : 0);
+		dp_policy_lookup(sep, DP_DIR_INGRESS, remote, DP_IPPROTO_TCP, bpf_htons(port),
+				 &res);
+		if (res.reason)
+			return 0;
+	}
+	return 1;
+}
+
+/* The policy re-check of a message from `self` to `peer` (their dp_sm_addrs
+ * values `self_v` and `peer_v`): the connection's client and server come
+ * from the sides recorded at insertion; unknown or inconsistent sides do
+ * not pass. */
+static __always_inline int policy_passes(const struct dp_sm_key *self, const struct dp_sm_key *peer,
+					 __u64 self_v, __u64 peer_v)
+{
+	__u64 ss = self_v & DP_SM_SIDE_MASK, ps = peer_v & DP_SM_SIDE_MASK;
+
+	if (ss == DP_SM_SIDE_ACTIVE && ps == DP_SM_SIDE_PASSIVE)
+		return policy_allows(self->family, self->local_ip, peer->local_ip,
+				     peer->local_port);
+	if (ss == DP_SM_SIDE_PASSIVE && ps == DP_SM_SIDE_ACTIVE)
+		return policy_allows(self->family, peer->local_ip, self->local_ip,
+				     self->local_port);
+	return 0;
+}
+
 SEC("sockops")
 int dp_sm_sockops(struct bpf_sock_ops *skops)
 {
@@ -273,7 +415,9 @@ int dp_sm_sockops(struct bpf_sock_ops *skops)
 	if (err == 0) {
 		__u64 addr = (__u64)skops->sk;
 
-		bpf_map_update_elem(&dp_sm_addrs, &key, &addr, BPF_ANY);
+		record_addr(&key, &addr,
+			    skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? DP_SM_SIDE_ACTIVE
+									    : DP_SM_SIDE_PASSIVE);
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 							 BPF_SOCK_OPS_STATE_CB_FLAG);
 		count(DP_SM_STAT_INSERTED, 1);
@@ -285,20 +429,24 @@ int dp_sm_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+static __always_inline int fall_back(__u32 slot, __u64 size)
+{
+	count(slot, 1);
+	count(DP_SM_STAT_FALLBACK_BYTES, size);
+	return SK_PASS;
+}
+
 SEC("sk_msg")
 int dp_sm_redirect(struct sk_msg_md *msg)
 {
-	struct dp_sm_key peer = {};
+	struct dp_sm_key peer = {}, self;
 	__u64 size = msg->size;
 	struct bpf_sock *sk = msg->sk;
-	__u64 *peer_addr;
+	__u64 *peer_addr, *self_addr;
 	struct tcp_sock *tp;
 
-	if (!sm_config(DP_SM_CONFIG_ENABLED)) {
-		count(DP_SM_STAT_FALLBACK_DISABLED, 1);
-		count(DP_SM_STAT_FALLBACK_BYTES, size);
-		return SK_PASS;
-	}
+	if (!sm_config(DP_SM_CONFIG_ENABLED))
+		return fall_back(DP_SM_STAT_FALLBACK_DISABLED, size);
 	peer.family = msg->family;
 	if (peer.family == AF_INET) {
 		peer.local_ip[0] = msg->remote_ip4;
@@ -318,15 +466,32 @@ int dp_sm_redirect(struct sk_msg_md *msg)
 	peer.local_port = bpf_ntohl(msg->remote_port);
 	peer.remote_port = msg->local_port;
 	normalize(&peer);
+	/* Recorded under the sender's own tuple. */
+	reverse(&peer, &self);
+	peer_addr = bpf_map_lookup_elem(&dp_sm_addrs, &peer);
+	/* The datapath's policy, per message: a change applies to the next one. */
+	if (sm_config(DP_SM_CONFIG_POLICY)) {
+		struct dp_sm_reason *last;
+
+		self_addr = bpf_map_lookup_elem(&dp_sm_addrs, &self);
+		if (!policy_passes(&self, &peer, self_addr ? *self_addr : 0,
+				   peer_addr ? *peer_addr : 0)) {
+			set_reason(&self, DP_SM_REASON_POLICY, 0);
+			set_reason(&peer, DP_SM_REASON_POLICY, 0);
+			return fall_back(DP_SM_STAT_FALLBACK_POLICY, size);
+		}
+		last = bpf_map_lookup_elem(&dp_sm_reasons, &self);
+		if (last && last->reason == DP_SM_REASON_POLICY) {
+			set_reason(&self, DP_SM_REASON_INSERTED, 0);
+			set_reason(&peer, DP_SM_REASON_INSERTED, 0);
+		}
+	}
 	/* Bytes this socket sent on the normal path and the peer has not
 	 * acknowledged yet would be overtaken by a redirect. */
 	if (sk) {
 		tp = bpf_skc_to_tcp_sock(sk);
-		if (tp && tp->write_seq != tp->snd_una) {
-			count(DP_SM_STAT_FALLBACK_DRAINING, 1);
-			count(DP_SM_STAT_FALLBACK_BYTES, size);
-			return SK_PASS;
-		}
+		if (tp && tp->write_seq != tp->snd_una)
+			return fall_back(DP_SM_STAT_FALLBACK_DRAINING, size);
 	}
 	/* The peer: bytes it has not read from its normal receive queue would
 	 * be overtaken too, and redirected bytes it has not read yet must stay
@@ -337,54 +502,30 @@ int dp_sm_redirect(struct sk_msg_md *msg)
 	 * another socket, so its fields are read by address (recorded at
 	 * insertion; a stale one only reads garbage, and the redirect below
 	 * still needs the peer in the sockhash). */
-	peer_addr = bpf_map_lookup_elem(&dp_sm_addrs, &peer);
-	if (peer_addr && *peer_addr) {
-		struct tcp_sock *ptp = (struct tcp_sock *)*peer_addr;
+	if (peer_addr && (*peer_addr & ~DP_SM_SIDE_MASK)) {
+		struct tcp_sock *ptp = (struct tcp_sock *)(*peer_addr & ~DP_SM_SIDE_MASK);
 		__u64 user = (__u64)BPF_CORE_READ(ptp, inet_conn.icsk_inet.sk.sk_user_data) & ~7ULL;
 		__u32 queued = 0;
 		__u64 limit;
 		int rcvbuf = BPF_CORE_READ(ptp, inet_conn.icsk_inet.sk.sk_rcvbuf);
 
-		if (BPF_CORE_READ(ptp, copied_seq) != BPF_CORE_READ(ptp, rcv_nxt)) {
-			count(DP_SM_STAT_FALLBACK_DRAINING, 1);
-			count(DP_SM_STAT_FALLBACK_BYTES, size);
-			return SK_PASS;
-		}
+		if (BPF_CORE_READ(ptp, copied_seq) != BPF_CORE_READ(ptp, rcv_nxt))
+			return fall_back(DP_SM_STAT_FALLBACK_DRAINING, size);
 		if (user)
 			queued = BPF_CORE_READ((struct sk_psock *)user, msg_tot_len);
 		limit = sm_config(DP_SM_CONFIG_BACKLOG);
 		if (rcvbuf > 0 && (__u64)rcvbuf > limit)
 			limit = rcvbuf;
-		if (queued > limit) {
-			count(DP_SM_STAT_FALLBACK_BACKLOG, 1);
-			count(DP_SM_STAT_FALLBACK_BYTES, size);
-			return SK_PASS;
-		}
+		if (queued > limit)
+			return fall_back(DP_SM_STAT_FALLBACK_BACKLOG, size);
 	}
 	if (bpf_msg_redirect_hash(msg, &dp_sm_socks, &peer, BPF_F_INGRESS) == SK_PASS) {
 		count(DP_SM_STAT_REDIRECTED, 1);
 		count(DP_SM_STAT_REDIRECTED_BYTES, size);
 		return SK_PASS;
 	}
-	count(DP_SM_STAT_FALLBACK_NO_PEER, 1);
-	count(DP_SM_STAT_FALLBACK_BYTES, size);
-	{
-		/* Recorded under the sender's own tuple. */
-		struct dp_sm_key self = peer;
-
-		self.local_port = peer.remote_port;
-		self.remote_port = peer.local_port;
-		self.local_ip[0] = peer.remote_ip[0];
-		self.local_ip[1] = peer.remote_ip[1];
-		self.local_ip[2] = peer.remote_ip[2];
-		self.local_ip[3] = peer.remote_ip[3];
-		self.remote_ip[0] = peer.local_ip[0];
-		self.remote_ip[1] = peer.local_ip[1];
-		self.remote_ip[2] = peer.local_ip[2];
-		self.remote_ip[3] = peer.local_ip[3];
-		set_reason(&self, DP_SM_REASON_NO_PEER, 0);
-	}
-	return SK_PASS;
+	set_reason(&self, DP_SM_REASON_NO_PEER, 0);
+	return fall_back(DP_SM_STAT_FALLBACK_NO_PEER, size);
 }
 
 /* Whether the socket's cgroup is `id` or one of its descendants. */
@@ -413,7 +554,16 @@ int dp_sm_resync(struct bpf_iter__tcp *ctx)
 	__u64 cgroup_id;
 	long err;
 
-	if (!skc || skc->skc_state != TCP_ESTABLISHED)
+	if (!skc)
+		return 0;
+	if (skc->skc_state == TCP_LISTEN) {
+		__u32 port = skc->skc_num;
+		__u8 one = 1;
+
+		bpf_map_update_elem(&dp_sm_listen, &port, &one, BPF_ANY);
+		return 0;
+	}
+	if (skc->skc_state != TCP_ESTABLISHED)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(skc);
 	if (!tp)
@@ -443,7 +593,7 @@ int dp_sm_resync(struct bpf_iter__tcp *ctx)
 	if (!both_local(&rec.key))
 		return 0;
 	known = bpf_map_lookup_elem(&dp_sm_addrs, &rec.key);
-	if (known && *known == (__u64)skc) {
+	if (known && (*known & ~DP_SM_SIDE_MASK) == (__u64)skc) {
 		/* Inserted before (by sock_ops or an earlier pass); a socket
 		 * already in a sockhash with an sk_msg program cannot be added
 		 * again (EBUSY). */
@@ -455,9 +605,12 @@ int dp_sm_resync(struct bpf_iter__tcp *ctx)
 	} else {
 		err = bpf_map_update_elem(&dp_sm_socks, &rec.key, skc, BPF_NOEXIST);
 		if (err == 0) {
+			__u32 port = rec.key.local_port;
 			__u64 addr = (__u64)skc;
 
-			bpf_map_update_elem(&dp_sm_addrs, &rec.key, &addr, BPF_ANY);
+			record_addr(&rec.key, &addr,
+				    bpf_map_lookup_elem(&dp_sm_listen, &port) ? DP_SM_SIDE_PASSIVE
+									      : DP_SM_SIDE_ACTIVE);
 			count(DP_SM_STAT_RESYNCED, 1);
 			set_reason(&rec.key, DP_SM_REASON_RESYNCED, 0);
 		} else if (err == -17 /* EEXIST */) {

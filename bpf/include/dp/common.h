@@ -12,9 +12,13 @@
 #ifndef DP_COMMON_H
 #define DP_COMMON_H
 
+/* A CO-RE program that includes vmlinux.h first (the sockmap's) has the
+ * kernel's types from there: the UAPI headers would define them again. */
+#ifndef __VMLINUX_H__
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 

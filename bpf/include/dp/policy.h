@@ -72,11 +72,14 @@ static __always_inline void dp_policy_count(struct dp_policy_value *v, __u32 len
 	__sync_fetch_and_add(&v->bytes, len);
 }
 
-/* The policy of endpoint `ep` in direction `dir` for a packet to or from
- * `remote` with protocol `proto` and port (ICMP: type) `dport`. */
-static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, __u8 dir,
-					    __u32 remote, __u8 proto, __be16 dport, __u32 len,
-					    struct dp_policy_result *res)
+/* The policy of endpoint `ep` in direction `dir` for traffic to or from
+ * `remote` with protocol `proto` and port (ICMP: type) `dport`: fills
+ * `res` and returns the matching entry (NULL when the default applied)
+ * without counting; dp_policy_check counts. */
+static __always_inline struct dp_policy_value *dp_policy_lookup(const struct dp_endpoint_info *ep,
+								__u8 dir, __u32 remote, __u8 proto,
+								__be16 dport,
+								struct dp_policy_result *res)
 {
 	struct dp_policy_key key = {
 		.prefixlen = DP_POLICY_FULL_PREFIX,
@@ -107,7 +110,6 @@ static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, _
 	else
 		match = a ? a : b;
 	if (match) {
-		dp_policy_count(match, len);
 		res->rule_cookie = match->rule_cookie;
 		if (match->flags & DP_POLICY_DENY) {
 			res->verdict = DP_VERDICT_DENY;
@@ -117,7 +119,7 @@ static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, _
 			res->reason = 0;
 			res->proxy_port = match->proxy_port;
 		}
-		return;
+		return match;
 	}
 	if (ep->flags & enforced) {
 		res->verdict = DP_VERDICT_DEFAULT_DENY;
@@ -126,6 +128,19 @@ static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, _
 		res->verdict = DP_VERDICT_DEFAULT_ALLOW;
 		res->reason = 0;
 	}
+	return 0;
+}
+
+/* dp_policy_lookup for a packet of `len` bytes, counted in the matching
+ * entry. */
+static __always_inline void dp_policy_check(const struct dp_endpoint_info *ep, __u8 dir,
+					    __u32 remote, __u8 proto, __be16 dport, __u32 len,
+					    struct dp_policy_result *res)
+{
+	struct dp_policy_value *match = dp_policy_lookup(ep, dir, remote, proto, dport, res);
+
+	if (match)
+		dp_policy_count(match, len);
 }
 
 /* The port a policy lookup uses: the destination port, or for ICMP and

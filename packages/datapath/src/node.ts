@@ -1,4 +1,5 @@
 import {
+  type BpfMap,
   currentNetns,
   hasHelper,
   hasTcx,
@@ -12,6 +13,7 @@ import {
 } from "@dp/core";
 import { attachTc, type Link, type Ledger, type LedgerEntry, netnsInode, openLedger, reconcile } from "@dp/hooks";
 import { openRouting, type Routing } from "@dp/routing";
+import type { SockmapPolicy } from "@dp/sockmap";
 import type { DpPolicyKey, DpPolicyValue } from "./_gen/datapath.ts";
 import { addr16 } from "./_addr.ts";
 import { loadDatapath, type LoadedDatapath } from "./_load.ts";
@@ -424,6 +426,36 @@ export class Node {
    */
   datapath(): LoadedDatapath {
     return this.#dp;
+  }
+
+  /**
+   * The node's maps that `@dp/sockmap` re-checks its policy with: passed
+   * as `accelerate({ policy })`, a message between local sockets is
+   * redirected only if this node's policy allows the connection (looked
+   * up per message, so a rule change applies to the next one); otherwise
+   * it takes the normal path through the node's tc programs. The handles
+   * are the node's; the loaded sk_msg program holds its own references.
+   *
+   * @returns The node's `dp_endpoints`, `dp_ipcache` and `dp_policy`.
+   * @throws {TypeError} When the node is closed.
+   * @example Accelerating the pods' connections under the node's policy
+   * ```ts no-run
+   * import { openNode } from "@dp/datapath";
+   * import { accelerate } from "@dp/sockmap";
+   *
+   * await using node = await openNode({ stateDir: "/sys/fs/bpf/dp", router: { ipv4: "10.0.0.1" } });
+   * using acc = accelerate({ cgroup: "/sys/fs/cgroup/pods", local: ["10.0.1.0/24"], policy: node.sockmapPolicy() });
+   * console.log(acc.stats().fallback.policy); // messages the policy sent down the normal path
+   * ```
+   */
+  sockmapPolicy(): SockmapPolicy {
+    this.#check("hand over the policy maps");
+    const map = (name: string): BpfMap => {
+      const m = this.#dp.maps.get(name);
+      if (m === undefined) throw new TypeError(`Cannot hand over the policy maps: the datapath has no ${name}`);
+      return m;
+    };
+    return { endpoints: map("dp_endpoints"), ipcache: map("dp_ipcache"), policy: map("dp_policy") };
   }
 
   // --- policy ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { beforeEach, describe, expect, onTestFinished, test } from "vitest";
+import { createMap, MapCompatibilityError } from "@dp/core";
 import { bpffsDir, netns, requireRoot } from "@dp/core/testing";
 import { listAttachments, openLedger } from "@dp/hooks";
 import { accelerate, SockmapError } from "./mod.ts";
@@ -308,11 +309,15 @@ describe("accelerate() refuses bad input with typed errors", () => {
     expect(() => accelerate({ cgroup: "/nonexistent-dp-cgroup", local: LOCAL })).toThrow(/cannot open cgroup/);
   });
 
-  test("a policy re-check (not implemented yet) and malformed prefixes", () => {
+  test("policy maps that are not maps, or not the datapath's, and malformed prefixes", () => {
     using cg = testCgroup();
     expect(() => accelerate({ cgroup: cg.path, local: LOCAL, policy: {} as never })).toThrow(
-      expect.objectContaining({ code: "policyUnsupported" }),
+      /policy\.endpoints must be an open BpfMap/,
     );
+    using wrong = createMap({ name: "dpt_sm_wrong", type: "hash", keySize: 4, valueSize: 4, maxEntries: 4 });
+    expect(() =>
+      accelerate({ cgroup: cg.path, local: LOCAL, policy: { endpoints: wrong, ipcache: wrong, policy: wrong } }),
+    ).toThrow(MapCompatibilityError);
     expect(() => accelerate({ cgroup: cg.path, local: ["10.0.0.0/33"] })).toThrow(TypeError);
     expect(() => accelerate({ cgroup: cg.path, local: LOCAL, maxSockets: 1 })).toThrow(RangeError);
   });

@@ -2,9 +2,11 @@
 // to a cgroup and its sk_msg program to the sockhash, and answers what the
 // maps say (counters, sockets, per-connection status). With `pin`, the
 // maps and the cgroup link live on bpffs, so a restarted process adopts
-// them (through a @dp/hooks ledger) instead of starting over.
+// them (through a @dp/hooks ledger) instead of starting over. With
+// `policy`, the sk_msg program is loaded over a datapath's endpoint,
+// ipcache and policy maps and re-checks the pair on every message.
 import {
-  type BpfMap,
+  BpfMap,
   type BpfProgram,
   type Collection,
   type CollectionSpec,
@@ -69,12 +71,20 @@ const STAT = {
   resyncBusy: 10,
   resyncFailed: 11,
   fallbackBacklog: 12,
+  fallbackPolicy: 13,
 } as const;
 
 /** dp_sm_config slots. */
 const CONFIG_ENABLED = 0;
 const CONFIG_CGROUP_ID = 1;
 const CONFIG_BACKLOG = 2;
+const CONFIG_POLICY = 3;
+
+/** The programs of sockmap.o (the datapath's other maps its headers declare are not created). */
+const PROGRAMS = ["dp_sm_sockops", "dp_sm_redirect", "dp_sm_resync"];
+
+/** The datapath's maps the sk_msg program reads, by {@link SockmapPolicy} field. */
+const POLICY_MAPS = { endpoints: "dp_endpoints", ipcache: "dp_ipcache", policy: "dp_policy" } as const;
 
 /** dp_sm_reasons values (DP_SM_REASON_*). */
 const REASON = {
@@ -85,23 +95,39 @@ const REASON = {
   draining: 5,
   resynced: 6,
   resyncBusy: 7,
+  policy: 8,
 } as const;
 
 /**
- * Reserved: the policy re-check against `@dp/datapath`'s maps. When given,
- * a message would be redirected only if the datapath's policy allows the
- * pair of endpoints (their security identities looked up in `ipcache`,
- * the verdict in the destination endpoint's `policy` map), and a policy
- * change that denies the pair would stop redirection for new messages.
+ * The datapath maps for the policy re-check: with them, {@link accelerate}
+ * redirects a message only if the datapath's policy allows the
+ * connection, looked up per message exactly as the datapath's tc programs
+ * decide a new connection (the client endpoint's egress towards the
+ * server's identity and the server endpoint's ingress from the client's
+ * identity, for TCP and the server's port; identities from `ipcache`).
+ * Other messages take the normal path, where the datapath's programs see
+ * them, and count as `fallback.policy`; a policy change applies from the
+ * next message on.
  *
- * Not implemented in this version: passing it to {@link accelerate} throws
- * a {@link SockmapError} with code `"policyUnsupported"`, so a caller that
- * relies on the re-check never runs without it.
+ * The handles stay the caller's (the acceleration does not close them).
+ * A `@dp/datapath` node gives them with `node.sockmapPolicy()`.
+ *
+ * @example Handing a node's maps over
+ * ```ts no-run
+ * import { openNode } from "@dp/datapath";
+ * import { accelerate } from "@dp/sockmap";
+ *
+ * const node = await openNode({ stateDir: "/sys/fs/bpf/dp", router: { ipv4: "10.0.0.1" } });
+ * using acc = accelerate({ cgroup: "/sys/fs/cgroup/pods", local: ["10.0.1.0/24"], policy: node.sockmapPolicy() });
+ * console.log(acc.stats().fallback.policy);
+ * ```
  */
 export interface SockmapPolicy {
-  /** The datapath's map from address to security identity. */
+  /** The datapath's `dp_endpoints` (hash: address → endpoint id, enforcement flags, identity). */
+  readonly endpoints: BpfMap;
+  /** The datapath's `dp_ipcache` (LPM trie: prefix → security identity). */
   readonly ipcache: BpfMap;
-  /** The datapath's policy verdicts, by identity pair and port. */
+  /** The datapath's `dp_policy` (hash of maps: endpoint id → its policy LPM trie). */
   readonly policy: BpfMap;
 }
 
@@ -150,8 +176,11 @@ export interface AccelerateOptions {
    */
   readonly resync?: boolean;
   /**
-   * Reserved for the policy re-check against `@dp/datapath` (see
-   * {@link SockmapPolicy}); not implemented yet.
+   * Re-check every message against a datapath's policy (see
+   * {@link SockmapPolicy}). Replaces the setting an adopted instance had:
+   * without it, an adopted acceleration redirects without a check.
+   *
+   * @default no policy re-check
    */
   readonly policy?: SockmapPolicy;
   /**
@@ -178,6 +207,8 @@ export interface SockmapStats {
     readonly draining: bigint;
     /** The peer had more redirected bytes unread than its receive buffer: the normal path's flow control takes over. */
     readonly backlog: bigint;
+    /** The datapath's policy does not allow the connection (with {@link AccelerateOptions.policy}). */
+    readonly policy: bigint;
   };
   /** Bytes of the messages that fell back. */
   readonly fallbackBytes: bigint;
@@ -207,12 +238,22 @@ export interface SockmapStats {
  * - `"busy"`: {@link Acceleration.resync} found unread or unacknowledged bytes; a later resync may insert it;
  * - `"notSeen"`: established before the programs were attached (or outside the cgroup); {@link Acceleration.resync} inserts it;
  * - `"closed"`: it was accelerated and its socket closed;
- * - `"disabled"`: the acceleration was closed.
+ * - `"disabled"`: the acceleration was closed;
+ * - `"policy"`: both sockets are in the map, but the datapath's policy did not allow the connection at its last message (messages take the normal path until it does).
  *
  * @useDeclaredType
  */
 export type ConnectionReason =
-  "accelerated" | "peerNotInMap" | "notLocal" | "mapFull" | "insertFailed" | "busy" | "notSeen" | "closed" | "disabled";
+  | "accelerated"
+  | "peerNotInMap"
+  | "notLocal"
+  | "mapFull"
+  | "insertFailed"
+  | "busy"
+  | "notSeen"
+  | "closed"
+  | "disabled"
+  | "policy";
 
 /** What {@link Acceleration.status} says about a connection. */
 export interface ConnectionStatus {
@@ -272,11 +313,15 @@ function checkOptions(options: AccelerateOptions, what: string): void {
   }
   if (options.resync !== undefined && typeof options.resync !== "boolean")
     throw new TypeError(`${what}: resync must be a boolean`);
-  if (options.policy !== undefined) {
-    throw new SockmapError(
-      `${what}: the policy re-check against @dp/datapath is not implemented in this version`,
-      "policyUnsupported",
-    );
+  const policy: unknown = options.policy;
+  if (policy !== undefined) {
+    if (typeof policy !== "object" || policy === null)
+      throw new TypeError(`${what}: policy must be an object of datapath maps, got ${describe(policy)}`);
+    for (const field of Object.keys(POLICY_MAPS) as (keyof typeof POLICY_MAPS)[]) {
+      const m: unknown = (policy as Record<string, unknown>)[field];
+      if (!(m instanceof BpfMap) || m.closed)
+        throw new TypeError(`${what}: policy.${field} must be an open BpfMap (the datapath's ${POLICY_MAPS[field]})`);
+    }
   }
 }
 
@@ -320,12 +365,16 @@ function probeSockhash(what: string): void {
   }
 }
 
-function sized(spec: CollectionSpec, maxSockets: number): CollectionSpec {
+function sized(spec: CollectionSpec, maxSockets: number, policy: SockmapPolicy | undefined): CollectionSpec {
   const maps = new Map(spec.maps);
-  for (const name of [MAPS.socks, MAPS.reasons, MAPS.addrs]) {
+  const resize = (name: string, maxEntries: number): void => {
     const m = maps.get(name);
-    if (m !== undefined) maps.set(name, { ...m, spec: { ...m.spec, maxEntries: maxSockets } });
-  }
+    if (m !== undefined) maps.set(name, { ...m, spec: { ...m.spec, maxEntries } });
+  };
+  for (const name of [MAPS.socks, MAPS.reasons, MAPS.addrs]) resize(name, maxSockets);
+  // The datapath's maps: the given ones' sizes, else one entry (never read).
+  for (const [field, name] of Object.entries(POLICY_MAPS) as [keyof typeof POLICY_MAPS, string][])
+    resize(name, policy?.[field].maxEntries ?? 1);
   return { ...spec, maps };
 }
 
@@ -374,6 +423,7 @@ export class Acceleration {
   #ledger: Ledger | undefined;
   #entry: LedgerEntry | undefined;
   #iter: BpfProgram;
+  #listen: BpfMap;
   #opened: readonly BpfMap[];
   #closed = false;
 
@@ -407,6 +457,7 @@ export class Acceleration {
     this.#ledger = init.ledger;
     this.#entry = init.entry;
     this.#iter = init.coll.program("dp_sm_resync");
+    this.#listen = init.coll.map("dp_sm_listen");
     this.#opened = init.opened;
   }
 
@@ -445,6 +496,7 @@ export class Acceleration {
         noPeer: slot(STAT.fallbackNoPeer),
         draining: slot(STAT.fallbackDraining),
         backlog: slot(STAT.fallbackBacklog),
+        policy: slot(STAT.fallbackPolicy),
       },
       fallbackBytes: slot(STAT.fallbackBytes),
       inserted: slot(STAT.inserted),
@@ -484,13 +536,17 @@ export class Acceleration {
     const self = this.#maps.socks.has(key);
     const peer = this.#maps.socks.has(reverseKey(key));
     const enabled = this.#enabled();
-    if (self && peer)
-      return enabled ? { accelerated: true, reason: "accelerated" } : { accelerated: false, reason: "disabled" };
-    if (self) return { accelerated: false, reason: "peerNotInMap" };
     const r = this.#maps.reasons.get(key);
-    if (r === undefined) return { accelerated: false, reason: "notSeen" };
-    const dv = new DataView(r.buffer, r.byteOffset, 8);
-    const reason = dv.getUint32(0, true);
+    const dv = r === undefined ? undefined : new DataView(r.buffer, r.byteOffset, 8);
+    const reason = dv?.getUint32(0, true);
+    if (self && peer) {
+      if (!enabled) return { accelerated: false, reason: "disabled" };
+      return reason === REASON.policy && this.#config(CONFIG_POLICY)
+        ? { accelerated: false, reason: "policy" }
+        : { accelerated: true, reason: "accelerated" };
+    }
+    if (self) return { accelerated: false, reason: "peerNotInMap" };
+    if (dv === undefined) return { accelerated: false, reason: "notSeen" };
     const errno = dv.getUint32(4, true);
     switch (reason) {
       case REASON.notLocal:
@@ -521,6 +577,8 @@ export class Acceleration {
    */
   resync(): ResyncResult {
     this.#check();
+    // The pass records the listeners it meets, to tell accepted sockets from connected ones.
+    clear(this.#listen);
     using link = createIterLink(this.#iter);
     const out = readIterator(link);
     const result: ResyncResult = { inserted: [], present: 0, busy: [], failed: [] };
@@ -551,7 +609,11 @@ export class Acceleration {
   }
 
   #enabled(): boolean {
-    const v = this.#maps.config.get(u32(CONFIG_ENABLED));
+    return this.#config(CONFIG_ENABLED);
+  }
+
+  #config(slot: number): boolean {
+    const v = this.#maps.config.get(u32(slot));
     return v !== undefined && v.some((b) => b !== 0);
   }
 
@@ -634,10 +696,17 @@ function setLocalPrefixes(local4: BpfMap, local6: BpfMap, local: readonly string
  * existing connections stay accelerated, and connections established
  * while no program was attached are inserted by {@link Acceleration.resync}.
  *
+ * With `policy` (a datapath's maps, {@link SockmapPolicy}), every message
+ * is first checked against the datapath's policy for its connection, with
+ * the datapath's own lookup: redirected only when allowed, else sent down
+ * the normal path (where the datapath's programs see it) and counted in
+ * `fallback.policy`. A rule change applies from the next message on.
+ *
  * @param options The cgroup, local prefixes, pin directory and map size.
  * @returns The running acceleration.
- * @throws {SockmapError} `notCgroup2` when `cgroup` is not a cgroup v2 directory, `unsupported` without socket maps in the kernel, `policyUnsupported` with `policy`.
- * @throws {TypeError} For malformed options or prefixes.
+ * @throws {SockmapError} `notCgroup2` when `cgroup` is not a cgroup v2 directory, `unsupported` without socket maps in the kernel.
+ * @throws {MapCompatibilityError} When a `policy` map is not the datapath map it should be (type, key or value size, flags).
+ * @throws {TypeError} For malformed options or prefixes, or a `policy` field that is not an open map.
  * @throws {SyscallError} When the kernel refuses to load or attach.
  * @capability CAP_BPF
  * @capability CAP_NET_ADMIN
@@ -662,6 +731,16 @@ function setLocalPrefixes(local4: BpfMap, local6: BpfMap, local: readonly string
  *   rmdirSync(cgroup);
  * }
  * ```
+ * @example Redirecting pods' connections only while a node's policy allows them
+ * ```ts no-run
+ * import { openNode } from "@dp/datapath";
+ * import { accelerate } from "@dp/sockmap";
+ *
+ * await using node = await openNode({ stateDir: "/sys/fs/bpf/dp", router: { ipv4: "10.0.0.1" } });
+ * using acc = accelerate({ cgroup: "/sys/fs/cgroup/pods", local: ["10.0.1.0/24"], policy: node.sockmapPolicy() });
+ * // ... after a rule change that denies a pair, its next messages take the normal path:
+ * console.log(acc.stats().fallback.policy, acc.status({ localAddress: "10.0.1.2", localPort: 40000, remoteAddress: "10.0.1.1", remotePort: 8080 }));
+ * ```
  */
 export function accelerate(options: AccelerateOptions): Acceleration {
   const what = `Cannot accelerate cgroup ${describe(options?.cgroup)}`;
@@ -676,7 +755,8 @@ export function accelerate(options: AccelerateOptions): Acceleration {
     throw new TypeError(`${what}: ${JSON.stringify(pin)} is not under a bpffs mount`);
   }
 
-  const spec = sized(readCollectionSpec(options.object ?? DEFAULT_OBJECT), maxSockets);
+  const policy = options.policy;
+  const spec = sized(readCollectionSpec(options.object ?? DEFAULT_OBJECT), maxSockets, policy);
   const opened: Partial<Record<keyof typeof MAPS, BpfMap>> = {};
   const cleanup: (() => void)[] = [];
   let adopted = false;
@@ -693,7 +773,11 @@ export function accelerate(options: AccelerateOptions): Acceleration {
     }
     const given: Record<string, BpfMap> = {};
     for (const [file, m] of Object.entries(opened)) given[MAPS[file as keyof typeof MAPS]] = m;
-    const coll = loadCollection(spec, { maps: given });
+    if (policy !== undefined) {
+      for (const [field, name] of Object.entries(POLICY_MAPS) as [keyof typeof POLICY_MAPS, string][])
+        given[name] = policy[field];
+    }
+    const coll = loadCollection(spec, { maps: given, programs: PROGRAMS });
     cleanup.push(() => coll.close());
     const maps = {} as Record<keyof typeof MAPS, BpfMap>;
     for (const [file, name] of Object.entries(MAPS) as [keyof typeof MAPS, string][]) {
@@ -703,6 +787,7 @@ export function accelerate(options: AccelerateOptions): Acceleration {
     setLocalPrefixes(maps.local4, maps.local6, options.local, what);
     maps.config.set(u32(CONFIG_CGROUP_ID), u64(id));
     maps.config.set(u32(CONFIG_BACKLOG), u64(BigInt(options.maxBacklog ?? 4 * 1024 * 1024)));
+    maps.config.set(u32(CONFIG_POLICY), u64(policy === undefined ? 0n : 1n));
 
     // sk_msg on the sockhash: the attachment belongs to the map (pinned or not).
     const socks = new SockHash(maps.socks, bytes(KEY_SIZE));

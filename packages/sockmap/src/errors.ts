@@ -3,12 +3,11 @@
  *
  * - `"notCgroup2"`: the cgroup path is missing or not a cgroup v2 directory;
  * - `"unsupported"`: the kernel has no socket maps (`CONFIG_BPF_STREAM_PARSER`);
- * - `"policyUnsupported"`: the policy re-check was asked for; not implemented in this version;
  * - `"closed"`: the acceleration was closed or released.
  *
  * @useDeclaredType
  */
-export type SockmapErrorCode = "notCgroup2" | "unsupported" | "policyUnsupported" | "closed";
+export type SockmapErrorCode = "notCgroup2" | "unsupported" | "closed";
 
 /**
  * A typed failure of `@dp/sockmap` (kernel refusals stay `SyscallError`s).
