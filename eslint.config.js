@@ -173,8 +173,12 @@ export default defineConfig(
 
   {
     name: "dp/node-allowed",
-    // Command-line entry points (`*_cli.ts`) read and write files too.
+    // Command-line entry points (`*_cli.ts`) read and write files too, and
+    // @dp/agent is the application at the top of the stack: its HTTP
+    // servers, sockets, files, signals and child processes use Node directly
+    // (kernel objects still go through the packages below it).
     files: [
+      "packages/agent/src/**",
       "packages/core/src/testing/**",
       "packages/eni/src/testing/**",
       "packages/*/src/**/_test_*.ts",

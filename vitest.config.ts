@@ -12,7 +12,8 @@ export default defineConfig({
     pool: "forks",
     // gc() lets the leak check run finalizers after each file.
     execArgv: ["--expose-gc"],
-    env: { DP_TRACE_LEAKS: "1" },
+    // DP_FROM_SOURCE: a `dp` a test starts runs the sources, never an older build.
+    env: { DP_TRACE_LEAKS: "1", DP_FROM_SOURCE: "1" },
     setupFiles: ["./scripts/vitest_setup.ts"],
     projects: [
       {

@@ -136,3 +136,6 @@ export { Ipcache } from "./ipcache/ipcache.ts";
 export type { IpcacheEntry } from "./ipcache/ipcache.ts";
 export { DEFAULT_MAP_SIZES, resolveMapSizes } from "./map_sizes.ts";
 export type { MapSizeOptions, MapSizes } from "./map_sizes.ts";
+
+export { PinnedNode, openPinnedNode } from "./pinned/pinned_node.ts";
+export type { PinnedNodeInfo, PolicyMapEntry } from "./pinned/pinned_node.ts";

@@ -1,4 +1,4 @@
-// The kernel smoke demo: what `npm run demo` runs. It probes the kernel,
+// The kernel smoke test: what `npm run smoke` runs. It probes the kernel,
 // makes a network namespace, loads a compiled XDP program that counts
 // into a per-CPU map, runs it on packets with BPF_PROG_TEST_RUN, pins the
 // map and reads it back from the pin through a typed view; it loads two compiled objects with the
@@ -35,14 +35,14 @@ function line(label: string, value: unknown): void {
 
 function main(): void {
   const v = kernelVersion();
-  console.log("dp kernel smoke demo");
+  console.log("dp kernel smoke test");
   line("kernel", `${v.major}.${v.minor}.${v.patch}`);
   line("tcx links", hasTcx());
   line("lpm trie maps", hasMapType("lpmTrie"));
   line("bpf_redirect_peer in tc", hasHelper("schedCls", "redirectPeer"));
 
-  const nsName = `dp-demo-${process.pid}`;
-  const pinDir = `/sys/fs/bpf/dp-demo-${process.pid}`;
+  const nsName = `dp-smoke-${process.pid}`;
+  const pinDir = `/sys/fs/bpf/dp-smoke-${process.pid}`;
   using ns = createNetns(nsName);
   try {
     line("netns", `${nsName} (lo is ifindex ${withNetns(ns, () => interfaceIndex("lo"))} inside)`);
@@ -99,8 +99,8 @@ function loaderDemo(): void {
 }
 
 function routingDemo(): void {
-  const a = `dp-demo-a-${process.pid}`;
-  const b = `dp-demo-b-${process.pid}`;
+  const a = `dp-smoke-a-${process.pid}`;
+  const b = `dp-smoke-b-${process.pid}`;
   using nsA = createNetns(a);
   try {
     using nsB = createNetns(b);
@@ -153,7 +153,7 @@ try {
   main();
 } catch (err) {
   if (err instanceof SyscallError) {
-    console.error(`dp demo: ${err.message}`);
+    console.error(`dp smoke: ${err.message}`);
     process.exit(1);
   }
   throw err;
