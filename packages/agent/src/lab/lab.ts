@@ -210,6 +210,7 @@ export class Lab {
     try {
       progress(`creating namespaces ${lab.nodeNetns} and ${lab.outsideNetns} (uplink ${lab.uplink})`);
       lab.#build();
+      await lab.#waitUplinkReady(signal);
       lab.#writeConfig(options.hostRouting ?? "bpf", options.debug === true);
       signal?.throwIfAborted();
       progress(`starting the agent: dp agent --config ${lab.configFile}`);
@@ -316,6 +317,39 @@ export class Lab {
     rt.links.set("eth0", { up: true });
     rt.routes.add({ dst: LAB_NET.ipv4Range, via: LAB_NET.uplink.node4 });
     rt.routes.add({ dst: LAB_NET.ipv6Range, via: LAB_NET.uplink.node6 });
+  }
+
+  // Bringing the uplink up is not the end of it: the kernel sets a link's
+  // operational state (IFF_RUNNING) from its linkwatch worker, which
+  // batches the events it does not deem urgent at most once a second, so
+  // the uplink's ends can stay "down" with their carrier on for up to a
+  // second after `up`. Until then IPv6 has not readied the link (addrconf
+  // waits for IFF_RUNNING): the nodad address has no local route and the
+  // namespace drops every IPv6 packet to it (Ip6InNoRoutes), the node's
+  // neighbour solicitation included, while IPv4 already works. A pod's
+  // first IPv6 packet to the outside then waits in the node's neighbour
+  // queue for the solicitation's retransmission a second later: too late
+  // for a 1 s ping, and no drop event, since no BPF program dropped
+  // anything. A real uplink is up long before pods use it, so the lab
+  // waits until both ends are operationally up with their IPv6 address
+  // usable. (Asking for the link, RTM_GETLINK, also makes the kernel
+  // process its pending event, so the wait is short.)
+  async #waitUplinkReady(signal: AbortSignal | undefined): Promise<void> {
+    const ends = [
+      { netns: this.nodeNetns, dev: this.uplink, ipv6: LAB_NET.uplink.node6 },
+      { netns: this.outsideNetns, dev: "eth0", ipv6: LAB_NET.uplink.outside6 },
+    ];
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      signal?.throwIfAborted();
+      const waiting = ends.filter((end) => !linkReady(end.netns, end.dev, end.ipv6));
+      if (waiting.length === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `Cannot create lab ${this.name}: the uplink is not up in ${waiting.map((e) => `${e.netns} (${e.dev})`).join(" and ")} after 10 s`,
+        );
+      await sleep(10);
+    }
   }
 
   #writeConfig(hostRouting: "bpf" | "legacy", debug: boolean): void {
@@ -438,6 +472,14 @@ export class Lab {
     }
     if (errors.length > 0) throw new AggregateError(errors, `Cannot remove everything of lab ${this.name}`);
   }
+}
+
+/** Whether `dev` in `netns` is operationally up with a local route for `ipv6` (IPv6 readied it). */
+function linkReady(netns: string, dev: string, ipv6: string): boolean {
+  using ns = openNetns(netns);
+  using rt = openRouting({ netns: ns });
+  if (rt.links.get(dev)?.operState !== "up") return false;
+  return rt.routes.list({ table: "local", family: 6 }).some((r) => r.type === "local" && r.dst === `${ipv6}/128`);
 }
 
 function killGroup(pid: number): void {
