@@ -11,7 +11,10 @@
 //
 // Ratios are against `kernel`; last line:
 //   datapath tput_ratio=X lat_ratio=Y legacy_tput_ratio=… legacy_lat_ratio=… veth_tput_ratio=… veth_lat_ratio=…
-// Options: --rounds N (default 3), --seconds S per measurement (default 2).
+// Options: --rounds N (default 3), --seconds S per measurement (default 2),
+// --same-cpu (client and server both on CPU 0: the wake-up of a task on
+// another CPU, the same in every set-up and larger than any path's cost,
+// drops out of the latency, so the ratios show the cost of the path).
 // Server and client are pinned to CPUs 0 and 1 (taskset) so that every
 // set-up gets the same placement; without it latency is bimodal.
 // Needs root, iperf3 and sockperf; it creates namespaces named dpb-<pid>-*
@@ -30,7 +33,8 @@ const CLIENT = { ipv4: "10.210.1.2" };
 const ROUTER = "10.210.0.1";
 // Server and client pinned to different CPUs (when there are two): the same placement in every set-up.
 const SERVER_CPU = "0";
-const CLIENT_CPU = cpus().length > 1 ? "1" : "0";
+// --same-cpu puts the client on the server's CPU.
+let CLIENT_CPU = cpus().length > 1 ? "1" : "0";
 
 type SetupName = "bpf" | "legacy" | "kernel" | "veth";
 
@@ -211,6 +215,7 @@ function latency(s: Setup, seconds: number): number {
 export async function main(args: readonly string[]): Promise<void> {
   const rounds = option(args, "--rounds", 3);
   const seconds = option(args, "--seconds", 2);
+  if (args.includes("--same-cpu")) CLIENT_CPU = SERVER_CPU;
   const tag = `dpb-${process.pid}`;
   const created: string[] = [];
   const procs: ChildProcess[] = [];

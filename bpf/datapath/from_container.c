@@ -7,7 +7,8 @@
  *     the endpoint of this interface (skb->ingress_ifindex), else the
  *     packet is dropped (DP_DROP_INVALID_SOURCE): a pod cannot spoof
  *     another's address.
- *  3. The destination identity from the ipcache.
+ *  3. The destination identity: a local endpoint's from its endpoint
+ *     entry, anything else's from the ipcache.
  *  4. Conntrack in the egress scope and, for a new connection, the source
  *     endpoint's egress policy (lxc.h). Established, reply and related
  *     packets skip the policy.
@@ -60,7 +61,9 @@ int from_container(struct __sk_buff *skb)
 	n.endpoint_id = src->id;
 	n.src_identity = src->identity;
 	dst = dp_endpoint_lookup(p.t.daddr, p.t.family);
-	n.dst_identity = dp_ipcache_identity(p.t.daddr, p.t.family, dst ? dst->identity : 0);
+	/* A local endpoint's identity is in its endpoint entry (the ipcache
+	 * holds the same); only other destinations need the LPM lookup. */
+	n.dst_identity = dst ? dst->identity : dp_ipcache_identity(p.t.daddr, p.t.family, 0);
 
 	if (dp_lxc_enforce(&p, &n, src, DP_DIR_EGRESS, n.dst_identity))
 		return TC_ACT_SHOT;

@@ -10,7 +10,8 @@
  *  2. Find the destination endpoint by destination IP; it must be the
  *     endpoint of this interface (skb->ifindex), else the packet is
  *     dropped (DP_DROP_UNKNOWN_DESTINATION).
- *  3. The source identity from the ipcache (world when it has none).
+ *  3. The source identity: a local source's from its endpoint entry,
+ *     anything else's from the ipcache (world when it has none).
  *  4. Conntrack in the ingress scope and, for a new connection, the
  *     endpoint's ingress policy (lxc.h). Replies of the endpoint's own
  *     connections and related ICMP errors skip the policy.
@@ -52,7 +53,8 @@ int to_container(struct __sk_buff *skb)
 	n.endpoint_id = dst->id;
 	n.dst_identity = dst->identity;
 	src = dp_endpoint_lookup(p.t.saddr, p.t.family);
-	n.src_identity = dp_ipcache_identity(p.t.saddr, p.t.family, src ? src->identity : 0);
+	/* A local source's identity is in its endpoint entry (the ipcache holds the same). */
+	n.src_identity = src ? src->identity : dp_ipcache_identity(p.t.saddr, p.t.family, 0);
 
 	if (dp_lxc_enforce(&p, &n, dst, DP_DIR_INGRESS, n.src_identity))
 		return TC_ACT_SHOT;
