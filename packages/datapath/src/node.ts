@@ -30,7 +30,7 @@ import type { MonitorEvent } from "./monitor/event.ts";
 import { monitor, type MonitorOptions } from "./monitor/monitor.ts";
 import { DROP_REASONS, type DropReasonName, nameOf, type UnknownName } from "./monitor/reasons.ts";
 import { type Endpoint, EndpointError, type EndpointSpec } from "./endpoint/endpoint.ts";
-import { unwireEndpoint, wireEndpoint } from "./endpoint/_wire.ts";
+import { findExisting, releaseExisting, unwireEndpoint, wireEndpoint } from "./endpoint/_wire.ts";
 import type { IdentityAllocator } from "./identity/allocator.ts";
 import { CLUSTER_IDENTITY_MIN } from "./identity/identity.ts";
 import { createLocalIdentityAllocator } from "./identity/local_allocator.ts";
@@ -251,6 +251,10 @@ interface EpState {
   readonly ipv6: string | undefined;
   readonly mac: string;
   readonly hostMac: string;
+  /** Chained mode: another plugin's veth (see {@link EndpointSpec.existing}). */
+  readonly existing?: boolean;
+  /** Chained mode: the sysctls the node turned on for the host side (turned off on removal). */
+  readonly changed?: readonly string[];
   flags: number;
   policyMapFull: boolean;
   live: boolean;
@@ -673,6 +677,13 @@ export class Node {
    * egress (tcx links pinned in the ledger). Nothing is attached before
    * the maps are written. On failure everything done is undone.
    *
+   * With `existing: true` (chained after another CNI plugin, like
+   * Cilium's generic-veth chaining) the pod's `ifname` must already be a
+   * veth with its peer in the node's namespace and the given addresses:
+   * the peer becomes the host side and gets everything above except the
+   * link, addresses and routes, which stay the other plugin's (its bridge
+   * or routes carry the traffic the programs pass to the stack).
+   *
    * @param spec The endpoint.
    * @returns The endpoint.
    * @throws {EndpointError} For invalid labels or addresses, an address in use, an unknown namespace or an interface name taken in the pod; nothing changed.
@@ -685,7 +696,11 @@ export class Node {
 
   async #addEndpoint(spec: EndpointSpec): Promise<Endpoint> {
     const who = typeof spec?.ipv4 === "string" ? spec.ipv4 : "?";
-    const fail = (field: "netns" | "ifname" | "ipv4" | "ipv6" | "labels", problem: string, cause?: unknown): never => {
+    const fail = (
+      field: "netns" | "ifname" | "ipv4" | "ipv6" | "labels" | "existing",
+      problem: string,
+      cause?: unknown,
+    ): never => {
       throw new EndpointError("add", who, field, problem, cause === undefined ? undefined : { cause });
     };
     const ip = (field: "ipv4" | "ipv6", value: unknown, family: 4 | 6): string => {
@@ -704,7 +719,10 @@ export class Node {
     };
     const ipv4 = ip("ipv4", spec.ipv4, 4);
     const ipv6 = spec.ipv6 === undefined ? undefined : ip("ipv6", spec.ipv6, 6);
-    if (ipv6 !== undefined && this.#router.ipv6 === undefined) fail("ipv6", "needs a node with an IPv6 router address");
+    const existing = spec.existing ?? false;
+    if (typeof existing !== "boolean") fail("existing", `must be a boolean, got ${JSON.stringify(existing)}`);
+    if (ipv6 !== undefined && this.#router.ipv6 === undefined && !existing)
+      fail("ipv6", "needs a node with an IPv6 router address");
     const ifname = spec.ifname ?? "eth0";
     if (typeof ifname !== "string" || !IFNAME.test(ifname))
       fail("ifname", `must be 1-15 characters of [A-Za-z0-9_.-], got ${JSON.stringify(ifname)}`);
@@ -739,16 +757,31 @@ export class Node {
       return fail("netns", "must be a namespace handle, name or path");
     }
     try {
-      {
+      // Chained mode: the other plugin's veth, checked before anything changes.
+      const found = existing ? findExisting({ node: this.#rt, podNetns, ifname, ipv4, ipv6 }, who) : undefined;
+      if (found === undefined) {
         using pod = openRouting({ netns: podNetns });
         if (pod.links.has(ifname)) fail("ifname", `${JSON.stringify(ifname)} exists in the pod's namespace`);
+      } else {
+        const taken = [...this.#endpoints.values()].find((e) => e.hostIfindex === found.hostIfindex);
+        if (taken !== undefined) {
+          releaseExisting(this.#rt, found.hostIfindex, found.hostIfname, found.changed);
+          fail("ifname", `${JSON.stringify(ifname)} is endpoint ${taken.id}'s interface already`);
+        }
       }
       const id = this.#nextId();
-      const identity = await this.allocator.allocate(labels);
-      const hostIfname = `lxc${id}`;
+      let identity;
+      try {
+        identity = await this.allocator.allocate(labels);
+      } catch (err) {
+        if (found !== undefined) releaseExisting(this.#rt, found.hostIfindex, found.hostIfname, found.changed);
+        throw err;
+      }
+      const hostIfname = found?.hostIfname ?? `lxc${id}`;
       let state: EpState | undefined;
       try {
-        const wired = wireEndpoint({ node: this.#rt, podNetns, ifname, hostIfname, ipv4, ipv6, router: this.#router });
+        const wired =
+          found ?? wireEndpoint({ node: this.#rt, podNetns, ifname, hostIfname, ipv4, ipv6, router: this.#router });
         state = {
           id,
           identity: identity.id,
@@ -761,6 +794,7 @@ export class Node {
           ipv6,
           mac: wired.mac,
           hostMac: wired.hostMac,
+          ...(found === undefined ? {} : { existing: true, changed: found.changed }),
           flags: 0,
           policyMapFull: false,
           live: false,
@@ -769,6 +803,7 @@ export class Node {
         return this.#view(state);
       } catch (err) {
         if (state !== undefined) this.#teardown(state);
+        else if (found !== undefined) releaseExisting(this.#rt, found.hostIfindex, found.hostIfname, found.changed);
         else {
           const host = this.#rt.links.get(hostIfname);
           if (host !== undefined) this.#rt.links.delete(host.index);
@@ -795,6 +830,7 @@ export class Node {
       ipv6: state.ipv6,
       mac: state.mac,
       hostMac: state.hostMac,
+      ...(state.existing === true ? { existing: true, changed: state.changed ?? [] } : {}),
     };
     this.#store.set(`ep/${state.id}`, record);
     this.#endpoints.set(state.id, state);
@@ -816,7 +852,8 @@ export class Node {
     this.#endpoints.delete(ep.id);
     this.engine.removeEndpoint(ep.id);
     this.#dp.dropPolicyMap(ep.id);
-    unwireEndpoint(this.#rt, ep.hostIfindex, ep.hostIfname);
+    if (ep.existing === true) releaseExisting(this.#rt, ep.hostIfindex, ep.hostIfname, ep.changed ?? []);
+    else unwireEndpoint(this.#rt, ep.hostIfindex, ep.hostIfname);
     for (const ip of [ep.ipv4, ep.ipv6]) if (ip !== undefined) flushConntrack(this.conntrackMaps, { address: ip });
     this.#store.delete(`ep/${ep.id}`);
   }
@@ -826,7 +863,8 @@ export class Node {
    * attachments and their ledger entries, endpoint map and ipcache
    * entries, the policy map, the veth pair (with its addresses and
    * routes), the record, the conntrack entries of its addresses; its
-   * identity is released.
+   * identity is released. An `existing` endpoint's veth, addresses and
+   * routes stay as the other plugin made them.
    *
    * @param id The endpoint id.
    * @returns Resolves when done.
@@ -862,6 +900,7 @@ export class Node {
         egress: (ep.flags & DP_EP_F_EGRESS_ENFORCED) !== 0,
       },
       policyMapFull: ep.policyMapFull,
+      existing: ep.existing === true,
     };
   }
 

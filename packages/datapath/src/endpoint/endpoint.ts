@@ -26,6 +26,19 @@ export interface EndpointSpec {
   readonly ipv6?: string;
   /** The pod's labels (`k8s:app=web`); they select its security identity. */
   readonly labels: LabelsInput;
+  /**
+   * Chained mode (Cilium's generic-veth chaining): another CNI plugin made
+   * the interface. `ifname` already exists in the pod's namespace, a veth
+   * whose peer is in the node's namespace, and already has `ipv4` (and
+   * `ipv6`). The node takes the peer as the host side and adds identity,
+   * maps and programs, but creates, deletes and changes no link, address
+   * or route: the other plugin owns them and the connectivity between the
+   * pod and the node (its bridge or routes). No router address is needed
+   * for `ipv6`. {@link Node.removeEndpoint} leaves the veth as it was.
+   *
+   * @default false
+   */
+  readonly existing?: boolean;
 }
 
 /**
@@ -71,6 +84,12 @@ export interface Endpoint {
   };
   /** Whether its policy map refused an entry because it was full (see `NodeStatus.counters.policyMapFull`). */
   readonly policyMapFull: boolean;
+  /**
+   * Whether another plugin made its interface ({@link EndpointSpec.existing}):
+   * the node leaves the veth, addresses and routes alone. {@link Node}
+   * always sets it; optional so that views made elsewhere stay valid.
+   */
+  readonly existing?: boolean;
 }
 
 /**
@@ -85,7 +104,7 @@ export interface Endpoint {
  * if (field === "netns") console.log("no such pod namespace");
  * ```
  */
-export type EndpointField = "netns" | "ifname" | "ipv4" | "ipv6" | "labels" | "id";
+export type EndpointField = "netns" | "ifname" | "ipv4" | "ipv6" | "labels" | "existing" | "id";
 
 /**
  * An endpoint that cannot be added or removed as asked: invalid labels or
