@@ -176,9 +176,12 @@ export default defineConfig(
     // Command-line entry points (`*_cli.ts`) read and write files too, and
     // @dp/agent is the application at the top of the stack: its HTTP
     // servers, sockets, files, signals and child processes use Node directly
-    // (kernel objects still go through the packages below it).
+    // (kernel objects still go through the packages below it). @dp/cni is
+    // an application too: the dp-cni plugin reads stdin and execs delegated
+    // IPAM plugins as the CNI specification says.
     files: [
       "packages/agent/src/**",
+      "packages/cni/src/**",
       "packages/core/src/testing/**",
       "packages/eni/src/testing/**",
       "packages/*/src/**/_test_*.ts",
@@ -211,6 +214,21 @@ export default defineConfig(
       "@typescript-eslint/no-unsafe-call": "off",
       "@typescript-eslint/no-unsafe-member-access": "off",
       "@typescript-eslint/no-unsafe-return": "off",
+    },
+  },
+
+  {
+    // A package bin that starts as CommonJS because it runs once per call and
+    // Node starts CommonJS sooner than ES modules (dp-cni: a runtime execs
+    // it for every container).
+    name: "dp/commonjs-bins",
+    files: ["packages/*/bin/*.cjs"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { ...NODE_GLOBALS, require: "readonly", module: "readonly", __dirname: "readonly" },
+    },
+    rules: {
+      "@typescript-eslint/no-require-imports": "off",
     },
   },
 

@@ -3,7 +3,8 @@
 # the folder whose bin/ holds the Node it installed (the current LTS):
 #
 #   - the Debian packages (clang-19 for bpf/, bpftool, iproute2, the traffic
-#     tools the demo and the tests use, ...), with apt-get;
+#     tools the demo uses; with --ci also what the checks and tests use:
+#     clang-format, zsh, podman and the standard CNI plugins, ...), with apt-get;
 #   - Node from the npm registry into ~/.cache/dp-tools (scripts/install_node.sh);
 #   - the npm dependencies (`npm ci`, when node_modules is missing or older
 #     than package-lock.json; always with --ci);
@@ -21,7 +22,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 CURRENT_LTS=26
-PACKAGES=(clang-19 llvm-19 clang-format-19 libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping iperf3 sockperf strace util-linux curl zsh)
+# What dp and its demo need, and (with --ci) what the checks and tests use too.
+PACKAGES=(clang-19 llvm-19 libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping iperf3 sockperf curl)
+CI_PACKAGES=(clang-format-19 strace util-linux zsh containernetworking-plugins podman busybox-static)
 
 ci=0 build=0 quiet=0
 for arg in "$@"; do
@@ -34,6 +37,7 @@ for arg in "$@"; do
 done
 say() { [ "$quiet" = 1 ] || echo "setup: $*" >&2; }
 
+if [ "$ci" = 1 ]; then PACKAGES+=("${CI_PACKAGES[@]}"); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

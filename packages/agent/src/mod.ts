@@ -27,6 +27,7 @@ export type {
   ApiPolicy,
   ApiPolicyMapEntry,
   ControllerStatus,
+  EndpointQuery,
   EndpointRequest,
   FeatureStatus,
   MonitorLine,

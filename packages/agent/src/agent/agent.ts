@@ -17,7 +17,14 @@ import {
 import { openRouting } from "@dp/routing";
 import type { ConntrackQuery } from "../api/client.ts";
 import { ApiError } from "../api/errors.ts";
-import { type ApiBackend, type ApiServer, assertNoAgent, type MonitorSubscriber, serveApi } from "../api/server.ts";
+import {
+  type ApiBackend,
+  type ApiServer,
+  asApiError,
+  assertNoAgent,
+  type MonitorSubscriber,
+  serveApi,
+} from "../api/server.ts";
 import type {
   AgentStatus,
   ApiEndpoint,
@@ -353,7 +360,13 @@ export class Agent {
   }
 
   #endpointView(ep: Endpoint): ApiEndpoint {
-    return { ...toWire(ep), containerId: this.#state.data.containerIds[String(ep.id)] };
+    const view = { ...toWire(ep), containerId: this.#state.data.containerIds[String(ep.id)] };
+    if (ep.existing === true) return view;
+    const router = {
+      ipv4: this.resolved.ipv4.router,
+      ipv6: ep.ipv6 === undefined ? undefined : this.resolved.ipv6?.router,
+    };
+    return { ...view, router };
   }
 
   #timed<T>(fn: () => Promise<T>): Promise<T> {
@@ -371,11 +384,18 @@ export class Agent {
           field: "ipv6",
         },
       );
+    const existing = req.existing === true;
+    if (existing && req.ipv4 === undefined)
+      throw new ApiError(
+        "bad-request",
+        "Cannot create endpoint: existing needs the addresses the other plugin gave the interface (ipv4, and ipv6 if any)",
+        { field: "ipv4" },
+      );
     const allocated: string[] = [];
     const ipv4 = req.ipv4 ?? this.#ipam.allocate(4);
     if (req.ipv4 === undefined) allocated.push(ipv4);
     let ipv6 = req.ipv6;
-    if (ipv6 === undefined && v6) {
+    if (ipv6 === undefined && v6 && !existing) {
       ipv6 = this.#ipam.allocate(6);
       allocated.push(ipv6);
     }
@@ -387,6 +407,7 @@ export class Agent {
           ipv4,
           ...(ipv6 === undefined ? {} : { ipv6 }),
           ...(req.ifname === undefined ? {} : { ifname: req.ifname }),
+          ...(existing ? { existing } : {}),
           labels: req.labels,
         }),
       );
@@ -418,6 +439,22 @@ export class Agent {
     if (ep.ipv6 !== undefined) this.#ipam.release(ep.ipv6);
     if (delete this.#state.data.containerIds[String(id)]) this.#state.save();
     this.#log.info("Endpoint deleted", { endpoint: id });
+  }
+
+  /** Removes the endpoints created for a container id; none is fine (CNI DEL is idempotent). */
+  async #deleteContainerEndpoints(containerId: string): Promise<void> {
+    const ids = Object.entries(this.#state.data.containerIds)
+      .filter(([, owner]) => owner === containerId)
+      .map(([id]) => Number(id));
+    for (const id of ids) {
+      try {
+        await this.#deleteEndpoint(id);
+      } catch (err) {
+        // Removed meanwhile by a concurrent request: gone is what was asked.
+        if (asApiError(err).code !== "not-found") throw err;
+        if (delete this.#state.data.containerIds[String(id)]) this.#state.save();
+      }
+    }
   }
 
   #policy(): ApiPolicy {
@@ -607,6 +644,7 @@ export class Agent {
           .map((e) => this.#endpointView(e)),
       createEndpoint: (req) => this.#createEndpoint(req),
       deleteEndpoint: (id) => this.#deleteEndpoint(id),
+      deleteContainerEndpoints: (containerId) => this.#deleteContainerEndpoints(containerId),
       identities: () => this.#identities(),
       policy: () => this.#policy(),
       importPolicy: (req) => this.#importPolicy(req),

@@ -10,6 +10,7 @@ import type {
   ApiIdentity,
   ApiPolicy,
   ApiPolicyMapEntry,
+  EndpointQuery,
   EndpointRequest,
   MonitorLine,
   PolicyImportRequest,
@@ -248,13 +249,16 @@ export class ApiClient {
   }
 
   /**
-   * `GET /v1/endpoint`: every endpoint.
+   * `GET /v1/endpoint`: every endpoint, or those the query selects (the
+   * one created for a CNI container id).
    *
+   * @param query Which endpoints (all when empty).
    * @returns The endpoints, by id.
+   * @throws {ApiError} `bad-request` naming the parameter when the query is invalid.
    * @throws {AgentUnreachableError} When no agent answers on the socket.
    */
-  endpoints(): Promise<ApiEndpoint[]> {
-    return this.#json("list endpoints", "GET", "/v1/endpoint");
+  endpoints(query: EndpointQuery = {}): Promise<ApiEndpoint[]> {
+    return this.#json("list endpoints", "GET", `/v1/endpoint${queryString({ containerId: query.containerId })}`);
   }
 
   /**
@@ -291,6 +295,24 @@ export class ApiClient {
    */
   async deleteEndpoint(id: number): Promise<void> {
     await this.#json<undefined>(`delete endpoint ${id}`, "DELETE", `/v1/endpoint/${encodeURIComponent(String(id))}`);
+  }
+
+  /**
+   * `DELETE /v1/endpoint?containerId=ID`: removes the endpoint created for
+   * a container id. Idempotent: it succeeds when there is none (never
+   * created, already deleted, or lost), as a CNI DEL must.
+   *
+   * @param containerId The owner reference given when it was created.
+   * @returns Resolves when the container has no endpoint.
+   * @throws {ApiError} `bad-request` when the container id is empty.
+   * @throws {AgentUnreachableError} When no agent answers on the socket.
+   */
+  async deleteContainerEndpoints(containerId: string): Promise<void> {
+    await this.#json<undefined>(
+      `delete the endpoint of container ${JSON.stringify(containerId)}`,
+      "DELETE",
+      `/v1/endpoint${queryString({ containerId })}`,
+    );
   }
 
   /**

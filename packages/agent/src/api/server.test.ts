@@ -60,6 +60,7 @@ class Backend implements ApiBackend {
   readonly subscribers = new Set<MonitorSubscriber>();
   readonly filters: ConntrackQuery[] = [];
   readonly requests: EndpointRequest[] = [];
+  readonly deletedContainers: string[] = [];
   status(): AgentStatus {
     return { version: "test", pid: 1 } as unknown as AgentStatus;
   }
@@ -76,6 +77,10 @@ class Backend implements ApiBackend {
     return id === 7
       ? Promise.resolve()
       : Promise.reject(new EndpointError("remove", String(id), "id", "is not an endpoint"));
+  }
+  deleteContainerEndpoints(containerId: string): Promise<void> {
+    this.deletedContainers.push(containerId);
+    return Promise.resolve();
   }
   identities(): Promise<{ id: number; labels: string[]; kind: string; endpoints: number }[]> {
     return Promise.resolve([{ id: 1, labels: ["reserved:host"], kind: "reserved", endpoints: 0 }]);
@@ -132,6 +137,22 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 
 let dir: string;
 let socketPath: string;
+
+/** A request written by hand, so that what the client would refuse to send reaches the server. */
+function fetchRaw(method: string, path: string, body?: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socketPath);
+    let text = "";
+    s.on("data", (d) => (text += d.toString()));
+    s.on("end", () => {
+      const [head = "", payload = ""] = text.split("\r\n\r\n");
+      resolve({ status: Number(head.split(" ")[1]), body: JSON.parse(payload) });
+    });
+    s.on("error", reject);
+    const b = body ?? "";
+    s.write(`${method} ${path} HTTP/1.1\r\nhost: dp\r\nconnection: close\r\ncontent-length: ${b.length}\r\n\r\n${b}`);
+  });
+}
 let backend: Backend;
 let server: ApiServer | undefined;
 let client: ApiClient;
@@ -210,21 +231,7 @@ describe("serveApi()", () => {
   });
 
   test("an unknown route and a body that is not JSON are answered with error bodies", async () => {
-    const raw = (method: string, path: string, body?: string): Promise<{ status: number; body: unknown }> =>
-      new Promise((resolve, reject) => {
-        const s = connect(socketPath);
-        let text = "";
-        s.on("data", (d) => (text += d.toString()));
-        s.on("end", () => {
-          const [head = "", payload = ""] = text.split("\r\n\r\n");
-          resolve({ status: Number(head.split(" ")[1]), body: JSON.parse(payload) });
-        });
-        s.on("error", reject);
-        const b = body ?? "";
-        s.write(
-          `${method} ${path} HTTP/1.1\r\nhost: dp\r\nconnection: close\r\ncontent-length: ${b.length}\r\n\r\n${b}`,
-        );
-      });
+    const raw = fetchRaw;
     expect(await raw("GET", "/v2/status")).toEqual({
       status: 404,
       body: { code: "not-found", message: "Cannot GET /v2/status: no such route" },
@@ -232,6 +239,26 @@ describe("serveApi()", () => {
     const bad = await raw("PUT", "/v1/endpoint", "{nope");
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: "bad-request", message: expect.stringMatching(/body is not JSON/) });
+  });
+
+  test("endpoints are selected and deleted by container id; existing travels in the request", async () => {
+    await expect(client.endpoints({ containerId: "c7" })).resolves.toEqual([JSON.parse(JSON.stringify(EP))]);
+    await expect(client.endpoints({ containerId: "c9" })).resolves.toEqual([]);
+    await expect(client.deleteContainerEndpoints("c9")).resolves.toBeUndefined();
+    await expect(client.deleteContainerEndpoints("a b/&c")).resolves.toBeUndefined();
+    expect(backend.deletedContainers).toEqual(["c9", "a b/&c"]);
+    await client.createEndpoint({ netns: "web", labels: [], ipv4: "10.1.0.2", existing: true });
+    expect(backend.requests.at(-1)).toEqual({ netns: "web", labels: [], ipv4: "10.1.0.2", existing: true });
+    const cases: [Promise<unknown>, string][] = [
+      [client.deleteContainerEndpoints(""), "containerId"],
+      [client.createEndpoint({ netns: "web", labels: [], existing: "yes" as unknown as boolean }), "existing"],
+      [client.createEndpoint({ netns: "web", labels: [], existing: true }), "ipv4"],
+    ];
+    for (const [p, field] of cases) await expect(p).rejects.toMatchObject({ code: "bad-request", field });
+    const raw = await fetchRaw("DELETE", "/v1/endpoint");
+    expect(raw).toMatchObject({ status: 400, body: { field: "containerId" } });
+    expect(await fetchRaw("GET", "/v1/endpoint?containerId=a&containerId=b")).toMatchObject({ status: 400 });
+    expect(await fetchRaw("GET", "/v1/endpoint?owner=a")).toMatchObject({ status: 400, body: { field: "owner" } });
   });
 
   test("conntrack filters travel as query parameters", async () => {

@@ -21,6 +21,7 @@ import type {
   ApiIdentity,
   ApiPolicy,
   ApiPolicyMapEntry,
+  EndpointQuery,
   EndpointRequest,
   MonitorLine,
   PolicyImportRequest,
@@ -60,6 +61,8 @@ export interface ApiBackend {
   createEndpoint(req: EndpointRequest): Promise<ApiEndpoint>;
   /** `DELETE /v1/endpoint/:id`. */
   deleteEndpoint(id: number): Promise<void>;
+  /** `DELETE /v1/endpoint?containerId=`: removes the container's endpoint, if it has one. */
+  deleteContainerEndpoints(containerId: string): Promise<void>;
   /** `GET /v1/identity`. */
   identities(): Promise<ApiIdentity[]>;
   /** `GET /v1/policy`. */
@@ -156,10 +159,28 @@ function parseEndpointRequest(body: unknown): EndpointRequest {
     );
   stringArray(body.labels, "labels", what);
   for (const key of ["ifname", "ipv4", "ipv6", "containerId"]) optionalString(body, key, what);
+  if (body.existing !== undefined && typeof body.existing !== "boolean")
+    throw badRequest(`Cannot ${what}: existing must be a boolean, got ${JSON.stringify(body.existing)}`, "existing");
+  if (body.existing === true && body.ipv4 === undefined)
+    throw badRequest(
+      `Cannot ${what}: existing needs the addresses the other plugin gave the interface (ipv4, and ipv6 if any)`,
+      "ipv4",
+    );
   for (const key of Object.keys(body))
-    if (!["netns", "labels", "ifname", "ipv4", "ipv6", "containerId"].includes(key))
+    if (!["netns", "labels", "ifname", "ipv4", "ipv6", "containerId", "existing"].includes(key))
       throw badRequest(`Cannot ${what}: unknown field ${JSON.stringify(key)}`, key);
   return body as unknown as EndpointRequest;
+}
+
+function parseEndpointQuery(q: URLSearchParams, what: string): EndpointQuery {
+  for (const key of q.keys())
+    if (key !== "containerId") throw badRequest(`Cannot ${what}: unknown parameter ${JSON.stringify(key)}`, key);
+  const all = q.getAll("containerId");
+  if (all.length > 1) throw badRequest(`Cannot ${what}: containerId given ${all.length} times`, "containerId");
+  const containerId = all[0];
+  if (containerId === undefined) return {};
+  if (containerId === "") throw badRequest(`Cannot ${what}: containerId must be a non-empty string`, "containerId");
+  return { containerId };
 }
 
 function parseImportRequest(body: unknown): PolicyImportRequest {
@@ -520,8 +541,18 @@ export async function serveApi(backend: ApiBackend, options: ApiServerOptions): 
         return send(res, 200, { ok: true });
       case "GET status":
         return send(res, 200, await backend.status());
-      case "GET endpoint":
-        return send(res, 200, backend.endpoints());
+      case "GET endpoint": {
+        const { containerId } = parseEndpointQuery(url.searchParams, "list endpoints");
+        const all = backend.endpoints();
+        return send(res, 200, containerId === undefined ? all : all.filter((e) => e.containerId === containerId));
+      }
+      case "DELETE endpoint": {
+        const { containerId } = parseEndpointQuery(url.searchParams, "delete endpoints");
+        if (containerId === undefined)
+          throw badRequest("Cannot delete endpoints: give containerId (or delete one by id)", "containerId");
+        await backend.deleteContainerEndpoints(containerId);
+        return send(res, 204, undefined);
+      }
       case "GET endpoint/:id": {
         const id = intParam(idText, "id", `get endpoint ${idText}`, 1, 65535);
         const ep = backend.endpoints().find((e) => e.id === id);

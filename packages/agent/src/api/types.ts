@@ -211,6 +211,35 @@ export interface EndpointRequest {
   readonly labels: readonly string[];
   /** An opaque owner reference kept with the endpoint (the CNI container id). */
   readonly containerId?: string;
+  /**
+   * Chained mode: another plugin made the interface. `ifname` already
+   * exists in `netns`, a veth whose peer is in the node's namespace, with
+   * its addresses, which must be given (`ipv4`, and `ipv6` if it has one):
+   * the agent allocates nothing and leaves the link, addresses and routes
+   * alone (see the datapath's `EndpointSpec.existing`).
+   *
+   * @default false
+   */
+  readonly existing?: boolean;
+}
+
+/**
+ * Which endpoints `GET /v1/endpoint` lists, and which `DELETE
+ * /v1/endpoint` removes (sent as query parameters of the same names).
+ *
+ * @example The endpoint of a CNI container
+ * ```ts no-run
+ * import type { EndpointQuery } from "@dp/agent";
+ * const q: EndpointQuery = { containerId: "4f1c0a" };
+ * ```
+ */
+export interface EndpointQuery {
+  /**
+   * Only the endpoint created with this owner reference (the CNI container id).
+   *
+   * @default any
+   */
+  readonly containerId?: string;
 }
 
 /**
@@ -226,6 +255,17 @@ export interface EndpointRequest {
 export type ApiEndpoint = Wire<Endpoint> & {
   /** The owner reference given when it was created (the CNI container id), if any. */
   readonly containerId: string | undefined;
+  /**
+   * The router addresses the pod's default routes go through, which a CNI
+   * result names as gateways; absent for an endpoint another plugin made
+   * (`existing`), whose routes are that plugin's.
+   */
+  readonly router?: {
+    /** The IPv4 router address. */
+    readonly ipv4: string;
+    /** The IPv6 router address, when the endpoint has an IPv6 address. */
+    readonly ipv6: string | undefined;
+  };
 };
 
 /**

@@ -113,6 +113,10 @@ export class ProbeWorker {
     const worker = new ProbeWorker(netns, port, proc);
     let stderr = "";
     proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    // A probe process killed under us (Ctrl-C reaches the whole process
+    // group) makes the next write fail with EPIPE; its exit answers the
+    // probes that wait.
+    proc.stdin?.on("error", () => {});
     const ready = new Promise<void>((resolve, reject) => {
       proc.on("error", reject);
       proc.on("exit", (code) => {

@@ -84,6 +84,7 @@ interface EndpointRecord {
   readonly ipv6?: string | null;
   readonly mac: string;
   readonly hostMac: string;
+  readonly existing?: boolean;
 }
 
 function isMissing(err: unknown): boolean {
@@ -232,6 +233,7 @@ export class PinnedNode {
           egress: (flags & DP_EP_F_EGRESS_ENFORCED) !== 0,
         },
         policyMapFull: fill !== undefined && fill.entries >= fill.maxEntries,
+        existing: rec.existing === true,
       });
     }
     return out.sort((a, b) => a.id - b.id);
