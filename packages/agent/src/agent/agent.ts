@@ -42,7 +42,8 @@ import { ConfigError, type ConfigWarning } from "../config/config_error.ts";
 import { type ResolvedConfig, resolveConfig } from "../config/resolve_config.ts";
 import { AgentStateFile } from "./_agent_state.ts";
 import { Controller } from "./_controller.ts";
-import { Ipam } from "./_ipam.ts";
+import type { EndpointIpam } from "./_endpoint_ipam.ts";
+import { openEndpointIpam } from "./_open_ipam.ts";
 import { AgentMetrics, serveMetrics } from "./_metrics.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
@@ -206,7 +207,7 @@ export class Agent {
   readonly #log: Logger;
   readonly #warnings: readonly ConfigWarning[];
   readonly #state: AgentStateFile;
-  readonly #ipam: Ipam;
+  readonly #ipam: EndpointIpam;
   readonly #metrics: AgentMetrics;
   readonly #subscribers = new Set<MonitorSubscriber>();
   readonly #controllers: Controller[] = [];
@@ -230,6 +231,7 @@ export class Agent {
     node: Node;
     logger: Logger;
     warnings: readonly ConfigWarning[];
+    ipam: EndpointIpam;
   }) {
     this.config = parts.config;
     this.resolved = parts.resolved;
@@ -239,18 +241,8 @@ export class Agent {
     this.#log = parts.logger;
     this.#warnings = parts.warnings;
     this.#state = new AgentStateFile(join(parts.config["state-dir"], "agent.json"));
-    const ipv4 = parts.resolved.ipv4;
-    const ipv6 = parts.resolved.ipv6;
-    this.#ipam = new Ipam({ ipv4: ipv4.range, ipv6: ipv6?.range }, [
-      ipv4.router,
-      ...(ipv6 === undefined ? [] : [ipv6.router]),
-    ]);
-    const live = new Set<string>();
-    for (const ep of this.node.endpoints()) {
-      live.add(String(ep.id));
-      this.#ipam.claim(ep.ipv4);
-      if (ep.ipv6 !== undefined) this.#ipam.claim(ep.ipv6);
-    }
+    this.#ipam = parts.ipam;
+    const live = new Set(this.node.endpoints().map((ep) => String(ep.id)));
     for (const id of Object.keys(this.#state.data.containerIds))
       if (!live.has(id)) delete this.#state.data.containerIds[id];
     if (this.#state.data.revision === 0 && this.node.engine.rules().length > 0) this.#state.data.revision = 1;
@@ -392,15 +384,17 @@ export class Agent {
         { field: "ipv4" },
       );
     const allocated: string[] = [];
-    const ipv4 = req.ipv4 ?? this.#ipam.allocate(4);
+    const owner = req.containerId ?? req.netns;
+    const ipv4 = req.ipv4 ?? (await this.#ipam.allocate(4, owner));
     if (req.ipv4 === undefined) allocated.push(ipv4);
     let ipv6 = req.ipv6;
-    if (ipv6 === undefined && v6 && !existing) {
-      ipv6 = this.#ipam.allocate(6);
-      allocated.push(ipv6);
-    }
     let ep: Endpoint;
     try {
+      // With ipam eni, endpoints have no IPv6 address (Cilium's ENI mode is IPv4 only).
+      if (ipv6 === undefined && v6 && !existing && this.#ipam.ipv6) {
+        ipv6 = await this.#ipam.allocate(6, owner);
+        allocated.push(ipv6);
+      }
       ep = await this.#timed(() =>
         this.node.addEndpoint({
           netns: req.netns,
@@ -417,6 +411,7 @@ export class Agent {
     }
     this.#ipam.claim(ep.ipv4);
     if (ep.ipv6 !== undefined) this.#ipam.claim(ep.ipv6);
+    this.#syncIpam();
     if (req.containerId !== undefined) {
       this.#state.data.containerIds[String(ep.id)] = req.containerId;
       this.#state.save();
@@ -431,12 +426,22 @@ export class Agent {
     return this.#endpointView(ep);
   }
 
+  /** Brings the IPAM's per-endpoint routing (eni: FIB rules) in line with the endpoints; a failure is logged, the next change retries. */
+  #syncIpam(): void {
+    try {
+      this.#ipam.sync(this.node.endpoints());
+    } catch (err) {
+      this.#log.warn("Cannot reconcile the IPAM's endpoint routing", { ipam: this.#ipam.mode, error: err });
+    }
+  }
+
   async #deleteEndpoint(id: number): Promise<void> {
     const ep = this.node.endpoints().find((e) => e.id === id);
     if (ep === undefined) throw new ApiError("not-found", `Cannot delete endpoint ${id}: no such endpoint`);
     await this.#timed(() => this.node.removeEndpoint(id));
     this.#ipam.release(ep.ipv4);
     if (ep.ipv6 !== undefined) this.#ipam.release(ep.ipv6);
+    this.#syncIpam();
     if (delete this.#state.data.containerIds[String(id)]) this.#state.save();
     this.#log.info("Endpoint deleted", { endpoint: id });
   }
@@ -711,6 +716,7 @@ export class Agent {
     this.#stop.abort();
     this.#gc?.stop();
     await step(() => this.#monitorDone);
+    await step(() => this.#ipam.close(teardown));
     if (teardown) {
       await step(() => this.node.destroy());
       await step(() => this.#state.remove());
@@ -739,7 +745,8 @@ export class Agent {
  * namespace and devices and that no other agent answers on the socket —
  * all before changing anything — then opens the `Node` on
  * `<bpf-root>/dp` (adopting what a previous agent left there, connections
- * included), starts the conntrack collector and the monitor reader, the
+ * included), opens the IPAM (`ipam: eni`: the ENI pool through EC2, with
+ * the addresses the adopted endpoints and the kernel's ENI rules hold), starts the conntrack collector and the monitor reader, the
  * metrics server when `prometheus-serve-addr` is set, and the API on
  * `socket-path` (its directory made 0700, the socket 0600; a stale socket
  * of a killed agent is replaced).
@@ -749,6 +756,8 @@ export class Agent {
  * @returns The running agent.
  * @throws {ConfigError} When keys contradict each other, or the namespace or a device does not exist.
  * @throws {Error} When another agent answers on the socket.
+ * @throws {MetadataError} With `ipam: eni`, when the instance metadata cannot be read (from `@dp/eni`).
+ * @throws {EniPoolError} With `ipam: eni`, when the ENI pool cannot be opened or filled through EC2 (from `@dp/eni`).
  * @throws {SyscallError} When the kernel refuses a map, program or attachment.
  * @capability CAP_BPF
  * @capability CAP_NET_ADMIN
@@ -776,7 +785,15 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     reason: resolved.hostRouting.reason,
   });
   const node = await openNode({ ...resolved.nodeOptions, ctGc: false });
-  const agent = new Agent({ config, resolved, node, logger, warnings });
+  let ipam: EndpointIpam;
+  try {
+    ipam = await openEndpointIpam(config, resolved, node.endpoints());
+  } catch (err) {
+    node.close();
+    throw err;
+  }
+  logger.info("IPAM ready", { mode: ipam.mode });
+  const agent = new Agent({ config, resolved, node, logger, warnings, ipam });
   try {
     await startInternal(agent, options.monitorQueue);
   } catch (err) {

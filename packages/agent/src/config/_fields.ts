@@ -150,6 +150,17 @@ function cidrSchema(family: 4 | 6): z.ZodType<string> {
   });
 }
 
+function httpUrl(value: string): string | undefined {
+  if (value === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "is not a URL";
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? undefined : "is not an http(s) URL";
+}
+
 function serveAddress(value: string): string | undefined {
   if (value === "") return undefined;
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
@@ -294,7 +305,8 @@ export const FIELDS: { readonly [K in FieldKey]: FieldSpec<AgentConfig[K]> } = {
     expected: "an IPv4 CIDR with host bits zero and at most /30, such as 10.200.0.0/16",
     default: "10.200.0.0/16",
     defaultText: "10.200.0.0/16",
-    description: "The IPv4 pod range (cluster-pool IPAM); its first address is the router, pods get the next ones.",
+    description:
+      "The IPv4 pod range (cluster-pool IPAM); its first address is the router, pods get the next ones. With `ipam: eni` it only gives the router address.",
     status: "supported",
     schema: cidrSchema(4),
   },
@@ -382,9 +394,57 @@ export const FIELDS: { readonly [K in FieldKey]: FieldSpec<AgentConfig[K]> } = {
     default: "cluster-pool",
     defaultText: "cluster-pool",
     description:
-      "The IPAM mode. cluster-pool: addresses from `ipv4-range`/`ipv6-range`; Cilium's other modes are accepted and reported as not supported yet.",
+      "The IPAM mode. cluster-pool: addresses from `ipv4-range`/`ipv6-range`. eni: IPv4 addresses from the AWS instance's ENIs with their routing rules (docs/eni.md); no IPv6 for endpoints, as in Cilium. Cilium's other modes are accepted and reported as not supported yet.",
     status: "supported",
     schema: choiceSchema(IPAM),
+  },
+  "ec2-api-endpoint": {
+    kind: "string",
+    expected: '"" or an http(s) URL, such as "https://ec2.us-east-1.amazonaws.com"',
+    default: "",
+    defaultText: '"" (the region\'s AWS endpoint)',
+    description:
+      "With `ipam: eni`: the EC2 API endpoint (Cilium's operator flag). Credentials come from the AWS SDK's default chain (environment, profile, instance role).",
+    status: "supported",
+    schema: stringSchema(httpUrl),
+  },
+  "eni-imds-endpoint": {
+    kind: "string",
+    expected: '"" or an http(s) URL, such as "http://169.254.169.254"',
+    default: "",
+    defaultText: '"" (AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254)',
+    description:
+      "dp's key. With `ipam: eni`: the instance metadata service (IMDSv2) the agent reads its instance, region, ENIs and VPC CIDRs from; for tests and non-AWS setups.",
+    status: "supported",
+    schema: stringSchema(httpUrl),
+  },
+  "eni-pre-allocate": {
+    kind: "integer",
+    expected: "an integer from 0 to 65535",
+    default: 8,
+    defaultText: "8",
+    description: "With `ipam: eni`: addresses to keep free beyond those in use (CiliumNode `spec.ipam.pre-allocate`).",
+    status: "supported",
+    schema: integerSchema(0, 65535),
+  },
+  "eni-min-allocate": {
+    kind: "integer",
+    expected: "an integer from 0 to 65535",
+    default: 0,
+    defaultText: "0 (no minimum)",
+    description: "With `ipam: eni`: addresses to hold at least, used or not (CiliumNode `spec.ipam.min-allocate`).",
+    status: "supported",
+    schema: integerSchema(0, 65535),
+  },
+  "eni-max-above-watermark": {
+    kind: "integer",
+    expected: "an integer from 0 to 65535",
+    default: 0,
+    defaultText: "0",
+    description:
+      "With `ipam: eni`: addresses to allocate beyond the pre-allocate watermark in one go (CiliumNode `spec.ipam.max-above-watermark`).",
+    status: "supported",
+    schema: integerSchema(0, 65535),
   },
   debug: bool(false, "Debug logs, and trace events for forwarded packets in `dp monitor`.", "supported"),
   "log-format": {

@@ -3,6 +3,16 @@
 import type { AgentConfig } from "./agent_config.ts";
 import type { ConfigProblem } from "./config_error.ts";
 import { formatValue } from "./_coerce.ts";
+import { FIELDS } from "./_fields.ts";
+
+/** The keys only `ipam: eni` reads. */
+const ENI_KEYS = [
+  "ec2-api-endpoint",
+  "eni-imds-endpoint",
+  "eni-pre-allocate",
+  "eni-min-allocate",
+  "eni-max-above-watermark",
+] as const;
 
 /** `routing-mode` as it takes effect: the key, else what `tunnel` implies, else native. */
 export function effectiveRoutingMode(config: AgentConfig): "native" | "tunnel" {
@@ -55,6 +65,25 @@ export function findContradictions(config: AgentConfig): ConfigProblem[] {
   if (config["enable-ipsec"] && config["enable-wireguard"]) {
     problems.push(contradiction("enable-wireguard", true, "enable-ipsec", true, "at most one encryption"));
   }
+  if (config.ipam === "eni" && !config["enable-ipv4"]) {
+    problems.push(
+      contradiction(
+        "enable-ipv4",
+        false,
+        "ipam",
+        "eni",
+        "enable-ipv4 true: ENI addresses are IPv4 (Cilium's ENI mode is IPv4 only)",
+      ),
+    );
+  }
+  if (config.ipam !== "eni") {
+    for (const key of ENI_KEYS) {
+      if (config[key] !== FIELDS[key].default)
+        problems.push(
+          contradiction(key, config[key], "ipam", config.ipam, `ipam "eni" for the ENI keys, or ${key} unset`),
+        );
+    }
+  }
   if (config["cluster-id"] !== 0 && config["cluster-name"] === "default") {
     problems.push(
       contradiction(
@@ -85,8 +114,11 @@ export function findUnsupported(config: AgentConfig): Unsupported[] {
     out.push({ key, message: `${key}: ${value}: ${what} not supported yet${why}` });
   };
   if (!config["enable-ipv4"]) add("enable-ipv4", "IPv6-only nodes are", "the datapath keeps IPv4 on");
-  if (config.ipam !== "cluster-pool") {
+  if (config.ipam !== "cluster-pool" && config.ipam !== "eni") {
     add("ipam", "this IPAM mode is", "addresses come from ipv4-range and ipv6-range, as with cluster-pool");
+  }
+  if (config.ipam === "eni" && config["enable-ipv4"] && config["enable-ipv6"]) {
+    add("enable-ipv6", "IPv6 addresses for endpoints with ipam eni are", "ENI mode is IPv4 only, as in Cilium");
   }
   if (config.tunnel === "vxlan" || config.tunnel === "geneve") add("tunnel", "tunnelling is", "dp routes natively");
   if (config["routing-mode"] === "tunnel") add("routing-mode", "tunnel routing is", "dp routes natively");

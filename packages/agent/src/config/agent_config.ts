@@ -55,8 +55,18 @@ export interface AgentConfig {
   readonly "bpf-map-dynamic-size-ratio": number;
   /** Conntrack GC interval as a duration (`"5m"`); `"0s"` = adaptive. */
   readonly "conntrack-gc-interval": string;
-  /** The IPAM mode; only `cluster-pool` (from `ipv4-range`/`ipv6-range`) is supported. */
+  /** The IPAM mode: `cluster-pool` (from `ipv4-range`/`ipv6-range`) or `eni` (AWS ENI secondary addresses, IPv4 only); others are not supported yet. */
   readonly ipam: string;
+  /** With `ipam: eni`: the EC2 API endpoint; `""` = the region's AWS endpoint. */
+  readonly "ec2-api-endpoint": string;
+  /** With `ipam: eni`: the instance metadata (IMDSv2) endpoint (dp's key); `""` = `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else AWS's 169.254.169.254. */
+  readonly "eni-imds-endpoint": string;
+  /** With `ipam: eni`: addresses to keep free beyond those in use (CiliumNode `spec.ipam.pre-allocate`). */
+  readonly "eni-pre-allocate": number;
+  /** With `ipam: eni`: addresses to hold at least (`spec.ipam.min-allocate`). */
+  readonly "eni-min-allocate": number;
+  /** With `ipam: eni`: addresses to allocate beyond the watermark in one go (`spec.ipam.max-above-watermark`). */
+  readonly "eni-max-above-watermark": number;
   /** Debug logs and trace events. */
   readonly debug: boolean;
   /** Log lines as `text` or `json`. */

@@ -26,7 +26,13 @@ function errorOf(fn: () => unknown): ConfigError {
 
 /** Loads `{ key: value }` (a cluster id other than 0 needs a cluster name of its own). */
 function valueOf(key: string, value: unknown): unknown {
-  const doc = key === "cluster-id" ? { "cluster-name": "c1", [key]: value } : { [key]: value };
+  // cluster-id needs a cluster name of its own, the ENI keys ipam eni.
+  const doc =
+    key === "cluster-id"
+      ? { "cluster-name": "c1", [key]: value }
+      : /^(eni-|ec2-)/.test(key)
+        ? { ipam: "eni", [key]: value }
+        : { [key]: value };
   const { config } = loadConfig({ text: JSON.stringify(doc), format: "json" });
   return (config as unknown as Record<string, unknown>)[key];
 }
@@ -58,6 +64,11 @@ describe("loadConfig() defaults", () => {
       "bpf-map-dynamic-size-ratio": 0,
       "conntrack-gc-interval": "0s",
       ipam: "cluster-pool",
+      "ec2-api-endpoint": "",
+      "eni-imds-endpoint": "",
+      "eni-pre-allocate": 8,
+      "eni-min-allocate": 0,
+      "eni-max-above-watermark": 0,
       debug: false,
       "log-format": "text",
       "prometheus-serve-addr": "",
@@ -150,6 +161,12 @@ describe("loadConfig() values of every key", () => {
     ["conntrack-gc-interval", "0", "0s"],
     ["conntrack-gc-interval", 0, "0s"],
     ["ipam", "kubernetes", "kubernetes"],
+    ["ipam", "eni", "eni"],
+    ["ec2-api-endpoint", "https://ec2.us-east-1.amazonaws.com", "https://ec2.us-east-1.amazonaws.com"],
+    ["eni-imds-endpoint", "http://127.0.0.1:8080", "http://127.0.0.1:8080"],
+    ["eni-pre-allocate", "16", 16],
+    ["eni-min-allocate", 10, 10],
+    ["eni-max-above-watermark", "2", 2],
     ["debug", "True", true],
     ["log-format", "json", "json"],
     ["prometheus-serve-addr", ":9962", ":9962"],
@@ -338,6 +355,15 @@ describe("loadConfig() values of every key", () => {
       'one of "cluster-pool", "kubernetes", "multi-pool", "crd", "eni", "azure", "alibabacloud", "delegated-plugin"',
     ],
     ["log-format", "xml", "is not one of the choices", 'one of "text", "json"'],
+    [
+      "ec2-api-endpoint",
+      "ftp://example.com",
+      "is not an http(s) URL",
+      '"" or an http(s) URL, such as "https://ec2.us-east-1.amazonaws.com"',
+    ],
+    ["eni-imds-endpoint", "not a url", "is not a URL", '"" or an http(s) URL, such as "http://169.254.169.254"'],
+    ["eni-pre-allocate", "-1", "is out of range", "an integer from 0 to 65535"],
+    ["eni-max-above-watermark", "1.5", "is not an integer", "an integer from 0 to 65535"],
     [
       "prometheus-serve-addr",
       "9962",
@@ -599,6 +625,21 @@ describe("loadConfig() contradictions", () => {
       "cluster-id",
       'cluster-id: 5 contradicts cluster-name: "default" (expected cluster-id 0 with the cluster name "default", or a cluster-name of its own)',
     ],
+    [
+      "ipam: eni\nenable-ipv4: false",
+      "enable-ipv4",
+      'enable-ipv4: false contradicts ipam: "eni" (expected enable-ipv4 true: ENI addresses are IPv4 (Cilium\'s ENI mode is IPv4 only))',
+    ],
+    [
+      "eni-pre-allocate: 16",
+      "eni-pre-allocate",
+      'eni-pre-allocate: 16 contradicts ipam: "cluster-pool" (expected ipam "eni" for the ENI keys, or eni-pre-allocate unset)',
+    ],
+    [
+      "ipam: kubernetes\nec2-api-endpoint: http://127.0.0.1:9",
+      "ec2-api-endpoint",
+      'ec2-api-endpoint: "http://127.0.0.1:9" contradicts ipam: "kubernetes" (expected ipam "eni" for the ENI keys, or ec2-api-endpoint unset)',
+    ],
   ];
 
   test.each(cases)("loadConfig() rejects %j naming %s", (text, key, message) => {
@@ -612,6 +653,21 @@ describe("loadConfig() contradictions", () => {
     expect(loadConfig({ text: "tunnel: vxlan\nrouting-mode: tunnel" }).config.tunnel).toBe("vxlan");
     expect(loadConfig({ text: "tunnel: disabled\nauto-direct-node-routes: true" }).config.tunnel).toBe("disabled");
     expect(loadConfig({ text: "cluster-id: 5\ncluster-name: five" }).config["cluster-id"]).toBe(5);
+    // ipam eni keeps ipv4-range: it gives the router address (the pods' gateway), not the pods' addresses.
+    const eni = loadConfig({
+      text: "ipam: eni\nipv4-range: 10.99.0.0/24\neni-pre-allocate: 2\neni-min-allocate: 4\neni-max-above-watermark: 1\nec2-api-endpoint: http://127.0.0.1:4566\neni-imds-endpoint: http://127.0.0.1:4567",
+    }).config;
+    expect([eni.ipam, eni["ipv4-range"], eni["eni-pre-allocate"], eni["eni-min-allocate"]]).toEqual([
+      "eni",
+      "10.99.0.0/24",
+      2,
+      4,
+    ]);
+    expect([eni["eni-max-above-watermark"], eni["ec2-api-endpoint"], eni["eni-imds-endpoint"]]).toEqual([
+      1,
+      "http://127.0.0.1:4566",
+      "http://127.0.0.1:4567",
+    ]);
   });
 
   test("loadConfig() lists all contradictions at once", () => {

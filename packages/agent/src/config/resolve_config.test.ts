@@ -235,6 +235,17 @@ describe("resolveConfig() not supported yet", () => {
     expect(resolveConfig(configOf(text), NEW_KERNEL).unsupported).toEqual([{ key, message }]);
   });
 
+  test("resolveConfig() supports ipam eni, and says endpoints get no IPv6 address with it", () => {
+    expect(resolveConfig(configOf("ipam: eni\nenable-ipv6: false"), NEW_KERNEL).unsupported).toEqual([]);
+    expect(resolveConfig(configOf("ipam: eni"), NEW_KERNEL).unsupported).toEqual([
+      {
+        key: "enable-ipv6",
+        message:
+          "enable-ipv6: true: IPv6 addresses for endpoints with ipam eni are not supported yet (ENI mode is IPv4 only, as in Cilium)",
+      },
+    ]);
+  });
+
   test("resolveConfig() does not report keys set to what dp does anyway", () => {
     const text =
       "tunnel: disabled\nrouting-mode: native\nkube-proxy-replacement: disabled\nbpf-lb-algorithm: random\nkvstore: ''";
