@@ -13,17 +13,17 @@
 // 7), --entries N (default 10000). Needs root and bpftool; creates a
 // namespace dpbcli-<pid>, /sys/fs/bpf/dpbcli-<pid> and a temporary
 // directory, and removes them at the end.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { cpus, release } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNetns, deleteNetns, openPinnedMap } from "@dp/core";
+import { type BenchAgent, DP_BIN, startBenchAgent } from "../include/agent.ts";
 import { median, option } from "../include/measure.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
-const DP = join(ROOT, "packages", "agent", "bin", "dp.mjs");
 const DIST = join(ROOT, "packages", "agent", "dist", "cli.js");
 const KEY_SIZE = 40;
 const VALUE_SIZE = 64;
@@ -38,7 +38,7 @@ function timed(cmd: string, args: readonly string[]): { ms: number; out: string;
 }
 
 function dp(args: readonly string[]): { ms: number; out: string; code: number } {
-  return timed(process.execPath, [DP, ...args]);
+  return timed(process.execPath, [DP_BIN, ...args]);
 }
 
 /** 10k TCP entries that stay alive for an hour (the agent's GC keeps them). */
@@ -66,45 +66,22 @@ function fillConntrack(path: string, count: number): void {
   map.updateBatch(keys, values);
 }
 
-async function waitForAgent(socketPath: string, agent: ChildProcess): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (agent.exitCode !== null) throw new Error(`dp agent exited with ${agent.exitCode}`);
-    if (existsSync(socketPath) && dp(["--socket", socketPath, "status"]).code === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("dp agent did not answer within 10 s");
-}
-
 export async function main(args: readonly string[]): Promise<void> {
   if (!existsSync(DIST)) throw new Error("bench/cli measures the built install: run `npm run build` first");
   const rounds = option(args, "--rounds", 7);
   const entries = option(args, "--entries", 10_000);
   const tag = `dpbcli-${process.pid}`;
-  const bpfRoot = `/sys/fs/bpf/${tag}`;
-  const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
-  const socket = join(dir, "state", "dp.sock");
-  const config = join(dir, "config.yaml");
-  const stateDir = `${bpfRoot}/dp`;
   createNetns(tag).close();
-  mkdirSync(bpfRoot, { recursive: true });
-  writeFileSync(
-    config,
-    [
-      `state-dir: ${join(dir, "state")}`,
-      `bpf-root: ${bpfRoot}`,
-      `netns: ${tag}`,
-      "enable-ipv6: false",
-      "bpf-ct-global-tcp-max: 131072",
-      "bpf-ct-global-any-max: 65536",
-      "agent-teardown-on-stop: true",
-      "",
-    ].join("\n"),
-  );
-  const agent = spawn(process.execPath, [DP, "agent", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-  let agentLog = "";
-  agent.stderr?.on("data", (d: Buffer) => (agentLog += d.toString()));
+  let agent: BenchAgent;
   try {
-    await waitForAgent(socket, agent);
+    agent = await startBenchAgent(tag, tag);
+  } catch (err) {
+    deleteNetns(tag);
+    throw err;
+  }
+  const { bpfRoot, dir, socket } = agent;
+  const stateDir = `${bpfRoot}/dp`;
+  try {
     fillConntrack(`${stateDir}/dp_ct_tcp`, entries);
 
     // Warm the page cache for node, the dist files and bpftool alike.
@@ -154,17 +131,10 @@ export async function main(args: readonly string[]): Promise<void> {
     console.log(`  pins / bpftool               ${(median(ctPins) / median(bpftool)).toFixed(2)}`);
     console.log(`cli status_ms=${statusMs.toFixed(1)} ct_list_ratio=${ratio.toFixed(2)}`);
   } catch (err) {
-    if (agentLog !== "") console.error(agentLog);
+    if (agent.log() !== "") console.error(agent.log());
     throw err;
   } finally {
-    if (agent.exitCode === null) {
-      const exited = new Promise((r) => agent.once("exit", r));
-      agent.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (agent.exitCode === null) agent.kill("SIGKILL");
-    }
+    await agent.stop();
     deleteNetns(tag);
-    rmSync(bpfRoot, { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -19,16 +19,16 @@
 // /sys/fs/bpf/dpbcni-<pid> and a temporary directory, and removes them at
 // the end.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, release, tmpdir } from "node:os";
+import { existsSync } from "node:fs";
+import { cpus, release } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNetns, deleteNetns, type Netns, withNetns } from "@dp/core";
+import { type BenchAgent, startBenchAgent } from "../include/agent.ts";
 import { median, option } from "../include/measure.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, "..", "..");
-const DP = join(ROOT, "packages", "agent", "bin", "dp.mjs");
 const DP_DIST = join(ROOT, "packages", "agent", "dist", "cli.js");
 const DP_CNI = join(ROOT, "packages", "cni", "bin", "dp-cni.cjs");
 const DP_CNI_DIST = join(ROOT, "packages", "cni", "dist", "dp-cni.cjs");
@@ -101,15 +101,6 @@ function line(label: string, xs: readonly number[]): string {
     .padStart(6)} ms`;
 }
 
-async function waitForAgent(socketPath: string, agent: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (agent.exitCode !== null) throw new Error(`dp agent exited with ${agent.exitCode}:\n${log()}`);
-    if (existsSync(socketPath)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`dp agent did not listen within 30 s:\n${log()}`);
-}
-
 export async function main(args: readonly string[]): Promise<void> {
   if (!existsSync(DP_DIST) || !existsSync(DP_CNI_DIST))
     throw new Error("bench/cni measures the built install: run `npm run build` first");
@@ -120,27 +111,16 @@ export async function main(args: readonly string[]): Promise<void> {
   const concurrent = option(args, "--concurrent", 20);
   const netlink = args.includes("--netlink");
   const tag = `dpbcni-${process.pid}`;
-  const bpfRoot = `/sys/fs/bpf/${tag}`;
-  const dir = mkdtempSync(join(tmpdir(), `${tag}-`));
-  const socket = join(dir, "state", "dp.sock");
-  const configFile = join(dir, "config.yaml");
   const node = createNetns(tag);
-  mkdirSync(bpfRoot, { recursive: true });
-  writeFileSync(
-    configFile,
-    [
-      `state-dir: ${join(dir, "state")}`,
-      `bpf-root: ${bpfRoot}`,
-      `netns: ${tag}`,
-      "enable-ipv6: false",
-      "bpf-ct-global-tcp-max: 131072",
-      "bpf-ct-global-any-max: 65536",
-      "bpf-policy-map-max: 1024",
-      "agent-teardown-on-stop: true",
-      ...(netlink ? ["enable-tcx: false"] : []),
-      "",
-    ].join("\n"),
-  );
+  let agent: BenchAgent;
+  try {
+    agent = await startBenchAgent(tag, tag, ["bpf-policy-map-max: 1024", ...(netlink ? ["enable-tcx: false"] : [])]);
+  } catch (err) {
+    node.close();
+    deleteNetns(tag);
+    throw err;
+  }
+  const { dir, socket } = agent;
   const dp: Plugin = {
     name: "dp-cni",
     bin: DP_CNI,
@@ -175,11 +155,7 @@ export async function main(args: readonly string[]): Promise<void> {
     }
     return pods.get(name) ?? "";
   };
-  const agent = spawn(process.execPath, [DP, "agent", "--config", configFile], { stdio: ["ignore", "ignore", "pipe"] });
-  let agentLog = "";
-  agent.stderr?.on("data", (d: Buffer) => (agentLog += d.toString()));
   try {
-    await waitForAgent(socket, agent, () => agentLog);
     // Warm-up: the page cache, the agent's first endpoint, the bridge itself.
     for (const plugin of [dp, bridge])
       for (let i = 0; i < 3; i++) {
@@ -236,19 +212,12 @@ export async function main(args: readonly string[]): Promise<void> {
     );
     console.log(`cni add_p50_ms=${addP50.toFixed(1)} add_ratio=${ratio.toFixed(2)}`);
   } catch (err) {
-    if (agentLog !== "") console.error(agentLog);
+    if (agent.log() !== "") console.error(agent.log());
     throw err;
   } finally {
-    if (agent.exitCode === null) {
-      const exited = new Promise((r) => agent.once("exit", r));
-      agent.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (agent.exitCode === null) agent.kill("SIGKILL");
-    }
+    await agent.stop();
     for (const name of pods.keys()) deleteNetns(name);
     node.close();
     deleteNetns(tag);
-    rmSync(bpfRoot, { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -32,6 +32,7 @@ export type {
   FeatureStatus,
   MonitorLine,
   PolicyImportRequest,
+  PolicyTracePeer,
   PolicyTraceRequest,
   PolicyTraceResponse,
   Wire,

@@ -129,7 +129,8 @@ export type { MonitorOptions, MonitorSource } from "./monitor/monitor.ts";
 export { formatMonitorEvent } from "./monitor/format.ts";
 
 export { Node, openNode } from "./node.ts";
-export type { MapFill, NodeCounter, NodeOptions, NodeStatus } from "./node.ts";
+export type { MapFill, NodeOptions, NodeStatus } from "./node.ts";
+export type { NodeCounter, PolicyMapEntry } from "./map_entries.ts";
 export { EndpointError } from "./endpoint/endpoint.ts";
 export type { Endpoint, EndpointField, EndpointSpec } from "./endpoint/endpoint.ts";
 export { Ipcache } from "./ipcache/ipcache.ts";
@@ -138,4 +139,4 @@ export { DEFAULT_MAP_SIZES, resolveMapSizes } from "./map_sizes.ts";
 export type { MapSizeOptions, MapSizes } from "./map_sizes.ts";
 
 export { PinnedNode, openPinnedNode } from "./pinned/pinned_node.ts";
-export type { PinnedNodeInfo, PolicyMapEntry } from "./pinned/pinned_node.ts";
+export type { PinnedNodeInfo } from "./pinned/pinned_node.ts";

@@ -348,7 +348,7 @@ export class Agent {
   }
 
   #lostEvents(): bigint {
-    return (this.node.datapath().eventsLost.get(0) ?? []).reduce((a, b) => a + b, 0n);
+    return this.node.counters().lostEvents;
   }
 
   #endpointView(ep: Endpoint): ApiEndpoint {
@@ -563,23 +563,19 @@ export class Agent {
   #policyMap(id: number): ApiPolicyMapEntry[] {
     if (!this.node.endpoints().some((e) => e.id === id))
       throw new ApiError("not-found", `Cannot get policy map of endpoint ${id}: no such endpoint`);
-    const map = this.node.datapath().policyMap(id, false);
-    if (map === undefined) return [];
-    const out: ApiPolicyMapEntry[] = [];
-    for (const [k, v] of map.entries()) {
-      out.push({
-        direction: k.egress !== 0 ? "egress" : "ingress",
-        identity: k.identity,
-        protocol: k.protocol,
-        port: k.dport,
-        prefixLength: k.prefixlen,
-        deny: (v.flags & 1) !== 0,
-        proxyPort: v.proxy_port,
-        ruleCookie: v.rule_cookie,
-        packets: v.packets.toString(),
-        bytes: v.bytes.toString(),
-      });
-    }
+    const entries = this.node.policyMapEntries(id) ?? [];
+    const out: ApiPolicyMapEntry[] = entries.map((e) => ({
+      direction: e.egress ? "egress" : "ingress",
+      identity: e.identity,
+      protocol: e.protocol,
+      port: e.port,
+      prefixLength: e.prefixLength,
+      deny: e.deny,
+      proxyPort: e.proxyPort,
+      ruleCookie: e.ruleCookie,
+      packets: e.packets.toString(),
+      bytes: e.bytes.toString(),
+    }));
     return out.sort(
       (a, b) =>
         a.direction.localeCompare(b.direction) ||
@@ -593,7 +589,7 @@ export class Agent {
   async #identities(): Promise<ApiIdentity[]> {
     const counts = new Map<number, number>();
     for (const ep of this.node.endpoints()) counts.set(ep.identity, (counts.get(ep.identity) ?? 0) + 1);
-    const inUse = new Set(this.node.status().identities.map((i) => i.id));
+    const inUse = new Set(this.node.identities().map((i) => i.id));
     const all = await this.node.allocator.list();
     return all
       .filter((i) => i.id < 256 || inUse.has(i.id))
@@ -669,7 +665,7 @@ export class Agent {
       },
       policyMap: (id) => this.#policyMap(id),
       ipcache: () => this.node.ipcache.entries(),
-      metrics: () => toWire(this.node.status().counters.metrics),
+      metrics: () => toWire(this.node.counters().metrics),
       subscribeMonitor: (s) => {
         this.#subscribers.add(s);
         return () => this.#subscribers.delete(s);

@@ -30,6 +30,7 @@ export type {
   FeatureStatus,
   MonitorLine,
   PolicyImportRequest,
+  PolicyTracePeer,
   PolicyTraceRequest,
   PolicyTraceResponse,
   Wire,

@@ -25,6 +25,7 @@ import type {
   EndpointRequest,
   MonitorLine,
   PolicyImportRequest,
+  PolicyTracePeer,
   PolicyTraceRequest,
   PolicyTraceResponse,
   Wire,
@@ -196,7 +197,7 @@ function parseImportRequest(body: unknown): PolicyImportRequest {
   return body as unknown as PolicyImportRequest;
 }
 
-function parsePeer(v: unknown, field: string): PolicyTraceRequest["from"] {
+function parsePeer(v: unknown, field: string): PolicyTracePeer {
   const what = "trace policy";
   if (!isObject(v))
     throw badRequest(`Cannot ${what}: ${field} must be { endpoint }, { identity } or { labels }`, field);

@@ -323,6 +323,30 @@ export interface PolicyImportRequest {
 }
 
 /**
+ * One side of a {@link PolicyTraceRequest}: a local endpoint, a numeric
+ * identity or a label set.
+ *
+ * @example The client pods
+ * ```ts no-run
+ * import type { PolicyTracePeer } from "@dp/agent";
+ * const client: PolicyTracePeer = { labels: ["k8s:app=client"] };
+ * ```
+ */
+export type PolicyTracePeer =
+  | {
+      /** A local endpoint's id. */
+      readonly endpoint: number;
+    }
+  | {
+      /** A numeric identity. */
+      readonly identity: number;
+    }
+  | {
+      /** A label set (`k8s:app=web`). */
+      readonly labels: readonly string[];
+    };
+
+/**
  * `POST /v1/policy/trace`: would traffic from one side to the other be
  * allowed? Each side is an endpoint id, an identity or a label set.
  *
@@ -333,34 +357,10 @@ export interface PolicyImportRequest {
  * ```
  */
 export interface PolicyTraceRequest {
-  /** The source: `{ endpoint }`, `{ identity }` or `{ labels }`. */
-  readonly from:
-    | {
-        /** A local endpoint's id. */
-        readonly endpoint: number;
-      }
-    | {
-        /** A numeric identity. */
-        readonly identity: number;
-      }
-    | {
-        /** A label set (`k8s:app=web`). */
-        readonly labels: readonly string[];
-      };
-  /** The destination, same forms. */
-  readonly to:
-    | {
-        /** A local endpoint's id. */
-        readonly endpoint: number;
-      }
-    | {
-        /** A numeric identity. */
-        readonly identity: number;
-      }
-    | {
-        /** A label set (`k8s:app=web`). */
-        readonly labels: readonly string[];
-      };
+  /** The source. */
+  readonly from: PolicyTracePeer;
+  /** The destination. */
+  readonly to: PolicyTracePeer;
   /** `TCP`, `UDP`, `SCTP`, `ICMP`, `ICMPv6` or `ANY`. */
   readonly protocol?: string;
   /** The destination port (or ICMP type). */

@@ -4,7 +4,7 @@
 import { parseAllDocuments } from "yaml";
 import type { ConntrackProtocolName, MonitorEventType, PolicyRule } from "@dp/datapath";
 import type { ConntrackQuery } from "../api/client.ts";
-import type { PolicyTraceRequest } from "../api/types.ts";
+import type { PolicyTracePeer } from "../api/types.ts";
 import { usageError } from "./_errors.ts";
 
 /** An endpoint id: an integer from 1 to 65535. */
@@ -88,7 +88,7 @@ export function parseConntrackFilter(o: ConntrackOptions): ConntrackQuery {
  * A side of `dp policy trace`: `ep:ID` / `endpoint:ID` / a bare number (an
  * endpoint), `identity:N`, or labels separated by commas (`k8s:app=web`).
  */
-export function parseTraceSide(text: string, option: string): PolicyTraceRequest["from"] {
+export function parseTraceSide(text: string, option: string): PolicyTracePeer {
   const ep = /^(?:ep:|endpoint:)?(\d+)$/.exec(text);
   if (ep !== null) return { endpoint: parseEndpointId(ep[1] ?? "", option) };
   const id = /^identity:(.*)$/.exec(text);

@@ -20,9 +20,8 @@ import { listConntrack } from "../conntrack/list.ts";
 import type { ConntrackMaps } from "../conntrack/maps.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import { Ipcache, type IpcacheEntry } from "../ipcache/ipcache.ts";
-import { DROP_REASONS, nameOf } from "../monitor/reasons.ts";
-import type { MapFill, NodeCounter } from "../node.ts";
-import type { PolicyEntry } from "../policy/entry.ts";
+import type { MapFill } from "../node.ts";
+import { type NodeCounter, type PolicyMapEntry, readPolicyMap, sumMetrics } from "../map_entries.ts";
 import type { PolicyRule } from "../policy/rule.ts";
 
 const ENOENT = 2;
@@ -30,23 +29,6 @@ const DP_EP_F_INGRESS_ENFORCED = 1;
 const DP_EP_F_EGRESS_ENFORCED = 2;
 /** The shared maps whose fill levels a node reports (as `Node.status().maps`). */
 const FILL_MAPS = ["dp_ct_any", "dp_ct_tcp", "dp_endpoints", "dp_frag", "dp_ipcache", "dp_metrics", "dp_policy"];
-
-/**
- * An entry of an endpoint's policy map as the pinned view reads it: the
- * entry and the datapath's counters of the packets it matched.
- *
- * @example An allow entry that matched three packets
- * ```ts no-run
- * import type { PolicyMapEntry } from "@dp/datapath";
- * const e: PolicyMapEntry = { identity: 256, egress: false, protocol: 6, port: 80, prefixLength: 64, deny: false, proxyPort: 0, ruleCookie: 1, packets: 3n, bytes: 180n };
- * ```
- */
-export interface PolicyMapEntry extends PolicyEntry {
-  /** Packets that matched the entry. */
-  readonly packets: bigint;
-  /** Bytes that matched the entry. */
-  readonly bytes: bigint;
-}
 
 /**
  * What a node recorded about itself in its state directory.
@@ -276,31 +258,7 @@ export class PinnedNode {
   policyMap(endpointId: number): PolicyMapEntry[] | undefined {
     if (!Number.isInteger(endpointId) || endpointId < 1 || endpointId > 0xffff)
       throw new RangeError(`Cannot read policy map of endpoint ${endpointId}: ids are integers from 1 to 65535`);
-    return this.#withPolicyMap(endpointId, (m) => {
-      const out: PolicyMapEntry[] = [];
-      for (const [k, v] of m.entries()) {
-        out.push({
-          identity: k.identity,
-          egress: k.egress !== 0,
-          protocol: k.protocol,
-          port: k.dport,
-          prefixLength: k.prefixlen,
-          deny: (v.flags & 1) !== 0,
-          proxyPort: v.proxy_port,
-          ruleCookie: v.rule_cookie,
-          packets: v.packets,
-          bytes: v.bytes,
-        });
-      }
-      return out.sort(
-        (a, b) =>
-          Number(a.egress) - Number(b.egress) ||
-          a.identity - b.identity ||
-          a.protocol - b.protocol ||
-          a.port - b.port ||
-          a.prefixLength - b.prefixLength,
-      );
-    });
+    return this.#withPolicyMap(endpointId, (m) => readPolicyMap(m.entries()));
   }
 
   /**
@@ -325,23 +283,7 @@ export class PinnedNode {
     /** Events the ring buffer had no room for. */
     readonly lostEvents: bigint;
   } {
-    const metrics: NodeCounter[] = [];
-    for (const [k, perCpu] of new PerCpuHashMap(this.#map("dp_metrics"), DpMetricsKey, DpMetricsValue).entries()) {
-      let packets = 0n;
-      let bytes = 0n;
-      for (const v of perCpu) {
-        packets += v.packets;
-        bytes += v.bytes;
-      }
-      metrics.push({
-        reason: k.reason,
-        reasonName: nameOf(DROP_REASONS, k.reason),
-        direction: k.direction === 1 ? "egress" : "ingress",
-        packets,
-        bytes,
-      });
-    }
-    metrics.sort((a, b) => a.reason - b.reason || a.direction.localeCompare(b.direction));
+    const metrics = sumMetrics(new PerCpuHashMap(this.#map("dp_metrics"), DpMetricsKey, DpMetricsValue).entries());
     const lost = this.#maps.get("dp_events_lost");
     const lostEvents =
       lost === undefined ? 0n : (new PerCpuArrayMap(lost, u64).get(0) ?? []).reduce((a, b) => a + b, 0n);
