@@ -45,6 +45,10 @@ function main() {
     [prettier, check ? "--list-different" : "--write", "--no-error-on-unmatched-pattern", "."],
     { cwd: root, encoding: "utf8" },
   );
+  if (p.error !== undefined) {
+    console.error(`cannot run prettier in ${root}: ${p.error.message} (the argument is a folder, not a file)`);
+    process.exit(2);
+  }
   if (p.status !== 0) {
     const listed = p.stdout.trim();
     if (check && listed !== "") {

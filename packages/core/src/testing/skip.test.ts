@@ -8,9 +8,12 @@ function recorder(): { notes: string[]; skip(note?: string): void } {
 }
 
 const saved = process.env["DP_REQUIRE_KERNEL"];
+const savedAbsent = process.env["DP_KNOWN_ABSENT"];
 afterEach(() => {
   if (saved === undefined) delete process.env["DP_REQUIRE_KERNEL"];
   else process.env["DP_REQUIRE_KERNEL"] = saved;
+  if (savedAbsent === undefined) delete process.env["DP_KNOWN_ABSENT"];
+  else process.env["DP_KNOWN_ABSENT"] = savedAbsent;
 });
 
 describe("skips", () => {
@@ -26,6 +29,17 @@ describe("skips", () => {
     process.env["DP_REQUIRE_KERNEL"] = "1";
     expect(() => requireConfig(recorder(), "CONFIG_DP_NOT_A_REAL_OPTION")).toThrow(
       /DP_REQUIRE_KERNEL=1: kernel lacks CONFIG_DP_NOT_A_REAL_OPTION/,
+    );
+  });
+
+  test("requireConfig() still skips under DP_REQUIRE_KERNEL=1 when every missing option is declared absent", () => {
+    process.env["DP_REQUIRE_KERNEL"] = "1";
+    process.env["DP_KNOWN_ABSENT"] = "CONFIG_DP_ABSENT_ONE, CONFIG_DP_ABSENT_TWO";
+    const t = recorder();
+    requireConfig(t, "CONFIG_DP_ABSENT_TWO");
+    expect(t.notes).toEqual(["kernel lacks CONFIG_DP_ABSENT_TWO (declared absent on this machine kind)"]);
+    expect(() => requireConfig(recorder(), "CONFIG_DP_ABSENT_ONE", "CONFIG_DP_NOT_A_REAL_OPTION")).toThrow(
+      /DP_REQUIRE_KERNEL=1: kernel lacks CONFIG_DP_ABSENT_ONE, CONFIG_DP_NOT_A_REAL_OPTION/,
     );
   });
 
