@@ -24,9 +24,12 @@
  * collector in user space.
  *
  * Lifetime: dp_ct_entry.expires is an absolute time in nanoseconds of
- * bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC (clock_gettime(CLOCK_MONOTONIC)
- * in user space, which Node's process.hrtime.bigint() reads on Linux). Each
- * packet sets it to now + the lifetime of the state: dp_ct_timeout_syn
+ * CLOCK_MONOTONIC (clock_gettime(CLOCK_MONOTONIC) in user space, which
+ * Node's process.hrtime.bigint() reads on Linux). The programs read it with
+ * bpf_ktime_get_coarse_ns(), the same clock as of the last tick (at most a
+ * few milliseconds behind, nothing next to lifetimes in seconds), which is
+ * a memory read where bpf_ktime_get_ns() reads the clock source on every
+ * packet. Each packet sets it to now + the lifetime of the state: dp_ct_timeout_syn
  * until a TCP packet without SYN is seen, dp_ct_timeout_tcp then,
  * dp_ct_timeout_close after a FIN or RST, dp_ct_timeout_any for other
  * protocols (config.h).
@@ -68,8 +71,8 @@ enum dp_ct_result {
 };
 
 struct dp_ct_entry {
-	__u64 expires;	  /* absolute, bpf_ktime_get_ns() ns (CLOCK_MONOTONIC) */
-	__u64 created;	  /* bpf_ktime_get_ns() ns */
+	__u64 expires;	  /* absolute, CLOCK_MONOTONIC ns (coarse) */
+	__u64 created;	  /* CLOCK_MONOTONIC ns (coarse) */
 	__u64 tx_packets; /* from the initiator */
 	__u64 tx_bytes;
 	__u64 rx_packets; /* from the responder */
@@ -162,7 +165,7 @@ static __always_inline void dp_ct_touch(struct dp_ct_entry *e, const struct dp_p
 	}
 	if (p->t.nexthdr == DP_IPPROTO_TCP)
 		dp_ct_tcp_update(e, p->tcp_flags, reply);
-	e->expires = bpf_ktime_get_ns() + dp_ct_lifetime(e, p->t.nexthdr);
+	e->expires = bpf_ktime_get_coarse_ns() + dp_ct_lifetime(e, p->t.nexthdr);
 }
 
 static __always_inline int dp_ct_closing(const struct dp_ct_entry *e)
@@ -226,7 +229,7 @@ static __always_inline int dp_ct_create(const struct dp_pkt *p, __u8 scope, __u3
 	void *map = dp_ct_map_for(p->t.nexthdr);
 	struct dp_ct_entry e = {};
 	struct dp_tuple key;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns();
 	long ret;
 
 	key = p->t;

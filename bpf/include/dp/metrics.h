@@ -8,11 +8,10 @@
 
 #include "common.h"
 
-struct dp_metrics_key {
-	__u8 reason;	/* enum dp_drop_reason; 0 = forwarded */
-	__u8 direction; /* DP_DIR_INGRESS or DP_DIR_EGRESS */
-	__u16 pad;
-};
+/* The counter of (reason, direction) is at index reason | direction << 8:
+ * reason 0-255 (enum dp_drop_reason; 0 = forwarded), direction DP_DIR_*.
+ * A per-CPU array: the lookup is inlined and there is nothing to insert. */
+#define DP_METRICS_INDEX(reason, direction) ((__u32)(reason) | ((__u32)(direction) << 8))
 
 struct dp_metrics_value {
 	__u64 packets;
@@ -20,25 +19,22 @@ struct dp_metrics_value {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct dp_metrics_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 512); /* 256 reasons x 2 directions */
+	__type(key, __u32);
 	__type(value, struct dp_metrics_value);
 } dp_metrics SEC(".maps");
 
 static __always_inline void dp_metrics_add(__u8 reason, __u8 direction, __u32 len)
 {
-	struct dp_metrics_key key = { .reason = reason, .direction = direction };
-	struct dp_metrics_value *v, init = { .packets = 1, .bytes = len };
+	__u32 index = DP_METRICS_INDEX(reason, direction & 1);
+	struct dp_metrics_value *v = bpf_map_lookup_elem(&dp_metrics, &index);
 
-	v = bpf_map_lookup_elem(&dp_metrics, &key);
 	if (v) {
 		/* This CPU's copy: no other writer. */
 		v->packets += 1;
 		v->bytes += len;
-		return;
 	}
-	bpf_map_update_elem(&dp_metrics, &key, &init, BPF_NOEXIST);
 }
 
 #endif /* DP_METRICS_H */

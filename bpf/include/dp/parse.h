@@ -3,9 +3,12 @@
  * walk of extension headers), TCP, UDP, SCTP ports, ICMP and ICMPv6, and
  * the header an ICMP error carries.
  *
- * Headers are read with bpf_skb_load_bytes() into the stack, so variable
- * offsets (IPv4 options, extension headers) need no packet-pointer
- * arithmetic the verifier would have to follow. Every loop is bounded.
+ * Headers are copied into the stack by dp_load(): straight from the packet
+ * when they are in its linear part (the common case: a load per field, no
+ * helper call), else with bpf_skb_load_bytes(), which also reads paged
+ * data. Either way the parser works on stack copies, so variable offsets
+ * (IPv4 options, extension headers) need no packet-pointer bookkeeping.
+ * Every loop is bounded.
  *
  * Fragments: the first fragment has the L4 header and is parsed like any
  * packet; its ports are recorded in dp_frag (frag.h) and later fragments
@@ -115,6 +118,29 @@ static __always_inline int dp_icmpv6_is_control(__u8 type)
 	       type == DP_ICMPV6_MLD2_REPORT;
 }
 
+/* Headers end within this many bytes of the frame's start (Ethernet, IPv4
+ * with options or IPv6 with DP_IPV6_MAX_EXT extension headers, then L4 or
+ * the packet inside an ICMP error); beyond it dp_load() uses the helper. */
+#define DP_DIRECT_MAX 512
+
+/* Copies `len` bytes at `off` into `to`: directly when they are in the
+ * linear data, else with bpf_skb_load_bytes(). Returns 0 or < 0. */
+static __always_inline int dp_load(struct __sk_buff *skb, __u32 off, void *to, const __u32 len)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+
+	if (off < DP_DIRECT_MAX) {
+		void *from = data + off;
+
+		if (from + len <= end) {
+			__builtin_memcpy(to, from, len);
+			return 0;
+		}
+	}
+	return bpf_skb_load_bytes(skb, off, to, len);
+}
+
 /* The ports (or ICMP echo id) of the L4 header at `off` into `t`; fills
  * flags and the ICMP type for the outer packet when `p` is given. */
 static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct dp_tuple *t,
@@ -124,7 +150,7 @@ static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct 
 	case DP_IPPROTO_TCP: {
 		__u8 h[14];
 
-		if (bpf_skb_load_bytes(skb, off, h, p ? sizeof(h) : 4) < 0)
+		if ((p ? dp_load(skb, off, h, sizeof(h)) : dp_load(skb, off, h, 4)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		t->sport = *(__be16 *)&h[0];
 		t->dport = *(__be16 *)&h[2];
@@ -136,7 +162,7 @@ static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct 
 	case DP_IPPROTO_SCTP: {
 		__be16 ports[2];
 
-		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+		if (dp_load(skb, off, ports, sizeof(ports)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		t->sport = ports[0];
 		t->dport = ports[1];
@@ -147,7 +173,7 @@ static __always_inline int dp_parse_l4(struct __sk_buff *skb, __u32 off, struct 
 		struct dp_icmphdr icmp;
 		__u8 request, reply;
 
-		if (bpf_skb_load_bytes(skb, off, &icmp, sizeof(icmp)) < 0)
+		if (dp_load(skb, off, &icmp, sizeof(icmp)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		request = t->nexthdr == DP_IPPROTO_ICMP ? DP_ICMP_ECHO : DP_ICMPV6_ECHO_REQUEST;
 		reply = t->nexthdr == DP_IPPROTO_ICMP ? DP_ICMP_ECHOREPLY : DP_ICMPV6_ECHO_REPLY;
@@ -190,7 +216,7 @@ static __always_inline int dp_parse_inner(struct __sk_buff *skb, __u32 off, __u8
 		struct dp_iphdr ip;
 		__u8 ihl;
 
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+		if (dp_load(skb, off, &ip, sizeof(ip)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		ihl = ip.ver_ihl & 0x0f;
 		if ((ip.ver_ihl >> 4) != 4 || ihl < 5)
@@ -202,7 +228,7 @@ static __always_inline int dp_parse_inner(struct __sk_buff *skb, __u32 off, __u8
 	} else {
 		struct dp_ipv6hdr ip6;
 
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+		if (dp_load(skb, off, &ip6, sizeof(ip6)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		dp_addr_copy(t->saddr, ip6.saddr);
 		dp_addr_copy(t->daddr, ip6.daddr);
@@ -227,13 +253,13 @@ static __always_inline int dp_ipv6_skip_ext(struct __sk_buff *skb, __u32 *off, _
 		case DP_IPPROTO_HOPOPTS:
 		case DP_IPPROTO_ROUTING:
 		case DP_IPPROTO_DSTOPTS:
-			if (bpf_skb_load_bytes(skb, *off, h, 2) < 0)
+			if (dp_load(skb, *off, h, 2) < 0)
 				return DP_DROP_INVALID_PACKET;
 			*nexthdr = h[0];
 			*off += ((__u32)h[1] + 1) * 8;
 			break;
 		case DP_IPPROTO_AH:
-			if (bpf_skb_load_bytes(skb, *off, h, 2) < 0)
+			if (dp_load(skb, *off, h, 2) < 0)
 				return DP_DROP_INVALID_PACKET;
 			*nexthdr = h[0];
 			*off += ((__u32)h[1] + 2) * 4;
@@ -242,7 +268,7 @@ static __always_inline int dp_ipv6_skip_ext(struct __sk_buff *skb, __u32 *off, _
 			__u8 fh[8];
 			__be16 frag_off;
 
-			if (bpf_skb_load_bytes(skb, *off, fh, sizeof(fh)) < 0)
+			if (dp_load(skb, *off, fh, sizeof(fh)) < 0)
 				return DP_DROP_INVALID_PACKET;
 			*nexthdr = fh[0];
 			*frag_id = *(__be32 *)&fh[4];
@@ -324,7 +350,7 @@ static __always_inline int dp_parse(struct __sk_buff *skb, __be16 proto, struct 
 		__u16 frag_off;
 		__u8 ihl;
 
-		if (bpf_skb_load_bytes(skb, DP_ETH_HLEN, &ip, sizeof(ip)) < 0)
+		if (dp_load(skb, DP_ETH_HLEN, &ip, sizeof(ip)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		ihl = ip.ver_ihl & 0x0f;
 		if ((ip.ver_ihl >> 4) != 4 || ihl < 5)
@@ -345,7 +371,7 @@ static __always_inline int dp_parse(struct __sk_buff *skb, __be16 proto, struct 
 		struct dp_ipv6hdr ip6;
 		__u8 nexthdr;
 
-		if (bpf_skb_load_bytes(skb, DP_ETH_HLEN, &ip6, sizeof(ip6)) < 0)
+		if (dp_load(skb, DP_ETH_HLEN, &ip6, sizeof(ip6)) < 0)
 			return DP_DROP_INVALID_PACKET;
 		if ((bpf_ntohl(ip6.ver_tc_flow) >> 28) != 6)
 			return DP_DROP_INVALID_PACKET;

@@ -16,17 +16,9 @@ import {
   openPinnedMap,
   readCollectionSpec,
   SyscallError,
+  unpin,
 } from "@dp/core";
-import {
-  DeletableMap,
-  HashMap,
-  HashOfMaps,
-  type LruHashMap,
-  PerCpuArrayMap,
-  PerCpuHashMap,
-  RingBuffer,
-  u32,
-} from "@dp/maps";
+import { DeletableMap, HashMap, HashOfMaps, type LruHashMap, PerCpuArrayMap, RingBuffer, u32 } from "@dp/maps";
 import {
   bind,
   type DpCtEntry,
@@ -37,7 +29,6 @@ import {
   type DpFragPorts,
   DpIpcacheInfo,
   DpIpcacheKey,
-  type DpMetricsKey,
   type DpMetricsValue,
   DpPolicyKey,
   DpPolicyValue,
@@ -93,6 +84,20 @@ function prepare(path: string, settings: DatapathSettings, sizes: Readonly<Recor
   return { ...spec, maps };
 }
 
+/**
+ * Maps that hold only counters: a pinned one whose type or sizes differ
+ * from the objects' (left by a dp with another layout) is replaced by a
+ * new one instead of failing the load. Every other map must fit.
+ */
+const REPLACEABLE: ReadonlySet<string> = new Set(["dp_metrics", "dp_events_lost"]);
+
+function sameShape(
+  m: BpfMap,
+  spec: { readonly type: string; readonly keySize: number; readonly valueSize: number },
+): boolean {
+  return m.type === spec.type && m.keySize === spec.keySize && m.valueSize === spec.valueSize;
+}
+
 function openPinned(path: string): BpfMap | undefined {
   try {
     return openPinnedMap(path);
@@ -127,7 +132,7 @@ export class LoadedDatapath {
   /** `dp_frag`. */
   readonly frag: LruHashMap<DpFragKey, DpFragPorts>;
   /** `dp_metrics`. */
-  readonly metrics: PerCpuHashMap<DpMetricsKey, DpMetricsValue>;
+  readonly metrics: PerCpuArrayMap<DpMetricsValue>;
   /** `dp_events_lost`. */
   readonly eventsLost: PerCpuArrayMap<bigint>;
   /** `dp_events`, decoded as `struct dp_event`. */
@@ -255,8 +260,16 @@ export function loadDatapath(settings: DatapathSettings, options: DatapathLoadOp
   if (options.pinDir !== undefined) {
     for (const name of first.maps.keys()) {
       if (!name.startsWith("dp_")) continue;
-      const m = openPinned(`${options.pinDir}/${name}`);
+      const path = `${options.pinDir}/${name}`;
+      const m = openPinned(path);
       if (m === undefined) continue;
+      const want = first.maps.get(name)?.spec;
+      if (REPLACEABLE.has(name) && want !== undefined && !sameShape(m, want)) {
+        // Counters only, from another layout (an older dp): start them again.
+        m.close();
+        unpin(path);
+        continue;
+      }
       pinned[name] = m;
       reused.push(name);
       sizes[name] = m.maxEntries;

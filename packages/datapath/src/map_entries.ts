@@ -1,6 +1,6 @@
 // What the datapath's counters and policy maps hold, decoded the same way
 // for a running node (Node) and for its pins (PinnedNode).
-import type { DpMetricsKey, DpMetricsValue, DpPolicyKey, DpPolicyValue } from "./_gen/datapath.ts";
+import type { DpMetricsValue, DpPolicyKey, DpPolicyValue } from "./_gen/datapath.ts";
 import { DROP_REASONS, type DropReasonName, nameOf, type UnknownName } from "./monitor/reasons.ts";
 import type { PolicyEntry } from "./policy/entry.ts";
 
@@ -44,25 +44,30 @@ export interface PolicyMapEntry extends PolicyEntry {
 }
 
 /**
- * The `dp_metrics` counters summed over the CPUs, sorted by reason and direction.
+ * The `dp_metrics` counters summed over the CPUs, sorted by reason and
+ * direction. The counter of a reason and direction is at index
+ * `reason + 256 * direction` (0 ingress, 1 egress); counters that never
+ * counted are left out.
  *
- * @param entries The per-CPU map's entries.
+ * @param entries The per-CPU array's entries.
  * @returns The counters.
  * @internal
  */
-export function sumMetrics(entries: Iterable<[DpMetricsKey, DpMetricsValue[]]>): NodeCounter[] {
+export function sumMetrics(entries: Iterable<[number, DpMetricsValue[]]>): NodeCounter[] {
   const metrics: NodeCounter[] = [];
-  for (const [k, perCpu] of entries) {
+  for (const [index, perCpu] of entries) {
     let packets = 0n;
     let bytes = 0n;
     for (const v of perCpu) {
       packets += v.packets;
       bytes += v.bytes;
     }
+    if (packets === 0n && bytes === 0n) continue;
+    const reason = index & 0xff;
     metrics.push({
-      reason: k.reason,
-      reasonName: nameOf(DROP_REASONS, k.reason),
-      direction: k.direction === 1 ? "egress" : "ingress",
+      reason,
+      reasonName: nameOf(DROP_REASONS, reason),
+      direction: index >> 8 === 1 ? "egress" : "ingress",
       packets,
       bytes,
     });

@@ -1036,7 +1036,8 @@ export class Node {
     };
     const maps: MapFill[] = [];
     for (const [name, map] of dp.maps) {
-      if (name === "dp_events" || name === "dp_layouts" || name === "dp_events_lost") continue;
+      // Arrays and the ring buffer have no fill level.
+      if (name === "dp_events" || name === "dp_layouts" || name === "dp_events_lost" || name === "dp_metrics") continue;
       maps.push({ name, entries: count(map.keys()), maxEntries: map.maxEntries });
     }
     for (const ep of [...this.#endpoints.values()].sort((a, b) => a.id - b.id)) {

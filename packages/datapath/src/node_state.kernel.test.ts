@@ -1,7 +1,8 @@
 // What a node keeps on bpffs for a restart: the record store (JSON in a
 // pinned map, chunked), and reopening after a pod went away meanwhile.
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { beforeEach, describe, expect, test } from "vitest";
+import { createMap, MapCompatibilityError } from "@dp/core";
 import { bpffsDir, requireRoot } from "@dp/core/testing";
 import { openStateStore } from "./_state_store.ts";
 import { NET, Topology } from "./_test_node.ts";
@@ -114,5 +115,33 @@ describe("node state", () => {
     } finally {
       await again.destroy();
     }
+  });
+
+  test("a counters map pinned with another layout is replaced; any other map that does not fit fails the open", async () => {
+    using topo = new Topology(1);
+    const [p1] = topo.pods as [typeof topo.node];
+    const options = {
+      stateDir: topo.stateDir,
+      netns: topo.node.ns,
+      hostRouting: "legacy",
+      router: NET.router,
+    } as const;
+    mkdirSync(topo.stateDir, { recursive: true });
+    // dp_metrics as an older dp pinned it: a per-CPU hash keyed by {reason, direction}.
+    using old = createMap({ name: "dp_metrics", type: "percpuHash", keySize: 4, valueSize: 16, maxEntries: 1024 });
+    old.pin(`${topo.stateDir}/dp_metrics`);
+    const node = await openNode(options);
+    try {
+      await node.addEndpoint({ netns: p1.ns, ...NET.pods[0], labels: ["k8s:app=web"] });
+      expect(topo.ping(p1, NET.router.ipv4, 2)).toBe(true);
+      const forwarded = node.counters().metrics.find((c) => c.reason === 0 && c.direction === "egress");
+      expect(forwarded?.packets).toBeGreaterThan(0n);
+    } finally {
+      await node.destroy();
+    }
+    mkdirSync(topo.stateDir, { recursive: true });
+    using wrong = createMap({ name: "dp_endpoints", type: "array", keySize: 4, valueSize: 4, maxEntries: 1 });
+    wrong.pin(`${topo.stateDir}/dp_endpoints`);
+    await expect(openNode(options)).rejects.toThrow(MapCompatibilityError);
   });
 });

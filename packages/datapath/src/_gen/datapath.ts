@@ -9,7 +9,6 @@ import {
   HashOfMaps,
   LruHashMap,
   PerCpuArrayMap,
-  PerCpuHashMap,
   RingBuffer,
   type StructCodec,
   be16,
@@ -377,26 +376,6 @@ export const DpLayouts: StructCodec<DpLayouts> = struct(
   { name: "struct dp_layouts", size: 168 },
 );
 
-/** `struct dp_metrics_key`: 4 bytes. */
-export interface DpMetricsKey {
-  /** `__u8 reason` at offset 0. */
-  reason: number;
-  /** `__u8 direction` at offset 1. */
-  direction: number;
-  /** `__u16 pad` at offset 2. */
-  pad: number;
-}
-
-/** The codec of {@link DpMetricsKey}. */
-export const DpMetricsKey: StructCodec<DpMetricsKey> = struct(
-  {
-    reason: u8,
-    direction: u8,
-    pad: u16,
-  },
-  { name: "struct dp_metrics_key", size: 4 },
-);
-
 /** `struct dp_metrics_value`: 16 bytes. */
 export interface DpMetricsValue {
   /** `__u64 packets` at offset 0. */
@@ -467,8 +446,8 @@ export interface ObjectMaps {
   readonly dp_ipcache: BpfMap;
   /** `dp_layouts`: array, 1 entry, key `__u32`, value `struct dp_layouts`. */
   readonly dp_layouts: ArrayMap<DpLayouts>;
-  /** `dp_metrics`: percpuHash, 1024 entries, key `struct dp_metrics_key`, value `struct dp_metrics_value`. */
-  readonly dp_metrics: PerCpuHashMap<DpMetricsKey, DpMetricsValue>;
+  /** `dp_metrics`: percpuArray, 512 entries, key `__u32`, value `struct dp_metrics_value`. */
+  readonly dp_metrics: PerCpuArrayMap<DpMetricsValue>;
   /** `dp_policy`: hashOfMaps, 1024 entries. */
   readonly dp_policy: HashOfMaps<Uint8Array>;
 }
@@ -580,7 +559,7 @@ export function bind(coll: Collection): ObjectBinding {
       dp_frag: new LruHashMap(coll.map("dp_frag"), DpFragKey, DpFragPorts),
       dp_ipcache: coll.map("dp_ipcache"),
       dp_layouts: new ArrayMap(coll.map("dp_layouts"), DpLayouts),
-      dp_metrics: new PerCpuHashMap(coll.map("dp_metrics"), DpMetricsKey, DpMetricsValue),
+      dp_metrics: new PerCpuArrayMap(coll.map("dp_metrics"), DpMetricsValue),
       dp_policy: new HashOfMaps(coll.map("dp_policy"), bytes(4)),
     },
     variables: {

@@ -1,11 +1,10 @@
 import { type BpfMap, mapById, openPinnedMap, SyscallError } from "@dp/core";
-import { DeletableMap, HashMap, HashOfMaps, PerCpuArrayMap, PerCpuHashMap, u32, u64 } from "@dp/maps";
+import { DeletableMap, HashMap, HashOfMaps, PerCpuArrayMap, u32, u64 } from "@dp/maps";
 import {
   DpEndpointInfo,
   DpEndpointKey,
   DpIpcacheInfo,
   DpIpcacheKey,
-  DpMetricsKey,
   DpMetricsValue,
   DpPolicyKey,
   DpPolicyValue,
@@ -28,7 +27,7 @@ const ENOENT = 2;
 const DP_EP_F_INGRESS_ENFORCED = 1;
 const DP_EP_F_EGRESS_ENFORCED = 2;
 /** The shared maps whose fill levels a node reports (as `Node.status().maps`). */
-const FILL_MAPS = ["dp_ct_any", "dp_ct_tcp", "dp_endpoints", "dp_frag", "dp_ipcache", "dp_metrics", "dp_policy"];
+const FILL_MAPS = ["dp_ct_any", "dp_ct_tcp", "dp_endpoints", "dp_frag", "dp_ipcache", "dp_policy"];
 
 /**
  * What a node recorded about itself in its state directory.
@@ -283,7 +282,7 @@ export class PinnedNode {
     /** Events the ring buffer had no room for. */
     readonly lostEvents: bigint;
   } {
-    const metrics = sumMetrics(new PerCpuHashMap(this.#map("dp_metrics"), DpMetricsKey, DpMetricsValue).entries());
+    const metrics = sumMetrics(new PerCpuArrayMap(this.#map("dp_metrics"), DpMetricsValue).entries());
     const lost = this.#maps.get("dp_events_lost");
     const lostEvents =
       lost === undefined ? 0n : (new PerCpuArrayMap(lost, u64).get(0) ?? []).reduce((a, b) => a + b, 0n);
@@ -358,7 +357,7 @@ export function openPinnedNode(stateDir: string): PinnedNode {
   const maps = new Map<string, BpfMap>();
   let store: StateStore | undefined;
   try {
-    for (const name of [...FILL_MAPS, "dp_events_lost"]) {
+    for (const name of [...FILL_MAPS, "dp_metrics", "dp_events_lost"]) {
       try {
         maps.set(name, openPinnedMap(`${stateDir}/${name}`));
       } catch (err) {

@@ -4,15 +4,7 @@
 // generated from the objects, and small writers for endpoints, ipcache
 // prefixes and policy entries in the layouts of bpf/include/dp/.
 import { type BpfProgram, parseIp, parseMac } from "@dp/core";
-import type {
-  DeletableMap,
-  HashMap,
-  HashOfMaps,
-  LruHashMap,
-  PerCpuArrayMap,
-  PerCpuHashMap,
-  RingBuffer,
-} from "@dp/maps";
+import type { DeletableMap, HashMap, HashOfMaps, LruHashMap, PerCpuArrayMap, RingBuffer } from "@dp/maps";
 import type {
   DpCtEntry,
   DpEndpointInfo,
@@ -23,7 +15,6 @@ import type {
   DpIpcacheInfo,
   DpIpcacheKey,
   DpPolicyKey,
-  DpMetricsKey,
   DpMetricsValue,
   DpTuple,
 } from "../_gen/datapath.ts";
@@ -162,7 +153,7 @@ export class TestDatapath {
   /** `dp_frag`: ports of fragmented datagrams. */
   readonly frag: LruHashMap<DpFragKey, DpFragPorts>;
   /** `dp_metrics`. */
-  readonly metrics: PerCpuHashMap<DpMetricsKey, DpMetricsValue>;
+  readonly metrics: PerCpuArrayMap<DpMetricsValue>;
   /** `dp_events_lost`. */
   readonly eventsLost: PerCpuArrayMap<bigint>;
   /** `dp_events`, records decoded as `struct dp_event`. */
@@ -261,7 +252,7 @@ export class TestDatapath {
 
   /** The metrics of {reason, direction}, summed over the CPUs. */
   metric(reason: number, direction: number): { packets: bigint; bytes: bigint } {
-    const perCpu = this.metrics.get({ reason, direction, pad: 0 }) ?? [];
+    const perCpu = this.metrics.get(reason + 256 * direction) ?? [];
     let packets = 0n;
     let bytes = 0n;
     for (const v of perCpu) {

@@ -106,13 +106,17 @@ function send(dp: TestDatapath, from: Pod, bytes: Uint8Array): [string | undefin
 const PASS = ["TC_ACT_OK", "TC_ACT_OK"];
 const SEC = 1_000_000_000n;
 
-/** Asserts an absolute expiry is `seconds` after some time between `before` and now. */
+// The programs read CLOCK_MONOTONIC as of the last tick (bpf_ktime_get_coarse_ns):
+// up to one tick (4 ms at HZ=250, 10 ms at HZ=100) behind the precise clock.
+const TICK = 10_000_000n;
+
+/** Asserts an absolute expiry is `seconds` after some time between `before` (less a tick) and now. */
 function expectExpiry(expires: bigint | undefined, before: bigint, seconds: number): void {
   const after = process.hrtime.bigint();
   expect(expires).toBeDefined();
   const e = expires as bigint;
   expect(
-    e >= before + BigInt(seconds) * SEC && e <= after + BigInt(seconds) * SEC,
+    e >= before - TICK + BigInt(seconds) * SEC && e <= after + BigInt(seconds) * SEC,
     `expires ${e} vs now ${after} + ${seconds} s`,
   ).toBe(true);
 }
@@ -168,7 +172,7 @@ describe.each(FAMILIES)("conntrack ($name)", (f) => {
         tx_flags_seen: 0x02,
       });
       expectExpiry(e?.expires, before, 60);
-      expect(e?.created).toBeGreaterThanOrEqual(before);
+      expect(e?.created).toBeGreaterThanOrEqual(before - TICK);
     }
     before = process.hrtime.bigint();
     expect(send(dp, "B", tcpFrame(f, "B", 80, 40001, ["syn", "ack"]))).toEqual(PASS);
