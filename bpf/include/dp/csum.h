@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Checksum-preserving header rewrites. The IPv4 header checksum is fixed
- * incrementally with bpf_l3_csum_replace (RFC 1624). The rewrites here (MACs,
+ * incrementally (RFC 1624). The rewrites here (MACs,
  * TTL, hop limit) touch no field an L4 checksum covers: IPv6 has no header
  * checksum and the hop limit is in no pseudo-header. Rewrites of addresses
  * and ports (services, NAT: later issues) will fix L4 checksums the same
@@ -12,39 +12,65 @@
 #include "common.h"
 #include "parse.h"
 
-#define DP_IPV4_TTL_OFF	     8 /* ttl, then protocol */
-#define DP_IPV4_CSUM_OFF     10
-#define DP_IPV6_HOPLIMIT_OFF 7
-
-/* Decrements the IPv4 TTL or IPv6 hop limit and fixes the IPv4 header
- * checksum. The caller has checked that it is above 1. Returns 0 or a
- * negative error. */
-static __always_inline int dp_dec_ttl(struct __sk_buff *skb, const struct dp_pkt *p)
+/* One's complement update of a 16-bit checksum when a 16-bit word
+ * changes from `old` to `new` (RFC 1624, eqn. 3). Words are as in memory. */
+static __always_inline __u16 dp_csum_replace2(__u16 check, __u16 old, __u16 new)
 {
-	__u8 ttl = p->ttl - 1;
+	__u32 sum = (__u16)~check + (__u16)~old + (__u32) new;
 
-	if (p->t.family == DP_FAMILY_IPV4) {
-		/* The checksum covers 16-bit words: replace {ttl, protocol}. */
-		__u8 old[2] = { p->ttl, p->t.nexthdr }, new[2] = { ttl, p->t.nexthdr };
-		int ret;
-
-		ret = bpf_l3_csum_replace(skb, p->l3_off + DP_IPV4_CSUM_OFF, *(__u16 *)old,
-					  *(__u16 *)new, 2);
-		if (ret < 0)
-			return ret;
-		return bpf_skb_store_bytes(skb, p->l3_off + DP_IPV4_TTL_OFF, &ttl, 1, 0);
-	}
-	return bpf_skb_store_bytes(skb, p->l3_off + DP_IPV6_HOPLIMIT_OFF, &ttl, 1, 0);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
 }
 
-/* Writes the Ethernet destination and source addresses. */
-static __always_inline int dp_set_macs(struct __sk_buff *skb, const __u8 *dst, const __u8 *src)
+/* The rewrites of a packet forwarded by BPF host routing: the Ethernet
+ * destination and source (when `dmac` is given) and the IPv4 TTL (with
+ * its header checksum) or IPv6 hop limit, decremented; the caller has
+ * checked that it is above 1. One helper call, bpf_skb_pull_data(), makes
+ * the headers writable (un-sharing a cloned header, as any write would);
+ * the fields are then written in place. Returns 0 or a negative error. */
+static __always_inline int dp_forward_rewrite(struct __sk_buff *skb, const struct dp_pkt *p,
+					      const __u8 *dmac, const __u8 *smac)
 {
-	int ret = bpf_skb_store_bytes(skb, 0, dst, 6, 0);
+	void *data, *end;
 
-	if (ret < 0)
-		return ret;
-	return bpf_skb_store_bytes(skb, 6, src, 6, 0);
+	if (p->t.family == DP_FAMILY_IPV4) {
+		struct dp_iphdr *ip;
+		__u16 old, new;
+
+		if (bpf_skb_pull_data(skb, DP_ETH_HLEN + sizeof(*ip)) < 0)
+			return -1;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		ip = data + DP_ETH_HLEN;
+		if ((void *)(ip + 1) > end)
+			return -1;
+		if (dmac) {
+			__builtin_memcpy(data, dmac, 6);
+			__builtin_memcpy(data + 6, smac, 6);
+		}
+		/* The checksum covers 16-bit words: {ttl, protocol} is one. */
+		old = *(__u16 *)&ip->ttl;
+		ip->ttl -= 1;
+		new = *(__u16 *)&ip->ttl;
+		ip->check = dp_csum_replace2(ip->check, old, new);
+	} else {
+		struct dp_ipv6hdr *ip6;
+
+		if (bpf_skb_pull_data(skb, DP_ETH_HLEN + sizeof(*ip6)) < 0)
+			return -1;
+		data = (void *)(long)skb->data;
+		end = (void *)(long)skb->data_end;
+		ip6 = data + DP_ETH_HLEN;
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		if (dmac) {
+			__builtin_memcpy(data, dmac, 6);
+			__builtin_memcpy(data + 6, smac, 6);
+		}
+		ip6->hop_limit -= 1;
+	}
+	return 0;
 }
 
 #endif /* DP_CSUM_H */

@@ -34,7 +34,7 @@ static __always_inline int dp_redirect_endpoint(struct __sk_buff *skb, const str
 
 	if (p->ttl <= 1)
 		return dp_forward(p, n, DP_TRACE_TO_STACK, n->ifindex, TC_ACT_OK);
-	if (dp_set_macs(skb, ep->mac, ep->node_mac) < 0 || dp_dec_ttl(skb, p) < 0)
+	if (dp_forward_rewrite(skb, p, ep->mac, ep->node_mac) < 0)
 		return dp_drop(p, n, DP_DROP_REWRITE_FAILED);
 	return dp_forward(p, n, DP_TRACE_TO_ENDPOINT, ifindex, bpf_redirect_peer(ifindex, 0));
 }
@@ -67,11 +67,9 @@ static __always_inline int dp_redirect_fib(struct __sk_buff *skb, const struct d
 		return dp_forward(p, n, DP_TRACE_TO_STACK, n->ifindex, TC_ACT_OK);
 	if (p->ttl <= 1)
 		return dp_forward(p, n, DP_TRACE_TO_STACK, n->ifindex, TC_ACT_OK);
-	if (dp_dec_ttl(skb, p) < 0)
+	if (dp_forward_rewrite(skb, p, ret == BPF_FIB_LKUP_RET_SUCCESS ? fib.dmac : 0, fib.smac) < 0)
 		return dp_drop(p, n, DP_DROP_REWRITE_FAILED);
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
-		if (dp_set_macs(skb, fib.dmac, fib.smac) < 0)
-			return dp_drop(p, n, DP_DROP_REWRITE_FAILED);
 		return dp_forward(p, n, DP_TRACE_TO_NETDEV, fib.ifindex,
 				  bpf_redirect(fib.ifindex, 0));
 	} else {
