@@ -67,7 +67,8 @@ static __always_inline int dp_redirect_fib(struct __sk_buff *skb, const struct d
 		return dp_forward(p, n, DP_TRACE_TO_STACK, n->ifindex, TC_ACT_OK);
 	if (p->ttl <= 1)
 		return dp_forward(p, n, DP_TRACE_TO_STACK, n->ifindex, TC_ACT_OK);
-	if (dp_forward_rewrite(skb, p, ret == BPF_FIB_LKUP_RET_SUCCESS ? fib.dmac : 0, fib.smac) < 0)
+	if (dp_forward_rewrite(skb, p, ret == BPF_FIB_LKUP_RET_SUCCESS ? fib.dmac : 0, fib.smac) <
+	    0)
 		return dp_drop(p, n, DP_DROP_REWRITE_FAILED);
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
 		return dp_forward(p, n, DP_TRACE_TO_NETDEV, fib.ifindex,
