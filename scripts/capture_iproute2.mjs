@@ -5,7 +5,11 @@
 // `strace -e trace=sendmsg,sendto[,recvmsg] -e write=all [-e read=all]`,
 // and every buffer is stored as hex (iproute2 sends dumps with sendto).
 //
-//   node scripts/capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--obj FILE] -- ip|tc ARGS...
+//   node scripts/capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--refused] [--obj FILE] -- ip|tc ARGS...
+//
+// --refused keeps the request when the command fails (the kernel refused
+// it, as `ip xfrm state add` on a kernel without ESP): what was sent is
+// still the command's request.
 //
 // NAME writes packages/routing/testdata/iproute2/NAME.json; a path ending
 // in .json is written as given. --veth first adds a veth pair d0/d1 (both
@@ -17,7 +21,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const USAGE =
-  'usage: capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--obj FILE] -- ip|tc ARGS...';
+  'usage: capture_iproute2.mjs NAME|OUT.json [--setup "ip ...; tc ..."] [--veth] [--replies] [--refused] [--obj FILE] -- ip|tc ARGS...';
 const args = process.argv.slice(2);
 const name = args.shift();
 const sep = args.indexOf("--");
@@ -38,6 +42,7 @@ const setup = (option("--setup") ?? "")
   .filter(Boolean);
 const veth = opts.includes("--veth");
 const replies = opts.includes("--replies");
+const refused = opts.includes("--refused");
 const obj = option("--obj") === undefined ? undefined : resolve(option("--obj"));
 const out = name.endsWith(".json")
   ? resolve(name)
@@ -78,9 +83,14 @@ try {
   const trace = join(dir, "trace.txt");
   const calls = replies ? "trace=sendmsg,sendto,recvmsg" : "trace=sendmsg,sendto";
   const dump = replies ? ["-e", "write=all", "-e", "read=all"] : ["-e", "write=all"];
-  execFileSync("strace", ["-f", "-qq", "-e", calls, ...dump, "-o", trace, "ip", ...inNs(command)], {
-    stdio: "inherit",
-  });
+  try {
+    execFileSync("strace", ["-f", "-qq", "-e", calls, ...dump, "-o", trace, "ip", ...inNs(command)], {
+      stdio: "inherit",
+    });
+  } catch (err) {
+    if (!refused) throw err;
+    console.error(`the command failed (status ${err.status}); keeping the request it sent (--refused)`);
+  }
   const sent = [];
   const received = [];
   let cur;
@@ -107,10 +117,12 @@ try {
     sendmsg: sent.map((b) => trimToMessages(b.join(""))).filter((h) => h.length > 0),
   };
   if (replies) {
-    // Link dumps (the tool resolving a device name) are left out: they are large and not the command's.
+    // Link dumps (the tool resolving a device name: RTM_NEWLINK, type 16) are left out: they are
+    // large and not the command's. On NETLINK_XFRM type 16 is XFRM_MSG_NEWSA, the command's own.
+    const xfrm = command[1] === "xfrm";
     fixture.recvmsg = received
       .map((b) => trimToMessages(b.join("")))
-      .filter((h) => h.length > 0 && Buffer.from(h, "hex").readUInt16LE(4) !== 16);
+      .filter((h) => h.length > 0 && (xfrm || Buffer.from(h, "hex").readUInt16LE(4) !== 16));
   }
   writeFileSync(out, `${JSON.stringify(fixture, null, 2)}\n`);
   console.log(`wrote ${out} (${fixture.sendmsg.length} sent${replies ? `, ${fixture.recvmsg.length} received` : ""})`);

@@ -1,0 +1,162 @@
+import { beforeEach, describe, expect, test } from "vitest";
+import { netns, requireRoot } from "@dp/core/testing";
+import { openXfrm, watchXfrm, type XfrmEvent, type XfrmPolicySpec } from "@dp/ipsec";
+
+beforeEach((t) => requireRoot(t));
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const SEL4 = { src: "10.0.0.0/24", dst: "10.1.0.0/24" } as const;
+
+describe("watchXfrm()", () => {
+  test("lists the existing policies, then reports policy add, update, delete and flush", async () => {
+    using ns = netns();
+    using x = openXfrm({ netns: ns.ns });
+    x.policies.add({ selector: { dst: "10.7.0.0/16" }, dir: "in" });
+    const stop = new AbortController();
+    const events: XfrmEvent[] = [];
+    const watching = (async () => {
+      for await (const ev of watchXfrm({ netns: ns.ns, listExisting: true, signal: stop.signal })) {
+        events.push(ev);
+        if (ev.kind === "flush") stop.abort();
+      }
+    })();
+    await sleep(50);
+    const spec: XfrmPolicySpec = {
+      selector: SEL4,
+      dir: "out",
+      mark: { value: 0xe00, mask: 0xf00 },
+      templates: [{ src: "192.168.0.1", dst: "192.168.0.2", mode: "tunnel", reqid: 1 }],
+    };
+    x.policies.add(spec);
+    x.policies.update({ ...spec, priority: 4 });
+    x.policies.delete({ selector: SEL4, dir: "out", mark: { value: 0xe00, mask: 0xf00 } });
+    ns.exec("ip", ["xfrm", "policy", "add", "src", "10.5.0.0/16", "dir", "fwd", "index", "10"]);
+    ns.exec("ip", ["xfrm", "policy", "delete", "index", "10", "dir", "fwd"]);
+    x.policies.flush();
+    await watching;
+
+    expect(events[0]).toMatchObject({ kind: "synced", policies: [{ selector: { dst: "10.7.0.0/16" } }], states: [] });
+    const live = events.slice(1);
+    expect(live.map((e) => (e.kind === "policy" ? `${e.action} ${e.policy.selector.src ?? "-"}` : e.kind))).toEqual([
+      "new 10.0.0.0/24",
+      "update 10.0.0.0/24",
+      "delete 10.0.0.0/24",
+      "new 10.5.0.0/16",
+      "delete 10.5.0.0/16",
+      "flush",
+    ]);
+    const [added, updated, deleted] = live as Extract<XfrmEvent, { kind: "policy" }>[];
+    expect(added!.policy).toMatchObject({
+      dir: "out",
+      mark: { value: 0xe00, mask: 0xf00 },
+      templates: [{ dst: "192.168.0.2", mode: "tunnel", reqid: 1 }],
+    });
+    expect(updated!.policy.priority).toBe(4);
+    // A delete notification carries the whole policy, templates and mark included.
+    expect(deleted!.policy).toMatchObject({
+      priority: 4,
+      mark: { value: 0xe00, mask: 0xf00 },
+      templates: [{ reqid: 1 }],
+    });
+    expect((live[4] as Extract<XfrmEvent, { kind: "policy" }>).policy.index).toBe(10);
+    expect(live[5]).toEqual({ kind: "flush", what: "policies", type: "main" });
+  });
+
+  test("a stalled consumer during 5000 policy adds gets a resync with every policy, and the process lives", async () => {
+    using ns = netns();
+    const stop = new AbortController();
+    const it = watchXfrm({ netns: ns.ns, groups: ["policy"], signal: stop.signal, receiveBufferSize: 16 * 1024 });
+    // Start the watch (it joins the group), then stall: nothing reads while the kernel sends 5000 events.
+    const first = it.next();
+    await sleep(50);
+    using x = openXfrm({ netns: ns.ns });
+    const specs = Array.from({ length: 5000 }, (_, i) => ({
+      selector: { src: "10.0.0.0/16", dst: `10.${100 + (i >> 8)}.${i & 255}.0/24` },
+      dir: "out" as const,
+    }));
+    x.policies.addMany(specs);
+    const seen: string[] = [];
+    let synced: Extract<XfrmEvent, { kind: "synced" }> | undefined;
+    let inResync = false;
+    for (let r = await first; !r.done; r = await it.next()) {
+      seen.push(r.value.kind);
+      if (r.value.kind === "resync") inResync = true;
+      else if (r.value.kind === "synced" && inResync) {
+        synced = r.value;
+        break;
+      }
+    }
+    stop.abort();
+    await it.return(undefined);
+    expect(seen).toContain("resync");
+    expect(synced?.policies.length).toBe(5000);
+    expect(synced?.statesError).toBeUndefined();
+    expect(process.exitCode ?? 0).toBe(0);
+  });
+
+  test("reports soft and hard policy expiry and an acquire for traffic without a state", async () => {
+    using ns = netns();
+    ns.exec("ip", ["link", "add", "d0", "type", "veth", "peer", "name", "d1"]);
+    ns.exec("ip", ["link", "set", "d0", "up"]);
+    ns.exec("ip", ["link", "set", "d1", "up"]);
+    ns.exec("ip", ["addr", "add", "10.9.0.1/24", "dev", "d0"]);
+    const stop = new AbortController();
+    const events: XfrmEvent[] = [];
+    const watching = (async () => {
+      for await (const ev of watchXfrm({ netns: ns.ns, groups: ["expire", "acquire"], signal: stop.signal })) {
+        events.push(ev);
+        if (ev.kind === "policyExpire" && ev.hard) stop.abort();
+      }
+    })();
+    await sleep(50);
+    using x = openXfrm({ netns: ns.ns });
+    x.policies.add({
+      selector: { src: "10.9.0.1", dst: "10.9.0.2" },
+      dir: "out",
+      templates: [{ src: "10.9.0.1", dst: "10.9.0.2", reqid: 7, mode: "tunnel" }],
+    });
+    x.policies.add({
+      selector: { src: "10.8.0.0/24" },
+      dir: "in",
+      lifetime: { softAddSeconds: 1n, hardAddSeconds: 2n },
+    });
+    try {
+      // No state exists for the template: the kernel asks a key manager for one.
+      ns.exec("ping", ["-c", "1", "-W", "1", "10.9.0.2"]);
+    } catch {
+      // the ping itself fails: nothing is encrypted without a state
+    }
+    await watching;
+    const acquire = events.find((e) => e.kind === "acquire");
+    expect(acquire).toMatchObject({
+      kind: "acquire",
+      family: 4,
+      src: "10.9.0.1",
+      dst: "10.9.0.2",
+      proto: "esp",
+      selector: { family: 4, src: "10.9.0.1/32", dst: "10.9.0.2/32" },
+      policy: { dir: "out", selector: { dst: "10.9.0.2/32" }, templates: [{ reqid: 7, mode: "tunnel" }] },
+    });
+    const expiries = events.filter((e) => e.kind === "policyExpire");
+    expect(expiries.map((e) => e.kind === "policyExpire" && [e.hard, e.policy.selector.src])).toEqual([
+      [false, "10.8.0.0/24"],
+      [true, "10.8.0.0/24"],
+    ]);
+    expect(x.policies.list({ dir: "in" })).toEqual([]);
+  });
+
+  test("rejects unknown groups", async () => {
+    await expect(watchXfrm({ groups: ["policies" as "policy"] }).next()).rejects.toThrow(
+      /Invalid xfrm watch group "policies"/,
+    );
+  });
+
+  test("an aborted signal yields nothing", async () => {
+    const stop = new AbortController();
+    stop.abort();
+    expect(await watchXfrm({ signal: stop.signal }).next()).toEqual({ done: true, value: undefined });
+  });
+});
