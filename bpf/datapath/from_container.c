@@ -19,11 +19,15 @@
  *       stack routes the packet and to_container at the destination's veth
  *       runs the ingress policy;
  *     - the host (identity 1): the stack;
+ *     - with IPsec (dp_enable_ipsec), a remote node's pod (the ipcache
+ *       entry of the destination has a node id): the node's key from
+ *       dp_encrypt goes into the mark and the stack's xfrm layer encrypts
+ *       the packet; without a key it is dropped (encrypt.h);
  *     - anything else: bpf_fib_lookup + bpf_redirect(_neigh) with BPF host
  *       routing (routing.h), the stack in legacy mode.
  *
  * Settings: config.h. Maps: endpoint.h, ipcache.h, policy.h, conntrack.h,
- * events.h, metrics.h, layouts.h.
+ * encrypt.h, events.h, metrics.h, layouts.h.
  */
 #include "dp/common.h"
 #include "dp/config.h"
@@ -35,6 +39,7 @@
 #include "dp/policy.h"
 #include "dp/notify.h"
 #include "dp/routing.h"
+#include "dp/encrypt.h"
 #include "dp/lxc.h"
 #include "dp/layouts.h"
 
@@ -43,7 +48,9 @@ int from_container(struct __sk_buff *skb)
 {
 	struct dp_notify n = { .ifindex = skb->ingress_ifindex, .direction = DP_DIR_EGRESS };
 	struct dp_endpoint_info *src, *dst;
+	struct dp_ipcache_info *remote;
 	__be16 proto = skb->protocol;
+	__u16 node_id = 0;
 	struct dp_pkt p;
 	int ret;
 
@@ -63,7 +70,14 @@ int from_container(struct __sk_buff *skb)
 	dst = dp_endpoint_lookup(p.t.daddr, p.t.family);
 	/* A local endpoint's identity is in its endpoint entry (the ipcache
 	 * holds the same); only other destinations need the LPM lookup. */
-	n.dst_identity = dst ? dst->identity : dp_ipcache_identity(p.t.daddr, p.t.family, 0);
+	if (dst) {
+		n.dst_identity = dst->identity;
+	} else {
+		remote = dp_ipcache_lookup(p.t.daddr, p.t.family);
+		n.dst_identity = remote ? remote->identity : DP_ID_WORLD;
+		if (dp_enable_ipsec && remote)
+			node_id = remote->node_id;
+	}
 
 	if (dp_lxc_enforce(&p, &n, src, DP_DIR_EGRESS, n.dst_identity))
 		return TC_ACT_SHOT;
@@ -78,6 +92,9 @@ int from_container(struct __sk_buff *skb)
 			return TC_ACT_SHOT;
 		return dp_redirect_endpoint(skb, &p, &n, dst);
 	}
+	/* A remote node's pod: encrypted by the stack, never redirected past it. */
+	if (dp_enable_ipsec && node_id)
+		return dp_encrypt_to_stack(skb, &p, &n, node_id);
 	if (n.dst_identity == DP_ID_HOST || !dp_host_routing_bpf)
 		return dp_forward(&p, &n, DP_TRACE_TO_STACK, n.ifindex, TC_ACT_OK);
 	return dp_redirect_fib(skb, &p, &n);

@@ -20,6 +20,7 @@
 #include "dp/policy.h"
 #include "dp/notify.h"
 #include "dp/routing.h"
+#include "dp/encrypt.h"
 #include "dp/lxc.h"
 #include "dp/layouts.h"
 

@@ -18,6 +18,11 @@ const volatile __u8 dp_host_routing_bpf = 0;
 /* 1 = send trace events (packets forwarded, and where to) into dp_events. */
 const volatile __u8 dp_trace_enabled = 0;
 
+/* 1 = IPsec: pod traffic towards a remote node's pods (ipcache node_id) is
+ * marked for encryption with the node's key from dp_encrypt, or dropped
+ * when the node has none (encrypt.h). */
+const volatile __u8 dp_enable_ipsec = 0;
+
 /* Conntrack lifetimes in seconds (Cilium's defaults). An entry expires at
  * its last packet's time plus the lifetime of its state. */
 const volatile __u32 dp_ct_timeout_syn = 60;	/* TCP, no packet without SYN seen yet */

@@ -35,6 +35,8 @@ enum dp_drop_reason {
 	DP_DROP_UNKNOWN_DESTINATION =
 		9, /* to-container: destination is not the endpoint of this interface */
 	DP_DROP_REWRITE_FAILED = 10, /* writing the packet (MACs, TTL, checksum) failed */
+	DP_DROP_ENCRYPT_KEY_MISSING =
+		11, /* IPsec: the destination's node has no key in dp_encrypt (never sent in clear) */
 };
 
 /* dp_event.reason of trace events: where the packet went. */

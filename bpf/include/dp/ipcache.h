@@ -6,8 +6,12 @@
  *   IPv6 prefix /n        → prefixlen = 32 + n
  *   IPv4 prefix /n        → prefixlen = 32 + 96 + n   (address IPv4-mapped)
  *
- * The value also has room for the tunnel endpoint of a remote prefix (the
- * multi-node issue) and flags; both are 0 for now.
+ * A prefix of a remote node's pods carries that node's id (node_id, 1-65535;
+ * 0 = local or not a node's pods): with IPsec (config.h dp_enable_ipsec)
+ * from_container looks the node's key up in dp_encrypt by it (encrypt.h).
+ * The value also has room for the node's tunnel endpoint (its address,
+ * IPv4-mapped; written by user space, not read by the programs yet) and
+ * flags (0 for now).
  */
 #ifndef DP_IPCACHE_H
 #define DP_IPCACHE_H
@@ -27,10 +31,10 @@ struct dp_ipcache_key {
 
 struct dp_ipcache_info {
 	__u32 identity;
-	__u8 flags;	  /* reserved: 0 */
-	__u8 encrypt_key; /* reserved: 0 */
-	__u16 pad;
-	__u8 tunnel_endpoint[16]; /* reserved (multi-node): 0 = local or not tunnelled */
+	__u8 flags;		  /* reserved: 0 */
+	__u8 encrypt_key;	  /* reserved: 0 (the key is per node: dp_encrypt) */
+	__u16 node_id;		  /* the remote node of a pod prefix; 0 = local or none */
+	__u8 tunnel_endpoint[16]; /* the remote node's address (IPv4-mapped); 0 = none */
 };
 
 struct {

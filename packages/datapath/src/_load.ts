@@ -22,6 +22,7 @@ import { DeletableMap, HashMap, HashOfMaps, type LruHashMap, PerCpuArrayMap, Rin
 import {
   bind,
   type DpCtEntry,
+  type DpEncryptInfo,
   type DpEndpointInfo,
   type DpEndpointKey,
   DpEvent,
@@ -48,6 +49,8 @@ export interface DatapathSettings {
   readonly trace: boolean;
   /** `dp_ct_timeout_*`, in seconds; absent ones keep the objects' defaults. */
   readonly timeouts: { readonly syn?: number; readonly tcp?: number; readonly close?: number; readonly any?: number };
+  /** `dp_enable_ipsec`; absent: disabled. */
+  readonly encryption?: "ipsec" | "disabled";
 }
 
 /** Where the maps live and how big new ones are. */
@@ -70,7 +73,8 @@ function prepare(path: string, settings: DatapathSettings, sizes: Readonly<Recor
   const t = settings.timeouts;
   spec.constants
     .set("dp_host_routing_bpf", settings.hostRouting === "bpf" ? 1 : 0)
-    .set("dp_trace_enabled", settings.trace ? 1 : 0);
+    .set("dp_trace_enabled", settings.trace ? 1 : 0)
+    .set("dp_enable_ipsec", settings.encryption === "ipsec" ? 1 : 0);
   if (t.syn !== undefined) spec.constants.set("dp_ct_timeout_syn", t.syn);
   if (t.tcp !== undefined) spec.constants.set("dp_ct_timeout_tcp", t.tcp);
   if (t.close !== undefined) spec.constants.set("dp_ct_timeout_close", t.close);
@@ -123,6 +127,8 @@ export class LoadedDatapath {
   readonly endpoints: HashMap<DpEndpointKey, DpEndpointInfo>;
   /** `dp_ipcache`. */
   readonly ipcache: DeletableMap<DpIpcacheKey, DpIpcacheInfo>;
+  /** `dp_encrypt`: remote node id → its key (SPI). */
+  readonly encrypt: HashMap<number, DpEncryptInfo>;
   /** `dp_policy`: endpoint id → policy map id. */
   readonly policy: HashOfMaps<number>;
   /** `dp_ct_tcp`. */
@@ -183,6 +189,7 @@ export class LoadedDatapath {
     this.ipcache = new DeletableMap(b.maps.dp_ipcache, DpIpcacheKey, DpIpcacheInfo, {
       kind: { className: "Ipcache", types: ["lpmTrie"] },
     });
+    this.encrypt = b.maps.dp_encrypt;
     this.policy = new HashOfMaps(from.map("dp_policy"), u32);
     this.events = new RingBuffer(from.map("dp_events"), DpEvent);
     this.maps = new Map([...from.maps].filter(([name]) => name.startsWith("dp_")));

@@ -134,7 +134,8 @@ export type { NodeCounter, PolicyMapEntry } from "./map_entries.ts";
 export { EndpointError } from "./endpoint/endpoint.ts";
 export type { Endpoint, EndpointField, EndpointSpec } from "./endpoint/endpoint.ts";
 export { Ipcache } from "./ipcache/ipcache.ts";
-export type { IpcacheEntry } from "./ipcache/ipcache.ts";
+export type { IpcacheEntry, IpcacheInfo, IpcacheSetOptions } from "./ipcache/ipcache.ts";
+export type { EncryptionStatus, NodeKey } from "./encryption/encryption.ts";
 export { DEFAULT_MAP_SIZES, resolveMapSizes } from "./map_sizes.ts";
 export type { MapSizeOptions, MapSizes } from "./map_sizes.ts";
 

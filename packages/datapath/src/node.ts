@@ -17,6 +17,14 @@ import type { SockmapPolicy } from "@dp/sockmap";
 import type { DpPolicyKey, DpPolicyValue } from "./_gen/datapath.ts";
 import { addr16 } from "./_addr.ts";
 import { loadDatapath, type LoadedDatapath } from "./_load.ts";
+import {
+  checkNodeId,
+  checkSpi,
+  type EncryptionStatus,
+  type NodeKey,
+  readNodeKeys,
+  xfrmErrors,
+} from "./encryption/encryption.ts";
 import { openStateStore, type StateStore } from "./_state_store.ts";
 import type { ConntrackEntry } from "./conntrack/entry.ts";
 import type { ConntrackFilter } from "./conntrack/filter.ts";
@@ -129,6 +137,18 @@ export interface NodeOptions {
    * @default the repository's bpf/build/datapath
    */
   readonly objectDir?: string;
+  /**
+   * `"ipsec"`: what local pods send to a remote node's pods (ipcache
+   * prefixes with a `nodeId`) is marked for encryption with the key set
+   * for that node ({@link Node.setNodeKey}) and handed to the host stack,
+   * whose xfrm states and policies (`@dp/ipsec`) encrypt it; a remote
+   * node without a key gets nothing: its packets are dropped
+   * (`encrypt-key-missing`). Decrypted packets are policed with the
+   * identity of their inner source address, as any other.
+   *
+   * @default "disabled"
+   */
+  readonly encryption?: "ipsec" | "disabled";
 }
 
 /**
@@ -206,6 +226,8 @@ export interface NodeStatus {
     /** Policy entries a full policy map refused (each is also flagged on its endpoint). */
     readonly policyMapFull: number;
   };
+  /** Encryption: the mode, the key per remote node and the xfrm error counters. */
+  readonly encryption: EncryptionStatus;
   /** Conntrack garbage collection: whether it runs, its current interval (ms) and last pass. */
   readonly conntrackGc: {
     /** Whether the collector is scheduled. */
@@ -336,6 +358,7 @@ export class Node {
   readonly #cidrIdentities = new Map<string, number>();
   readonly #ownsAllocator: boolean;
   readonly #attachMode: "tcx" | "netlink";
+  readonly #encryption: "ipsec" | "disabled";
   #policyMapFull = 0;
   #adopted: { maps: readonly string[]; endpoints: number; attachments: number } = {
     maps: [],
@@ -366,8 +389,10 @@ export class Node {
     ownsAllocator: boolean;
     sizes: MapSizes;
     attachMode: "tcx" | "netlink";
+    encryption: "ipsec" | "disabled";
   }) {
     this.#attachMode = parts.attachMode;
+    this.#encryption = parts.encryption;
     this.stateDir = parts.stateDir;
     this.#netns = parts.netns;
     this.#ownsNetns = parts.ownsNetns;
@@ -393,6 +418,11 @@ export class Node {
   /** The host routing mode in use. */
   get hostRouting(): "bpf" | "legacy" {
     return this.#mode.mode;
+  }
+
+  /** The encryption the programs were loaded with. */
+  get encryption(): "ipsec" | "disabled" {
+    return this.#encryption;
   }
 
   /** The node's network namespace (owned by the node: do not close it). */
@@ -891,6 +921,65 @@ export class Node {
     return [...this.#endpoints.values()].sort((a, b) => a.id - b.id).map((ep) => this.#view(ep));
   }
 
+  // --- encryption -----------------------------------------------------------
+
+  /**
+   * Sets the key towards a remote node: packets from local pods to that
+   * node's pods (ipcache prefixes with its `nodeId`) get the encrypt mark
+   * of this key id and node (`encryptMark(spi, nodeId)` of `@dp/ipsec`),
+   * which the node's xfrm out policy for the node and key matches. Set the
+   * new key once both nodes have its states ("the most recent key both
+   * nodes have", `@dp/ipsec`'s `KeyRotation`).
+   *
+   * @param nodeId The remote node id, 1-65535.
+   * @param spi The key id, 1-15.
+   * @throws {TypeError} When the node was opened without `encryption: "ipsec"`, or an argument is not a number.
+   * @throws {RangeError} When an id is out of range.
+   * @throws {SyscallError} When the map refuses the entry.
+   * @example Key 3 towards node 2
+   * ```ts no-run
+   * import { openNode } from "@dp/datapath";
+   * await using node = await openNode({ stateDir: "/sys/fs/bpf/dp", router: { ipv4: "10.0.0.1" }, encryption: "ipsec" });
+   * node.ipcache.set("10.2.0.0/24", 2, { nodeId: 2, tunnelEndpoint: "192.168.0.2" });
+   * node.setNodeKey(2, 3);
+   * console.log(node.nodeKeys()); // [{ nodeId: 2, spi: 3 }]
+   * ```
+   */
+  setNodeKey(nodeId: number, spi: number): void {
+    const what = "Cannot set node key";
+    this.#check("set node key");
+    checkNodeId(what, nodeId);
+    checkSpi(what, spi);
+    if (this.#encryption !== "ipsec")
+      throw new TypeError(`${what}: the node was opened without encryption (open it with encryption: "ipsec")`);
+    this.#dp.encrypt.set(nodeId, { spi, pad: new Uint8Array(3) });
+  }
+
+  /**
+   * Removes the key towards a remote node: from then on packets to its
+   * pods are dropped (`encrypt-key-missing`), never sent in clear text.
+   *
+   * @param nodeId The remote node id, 1-65535.
+   * @returns Whether the node had a key.
+   * @throws {TypeError} When the id is not a number.
+   * @throws {RangeError} When the id is out of range.
+   */
+  deleteNodeKey(nodeId: number): boolean {
+    this.#check("delete node key");
+    checkNodeId("Cannot delete node key", nodeId);
+    return this.#dp.encrypt.delete(nodeId);
+  }
+
+  /**
+   * The key per remote node, as the datapath holds it.
+   *
+   * @returns The keys, by node id.
+   */
+  nodeKeys(): NodeKey[] {
+    this.#check("list node keys");
+    return readNodeKeys(this.#dp.encrypt);
+  }
+
   // --- monitor and conntrack -----------------------------------------------
 
   /**
@@ -1056,12 +1145,19 @@ export class Node {
         .map(([name, l]) => ({ name, kind: l.kind, programId: l.programId }))
         .sort((a, b) => a.name.localeCompare(b.name)),
       counters: this.counters(),
+      encryption: this.#encryptionStatus(),
       conntrackGc: {
         running: this.#gc?.running === true,
         interval: this.#gc?.interval ?? 0,
         lastResult: this.#gc?.lastResult,
       },
     };
+  }
+
+  #encryptionStatus(): EncryptionStatus {
+    if (this.#encryption !== "ipsec") return { mode: "disabled", keys: this.nodeKeys() };
+    const xfrmStat = xfrmErrors(this.#netns);
+    return { mode: "ipsec", keys: this.nodeKeys(), ...(xfrmStat === undefined ? {} : { xfrmStat }) };
   }
 
   // --- lifecycle ------------------------------------------------------------
@@ -1157,8 +1253,9 @@ export class Node {
       ...[...this.#endpoints.values()].map((e) => e.identity),
       ...this.#cidrIdentities.values(),
     ]);
-    for (const { prefix, identity } of this.ipcache.entries()) {
-      if (identity >= CLUSTER_IDENTITY_MIN && !live.has(identity)) this.ipcache.delete(prefix);
+    // Remote nodes' pod prefixes (with a node id) are the caller's, not derived from endpoints or rules: they stay.
+    for (const { prefix, identity, nodeId } of this.ipcache.entries()) {
+      if (identity >= CLUSTER_IDENTITY_MIN && nodeId === undefined && !live.has(identity)) this.ipcache.delete(prefix);
     }
   }
 
@@ -1281,6 +1378,9 @@ export async function openNode(options: NodeOptions): Promise<Node> {
   if (am !== "tcx" && am !== "netlink" && am !== "auto")
     throw new TypeError(`${what}: attachMode must be "tcx", "netlink" or "auto", got ${JSON.stringify(am)}`);
   const attachMode = am === "auto" ? (hasTcx() ? "tcx" : "netlink") : am;
+  const encryption = options.encryption ?? "disabled";
+  if (encryption !== "ipsec" && encryption !== "disabled")
+    throw new TypeError(`${what}: encryption must be "ipsec" or "disabled", got ${JSON.stringify(encryption)}`);
 
   const cleanup: (() => void)[] = [];
   const undo = (): void => {
@@ -1307,6 +1407,7 @@ export async function openNode(options: NodeOptions): Promise<Node> {
       {
         hostRouting: mode.mode,
         trace: options.trace === true,
+        encryption,
         timeouts: {
           syn: t.dp_ct_timeout_syn,
           tcp: t.dp_ct_timeout_tcp,
@@ -1380,6 +1481,7 @@ export async function openNode(options: NodeOptions): Promise<Node> {
       ownsAllocator: options.allocator === undefined,
       sizes,
       attachMode,
+      encryption,
     });
     cleanup.length = 0;
     try {
@@ -1387,6 +1489,7 @@ export async function openNode(options: NodeOptions): Promise<Node> {
         hostRouting: mode.mode,
         router: { ipv4: routerV4, ipv6: routerV6 ?? null },
         uplink: options.uplink ?? null,
+        encryption,
       });
       await startNode(node, { links, reused: dp.reused, uplink: options.uplink, gc: options.ctGc ?? {} });
     } catch (err) {

@@ -74,6 +74,23 @@ export const DpCtEntry: StructCodec<DpCtEntry> = struct(
   { name: "struct dp_ct_entry", size: 64 },
 );
 
+/** `struct dp_encrypt_info`: 4 bytes. */
+export interface DpEncryptInfo {
+  /** `__u8 spi` at offset 0. */
+  spi: number;
+  /** `__u8 pad[3]` at offset 1. */
+  pad: Uint8Array;
+}
+
+/** The codec of {@link DpEncryptInfo}. */
+export const DpEncryptInfo: StructCodec<DpEncryptInfo> = struct(
+  {
+    spi: u8,
+    pad: bytes(3),
+  },
+  { name: "struct dp_encrypt_info", size: 4 },
+);
+
 /** `struct dp_endpoint_info`: 24 bytes. */
 export interface DpEndpointInfo {
   /** `__u32 ifindex` at offset 0. */
@@ -251,8 +268,8 @@ export interface DpIpcacheInfo {
   flags: number;
   /** `__u8 encrypt_key` at offset 5. */
   encrypt_key: number;
-  /** `__u16 pad` at offset 6. */
-  pad: number;
+  /** `__u16 node_id` at offset 6. */
+  node_id: number;
   /** `__u8 tunnel_endpoint[16]` at offset 8. */
   tunnel_endpoint: Uint8Array;
 }
@@ -263,7 +280,7 @@ export const DpIpcacheInfo: StructCodec<DpIpcacheInfo> = struct(
     identity: u32,
     flags: u8,
     encrypt_key: u8,
-    pad: u16,
+    node_id: u16,
     tunnel_endpoint: bytes(16),
   },
   { name: "struct dp_ipcache_info", size: 24 },
@@ -434,6 +451,8 @@ export interface ObjectMaps {
   readonly dp_ct_any: HashMap<DpTuple, DpCtEntry>;
   /** `dp_ct_tcp`: hash, 8192 entries, key `struct dp_tuple`, value `struct dp_ct_entry`. */
   readonly dp_ct_tcp: HashMap<DpTuple, DpCtEntry>;
+  /** `dp_encrypt`: hash, 65535 entries, flags 0x1, key `__u32`, value `struct dp_encrypt_info`. */
+  readonly dp_encrypt: HashMap<number, DpEncryptInfo>;
   /** `dp_endpoints`: hash, 1024 entries, key `struct dp_endpoint_key`, value `struct dp_endpoint_info`. */
   readonly dp_endpoints: HashMap<DpEndpointKey, DpEndpointInfo>;
   /** `dp_events`: ringbuf, 262144 bytes. Mapped on first use; {@link ObjectBinding.close} unmaps it. */
@@ -476,6 +495,8 @@ export interface ObjectVariables {
   readonly dp_ct_timeout_syn: ObjectConstant<number>;
   /** `const volatile __u32 dp_ct_timeout_tcp` in `.rodata`. */
   readonly dp_ct_timeout_tcp: ObjectConstant<number>;
+  /** `const volatile __u8 dp_enable_ipsec` in `.rodata`. */
+  readonly dp_enable_ipsec: ObjectConstant<number>;
   /** `const volatile __u8 dp_host_routing_bpf` in `.rodata`. */
   readonly dp_host_routing_bpf: ObjectConstant<number>;
   /** `const volatile __u8 dp_trace_enabled` in `.rodata`. */
@@ -547,6 +568,7 @@ export function bind(coll: Collection): ObjectBinding {
     maps: {
       dp_ct_any: new HashMap(coll.map("dp_ct_any"), DpTuple, DpCtEntry),
       dp_ct_tcp: new HashMap(coll.map("dp_ct_tcp"), DpTuple, DpCtEntry),
+      dp_encrypt: new HashMap(coll.map("dp_encrypt"), u32, DpEncryptInfo),
       dp_endpoints: new HashMap(coll.map("dp_endpoints"), DpEndpointKey, DpEndpointInfo),
       get dp_events(): RingBuffer {
         if (ringDpEvents === undefined) {
@@ -567,6 +589,7 @@ export function bind(coll: Collection): ObjectBinding {
       dp_ct_timeout_close: variable(coll, "dp_ct_timeout_close", u32),
       dp_ct_timeout_syn: variable(coll, "dp_ct_timeout_syn", u32),
       dp_ct_timeout_tcp: variable(coll, "dp_ct_timeout_tcp", u32),
+      dp_enable_ipsec: variable(coll, "dp_enable_ipsec", u8),
       dp_host_routing_bpf: variable(coll, "dp_host_routing_bpf", u8),
       dp_trace_enabled: variable(coll, "dp_trace_enabled", u8),
     },

@@ -39,6 +39,7 @@ const C_NAMES = {
     "ct-create-failed": "DP_DROP_CT_CREATE_FAILED",
     "unknown-destination": "DP_DROP_UNKNOWN_DESTINATION",
     "rewrite-failed": "DP_DROP_REWRITE_FAILED",
+    "encrypt-key-missing": "DP_DROP_ENCRYPT_KEY_MISSING",
   },
   trace: { "to-stack": "DP_TRACE_TO_STACK", "to-endpoint": "DP_TRACE_TO_ENDPOINT", "to-netdev": "DP_TRACE_TO_NETDEV" },
   verdict: {

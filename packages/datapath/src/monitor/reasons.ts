@@ -41,6 +41,7 @@ export type MonitorEventType = (typeof EVENT_TYPES)[keyof typeof EVENT_TYPES];
  * | 8 | `ct-create-failed` | `DP_DROP_CT_CREATE_FAILED` |
  * | 9 | `unknown-destination` | `DP_DROP_UNKNOWN_DESTINATION` |
  * | 10 | `rewrite-failed` | `DP_DROP_REWRITE_FAILED` |
+ * | 11 | `encrypt-key-missing` | `DP_DROP_ENCRYPT_KEY_MISSING` (IPsec: the destination's node has no key) |
  *
  * @example The name of reason 2
  * ```ts
@@ -73,6 +74,8 @@ export const DROP_REASONS = {
   9: "unknown-destination",
   /** Drop reason 10: `rewrite-failed`. */
   10: "rewrite-failed",
+  /** Drop reason 11: `encrypt-key-missing`. */
+  11: "encrypt-key-missing",
 } as const;
 
 /** A drop reason name, see {@link DROP_REASONS}. */

@@ -1,6 +1,7 @@
 import { type BpfMap, mapById, openPinnedMap, SyscallError } from "@dp/core";
 import { DeletableMap, HashMap, HashOfMaps, PerCpuArrayMap, u32, u64 } from "@dp/maps";
 import {
+  DpEncryptInfo,
   DpEndpointInfo,
   DpEndpointKey,
   DpIpcacheInfo,
@@ -17,6 +18,7 @@ import type { ConntrackFilter } from "../conntrack/filter.ts";
 import { type ConntrackFlushResult, flushConntrack } from "../conntrack/flush.ts";
 import { listConntrack } from "../conntrack/list.ts";
 import type { ConntrackMaps } from "../conntrack/maps.ts";
+import { type EncryptionStatus, readNodeKeys } from "../encryption/encryption.ts";
 import type { Endpoint } from "../endpoint/endpoint.ts";
 import { Ipcache, type IpcacheEntry } from "../ipcache/ipcache.ts";
 import type { MapFill } from "../node.ts";
@@ -27,7 +29,7 @@ const ENOENT = 2;
 const DP_EP_F_INGRESS_ENFORCED = 1;
 const DP_EP_F_EGRESS_ENFORCED = 2;
 /** The shared maps whose fill levels a node reports (as `Node.status().maps`). */
-const FILL_MAPS = ["dp_ct_any", "dp_ct_tcp", "dp_endpoints", "dp_frag", "dp_ipcache", "dp_policy"];
+const FILL_MAPS = ["dp_ct_any", "dp_ct_tcp", "dp_encrypt", "dp_endpoints", "dp_frag", "dp_ipcache", "dp_policy"];
 
 /**
  * What a node recorded about itself in its state directory.
@@ -139,6 +141,21 @@ export class PinnedNode {
       router: { ipv4: rec.router.ipv4, ipv6: rec.router.ipv6 ?? undefined },
       uplink: rec.uplink ?? undefined,
     };
+  }
+
+  /**
+   * The encryption the node's programs were loaded with and the key per
+   * remote node (`Node.status().encryption` without the xfrm counters,
+   * which belong to the node's namespace).
+   *
+   * @returns The mode and keys; mode `"disabled"` for a node that recorded none.
+   */
+  encryption(): EncryptionStatus {
+    const rec = this.#store?.get("node") as { encryption?: string } | undefined;
+    const mode = rec?.encryption === "ipsec" ? "ipsec" : "disabled";
+    const map = this.#maps.get("dp_encrypt");
+    if (this.#closed) throw new TypeError(`Cannot read pinned map "dp_encrypt": the pinned node is closed`);
+    return { mode, keys: map === undefined ? [] : readNodeKeys(new HashMap(map, u32, DpEncryptInfo)) };
   }
 
   /**

@@ -7,6 +7,7 @@ import { type BpfProgram, parseIp, parseMac } from "@dp/core";
 import type { DeletableMap, HashMap, HashOfMaps, LruHashMap, PerCpuArrayMap, RingBuffer } from "@dp/maps";
 import type {
   DpCtEntry,
+  DpEncryptInfo,
   DpEndpointInfo,
   DpEndpointKey,
   DpEvent,
@@ -43,6 +44,7 @@ export const DROP = {
   ctCreateFailed: 8,
   unknownDestination: 9,
   rewriteFailed: 10,
+  encryptKeyMissing: 11,
 } as const;
 
 /** `enum dp_event_type`. */
@@ -78,6 +80,8 @@ export interface TestDatapathOptions {
   readonly maxEntries?: Readonly<Record<string, number>>;
   /** `dp_ct_timeout_*` in seconds. */
   readonly timeouts?: { readonly syn?: number; readonly tcp?: number; readonly close?: number; readonly any?: number };
+  /** `dp_enable_ipsec`. */
+  readonly encryption?: "ipsec" | "disabled";
 }
 
 /** An endpoint for {@link TestDatapath.addEndpoint}. */
@@ -146,6 +150,8 @@ export class TestDatapath {
   readonly ipcache: DeletableMap<DpIpcacheKey, DpIpcacheInfo>;
   /** `dp_policy`: endpoint id → policy map. */
   readonly policy: HashOfMaps<number>;
+  /** `dp_encrypt`: remote node id → key. */
+  readonly encrypt: HashMap<number, DpEncryptInfo>;
   /** `dp_ct_tcp`. */
   readonly ctTcp: HashMap<DpTuple, DpCtEntry>;
   /** `dp_ct_any`. */
@@ -167,7 +173,12 @@ export class TestDatapath {
    */
   constructor(options: TestDatapathOptions = {}) {
     const dp = loadDatapath(
-      { hostRouting: options.hostRouting ?? "legacy", trace: options.trace === true, timeouts: options.timeouts ?? {} },
+      {
+        hostRouting: options.hostRouting ?? "legacy",
+        trace: options.trace === true,
+        timeouts: options.timeouts ?? {},
+        encryption: options.encryption ?? "disabled",
+      },
       { maxEntries: options.maxEntries ?? {}, policyMapSize: 16384 },
     );
     this.#dp = dp;
@@ -182,6 +193,7 @@ export class TestDatapath {
     this.eventsLost = dp.eventsLost;
     this.ipcache = dp.ipcache;
     this.policy = dp.policy;
+    this.encrypt = dp.encrypt;
     this.events = dp.events;
   }
 
@@ -202,14 +214,14 @@ export class TestDatapath {
     this.setIpcache(`${ep.ip}/${family === 4 ? 32 : 128}`, ep.identity);
   }
 
-  /** Maps a prefix to an identity in the ipcache. */
-  setIpcache(cidr: string, identity: number): void {
+  /** Maps a prefix to an identity in the ipcache (and to a remote node: `nodeId`). */
+  setIpcache(cidr: string, identity: number, nodeId = 0): void {
     const [ip = "", bits = ""] = cidr.split("/");
     const family = familyOf(ip);
     const prefix = Number(bits);
     this.ipcache.set(
       { prefixlen: 32 + (family === 4 ? 96 + prefix : prefix), cluster_id: 0, pad: 0, family, addr: addr16(ip) },
-      { identity, flags: 0, encrypt_key: 0, pad: 0, tunnel_endpoint: new Uint8Array(16) },
+      { identity, flags: 0, encrypt_key: 0, node_id: nodeId, tunnel_endpoint: new Uint8Array(16) },
     );
   }
 
