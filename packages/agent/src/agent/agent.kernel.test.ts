@@ -2,8 +2,8 @@
 // with real pods and real TCP, the monitor, status, metrics scraped over
 // HTTP and compared with the maps, the socket's permissions.
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, readdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { connect } from "node:net";
 import { beforeEach, describe, expect, test } from "vitest";
 import { requireRoot } from "@dp/core/testing";
@@ -301,6 +301,34 @@ describe("startAgent()", () => {
     expect((err as ConfigError).problems.map((p) => p.key)).toEqual(["devices"]);
     expect((err as Error).message).toMatch(/devices: "eth9" does not exist/);
     expect(readdirSync(bed.bpf.path)).toEqual([]);
+    expect(existsSync(bed.socketPath)).toBe(false);
+  });
+
+  test("enable-ipsec loads the key file into status; a bad key file is a ConfigError naming the key and line, never the key", async () => {
+    using bed = new AgentTestbed(0);
+    mkdirSync(bed.stateDir, { recursive: true });
+    const keyFile = join(bed.stateDir, "ipsec-keys");
+    const key = "00112233445566778899aabbccddeeff00112233";
+    writeFileSync(
+      keyFile,
+      `3+ rfc4106(gcm(aes)) 0x${key} 128\n4+ rfc4106(gcm(aes)) 0x${key.replace("00", "ff")} 128\n`,
+    );
+    const agent = await startAgent(bed.config({ "enable-ipsec": true, "ipsec-key-file": keyFile }), { logger: quiet });
+    try {
+      expect(agent.node.encryption).toBe("ipsec");
+      const status = await new ApiClient({ socketPath: agent.socketPath }).status();
+      expect(status.encryption).toEqual({ mode: "ipsec", keyIds: [3, 4], nodeKeys: [], xfrmErrors: {} });
+    } finally {
+      await agent.close({ teardown: true });
+    }
+    writeFileSync(keyFile, `3+ rfc4106(gcm(aes)) 0x${key.slice(2)} 128\n`);
+    const err = await startAgent(bed.config({ "enable-ipsec": true, "ipsec-key-file": keyFile }), {
+      logger: quiet,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.key)).toEqual(["ipsec-key-file"]);
+    expect((err as Error).message).toMatch(/ipsec-key-file: ".*ipsec-keys" is not a key file: .*line 1/);
+    expect((err as Error).message).not.toContain(key.slice(2));
     expect(existsSync(bed.socketPath)).toBe(false);
   });
 

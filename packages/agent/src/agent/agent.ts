@@ -125,6 +125,39 @@ function probeKernel(): { redirectPeer: boolean; redirectNeigh: boolean; tcx: bo
 }
 
 /** Checks that the node's namespace and devices exist, before anything changes. */
+/**
+ * The key ids of `ipsec-key-file` (oldest first), read and checked at
+ * start: a file that cannot be read or parsed is a config error naming the
+ * key, the path and the line (never a key byte).
+ */
+async function readIpsecKeyIds(config: AgentConfig): Promise<number[]> {
+  if (!config["enable-ipsec"]) return [];
+  const path = config["ipsec-key-file"];
+  const problem = (why: string): ConfigError =>
+    new ConfigError([
+      {
+        key: "ipsec-key-file",
+        value: path,
+        expected: "a readable IPsec key file",
+        message: `ipsec-key-file: ${JSON.stringify(path)} ${why}`,
+      },
+    ]);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw problem(`cannot be read: ${(err as Error).message}`);
+  }
+  // Loaded only with IPsec on: the rest of the agent does not need it.
+  const { KeyFileError, parseKeyFile } = await import("@dp/ipsec");
+  try {
+    return parseKeyFile(text).keys.map((k) => k.id);
+  } catch (err) {
+    if (err instanceof KeyFileError) throw problem(`is not a key file: ${err.message}`);
+    throw err;
+  }
+}
+
 function checkDevices(config: AgentConfig): void {
   let netns;
   try {
@@ -208,6 +241,7 @@ export class Agent {
   readonly #warnings: readonly ConfigWarning[];
   readonly #state: AgentStateFile;
   readonly #ipam: EndpointIpam;
+  readonly #ipsecKeyIds: readonly number[];
   readonly #metrics: AgentMetrics;
   readonly #subscribers = new Set<MonitorSubscriber>();
   readonly #controllers: Controller[] = [];
@@ -232,6 +266,7 @@ export class Agent {
     logger: Logger;
     warnings: readonly ConfigWarning[];
     ipam: EndpointIpam;
+    ipsecKeyIds?: readonly number[];
   }) {
     this.config = parts.config;
     this.resolved = parts.resolved;
@@ -242,6 +277,7 @@ export class Agent {
     this.#warnings = parts.warnings;
     this.#state = new AgentStateFile(join(parts.config["state-dir"], "agent.json"));
     this.#ipam = parts.ipam;
+    this.#ipsecKeyIds = parts.ipsecKeyIds ?? [];
     const live = new Set(this.node.endpoints().map((ep) => String(ep.id)));
     for (const id of Object.keys(this.#state.data.containerIds))
       if (!live.has(id)) delete this.#state.data.containerIds[id];
@@ -632,6 +668,12 @@ export class Agent {
       policy: { rules: this.node.engine.rules().length, revision: this.#state.data.revision },
       controllers: this.#controllers.map((c) => c.status()),
       counters: toWire(s.counters),
+      encryption: toWire({
+        mode: s.encryption.mode,
+        keyIds: [...this.#ipsecKeyIds],
+        nodeKeys: s.encryption.keys,
+        xfrmErrors: s.encryption.xfrmStat ?? {},
+      }),
     };
   }
 
@@ -773,6 +815,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
   const resolved = resolveConfig(config, probeKernel());
   for (const u of resolved.unsupported) logger.warn("Not supported yet", { key: u.key, message: u.message });
   checkDevices(config);
+  const ipsecKeyIds = await readIpsecKeyIds(config);
   await assertNoAgent(resolved.socketPath);
   logger.info("Opening the node", {
     stateDir: resolved.nodeOptions.stateDir,
@@ -789,7 +832,7 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     throw err;
   }
   logger.info("IPAM ready", { mode: ipam.mode });
-  const agent = new Agent({ config, resolved, node, logger, warnings, ipam });
+  const agent = new Agent({ config, resolved, node, logger, warnings, ipam, ipsecKeyIds });
   try {
     await startInternal(agent, options.monitorQueue);
   } catch (err) {

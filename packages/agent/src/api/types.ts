@@ -186,6 +186,22 @@ export interface AgentStatus {
     /** Policy entries a full policy map refused. */
     readonly policyMapFull: number;
   }>;
+  /** Encryption between nodes (`enable-ipsec`). */
+  readonly encryption: Wire<{
+    /** `"ipsec"` or `"disabled"`. */
+    readonly mode: "ipsec" | "disabled";
+    /** The key ids of `ipsec-key-file`, oldest first; the last is the current key. */
+    readonly keyIds: readonly number[];
+    /** The key each remote node's traffic is encrypted with (`dp_encrypt`). */
+    readonly nodeKeys: readonly {
+      /** The remote node's id. */
+      readonly nodeId: number;
+      /** The key id (SPI). */
+      readonly spi: number;
+    }[];
+    /** The node namespace's xfrm error counters that are not zero (`/proc/net/xfrm_stat`, camelCase names). */
+    readonly xfrmErrors: Readonly<Record<string, bigint>>;
+  }>;
 }
 
 /**

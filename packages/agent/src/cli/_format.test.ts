@@ -44,6 +44,7 @@ const STATUS: AgentStatus = {
     lostEvents: "0",
     policyMapFull: 0,
   },
+  encryption: { mode: "disabled", keyIds: [], nodeKeys: [], xfrmErrors: {} },
 };
 
 describe("table() and keyValues()", () => {
@@ -80,6 +81,24 @@ describe("formatStatus()", () => {
     expect(text).toMatch(/^ {2}sync: boom$/m);
     expect(text).toMatch(/^ {2}tunnel: tunnel: vxlan is not supported yet$/m);
     expect(text).not.toMatch(/dp_policy\/1/);
+    expect(text).toMatch(/^Encryption: +Disabled$/m);
+  });
+  test("formatStatus() shows the IPsec keys, the key per remote node and the xfrm errors", () => {
+    const text = formatStatus(
+      {
+        ...STATUS,
+        encryption: {
+          mode: "ipsec",
+          keyIds: [3, 4],
+          nodeKeys: [{ nodeId: 2, spi: 4 }],
+          xfrmErrors: { xfrmOutNoStates: "5" },
+        },
+      },
+      false,
+    );
+    expect(text).toMatch(
+      /^Encryption: +IPsec +\(keys 3, 4 \(current 4\); node 2 → key 4; xfrm errors: XfrmOutNoStates=5\)$/m,
+    );
   });
   test("formatStatus() lists every map, controller and counter when verbose", () => {
     const text = formatStatus(STATUS, true);

@@ -55,6 +55,16 @@ function percent(entries: number, max: number): string {
   return `${p.toFixed(entries === 0 || p >= 1 ? 0 : 2)}%`;
 }
 
+/** The `Encryption` line: the mode, the key ids held, the key per remote node and any xfrm errors. */
+function encryption(e: AgentStatus["encryption"]): string {
+  if (e.mode !== "ipsec") return "Disabled";
+  const keys = e.keyIds.length === 0 ? "no keys" : `keys ${e.keyIds.join(", ")} (current ${e.keyIds.at(-1)})`;
+  const nodes =
+    e.nodeKeys.length === 0 ? "no remote nodes" : e.nodeKeys.map((k) => `node ${k.nodeId} → key ${k.spi}`).join(", ");
+  const errors = Object.entries(e.xfrmErrors).map(([name, n]) => `${name[0]?.toUpperCase()}${name.slice(1)}=${n}`);
+  return `IPsec   (${keys}; ${nodes}${errors.length === 0 ? "" : `; xfrm errors: ${errors.join(" ")}`})`;
+}
+
 /**
  * `dp status`: the agent's state like `cilium status` (host routing and
  * why, masquerading, kvstore, maps with fill levels, endpoints,
@@ -69,6 +79,7 @@ export function formatStatus(s: AgentStatus, verbose: boolean): string {
     ["Host Routing", `${s.hostRouting.mode === "bpf" ? "BPF" : "Legacy"}   (${s.hostRouting.reason})`],
     ["Attach Mode", s.attachMode === "tcx" ? "tcx" : "netlink (cls_bpf)"],
     ["Masquerading", feature(s.masquerading)],
+    ["Encryption", encryption(s.encryption)],
     ["Node", `netns ${s.node.netns === "" ? "(agent's)" : s.node.netns}, state ${s.node.stateDir}`],
     ["Devices", s.node.devices.length === 0 ? "(none)" : s.node.devices.join(", ")],
     [

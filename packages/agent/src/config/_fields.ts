@@ -565,7 +565,21 @@ export const FIELDS: { readonly [K in FieldKey]: FieldSpec<AgentConfig[K]> } = {
     schema: z.string({ error: "is not a string" }),
   },
   "enable-endpoint-routes": bool(false, "A route per endpoint instead of one for the pod range.", "not-supported-yet"),
-  "enable-ipsec": bool(false, "IPsec encryption between nodes.", "not-supported-yet"),
+  "enable-ipsec": bool(
+    false,
+    "IPsec encryption between nodes: pod traffic to another node's pods carries the key chosen for that node in its mark, and the xfrm layer encrypts it (needs `ipsec-key-file`).",
+    "supported",
+  ),
+  "ipsec-key-file": {
+    kind: "string",
+    expected: "an absolute path",
+    default: "",
+    defaultText: '""',
+    description:
+      "The IPsec keys, in the format of Cilium's `cilium-ipsec-keys` secret (`KEYID ALGO KEY BITS`, or `KEYID AUTH-ALGO AUTH-KEY CRYPT-ALGO CRYPT-KEY`, one key per line, the last one current); read at start.",
+    status: "supported",
+    schema: stringSchema((v) => (v === "" ? undefined : absolutePath(v))),
+  },
   "enable-wireguard": bool(false, "WireGuard encryption between nodes.", "not-supported-yet"),
   "kube-proxy-replacement": {
     kind: "choice",

@@ -65,6 +65,9 @@ export function findContradictions(config: AgentConfig): ConfigProblem[] {
   if (config["enable-ipsec"] && config["enable-wireguard"]) {
     problems.push(contradiction("enable-wireguard", true, "enable-ipsec", true, "at most one encryption"));
   }
+  if (config["enable-ipsec"] && config["ipsec-key-file"] === "") {
+    problems.push(contradiction("ipsec-key-file", "", "enable-ipsec", true, "the path of the IPsec key file"));
+  }
   if (config.ipam === "eni" && !config["enable-ipv4"]) {
     problems.push(
       contradiction(
@@ -134,7 +137,6 @@ export function findUnsupported(config: AgentConfig): Unsupported[] {
   if (config.kvstore !== "") add("kvstore", "the kvstore is", "identities are allocated on the node");
   if (config["etcd-config"] !== "") add("etcd-config", "the kvstore is", "identities are allocated on the node");
   if (config["enable-endpoint-routes"]) add("enable-endpoint-routes", "per-endpoint routes are");
-  if (config["enable-ipsec"]) add("enable-ipsec", "IPsec encryption is");
   if (config["enable-wireguard"]) add("enable-wireguard", "WireGuard encryption is");
   const kpr = config["kube-proxy-replacement"];
   if (kpr !== "false" && kpr !== "disabled") add("kube-proxy-replacement", "services are");

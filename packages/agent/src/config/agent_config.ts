@@ -106,6 +106,8 @@ export interface AgentConfig {
   readonly "enable-endpoint-routes": boolean;
   /** IPsec encryption. */
   readonly "enable-ipsec": boolean;
+  /** The IPsec key file (`cilium-ipsec-keys` format). */
+  readonly "ipsec-key-file": string;
   /** WireGuard encryption. */
   readonly "enable-wireguard": boolean;
   /** kube-proxy replacement: `true`/`false`, or Cilium's older `strict`, `probe`, `partial`, `disabled`. */

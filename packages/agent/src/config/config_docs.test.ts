@@ -67,6 +67,8 @@ describe("CONFIG_KEYS", () => {
       "log-format",
       "prometheus-serve-addr",
       "agent-teardown-on-stop",
+      "enable-ipsec",
+      "ipsec-key-file",
     ]);
     expect(CONFIG_KEYS.filter((k) => k.status === "not-supported-yet").map((k) => k.key)).toEqual([
       "tunnel",
@@ -83,7 +85,6 @@ describe("CONFIG_KEYS", () => {
       "kvstore",
       "etcd-config",
       "enable-endpoint-routes",
-      "enable-ipsec",
       "enable-wireguard",
       "kube-proxy-replacement",
       "enable-l7-proxy",

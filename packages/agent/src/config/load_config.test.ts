@@ -26,13 +26,15 @@ function errorOf(fn: () => unknown): ConfigError {
 
 /** Loads `{ key: value }` (a cluster id other than 0 needs a cluster name of its own). */
 function valueOf(key: string, value: unknown): unknown {
-  // cluster-id needs a cluster name of its own, the ENI keys ipam eni.
+  // cluster-id needs a cluster name of its own, the ENI keys ipam eni, enable-ipsec a key file.
   const doc =
     key === "cluster-id"
       ? { "cluster-name": "c1", [key]: value }
       : /^(eni-|ec2-)/.test(key)
         ? { ipam: "eni", [key]: value }
-        : { [key]: value };
+        : key === "enable-ipsec"
+          ? { "ipsec-key-file": "/etc/dp/ipsec-keys", [key]: value }
+          : { [key]: value };
   const { config } = loadConfig({ text: JSON.stringify(doc), format: "json" });
   return (config as unknown as Record<string, unknown>)[key];
 }
@@ -88,6 +90,7 @@ describe("loadConfig() defaults", () => {
       "etcd-config": "",
       "enable-endpoint-routes": false,
       "enable-ipsec": false,
+      "ipsec-key-file": "",
       "enable-wireguard": false,
       "kube-proxy-replacement": "false",
       "enable-l7-proxy": false,
@@ -189,6 +192,7 @@ describe("loadConfig() values of every key", () => {
     ["etcd-config", "endpoints:\n- https://192.168.64.8:2379\n", "endpoints:\n- https://192.168.64.8:2379\n"],
     ["enable-endpoint-routes", "TRUE", true],
     ["enable-ipsec", "1", true],
+    ["ipsec-key-file", "/etc/dp/ipsec-keys", "/etc/dp/ipsec-keys"],
     ["enable-wireguard", 1, true],
     ["kube-proxy-replacement", "probe", "probe"],
     ["kube-proxy-replacement", "True", "true"],
@@ -616,7 +620,7 @@ describe("loadConfig() contradictions", () => {
       'auto-direct-node-routes: true contradicts routing-mode: "tunnel" (expected auto-direct-node-routes only with native routing)',
     ],
     [
-      "enable-ipsec: true\nenable-wireguard: true",
+      "enable-ipsec: true\nipsec-key-file: /etc/dp/ipsec-keys\nenable-wireguard: true",
       "enable-wireguard",
       "enable-wireguard: true contradicts enable-ipsec: true (expected at most one encryption)",
     ],

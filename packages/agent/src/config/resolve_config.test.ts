@@ -120,7 +120,7 @@ describe("resolveConfig() host routing", () => {
       mode: "legacy",
       reason: "BPF host routing is incompatible with enable-endpoint-routes; falling back to legacy host routing",
     });
-    expect(resolveConfig(configOf("enable-ipsec: true"), NEW_KERNEL).hostRouting).toEqual({
+    expect(resolveConfig(configOf("enable-ipsec: true\nipsec-key-file: /k"), NEW_KERNEL).hostRouting).toEqual({
       mode: "legacy",
       reason: "BPF host routing is not supported with enable-ipsec; falling back to legacy host routing",
     });
@@ -215,7 +215,6 @@ describe("resolveConfig() not supported yet", () => {
       "enable-endpoint-routes",
       "enable-endpoint-routes: true: per-endpoint routes are not supported yet",
     ],
-    ["enable-ipsec: true", "enable-ipsec", "enable-ipsec: true: IPsec encryption is not supported yet"],
     ["enable-wireguard: true", "enable-wireguard", "enable-wireguard: true: WireGuard encryption is not supported yet"],
     [
       "kube-proxy-replacement: probe",
@@ -274,6 +273,7 @@ describe("resolveConfig() node options", () => {
       mapSizes: { "bpf-policy-map-max": 16384 },
       ctGc: {},
       trace: false,
+      encryption: "disabled",
     });
     expect(resolved.ipv4).toEqual({ range: "10.200.0.0/16", router: "10.200.0.1" });
     expect(resolved.ipv6).toEqual({ range: "fd10::/112", router: "fd10::1" });
@@ -314,6 +314,7 @@ describe("resolveConfig() node options", () => {
       },
       ctGc: { interval: 90_000 },
       trace: true,
+      encryption: "disabled",
     });
     expect(resolved.uplink).toBe("uplink0");
   });

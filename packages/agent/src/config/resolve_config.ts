@@ -171,6 +171,7 @@ export function resolveConfig(config: AgentConfig, kernel: KernelFeatures): Reso
     mapSizes,
     ctGc: gcInterval === 0 ? {} : { interval: gcInterval },
     trace: config.debug,
+    encryption: config["enable-ipsec"] ? "ipsec" : "disabled",
   };
   const unsupported = findUnsupported(config);
   const masq = unsupported.filter((u) => /masquerade/.test(u.key));
