@@ -98,6 +98,20 @@ function known(m: ReadonlyMap<string, unknown>): string {
   return [...m.keys()].map((k) => `"${k}"`).join(", ");
 }
 
+/**
+ * A name for messages: quoted when it is shaped like a kernel crypto name
+ * (`family(inner)`), which a hex key never is; otherwise described by its
+ * length only, since a key given in the wrong place must not be repeated.
+ *
+ * @param name The name as given.
+ * @returns The text for a message.
+ */
+export function nameText(name: string): string {
+  return /^[a-z0-9_,-]*\([a-z0-9()_,-]*\)$/i.test(name) && name.length <= MAX_NAME
+    ? JSON.stringify(name)
+    : `a ${name.length}-character name without the family(inner) shape of a crypto algorithm`;
+}
+
 function describe(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "an array";
@@ -140,7 +154,7 @@ export function algorithmProblem(kind: AlgorithmKind, v: unknown): AlgorithmProb
           : "";
     return {
       field: `${kind}.name`,
-      detail: `${JSON.stringify(a.name.slice(0, MAX_NAME + 1))} is not supported${other}; use ${known(table)}`,
+      detail: `${nameText(a.name)} is not supported${other}; use ${known(table)}`,
       kind: "type",
     };
   }
@@ -250,16 +264,26 @@ export interface DecodedAlgorithm {
  *
  * @param data The payload.
  * @param withBits Whether the struct has a length after `alg_key_len` (AEAD, AUTH_TRUNC).
- * @returns The algorithm, or undefined when the payload is too short.
+ * @param attr The attribute's name, for errors (`"XFRMA_ALG_AEAD"`).
+ * @returns The algorithm.
+ * @throws {SyntaxError} When the payload is shorter than the struct or than
+ *   the key it announces (the message gives lengths, never key bytes).
  */
-export function decodeAlgorithm(data: Uint8Array, withBits: boolean): DecodedAlgorithm | undefined {
+export function decodeAlgorithm(data: Uint8Array, withBits: boolean, attr: string): DecodedAlgorithm {
   const head = 64 + 4 + (withBits ? 4 : 0);
-  if (data.length < head) return undefined;
+  if (data.length < head) {
+    throw new SyntaxError(`Invalid ${attr} attribute: ${data.length} bytes, expected at least ${head}`);
+  }
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const nul = data.subarray(0, 64).indexOf(0);
   const name = latin.decode(data.subarray(0, nul < 0 ? 64 : nul));
   const keyBits = dv.getUint32(64, true);
-  const keyLen = Math.min(Math.ceil(keyBits / 8), data.length - head);
+  const keyLen = Math.ceil(keyBits / 8);
+  if (data.length - head < keyLen) {
+    throw new SyntaxError(
+      `Invalid ${attr} attribute: a ${keyBits}-bit key needs ${keyLen} bytes after the ${head}-byte header, ${data.length - head} follow`,
+    );
+  }
   return {
     name,
     key: new Uint8Array(data.subarray(head, head + keyLen)),

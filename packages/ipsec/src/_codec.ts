@@ -348,12 +348,13 @@ const MODE_NAMES = new Map<number, XfrmMode>(Object.entries(MODES).map(([k, v]) 
 /**
  * Checks an optional protocol field.
  *
- * @param v `"esp"`, `"ah"`, `"comp"` or undefined.
+ * @param v `"esp"`, `"ah"`, `"comp"`, a protocol number (0-255) or undefined.
  * @param what The field, for errors.
  * @returns The protocol number (50 when undefined).
  * @throws {TypeError} For another value.
  */
 export function protoNumber(v: unknown, what: string): number {
+  if (typeof v === "number") return checkInteger(v, what, 0, 0xff);
   return v === undefined ? PROTOS.esp : checkEnum(v, what, PROTOS);
 }
 
@@ -361,21 +362,22 @@ export function protoNumber(v: unknown, what: string): number {
  * The name of an IPsec protocol number.
  *
  * @param n The number.
- * @returns The name; `"esp"` for a number dp does not know (it is only ever 50, 51 or 108 from the kernel).
+ * @returns The name; the number itself when dp has no name for it.
  */
-export function protoName(n: number): XfrmProto {
-  return PROTO_NAMES.get(n) ?? "esp";
+export function protoName(n: number): XfrmProto | number {
+  return PROTO_NAMES.get(n) ?? n;
 }
 
 /**
  * Checks an optional mode field.
  *
- * @param v `"transport"`, `"tunnel"`, `"beet"` or undefined.
+ * @param v `"transport"`, `"tunnel"`, `"beet"`, a mode number (0-255) or undefined.
  * @param what The field, for errors.
  * @returns The mode number (transport when undefined).
  * @throws {TypeError} For another value.
  */
 export function modeNumber(v: unknown, what: string): number {
+  if (typeof v === "number") return checkInteger(v, what, 0, 0xff);
   return v === undefined ? MODES.transport : checkEnum(v, what, MODES);
 }
 
@@ -383,10 +385,10 @@ export function modeNumber(v: unknown, what: string): number {
  * The name of a mode number.
  *
  * @param n The number.
- * @returns The name (`"transport"` for a mode dp does not know).
+ * @returns The name; the number itself when dp has no name for it.
  */
-export function modeName(n: number): XfrmMode {
-  return MODE_NAMES.get(n) ?? "transport";
+export function modeName(n: number): XfrmMode | number {
+  return MODE_NAMES.get(n) ?? n;
 }
 
 // ---------------------------------------------------------------------------
@@ -423,6 +425,8 @@ const SELECTOR_KEYS = new Set(["family", "src", "dst", "proto", "sport", "dport"
 const PORT_PROTOS = new Set([0, 6, 17, 33, 132, 136]);
 /** Protocols with a type and code: ICMP, ICMPv6, Mobility Header. */
 const ICMP_PROTOS = new Set([1, 58, 135]);
+/** GRE: `sport` and `dport` carry the high and low 16 bits of the GRE key (iproute2's `proto gre key K`). */
+const GRE_PROTO = 47;
 
 /**
  * Checks a selector: the family is `family`, else that of `src` or `dst`,
@@ -431,12 +435,14 @@ const ICMP_PROTOS = new Set([1, 58, 135]);
  * @param v The selector.
  * @param what The field, for errors (`"xfrm policy selector"`).
  * @param defaultFamily The family when nothing names one.
+ * @param lenient Accept ports with any protocol: for selectors the kernel
+ *   reported, which may carry what dp does not check (they are only compared).
  * @returns The parsed selector.
  * @throws {TypeError} When a field has the wrong type or ports are given with a protocol that has none.
  * @throws {SyntaxError} When a prefix is malformed.
  * @throws {RangeError} When a number is out of range or the families disagree.
  */
-export function parseSelector(v: unknown, what: string, defaultFamily: IpFamily = 4): ParsedSelector {
+export function parseSelector(v: unknown, what: string, defaultFamily: IpFamily = 4, lenient = false): ParsedSelector {
   if (v === undefined) v = {};
   checkObject(v, what);
   checkKeys(v, SELECTOR_KEYS, what);
@@ -458,12 +464,18 @@ export function parseSelector(v: unknown, what: string, defaultFamily: IpFamily 
   const proto = optionalInteger(sel.proto, `${what}.proto`, 0, 255, 0);
   const sport = sel.sport === undefined ? undefined : checkInteger(sel.sport, `${what}.sport`, 0, 0xffff);
   const dport = sel.dport === undefined ? undefined : checkInteger(sel.dport, `${what}.dport`, 0, 0xffff);
-  if ((sport !== undefined || dport !== undefined) && !PORT_PROTOS.has(proto) && !ICMP_PROTOS.has(proto)) {
+  if (
+    !lenient &&
+    (sport !== undefined || dport !== undefined) &&
+    !PORT_PROTOS.has(proto) &&
+    !ICMP_PROTOS.has(proto) &&
+    proto !== GRE_PROTO
+  ) {
     throw new TypeError(
-      `Invalid ${what}: ${sport !== undefined ? "sport" : "dport"} needs a proto with ports (6 TCP, 17 UDP, 132 SCTP, 33 DCCP, 136 UDP-Lite) or ICMP (1, 58: type and code), not ${proto}`,
+      `Invalid ${what}: ${sport !== undefined ? "sport" : "dport"} needs a proto with ports (6 TCP, 17 UDP, 132 SCTP, 33 DCCP, 136 UDP-Lite), ICMP (1, 58: type and code) or GRE (47: the key's high and low 16 bits), not ${proto}`,
     );
   }
-  if (ICMP_PROTOS.has(proto)) {
+  if (!lenient && ICMP_PROTOS.has(proto)) {
     if (sport !== undefined && sport > 0xff)
       throw new RangeError(`Invalid ${what}.sport ${sport}: an ICMP type is from 0 to 255`);
     if (dport !== undefined && dport > 0xff)
@@ -759,13 +771,28 @@ export function writeMark(w: { attr(type: number, data: Uint8Array): unknown }, 
 }
 
 /**
+ * Checks that an attribute's payload holds at least `min` bytes.
+ *
+ * @param data The payload.
+ * @param min The bytes the attribute's struct needs.
+ * @param attr The attribute's name (`"XFRMA_MARK"`).
+ * @throws {SyntaxError} When it is shorter, naming the attribute and both lengths.
+ */
+export function checkAttributeLength(data: Uint8Array, min: number, attr: string): void {
+  if (data.length < min) {
+    throw new SyntaxError(`Invalid ${attr} attribute: ${data.length} bytes, expected at least ${min}`);
+  }
+}
+
+/**
  * Reads an `XFRMA_MARK` payload.
  *
  * @param data The payload (8 bytes).
- * @returns The mark, or undefined when the payload is short or the mask is 0.
+ * @returns The mark, or undefined when the mask is 0.
+ * @throws {SyntaxError} When the payload is shorter than 8 bytes.
  */
 export function decodeMark(data: Uint8Array): XfrmMark | undefined {
-  if (data.length < SIZEOF.mark) return undefined;
+  checkAttributeLength(data, SIZEOF.mark, "XFRMA_MARK");
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const mask = dv.getUint32(4, true);
   if (mask === 0) return undefined;
@@ -965,8 +992,14 @@ export function encodeTemplates(ts: readonly ParsedTemplate[]): Uint8Array {
  * @param data The payload.
  * @param fallbackFamily The family when a template's is `AF_UNSPEC`.
  * @returns The templates.
+ * @throws {SyntaxError} When the payload is not a whole number of templates.
  */
 export function decodeTemplates(data: Uint8Array, fallbackFamily: IpFamily): XfrmTemplate[] {
+  if (data.length % SIZEOF.user_tmpl !== 0) {
+    throw new SyntaxError(
+      `Invalid XFRMA_TMPL attribute: ${data.length} bytes, not a multiple of the ${SIZEOF.user_tmpl}-byte template`,
+    );
+  }
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const out: XfrmTemplate[] = [];
   for (let off = 0; off + SIZEOF.user_tmpl <= data.length; off += SIZEOF.user_tmpl) {
@@ -976,10 +1009,10 @@ export function decodeTemplates(data: Uint8Array, fallbackFamily: IpFamily): Xfr
     const t: {
       src?: string;
       dst?: string;
-      proto: XfrmProto;
+      proto: XfrmProto | number;
       spi: number;
       reqid: number;
-      mode: XfrmMode;
+      mode: XfrmMode | number;
       level: "required" | "use";
       family: IpFamily;
     } = {

@@ -131,11 +131,36 @@ describe("parseKeyFile", () => {
       `1 hmac(sha256) 0x${secret} cbc(aes) 0x${secret}q`,
       `1 hmac(sha256) 0x${secret} cbc(aes) 0x${secret}`,
       `3 rfc4106(gcm(aes)) 0x${secret}00 128`,
+      // Fields in the wrong place: the key where the icv bits, the algorithm or the key id go.
+      `3 rfc4106(gcm(aes)) 96 0x${secret}`,
+      `3 0x${secret} rfc4106(gcm(aes)) 128`,
+      `0x${secret} rfc4106(gcm(aes)) 1 128`,
+      `3 ${secret} rfc4106(gcm(aes)) 128`,
+      `3 rfc4106(gcm(aes)) 96 ${secret}`,
+      `1 0x${secret} hmac(sha256) cbc(aes) 0x${secret}`,
+      `1 hmac(sha256) 0x${secret} ${secret} cbc(aes)`,
+      `1 hmac(sha256) 0x${secret} ${"ab".repeat(40)} 0x${secret}`,
     ]) {
       const err = keyFileError(() => parseKeyFile(text));
       expect(err.message).not.toContain(secret);
       expect(err.message).not.toContain(secret.slice(0, 8));
+      expect(err.message).not.toContain("abab");
     }
+  });
+
+  test("a misplaced field is described by position, length and kind", () => {
+    const secret = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+    const err = keyFileError(() => parseKeyFile(`3 rfc4106(gcm(aes)) 96 0x${secret}`));
+    expect(err.field).toBe("icv bits");
+    expect(err.message).toBe(
+      'Invalid IPsec key file line 1: icv bits (field 4, 42 characters of hex digits after "0x") is not a number of bits',
+    );
+    expect(keyFileError(() => parseKeyFile(`0x${secret} rfc4106(gcm(aes)) 1 128`)).message).toMatch(
+      /key id \(field 1, 42 characters of hex digits after "0x"\) is not a number/,
+    );
+    expect(keyFileError(() => parseKeyFile(`3 ${secret} rfc4106(gcm(aes)) 128`)).message).toMatch(
+      /algorithm a 40-character name without the family\(inner\) shape/,
+    );
   });
 
   test("rejects a non-string", () => {

@@ -10,6 +10,7 @@
 import { parseIp } from "@dp/core";
 import { sha256, sha512 } from "./_sha2.ts";
 import { checkKeyAlgorithms } from "./_key_algorithms.ts";
+import { nameText } from "./_algorithms.ts";
 import type { XfrmAeadAlgorithm, XfrmAuthAlgorithm, XfrmCryptAlgorithm } from "./types.ts";
 
 /** The largest key id: the id is carried in 4 bits of the encrypt mark (bits 12-15). */
@@ -109,6 +110,21 @@ function decodeKey(text: string, line: number, field: string): Uint8Array {
   return out;
 }
 
+/**
+ * Describes a field of a key file line without repeating it (a key in the
+ * wrong place must never reach a message): its position, length and kind.
+ */
+function tokenText(text: string, position: number): string {
+  const kind = /^[0-9]+$/.test(text)
+    ? "digits"
+    : /^0x[0-9a-f]*$/i.test(text)
+      ? 'hex digits after "0x"'
+      : /^[0-9a-f]+$/i.test(text)
+        ? "hex digits"
+        : "characters that are neither digits nor hex";
+  return `(field ${position}, ${text.length} characters of ${kind})`;
+}
+
 function parseKeyId(text: string, line: number): { id: number; perTunnel: boolean } {
   const perTunnel = text.endsWith("+");
   const digits = perTunnel ? text.slice(0, -1) : text;
@@ -116,7 +132,7 @@ function parseKeyId(text: string, line: number): { id: number; perTunnel: boolea
     throw new KeyFileError(
       line,
       "key id",
-      `${JSON.stringify(text)} is not a number (1-${MAX_KEY_ID}, optionally with "+")`,
+      `${tokenText(text, 1)} is not a number (1-${MAX_KEY_ID}, optionally with "+")`,
     );
   }
   const id = Number(digits);
@@ -130,9 +146,13 @@ function parseKeyId(text: string, line: number): { id: number; perTunnel: boolea
   return { id, perTunnel };
 }
 
-function checkAlgorithmName(text: string, line: number, field: string): string {
+function checkAlgorithmName(text: string, line: number, field: string, position: number): string {
   if (!/^[a-z0-9()_,-]{1,63}$/i.test(text)) {
-    throw new KeyFileError(line, field, `${JSON.stringify(text)} is not a kernel crypto algorithm name`);
+    throw new KeyFileError(
+      line,
+      field,
+      `${tokenText(text, position)} is not a kernel crypto algorithm name (such as rfc4106(gcm(aes)) or hmac(sha256))`,
+    );
   }
   return text;
 }
@@ -157,19 +177,19 @@ function parseKeyLine(text: string, line: number): IpsecKey {
   const { id, perTunnel } = parseKeyId(f[0]!, line);
   let key: IpsecKey;
   if (f.length === 4) {
-    const name = checkAlgorithmName(f[1]!, line, "algorithm");
+    const name = checkAlgorithmName(f[1]!, line, "algorithm", 2);
     if (!name.startsWith("rfc")) {
-      throw new KeyFileError(line, "algorithm", `${JSON.stringify(name)} is not an AEAD (such as rfc4106(gcm(aes)))`);
+      throw new KeyFileError(line, "algorithm", `${nameText(name)} is not an AEAD (such as rfc4106(gcm(aes)))`);
     }
     const aeadKey = decodeKey(f[2]!, line, "key");
     if (!/^[0-9]{1,4}$/.test(f[3]!)) {
-      throw new KeyFileError(line, "icv bits", `${JSON.stringify(f[3])} is not a number of bits`);
+      throw new KeyFileError(line, "icv bits", `${tokenText(f[3]!, 4)} is not a number of bits`);
     }
     key = { id, perTunnel, aead: { name, key: aeadKey, icvBits: Number(f[3]) } };
   } else {
-    const authName = checkAlgorithmName(f[1]!, line, "auth algorithm");
+    const authName = checkAlgorithmName(f[1]!, line, "auth algorithm", 2);
     const authKey = decodeKey(f[2]!, line, "auth key");
-    const cryptName = checkAlgorithmName(f[3]!, line, "crypt algorithm");
+    const cryptName = checkAlgorithmName(f[3]!, line, "crypt algorithm", 4);
     const cryptKey = decodeKey(f[4]!, line, "crypt key");
     key = { id, perTunnel, auth: { name: authName, key: authKey }, crypt: { name: cryptName, key: cryptKey } };
   }

@@ -80,6 +80,7 @@ export type {
   XfrmPolicyId,
   XfrmPolicySpec,
   XfrmProto,
+  XfrmUnknownNumber,
   XfrmReplayState,
   XfrmSelector,
   XfrmState,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { NetlinkWriter, parseNetlinkMessages } from "@dp/core";
-import { XFRM_MSG } from "./_uapi.ts";
+import { SIZEOF, XFRM_MSG, XFRMA } from "./_uapi.ts";
 import { decodePolicy, encodePolicyRequest, Policies, PolicyOverlapError, type PolicyRequest } from "./policies.ts";
 import type { XfrmPolicySpec } from "./types.ts";
 import {
@@ -62,6 +62,15 @@ describe("encodePolicyRequest()", () => {
         op: "add",
         seq: 0,
         spec: { selector: { src: "10.0.0.0/8", dst: "10.1.0.0/16", proto: 1, sport: 8, dport: 0 }, dir: "out" },
+      },
+    ],
+    [
+      // proto gre key 0x00070005: the key's high half in sport, its low half in dport.
+      "policy_add_gre_key",
+      {
+        op: "add",
+        seq: 0,
+        spec: { selector: { dst: "10.9.0.0/24", proto: 47, sport: 7, dport: 5 }, dir: "out" },
       },
     ],
     ["policy_add_dev", { op: "add", seq: 0, spec: { selector: { ...SEL4, ifindex: 3 }, dir: "out" } }],
@@ -481,5 +490,68 @@ describe("Policies input checks", () => {
     const { nl } = recordingSocket({ fail: { errno: 17 } });
     const policies = new Policies({ nl, netns: undefined });
     expect(() => policies.addMany([{ selector: SEL4, dir: "out" }])).toThrow(/EEXIST/);
+  });
+});
+
+describe("decodePolicy() and truncated attributes", () => {
+  /** A policy message: `struct xfrm_userpolicy_info` (IPv4, dir out) and one attribute. */
+  function withAttribute(type: number, data: Uint8Array): Uint8Array {
+    const w = new NetlinkWriter();
+    encodePolicyRequest(w, { op: "add", seq: 0, spec: { selector: { dst: "10.1.0.0/16" }, dir: "out" } });
+    const base = parseNetlinkMessages(w.bytes())[0]!.payload.subarray(0, SIZEOF.userpolicy_info);
+    const len = 4 + data.length;
+    const out = new Uint8Array(SIZEOF.userpolicy_info + ((len + 3) & ~3));
+    out.set(base);
+    const dv = new DataView(out.buffer);
+    dv.setUint16(SIZEOF.userpolicy_info, len, true);
+    dv.setUint16(SIZEOF.userpolicy_info + 2, type, true);
+    out.set(data, SIZEOF.userpolicy_info + 4);
+    return out;
+  }
+
+  test("a short mark is a SyntaxError naming XFRMA_MARK", () => {
+    expect(() => decodePolicy(withAttribute(XFRMA.MARK, new Uint8Array(4)))).toThrow(
+      new SyntaxError("Invalid XFRMA_MARK attribute: 4 bytes, expected at least 8"),
+    );
+  });
+
+  test("a partial trailing template is a SyntaxError, not a dropped template", () => {
+    const one = decodePolicy(withAttribute(XFRMA.TMPL, new Uint8Array(64)));
+    expect(one.templates).toHaveLength(1);
+    expect(() => decodePolicy(withAttribute(XFRMA.TMPL, new Uint8Array(64 + 40)))).toThrow(
+      new SyntaxError("Invalid XFRMA_TMPL attribute: 104 bytes, not a multiple of the 64-byte template"),
+    );
+  });
+
+  test("policies.list() refuses a short policy message instead of skipping it", () => {
+    const { nl } = recordingSocket({
+      reply: [{ type: XFRM_MSG.NEWPOLICY, flags: 0, seq: 1, pid: 0, payload: new Uint8Array(100) }],
+    });
+    expect(() => new Policies({ nl, netns: undefined }).list()).toThrow(
+      new SyntaxError("Invalid xfrm policy message: 100 bytes, expected at least 168"),
+    );
+  });
+});
+
+describe("unknown protocol and mode numbers", () => {
+  test("a template's protocol or mode dp has no name for decodes as its number and encodes back", () => {
+    const w = new NetlinkWriter();
+    const spec: XfrmPolicySpec = {
+      selector: { dst: "10.1.0.0/16" },
+      dir: "out",
+      templates: [{ dst: "10.0.0.2", proto: 99, mode: 7, reqid: 1 }],
+    };
+    encodePolicyRequest(w, { op: "add", seq: 0, spec });
+    const p = decodePolicy(parseNetlinkMessages(w.bytes())[0]!.payload);
+    expect(p.templates[0]).toMatchObject({ proto: 99, mode: 7 });
+    const again = new NetlinkWriter();
+    encodePolicyRequest(again, { op: "add", seq: 0, spec: p });
+    expect(decodePolicy(parseNetlinkMessages(again.bytes())[0]!.payload).templates).toEqual(p.templates);
+  });
+
+  test("a number outside 0-255 is a RangeError", () => {
+    const w = new NetlinkWriter();
+    const spec: XfrmPolicySpec = { selector: {}, dir: "out", templates: [{ proto: 256 }] };
+    expect(() => encodePolicyRequest(w, { op: "add", seq: 0, spec })).toThrow(RangeError);
   });
 });

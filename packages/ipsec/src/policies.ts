@@ -75,8 +75,8 @@ const SPEC_KEYS = new Set([
   // Reported by the kernel, accepted so a listed policy can be passed back: ignored.
   "current",
 ]);
-// A listed policy names itself: its other fields are accepted and ignored.
-const ID_KEYS = new Set([...SPEC_KEYS, "index"]);
+// A listed policy names itself (SPEC_KEYS has "index" already): its other fields are accepted and ignored.
+const ID_KEYS = SPEC_KEYS;
 const LIST_KEYS = new Set(["dir", "family", "mark", "ifId", "type", "index"]);
 
 /** A checked policy, ready to encode. */
@@ -382,7 +382,8 @@ function writeFlush(w: NetlinkWriter, seq: number, type: number | undefined): vo
  *
  * @param payload The message payload (after the netlink header).
  * @returns The policy.
- * @throws {RangeError} When the payload is shorter than the struct.
+ * @throws {SyntaxError} When the payload is shorter than the struct, or an
+ *   attribute (mark, templates) is shorter than its struct.
  * @example Decoding what encodePolicyRequest() wrote
  * ```ts
  * import assert from "node:assert/strict";
@@ -397,7 +398,7 @@ function writeFlush(w: NetlinkWriter, seq: number, type: number | undefined): vo
  */
 export function decodePolicy(payload: Uint8Array): XfrmPolicy {
   if (payload.length < SIZEOF.userpolicy_info)
-    throw new RangeError(
+    throw new SyntaxError(
       `Invalid xfrm policy message: ${payload.length} bytes, expected at least ${SIZEOF.userpolicy_info}`,
     );
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -920,6 +921,8 @@ export class Policies {
    * @returns The policies, in the kernel's order.
    * @throws {TypeError} When an option has the wrong type.
    * @throws {NetlinkError} When the dump fails.
+   * @throws {SyntaxError} When the kernel's reply is truncated (a short
+   *   message or attribute), rather than leaving a policy out.
    * @example Listing the outbound policies
    * ```ts kernel
    * import assert from "node:assert/strict";
@@ -951,7 +954,7 @@ export class Policies {
     w.end();
     const out: XfrmPolicy[] = [];
     for (const m of nl.dump(w, "list xfrm policies", "XFRM_MSG_GETPOLICY")) {
-      if (m.type !== XFRM_MSG.NEWPOLICY || m.payload.length < SIZEOF.userpolicy_info) continue;
+      if (m.type !== XFRM_MSG.NEWPOLICY) continue;
       const p = decodePolicy(m.payload);
       if (options.dir !== undefined && p.dir !== options.dir) continue;
       if (family !== undefined && p.selector.family !== family) continue;

@@ -121,10 +121,7 @@ describe("reconcile policies against the kernel", () => {
     ]);
     const plan = reconcile(tables, desired, { states: false });
     expect(plan.policies.add.map((p) => `${p.dir} ${p.selector.dst}`)).toEqual(["out 10.4.0.0/24"]);
-    expect(plan.policies.repair.map((p) => `${p.dir} ${p.selector.dst}`)).toEqual([
-      "out 10.2.0.0/24",
-      "in 10.1.0.0/24",
-    ]);
+    expect(plan.policies.repair.map((p) => `${p.dir} ${p.selector.dst}`)).toEqual(["out 10.2.0.0/24"]);
     expect(plan.policies.remove.map((p) => `${p.dir} ${p.selector.dst}`)).toEqual(["out 10.3.0.0/24"]);
     expect(plan.policies.foreign).toBe(3);
     expect(plan.policies.conflicts).toEqual([]);
@@ -136,9 +133,9 @@ describe("reconcile policies against the kernel", () => {
     expect(out2?.templates[0]?.spi).toBe(1);
     expect(after.some((p) => p.selector.dst === "10.3.0.0/24")).toBe(false);
     expect(after.some((p) => p.selector.dst === "10.4.0.0/24")).toBe(true);
-    // The in policy's template now names peer 4, the last peer (shared in policy).
+    // The shared in policy's template names no source: it accepts every peer.
     const in1 = after.find((p) => p.dir === "in" && p.mark?.value === 0x0d00);
-    expect(in1?.templates[0]?.src).toBe("192.168.0.4");
+    expect(in1?.templates[0]?.src).toBeUndefined();
     // ip shows the foreign policies unchanged.
     const blocks = ipPolicyBlocks(ns);
     for (const f of foreignBefore) expect(blocks).toContain(f);
@@ -251,6 +248,41 @@ describe("reconcile policies against the kernel", () => {
     expect(after).toContain(before[0]);
     // Everything else was installed.
     expect(tables.policies.list()).toHaveLength(desired.policies.length);
+  });
+});
+
+describe("reconcile policies of a mesh", () => {
+  test("two peers: one in policy whose template accepts a state from either peer", () => {
+    using ns = netns();
+    using tables = tablesIn(ns);
+    const built = buildMeshXfrm(local, [
+      { node: peer(2), keys: [key1] },
+      { node: peer(3), keys: [key1] },
+    ]);
+    reconcile(tables, built, { states: false });
+    const decrypt = ipPolicyBlocks(ns).filter((b) => /dir in/.test(b) && /mark 0xd00\/0xf00/.test(b));
+    expect(decrypt).toHaveLength(1);
+    // iproute2 prints the template's tunnel endpoints: the source is the unspecified address.
+    expect(decrypt[0]).toMatch(/tmpl src 0\.0\.0\.0 dst 192\.168\.0\.1/);
+    expect(decrypt[0]).not.toMatch(/192\.168\.0\.[23]/);
+    expect(reconcile(tables, built, { states: false }).policies).toMatchObject({ add: [], repair: [], remove: [] });
+  });
+
+  test("a foreign GRE-key policy is counted as foreign and left alone", () => {
+    using ns = netns();
+    using tables = tablesIn(ns);
+    ns.exec("ip", ["xfrm", "policy", "add", "dst", "10.9.0.0/24", "proto", "gre", "key", "5", "dir", "out"]);
+    const before = ipPolicyBlocks(ns);
+    const desired = buildPeerXfrm(local, peer(2), key1);
+    const plan = reconcile(tables, desired, { states: false });
+    expect(plan.policies.foreign).toBe(1);
+    expect(plan.policies.add).toHaveLength(desired.policies.length);
+    expect(ipPolicyBlocks(ns)).toContain(before[0]);
+    const gre = tables.policies.list().find((p) => p.selector.proto === 47);
+    expect(gre?.selector).toMatchObject({ dst: "10.9.0.0/24", proto: 47, sport: 0, dport: 5 });
+    // What was read back names the policy again.
+    tables.policies.delete(gre!);
+    expect(ipPolicyBlocks(ns).some((b) => /proto gre/.test(b))).toBe(false);
   });
 });
 

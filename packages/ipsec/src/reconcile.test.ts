@@ -234,6 +234,44 @@ describe("planReconcile", () => {
     ).toHaveLength(1);
   });
 
+  test("a protocol or mode number dp has no name for makes an object foreign", () => {
+    const desired = buildPeerXfrm(local, peer2, key1);
+    const inPolicy = desired.policies.find((p) => p.dir === "in" && p.mark?.value === 0x0d00)!;
+    expect(ownsPolicy(inPolicy)).toBe(true);
+    const t = inPolicy.templates![0]!;
+    expect(ownsPolicy({ ...inPolicy, templates: [{ ...t, proto: 99 }] })).toBe(false);
+    expect(ownsPolicy({ ...inPolicy, templates: [{ ...t, mode: 7 }] })).toBe(false);
+    const s = desired.states[0]!;
+    expect(ownsState(s)).toBe(true);
+    expect(ownsState({ ...s, proto: 99 })).toBe(false);
+    expect(ownsState({ ...s, mode: 7 })).toBe(false);
+    const odd = installed({ ...inPolicy, templates: [{ ...t, mode: 7 }] }, 5);
+    const plan = planReconcile({ states: [], policies: [odd] }, desired);
+    expect(plan.policies.foreign).toBe(1);
+    expect(plan.policies.repair).toEqual([]);
+    expect(plan.policies.conflicts).toHaveLength(1);
+  });
+
+  test("an installed object dp would not accept as input is foreign, never touched", () => {
+    const desired = buildPeerXfrm(local, peer2, key1);
+    const odd = [
+      // ip xfrm policy add dst 10.9.0.0/24 proto gre key 5 dir out
+      { selector: { family: 4, dst: "10.9.0.0/24", proto: 47, sport: 0, dport: 5 }, dir: "out" },
+      // ports on a protocol without ports, as another tool may install
+      { selector: { family: 4, dst: "10.8.0.0/24", proto: 50, sport: 7 }, dir: "out" },
+      // an ICMP type beyond a byte
+      { selector: { family: 4, dst: "10.7.0.0/24", proto: 1, sport: 300 }, dir: "in" },
+      // an unparsable prefix
+      { selector: { family: 4, dst: "not a prefix" }, dir: "in" },
+    ].map((p, i) => installed(p as XfrmPolicySpec, 100 + i));
+    const plan = planReconcile({ states: [], policies: odd }, desired);
+    expect(plan.policies.foreign).toBe(odd.length);
+    expect(plan.policies.remove).toEqual([]);
+    expect(plan.policies.add).toHaveLength(desired.policies.length);
+    const oddState = { ...installedState(desired.states[0]!), selector: { family: 4, proto: 50, sport: 7 } };
+    expect(planReconcile({ states: [oddState as XfrmState], policies: [] }, desired).states.repair).toHaveLength(1);
+  });
+
   test("a foreign object in a desired object's place is a conflict, never changed", () => {
     const inPolicy = desired.policies.find((p) => p.dir === "in" && p.mark?.value === 0x0d00)!;
     const squatter = installed({ ...inPolicy, templates: [{ reqid: 77 }] }, 8);

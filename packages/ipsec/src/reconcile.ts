@@ -10,10 +10,16 @@
 //   mark, it is a fwd policy at IPSEC_FWD_PRIORITY; the template-less
 //   default-drop policy (out, block, 0x0E00/0x0F00, IPSEC_DROP_PRIORITY)
 //   is dp's too.
-// Neither half is enough alone: IKE daemons (strongSwan, Libreswan) number
-// their reqids from 1, so a reqid alone would claim their states; the mark
-// layout is Cilium's, so the mark alone would claim a Cilium agent's. Both
-// together name exactly the objects built by scheme.ts.
+// The reqid alone is not enough: IKE daemons (strongSwan, Libreswan)
+// number their reqids from 1, and the mark magic keeps their objects out.
+// But both halves are Cilium's own values (DefaultReqID 1, the 0x0E00 and
+// 0x0D00 marks, IPsecFwdPriority), kept for interoperation: a Cilium agent's
+// states and policies in the same namespace carry the very same tag, and
+// reconcile cannot tell them from dp's. Run one of the two per namespace,
+// or give dp another reqid (ReconcileOptions.reqid and the scheme's
+// IpsecSchemeOptions.reqid) so a Cilium agent's objects count as foreign.
+// An installed object whose identity cannot be computed (options dp does
+// not accept as input) is foreign too: never touched.
 import { IPSEC_DROP_PRIORITY, IPSEC_FWD_PRIORITY, IPSEC_MARK, IPSEC_REQID, type IpsecXfrm } from "./scheme.ts";
 import { parseAddress, parseMark, parseSelector } from "./_codec.ts";
 import { XFRM_INF } from "./_uapi.ts";
@@ -147,7 +153,8 @@ function magicOf(mark: { readonly value: number; readonly mask?: number } | unde
 
 /**
  * Whether a state carries dp's tag: the tag's reqid and a mark with the
- * encrypt (0x0E00) or decrypt (0x0D00) magic.
+ * encrypt (0x0E00) or decrypt (0x0D00) magic (and a protocol and mode
+ * dp has names for).
  *
  * @param state A state or state spec.
  * @param reqid The tag's reqid.
@@ -163,12 +170,13 @@ function magicOf(mark: { readonly value: number; readonly mask?: number } | unde
  */
 export function ownsState(state: XfrmStateSpec, reqid: number = IPSEC_REQID): boolean {
   const magic = magicOf(state.mark);
+  if (typeof state.proto === "number" || typeof state.mode === "number") return false;
   return (state.reqid ?? 0) === reqid && (magic === IPSEC_MARK.encrypt || magic === IPSEC_MARK.decrypt);
 }
 
 /**
  * Whether a policy carries dp's tag: templates all with the tag's reqid
- * and a mark with the encrypt, decrypt or to-proxy magic (or, without a
+ * (and a protocol and mode dp has names for) and a mark with the encrypt, decrypt or to-proxy magic (or, without a
  * mark, a fwd policy at {@link IPSEC_FWD_PRIORITY}); or the default-drop
  * policy.
  *
@@ -197,6 +205,8 @@ export function ownsPolicy(policy: XfrmPolicySpec, reqid: number = IPSEC_REQID):
     );
   }
   if (!templates.every((t) => (t.reqid ?? 0) === reqid)) return false;
+  // A protocol or mode dp has no name for is never one dp built.
+  if (templates.some((t) => typeof t.proto === "number" || typeof t.mode === "number")) return false;
   if (policy.mark === undefined || (policy.mark.mask ?? 0xffffffff) === 0) {
     return policy.dir === "fwd" && (policy.priority ?? 0) === IPSEC_FWD_PRIORITY;
   }
@@ -216,8 +226,8 @@ function markKey(m: { readonly value: number; readonly mask?: number } | undefin
   return p === undefined || p.mask === 0 ? "-" : `${p.value >>> 0}/${p.mask >>> 0}`;
 }
 
-function selectorKey(sel: unknown, what: string, family: 4 | 6): string {
-  const s = parseSelector(sel, what, family);
+function selectorKey(sel: unknown, what: string, family: 4 | 6, lenient = false): string {
+  const s = parseSelector(sel, what, family, lenient);
   return [
     s.family,
     `${hexBytes(s.src)}/${s.srcLen}`,
@@ -253,16 +263,21 @@ function familyOfAddress(v: string): 4 | 6 {
   return parseAddress(v, "address").family;
 }
 
-function policyFamily(p: XfrmPolicySpec): 4 | 6 {
-  return parseSelector(p.selector, "policy selector", 4).family;
+function policyFamily(p: XfrmPolicySpec, lenient = false): 4 | 6 {
+  return parseSelector(p.selector, "policy selector", 4, lenient).family;
 }
 
-function policyId(p: XfrmPolicySpec, what: string): string {
-  const family = policyFamily(p);
+/**
+ * The identity of a policy. `lenient` is for installed policies: what the
+ * kernel reported is only compared, never checked against what dp would
+ * accept as input (a foreign policy may use options dp does not build).
+ */
+function policyId(p: XfrmPolicySpec, what: string, lenient = false): string {
+  const family = policyFamily(p, lenient);
   return [
     p.dir,
     p.type ?? "main",
-    selectorKey(p.selector, `${what}.selector`, family),
+    selectorKey(p.selector, `${what}.selector`, family, lenient),
     markKey(p.mark, `${what}.mark`),
     p.ifId ?? 0,
   ].join("|");
@@ -281,8 +296,8 @@ function templateKey(t: XfrmTemplate, family: 4 | 6, what: string): string {
   ].join(" ");
 }
 
-function policyContent(p: XfrmPolicySpec, what: string): string {
-  const family = policyFamily(p);
+function policyContent(p: XfrmPolicySpec, what: string, lenient = false): string {
+  const family = policyFamily(p, lenient);
   return [
     p.priority ?? 0,
     p.action ?? "allow",
@@ -305,8 +320,21 @@ function stateUpdatable(s: XfrmStateSpec): string {
   ].join("|");
 }
 
+/**
+ * The key of an installed object, or undefined when it cannot be made (an
+ * object dp cannot read is foreign: never touched).
+ */
+function installedKey(f: () => string): string | undefined {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
 /** The state fields that need a delete and add to change; `truncBits` counts only when the desired spec gives it. */
-function stateFixed(s: XfrmStateSpec, truncBits: number | undefined): string {
+function stateFixed(s: XfrmStateSpec, truncBits: number | undefined, lenient = false): string {
   const family = familyOfAddress(s.dst);
   const esn = s.esn === true || (s.flags ?? []).includes("esn");
   return [
@@ -324,7 +352,7 @@ function stateFixed(s: XfrmStateSpec, truncBits: number | undefined): string {
       .filter((f) => f !== "esn")
       .sort()
       .join(","),
-    selectorKey(s.selector, "selector", family),
+    selectorKey(s.selector, "selector", family, lenient),
     s.ifId ?? 0,
     s.encap?.type ?? "-",
     s.dir ?? "-",
@@ -403,12 +431,12 @@ export function planReconcile(
   let stateForeign = 0;
   const haveStates = new Map<string, XfrmState>();
   for (const s of doStates ? current.states : []) {
-    if (!ownsState(s, reqid)) {
+    const id = installedKey(() => stateId(s, "installed state"));
+    if (id === undefined || !ownsState(s, reqid)) {
       stateForeign++;
-      haveStates.set(stateId(s, "installed state"), s);
+      if (id !== undefined) haveStates.set(id, s);
       continue;
     }
-    const id = stateId(s, "installed state");
     haveStates.set(id, s);
     if (!wantStates.has(id)) stateRemove.push(s);
   }
@@ -419,8 +447,9 @@ export function planReconcile(
     } else if (!ownsState(have, reqid)) {
       stateConflicts.push(want);
     } else if (
-      stateFixed(have, want.auth?.truncBits === undefined ? undefined : have.auth?.truncBits) !==
-      stateFixed(want, want.auth?.truncBits)
+      installedKey(() =>
+        stateFixed(have, want.auth?.truncBits === undefined ? undefined : have.auth?.truncBits, true),
+      ) !== stateFixed(want, want.auth?.truncBits)
     ) {
       stateRepair.push({ current: have, desired: want, how: "replace" });
     } else if (stateUpdatable(have) !== stateUpdatable(want)) {
@@ -459,10 +488,10 @@ export function planReconcile(
   let policyForeign = 0;
   const havePolicies = new Map<string, XfrmPolicy>();
   for (const p of doPolicies ? current.policies : []) {
-    const id = policyId(p, "installed policy");
-    if (!ownsPolicy(p, reqid)) {
+    const id = installedKey(() => policyId(p, "installed policy", true));
+    if (id === undefined || !ownsPolicy(p, reqid)) {
       policyForeign++;
-      havePolicies.set(id, p);
+      if (id !== undefined) havePolicies.set(id, p);
       continue;
     }
     havePolicies.set(id, p);
@@ -472,7 +501,10 @@ export function planReconcile(
     const have = havePolicies.get(id);
     if (have === undefined) policyAdd.push(want);
     else if (!ownsPolicy(have, reqid)) policyConflicts.push(want);
-    else if (policyContent(have, "installed policy") !== policyContent(want, "desired policy")) policyRepair.push(want);
+    else if (
+      installedKey(() => policyContent(have, "installed policy", true)) !== policyContent(want, "desired policy")
+    )
+      policyRepair.push(want);
     else policyUnchanged++;
   }
 

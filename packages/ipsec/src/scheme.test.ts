@@ -130,7 +130,9 @@ describe("buildPeerXfrm", () => {
         selector: { family: 4, src: "0.0.0.0/0", dst: "10.1.0.0/24" },
         dir: "in",
         mark: { value: 0x0200, mask: 0x0f00 },
-        templates: [{ dst: "192.168.0.1", family: 4, proto: "esp", mode: "tunnel", reqid: 1, level: "use" }],
+        templates: [
+          { src: "0.0.0.0", dst: "192.168.0.1", family: 4, proto: "esp", mode: "tunnel", reqid: 1, level: "use" },
+        ],
       },
       {
         selector: { family: 4, src: "0.0.0.0/0", dst: "10.1.0.0/24" },
@@ -138,7 +140,7 @@ describe("buildPeerXfrm", () => {
         mark: { value: 0x0d00, mask: 0x0f00 },
         templates: [
           {
-            src: "192.168.0.2",
+            src: "0.0.0.0",
             dst: "192.168.0.1",
             family: 4,
             proto: "esp",
@@ -269,6 +271,23 @@ describe("buildMeshXfrm", () => {
     expect(
       policies.filter((p) => p.dir === "out" && p.action !== "block").map((p) => parseIpsecMark(p.mark)?.keyId),
     ).toEqual([3]);
+  });
+
+  test("the shared in policy accepts every peer: its template names no source", () => {
+    const { policies } = buildMeshXfrm(l, [
+      { node: peer(2), keys: [key3] },
+      { node: peer(3), keys: [key3] },
+    ]);
+    const decrypt = policies.filter((p) => p.dir === "in" && parseIpsecMark(p.mark)?.kind === "decrypt");
+    expect(decrypt).toHaveLength(1);
+    expect(decrypt[0]?.templates).toEqual([
+      { src: "0.0.0.0", dst: "192.168.0.1", family: 4, proto: "esp", mode: "tunnel", reqid: 1, level: "required" },
+    ]);
+    const v6 = buildMeshXfrm({ id: 1, ips: ["fd00::1"], podCidrs: ["fd01::/64"] }, [
+      { node: { id: 2, ips: ["fd00::2"], podCidrs: ["fd02::/64"] }, keys: [key3] },
+      { node: { id: 3, ips: ["fd00::3"], podCidrs: ["fd03::/64"] }, keys: [key3] },
+    ]).policies.filter((p) => p.dir === "in");
+    expect(v6.map((p) => p.templates?.[0]?.src)).toEqual(["::", "::"]);
   });
 
   test("two peers with one node id are refused", () => {

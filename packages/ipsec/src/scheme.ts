@@ -285,6 +285,10 @@ function anyPrefix(family: IpFamily): string {
   return family === 4 ? "0.0.0.0/0" : "::/0";
 }
 
+function anyAddress(family: IpFamily): string {
+  return family === 4 ? "0.0.0.0" : "::";
+}
+
 function stateKeys(key: IpsecKey): Pick<XfrmStateSpec, "aead" | "auth" | "crypt"> {
   if (key.aead !== undefined) return { aead: key.aead };
   const out: { auth?: XfrmAuthAlgorithm; crypt?: XfrmCryptAlgorithm } = {};
@@ -297,8 +301,12 @@ function stateKeys(key: IpsecKey): Pick<XfrmStateSpec, "aead" | "auth" | "crypt"
  * The policies that depend only on the local node: one fwd policy per
  * family (any to any, optional template towards the local IP, priority
  * {@link IPSEC_FWD_PRIORITY}) and the in policies of each local pod CIDR
- * (decrypt magic 0x0D00/0x0F00 with a required template from `remoteIp`,
- * plus the optional proxy policy 0x0200/0x0F00).
+ * (decrypt magic 0x0D00/0x0F00 with a required template, plus the
+ * optional proxy policy 0x0200/0x0F00). Every peer shares them, so their
+ * templates name no source: the kernel then accepts a tunnel-mode state
+ * from any peer (xfrm_state_addr_cmp skips an unspecified source), where
+ * a peer's address would reject every other peer's packets
+ * (XfrmInTmplMismatch).
  */
 function inboundPolicies(
   local: Map<IpFamily, Endpoint>,
@@ -309,24 +317,24 @@ function inboundPolicies(
 ): XfrmPolicySpec[] {
   const out: XfrmPolicySpec[] = [];
   for (const [family, l] of local) {
-    const r = remote.get(family);
-    if (r === undefined) continue;
+    if (!remote.has(family)) continue;
     for (const cidr of localNode.podCidrs) {
       if (familyOf(cidr) !== family) continue;
       const selector: XfrmSelector = { family, src: anyPrefix(family), dst: cidr };
+      const src = anyAddress(family);
       if (proxy) {
         out.push({
           selector,
           dir: "in",
           mark: { value: IPSEC_MARK.toProxy, mask: IPSEC_MARK.magicMask },
-          templates: [{ dst: l.text, family, proto: "esp", mode: "tunnel", reqid, level: "use" }],
+          templates: [{ src, dst: l.text, family, proto: "esp", mode: "tunnel", reqid, level: "use" }],
         });
       }
       out.push({
         selector,
         dir: "in",
         mark: { value: IPSEC_MARK.decrypt, mask: IPSEC_MARK.magicMask },
-        templates: [{ src: r.text, dst: l.text, family, proto: "esp", mode: "tunnel", reqid, level: "required" }],
+        templates: [{ src, dst: l.text, family, proto: "esp", mode: "tunnel", reqid, level: "required" }],
       });
     }
     out.push({
@@ -350,15 +358,19 @@ function inboundPolicies(
  * - an out policy per remote pod CIDR (any source), with the encrypt mark
  *   and a required template local→remote naming SPI and reqid;
  * - in policies per local pod CIDR (decrypt magic, required template;
- *   proxy magic, optional template) and a fwd policy (optional template).
+ *   proxy magic, optional template) and a fwd policy (optional template),
+ *   their templates with the unspecified source (`0.0.0.0` or `::`).
  *
  * Per-tunnel keys (`+`) are derived per direction ({@link deriveTunnelKey})
  * and use ESN with a replay window of {@link IPSEC_REPLAY_WINDOW}; other
  * keys are installed as given, without ESN or replay window.
  *
- * The in and fwd policies depend only on the local node: peers share them
- * (the last peer's in template wins, as in Cilium, which updates them per
- * peer). {@link buildMeshXfrm} removes the duplicates.
+ * The in and fwd policies depend only on the local node: peers share them,
+ * so their templates accept a state from any source. (Cilium gives the
+ * decrypt in policy's template the peer's address and updates it per
+ * peer, so it names only the last peer; dp leaves the source unspecified,
+ * as Cilium does for the proxy in policy, so every peer's packets pass the
+ * template check.) {@link buildMeshXfrm} removes the duplicates.
  *
  * @param local The local node.
  * @param remote The peer.
@@ -508,16 +520,18 @@ export interface IpsecPeer {
 
 /**
  * Builds the whole desired set of a node: {@link buildPeerXfrm} for every
- * peer and key, out states and out policies only for the keys the peer
- * has, the default-drop policies, duplicates removed (shared in and fwd
- * policies appear once).
+ * peer and key, out states and out policies only for the peer's
+ * `egressKeys` (by default every key), the default-drop policies,
+ * duplicates removed (shared in and fwd policies appear once).
  *
  * @param local The local node.
  * @param peers The peers with their keys.
  * @param options The reqid tag and output mark choices.
  * @returns The states and policies, ready for reconcile().
  * @throws {TypeError} As {@link buildPeerXfrm}.
- * @throws {RangeError} As {@link buildPeerXfrm}, or when two peers share a node id.
+ * @throws {RangeError} As {@link buildPeerXfrm}, when two peers share a node
+ *   id, or when two built policies have the same direction, selector and
+ *   mark but differ (the kernel would keep only one of them).
  * @throws {SyntaxError} As {@link buildPeerXfrm}.
  * @example Three nodes seen from node 1
  * ```ts
@@ -557,16 +571,43 @@ export function buildMeshXfrm(
       }
       for (const p of built.policies) {
         if (p.dir === "out" && !egress.has(key.id)) continue;
-        policies.set(policyKey(p), p);
+        addPolicy(policies, p, `peers[${i}]`);
       }
     }
   }
-  for (const p of buildDefaultDropPolicies([...families].sort())) policies.set(policyKey(p), p);
+  for (const p of buildDefaultDropPolicies([...families].sort())) addPolicy(policies, p, "default drop");
   return { states, policies: [...policies.values()] };
 }
 
-/** The identity of a built policy (selector, direction, mark), to drop duplicates. */
+/**
+ * Adds a built policy unless an equal one is there; the kernel knows a
+ * policy by direction, selector and mark, so two that share those but
+ * differ (templates, priority, action) cannot both be installed.
+ */
+function addPolicy(policies: Map<string, XfrmPolicySpec>, p: XfrmPolicySpec, what: string): void {
+  const id = policyKey(p);
+  const prev = policies.get(id);
+  if (prev === undefined) {
+    policies.set(id, p);
+    return;
+  }
+  if (policyContent(prev) !== policyContent(p)) {
+    throw new RangeError(
+      `Invalid ${what}: its ${p.dir} policy ${p.selector.src ?? "any"} -> ${p.selector.dst ?? "any"} has the direction, selector and mark of another built policy but differs from it`,
+    );
+  }
+}
+
+/** The identity of a built policy (direction, selector, mark), as the kernel knows it. */
 function policyKey(p: XfrmPolicySpec): string {
   const s = p.selector;
   return [p.dir, s.family, s.src, s.dst, p.mark?.value, p.mark?.mask].join(" ");
+}
+
+/** What else a built policy says: priority, action and templates. */
+function policyContent(p: XfrmPolicySpec): string {
+  const t = (p.templates ?? []).map((x) =>
+    [x.family, x.src, x.dst, x.proto, x.spi ?? 0, x.reqid, x.mode, x.level].join(" "),
+  );
+  return [p.priority ?? 0, p.action ?? "allow", ...t].join("|");
 }

@@ -11,7 +11,7 @@ import {
   recordingSocket,
   zeroPadding,
 } from "./_test_fixtures.ts";
-import { XFRM_MSG } from "./_uapi.ts";
+import { SIZEOF, XFRM_MSG, XFRMA } from "./_uapi.ts";
 import type { XfrmStateSpec } from "./types.ts";
 import { algorithmProblem } from "./_algorithms.ts";
 
@@ -387,7 +387,7 @@ describe("validation before any system call", () => {
     ["an IPcomp state", { ...V4, proto: "comp" }, TypeError, /IPcomp/],
     [
       "a selector port without a protocol that has ports",
-      { ...V4, aead: GCM, selector: { proto: 47, dport: 5 } },
+      { ...V4, aead: GCM, selector: { proto: 50, dport: 5 } },
       TypeError,
       /dport needs a proto/,
     ],
@@ -600,9 +600,25 @@ describe("decodeState() of hand-written replies (testdata/replies/state_newsa.js
     return decodeState(Uint8Array.from(Buffer.from(m.hex, "hex")));
   };
 
-  test("says how it was made", () => {
-    expect(file.note).toContain("Hand-written");
-    expect(file.note).toContain("include/uapi/linux/xfrm.h");
+  test("every message is whole: its attributes fill the payload exactly and each decodes", () => {
+    expect(file.messages.length).toBeGreaterThan(0);
+    for (const m of file.messages) {
+      expect(m.type, m.name).toBe(XFRM_MSG.NEWSA);
+      const bytes = Uint8Array.from(Buffer.from(m.hex, "hex"));
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      let off = (SIZEOF.usersa_info + 3) & ~3;
+      let count = 0;
+      while (off + 4 <= bytes.length) {
+        const len = dv.getUint16(off, true);
+        expect(len, `${m.name} attribute ${count}`).toBeGreaterThanOrEqual(4);
+        off += (len + 3) & ~3;
+        count++;
+      }
+      expect(off, m.name).toBe(bytes.length);
+      expect(count, m.name).toBeGreaterThan(0);
+      // Truncated attributes would throw (decodeState refuses them).
+      expect(() => decodeState(bytes), m.name).not.toThrow();
+    }
   });
 
   test("an AEAD tunnel state with counters, replay state and last use", () => {
@@ -704,10 +720,79 @@ describe("decodeState() of hand-written replies (testdata/replies/state_newsa.js
       expect(again[k]).toEqual(s[k]);
   });
 
-  test("the state inside a delete or expire event (no attributes) decodes too; a short payload is a RangeError", () => {
+  test("the state inside a delete or expire event (no attributes) decodes too; a short payload is a SyntaxError", () => {
     const m = file.messages[0];
     const bytes = Uint8Array.from(Buffer.from(m?.hex ?? "", "hex")).subarray(0, 224);
     expect(decodeState(bytes).spi).toBe(3);
-    expect(() => decodeState(bytes.subarray(0, 100))).toThrow(RangeError);
+    expect(() => decodeState(bytes.subarray(0, 100))).toThrow(SyntaxError);
+  });
+});
+
+describe("decodeState() and truncated attributes", () => {
+  /** A state message: `struct xfrm_usersa_info` (IPv4) and one attribute. */
+  function withAttribute(type: number, data: Uint8Array): Uint8Array {
+    const head = (SIZEOF.usersa_info + 3) & ~3;
+    const len = 4 + data.length;
+    const out = new Uint8Array(head + ((len + 3) & ~3));
+    const dv = new DataView(out.buffer);
+    out.set(data, head + 4);
+    dv.setUint16(head, len, true);
+    dv.setUint16(head + 2, type, true);
+    return out;
+  }
+  /** An algorithm attribute: name, key length in bits, optional ICV/trunc bits, `keyBytes` of key. */
+  function algorithm(name: string, keyBits: number, keyBytes: number, bits?: number): Uint8Array {
+    const head = 68 + (bits === undefined ? 0 : 4);
+    const out = new Uint8Array(head + keyBytes).fill(0xab, head);
+    out.set(new TextEncoder().encode(name));
+    const dv = new DataView(out.buffer);
+    dv.setUint32(64, keyBits, true);
+    if (bits !== undefined) dv.setUint32(68, bits, true);
+    return out;
+  }
+
+  test("a whole attribute decodes", () => {
+    const s = decodeState(withAttribute(XFRMA.ALG_AEAD, algorithm("rfc4106(gcm(aes))", 160, 20, 128)));
+    expect(s.aead).toEqual({ name: "rfc4106(gcm(aes))", key: new Uint8Array(20).fill(0xab), icvBits: 128 });
+  });
+
+  test.each([
+    [
+      "a key shorter than its announced length",
+      XFRMA.ALG_AEAD,
+      algorithm("rfc4106(gcm(aes))", 160, 12, 128),
+      /^Invalid XFRMA_ALG_AEAD attribute: a 160-bit key needs 20 bytes after the 72-byte header, 12 follow$/,
+    ],
+    [
+      "a crypt key cut short",
+      XFRMA.ALG_CRYPT,
+      algorithm("cbc(aes)", 128, 3),
+      /XFRMA_ALG_CRYPT attribute: a 128-bit key needs 16 bytes .* 3 follow/,
+    ],
+    [
+      "an auth attribute shorter than its struct",
+      XFRMA.ALG_AUTH_TRUNC,
+      algorithm("hmac(sha256)", 0, 0, 128).subarray(0, 70),
+      /^Invalid XFRMA_ALG_AUTH_TRUNC attribute: 70 bytes, expected at least 72$/,
+    ],
+    ["a short mark", XFRMA.MARK, new Uint8Array(4), /^Invalid XFRMA_MARK attribute: 4 bytes, expected at least 8$/],
+    ["a short encap", XFRMA.ENCAP, new Uint8Array(8), /^Invalid XFRMA_ENCAP attribute: 8 bytes, expected at least 24$/],
+    ["a short output mark", XFRMA.SET_MARK, new Uint8Array(2), /^Invalid XFRMA_SET_MARK attribute: 2 bytes/],
+    ["a short output mark mask", XFRMA.SET_MARK_MASK, new Uint8Array(3), /^Invalid XFRMA_SET_MARK_MASK attribute: 3/],
+  ])("%s is a SyntaxError naming the attribute and lengths", (_, type, data, message) => {
+    let err: unknown;
+    try {
+      decodeState(withAttribute(type, data));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SyntaxError);
+    expect((err as Error).message).toMatch(message);
+    // Never the key bytes (0xab) in any spelling.
+    expect((err as Error).message).not.toMatch(/ab ?ab|171/i);
+  });
+
+  test("a message shorter than the struct is a SyntaxError", () => {
+    expect(() => decodeState(new Uint8Array(100))).toThrow(SyntaxError);
   });
 });

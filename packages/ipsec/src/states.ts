@@ -28,6 +28,7 @@ import {
   checkU32,
   decodeLifetime,
   decodeLifetimeCurrent,
+  checkAttributeLength,
   decodeMark,
   decodeSelector,
   formatAddress,
@@ -691,7 +692,10 @@ function u32At(data: Uint8Array, off: number): number {
  *
  * @param payload The message payload (after the netlink header).
  * @returns The state.
- * @throws {RangeError} When the payload is shorter than `struct xfrm_usersa_info`.
+ * @throws {SyntaxError} When the payload is shorter than `struct
+ *   xfrm_usersa_info`, or an attribute (algorithm, key, mark, encap, output
+ *   mark) is shorter than its struct; the message names the attribute and
+ *   the lengths, never key bytes.
  * @example Decoding what encodeStateRequest() wrote
  * ```ts
  * import assert from "node:assert/strict";
@@ -713,7 +717,7 @@ function u32At(data: Uint8Array, off: number): number {
  */
 export function decodeState(payload: Uint8Array): XfrmState {
   if (payload.length < SIZEOF.usersa_info)
-    throw new RangeError(
+    throw new SyntaxError(
       `Invalid xfrm state message: ${payload.length} bytes, expected at least ${SIZEOF.usersa_info}`,
     );
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -758,28 +762,28 @@ export function decodeState(payload: Uint8Array): XfrmState {
     const d = a.data;
     switch (a.type) {
       case XFRMA.ALG_AEAD: {
-        const alg = decodeAlgorithm(d, true);
-        if (alg !== undefined)
-          out.aead = { name: alg.name, key: alg.key, icvBits: alg.bits ?? 0 } satisfies XfrmAeadAlgorithm;
+        const alg = decodeAlgorithm(d, true, "XFRMA_ALG_AEAD");
+        out.aead = { name: alg.name, key: alg.key, icvBits: alg.bits ?? 0 } satisfies XfrmAeadAlgorithm;
         break;
       }
       case XFRMA.ALG_CRYPT: {
-        const alg = decodeAlgorithm(d, false);
-        if (alg !== undefined) out.crypt = { name: alg.name, key: alg.key } satisfies XfrmCryptAlgorithm;
+        const alg = decodeAlgorithm(d, false, "XFRMA_ALG_CRYPT");
+        out.crypt = { name: alg.name, key: alg.key } satisfies XfrmCryptAlgorithm;
         break;
       }
       case XFRMA.ALG_AUTH_TRUNC: {
-        const alg = decodeAlgorithm(d, true);
-        if (alg !== undefined) authTrunc = { name: alg.name, key: alg.key, truncBits: alg.bits ?? 0 };
+        const alg = decodeAlgorithm(d, true, "XFRMA_ALG_AUTH_TRUNC");
+        authTrunc = { name: alg.name, key: alg.key, truncBits: alg.bits ?? 0 };
         break;
       }
       case XFRMA.ALG_AUTH: {
-        const alg = decodeAlgorithm(d, false);
-        if (alg !== undefined) auth = { name: alg.name, key: alg.key };
+        const alg = decodeAlgorithm(d, false, "XFRMA_ALG_AUTH");
+        auth = { name: alg.name, key: alg.key };
         break;
       }
       case XFRMA.ENCAP:
-        if (d.length >= SIZEOF.encap_tmpl) {
+        checkAttributeLength(d, SIZEOF.encap_tmpl, "XFRMA_ENCAP");
+        {
           const e = new DataView(d.buffer, d.byteOffset, d.byteLength);
           const t = e.getUint16(0, true);
           const type = (Object.entries(ENCAP_TYPES).find(([, n]) => n === t)?.[0] ?? "espinudp") as XfrmEncap["type"];
@@ -799,10 +803,12 @@ export function decodeState(payload: Uint8Array): XfrmState {
         break;
       }
       case XFRMA.SET_MARK:
-        if (d.length >= 4) setMark = u32At(d, 0);
+        checkAttributeLength(d, 4, "XFRMA_SET_MARK");
+        setMark = u32At(d, 0);
         break;
       case XFRMA.SET_MARK_MASK:
-        if (d.length >= 4) setMarkMask = u32At(d, 0);
+        checkAttributeLength(d, 4, "XFRMA_SET_MARK_MASK");
+        setMarkMask = u32At(d, 0);
         break;
       case XFRMA.IF_ID:
         if (d.length >= 4) out.ifId = u32At(d, 0);
@@ -1042,6 +1048,15 @@ export class States {
   /**
    * Deletes a state (`ip xfrm state delete`, `XFRM_MSG_DELSA`).
    *
+   * The kernel finds the state to delete by destination, SPI and protocol,
+   * then by mark: it takes the first state whose mark matches the request's
+   * mark value under that state's own mask. A state without a mark (mask
+   * 0) matches any request, so an unmarked state with the same destination
+   * and SPI added after a marked one is found first and deleted instead;
+   * the same happens with a state whose mask covers fewer bits than the one meant.
+   * Check with {@link States.get} or {@link States.list} when unmarked
+   * states of other software may share a destination and SPI.
+   *
    * @param id The destination, SPI and protocol (and the mark, when states differ by it).
    * @returns Whether a state was deleted (false when there was none).
    * @throws {TypeError} When a field has the wrong type.
@@ -1122,7 +1137,8 @@ export class States {
    * @param options Filters.
    * @returns The states, in the kernel's order, with their counters and keys.
    * @throws {TypeError} When an option has the wrong type.
-   * @throws {SyntaxError} When an address is malformed.
+   * @throws {SyntaxError} When an address is malformed, or the kernel's
+   *   reply is truncated (a short message or attribute).
    * @throws {NetlinkError} When the dump fails.
    * @capability CAP_NET_ADMIN
    * @example Listing by request id

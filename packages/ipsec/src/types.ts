@@ -11,6 +11,13 @@ import type { IpFamily } from "@dp/core";
 export type XfrmProto = "esp" | "ah" | "comp";
 
 /**
+ * A protocol or mode number dp has no name for, kept as the kernel
+ * reported it (a listed object of other software may carry one), so it is
+ * never mistaken for a named one and can be passed back as it is.
+ */
+export type XfrmUnknownNumber = number;
+
+/**
  * How a state wraps packets (`XFRM_MODE_*`): `"transport"` protects the
  * payload between the two hosts, `"tunnel"` wraps the whole packet in a
  * new outer header, `"beet"` is bound end-to-end tunnel mode.
@@ -64,13 +71,15 @@ export interface XfrmSelector {
    */
   readonly proto?: number;
   /**
-   * The source port (with a TCP/UDP/SCTP `proto`); for ICMP the type.
+   * The source port (with a TCP/UDP/SCTP `proto`); for ICMP the type; for
+   * GRE (47) the high 16 bits of the GRE key (iproute2's `key`).
    *
    * @default any
    */
   readonly sport?: number;
   /**
-   * The destination port; for ICMP the code.
+   * The destination port; for ICMP the code; for GRE (47) the low 16 bits
+   * of the GRE key.
    *
    * @default any
    */
@@ -200,7 +209,7 @@ export interface XfrmStateSpec {
    *
    * @default "esp"
    */
-  readonly proto?: XfrmProto;
+  readonly proto?: XfrmProto | XfrmUnknownNumber;
   /** The security parameter index, 1 to 0xffffffff (0 is reserved). */
   readonly spi: number;
   /**
@@ -214,7 +223,7 @@ export interface XfrmStateSpec {
    *
    * @default "transport"
    */
-  readonly mode?: XfrmMode;
+  readonly mode?: XfrmMode | XfrmUnknownNumber;
   /** An AEAD algorithm (excludes `crypt` and `auth`). */
   readonly aead?: XfrmAeadAlgorithm;
   /** An encryption algorithm (with `auth`). */
@@ -289,12 +298,12 @@ export interface XfrmStateStats {
 export interface XfrmState extends XfrmStateSpec {
   /** The address family of `src`/`dst`. */
   readonly family: IpFamily;
-  /** The protocol. */
-  readonly proto: XfrmProto;
+  /** The protocol (its number when dp has no name for it). */
+  readonly proto: XfrmProto | XfrmUnknownNumber;
   /** The request id. */
   readonly reqid: number;
-  /** The mode. */
-  readonly mode: XfrmMode;
+  /** The mode (its number when dp has no name for it). */
+  readonly mode: XfrmMode | XfrmUnknownNumber;
   /** The replay window. */
   readonly replayWindow: number;
   /** The flags the kernel reports (including `"esn"`). */
@@ -327,7 +336,7 @@ export interface XfrmStateId {
    *
    * @default "esp"
    */
-  readonly proto?: XfrmProto;
+  readonly proto?: XfrmProto | XfrmUnknownNumber;
   /** The mark of the state. */
   readonly mark?: XfrmMark;
   /**
@@ -365,7 +374,7 @@ export interface XfrmTemplate {
    *
    * @default "esp"
    */
-  readonly proto?: XfrmProto;
+  readonly proto?: XfrmProto | XfrmUnknownNumber;
   /**
    * The SPI of the state to use.
    *
@@ -383,7 +392,7 @@ export interface XfrmTemplate {
    *
    * @default "transport"
    */
-  readonly mode?: XfrmMode;
+  readonly mode?: XfrmMode | XfrmUnknownNumber;
   /**
    * `"required"`: traffic without a matching state is dropped; `"use"`:
    * the transformation is optional (`optional` set, as Cilium's inbound

@@ -1,8 +1,22 @@
+import { readdirSync, readlinkSync } from "node:fs";
 import { beforeEach, describe, expect, test } from "vitest";
 import { netns, requireRoot } from "@dp/core/testing";
 import { openXfrm, watchXfrm, type XfrmEvent, type XfrmPolicySpec } from "@dp/ipsec";
 
 beforeEach((t) => requireRoot(t));
+
+/** The open descriptors of this process that are sockets, by number. */
+function openFds(): string[] {
+  return readdirSync("/proc/self/fd")
+    .filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:");
+      } catch {
+        return false; // the descriptor readdir itself used, closed since
+      }
+    })
+    .sort();
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -20,7 +34,7 @@ describe("watchXfrm()", () => {
     const watching = (async () => {
       for await (const ev of watchXfrm({ netns: ns.ns, listExisting: true, signal: stop.signal })) {
         events.push(ev);
-        if (ev.kind === "flush") stop.abort();
+        if (ev.type === "flush") stop.abort();
       }
     })();
     await sleep(50);
@@ -38,9 +52,14 @@ describe("watchXfrm()", () => {
     x.policies.flush();
     await watching;
 
-    expect(events[0]).toMatchObject({ kind: "synced", policies: [{ selector: { dst: "10.7.0.0/16" } }], states: [] });
-    const live = events.slice(1);
-    expect(live.map((e) => (e.kind === "policy" ? `${e.action} ${e.policy.selector.src ?? "-"}` : e.kind))).toEqual([
+    // The listing: the existing policy (no states here), then synced.
+    expect(events.slice(0, 2)).toMatchObject([
+      { type: "policy", action: "new", existing: true, policy: { selector: { dst: "10.7.0.0/16" } } },
+      { type: "synced" },
+    ]);
+    const live = events.slice(2);
+    expect(live.every((e) => e.type !== "policy" || !e.existing)).toBe(true);
+    expect(live.map((e) => (e.type === "policy" ? `${e.action} ${e.policy.selector.src ?? "-"}` : e.type))).toEqual([
       "new 10.0.0.0/24",
       "update 10.0.0.0/24",
       "delete 10.0.0.0/24",
@@ -48,7 +67,7 @@ describe("watchXfrm()", () => {
       "delete 10.5.0.0/16",
       "flush",
     ]);
-    const [added, updated, deleted] = live as Extract<XfrmEvent, { kind: "policy" }>[];
+    const [added, updated, deleted] = live as Extract<XfrmEvent, { type: "policy" }>[];
     expect(added!.policy).toMatchObject({
       dir: "out",
       mark: { value: 0xe00, mask: 0xf00 },
@@ -61,8 +80,8 @@ describe("watchXfrm()", () => {
       mark: { value: 0xe00, mask: 0xf00 },
       templates: [{ reqid: 1 }],
     });
-    expect((live[4] as Extract<XfrmEvent, { kind: "policy" }>).policy.index).toBe(10);
-    expect(live[5]).toEqual({ kind: "flush", what: "policies", type: "main" });
+    expect((live[4] as Extract<XfrmEvent, { type: "policy" }>).policy.index).toBe(10);
+    expect(live[5]).toEqual({ type: "flush", what: "policies", policyType: "main" });
   });
 
   test("a stalled consumer during 5000 policy adds gets a resync with every policy, and the process lives", async () => {
@@ -79,21 +98,27 @@ describe("watchXfrm()", () => {
     }));
     x.policies.addMany(specs);
     const seen: string[] = [];
-    let synced: Extract<XfrmEvent, { kind: "synced" }> | undefined;
+    let listed = 0;
+    let synced = false;
     let inResync = false;
     for (let r = await first; !r.done; r = await it.next()) {
-      seen.push(r.value.kind);
-      if (r.value.kind === "resync") inResync = true;
-      else if (r.value.kind === "synced" && inResync) {
-        synced = r.value;
+      const ev = r.value;
+      seen.push(ev.type);
+      if (ev.type === "resync") {
+        inResync = true;
+        listed = 0;
+      } else if (ev.type === "policy" && inResync && ev.existing) listed++;
+      else if (ev.type === "synced" && inResync) {
+        synced = true;
         break;
       }
     }
     stop.abort();
     await it.return(undefined);
     expect(seen).toContain("resync");
-    expect(synced?.policies.length).toBe(5000);
-    expect(synced?.statesError).toBeUndefined();
+    expect(seen).not.toContain("error");
+    expect(synced).toBe(true);
+    expect(listed).toBe(5000);
     expect(process.exitCode ?? 0).toBe(0);
   });
 
@@ -108,7 +133,7 @@ describe("watchXfrm()", () => {
     const watching = (async () => {
       for await (const ev of watchXfrm({ netns: ns.ns, groups: ["expire", "acquire"], signal: stop.signal })) {
         events.push(ev);
-        if (ev.kind === "policyExpire" && ev.hard) stop.abort();
+        if (ev.type === "policyExpire" && ev.hard) stop.abort();
       }
     })();
     await sleep(50);
@@ -130,9 +155,9 @@ describe("watchXfrm()", () => {
       // the ping itself fails: nothing is encrypted without a state
     }
     await watching;
-    const acquire = events.find((e) => e.kind === "acquire");
+    const acquire = events.find((e) => e.type === "acquire");
     expect(acquire).toMatchObject({
-      kind: "acquire",
+      type: "acquire",
       family: 4,
       src: "10.9.0.1",
       dst: "10.9.0.2",
@@ -140,8 +165,8 @@ describe("watchXfrm()", () => {
       selector: { family: 4, src: "10.9.0.1/32", dst: "10.9.0.2/32" },
       policy: { dir: "out", selector: { dst: "10.9.0.2/32" }, templates: [{ reqid: 7, mode: "tunnel" }] },
     });
-    const expiries = events.filter((e) => e.kind === "policyExpire");
-    expect(expiries.map((e) => e.kind === "policyExpire" && [e.hard, e.policy.selector.src])).toEqual([
+    const expiries = events.filter((e) => e.type === "policyExpire");
+    expect(expiries.map((e) => e.type === "policyExpire" && [e.hard, e.policy.selector.src])).toEqual([
       [false, "10.8.0.0/24"],
       [true, "10.8.0.0/24"],
     ]);
@@ -149,14 +174,46 @@ describe("watchXfrm()", () => {
   });
 
   test("rejects unknown groups", async () => {
-    await expect(watchXfrm({ groups: ["policies" as "policy"] }).next()).rejects.toThrow(
+    using ns = netns();
+    const before = openFds();
+    await expect(watchXfrm({ netns: ns.ns, groups: ["policies" as "policy"] }).next()).rejects.toThrow(
       /Invalid xfrm watch group "policies"/,
     );
+    expect(openFds()).toEqual(before);
   });
 
-  test("an aborted signal yields nothing", async () => {
+  test("an aborted signal yields nothing and opens no socket", async () => {
+    using ns = netns();
     const stop = new AbortController();
     stop.abort();
-    expect(await watchXfrm({ signal: stop.signal }).next()).toEqual({ done: true, value: undefined });
+    const before = openFds();
+    expect(await watchXfrm({ netns: ns.ns, signal: stop.signal }).next()).toEqual({ done: true, value: undefined });
+    expect(openFds()).toEqual(before);
+  });
+
+  test("return() with a next() pending closes both sockets", async () => {
+    using ns = netns();
+    const before = openFds();
+    const it = watchXfrm({ netns: ns.ns, groups: ["policy"] });
+    const pending = it.next();
+    await sleep(50);
+    // The event socket and the listing socket are open while the watch waits.
+    expect(openFds().length).toBe(before.length + 2);
+    await it.return(undefined);
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(openFds()).toEqual(before);
+  });
+
+  test("aborting the signal closes both sockets, also while the consumer holds the iterator", async () => {
+    using ns = netns();
+    const before = openFds();
+    const stop = new AbortController();
+    const it = watchXfrm({ netns: ns.ns, listExisting: true, signal: stop.signal });
+    // The consumer takes the first event (synced: nothing is installed) and then stops reading.
+    expect((await it.next()).value).toEqual({ type: "synced" });
+    expect(openFds().length).toBe(before.length + 2);
+    stop.abort();
+    expect(openFds()).toEqual(before);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
   });
 });

@@ -1,4 +1,12 @@
-import { type IpFamily, type Netns, type NetlinkMessage, type NetlinkSocket, openNetlink } from "@dp/core";
+import {
+  type IpFamily,
+  type Netns,
+  type NetlinkMessage,
+  type NetlinkSocket,
+  NotSupportedError,
+  openNetlink,
+  SyscallError,
+} from "@dp/core";
 import { decodeSelector, decodeXfrmId, formatAddress, ipFamilyOf, protoName } from "./_codec.ts";
 import {
   ACQUIRE,
@@ -13,7 +21,7 @@ import {
 } from "./_uapi.ts";
 import { decodePolicy, decodePolicyInfo } from "./policies.ts";
 import { decodeState } from "./states.ts";
-import type { XfrmPolicy, XfrmProto, XfrmState } from "./types.ts";
+import type { XfrmPolicy, XfrmProto, XfrmState, XfrmUnknownNumber } from "./types.ts";
 import { openXfrm, type Xfrm } from "./xfrm.ts";
 
 /** The multicast groups {@link watchXfrm} can join (`XFRMNLGRP_*`). */
@@ -22,22 +30,32 @@ export type XfrmWatchGroup = "sa" | "policy" | "expire" | "acquire" | "aevents" 
 /** Whether an object appeared, was replaced or went away. */
 export type XfrmAction = "new" | "update" | "delete";
 
-/** A state was added (`XFRM_MSG_NEWSA`), updated (`XFRM_MSG_UPDSA`) or deleted (`XFRM_MSG_DELSA`). */
+/**
+ * A state was added (`XFRM_MSG_NEWSA`), updated (`XFRM_MSG_UPDSA`) or
+ * deleted (`XFRM_MSG_DELSA`), or was listed (`existing`).
+ */
 export interface XfrmStateChange {
   /** Always `"state"`. */
-  readonly kind: "state";
-  /** What happened. */
+  readonly type: "state";
+  /** What happened (`"new"` for a listed state). */
   readonly action: XfrmAction;
+  /** Whether the state was listed (initially or after a `resync`) rather than reported as a change. */
+  readonly existing: boolean;
   /** The state. */
   readonly state: XfrmState;
 }
 
-/** A policy was added (`XFRM_MSG_NEWPOLICY`), updated (`XFRM_MSG_UPDPOLICY`) or deleted (`XFRM_MSG_DELPOLICY`). */
+/**
+ * A policy was added (`XFRM_MSG_NEWPOLICY`), updated (`XFRM_MSG_UPDPOLICY`)
+ * or deleted (`XFRM_MSG_DELPOLICY`), or was listed (`existing`).
+ */
 export interface XfrmPolicyChange {
   /** Always `"policy"`. */
-  readonly kind: "policy";
-  /** What happened. */
+  readonly type: "policy";
+  /** What happened (`"new"` for a listed policy). */
   readonly action: XfrmAction;
+  /** Whether the policy was listed (initially or after a `resync`) rather than reported as a change. */
+  readonly existing: boolean;
   /** The policy. */
   readonly policy: XfrmPolicy;
 }
@@ -45,7 +63,7 @@ export interface XfrmPolicyChange {
 /** A state reached a lifetime limit (`XFRM_MSG_EXPIRE`): soft (re-key now) or hard (it is gone). */
 export interface XfrmExpire {
   /** Always `"expire"`. */
-  readonly kind: "expire";
+  readonly type: "expire";
   /** Whether the hard limit was reached (the state was deleted). */
   readonly hard: boolean;
   /** The state. */
@@ -55,7 +73,7 @@ export interface XfrmExpire {
 /** A policy reached a lifetime limit (`XFRM_MSG_POLEXPIRE`). */
 export interface XfrmPolicyExpire {
   /** Always `"policyExpire"`. */
-  readonly kind: "policyExpire";
+  readonly type: "policyExpire";
   /** Whether the hard limit was reached (the policy was deleted). */
   readonly hard: boolean;
   /** The policy. */
@@ -65,15 +83,15 @@ export interface XfrmPolicyExpire {
 /** The kernel needs a state that does not exist for traffic a policy requires it for (`XFRM_MSG_ACQUIRE`). */
 export interface XfrmAcquire {
   /** Always `"acquire"`. */
-  readonly kind: "acquire";
+  readonly type: "acquire";
   /** The address family of the wanted state. */
   readonly family: IpFamily;
   /** The wanted state's destination. */
   readonly dst: string;
   /** The wanted state's source. */
   readonly src: string;
-  /** The wanted state's protocol. */
-  readonly proto: XfrmProto;
+  /** The wanted state's protocol (its number when dp has no name for it). */
+  readonly proto: XfrmProto | XfrmUnknownNumber;
   /** The traffic that triggered it. */
   readonly selector: XfrmPolicy["selector"];
   /** The policy whose template asked for the state. */
@@ -86,58 +104,56 @@ export interface XfrmAcquire {
 export type XfrmFlush =
   | {
       /** Always `"flush"`. */
-      readonly kind: "flush";
+      readonly type: "flush";
       /** States were flushed. */
       readonly what: "states";
       /** Only those of this protocol; undefined for all. */
-      readonly proto: XfrmProto | undefined;
+      readonly proto: XfrmProto | XfrmUnknownNumber | undefined;
     }
   | {
       /** Always `"flush"`. */
-      readonly kind: "flush";
+      readonly type: "flush";
       /** Policies were flushed. */
       readonly what: "policies";
-      /** The type flushed. */
-      readonly type: "main" | "sub";
+      /** The policy type flushed. */
+      readonly policyType: "main" | "sub";
     };
 
-/** Events were lost (the receive buffer overflowed): a {@link XfrmSynced} with the current state follows. */
+/**
+ * Events were lost (the socket's receive buffer overflowed): the current
+ * policies and states follow as `existing` changes, then {@link XfrmSynced}.
+ */
 export interface XfrmResync {
   /** Always `"resync"`. */
-  readonly kind: "resync";
-  /** Why: `"overrun"`, the socket's receive buffer overflowed. */
-  readonly reason: "overrun";
+  readonly type: "resync";
 }
 
-/** The current states and policies, after a {@link XfrmResync} or as the initial listing of `listExisting`. */
+/** The listing of the current policies and states (initial or after a resync) is complete. */
 export interface XfrmSynced {
   /** Always `"synced"`. */
-  readonly kind: "synced";
-  /** Every state (empty when listing them failed: see `statesError`). */
-  readonly states: readonly XfrmState[];
-  /** Every policy. */
-  readonly policies: readonly XfrmPolicy[];
-  /** Why the states could not be listed (such as a kernel without xfrm state support); the policies still are. */
-  readonly statesError?: Error;
+  readonly type: "synced";
 }
 
 /** A message of a group dp does not decode (aevents, report, mapping, migrate), as the kernel sent it. */
 export interface XfrmOtherMessage {
   /** Always `"message"`. */
-  readonly kind: "message";
-  /** The message type. */
-  readonly type: number;
+  readonly type: "message";
+  /** The netlink message type. */
+  readonly messageType: number;
   /** Its name, such as `"XFRM_MSG_NEWAE"`. */
   readonly name: string;
   /** The payload after the netlink header. */
   readonly payload: Uint8Array;
 }
 
-/** A message that could not be decoded; the watch goes on after it. */
+/**
+ * A message that could not be decoded, or a table that could not be
+ * listed during a (re)synchronisation; the watch goes on after it.
+ */
 export interface XfrmWatchError {
   /** Always `"error"`. */
-  readonly kind: "error";
-  /** Why, naming the message type. */
+  readonly type: "error";
+  /** Why, naming the message type or the table. */
   readonly error: Error;
 }
 
@@ -169,7 +185,8 @@ export interface WatchXfrmOptions {
    */
   readonly groups?: readonly XfrmWatchGroup[];
   /**
-   * List the current states and policies first, as one {@link XfrmSynced}.
+   * List the current policies and states first (as `existing: true`
+   * changes), then yield `synced`.
    *
    * @default false
    */
@@ -259,24 +276,29 @@ export function decodeXfrmEvent(m: NetlinkMessage): XfrmEvent {
   switch (m.type) {
     case XFRM_MSG.NEWPOLICY:
     case XFRM_MSG.UPDPOLICY:
-      return { kind: "policy", action: policyAction(m.type), policy: decodePolicy(p) };
+      return { type: "policy", action: policyAction(m.type), existing: false, policy: decodePolicy(p) };
     case XFRM_MSG.DELPOLICY: {
       const inner = unwrap(p, SIZEOF.userpolicy_id, XFRMA.POLICY);
       if (inner === undefined) throw new SyntaxError("no XFRMA_POLICY attribute");
-      return { kind: "policy", action: "delete", policy: decodePolicy(inner) };
+      return { type: "policy", action: "delete", existing: false, policy: decodePolicy(inner) };
     }
     case XFRM_MSG.NEWSA:
     case XFRM_MSG.UPDSA:
-      return { kind: "state", action: m.type === XFRM_MSG.NEWSA ? "new" : "update", state: decodeState(p) };
+      return {
+        type: "state",
+        action: m.type === XFRM_MSG.NEWSA ? "new" : "update",
+        existing: false,
+        state: decodeState(p),
+      };
     case XFRM_MSG.DELSA: {
       const inner = unwrap(p, SIZEOF.usersa_id, XFRMA.SA);
       if (inner === undefined) throw new SyntaxError("no XFRMA_SA attribute");
-      return { kind: "state", action: "delete", state: decodeState(inner) };
+      return { type: "state", action: "delete", existing: false, state: decodeState(inner) };
     }
     case XFRM_MSG.EXPIRE:
       if (p.length < SIZEOF.user_expire) throw new SyntaxError(`${p.length} bytes, expected ${SIZEOF.user_expire}`);
       return {
-        kind: "expire",
+        type: "expire",
         hard: p[EXPIRE.stateHard] !== 0,
         state: decodeState(cut(p, SIZEOF.usersa_info, SIZEOF.user_expire)),
       };
@@ -284,7 +306,7 @@ export function decodeXfrmEvent(m: NetlinkMessage): XfrmEvent {
       if (p.length < SIZEOF.user_polexpire)
         throw new SyntaxError(`${p.length} bytes, expected ${SIZEOF.user_polexpire}`);
       return {
-        kind: "policyExpire",
+        type: "policyExpire",
         hard: p[EXPIRE.policyHard] !== 0,
         policy: decodePolicy(cut(p, SIZEOF.userpolicy_info, SIZEOF.user_polexpire)),
       };
@@ -296,7 +318,7 @@ export function decodeXfrmEvent(m: NetlinkMessage): XfrmEvent {
       const id = decodeXfrmId(dv, ACQUIRE.id);
       const family = ipFamilyOf(dv.getUint16(ACQUIRE.sel + 40, true)) ?? selector.family;
       return {
-        kind: "acquire",
+        type: "acquire",
         family,
         dst: formatAddress(id.daddr, family),
         src: formatAddress(p.subarray(ACQUIRE.saddr, ACQUIRE.saddr + 16), family),
@@ -309,46 +331,79 @@ export function decodeXfrmEvent(m: NetlinkMessage): XfrmEvent {
     case XFRM_MSG.FLUSHSA: {
       const proto = p[0] ?? 0;
       return {
-        kind: "flush",
+        type: "flush",
         what: "states",
         proto: proto === 0 || proto === IPSEC_PROTO_ANY ? undefined : protoName(proto),
       };
     }
     case XFRM_MSG.FLUSHPOLICY: {
-      let type: "main" | "sub" = "main";
+      let policyType: "main" | "sub" = "main";
       const inner = unwrap(p, 0, XFRMA.POLICY_TYPE);
-      if (inner !== undefined && inner[0] === XFRM_POLICY_TYPE.sub) type = "sub";
-      return { kind: "flush", what: "policies", type };
+      if (inner !== undefined && inner[0] === XFRM_POLICY_TYPE.sub) policyType = "sub";
+      return { type: "flush", what: "policies", policyType };
     }
     default:
-      return { kind: "message", type: m.type, name: messageName(m.type), payload: p };
+      return { type: "message", messageType: m.type, name: messageName(m.type), payload: p };
   }
 }
 
-/** The current states and policies; a failure to list states is reported, not thrown. */
-function listing(x: Xfrm): XfrmSynced {
-  const policies = x.policies.list();
-  try {
-    return { kind: "synced", states: x.states.list(), policies };
-  } catch (err) {
-    return {
-      kind: "synced",
-      states: [],
-      policies,
-      statesError: err instanceof Error ? err : new Error(String(err)),
-    };
+/** Whether a listing failed because the kernel lacks the table (it then has nothing to list). */
+function notSupported(err: unknown): boolean {
+  if (err instanceof NotSupportedError) return true;
+  return (
+    err instanceof SyscallError &&
+    (err.code === "ENOSYS" || err.code === "EPROTONOSUPPORT" || err.code === "EOPNOTSUPP")
+  );
+}
+
+/**
+ * Lists the current policies, then states, as `existing` changes; stops as
+ * soon as the signal aborted (which closes the handle). A table the kernel
+ * does not support lists nothing; any other failure to list a table is an
+ * `error` event, and the other table is still listed. The same for both
+ * tables.
+ *
+ * @internal Used by {@link watchXfrm}; exported for its tests.
+ * @param x The handle to list with.
+ * @param signal Stops the listing.
+ * @returns The changes, and errors.
+ */
+export function* listXfrmForSync(x: Xfrm, signal: AbortSignal): Generator<XfrmEvent> {
+  const base = { action: "new", existing: true } as const;
+  const tables: [string, () => XfrmEvent[]][] = [
+    ["policies", () => x.policies.list().map((policy) => ({ type: "policy", ...base, policy }))],
+    ["states", () => x.states.list().map((state) => ({ type: "state", ...base, state }))],
+  ];
+  for (const [what, list] of tables) {
+    if (signal.aborted) return;
+    let changes: XfrmEvent[];
+    try {
+      changes = list();
+    } catch (err) {
+      if (signal.aborted) return;
+      if (notSupported(err)) continue;
+      const why = err instanceof Error ? err.message : String(err);
+      yield { type: "error", error: new Error(`Cannot list xfrm ${what} to synchronise: ${why}`, { cause: err }) };
+      continue;
+    }
+    for (const change of changes) {
+      if (signal.aborted) return;
+      yield change;
+    }
   }
 }
 
 /**
  * Watches a namespace's IPsec events: states and policies added, updated
- * and deleted, soft and hard expiry, acquire requests and flushes. When
- * the kernel drops events because the consumer fell behind, the watch
- * yields `resync`, then `synced` with a fresh listing of the policies and
- * states (a kernel that cannot list states still gets its policies, with
- * `statesError`). A message that cannot be decoded is yielded as an
- * `error` and the watch goes on. Aborting the signal, `return()` or
- * `break` closes both sockets at once.
+ * and deleted, soft and hard expiry, acquire requests and flushes, in the
+ * shapes of `watchRouting` (`type`, `action`, `existing`). When the kernel
+ * drops events because the consumer fell behind, the watch yields
+ * `resync`, lists the current policies and states as `existing: true`
+ * changes and yields `synced`. A table the kernel does not support (states
+ * without ESP support) lists nothing; any other failure to list a table,
+ * and a message that cannot be decoded, is yielded as an `error` and the
+ * watch goes on. Aborting the signal, `return()` or `break` closes both
+ * sockets at once.
  *
  * The event socket joins its groups before anything is listed, so no
  * change between listing and watching is missed (some may be seen twice).
@@ -371,7 +426,7 @@ function listing(x: Xfrm): XfrmSynced {
  * x.policies.add({ selector: { dst: "10.1.0.0/16" }, dir: "out" });
  * const { value } = await first;
  * stop.abort();
- * assert.equal(value?.kind === "policy" && value.policy.selector.dst, "10.1.0.0/16");
+ * assert.equal(value?.type === "policy" && value.policy.selector.dst, "10.1.0.0/16");
  * ```
  */
 export function watchXfrm(options: WatchXfrmOptions = {}): AsyncGenerator<XfrmEvent, void, undefined> {
@@ -438,20 +493,20 @@ async function* watchLoop(
   signal: AbortSignal,
 ): AsyncGenerator<XfrmEvent, void, undefined> {
   if (listExisting) {
-    const synced = listing(x);
+    yield* listXfrmForSync(x, signal);
     if (signal.aborted) return;
-    yield synced;
+    yield { type: "synced" };
   }
   while (!signal.aborted) {
     try {
       for await (const received of events.receive({ signal })) {
         if (signal.aborted) return;
         if (received.kind === "overrun") {
-          yield { kind: "resync", reason: "overrun" };
+          yield { type: "resync" };
           if (signal.aborted) return;
-          const synced = listing(x);
+          yield* listXfrmForSync(x, signal);
           if (signal.aborted) return;
-          yield synced;
+          yield { type: "synced" };
           continue;
         }
         for (const m of received.messages) {
@@ -462,7 +517,7 @@ async function* watchLoop(
           } catch (err) {
             const why = err instanceof Error ? err.message : String(err);
             yield {
-              kind: "error",
+              type: "error",
               error: new SyntaxError(`Cannot decode ${messageName(m.type)} event: ${why}`, { cause: err }),
             };
             continue;
@@ -473,7 +528,7 @@ async function* watchLoop(
       return;
     } catch (err) {
       if (!(err instanceof SyntaxError) || signal.aborted) throw err;
-      yield { kind: "error", error: err };
+      yield { type: "error", error: err };
     }
   }
 }
