@@ -159,6 +159,18 @@ export interface PinnedStatus {
   readonly endpoints: number;
   /** Rules recorded. */
   readonly rules: number;
+  /** The encryption the programs were loaded with, and the key per remote node (`dp_encrypt`). */
+  readonly encryption: {
+    /** `"ipsec"` or `"disabled"`. */
+    readonly mode: "ipsec" | "disabled";
+    /** The key each remote node's traffic is marked with. */
+    readonly keys: readonly {
+      /** The remote node's id. */
+      readonly nodeId: number;
+      /** The key id (SPI). */
+      readonly spi: number;
+    }[];
+  };
 }
 
 /** `dp status` from the pins: what the datapath holds while no agent runs. */
@@ -168,6 +180,12 @@ export function formatPinnedStatus(s: PinnedStatus, agentError: string): string 
     ["Datapath", `pinned in ${s.stateDir} (still forwarding with the state below)`],
     ["Host Routing", s.hostRouting === "bpf" ? "BPF" : s.hostRouting === "legacy" ? "Legacy" : "unknown"],
     ["Uplink", s.uplink ?? "(none)"],
+    [
+      "Encryption",
+      s.encryption.mode !== "ipsec"
+        ? "Disabled"
+        : `IPsec   (${s.encryption.keys.length === 0 ? "no remote nodes" : s.encryption.keys.map((k) => `node ${k.nodeId} → key ${k.spi}`).join(", ")})`,
+    ],
     ["Endpoints", String(s.endpoints)],
     ["Policy", `${s.rules} rules`],
   ]);

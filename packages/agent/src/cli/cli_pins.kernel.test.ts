@@ -67,6 +67,7 @@ describe("dp against pins", () => {
       expect(status.code).toBe(3);
       expect(status.out).toMatch(/^Agent: +Not reachable \(Cannot reach the dp agent/m);
       expect(status.out).toMatch(/^Endpoints: +2$/m);
+      expect(status.out).toMatch(/^Encryption: +Disabled$/m);
       expect(status.out).toMatch(/^Policy: +1 rules$/m);
       expect(status.out).toMatch(/^ {2}dp_endpoints +2 +\d+/m);
       const statusJson = JSON.parse((await dp([...socket, "status", "--json"])).out);

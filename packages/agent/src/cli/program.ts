@@ -177,6 +177,7 @@ function pinnedStatus(p: PinnedNode): PinnedStatus {
     maps: p.maps(),
     endpoints: p.endpoints().length,
     rules: p.rules().length,
+    encryption: p.encryption(),
   };
 }
 
