@@ -7,7 +7,8 @@
  * - bpf_links and attachments: {@link createLink}, {@link attachProgram},
  *   {@link queryPrograms}, objects by id ({@link programById});
  * - the ELF/BTF object loader: {@link readCollectionSpec},
- *   {@link loadCollection} (CO-RE, global data, `.kconfig`, pinned maps);
+ *   {@link loadCollection} (CO-RE, global data, `.kconfig`, kfuncs and
+ *   `__ksym` externs, pinned maps);
  * - typed errors: {@link SyscallError}, {@link VerifierError},
  *   {@link NotSupportedError}, {@link ClosedError};
  * - feature probes ({@link hasMapType}, {@link hasHelper}, {@link hasTcx});
@@ -136,6 +137,8 @@ export { CORE_POISON, CoreRelocationError } from "./loader/core_relo.ts";
 export type { CoreRelocationResult } from "./loader/core_relo.ts";
 export { KconfigError } from "./loader/kconfig.ts";
 export type { KconfigExtern } from "./loader/kconfig.ts";
+export { KsymError } from "./loader/ksym.ts";
+export type { KsymExtern } from "./loader/ksym.ts";
 export { Btf, BtfSyntaxError, parseBtf } from "./btf/btf.ts";
 export type {
   BtfArray,

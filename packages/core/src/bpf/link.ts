@@ -1310,3 +1310,22 @@ export function readIterator(link: BpfLink, options: ReadIteratorOptions = {}): 
     fd.close();
   }
 }
+
+/**
+ * Registers a `structOps` map created with `MAP_FLAGS.link` (and its value
+ * written) through a bpf_link: the struct's operations are in use until
+ * the link is closed.
+ *
+ * @internal For the object loader (`.struct_ops.link` maps).
+ * @param map The struct_ops map.
+ * @returns The link; closing it unregisters the operations.
+ * @throws {SyscallError} When the kernel refuses the registration (`EEXIST` for a name already registered).
+ */
+export function linkStructOps(map: BpfMap): BpfLink {
+  const a = attr(ATTR_LINK_CREATE.SIZE);
+  a.dv.setUint32(ATTR_LINK_CREATE.map_fd, rawFd(map.fd), true);
+  a.dv.setUint32(ATTR_LINK_CREATE.attach_type, BPF_ATTACH_TYPE.structOps, true);
+  const ret = bpfShared(BPF_CMD.LINK_CREATE, ATTR_LINK_CREATE.SIZE);
+  if (ret < 0) throw bpfError(`Cannot register struct_ops map "${map.name}"`, BPF_CMD.LINK_CREATE, -ret);
+  return wrapLink(new Fd(ret, `struct_ops link of map "${map.name}"`));
+}

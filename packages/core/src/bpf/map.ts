@@ -856,6 +856,9 @@ export function createMap(spec: MapSpec): BpfMap {
       dv.setUint32(ATTR_MAP_CREATE.btf_value_type_id, spec.btf.valueTypeId, true);
     }
     if (spec.mapExtra !== undefined) dv.setBigUint64(ATTR_MAP_CREATE.map_extra, spec.mapExtra, true);
+    if (spec.vmlinuxValueTypeId !== undefined) {
+      dv.setUint32(ATTR_MAP_CREATE.btf_vmlinux_value_type_id, spec.vmlinuxValueTypeId, true);
+    }
     ret = bpfShared(BPF_CMD.MAP_CREATE, ATTR_MAP_CREATE.SIZE);
   } finally {
     inner?.close();

@@ -43,6 +43,8 @@ export const MAP_FLAGS: {
   readonly mmapable: 1024;
   /** `BPF_F_INNER_MAP`: an inner array map whose `maxEntries` may differ from the outer map's template. */
   readonly innerMap: 4096;
+  /** `BPF_F_LINK`: a `structOps` map registered through a bpf_link rather than by its update. */
+  readonly link: 8192;
 } = {
   noPrealloc: 1,
   noCommonLru: 2,
@@ -54,6 +56,7 @@ export const MAP_FLAGS: {
   wronlyProg: 256,
   mmapable: 1024,
   innerMap: 4096,
+  link: 8192,
 };
 
 /** BTF type information attached to a map (optional). */
@@ -117,6 +120,13 @@ export interface MapSpec {
    */
   readonly mapExtra?: bigint;
   /**
+   * `btf_vmlinux_value_type_id`: for `structOps` maps, the id of the
+   * value's type (`struct bpf_struct_ops_<name>`) in vmlinux BTF.
+   *
+   * @default undefined
+   */
+  readonly vmlinuxValueTypeId?: number;
+  /**
    * BTF for the key and value, so `bpftool map dump` prints typed values.
    *
    * @default undefined
@@ -136,7 +146,7 @@ export function mapTypeName(type: number): MapType | undefined {
 const NAME = /^[A-Za-z0-9_.]{0,15}$/;
 const U32_MAX = 0xffff_ffff;
 
-const KEYLESS: ReadonlySet<MapType> = new Set(["queue", "stack", "ringbuf", "userRingbuf", "bloomFilter"]);
+const KEYLESS: ReadonlySet<MapType> = new Set(["queue", "stack", "ringbuf", "userRingbuf", "bloomFilter", "arena"]);
 const ARRAYS: ReadonlySet<MapType> = new Set([
   "array",
   "percpuArray",
@@ -206,7 +216,13 @@ export function validateMapSpec(spec: MapSpec, path = "spec"): void {
   if (ARRAYS.has(type) && spec.keySize !== 4) {
     throw new RangeError(`Invalid map spec: ${path}.keySize must be 4 for ${type} maps, got ${spec.keySize}`);
   }
-  if (type === "ringbuf" || type === "userRingbuf") {
+  if (type === "arena") {
+    // Pages shared through mmap(): no key, no value, max_entries pages.
+    if (spec.valueSize !== 0) throw new RangeError(`Invalid map spec: ${path}.valueSize must be 0 for arena maps`);
+    if (((spec.flags ?? 0) & MAP_FLAGS.mmapable) === 0) {
+      throw new RangeError(`Invalid map spec: ${path}.flags must include MAP_FLAGS.mmapable for arena maps`);
+    }
+  } else if (type === "ringbuf" || type === "userRingbuf") {
     if (spec.valueSize !== 0) throw new RangeError(`Invalid map spec: ${path}.valueSize must be 0 for ${type} maps`);
     const n = spec.maxEntries;
     if ((n & (n - 1)) !== 0 || n < 4096) {

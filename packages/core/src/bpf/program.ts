@@ -125,6 +125,23 @@ export interface ProgramSpec {
    * @default undefined
    */
   readonly attachTarget?: FdOwner;
+  /**
+   * `fd_array`: descriptors instructions refer to by index. A kernel
+   * function call (`BPF_PSEUDO_KFUNC_CALL`) with a non-zero `off` calls a
+   * function of the module whose BTF object is at that index; index 0 is
+   * never read for it (`off` 0 is vmlinux), so it may be `undefined`.
+   * Only the entries instructions name are read (`fd_array_cnt` is not set).
+   *
+   * @default undefined
+   */
+  readonly fdArray?: readonly (FdOwner | undefined)[];
+  /**
+   * For `structOps` programs: the index of the member of the kernel struct
+   * (`attachBtfId`) the program implements, sent as `expected_attach_type`.
+   *
+   * @default undefined
+   */
+  readonly structOpsMember?: number;
 }
 
 /** Options for {@link loadProgram}. */
@@ -513,6 +530,13 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
   funcInfoMem?.u8.set(funcInfo as Uint8Array);
   const lineInfoMem = lineInfo === undefined ? undefined : new Native(lineInfo.length);
   lineInfoMem?.u8.set(lineInfo as Uint8Array);
+  let fdArrayMem: Native | undefined;
+  if (spec.fdArray !== undefined && spec.fdArray.length > 0) {
+    fdArrayMem = new Native(spec.fdArray.length * 4);
+    spec.fdArray.forEach((o, i) => {
+      if (o !== undefined) fdArrayMem?.dv.setInt32(i * 4, rawFd(o instanceof Fd ? o : o.fd), true);
+    });
+  }
   const load = (log: Native | undefined, logSize: number, logLevel: number): { ret: number; trueSize: number } => {
     const a = new Native(ATTR_PROG_LOAD.SIZE);
     const dv = a.dv;
@@ -531,6 +555,9 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
     if (spec.expectedAttachType !== undefined) {
       dv.setUint32(ATTR_PROG_LOAD.expected_attach_type, BPF_ATTACH_TYPE[spec.expectedAttachType], true);
     }
+    if (spec.structOpsMember !== undefined) {
+      dv.setUint32(ATTR_PROG_LOAD.expected_attach_type, spec.structOpsMember, true);
+    }
     if (spec.btf !== undefined) {
       dv.setUint32(ATTR_PROG_LOAD.prog_btf_fd, rawFd(spec.btf.fd), true);
       if (funcInfoMem !== undefined && funcInfo !== undefined) {
@@ -546,6 +573,7 @@ export function loadProgram(spec: ProgramSpec, options: LoadProgramOptions = {})
         dv.setUint32(ATTR_PROG_LOAD.line_info_cnt, lineInfo.length / rec, true);
       }
     }
+    if (fdArrayMem !== undefined) a.setPtr(ATTR_PROG_LOAD.fd_array, fdArrayMem.addr);
     if (spec.attachBtfId !== undefined) dv.setUint32(ATTR_PROG_LOAD.attach_btf_id, spec.attachBtfId, true);
     if (spec.attachTarget !== undefined) {
       const target = spec.attachTarget instanceof Fd ? spec.attachTarget : spec.attachTarget.fd;

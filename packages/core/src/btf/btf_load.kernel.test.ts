@@ -233,6 +233,7 @@ describe("findKernelBtfType()", () => {
       id: kernelBtf().typesByName("bpf_iter_tcp", "func")[0]?.id,
       module: undefined,
       handle: undefined,
+      btf: kernelBtf(),
     });
     // A loaded BTF object of our own is listed too, but it is no kernel BTF.
     using own = loadBtf(

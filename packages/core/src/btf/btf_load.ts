@@ -608,6 +608,8 @@ export interface KernelBtfType {
   readonly module: string | undefined;
   /** The module's BTF object, for `attach_btf_obj_fd`; the caller closes it. `undefined` for vmlinux. */
   readonly handle: BtfHandle | undefined;
+  /** The BTF that holds the type: vmlinux's, or the module's split over it. */
+  readonly btf: Btf;
 }
 
 /**
@@ -624,8 +626,9 @@ export interface KernelBtfType {
  * @throws {SyscallError} When the kernel's BTF objects cannot be listed or opened.
  */
 export function findKernelBtfType(name: string, kind: BtfKind): KernelBtfType | undefined {
-  const inVmlinux = kernelBtf().typesByName(name, kind)[0];
-  if (inVmlinux !== undefined) return { id: inVmlinux.id, module: undefined, handle: undefined };
+  const vmlinuxBtf = kernelBtf();
+  const inVmlinux = vmlinuxBtf.typesByName(name, kind)[0];
+  if (inVmlinux !== undefined) return { id: inVmlinux.id, module: undefined, handle: undefined, btf: vmlinuxBtf };
   let id = 0;
   // Bounded: BTF ids only grow, and the kernel ends the list with ENOENT.
   for (;;) {
@@ -655,7 +658,7 @@ export function findKernelBtfType(name: string, kind: BtfKind): KernelBtfType | 
       if (info.dv.getUint32(BPF_BTF_INFO.kernel_btf, true) !== 0 && module !== "vmlinux" && module !== "") {
         const btf = moduleBtf(module);
         const t = btf?.typesByName(name, kind).find((x) => x.id >= btf.firstTypeId);
-        if (t !== undefined) return { id: t.id, module, handle };
+        if (t !== undefined && btf !== undefined) return { id: t.id, module, handle, btf };
       }
     } catch (err) {
       handle.close();

@@ -2,7 +2,7 @@
 // their pins), data maps filled and frozen, then each program with its
 // references pointed at the maps, CO-RE applied against the kernel's BTF,
 // func/line info attached; prog arrays and maps of maps filled last.
-import { type Btf, replaceBtfTypes } from "../btf/btf.ts";
+import { type Btf, type BtfType, replaceBtfTypes } from "../btf/btf.ts";
 import { encodeFuncInfo, encodeLineInfo } from "../btf/btf_ext.ts";
 import {
   type BtfHandle,
@@ -23,13 +23,17 @@ import { NotSupportedError, SyscallError, VerifierError } from "../errors.ts";
 import { kconfigData, KconfigError, type KconfigLayout } from "./kconfig.ts";
 import { BpfMap, createMap, type FdOwner, openPinnedMap } from "../bpf/map.ts";
 import { possibleCpus } from "../features/cpus.ts";
-import type { MapSpec, MapType } from "../bpf/map_spec.ts";
+import { MAP_FLAGS, type MapSpec, type MapType } from "../bpf/map_spec.ts";
 import { rawFd } from "../bpf/fd.ts";
 import { DEFAULT_BPFFS, unpin } from "../bpf/pin.ts";
 import { type AttachType, type BpfProgram, loadProgram } from "../bpf/program.ts";
 import { decodeVariable, encodeVariable, type VariableSpec, type VariableValue } from "./variables.ts";
 import { withSource } from "./verifier_source.ts";
+import { KsymError, KsymResolver, patchKsym } from "./ksym.ts";
+import { type KernelStructOps, kernelStructOps, structOpsValue } from "./struct_ops.ts";
+import { linkStructOps } from "../bpf/link.ts";
 import { isPathComponent } from "../_path_name.ts";
+import { kernelVersion } from "../features/features.ts";
 
 /** Options for {@link loadCollection}. */
 export interface LoadCollectionOptions {
@@ -49,6 +53,15 @@ export interface LoadCollectionOptions {
    * @default "/sys/fs/bpf"
    */
   readonly pinPath?: string;
+  /**
+   * The bpffs directory of maps a legacy `struct bpf_elf_map` definition
+   * pins with `PIN_GLOBAL_NS`: tc's, so that a map an object shares with
+   * objects tc loaded is the same map. Reused or pinned there as
+   * {@link LoadCollectionOptions.pinPath} does for maps pinned by name.
+   *
+   * @default "/sys/fs/bpf/tc/globals"
+   */
+  readonly tcGlobalsPath?: string;
   /**
    * Load only these programs (and the maps and programs they need). By
    * default every program except `SEC("?...")` ones, and every map.
@@ -97,6 +110,18 @@ export interface LoadCollectionOptions {
    * @default /proc/config.gz, and feature probes for `LINUX_` externs
    */
   readonly kernelConfig?: ReadonlyMap<string, string>;
+  /**
+   * What a program that fails to load does to the others: `"throw"`
+   * closes everything created and throws its error; `"skip"` leaves it out
+   * of {@link Collection.programs}, records its error in
+   * {@link Collection.programErrors} and loads the rest (a prog array slot
+   * meant for it stays empty). Useful for objects whose programs need
+   * different kernels, such as one calling a kernel function (kfunc) only
+   * newer kernels have.
+   *
+   * @default "throw"
+   */
+  readonly programErrors?: "throw" | "skip";
   /**
    * Verifier log level used when a program fails to load.
    *
@@ -235,8 +260,9 @@ export class Variable {
 /**
  * The maps and programs {@link loadCollection} created, closed together.
  *
- * `close()` closes every program and map of the collection (maps pinned by
- * name stay in bpffs; attachments made with its programs hold them).
+ * `close()` unregisters the struct_ops maps it registered, then closes
+ * every program and map of the collection (maps pinned by name stay in
+ * bpffs; attachments made with its programs hold them).
  *
  * @example Programs and maps by name
  * ```ts kernel
@@ -258,6 +284,12 @@ export class Collection {
   readonly variables: ReadonlyMap<string, Variable>;
   /** CO-RE relocations applied per program, for diagnostics. */
   readonly coreRelocations: ReadonlyMap<string, readonly CoreRelocationResult[]>;
+  /**
+   * Why each program left out of {@link Collection.programs} failed to
+   * load, by name: empty unless {@link LoadCollectionOptions.programErrors}
+   * is `"skip"`.
+   */
+  readonly programErrors: ReadonlyMap<string, Error>;
   #owned: readonly { close(): void }[];
 
   /**
@@ -268,6 +300,7 @@ export class Collection {
    * @param variables Variables by name.
    * @param coreRelocations CO-RE results by program name.
    * @param owned Objects this collection closes (given maps are left out).
+   * @param programErrors Why the programs that were skipped failed, by name.
    */
   constructor(
     maps: ReadonlyMap<string, BpfMap>,
@@ -275,11 +308,13 @@ export class Collection {
     variables: ReadonlyMap<string, Variable>,
     coreRelocations: ReadonlyMap<string, readonly CoreRelocationResult[]>,
     owned: readonly { close(): void }[],
+    programErrors: ReadonlyMap<string, Error> = new Map(),
   ) {
     this.maps = maps;
     this.programs = programs;
     this.variables = variables;
     this.coreRelocations = coreRelocations;
+    this.programErrors = programErrors;
     this.#owned = owned;
   }
 
@@ -333,7 +368,7 @@ export class Collection {
     return v;
   }
 
-  /** Closes every program and map this collection created (pins stay). Idempotent. */
+  /** Unregisters its struct_ops maps and closes every program and map this collection created (pins stay). Idempotent. */
   close(): void {
     for (const o of [...this.#owned].reverse()) o.close();
   }
@@ -368,29 +403,48 @@ const INSN = 8;
 const PSEUDO_MAP_FD = 1;
 const PSEUDO_MAP_VALUE = 2;
 const KERNEL_NAME = 15;
+/** Where tc pins `PIN_GLOBAL_NS` maps. */
+const TC_GLOBALS = `${DEFAULT_BPFFS}/tc/globals`;
 
 /**
  * Creates an object's maps and loads its programs.
  *
  * Maps come first: given ones ({@link LoadCollectionOptions.maps}) and
- * `LIBBPF_PIN_BY_NAME` ones already pinned are checked and reused, others
+ * `LIBBPF_PIN_BY_NAME` (or legacy `PIN_GLOBAL_NS`, see
+ * {@link LoadCollectionOptions.tcGlobalsPath}) ones already pinned are
+ * checked and reused, others
  * are created with the object's BTF; data sections are written and
  * `.rodata*`/`.kconfig` frozen (a perf event array without `max_entries`
  * gets one slot per possible CPU, as in libbpf). Each program then gets its
  * map references, CO-RE relocations, func/line info and, for tracing, LSM
  * and iterator programs, its `attach_btf_id` (see
- * {@link LoadCollectionOptions.attachTargets}) and is loaded; prog arrays
- * and maps of maps receive their initial values; `LIBBPF_PIN_BY_NAME` maps
- * are pinned last. On any error everything created so far is closed before
+ * {@link LoadCollectionOptions.attachTargets}) and is loaded. Kernel
+ * functions it calls (kfuncs) and kernel symbols it reads (`__ksym`
+ * externs, see {@link CollectionSpec.ksyms}) are resolved as libbpf does:
+ * by name in vmlinux and module BTF (a module's BTF object goes in the
+ * program's `fd_array`) with the object's prototype or type checked
+ * against the kernel's, `void` symbols by address in /proc/kallsyms; a
+ * `__weak` one the kernel lacks reads as 0 and its calls are left for the
+ * verifier to prune (guard them with `bpf_ksym_exists()`). Only programs
+ * that use an extern that cannot be resolved fail. Prog arrays
+ * and maps of maps receive their initial values; struct_ops maps (such as
+ * a `tcp_congestion_ops`) get the struct in the kernel's layout with their
+ * programs (loaded with the struct's `attach_btf_id` and member index) and
+ * are registered, through a bpf_link for `.struct_ops.link` ones;
+ * `close()` unregisters them first. Registration is host-wide: give the
+ * struct a name of its own (its bytes are in
+ * {@link CollectionMapSpec.contents}). Maps pinned by name are pinned
+ * last. On any error everything created so far is closed before
  * the error is thrown, which names the object and the map or program.
  *
  * @param spec The parsed object (see {@link readCollectionSpec}).
- * @param options Replacement maps, pin path, a program subset, attach targets, CO-RE target.
+ * @param options Replacement maps, pin paths, a program subset, attach targets, CO-RE target, what a failing program does.
  * @returns The loaded collection; close it (or `using`) when done.
  * @throws {RangeError} When a named program (in `programs` or `attachTargets`) does not exist, an attach target is in no kernel BTF, or a map pinned by name has a name that is not a file name (`.`, `..`, a `/`), before any system call.
  * @throws {TypeError} When a tracing, LSM or extension program has no attach target.
- * @throws {NotSupportedError} When an attach target is needed and the kernel has no BTF.
+ * @throws {NotSupportedError} When an attach target is needed and the kernel has no BTF, or the object has an arena map and the kernel is older than 6.9.
  * @throws {MapCompatibilityError} When a given or pinned map differs from the object's.
+ * @throws {KsymError} When a program uses a kernel function or symbol the kernel lacks (and that is not `__weak`) or declares it with another type (unless `programErrors` is `"skip"`).
  * @throws {VerifierError} When a program is rejected; the summary names the source line.
  * @throws {SyscallError} When the kernel refuses a map or program.
  * @example Loading an object and running a program
@@ -402,6 +456,19 @@ const KERNEL_NAME = 15;
  * using coll = loadCollection(spec);
  * const result = coll.program("count_packets").testRun({ data: new Uint8Array(64) });
  * assert.equal(result.retval, 2); // XDP_PASS
+ * ```
+ * @example Loading the programs this kernel can, and learning why the others failed
+ * ```ts kernel
+ * import assert from "node:assert/strict";
+ * import { KsymError, loadCollection, readCollectionSpec } from "@dp/core";
+ *
+ * // fail_missing calls a kernel function no kernel has; fail_sibling calls none.
+ * const spec = readCollectionSpec("bpf/build/testdata/kfunc_fail.o");
+ * using coll = loadCollection(spec, { programErrors: "skip" });
+ * assert.ok(coll.programs.has("fail_sibling"));
+ * const err = coll.programErrors.get("fail_missing");
+ * assert.ok(err instanceof KsymError);
+ * assert.equal(err.symbol, "bpf_dp_missing_kfunc");
  * ```
  */
 export function loadCollection(spec: CollectionSpec, options: LoadCollectionOptions = {}): Collection {
@@ -417,7 +484,7 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
   // the object, must be one entry of that directory.
   for (const name of mapNames) {
     const m = spec.maps.get(name);
-    if (m?.pinning === "byName" && options.maps?.[name] === undefined && !isPathComponent(name)) {
+    if (m !== undefined && m.pinning !== "none" && options.maps?.[name] === undefined && !isPathComponent(name)) {
       throw new RangeError(
         `Cannot pin map ${JSON.stringify(name)} of object ${JSON.stringify(spec.name)} by name: the name is not a file name (it is ".", "..", or holds "/" or a NUL)`,
       );
@@ -429,7 +496,9 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
   const maps = new Map<string, BpfMap>();
   const programs = new Map<string, BpfProgram>();
   const coreResults = new Map<string, readonly CoreRelocationResult[]>();
+  const programErrors = new Map<string, Error>();
   let btfHandle: BtfHandle | undefined;
+  let ksyms: KsymResolver | undefined;
   try {
     let kconfig: KconfigLayout | undefined;
     if (spec.kconfig.length > 0 && spec.btf !== undefined && mapNames.has(".kconfig")) {
@@ -451,6 +520,34 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
       }
     }
 
+    // struct_ops maps: the kernel's struct and value type, also for their programs.
+    const structOps = new Map<string, KernelStructOps>();
+    const structOpsPrograms = new Map<string, { readonly id: number; readonly member: number }>();
+    const loading = new Set(programNames);
+    for (const m of spec.maps.values()) {
+      if (m.kind !== "structOps" || spec.btf === undefined) continue;
+      if (!mapNames.has(m.name) && !m.initialValues.some((v) => loading.has(v.symbol))) continue;
+      let kernel: KernelStructOps;
+      try {
+        kernel = kernelStructOps(spec.btf, m.valueTypeId ?? 0);
+      } catch (err) {
+        throw named(err, `Cannot create map ${JSON.stringify(m.name)}`, spec.name);
+      }
+      structOps.set(m.name, kernel);
+      const local = spec.btf.resolve(m.valueTypeId ?? 0);
+      for (const v of m.initialValues) {
+        const memberName = local.kind === "struct" ? local.members[v.slot]?.name : undefined;
+        const member = kernel.struct.members.findIndex((k) => k.name === memberName);
+        const seen = structOpsPrograms.get(v.symbol);
+        if (member < 0 || (seen !== undefined && (seen.id !== kernel.structId || seen.member !== member))) {
+          throw new RangeError(
+            `Cannot load program ${JSON.stringify(v.symbol)} of object ${JSON.stringify(spec.name)}: ${member < 0 ? `member ${JSON.stringify(memberName)} of struct_ops map ${JSON.stringify(m.name)} is not in the kernel's struct` : "it implements different struct_ops members"}`,
+          );
+        }
+        structOpsPrograms.set(v.symbol, { id: kernel.structId, member });
+      }
+    }
+
     // Maps, inner maps before the maps of maps that need them.
     for (const name of mapNames) {
       const m = spec.maps.get(name) as CollectionMapSpec;
@@ -466,6 +563,19 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
         }
         let create: MapSpec = want;
         if (m.kind === "kconfig" && kconfig !== undefined) create = { ...create, valueSize: Math.max(kconfig.size, 1) };
+        const ops = structOps.get(name);
+        if (ops !== undefined) {
+          // The kernel takes the value type from vmlinux, and wants the object's BTF alongside.
+          const map = createMap({
+            ...create,
+            valueSize: ops.valueSize,
+            vmlinuxValueTypeId: ops.valueTypeId,
+            ...(btfHandle === undefined ? {} : { btf: { fd: btfHandle.fd, keyTypeId: 0, valueTypeId: 0 } }),
+          });
+          owned.push(map);
+          maps.set(name, map);
+          continue;
+        }
         // The kernel takes a value type without a key type only for arrays
         // (data sections), and refuses BTF for maps that hold descriptors or
         // have no key; those are created without it (libbpf retries so).
@@ -474,8 +584,10 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
         if (btfHandle !== undefined && typed && m.valueTypeId !== undefined) {
           create = { ...create, btf: { fd: btfHandle.fd, keyTypeId: m.keyTypeId ?? 0, valueTypeId: m.valueTypeId } };
         }
-        if (m.pinning === "byName") {
-          const path = `${options.pinPath ?? DEFAULT_BPFFS}/${name}`;
+        if (m.pinning !== "none") {
+          const dir =
+            m.pinning === "globalNs" ? (options.tcGlobalsPath ?? TC_GLOBALS) : (options.pinPath ?? DEFAULT_BPFFS);
+          const path = `${dir}/${name}`;
           const existing = openPinnedOrUndefined(path);
           if (existing !== undefined) {
             owned.push(existing);
@@ -501,22 +613,30 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
         maps.set(name, map);
         fill(map, m, kconfig);
       } catch (err) {
-        throw named(err, `Cannot create map ${JSON.stringify(name)}`, spec.name);
+        throw named(arenaNotSupported(m.spec, err), `Cannot create map ${JSON.stringify(name)}`, spec.name);
       }
     }
 
+    if (spec.ksyms.length > 0 && spec.btf !== undefined) ksyms = new KsymResolver(spec.btf, spec.ksyms);
     for (const name of programNames) {
       const p = spec.programs.get(name) as CollectionProgramSpec;
-      const { program, core } = loadOne(spec, p, maps, kconfig, btfHandle, options);
-      owned.push(program);
-      programs.set(name, program);
-      if (core.length > 0) coreResults.set(name, core);
+      let loaded;
+      try {
+        loaded = loadOne(spec, p, maps, kconfig, ksyms, btfHandle, options, structOpsPrograms.get(name));
+      } catch (err) {
+        if (options.programErrors !== "skip" || !(err instanceof Error)) throw err;
+        programErrors.set(name, err);
+        continue;
+      }
+      owned.push(loaded.program);
+      programs.set(name, loaded.program);
+      if (loaded.core.length > 0) coreResults.set(name, loaded.core);
     }
 
     // Initial values of prog arrays and maps of maps.
     for (const name of mapNames) {
       const m = spec.maps.get(name) as CollectionMapSpec;
-      if (m.initialValues.length === 0 || options.maps?.[name] !== undefined) continue;
+      if (m.initialValues.length === 0 || options.maps?.[name] !== undefined || m.kind === "structOps") continue;
       const map = maps.get(name) as BpfMap;
       try {
         for (const v of m.initialValues) {
@@ -527,6 +647,40 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
         }
       } catch (err) {
         throw named(err, `Cannot fill map ${JSON.stringify(name)}`, spec.name);
+      }
+    }
+
+    // struct_ops maps: the value in the kernel's layout with the programs'
+    // descriptors, registered by the update or through a bpf_link; closing
+    // the collection unregisters them first.
+    for (const [name, ops] of structOps) {
+      const map = maps.get(name);
+      const m = spec.maps.get(name) as CollectionMapSpec;
+      if (map === undefined || spec.btf === undefined) continue;
+      const what = `Cannot register struct_ops map ${JSON.stringify(name)}`;
+      try {
+        const value = structOpsValue(spec.btf, m, ops, (program) => {
+          const loaded = programs.get(program);
+          if (loaded === undefined) throw new RangeError(`its program ${JSON.stringify(program)} was not loaded`);
+          return rawFd(loaded.fd);
+        });
+        const key = new Uint8Array(4);
+        map.set(key, value);
+        if (((m.spec.flags ?? 0) & MAP_FLAGS.link) !== 0) {
+          owned.push(linkStructOps(map));
+        } else {
+          owned.push({
+            close: () => {
+              try {
+                map.delete(key);
+              } catch {
+                // Already unregistered.
+              }
+            },
+          });
+        }
+      } catch (err) {
+        throw named(err, what, spec.name);
       }
     }
 
@@ -543,6 +697,7 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
     for (const path of pinned) unpinQuietly(path);
     throw err;
   } finally {
+    ksyms?.close();
     btfHandle?.close();
   }
 
@@ -553,33 +708,70 @@ export function loadCollection(spec: CollectionSpec, options: LoadCollectionOpti
       if (map !== undefined) variables.set(v.name, new Variable(v, map, spec.btf));
     }
   }
-  return new Collection(maps, programs, variables, coreResults, owned);
+  return new Collection(maps, programs, variables, coreResults, owned, programErrors);
 }
 
 /**
  * The object's BTF as the kernel takes it: extern variables (`.kconfig`)
  * become allocated globals at their place in the `.kconfig` map, as libbpf
- * does; the kernel refuses extern linkage and empty data sections.
+ * does; the kernel refuses extern linkage and empty data sections. In
+ * `.ksyms`, as in libbpf, every entry becomes a 4-byte `int` variable
+ * (a function's entry the added `dummy_ksym`), extern functions get global
+ * linkage and their unnamed parameters a name.
  */
 function kernelReadyBtf(spec: CollectionSpec, kconfig: KconfigLayout | undefined): Btf {
   const btf = spec.btf as Btf;
-  if (!btf.types.some((t) => t.kind === "var" && t.linkage === "extern")) return btf;
+  if (!btf.types.some((t) => (t.kind === "var" || t.kind === "func") && t.linkage === "extern")) return btf;
   const layouts = new Map<string, DatasecLayout>();
-  for (const name of [".kconfig", ".ksyms"]) {
-    const vars = btf.datasecVariables(name);
-    if (vars === undefined) continue;
-    if (name === ".kconfig" && kconfig !== undefined) {
-      layouts.set(name, { size: Math.max(kconfig.size, 1), offsets: kconfig.offsets });
-    } else {
-      // Not loaded: any layout the kernel accepts.
-      layouts.set(name, { size: Math.max(vars.length * 8, 1), offsets: new Map(vars.map((v, i) => [v.name, i * 8])) });
-    }
+  const kconfigVars = btf.datasecVariables(".kconfig");
+  if (kconfigVars !== undefined) {
+    layouts.set(
+      ".kconfig",
+      kconfig !== undefined
+        ? { size: Math.max(kconfig.size, 1), offsets: kconfig.offsets }
+        : // Not loaded: any layout the kernel accepts.
+          { size: Math.max(kconfigVars.length * 8, 1), offsets: new Map(kconfigVars.map((v, i) => [v.name, i * 8])) },
+    );
   }
   const fixed = fixupDatasecs(btf, layouts);
-  return replaceBtfTypes(
-    fixed,
-    fixed.types.map((t) => (t.kind === "var" && t.linkage === "extern" ? { ...t, linkage: "global" } : t)),
+  const types: BtfType[] = fixed.types.map((t) =>
+    (t.kind === "var" || t.kind === "func") && t.linkage === "extern" ? { ...t, linkage: "global" } : t,
   );
+  const ksyms = types.find((t) => t.kind === "datasec" && t.name === ".ksyms");
+  if (ksyms !== undefined && ksyms.kind === "datasec") {
+    const next = fixed.firstTypeId + types.length;
+    const int: BtfType = {
+      kind: "int",
+      id: next,
+      name: "int",
+      size: 4,
+      signed: true,
+      char: false,
+      bool: false,
+      bitOffset: 0,
+      bits: 32,
+    };
+    const dummy: BtfType = { kind: "var", id: next + 1, name: "dummy_ksym", typeId: next, linkage: "global" };
+    const at = (id: number): number => id - fixed.firstTypeId;
+    const vars = ksyms.vars.map((v, i) => {
+      const t = types[at(v.typeId)];
+      if (t?.kind === "func") {
+        const proto = types[at(t.typeId)];
+        if (proto?.kind === "funcProto") {
+          types[at(proto.id)] = {
+            ...proto,
+            params: proto.params.map((p) => (p.typeId !== 0 && p.name === "" ? { ...p, name: dummy.name } : p)),
+          };
+        }
+        return { typeId: dummy.id, offset: i * 4, size: 4 };
+      }
+      if (t?.kind === "var") types[at(t.id)] = { ...t, typeId: int.id, linkage: "global" };
+      return { typeId: v.typeId, offset: i * 4, size: 4 };
+    });
+    types[at(ksyms.id)] = { ...ksyms, size: Math.max(vars.length * 4, 1), vars };
+    types.push(int, dummy);
+  }
+  return replaceBtfTypes(fixed, types);
 }
 
 /** Which programs and maps to load: the subset's closure over references and initial values. */
@@ -607,7 +799,8 @@ function selection(
       if (programs.has(item.name)) continue;
       programs.add(item.name);
       for (const r of (spec.programs.get(item.name) as CollectionProgramSpec).references) {
-        queue.push({ kind: "map", name: r.kind === "kconfig" ? ".kconfig" : r.map });
+        if (r.kind === "kconfig") queue.push({ kind: "map", name: ".kconfig" });
+        else if (r.kind === "map" || r.kind === "mapValue") queue.push({ kind: "map", name: r.map });
       }
     } else {
       if (maps.has(item.name)) continue;
@@ -680,21 +873,36 @@ function loadOne(
   p: CollectionProgramSpec,
   maps: ReadonlyMap<string, BpfMap>,
   kconfig: KconfigLayout | undefined,
+  ksyms: KsymResolver | undefined,
   btfHandle: BtfHandle | undefined,
   options: LoadCollectionOptions,
+  structOps: { readonly id: number; readonly member: number } | undefined,
 ): { program: BpfProgram; core: readonly CoreRelocationResult[] } {
   const what = `Cannot load ${p.type} program ${JSON.stringify(p.name)}`;
   let attach: AttachBtf | undefined;
   let core: CoreRelocationResult[] = [];
   const insns = p.instructions.slice();
+  // fd_array: module BTF objects of kfunc calls, from index 1 (`off` 0 is vmlinux).
+  const fdArray: (BtfHandle | undefined)[] = [undefined];
+  // Calls of __weak kfuncs this kernel lacks: the verifier must prune them.
+  const missingCalls: { readonly instruction: number; readonly extern: string }[] = [];
   try {
     const dv = new DataView(insns.buffer);
-    for (const r of p.references) patchReference(spec, p, insns, dv, r, maps, kconfig);
+    for (const r of p.references) {
+      if (r.kind === "kfunc" || r.kind === "ksym") {
+        if (ksyms === undefined) throw new RangeError(`no BTF to resolve __ksym extern ${JSON.stringify(r.extern)}`);
+        const target = patchKsym(insns, r, ksyms, fdArray);
+        if (target === undefined && r.kind === "kfunc") missingCalls.push(r);
+      } else patchReference(spec, p, insns, dv, r, maps, kconfig);
+    }
     if (p.coreRelos.length > 0) {
       if (spec.btf === undefined) throw new TypeError("CO-RE relocations without BTF");
       core = applyCoreRelocations(insns, p.coreRelos, spec.btf, options.targetBtf ?? kernelBtf());
     }
-    attach = attachBtf(p, options.attachTargets?.[p.name]);
+    attach =
+      p.type === "structOps" && structOps !== undefined && options.attachTargets?.[p.name] === undefined
+        ? { id: structOps.id, target: undefined, close: undefined }
+        : attachBtf(p, options.attachTargets?.[p.name]);
   } catch (err) {
     throw named(err, what, spec.name);
   }
@@ -732,6 +940,8 @@ function loadOne(
         kernelVersion: p.kernelVersion,
         flags: p.flags,
         ...(btf === undefined ? {} : { btf }),
+        ...(fdArray.length > 1 ? { fdArray } : {}),
+        ...(p.type === "structOps" && structOps !== undefined ? { structOpsMember: structOps.member } : {}),
       },
       {
         ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
@@ -741,7 +951,8 @@ function loadOne(
     return { program, core };
   } catch (err) {
     if (err instanceof VerifierError) {
-      throw explainPoison(`${what} of object ${JSON.stringify(spec.name)}`, withSource(err, p.lineInfo), core);
+      const where = `${what} of object ${JSON.stringify(spec.name)}`;
+      throw explainMissingCall(where, explainPoison(where, withSource(err, p.lineInfo), core), missingCalls);
     }
     throw named(err, what, spec.name);
   } finally {
@@ -830,6 +1041,14 @@ function named(err: unknown, what: string, object: string): unknown {
       const detail = e.message.slice(`Cannot set .kconfig extern ${JSON.stringify(e.externName)}: `.length);
       return new KconfigError(e.externName, `${detail} (object ${JSON.stringify(object)})`, { cause: err });
     }
+    case KsymError: {
+      const e = err as KsymError;
+      const detail = e.message.slice(`Cannot resolve kernel ${e.kind} ${JSON.stringify(e.symbol)}: `.length);
+      const program = what.replace(/^Cannot load /, "");
+      return new KsymError(e.symbol, e.kind, `${detail} (${program} of object ${JSON.stringify(object)})`, {
+        cause: err,
+      });
+    }
     case CoreRelocationError: {
       const e = err as CoreRelocationError;
       const detail = e.message.slice(
@@ -869,12 +1088,37 @@ function explainPoison(what: string, err: VerifierError, core: readonly CoreRelo
   );
 }
 
+/**
+ * Names the weak kernel function behind a call the verifier reached: the
+ * kernel reports such a call (BTF id 0) only as `call #0` and what follows.
+ */
+function explainMissingCall(
+  what: string,
+  err: VerifierError,
+  missing: readonly { readonly instruction: number; readonly extern: string }[],
+): VerifierError {
+  const hit = missing.find((m) => err.log.some((l) => l.startsWith(`${m.instruction}: (85) call #0`)));
+  if (hit === undefined) return err;
+  return new VerifierError(
+    `${what} (instruction ${hit.instruction} calls kernel function ${JSON.stringify(hit.extern)}, which this kernel lacks: guard the call with bpf_ksym_exists())`,
+    {
+      syscall: err.syscall,
+      op: err.op,
+      errno: err.errno,
+      log: err.log,
+      truncated: err.truncated,
+      ...(err.source === undefined ? {} : { source: err.source }),
+      cause: err,
+    },
+  );
+}
+
 function patchReference(
   spec: CollectionSpec,
   p: CollectionProgramSpec,
   insns: Uint8Array,
   dv: DataView,
-  r: InstructionReference,
+  r: InstructionReference & { readonly kind: "map" | "mapValue" | "kconfig" },
   maps: ReadonlyMap<string, BpfMap>,
   kconfig: KconfigLayout | undefined,
 ): void {
@@ -898,4 +1142,12 @@ function patchReference(
   insns[at + 1] = (regs & 0x0f) | ((offset === undefined ? PSEUDO_MAP_FD : PSEUDO_MAP_VALUE) << 4);
   dv.setInt32(at + 4, rawFd(map.fd), true);
   dv.setInt32(at + INSN + 4, offset ?? 0, true);
+}
+
+/** Arena maps came in Linux 6.9; older kernels refuse the unknown map type with EINVAL. */
+function arenaNotSupported(want: MapSpec, err: unknown): unknown {
+  if (want.type !== "arena" || !(err instanceof SyscallError) || err.code !== "EINVAL") return err;
+  const v = kernelVersion();
+  if (v.major > 6 || (v.major === 6 && v.minor >= 9)) return err;
+  return new NotSupportedError("BPF arena maps", { minKernel: "6.9", cause: err });
 }

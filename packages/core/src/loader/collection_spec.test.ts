@@ -58,8 +58,9 @@ describe("readCollectionSpec()", () => {
       // The program's own function comes first.
       expect(p.funcInfo[0]).toMatchObject({ instruction: 0, name: p.name });
       for (const r of p.references) {
-        expect(insns(p)[r.instruction]?.op).toBe(0x18);
-        if (r.kind !== "kconfig") expect(s.maps.has(r.map)).toBe(true);
+        expect(insns(p)[r.instruction]?.op).toBe(r.kind === "kfunc" ? 0x85 : 0x18);
+        if (r.kind === "map" || r.kind === "mapValue") expect(s.maps.has(r.map)).toBe(true);
+        if (r.kind === "kfunc" || r.kind === "ksym") expect(s.ksyms.map((k) => k.name)).toContain(r.extern);
       }
     }
   });
@@ -361,5 +362,74 @@ describe.skipIf(!HAS_CLANG)("parseCollectionSpec() errors name the object", () =
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Compiles a C snippet (with linux/bpf.h and bpf_helpers.h) into object bytes. */
+function compileSnippet(body: string): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), "dp-spec-"));
+  try {
+    writeFileSync(
+      join(dir, "x.c"),
+      `#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n${body}\nchar LICENSE[] SEC("license") = "GPL";\n`,
+    );
+    execFileSync(
+      "clang-19",
+      [
+        "-target",
+        "bpf",
+        "-g",
+        "-O2",
+        "-idirafter",
+        `/usr/include/${execFileSync("uname", ["-m"], { encoding: "utf8" }).trim()}-linux-gnu`,
+        "-c",
+        "x.c",
+        "-o",
+        "x.o",
+      ],
+      { cwd: dir, stdio: "pipe" },
+    );
+    return readFileSync(join(dir, "x.o"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(!HAS_CLANG)("spec hygiene", () => {
+  test("static variables and hidden globals are not public variables; their data stays in the map", () => {
+    const spec = parseCollectionSpec(
+      compileSnippet(`
+int shown = 1;
+static int file_static = 2;
+__attribute__((visibility("hidden"))) int hidden_global = 3;
+static volatile const int static_const = 4;
+SEC("tc") int prog(struct __sk_buff *skb) {
+  static int in_function;
+  in_function++;
+  file_static++;
+  return shown + file_static + hidden_global + static_const + in_function;
+}`),
+      { name: "hygiene" },
+    );
+    expect([...spec.variables.keys()]).toEqual(["shown"]);
+    // The data section still holds them all (in_function is in .bss).
+    const data = spec.maps.get(".data")?.contents ?? new Uint8Array();
+    expect([...data].filter((b) => b !== 0).sort()).toEqual([1, 2, 3]);
+    expect(() => spec.constants.set("static_const", 5)).toThrow();
+  });
+
+  test("a .maps definition with non-zero bytes is a MapDefinitionError naming the map", () => {
+    const bytes = compileSnippet(`
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} initialized SEC(".maps") = { .max_entries = (void *)8 };`);
+    const parse = (): unknown => parseCollectionSpec(bytes, { name: "dirty" });
+    expect(parse).toThrow(MapDefinitionError);
+    expect(parse).toThrow(
+      'Invalid map "initialized" in .maps: its definition holds non-zero bytes (at byte 8): a map is defined by its BTF type, not by initialized data (object "dirty")',
+    );
   });
 });

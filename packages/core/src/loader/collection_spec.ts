@@ -18,7 +18,10 @@ import {
 } from "./elf.ts";
 import { MAP_FLAGS } from "../bpf/map_spec.ts";
 import { type KconfigExtern, kconfigExterns } from "./kconfig.ts";
+import { type KsymExtern, ksymExterns } from "./ksym.ts";
 import { MapDefinitionError, mapSpecsFromObject } from "./object_maps.ts";
+import { LEGACY_MAPS_SECTION, legacyMapSpecsFromObject } from "./legacy_maps.ts";
+import { structOpsFromObject } from "./struct_ops.ts";
 import type { AttachType, ProgramType } from "../bpf/program.ts";
 import { programTypeForSection } from "./section_names.ts";
 
@@ -28,7 +31,11 @@ import type { CollectionMapSpec } from "./collection_map_spec.ts";
 
 export type { CollectionMapSpec } from "./collection_map_spec.ts";
 
-/** An instruction that refers to a map, a global variable or a `.kconfig` extern; resolved when loading. */
+/**
+ * An instruction that refers to a map, a global variable, a `.kconfig`
+ * extern or a `__ksym` extern (a kernel function or variable); resolved when
+ * loading.
+ */
 export type InstructionReference =
   | {
       /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
@@ -57,6 +64,26 @@ export type InstructionReference =
       readonly extern: string;
       /** A byte offset added to the extern's address. */
       readonly offset: number;
+    }
+  | {
+      /** The `call` instruction's index in {@link CollectionProgramSpec.instructions}. */
+      readonly instruction: number;
+      /** A call of a kernel function (kfunc): the loader makes it a `BPF_PSEUDO_KFUNC_CALL` of the function's BTF id. */
+      readonly kind: "kfunc";
+      /** The extern's name in {@link CollectionSpec.ksyms}. */
+      readonly extern: string;
+    }
+  | {
+      /** The `ld_imm64` instruction's index in {@link CollectionProgramSpec.instructions}. */
+      readonly instruction: number;
+      /**
+       * The address of a `__ksym` extern: a kernel variable (by BTF id,
+       * `BPF_PSEUDO_BTF_ID`, or for `void` ones by address) or a kernel
+       * function (`bpf_ksym_exists()`); 0 for a `__weak` one the kernel lacks.
+       */
+      readonly kind: "ksym";
+      /** The extern's name in {@link CollectionSpec.ksyms}. */
+      readonly extern: string;
     };
 
 /** A function's BTF for one program (a `bpf_func_info` record before loading). */
@@ -128,16 +155,22 @@ export interface CollectionProgramSpec {
 export interface CollectionSpec {
   /** The object name (the file name without `.o`), the prefix of data map names. */
   readonly name: string;
-  /** Every map by name, in ELF order: `.maps` maps, then data sections, then `.kconfig`. */
+  /** Every map by name: `.maps` maps, struct_ops maps, legacy `maps` ones, then data sections, then `.kconfig`. */
   readonly maps: ReadonlyMap<string, CollectionMapSpec>;
   /** Every program by function name. */
   readonly programs: ReadonlyMap<string, CollectionProgramSpec>;
-  /** Every global variable of the data sections, by name. */
+  /**
+   * The global variables of the data sections, by name: not `static` ones
+   * nor hidden (`__hidden`) globals, which stay the object's own, as in
+   * libbpf and cilium/ebpf.
+   */
   readonly variables: ReadonlyMap<string, VariableSpec>;
   /** The `.rodata*` variables, to set before loading. */
   readonly constants: ConstantSet;
   /** The `.kconfig` externs. */
   readonly kconfig: readonly KconfigExtern[];
+  /** The `__ksym` externs: kernel functions and variables, resolved per program when loading. */
+  readonly ksyms: readonly KsymExtern[];
   /** The object's BTF (data section sizes and offsets filled in), if it has one. */
   readonly btf: Btf | undefined;
   /** The parsed `.BTF.ext`, if the object has one. */
@@ -250,8 +283,15 @@ export function readCollectionSpec(path: string): CollectionSpec {
 /**
  * Parses the bytes of a BPF object into a {@link CollectionSpec}: programs
  * from libbpf section names (several per section), linked with the `.text`
- * subprograms they call; maps from BTF-defined `.maps`; one map per global
- * data section; `.kconfig` externs; BTF and `.BTF.ext` records per program.
+ * subprograms they call; maps from BTF-defined `.maps` (a definition with
+ * non-zero bytes is refused, as cilium/ebpf does) and from legacy
+ * `SEC("maps")` definitions (iproute2's `struct bpf_elf_map`, libbpf's old
+ * `struct bpf_map_def`); struct_ops maps from the variables of
+ * `SEC(".struct_ops")` and `SEC(".struct_ops.link")`; one map per global
+ * data section; `.kconfig` externs; `__ksym` externs (kernel functions and
+ * variables, resolved only when loading, so an object whose programs call
+ * kernel functions some kernels lack parses everywhere); BTF and
+ * `.BTF.ext` records per program.
  * As in libbpf, global functions with hidden visibility get static linkage
  * in {@link CollectionSpec.btf}, and an object without a `license` section
  * has the empty license.
@@ -270,8 +310,11 @@ export function parseCollectionSpec(bytes: Uint8Array, options: ParseCollectionO
     if (err instanceof RangeError || err instanceof TypeError)
       throw new ObjectError(object, err.message, { cause: err });
     if (err instanceof MapDefinitionError) {
-      const detail = err.message.slice(`Invalid map ${JSON.stringify(err.mapName)} in .maps: `.length);
-      throw new MapDefinitionError(err.mapName, `${detail} (object ${JSON.stringify(object)})`, { cause: err });
+      const detail = err.message.slice(`Invalid map ${JSON.stringify(err.mapName)} in ${err.section}: `.length);
+      throw new MapDefinitionError(err.mapName, `${detail} (object ${JSON.stringify(object)})`, {
+        cause: err,
+        section: err.section,
+      });
     }
     throw err;
   }
@@ -333,7 +376,33 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
   } else if (elf.sectionByName(".maps") !== undefined) {
     fail('section ".maps" needs BTF (build with -g)');
   }
+  for (const m of structOpsFromObject(elf, btf)) {
+    if (maps.has(m.name)) fail(`map ${JSON.stringify(m.name)} is defined twice`);
+    maps.set(m.name, {
+      name: m.name,
+      spec: m.spec,
+      kind: "structOps",
+      pinning: "none",
+      keyTypeId: undefined,
+      valueTypeId: m.valueTypeId,
+      initialValues: m.initialValues,
+      contents: m.contents,
+      freeze: false,
+    });
+  }
+  const legacy = legacyMapSpecsFromObject(elf);
+  for (const m of legacy.maps) {
+    if (maps.has(m.name)) fail(`map ${JSON.stringify(m.name)} is defined in both .maps and ${LEGACY_MAPS_SECTION}`);
+    maps.set(m.name, { ...m, kind: "map", contents: undefined, freeze: false });
+  }
   const variables = new Map<string, VariableSpec>();
+  // As libbpf and cilium/ebpf: static variables and hidden globals belong to
+  // the object, not to its users.
+  const hiddenVariables = new Set(
+    elf.symbols
+      .filter((sym) => sym.type === "object" && (sym.visibility === "hidden" || sym.visibility === "internal"))
+      .map((sym) => sym.name),
+  );
   for (const s of dataSections) {
     const readOnly = s.name.startsWith(".rodata");
     const datasec = btf?.typesByName(s.name, "datasec")[0];
@@ -359,7 +428,7 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
     });
     if (btf === undefined || datasec === undefined) continue;
     for (const v of btf.datasecVariables(s.name) ?? []) {
-      if (v.type.kind !== "var") continue;
+      if (v.type.kind !== "var" || v.type.linkage === "static" || hiddenVariables.has(v.name)) continue;
       if (variables.has(v.name)) fail(`variable ${JSON.stringify(v.name)} is defined in two sections`);
       if (v.offset + v.size > s.size)
         fail(`variable ${JSON.stringify(v.name)} lies outside section ${JSON.stringify(s.name)}`);
@@ -397,7 +466,22 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
     });
   }
 
-  const programs = linkPrograms(elf, btfExt, maps, kconfig, { object, license, kernelVersion, fail });
+  const ksyms = btf === undefined ? [] : ksymExterns(elf, btf);
+  const programs = linkPrograms(elf, btfExt, maps, kconfig, ksyms, legacy.offsets, {
+    object,
+    license,
+    kernelVersion,
+    fail,
+  });
+  for (const m of maps.values()) {
+    if (m.kind !== "structOps") continue;
+    for (const v of m.initialValues) {
+      if (programs.get(v.symbol)?.type !== "structOps")
+        fail(
+          `struct_ops map ${JSON.stringify(m.name)} refers to ${JSON.stringify(v.symbol)}, which is not a struct_ops program`,
+        );
+    }
+  }
   const spec: CollectionSpec = {
     name: object,
     maps,
@@ -405,6 +489,7 @@ function parse(bytes: Uint8Array, object: string): CollectionSpec {
     variables,
     constants: new ConstantSet(btf, variables, maps),
     kconfig,
+    ksyms,
     btf,
     btfExt,
     license,
@@ -469,6 +554,8 @@ function linkPrograms(
   ext: BtfExt | undefined,
   maps: ReadonlyMap<string, CollectionMapSpec>,
   kconfig: readonly KconfigExtern[],
+  ksyms: readonly KsymExtern[],
+  legacyOffsets: ReadonlyMap<string, number>,
   ctx: LinkContext,
 ): Map<string, CollectionProgramSpec> {
   const { fail } = ctx;
@@ -512,7 +599,10 @@ function linkPrograms(
 
   const dataMapNames = new Set([...maps.values()].filter((m) => m.kind === "data").map((m) => m.name));
   const kconfigNames = new Set(kconfig.map((k) => k.name));
+  const ksymKinds = new Map(ksyms.map((k) => [k.name, k.kind]));
   const mapsSection = elf.sectionByName(".maps");
+  const legacySection = elf.sectionByName(LEGACY_MAPS_SECTION);
+  const legacyAt = new Map([...legacyOffsets].map(([name, offset]) => [offset, name]));
 
   const programs = new Map<string, CollectionProgramSpec>();
   for (const section of execSections) {
@@ -571,10 +661,14 @@ function linkPrograms(
           if (rel.type !== BPF_RELOCATION_TYPE.call32) {
             fail(`${where(i)}: call relocation of type ${rel.type} to ${JSON.stringify(symName)}`);
           }
+          if (s.sectionIndex === 0 && ksymKinds.get(s.name) === "func") {
+            references.push({ instruction: base + local, kind: "kfunc", extern: s.name });
+            continue;
+          }
           const targetSection = elf.sections[s.sectionIndex];
           if (targetSection === undefined || !funcs.has(targetSection.index)) {
             fail(
-              `${where(i)}: call to ${JSON.stringify(symName)}, which is not a function in the object (extern functions are not supported)`,
+              `${where(i)}: call to ${JSON.stringify(symName)}, which is neither a function in the object nor a kernel function (an extern in .ksyms)`,
             );
           }
           addCall(f, local, targetSection as ElfSection, s.value / INSN + imm + 1, where(i));
@@ -590,9 +684,14 @@ function linkPrograms(
         const at = base + local;
 
         if (s.sectionIndex === 0) {
+          if (ksymKinds.has(s.name)) {
+            if (imm !== 0) fail(`${where(i)}: reference to ${JSON.stringify(s.name)} at offset ${imm}, expected 0`);
+            references.push({ instruction: at, kind: "ksym", extern: s.name });
+            continue;
+          }
           if (!kconfigNames.has(s.name))
             fail(
-              `${where(i)}: reference to undefined symbol ${JSON.stringify(s.name)} (only .kconfig externs are supported)`,
+              `${where(i)}: reference to undefined symbol ${JSON.stringify(s.name)}, which is neither a .kconfig nor a __ksym extern`,
             );
           references.push({ instruction: at, kind: "kconfig", extern: s.name, offset: imm });
           continue;
@@ -605,6 +704,14 @@ function linkPrograms(
           if (!maps.has(s.name))
             fail(`${where(i)}: reference to ${JSON.stringify(symName)} in .maps, which is not a map`);
           references.push({ instruction: at, kind: "map", map: s.name });
+          continue;
+        }
+        if (legacySection !== undefined && ts.index === legacySection.index) {
+          // A static map is referenced through the section symbol and its offset.
+          const name = legacyAt.get((s.type === "section" ? 0 : s.value) + imm);
+          if (name === undefined)
+            fail(`${where(i)}: reference to ${JSON.stringify(symName)} in ${LEGACY_MAPS_SECTION}, which is not a map`);
+          references.push({ instruction: at, kind: "map", map: name as string });
           continue;
         }
         if (dataMapNames.has(ts.name)) {

@@ -408,6 +408,29 @@ function typesCompatible(local: Btf, localId: number, target: Btf, targetId: num
   throw new Invalid(`types nest more than ${MAX_DEPTH} levels deep`);
 }
 
+/**
+ * Whether a type of the object and a kernel type are compatible the way
+ * libbpf checks `__ksym` externs (bpf_core_types_are_compat): typedefs and
+ * qualifiers skipped, the same kind (any two enums), integers of any size,
+ * pointers and arrays by what they hold, function prototypes by the number
+ * and compatibility of parameters and the return type; structs and unions
+ * by kind only.
+ *
+ * @param local The object's BTF.
+ * @param localId The object's type.
+ * @param target The kernel's BTF.
+ * @param targetId The kernel's type.
+ * @returns `false` also when either type is malformed.
+ */
+export function typesAreCompatible(local: Btf, localId: number, target: Btf, targetId: number): boolean {
+  try {
+    return typesCompatible(local, resolve(local, localId).id, target, resolve(target, targetId).id, MAX_DEPTH);
+  } catch (err) {
+    if (err instanceof Invalid) return false;
+    throw err;
+  }
+}
+
 /** libbpf's bpf_core_names_match: an anonymous target matches only an anonymous local. */
 function namesMatch(local: string, target: string): boolean {
   if (target === "") return local === "";

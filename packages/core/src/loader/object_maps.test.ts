@@ -5,6 +5,7 @@ import { type Btf, type BtfType, buildBtf, parseBtf } from "../btf/btf.ts";
 import { BPF_RELOCATION_TYPE, type ElfFile, type ElfRelocation, parseElf } from "./elf.ts";
 import { MapDefinitionError, mapSpecsFromObject, type ObjectMapSpec } from "./object_maps.ts";
 import { ROOT } from "../btf/_test_btf.ts";
+import { validateMapSpec } from "../bpf/map_spec.ts";
 
 function load(name: string): { elf: ElfFile; btf: Btf } {
   const elf = parseElf(readFileSync(join(ROOT, "bpf/build/testdata", `${name}.o`)));
@@ -513,5 +514,33 @@ describe("mapSpecsFromObject() on hand-made definitions", () => {
 
   test("mapSpecsFromObject() throws SyntaxError when .maps has symbols but no DATASEC", () => {
     expect(() => mapSpecsFromObject(XDP, buildBtf([{ ...INT, id: 1 }]))).toThrow(/no \.maps DATASEC/);
+  });
+});
+
+describe("map_extra", () => {
+  test("__ulong(map_extra, N) is an enum of one value, 64 bits wide; __uint(map_extra, N) the pointer form", () => {
+    const specs = specsOf("arena");
+    expect(byName(specs, "arena_fixed").spec).toEqual({
+      name: "arena_fixed",
+      type: "arena",
+      keySize: 0,
+      valueSize: 0,
+      maxEntries: 4,
+      flags: 1024,
+      mapExtra: 1n << 32n,
+    });
+    expect(byName(specs, "arena").spec).toMatchObject({ type: "arena", maxEntries: 4, flags: 1024, mapExtra: 0n });
+    const { btf } = load("arena");
+    expect(btf.types.some((t) => t.kind === "enum64" && t.values[0]?.value === 1n << 32n)).toBe(true);
+  });
+
+  test("an arena map has no key or value and must be mmapable", () => {
+    const arena = byName(specsOf("arena"), "arena").spec;
+    validateMapSpec(arena);
+    expect(() => validateMapSpec({ ...arena, flags: 0 })).toThrow(
+      /flags must include MAP_FLAGS.mmapable for arena maps/,
+    );
+    expect(() => validateMapSpec({ ...arena, valueSize: 8 })).toThrow(/valueSize must be 0 for arena maps/);
+    expect(() => validateMapSpec({ ...arena, keySize: 8 })).toThrow(/keySize must be 0 for arena maps/);
   });
 });

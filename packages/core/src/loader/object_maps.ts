@@ -9,12 +9,15 @@ import { BPF_RELOCATION_TYPE, type ElfFile, type ElfSymbol } from "./elf.ts";
 import { type MapSpec, type MapType, mapTypeName } from "../bpf/map_spec.ts";
 
 /**
- * How a map from an object is pinned: `"none"`, or `"byName"`
- * (`LIBBPF_PIN_BY_NAME`, value 1): shared through `<pin path>/<map name>`.
+ * How a map from an object is pinned: `"none"`; `"byName"`
+ * (`LIBBPF_PIN_BY_NAME`, value 1 in a BTF map definition): shared through
+ * `<pin path>/<map name>`; or `"globalNs"` (iproute2's `PIN_GLOBAL_NS`,
+ * value 2 in a legacy `struct bpf_elf_map`): shared through
+ * `<tc globals path>/<map name>`, `/sys/fs/bpf/tc/globals` as tc pins them.
  *
  * @useDeclaredType
  */
-export type MapPinning = "none" | "byName";
+export type MapPinning = "none" | "byName" | "globalNs";
 
 /** One initial entry of a prog array or a map of maps, from `.values = { [slot] = &symbol }`. */
 export interface MapInitialValue {
@@ -24,13 +27,13 @@ export interface MapInitialValue {
   readonly symbol: string;
 }
 
-/** A map defined in an object's `.maps` section, made by {@link mapSpecsFromObject}. */
+/** A map defined in an object's `.maps` section (or legacy `maps` section), made by {@link mapSpecsFromObject}. */
 export interface ObjectMapSpec {
   /** The variable's full name (the kernel name in {@link ObjectMapSpec.spec} is cut to 15 characters). */
   readonly name: string;
   /** What to create; `btf` is left out (the loader adds it with {@link ObjectMapSpec.keyTypeId}). */
   readonly spec: MapSpec;
-  /** `"byName"` for `__uint(pinning, LIBBPF_PIN_BY_NAME)`, else `"none"`. */
+  /** `"byName"` for `__uint(pinning, LIBBPF_PIN_BY_NAME)`, `"globalNs"` for a legacy definition's `PIN_GLOBAL_NS`, else `"none"`. */
   readonly pinning: MapPinning;
   /**
    * The object BTF's type id of the key, from `__type(key, T)`; `undefined`
@@ -48,10 +51,10 @@ export interface ObjectMapSpec {
 }
 
 /**
- * A map definition in an object's `.maps` section is malformed: a member
- * has the wrong shape, is unknown or does not fit the map type, or an
- * initial value points at the wrong thing. The message names the map and
- * what is wrong.
+ * A map definition in an object's `.maps` section (or its legacy `maps`
+ * section) is malformed: a member has the wrong shape, is unknown or does
+ * not fit the map type, or an initial value points at the wrong thing. The
+ * message names the map, the section and what is wrong.
  *
  * @example What a bad definition reports
  * ```ts
@@ -69,17 +72,24 @@ export class MapDefinitionError extends SyntaxError {
   override readonly name: string = "MapDefinitionError";
   /** The map's variable name (`<outer>.inner` for the inner map of a map of maps). */
   readonly mapName: string;
+  /** The section of the definition: `".maps"`, or `"maps"` for a legacy one. */
+  readonly section: string;
 
   /**
-   * Creates an error whose message is `Invalid map "<mapName>" in .maps: <detail>`.
+   * Creates an error whose message is `Invalid map "<mapName>" in <section>: <detail>`.
    *
    * @param mapName The map's variable name.
    * @param detail What is wrong.
-   * @param options The underlying error, if any.
+   * @param options The underlying error, if any, and the section (`".maps"` when left out).
    */
-  constructor(mapName: string, detail: string, options?: ErrorOptions) {
-    super(`Invalid map ${JSON.stringify(mapName)} in .maps: ${detail}`, options);
+  constructor(mapName: string, detail: string, options?: ErrorOptions & { readonly section?: string }) {
+    const section = options?.section ?? MAPS;
+    super(
+      `Invalid map ${JSON.stringify(mapName)} in ${section}: ${detail}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.mapName = mapName;
+    this.section = section;
   }
 }
 
@@ -91,16 +101,7 @@ const MAX_MEMBERS = 64;
 
 const WITH_VALUES: ReadonlySet<MapType> = new Set(["progArray", "arrayOfMaps", "hashOfMaps"]);
 const MAPS_OF_MAPS: ReadonlySet<MapType> = new Set(["arrayOfMaps", "hashOfMaps"]);
-const INT_MEMBERS = new Set([
-  "type",
-  "max_entries",
-  "map_flags",
-  "numa_node",
-  "key_size",
-  "value_size",
-  "pinning",
-  "map_extra",
-]);
+const INT_MEMBERS = new Set(["type", "max_entries", "map_flags", "numa_node", "key_size", "value_size", "pinning"]);
 const TYPE_MEMBERS = new Set(["key", "value"]);
 
 /** A parsed definition before initial values are attached. */
@@ -144,6 +145,26 @@ function intMember(btf: Btf, mapName: string, m: BtfMember): number {
   return arr.length;
 }
 
+/**
+ * A 64-bit member (`map_extra`): `__uint(member, N)`, or libbpf's
+ * `__ulong(member, N)`, an enum (ENUM64 when N needs 64 bits) whose one
+ * value is N.
+ */
+function longMember(btf: Btf, mapName: string, m: BtfMember): bigint {
+  const t = btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(m.typeId));
+  if (t.kind !== "enum" && t.kind !== "enum64") return BigInt(intMember(btf, mapName, m));
+  const [only, ...more] = t.values;
+  if (only === undefined || more.length > 0) {
+    throw new MapDefinitionError(
+      mapName,
+      `member ${JSON.stringify(m.name)} must be __ulong(${m.name}, N), an enum of one value, got ${t.values.length} values`,
+    );
+  }
+  const value = BigInt(only.value);
+  // An unsigned 64-bit value may be stored as a negative signed one.
+  return value < 0n ? BigInt.asUintN(64, value) : value;
+}
+
 /** The pointee of `__type(member, T)`. */
 function typeMember(btf: Btf, mapName: string, m: BtfMember): { typeId: number; size: number } {
   const ptr = btfCall(mapName, `member ${JSON.stringify(m.name)}`, () => btf.resolve(m.typeId));
@@ -171,11 +192,18 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
   const ints = new Map<string, number>();
   const types = new Map<string, { typeId: number; size: number }>();
   let values: BtfMember | undefined;
+  let mapExtra: bigint | undefined;
   for (const m of def.members) {
-    if (ints.has(m.name) || types.has(m.name) || (m.name === "values" && values !== undefined)) {
+    if (
+      ints.has(m.name) ||
+      types.has(m.name) ||
+      (m.name === "values" && values !== undefined) ||
+      (m.name === "map_extra" && mapExtra !== undefined)
+    ) {
       throw new MapDefinitionError(mapName, `member ${JSON.stringify(m.name)} is defined twice`);
     }
-    if (INT_MEMBERS.has(m.name)) ints.set(m.name, intMember(btf, mapName, m));
+    if (m.name === "map_extra") mapExtra = longMember(btf, mapName, m);
+    else if (INT_MEMBERS.has(m.name)) ints.set(m.name, intMember(btf, mapName, m));
     else if (TYPE_MEMBERS.has(m.name)) types.set(m.name, typeMember(btf, mapName, m));
     else if (m.name === "values") values = m;
     else throw new MapDefinitionError(mapName, `unknown member ${JSON.stringify(m.name)}`);
@@ -237,7 +265,6 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
 
   const flags = ints.get("map_flags");
   const numaNode = ints.get("numa_node");
-  const mapExtra = ints.get("map_extra");
   const spec: MapSpec = {
     name: mapName.slice(0, KERNEL_NAME_LEN),
     type,
@@ -247,7 +274,7 @@ function parseDefinition(btf: Btf, mapName: string, def: BtfStruct, inner: boole
     ...(flags === undefined ? {} : { flags }),
     ...(innerMap === undefined ? {} : { innerMap }),
     ...(numaNode === undefined ? {} : { numaNode }),
-    ...(mapExtra === undefined ? {} : { mapExtra: BigInt(mapExtra) }),
+    ...(mapExtra === undefined ? {} : { mapExtra }),
   };
   return {
     spec,
@@ -294,7 +321,8 @@ function valuesTarget(btf: Btf, mapName: string, values: BtfMember): BtfType {
  * Each global variable in `.maps` is one map. Its struct's members say what
  * the map is: `type`, `max_entries`, `map_flags`, `numa_node`, `map_extra`,
  * `key_size`, `value_size` and `pinning` are `__uint(member, N)` (a pointer
- * to an array of N elements); `key` and `value` are `__type(member, T)` (a
+ * to an array of N elements), `map_extra` also `__ulong(member, N)` (an
+ * enum whose one value is N, 64 bits wide); `key` and `value` are `__type(member, T)` (a
  * pointer to `T`, whose size becomes the key or value size); `values` is
  * `__array(values, T)`, allowed only in prog arrays (T is a function type)
  * and maps of maps (T is the inner map's definition struct, parsed the same
@@ -352,6 +380,18 @@ export function mapSpecsFromObject(elf: ElfFile, btf: Btf): ObjectMapSpec[] {
     if (v.type.kind !== "var") throw new MapDefinitionError(v.name, `expected a variable, got ${describeType(v.type)}`);
     if (v.type.linkage === "extern") throw new MapDefinitionError(v.name, "extern maps are not supported");
     const def = parseDefinition(btf, v.name, mapStruct(btf, v.name, v.type.typeId), false);
+    if (section.type === "progbits") {
+      // A definition describes the map in its BTF; bytes would be silently
+      // ignored settings (cilium/ebpf refuses them too).
+      const bytes = section.data().subarray(symbol.value, symbol.value + symbol.size);
+      const at = bytes.findIndex((b) => b !== 0);
+      if (at >= 0) {
+        throw new MapDefinitionError(
+          v.name,
+          `its definition holds non-zero bytes (at byte ${at}): a map is defined by its BTF type, not by initialized data`,
+        );
+      }
+    }
     maps.push({ name: v.name, symbol, def, initialValues: [] });
   }
   maps.sort((a, b) => a.symbol.value - b.symbol.value);
