@@ -52,6 +52,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
+
+/* A read-only, untrusted view of a kernel object by BTF type: loads from it
+ * are plain loads the kernel makes fault-safe (a stale pointer reads 0),
+ * not one bpf_probe_read_kernel() call per field. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #include "dp/endpoint.h"
 #include "dp/identity.h"
 #include "dp/ipcache.h"
@@ -503,16 +508,21 @@ int dp_sm_redirect(struct sk_msg_md *msg)
 	 * insertion; a stale one only reads garbage, and the redirect below
 	 * still needs the peer in the sockhash). */
 	if (peer_addr && (*peer_addr & ~DP_SM_SIDE_MASK)) {
-		struct tcp_sock *ptp = (struct tcp_sock *)(*peer_addr & ~DP_SM_SIDE_MASK);
-		__u64 user = (__u64)BPF_CORE_READ(ptp, inet_conn.icsk_inet.sk.sk_user_data) & ~7ULL;
+		struct tcp_sock *ptp = bpf_rdonly_cast((void *)(*peer_addr & ~DP_SM_SIDE_MASK),
+						       bpf_core_type_id_kernel(struct tcp_sock));
+		__u64 user = (__u64)ptp->inet_conn.icsk_inet.sk.sk_user_data & ~7ULL;
 		__u32 queued = 0;
 		__u64 limit;
-		int rcvbuf = BPF_CORE_READ(ptp, inet_conn.icsk_inet.sk.sk_rcvbuf);
+		int rcvbuf = ptp->inet_conn.icsk_inet.sk.sk_rcvbuf;
 
-		if (BPF_CORE_READ(ptp, copied_seq) != BPF_CORE_READ(ptp, rcv_nxt))
+		if (ptp->copied_seq != ptp->rcv_nxt)
 			return fall_back(DP_SM_STAT_FALLBACK_DRAINING, size);
-		if (user)
-			queued = BPF_CORE_READ((struct sk_psock *)user, msg_tot_len);
+		if (user) {
+			struct sk_psock *psock = bpf_rdonly_cast(
+				(void *)user, bpf_core_type_id_kernel(struct sk_psock));
+
+			queued = psock->msg_tot_len;
+		}
 		limit = sm_config(DP_SM_CONFIG_BACKLOG);
 		if (rcvbuf > 0 && (__u64)rcvbuf > limit)
 			limit = rcvbuf;
