@@ -184,6 +184,7 @@ export default defineConfig(
       "packages/cni/src/**",
       "packages/core/src/testing/**",
       "packages/eni/src/testing/**",
+      "packages/kvstore/src/testing/**",
       "packages/*/src/**/_test_*.ts",
       "packages/*/src/*_cli.ts",
       ...TEST_FILES,

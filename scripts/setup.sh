@@ -24,7 +24,7 @@ cd "$root"
 CURRENT_LTS=26
 # What dp and its demo need, and (with --ci) what the checks and tests use too.
 PACKAGES=(clang-19 llvm-19 libbpf-dev linux-libc-dev bpftool iproute2 iputils-ping iperf3 sockperf curl)
-CI_PACKAGES=(clang-format-19 strace util-linux zsh containernetworking-plugins podman busybox-static)
+CI_PACKAGES=(clang-format-19 strace util-linux zsh containernetworking-plugins podman busybox-static etcd-server)
 
 ci=0 build=0 quiet=0
 for arg in "$@"; do
