@@ -29,6 +29,7 @@ export type {
   ControllerStatus,
   EndpointQuery,
   EndpointRequest,
+  ApiKvstoreStatus,
   FeatureStatus,
   MonitorLine,
   PolicyImportRequest,

@@ -44,6 +44,7 @@ import { AgentStateFile } from "./_agent_state.ts";
 import { Controller } from "./_controller.ts";
 import type { EndpointIpam } from "./_endpoint_ipam.ts";
 import { openEndpointIpam } from "./_open_ipam.ts";
+import { type AgentKvstore, openAgentKvstore } from "./_kvstore.ts";
 import { AgentMetrics, serveMetrics } from "./_metrics.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
@@ -196,6 +197,30 @@ function checkDevices(config: AgentConfig): void {
   }
 }
 
+/** The uplink's first global IPv4 and IPv6 addresses (the node IPs in the kvstore's node registry). */
+function uplinkAddresses(config: AgentConfig): { ipv4?: string; ipv6?: string } {
+  const uplink = config.devices[0];
+  if (uplink === undefined) return {};
+  const netns = config.netns === "" ? undefined : openNetns(config.netns);
+  try {
+    const rt = openRouting(netns === undefined ? {} : { netns });
+    try {
+      const out: { ipv4?: string; ipv6?: string } = {};
+      for (const a of rt.addresses.list({ dev: uplink })) {
+        if (a.scope !== 0) continue;
+        const ip = a.address.replace(/\/\d+$/, "");
+        if (a.family === 4) out.ipv4 ??= ip;
+        else out.ipv6 ??= ip;
+      }
+      return out;
+    } finally {
+      rt.close();
+    }
+  } finally {
+    netns?.close();
+  }
+}
+
 function gcOptions(
   resolved: ResolvedConfig,
 ): Pick<ConntrackGcSchedulerOptions, "interval" | "minInterval" | "maxInterval"> | false {
@@ -242,6 +267,7 @@ export class Agent {
   readonly #state: AgentStateFile;
   readonly #ipam: EndpointIpam;
   readonly #ipsecKeyIds: readonly number[];
+  readonly #kvstore: AgentKvstore | undefined;
   readonly #metrics: AgentMetrics;
   readonly #subscribers = new Set<MonitorSubscriber>();
   readonly #controllers: Controller[] = [];
@@ -267,6 +293,7 @@ export class Agent {
     warnings: readonly ConfigWarning[];
     ipam: EndpointIpam;
     ipsecKeyIds?: readonly number[];
+    kvstore?: AgentKvstore | undefined;
   }) {
     this.config = parts.config;
     this.resolved = parts.resolved;
@@ -278,6 +305,7 @@ export class Agent {
     this.#state = new AgentStateFile(join(parts.config["state-dir"], "agent.json"));
     this.#ipam = parts.ipam;
     this.#ipsecKeyIds = parts.ipsecKeyIds ?? [];
+    this.#kvstore = parts.kvstore;
     const live = new Set(this.node.endpoints().map((ep) => String(ep.id)));
     for (const id of Object.keys(this.#state.data.containerIds))
       if (!live.has(id)) delete this.#state.data.containerIds[id];
@@ -658,7 +686,7 @@ export class Agent {
       hostRouting: s.hostRouting.mode === this.resolved.hostRouting.mode ? this.resolved.hostRouting : s.hostRouting,
       attachMode: this.node.attachMode,
       masquerading: this.resolved.masquerading,
-      kvstore: this.resolved.kvstore,
+      kvstore: this.#kvstore?.status() ?? { state: "disabled", message: this.resolved.kvstore.message },
       unsupported: this.resolved.unsupported,
       unknownKeys: this.#warnings.map((w) => w.key),
       adopted: { maps: s.adopted.maps.length, endpoints: s.adopted.endpoints, attachments: s.adopted.attachments },
@@ -762,6 +790,8 @@ export class Agent {
     } else {
       await step(() => this.node.close());
     }
+    // After the node: a kvstore allocator must outlive the node using it. Revokes the lease: the node leaves.
+    await step(() => this.#kvstore?.close());
     this.#log.info("Agent stopped", { teardown });
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new AggregateError(errors, "Cannot stop the agent cleanly");
@@ -781,7 +811,11 @@ export class Agent {
  * Starts the agent: decides the config against the kernel (Cilium's
  * fallbacks, a {@link ConfigError} for contradictions), checks the node's
  * namespace and devices and that no other agent answers on the socket —
- * all before changing anything — then opens the `Node` on
+ * all before changing anything — then, with `kvstore: etcd`, connects to
+ * etcd (waiting up to 10 s; unlike Cilium, which retries forever, the
+ * agent then fails and names the endpoints), registers the node under a
+ * lease and, with `identity-allocation-mode: kvstore`, allocates
+ * identities in etcd; then opens the `Node` on
  * `<bpf-root>/dp` (adopting what a previous agent left there, connections
  * included), opens the IPAM (`ipam: eni`: the ENI pool through EC2, with
  * the addresses the adopted endpoints and the kernel's ENI rules hold), starts the conntrack collector and the monitor reader, the
@@ -796,6 +830,8 @@ export class Agent {
  * @throws {Error} When another agent answers on the socket.
  * @throws {MetadataError} With `ipam: eni`, when the instance metadata cannot be read (from `@dp/eni`).
  * @throws {EniPoolError} With `ipam: eni`, when the ENI pool cannot be opened or filled through EC2 (from `@dp/eni`).
+ * @throws {EtcdConfigError} With `kvstore: etcd`, when `etcd-config` or the `etcd-config-path` file is invalid (from `@dp/kvstore`).
+ * @throws {KvstoreError} With `kvstore: etcd`, when etcd does not answer within 10 s (the message names the endpoints) or registering the node fails (from `@dp/kvstore`).
  * @throws {SyscallError} When the kernel refuses a map, program or attachment.
  * @capability CAP_BPF
  * @capability CAP_NET_ADMIN
@@ -823,16 +859,28 @@ export async function startAgent(config: AgentConfig, options: AgentOptions = {}
     hostRouting: resolved.hostRouting.mode,
     reason: resolved.hostRouting.reason,
   });
-  const node = await openNode({ ...resolved.nodeOptions, ctGc: false });
+  const kvstore = await openAgentKvstore(config, logger, config.kvstore === "etcd" ? uplinkAddresses(config) : {});
+  let node: Node;
+  try {
+    node = await openNode({
+      ...resolved.nodeOptions,
+      ctGc: false,
+      ...(kvstore?.allocator === undefined ? {} : { allocator: kvstore.allocator }),
+    });
+  } catch (err) {
+    await kvstore?.close().catch(() => undefined);
+    throw err;
+  }
   let ipam: EndpointIpam;
   try {
     ipam = await openEndpointIpam(config, resolved, node.endpoints());
   } catch (err) {
     node.close();
+    await kvstore?.close().catch(() => undefined);
     throw err;
   }
   logger.info("IPAM ready", { mode: ipam.mode });
-  const agent = new Agent({ config, resolved, node, logger, warnings, ipam, ipsecKeyIds });
+  const agent = new Agent({ config, resolved, node, logger, warnings, ipam, ipsecKeyIds, kvstore });
   try {
     await startInternal(agent, options.monitorQueue);
   } catch (err) {

@@ -27,6 +27,7 @@ export type {
   ControllerStatus,
   EndpointQuery,
   EndpointRequest,
+  ApiKvstoreStatus,
   FeatureStatus,
   MonitorLine,
   PolicyImportRequest,

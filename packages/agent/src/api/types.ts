@@ -71,6 +71,40 @@ export interface FeatureStatus {
 }
 
 /**
+ * The kvstore in `dp status`: `disabled` without `kvstore: etcd`, else the
+ * etcd connection's state (`connected`, or `unhealthy` with the reason
+ * while etcd does not answer), the endpoints, this node's name and how
+ * many nodes the registry holds.
+ *
+ * @example Connected to one etcd
+ * ```ts no-run
+ * import type { ApiKvstoreStatus } from "@dp/agent";
+ * const s: ApiKvstoreStatus = {
+ *   state: "connected",
+ *   message: "etcd: 1/1 connected (endpoints http://127.0.0.1:2379); 2 nodes; identities in the kvstore",
+ *   endpoints: ["http://127.0.0.1:2379"],
+ *   node: "node-a",
+ *   nodes: 2,
+ *   identityAllocation: "kvstore",
+ * };
+ * ```
+ */
+export interface ApiKvstoreStatus {
+  /** `disabled` (no kvstore), or the etcd connection's state. */
+  readonly state: "disabled" | "connecting" | "connected" | "unhealthy" | "closed";
+  /** A short explanation for humans: the endpoints and node count when connected, else the reason. */
+  readonly message: string;
+  /** The etcd endpoints, with a kvstore. */
+  readonly endpoints?: readonly string[];
+  /** This node's name in the registry, with a kvstore. */
+  readonly node?: string;
+  /** The nodes the registry holds (this one included), with a kvstore. */
+  readonly nodes?: number;
+  /** Where identities are allocated, with a kvstore: `kvstore` (etcd) or `node`. */
+  readonly identityAllocation?: "kvstore" | "node";
+}
+
+/**
  * A background task of the agent (conntrack GC, endpoint sync, ...) and
  * its health, like Cilium's controllers.
  *
@@ -137,8 +171,8 @@ export interface AgentStatus {
   readonly attachMode: "tcx" | "netlink";
   /** Masquerading. */
   readonly masquerading: FeatureStatus;
-  /** The key-value store. */
-  readonly kvstore: FeatureStatus;
+  /** The key-value store and its connection. */
+  readonly kvstore: ApiKvstoreStatus;
   /** Every config key that asked for something this version does not do, with why. */
   readonly unsupported: readonly {
     /** The config key. */

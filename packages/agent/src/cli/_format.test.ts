@@ -106,6 +106,34 @@ describe("formatStatus()", () => {
     expect(text).toMatch(/^ {2}ct-gc +3 +0 +2026-12-07T10:01:00.000Z$/m);
     expect(text).toMatch(/^ {2}forwarded +EGRESS +10 +840$/m);
   });
+
+  test("formatStatus() shows the kvstore: disabled, connected with endpoints and nodes, unhealthy with the reason", () => {
+    expect(
+      formatStatus(
+        { ...STATUS, kvstore: { state: "disabled", message: "Disabled: identities are allocated on the node" } },
+        false,
+      ),
+    ).toContain("KVStore:       Disabled: identities are allocated on the node\n");
+    const connected = {
+      state: "connected",
+      message: "etcd: 1/1 connected (endpoints http://127.0.0.1:2379); 2 nodes; identities in the kvstore",
+      endpoints: ["http://127.0.0.1:2379"],
+      node: "node-a",
+      nodes: 2,
+      identityAllocation: "kvstore",
+    } as const;
+    expect(formatStatus({ ...STATUS, kvstore: connected }, false)).toContain(
+      "KVStore:       Ok   etcd: 1/1 connected (endpoints http://127.0.0.1:2379); 2 nodes; identities in the kvstore\n",
+    );
+    const unhealthy = {
+      ...connected,
+      state: "unhealthy",
+      message: "etcd at http://127.0.0.1:2379 does not answer",
+    } as const;
+    expect(formatStatus({ ...STATUS, kvstore: unhealthy }, false)).toContain(
+      "KVStore:       Unhealthy: etcd at http://127.0.0.1:2379 does not answer\n",
+    );
+  });
 });
 
 describe("formatEndpoints()", () => {

@@ -48,6 +48,23 @@ function feature(f: AgentStatus["masquerading"]): string {
   return `${state} (${m})`;
 }
 
+/** The `KVStore` line, as `cilium status` shows it: `Ok   etcd: ...` or `Unhealthy: <reason>`. */
+function kvstore(k: AgentStatus["kvstore"]): string {
+  const m = k.message.trim();
+  switch (k.state) {
+    case "disabled":
+      return m === "" ? "Disabled" : m;
+    case "connected":
+      return `Ok   ${m}`;
+    case "unhealthy":
+      return `Unhealthy: ${m}`;
+    case "connecting":
+      return `Connecting: ${m}`;
+    case "closed":
+      return "Closed";
+  }
+}
+
 function percent(entries: number, max: number): string {
   if (max === 0) return "-";
   const p = (entries / max) * 100;
@@ -75,7 +92,7 @@ export function formatStatus(s: AgentStatus, verbose: boolean): string {
   const pairs: [string, string][] = [
     ["Agent", `Ok   dp ${s.version} (pid ${s.pid}, since ${s.startedAt})`],
     ["Cluster", `${s.cluster.name} (id ${s.cluster.id})`],
-    ["KVStore", feature(s.kvstore)],
+    ["KVStore", kvstore(s.kvstore)],
     ["Host Routing", `${s.hostRouting.mode === "bpf" ? "BPF" : "Legacy"}   (${s.hostRouting.reason})`],
     ["Attach Mode", s.attachMode === "tcx" ? "tcx" : "netlink (cls_bpf)"],
     ["Masquerading", feature(s.masquerading)],

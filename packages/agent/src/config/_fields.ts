@@ -213,6 +213,7 @@ const ROUTING_MODE = ["native", "tunnel"] as const;
 const LOG_FORMAT = ["text", "json"] as const;
 const LB_ALGORITHM = ["random", "maglev"] as const;
 const KVSTORE = ["", "etcd"] as const;
+const IDENTITY_ALLOCATION_MODE = ["crd", "kvstore"] as const;
 const IPAM = [
   "cluster-pool",
   "kubernetes",
@@ -551,8 +552,9 @@ export const FIELDS: { readonly [K in FieldKey]: FieldSpec<AgentConfig[K]> } = {
     expected: choiceExpected(KVSTORE),
     default: "",
     defaultText: '"" (none)',
-    description: "The key-value store for cluster-wide identities; without one, identities are allocated on the node.",
-    status: "not-supported-yet",
+    description:
+      "The key-value store: etcd registers the node (name, node IPs, pod ranges, cluster) under a lease and, with `identity-allocation-mode: kvstore`, allocates identities cluster-wide (docs/kvstore.md). Needs `etcd-config` or `etcd-config-path`; the agent does not start while etcd does not answer.",
+    status: "supported",
     schema: choiceSchema(KVSTORE),
   },
   "etcd-config": {
@@ -560,9 +562,43 @@ export const FIELDS: { readonly [K in FieldKey]: FieldSpec<AgentConfig[K]> } = {
     expected: "a string (etcd's client configuration)",
     default: "",
     defaultText: '""',
-    description: "The etcd client configuration (YAML).",
-    status: "not-supported-yet",
+    description:
+      "The etcd client configuration as inline YAML, in the format of Cilium's etcd-config file (`endpoints`, `trusted-ca-file`, `cert-file`, `key-file`, `username`, `password`); or use `etcd-config-path`.",
+    status: "supported",
     schema: z.string({ error: "is not a string" }),
+  },
+  "etcd-config-path": {
+    kind: "string",
+    expected: "an absolute path",
+    default: "",
+    defaultText: '""',
+    description:
+      "The etcd client configuration file (Cilium's etcd-config YAML), read at start; or inline with `etcd-config`.",
+    status: "supported",
+    schema: stringSchema((v) => (v === "" ? undefined : absolutePath(v))),
+  },
+  "identity-allocation-mode": {
+    kind: "choice",
+    choices: IDENTITY_ALLOCATION_MODE,
+    expected: choiceExpected(IDENTITY_ALLOCATION_MODE),
+    default: "crd",
+    defaultText: "crd",
+    description:
+      "Where identities are allocated. kvstore: cluster-wide in etcd (needs `kvstore: etcd`), the same number for the same labels on every node. crd (Cilium's default name, kept for its configs): on the node, dp has no Kubernetes CRDs.",
+    status: "supported",
+    schema: choiceSchema(IDENTITY_ALLOCATION_MODE),
+  },
+  "node-name": {
+    kind: "string",
+    expected: '"" or a node name (lowercase letters, digits, "-" and ".")',
+    default: "",
+    defaultText: '"" (the host name)',
+    description:
+      "The node's name in the kvstore's node registry and identity references; `\"\"` = the kernel's host name.",
+    status: "supported",
+    schema: stringSchema((v) =>
+      v === "" || (v.length <= 253 && /^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$/.test(v)) ? undefined : "is not a node name",
+    ),
   },
   "enable-endpoint-routes": bool(false, "A route per endpoint instead of one for the pod range.", "not-supported-yet"),
   "enable-ipsec": bool(

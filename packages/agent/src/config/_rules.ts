@@ -98,6 +98,33 @@ export function findContradictions(config: AgentConfig): ConfigProblem[] {
       ),
     );
   }
+  const etcdConfig = config["etcd-config"] !== "";
+  const etcdPath = config["etcd-config-path"] !== "";
+  if (config.kvstore === "etcd" && !etcdConfig && !etcdPath) {
+    problems.push(
+      contradiction("kvstore", "etcd", "etcd-config", "", "etcd-config or etcd-config-path with kvstore etcd"),
+    );
+  }
+  if (etcdConfig && etcdPath) {
+    // etcd-config holds a whole YAML document: name it, do not print it.
+    problems.push({
+      key: "etcd-config-path",
+      value: config["etcd-config-path"],
+      expected: "one of etcd-config and etcd-config-path",
+      message: `etcd-config-path: ${formatValue(config["etcd-config-path"])} contradicts etcd-config: set (expected one of etcd-config and etcd-config-path)`,
+    });
+  }
+  if (config["identity-allocation-mode"] === "kvstore" && config.kvstore !== "etcd") {
+    problems.push(
+      contradiction(
+        "identity-allocation-mode",
+        "kvstore",
+        "kvstore",
+        config.kvstore,
+        'kvstore "etcd" for identities in the kvstore, or identity-allocation-mode "crd"',
+      ),
+    );
+  }
   return problems;
 }
 
@@ -112,8 +139,7 @@ export function findUnsupported(config: AgentConfig): Unsupported[] {
   const out: Unsupported[] = [];
   const add = (key: keyof AgentConfig, what: string, note?: string): void => {
     const why = note === undefined ? "" : ` (${note})`;
-    // etcd-config holds a whole YAML document: name it, do not print it.
-    const value = key === "etcd-config" ? "set" : formatValue(config[key]);
+    const value = formatValue(config[key]);
     out.push({ key, message: `${key}: ${value}: ${what} not supported yet${why}` });
   };
   if (!config["enable-ipv4"]) add("enable-ipv4", "IPv6-only nodes are", "the datapath keeps IPv4 on");
@@ -134,8 +160,6 @@ export function findUnsupported(config: AgentConfig): Unsupported[] {
   }
   if (config["egress-masquerade-interfaces"].length > 0) add("egress-masquerade-interfaces", "masquerading is");
   if (config["prefilter-device"] !== "") add("prefilter-device", "the XDP prefilter is");
-  if (config.kvstore !== "") add("kvstore", "the kvstore is", "identities are allocated on the node");
-  if (config["etcd-config"] !== "") add("etcd-config", "the kvstore is", "identities are allocated on the node");
   if (config["enable-endpoint-routes"]) add("enable-endpoint-routes", "per-endpoint routes are");
   if (config["enable-wireguard"]) add("enable-wireguard", "WireGuard encryption is");
   const kpr = config["kube-proxy-replacement"];

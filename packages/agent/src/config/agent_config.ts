@@ -75,6 +75,16 @@ export interface AgentConfig {
   readonly "prometheus-serve-addr": string;
   /** On SIGTERM: `true` removes the datapath, `false` leaves it running for the next agent. */
   readonly "agent-teardown-on-stop": boolean;
+  /** The key-value store: `""` (none) or `etcd` (node registry, and identities with `identity-allocation-mode: kvstore`). */
+  readonly kvstore: "" | "etcd";
+  /** The etcd client configuration as inline YAML (Cilium's etcd-config format); `""` = none. */
+  readonly "etcd-config": string;
+  /** The etcd client configuration file; `""` = none. */
+  readonly "etcd-config-path": string;
+  /** `kvstore`: identities allocated in etcd; `crd` (the default): on the node. */
+  readonly "identity-allocation-mode": "crd" | "kvstore";
+  /** The node's name in the kvstore; `""` = the kernel's host name. */
+  readonly "node-name": string;
   // --- accepted, not supported yet ---
   /** Cilium's older tunnel key: `disabled`, `vxlan` or `geneve`; `undefined` = follow `routing-mode`. */
   readonly tunnel: "disabled" | "vxlan" | "geneve" | undefined;
@@ -98,10 +108,6 @@ export interface AgentConfig {
   readonly "egress-masquerade-interfaces": readonly string[];
   /** An XDP prefilter device; `""` = none. */
   readonly "prefilter-device": string;
-  /** The key-value store: `""` (none) or `etcd`. */
-  readonly kvstore: "" | "etcd";
-  /** The etcd client configuration; `""` = none. */
-  readonly "etcd-config": string;
   /** Per-endpoint routes instead of one route for the pod range. */
   readonly "enable-endpoint-routes": boolean;
   /** IPsec encryption. */

@@ -67,6 +67,11 @@ describe("CONFIG_KEYS", () => {
       "log-format",
       "prometheus-serve-addr",
       "agent-teardown-on-stop",
+      "kvstore",
+      "etcd-config",
+      "etcd-config-path",
+      "identity-allocation-mode",
+      "node-name",
       "enable-ipsec",
       "ipsec-key-file",
     ]);
@@ -82,8 +87,6 @@ describe("CONFIG_KEYS", () => {
       "enable-ipv6-masquerade",
       "egress-masquerade-interfaces",
       "prefilter-device",
-      "kvstore",
-      "etcd-config",
       "enable-endpoint-routes",
       "enable-wireguard",
       "kube-proxy-replacement",
@@ -96,7 +99,11 @@ describe("CONFIG_KEYS", () => {
     for (const k of CONFIG_KEYS) {
       expect(k.choices !== undefined, k.key).toBe(k.kind === "choice");
       for (const choice of k.choices ?? []) {
-        const doc = { [k.key]: choice };
+        // kvstore etcd needs an etcd config, identities in the kvstore need kvstore etcd.
+        const doc =
+          (k.key === "kvstore" && choice === "etcd") || (k.key === "identity-allocation-mode" && choice === "kvstore")
+            ? { kvstore: "etcd", "etcd-config-path": "/etc/dp/etcd.yaml", [k.key]: choice }
+            : { [k.key]: choice };
         expect(() => loadConfig({ text: JSON.stringify(doc), format: "json" }), `${k.key}: ${choice}`).not.toThrow();
       }
     }

@@ -34,7 +34,9 @@ function valueOf(key: string, value: unknown): unknown {
         ? { ipam: "eni", [key]: value }
         : key === "enable-ipsec"
           ? { "ipsec-key-file": "/etc/dp/ipsec-keys", [key]: value }
-          : { [key]: value };
+          : key === "kvstore" || key === "identity-allocation-mode"
+            ? { kvstore: "etcd", "etcd-config-path": "/etc/dp/etcd.yaml", [key]: value }
+            : { [key]: value };
   const { config } = loadConfig({ text: JSON.stringify(doc), format: "json" });
   return (config as unknown as Record<string, unknown>)[key];
 }
@@ -88,6 +90,9 @@ describe("loadConfig() defaults", () => {
       "prefilter-device": "",
       kvstore: "",
       "etcd-config": "",
+      "etcd-config-path": "",
+      "identity-allocation-mode": "crd",
+      "node-name": "",
       "enable-endpoint-routes": false,
       "enable-ipsec": false,
       "ipsec-key-file": "",
@@ -190,6 +195,10 @@ describe("loadConfig() values of every key", () => {
     ["prefilter-device", "eth0", "eth0"],
     ["kvstore", "etcd", "etcd"],
     ["etcd-config", "endpoints:\n- https://192.168.64.8:2379\n", "endpoints:\n- https://192.168.64.8:2379\n"],
+    ["etcd-config-path", "/etc/dp/etcd.yaml", "/etc/dp/etcd.yaml"],
+    ["identity-allocation-mode", "kvstore", "kvstore"],
+    ["identity-allocation-mode", "crd", "crd"],
+    ["node-name", "node-a.example", "node-a.example"],
     ["enable-endpoint-routes", "TRUE", true],
     ["enable-ipsec", "1", true],
     ["ipsec-key-file", "/etc/dp/ipsec-keys", "/etc/dp/ipsec-keys"],
@@ -400,6 +409,9 @@ describe("loadConfig() values of every key", () => {
     ["prefilter-device", "eth 0", "is not a device name", '"" or a network device name'],
     ["kvstore", "consul", "is not one of the choices", 'one of "", "etcd"'],
     ["etcd-config", ["x"], "is not a string", "a string (etcd's client configuration)"],
+    ["etcd-config-path", "etcd.yaml", "is not an absolute path", "an absolute path"],
+    ["identity-allocation-mode", "operator", "is not one of the choices", 'one of "crd", "kvstore"'],
+    ["node-name", "Node_A", "is not a node name", '"" or a node name (lowercase letters, digits, "-" and ".")'],
     [
       "kube-proxy-replacement",
       "maybe",

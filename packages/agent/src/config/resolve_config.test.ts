@@ -201,16 +201,6 @@ describe("resolveConfig() not supported yet", () => {
     ],
     ["prefilter-device: eth0", "prefilter-device", 'prefilter-device: "eth0": the XDP prefilter is not supported yet'],
     [
-      "kvstore: etcd",
-      "kvstore",
-      'kvstore: "etcd": the kvstore is not supported yet (identities are allocated on the node)',
-    ],
-    [
-      "etcd-config: 'endpoints: [x]'",
-      "etcd-config",
-      "etcd-config: set: the kvstore is not supported yet (identities are allocated on the node)",
-    ],
-    [
       "enable-endpoint-routes: true",
       "enable-endpoint-routes",
       "enable-endpoint-routes: true: per-endpoint routes are not supported yet",
@@ -252,13 +242,51 @@ describe("resolveConfig() not supported yet", () => {
   });
 
   test("resolveConfig() sums up masquerading and the kvstore for dp status", () => {
-    const resolved = resolveConfig(configOf("enable-ipv4-masquerade: true\nkvstore: etcd"), NEW_KERNEL);
+    const resolved = resolveConfig(
+      configOf("enable-ipv4-masquerade: true\nkvstore: etcd\netcd-config: 'endpoints: [http://127.0.0.1:2379]'"),
+      NEW_KERNEL,
+    );
     expect(resolved.masquerading).toEqual({
       state: "unsupported",
       message: "enable-ipv4-masquerade: true: masquerading is not supported yet",
     });
-    expect(resolved.kvstore.state).toBe("unsupported");
-    expect(resolved.unsupported.map((u) => u.key)).toEqual(["enable-ipv4-masquerade", "kvstore"]);
+    expect(resolved.kvstore).toEqual({
+      state: "enabled",
+      message: "etcd: node registry; identities are allocated on the node",
+    });
+    expect(resolved.unsupported.map((u) => u.key)).toEqual(["enable-ipv4-masquerade"]);
+  });
+
+  test("resolveConfig() supports kvstore etcd with kvstore identities", () => {
+    const text =
+      "kvstore: etcd\netcd-config-path: /etc/dp/etcd.yaml\nidentity-allocation-mode: kvstore\nnode-name: node-a";
+    const resolved = resolveConfig(configOf(text), NEW_KERNEL);
+    expect(resolved.unsupported).toEqual([]);
+    expect(resolved.kvstore).toEqual({ state: "enabled", message: "etcd: node registry and identities" });
+  });
+
+  test.each([
+    [
+      "kvstore: etcd",
+      'kvstore: "etcd" contradicts etcd-config: "" (expected etcd-config or etcd-config-path with kvstore etcd)',
+    ],
+    [
+      "kvstore: etcd\netcd-config: 'endpoints: [http://127.0.0.1:2379]'\netcd-config-path: /etc/dp/etcd.yaml",
+      'etcd-config-path: "/etc/dp/etcd.yaml" contradicts etcd-config: set (expected one of etcd-config and etcd-config-path)',
+    ],
+    [
+      "identity-allocation-mode: kvstore",
+      'identity-allocation-mode: "kvstore" contradicts kvstore: "" (expected kvstore "etcd" for identities in the kvstore, or identity-allocation-mode "crd")',
+    ],
+  ])("loadConfig() refuses %j", (text, message) => {
+    let err: unknown;
+    try {
+      configOf(text);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain(message);
   });
 });
 

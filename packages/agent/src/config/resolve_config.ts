@@ -80,7 +80,7 @@ export interface ResolvedConfig {
   };
   /** Masquerading (not supported yet when asked for). */
   readonly masquerading: ResolvedFeature;
-  /** The key-value store (not supported yet when asked for). */
+  /** The key-value store: `enabled` with `kvstore: etcd` (the message says where identities are allocated). */
   readonly kvstore: ResolvedFeature;
   /** Every key that asks for something this version does not do, in key order. */
   readonly unsupported: readonly {
@@ -175,7 +175,6 @@ export function resolveConfig(config: AgentConfig, kernel: KernelFeatures): Reso
   };
   const unsupported = findUnsupported(config);
   const masq = unsupported.filter((u) => /masquerade/.test(u.key));
-  const kv = unsupported.filter((u) => u.key === "kvstore" || u.key === "etcd-config");
   return {
     config,
     hostRouting,
@@ -185,8 +184,14 @@ export function resolveConfig(config: AgentConfig, kernel: KernelFeatures): Reso
         ? { state: "unsupported", message: masq.map((u) => u.message).join("; ") }
         : { state: "disabled", message: "Disabled" },
     kvstore:
-      kv.length > 0
-        ? { state: "unsupported", message: kv.map((u) => u.message).join("; ") }
+      config.kvstore === "etcd"
+        ? {
+            state: "enabled",
+            message:
+              config["identity-allocation-mode"] === "kvstore"
+                ? "etcd: node registry and identities"
+                : "etcd: node registry; identities are allocated on the node",
+          }
         : { state: "disabled", message: "Disabled: identities are allocated on the node" },
     unsupported,
     ipv4,
