@@ -6,7 +6,8 @@
 // difference to what it held: a full resync that looks incremental to the
 // handlers.
 import type { IKeyValue, Watcher } from "etcd3";
-import type { Kvstore } from "./kvstore.ts";
+import { KvstoreError, type Kvstore } from "./kvstore.ts";
+import { sleep, withTimeout } from "./_sleep.ts";
 
 /** What a mirror reports; `prev` is the raw value it replaced. */
 export interface MirrorHandlers {
@@ -25,10 +26,6 @@ export interface MirrorStats {
   readonly revision: number;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export class PrefixMirror {
   readonly prefix: string;
   readonly cache: Map<string, string> = new Map();
@@ -41,6 +38,9 @@ export class PrefixMirror {
   #reason: string | undefined;
   #revision = 0;
   #resyncing: Promise<void> | undefined;
+  #abort = new AbortController();
+  /** The revision of this process's last write per key: older watch events are stale. */
+  #localRev = new Map<string, number>();
 
   constructor(kv: Kvstore, prefix: string, handlers: MirrorHandlers) {
     this.#kv = kv;
@@ -53,15 +53,38 @@ export class PrefixMirror {
   }
 
   /** The first list and watch; rejects when etcd cannot be listed. */
-  async start(): Promise<void> {
-    await this.#sync(false);
+  /**
+   * Records a write this process made at `revision`; `false` when the
+   * cache already holds a newer state of the key (do not apply the write).
+   */
+  noteLocalWrite(key: string, revision: number): boolean {
+    if (revision <= (this.#localRev.get(key) ?? 0)) return false;
+    this.#localRev.set(key, revision);
+    return true;
   }
 
-  async #sync(resync: boolean): Promise<void> {
+  #stale(key: string, kv: IKeyValue): boolean {
+    const local = this.#localRev.get(key);
+    if (local === undefined) return false;
+    const rev = Number(kv.mod_revision);
+    if (rev <= local) return true;
+    this.#localRev.set(key, rev);
+    return false;
+  }
+
+  async start(): Promise<void> {
+    if (!(await this.#sync(false))) await this.#resyncing;
+  }
+
+  /**
+   * Lists and watches; returns `false` when superseded (another sync or a
+   * close started meanwhile), `true` when the watch is in place.
+   */
+  async #sync(resync: boolean): Promise<boolean> {
     const gen = ++this.#gen;
     const client = this.#kv.client();
     const res = await client.getAll().prefix(this.prefix).exec();
-    if (gen !== this.#gen || this.#closed) return;
+    if (gen !== this.#gen || this.#closed) return false;
     const rev = Number(res.header.revision);
     const seen = new Set<string>();
     for (const kv of res.kvs) {
@@ -69,26 +92,34 @@ export class PrefixMirror {
       const value = kv.value.toString();
       seen.add(key);
       const prev = this.cache.get(key);
-      if (prev === value) continue;
+      // A local write newer than the list stays.
+      if (prev === value || (this.#localRev.get(key) ?? 0) > rev) continue;
       this.cache.set(key, value);
       this.#h.upsert(key, value, prev);
     }
     for (const [key, prev] of [...this.cache]) {
-      if (seen.has(key)) continue;
+      if (seen.has(key) || (this.#localRev.get(key) ?? 0) > rev) continue;
       this.cache.delete(key);
       this.#h.delete(key, prev);
     }
     this.#revision = rev;
     this.#h.synced?.(resync);
     if (this.#h.beforeWatch !== undefined) await this.#h.beforeWatch(rev);
-    const watcher = await client
-      .watch()
-      .prefix(this.prefix)
-      .startRevision(String(rev + 1))
-      .create();
+    if (gen !== this.#gen || this.#closed) return false;
+    // create() settles only once the stream connects or fails: bound it.
+    const watcher = await withTimeout(
+      client
+        .watch()
+        .prefix(this.prefix)
+        .startRevision(String(rev + 1))
+        .create(),
+      this.#kv.requestTimeout,
+      () => new KvstoreError("watch", this.prefix, `no answer within ${this.#kv.requestTimeout} ms`),
+      (late) => void late.cancel().catch(() => undefined),
+    );
     if (gen !== this.#gen || this.#closed) {
       await watcher.cancel().catch(() => undefined);
-      return;
+      return false;
     }
     this.#watcher = watcher;
     watcher.on("put", (kv: IKeyValue) => {
@@ -97,7 +128,7 @@ export class PrefixMirror {
       const value = kv.value.toString();
       const prev = this.cache.get(key);
       this.#revision = Number(kv.mod_revision);
-      if (prev === value) return;
+      if (this.#stale(key, kv) || prev === value) return;
       this.cache.set(key, value);
       this.#h.upsert(key, value, prev);
     });
@@ -106,7 +137,7 @@ export class PrefixMirror {
       const key = kv.key.toString();
       const prev = this.cache.get(key);
       this.#revision = Number(kv.mod_revision);
-      if (prev === undefined) return;
+      if (this.#stale(key, kv) || prev === undefined) return;
       this.cache.delete(key);
       this.#h.delete(key, prev);
     });
@@ -127,6 +158,7 @@ export class PrefixMirror {
         }
       });
     });
+    return true;
   }
 
   #lost(reason: string, probe?: () => Promise<void>): void {
@@ -150,22 +182,29 @@ export class PrefixMirror {
     let delay = 100;
     // A closed store ends the loop: its client is gone for good.
     while (!this.#closed && !this.#kv.closed) {
+      let done: boolean;
       try {
-        await this.#sync(true);
+        // A sync superseded by a newer request is not a success: run again.
+        done = await this.#sync(true);
+      } catch {
+        await sleep(delay, this.#abort.signal);
+        delay = Math.min(delay * 2, 2000);
+        continue;
+      }
+      if (done) {
         this.#resyncs++;
         return;
-      } catch {
-        await sleep(delay);
-        delay = Math.min(delay * 2, 2000);
       }
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#abort.abort();
     this.#gen++;
     const w = this.#watcher;
     this.#watcher = undefined;
-    if (w !== undefined) await Promise.race([w.cancel().catch(() => undefined), sleep(1000)]);
+    if (w !== undefined)
+      await withTimeout(w.cancel(), 1000, () => new Error("cancel timed out")).catch(() => undefined);
   }
 }

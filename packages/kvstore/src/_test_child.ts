@@ -32,14 +32,18 @@ export interface ChildNode {
 export async function startChildNode(spec: ChildNodeSpec): Promise<ChildNode> {
   const file = fileURLToPath(import.meta.url);
   const proc = spawn(process.execPath, ["--conditions=@dp/source", "--import", "tsx", file, JSON.stringify(spec)], {
-    stdio: ["ignore", "pipe", "pipe"],
+    // The child exits when its stdin closes, so it never outlives this process.
+    stdio: ["pipe", "pipe", "pipe"],
   });
   let out = "";
   let err = "";
   proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const identities = await new Promise<number[]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`child node ${spec.nodeName} not ready: ${err}`)), 30_000);
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`child node ${spec.nodeName} not ready: ${err}`));
+    }, 30_000);
     proc.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /^ready (.*)$/m.exec(out);
@@ -71,7 +75,10 @@ async function main(spec: ChildNodeSpec): Promise<void> {
     for (const labels of spec.identities) ids.push((await alloc.allocate(labels)).id);
   }
   process.stdout.write(`ready ${JSON.stringify(ids)}\n`);
-  setInterval(() => undefined, 1 << 30);
+  // Live until the parent goes (stdin closes) or kills this process.
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.on("close", () => process.exit(0));
+  process.stdin.resume();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

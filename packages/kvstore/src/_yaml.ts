@@ -12,7 +12,8 @@ function unquote(raw: string, line: number): string {
       try {
         return JSON.parse(s) as string;
       } catch {
-        throw new SyntaxError(`Invalid etcd config: line ${line}: bad double-quoted string ${s}`);
+        // The value is not repeated: it may be a password.
+        throw new SyntaxError(`Invalid etcd config: line ${line}: bad double-quoted string`);
       }
     }
     return s.slice(1, -1).replaceAll("''", "'");

@@ -47,6 +47,26 @@ cert-file: /var/lib/etcd-secrets/etcd-client.crt
     assert.equal(parseEtcdConfig("endpoints: [https://e:2379]\nca-file: /ca.pem\n").trustedCaFile, "/ca.pem");
   });
 
+  it("refuses credentials in endpoint URLs without repeating them", () => {
+    for (const url of ["http://user:hunter2@127.0.0.1:2379", "https://user@e:2379"]) {
+      assert.throws(
+        () => validateEtcdConfig({ endpoints: [url] }),
+        (err) =>
+          err instanceof EtcdConfigError &&
+          err.field === "endpoints[0]" &&
+          !err.message.includes("hunter2") &&
+          !err.message.includes("user@"),
+      );
+    }
+  });
+
+  it("does not repeat a bad quoted value in the error", () => {
+    assert.throws(
+      () => parseEtcdConfig('endpoints: [http://a:1]\npassword: "hunter2\\q"\n'),
+      (err) => err instanceof SyntaxError && err.message.includes("line 2") && !err.message.includes("hunter2"),
+    );
+  });
+
   it("names the field of each mistake", () => {
     assert.equal(
       fieldOf(() => parseEtcdConfig("trusted-ca-file: /x\n")),

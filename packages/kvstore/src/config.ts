@@ -107,6 +107,10 @@ function checkEndpoint(value: unknown, field: string): string {
       `${JSON.stringify(value)} is not a URL (expected http://host:port or https://host:port)`,
     );
   }
+  if (url.username !== "" || url.password !== "") {
+    // The URL is not repeated: it holds credentials.
+    throw new EtcdConfigError(field, "credentials in the URL are not allowed (use username and password)");
+  }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new EtcdConfigError(field, `${JSON.stringify(value)}: the scheme must be http or https`);
   }

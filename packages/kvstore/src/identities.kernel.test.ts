@@ -3,7 +3,7 @@ import type { IdentityEvent } from "@dp/datapath";
 import { describe, it } from "vitest";
 import { createKvstoreIdentityAllocator } from "./identities.ts";
 import { KVSTORE_PREFIXES } from "./keys.ts";
-import { openKvstore } from "./kvstore.ts";
+import { KvstoreError, openKvstore } from "./kvstore.ts";
 import { startChildNode } from "./_test_child.ts";
 import { startEtcd } from "./testing/etcd.ts";
 
@@ -95,6 +95,82 @@ describe("KvstoreIdentityAllocator", () => {
     assert.deepEqual(left, []);
     // The number is free again.
     assert.equal((await b.allocate(["k8s:app=new"])).id, Math.min(shared.id, onlyA.id));
+  });
+
+  it("keeps an identity it holds that was collected meanwhile and creates it again under a new lease", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using a = await createKvstoreIdentityAllocator(kv, { gcInterval: 0 });
+    const events: string[] = [];
+    a.subscribe((ev: IdentityEvent) => events.push(`${ev.type} ${ev.identity.id}`), { replay: false });
+    const held = await a.allocate(["k8s:app=held"]);
+    const c = kv.client();
+    const P = KVSTORE_PREFIXES.identities;
+    const idKey = `${P}id/${held.id}`;
+    const valueKey = `${P}value/k8s:app=held`;
+    // Another node's collector removed it (as after an outage longer than the TTL)...
+    await c.delete().key(idKey).exec();
+    await c.delete().key(valueKey).exec();
+    // Give the watch time to deliver the deletes.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(events, [`add ${held.id}`], "no remove for an identity this node holds");
+    assert.equal((await a.lookup(held.id))?.labels.key, "k8s:app=held");
+    // ...and the lease is lost: the renewal puts it back under the same number.
+    const lease = await kv.leaseId();
+    const res = await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, {
+      method: "POST",
+      body: JSON.stringify({ ID: lease }),
+    });
+    assert.equal(res.status, 200);
+    await until("retaken", async () => (await c.get(valueKey).string()) === String(held.id));
+    assert.equal(await c.get(idKey).string(), JSON.stringify(["k8s:app=held"]));
+    assert.equal(await c.get(`${P}refs/${held.id}/a`).string(), "a");
+    assert.deepEqual(a.conditions, []);
+  });
+
+  it("drops an identity it lost and allocates the labels again", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using a = await createKvstoreIdentityAllocator(kv, { gcInterval: 0 });
+    const held = await a.allocate(["k8s:app=held"]);
+    const c = kv.client();
+    const P = KVSTORE_PREFIXES.identities;
+    // Collected, and the number taken by other labels.
+    await c.delete().key(`${P}value/k8s:app=held`).exec();
+    await c
+      .put(`${P}id/${held.id}`)
+      .value(JSON.stringify(["k8s:app=other"]))
+      .exec();
+    await c.put(`${P}value/k8s:app=other`).value(String(held.id)).exec();
+    const lease = await kv.leaseId();
+    await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: "POST", body: JSON.stringify({ ID: lease }) });
+    await until("IdentityLost", () => a.conditions.some((x) => x.type === "IdentityLost"));
+    const again = await a.allocate(["k8s:app=held"]);
+    assert.notEqual(again.id, held.id);
+    assert.equal(again.labels.key, "k8s:app=held");
+    assert.equal(await c.get(`${P}refs/${again.id}/a`).string(), "a");
+  });
+
+  it("returns the labels it was asked for when etcd's number disagrees with its copy", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using a = await createKvstoreIdentityAllocator(kv, { gcInterval: 0 });
+    const first = await a.allocate(["k8s:app=first"]);
+    // value/<labels> names a number the local copy knows under other labels.
+    await kv.client().put(`${KVSTORE_PREFIXES.identities}value/k8s:app=second`).value(String(first.id)).exec();
+    const second = await a.allocate(["k8s:app=second"]);
+    assert.equal(second.labels.key, "k8s:app=second");
+  });
+
+  it("names the key when etcd is unreachable", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a", requestTimeout: 500 });
+    await using a = await createKvstoreIdentityAllocator(kv, { gcInterval: 0 });
+    await etcd.member.stop();
+    await assert.rejects(
+      a.allocate(["k8s:app=down"]),
+      (err) => err instanceof KvstoreError && err.key === `${KVSTORE_PREFIXES.identities}value/k8s:app=down`,
+    );
   });
 
   it("frees the identities of a killed node once its lease expired", async () => {

@@ -149,6 +149,8 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
   #byId = new Map<number, Identity>();
   #byKey = new Map<string, Identity>();
   #refs = new Map<number, number>();
+  /** The identities this node holds (has references to), kept apart from the watch's copy. */
+  #held = new Map<number, Identity>();
   #taken = new Set<number>();
   #hint: number;
   #unrefSince = new Map<number, number>();
@@ -191,7 +193,7 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
       delete: (key) => this.#deleteFromStore(Number(key.slice(ID.length))),
       synced: () => this.#taken.clear(),
     });
-    this.#offRenew = kv.onLeaseRenewed(() => this.#retake());
+    this.#offRenew = kv.onLeaseRenewed(() => this.#serial(() => this.#retake()));
     const gc = options.gcInterval ?? 60_000;
     if (gc > 0) {
       this.#gcTimer = setInterval(() => {
@@ -228,21 +230,25 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     if (!Number.isInteger(id) || labels === undefined) return;
     const known = this.#byId.get(id);
     if (known !== undefined && known.labels.key === labels.key) return;
-    if (known !== undefined) this.#deleteFromStore(id);
+    if (known !== undefined) this.#deleteFromStore(id, true);
     this.#add(freezeIdentity(id, labels));
   }
 
   #add(identity: Identity): Identity {
     const known = this.#byId.get(identity.id);
     if (known !== undefined && known.labels.key === identity.labels.key) return known;
+    if (known !== undefined) this.#deleteFromStore(identity.id, true);
     this.#byId.set(identity.id, identity);
     this.#byKey.set(identity.labels.key, identity);
     this.#emit({ type: "add", identity });
     return identity;
   }
 
-  #deleteFromStore(id: number): void {
+  #deleteFromStore(id: number, force = false): void {
     this.#taken.delete(id);
+    // An identity this node still holds stays: the lease renewal puts it back
+    // (or reports IdentityLost and drops it).
+    if (!force && this.#held.has(id)) return;
     const known = this.#byId.get(id);
     if (known === undefined) return;
     this.#byId.delete(id);
@@ -324,8 +330,12 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
             )
             .commit();
           if (!res.succeeded) continue;
+          const known = this.#byId.get(id);
+          // The number's labels come from etcd's value key: build the identity from `set`.
+          const identity = known !== undefined && known.labels.key === set.key ? known : freezeIdentity(id, set);
           this.#refs.set(id, 1);
-          return this.#add(this.#byId.get(id) ?? freezeIdentity(id, set));
+          this.#held.set(id, identity);
+          return this.#add(identity);
         }
         const id = this.#pickFree();
         if (id === undefined) {
@@ -345,14 +355,16 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
           .else(client.get(idKey))
           .commit();
         if (res.succeeded) {
+          const identity = freezeIdentity(id, set);
           this.#refs.set(id, 1);
-          return this.#add(freezeIdentity(id, set));
+          this.#held.set(id, identity);
+          return this.#add(identity);
         }
         const taken = res.responses[0]?.response_range.kvs.length ?? 0;
         if (taken > 0) this.#taken.add(id);
       }
     } catch (err) {
-      if (err instanceof RangeError || err instanceof KvstoreError) throw err;
+      if (err instanceof RangeError || (err instanceof KvstoreError && err.key !== undefined)) throw err;
       throw new KvstoreError("allocate an identity for", valueKey, errorText(err), { cause: err });
     }
     throw new KvstoreError("allocate an identity for", valueKey, `${this.#retries} transactions conflicted`);
@@ -390,12 +402,15 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
         this.#refs.set(id, n - 1);
         return false;
       }
+      const held = this.#held.get(id);
       this.#refs.delete(id);
+      this.#held.delete(id);
       const key = `${REFS}${id}/${this.#node}`;
       try {
         await this.#kv.client().delete().key(key).exec();
       } catch (err) {
         this.#refs.set(id, 1);
+        if (held !== undefined) this.#held.set(id, held);
         throw new KvstoreError("delete", key, errorText(err), { cause: err });
       }
       return true;
@@ -553,27 +568,36 @@ export class KvstoreIdentityAllocator implements IdentityAllocator {
     // collected meanwhile is created again under the same number if free.
     const client = this.#kv.client();
     const lease = await this.#kv.leaseId();
-    for (const id of this.#refs.keys()) {
-      const identity = this.#byId.get(id);
-      if (identity === undefined) continue;
+    for (const [id, identity] of [...this.#held]) {
+      if (!this.#refs.has(id)) continue;
       const valueKey = VALUE + identity.labels.key;
       const idKey = `${ID}${id}`;
-      const ref = client.put(`${REFS}${id}/${this.#node}`).value(this.#node).lease(lease);
-      const res = await client
-        .if(valueKey, "Value", "==", String(id))
-        .then(client.put(valueKey).value(String(id)), ref)
-        .commit();
-      if (res.succeeded) continue;
-      const again = await client
-        .if(valueKey, "Create", "==", 0)
-        .and(idKey, "Create", "==", 0)
-        .then(
-          client.put(idKey).value(JSON.stringify(identity.labels.toStrings())),
-          client.put(valueKey).value(String(id)),
-          client.put(`${REFS}${id}/${this.#node}`).value(this.#node).lease(lease),
-        )
-        .commit();
+      const refKey = `${REFS}${id}/${this.#node}`;
+      let again: { succeeded: boolean };
+      try {
+        const ref = client.put(refKey).value(this.#node).lease(lease);
+        const res = await client
+          .if(valueKey, "Value", "==", String(id))
+          .then(client.put(valueKey).value(String(id)), ref)
+          .commit();
+        if (res.succeeded) continue;
+        again = await client
+          .if(valueKey, "Create", "==", 0)
+          .and(idKey, "Create", "==", 0)
+          .then(
+            client.put(idKey).value(JSON.stringify(identity.labels.toStrings())),
+            client.put(valueKey).value(String(id)),
+            client.put(refKey).value(this.#node).lease(lease),
+          )
+          .commit();
+      } catch (err) {
+        throw new KvstoreError("put", refKey, errorText(err), { cause: err });
+      }
       if (!again.succeeded) {
+        // This node no longer holds it: the next allocate() goes to etcd.
+        this.#refs.delete(id);
+        this.#held.delete(id);
+        if (this.#byId.get(id) === identity && !this.#mirror.cache.has(idKey)) this.#deleteFromStore(id, true);
         this.#conditions.push({
           type: "IdentityLost",
           message: `Identity ${id} (${JSON.stringify(identity.labels.key)}) of node "${this.#node}" was collected while etcd was unreachable and its number or labels were taken: allocate it again`,

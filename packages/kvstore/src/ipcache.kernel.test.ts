@@ -60,6 +60,31 @@ describe("IpcacheSync", () => {
     await assert.rejects(a.publish("10.1.0.9", { identity: 1, encryptKey: 16 }), RangeError);
   });
 
+  it("does not delete or overwrite another node's entry for a prefix it published before", async () => {
+    await using etcd = await startEtcd();
+    await using kvA = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using kvB = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "b" });
+    await using a = await openIpcacheSync(kvA, recordingSink().sink);
+    await using b = await openIpcacheSync(kvB, recordingSink().sink);
+    const key = `${KVSTORE_PREFIXES.ip}default/10.1.0.7/32`;
+    await a.publish("10.1.0.7", { identity: 256 });
+    await a.publish("10.1.0.8", { identity: 256 });
+    // The address moved to node b.
+    await b.publish("10.1.0.7", { identity: 300 });
+    // a's lease is lost: its renewal leaves b's entry alone.
+    const lease = await kvA.leaseId();
+    await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: "POST", body: JSON.stringify({ ID: lease }) });
+    const c = kvB.client();
+    const other = `${KVSTORE_PREFIXES.ip}default/10.1.0.8/32`;
+    const deadline = Date.now() + 10_000;
+    while ((await c.get(other).string()) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.notEqual(await c.get(other).string(), null, "a's other entry is back");
+    assert.equal(JSON.parse((await c.get(key).string()) ?? "{}").nodeName, "b");
+    // Nor does unpublishing it on a.
+    assert.equal(await a.unpublish("10.1.0.7"), true);
+    assert.equal(JSON.parse((await c.get(key).string()) ?? "{}").nodeName, "b");
+  });
+
   it("drops a dead node's entries with its lease and applies only the difference on resync", async () => {
     await using etcd = await startEtcd();
     await using kvB = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "b" });

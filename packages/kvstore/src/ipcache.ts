@@ -274,7 +274,13 @@ export class IpcacheSync {
       ...(entry.nodeId !== undefined ? { nodeId: entry.nodeId } : {}),
       ...(entry.encryptKey !== undefined ? { encryptKey: entry.encryptKey } : {}),
     };
-    await this.#kv.putLeased(this.#prefix + p, JSON.stringify(full));
+    try {
+      await this.#kv.putLeased(this.#prefix + p, JSON.stringify(full));
+    } catch (err) {
+      // The store forgot the key: forget it here too, so it does not come back.
+      this.#local.delete(p);
+      throw err;
+    }
     this.#local.set(p, full);
     return p;
   }
@@ -289,8 +295,10 @@ export class IpcacheSync {
    */
   async unpublish(prefix: string): Promise<boolean> {
     const p = canonicalPrefix(prefix).text;
-    if (!this.#local.has(p)) return false;
-    await this.#kv.deleteLeased(this.#prefix + p);
+    const mine = this.#local.get(p);
+    if (mine === undefined) return false;
+    // Only this node's entry: another node may have published the prefix since.
+    await this.#kv.deleteLeased(this.#prefix + p, JSON.stringify(mine));
     this.#local.delete(p);
     return true;
   }

@@ -116,6 +116,68 @@ describe("openKvstore", () => {
     assert.equal(nodesB.get("a")?.ipv4, "192.168.1.10");
   });
 
+  it("retries the lease with a backoff while etcd is down and puts its keys again after", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a", leaseTtl: 1 });
+    await using other = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "b", leaseTtl: 30 });
+    const client = kv.client() as unknown as { lease: (...a: unknown[]) => unknown };
+    let leases = 0;
+    const lease = client.lease.bind(client);
+    client.lease = (...a: unknown[]) => {
+      leases++;
+      return lease(...a);
+    };
+    await kv.putLeased("dp/test/renew", "v");
+    await etcd.member.stop();
+    const before = leases;
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 100);
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      clearInterval(timer);
+    }
+    // A backoff, not a tight loop: a handful of grants, and the event loop stays free.
+    assert.ok(leases - before <= 15, `${leases - before} leases granted while etcd was down`);
+    assert.ok(ticks >= 20, `a 100 ms timer fired only ${ticks} times in 3 s`);
+    await etcd.member.start();
+    await until("the key is back", async () => (await other.client().get("dp/test/renew").string()) === "v");
+  });
+
+  it("forgets a key whose put failed, so a renewal does not bring it back", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a", requestTimeout: 500 });
+    await kv.putLeased("dp/test/kept", "v");
+    await etcd.member.stop();
+    await assert.rejects(
+      kv.putLeased("dp/test/failed", "v"),
+      (err) => err instanceof KvstoreError && err.key === "dp/test/failed",
+    );
+    await etcd.member.start();
+    await using other = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "b" });
+    const lease = await kv.leaseId();
+    await fetch(`${etcd.endpoints[0]}/v3/lease/revoke`, { method: "POST", body: JSON.stringify({ ID: lease }) });
+    await until("renewed", async () => (await other.client().get("dp/test/kept").string()) === "v");
+    assert.equal(await other.client().get("dp/test/failed").string(), null);
+  });
+
+  it("keeps the watch when two resyncs overlap", async () => {
+    await using etcd = await startEtcd();
+    await using kvA = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using kvB = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "b" });
+    await using nodesA = await openNodeRegistry(kvA);
+    for (let i = 0; i < 3; i++) {
+      await using nodesB = await openNodeRegistry(kvB);
+      const first = nodesB.resync();
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      const second = nodesB.resync();
+      await Promise.all([first, second]);
+      await nodesA.register({ name: `n${i}` });
+      await until(`b sees n${i}`, () => nodesB.get(`n${i}`) !== undefined, 5000);
+    }
+  });
+
   it("keeps working when one member of three is killed", async () => {
     await using etcd = await startEtcdCluster(3);
     // The default request timeout (5 s) covers a leader election (about 1 s here).
@@ -127,7 +189,14 @@ describe("openKvstore", () => {
     await nodesA.register({ name: "a" });
     const unhealthy: string[] = [];
     kvA.onStatus((s) => unhealthy.push(s.state));
-    await etcd.members[1]!.stop("SIGKILL");
+    // Kill the leader: the hardest member to lose.
+    let leader = etcd.members[0]!;
+    for (const m of etcd.members) {
+      const res = await fetch(`${m.clientUrl}/v3/maintenance/status`, { method: "POST", body: "{}" });
+      const st = (await res.json()) as { header: { member_id: string }; leader: string };
+      if (st.leader === st.header.member_id) leader = m;
+    }
+    await leader.stop("SIGKILL");
     await nodesA.register({ name: "a", ipv4: "192.168.1.10" });
     await until("b sees the update", () => nodesB.get("a")?.ipv4 === "192.168.1.10");
     assert.equal((await kvA.checkHealth()).state, "connected");

@@ -4,6 +4,7 @@ import { readFileText } from "@dp/core/internal";
 import { type EtcdConfig, validateEtcdConfig } from "./config.ts";
 import { type Etcd3Module, loadEtcd3 } from "./_etcd3.ts";
 import { readTls } from "./_tls.ts";
+import { sleep, withTimeout } from "./_sleep.ts";
 
 /**
  * The connection state of a {@link Kvstore}: `"connecting"` until the
@@ -138,10 +139,6 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * A connection to etcd: the client, one lease kept alive for this
  * process, a health status, and the keys put under the lease (which it
@@ -173,12 +170,13 @@ export class Kvstore {
   #status: KvstoreStatus = { state: "connecting", since: Date.now() };
   #listeners = new Set<KvstoreStatusListener>();
   #lease: Lease | undefined;
-  #leaseGen = 0;
   #leased = new Map<string, string>();
   #renewHooks = new Set<Hook>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #checking: Promise<void> | undefined;
+  #renewing: Promise<void> | undefined;
+  #abort = new AbortController();
 
   /**
    * Creates the store; it does not connect yet.
@@ -326,58 +324,95 @@ export class Kvstore {
    * @throws {KvstoreError} When etcd cannot grant a lease.
    */
   async leaseId(): Promise<string> {
+    if (this.#closed) throw new KvstoreError("grant a lease", undefined, "the kvstore is closed");
     const lease = this.#lease ?? this.#newLease();
     try {
       return String(await lease.grant());
     } catch (err) {
+      // A lease that was never granted is dropped, so the next call grants a new one.
+      if (this.#lease === lease) this.#lease = undefined;
       throw new KvstoreError("grant a lease", undefined, errorText(err), { cause: err });
     }
   }
 
   #newLease(): Lease {
-    const gen = ++this.#leaseGen;
     const lease = this.#client.lease(this.#ttl);
     this.#lease = lease;
     lease.on("lost", () => {
-      if (this.#closed || gen !== this.#leaseGen) return;
+      // Only the current lease counts; a lease lost (or never granted) while
+      // the renew loop runs is replaced by that loop, not by a second one.
+      if (this.#closed || this.#lease !== lease) return;
       this.#lease = undefined;
-      void this.#renew(gen);
+      this.#startRenew();
     });
     return lease;
   }
 
-  async #renew(gen: number): Promise<void> {
-    // Grant a new lease (retrying while etcd is down) and put every leased key again.
-    while (!this.#closed && gen === this.#leaseGen) {
+  #startRenew(): void {
+    if (this.#closed || this.#renewing !== undefined) return;
+    if (this.#leased.size === 0 && this.#renewHooks.size === 0) return;
+    this.#renewing = this.#renew().finally(() => (this.#renewing = undefined));
+  }
+
+  async #renew(): Promise<void> {
+    // Grant a new lease and put every leased key again, then run the hooks,
+    // all on the same lease; start over (with a backoff) on any failure or
+    // when that lease was lost meanwhile.
+    let delay = 200;
+    while (!this.#closed) {
       try {
         const id = await this.leaseId();
-        for (const [key, value] of this.#leased) await this.#client.put(key).value(value).lease(id).exec();
-        for (const hook of this.#renewHooks) await hook();
-        return;
+        const lease = this.#lease;
+        for (const [key, value] of [...this.#leased]) {
+          try {
+            // Put it again only while it is still ours (same value) or gone:
+            // another writer's newer value is left alone, and forgotten here.
+            const same = await this.#client
+              .if(key, "Value", "==", value)
+              .then(this.#client.put(key).value(value).lease(id))
+              .commit();
+            if (same.succeeded) continue;
+            const gone = await this.#client
+              .if(key, "Create", "==", 0)
+              .then(this.#client.put(key).value(value).lease(id))
+              .commit();
+            if (!gone.succeeded && this.#leased.get(key) === value) this.#leased.delete(key);
+          } catch (err) {
+            throw new KvstoreError("put", key, errorText(err), { cause: err });
+          }
+        }
+        for (const hook of [...this.#renewHooks]) await hook();
+        if (this.#closed || (lease !== undefined && this.#lease === lease)) return;
       } catch {
-        if (this.#lease !== undefined && this.#leaseGen !== gen) return;
-        await sleep(500);
+        // Retried below.
       }
+      await sleep(delay, this.#abort.signal);
+      delay = Math.min(delay * 2, Math.max(1000, (this.#ttl * 1000) / 3));
     }
   }
 
   /**
    * Puts `key` under the lease and remembers it, so it is put again
-   * under a new lease after the old one was lost.
+   * under a new lease after the old one was lost. A failed put forgets
+   * the key.
    *
    * @internal
    * @param key The key.
    * @param value The value.
-   * @returns When etcd has it.
-   * @throws {KvstoreError} When the put fails.
+   * @returns The revision of the put, once etcd has it.
+   * @throws {KvstoreError} When the put fails (naming the key).
    */
-  async putLeased(key: string, value: string): Promise<void> {
-    this.#leased.set(key, value);
+  async putLeased(key: string, value: string): Promise<number> {
     try {
       const id = await this.leaseId();
-      await this.client().put(key).value(value).lease(id).exec();
+      const res = await this.client().put(key).value(value).lease(id).exec();
+      this.#leased.set(key, value);
+      return Number(res.header.revision);
     } catch (err) {
-      throw err instanceof KvstoreError ? err : new KvstoreError("put", key, errorText(err), { cause: err });
+      this.#leased.delete(key);
+      throw err instanceof KvstoreError && err.key === key
+        ? err
+        : new KvstoreError("put", key, errorText(err), { cause: err });
     }
   }
 
@@ -386,13 +421,17 @@ export class Kvstore {
    *
    * @internal
    * @param key The key.
-   * @returns When etcd has deleted it.
+   * @param ifValue Delete only while the key holds this value (another writer's value stays).
+   * @returns The revision of the delete, once etcd has deleted it.
    * @throws {KvstoreError} When the delete fails.
    */
-  async deleteLeased(key: string): Promise<void> {
+  async deleteLeased(key: string, ifValue?: string): Promise<number> {
     this.#leased.delete(key);
     try {
-      await this.client().delete().key(key).exec();
+      const client = this.client();
+      if (ifValue === undefined) return Number((await client.delete().key(key).exec()).header.revision);
+      const res = await client.if(key, "Value", "==", ifValue).then(client.delete().key(key)).commit();
+      return Number(res.header.revision);
     } catch (err) {
       throw new KvstoreError("delete", key, errorText(err), { cause: err });
     }
@@ -421,14 +460,14 @@ export class Kvstore {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#abort.abort();
     this.#status = { state: "closed", since: Date.now() };
     for (const l of [...this.#listeners]) l(this.#status);
     this.#listeners.clear();
     const lease = this.#lease;
     this.#lease = undefined;
-    this.#leaseGen++;
     if (lease !== undefined) {
-      await Promise.race([lease.revoke().catch(() => undefined), sleep(this.#timeout)]);
+      await withTimeout(lease.revoke(), this.#timeout, () => new Error("revoke timed out")).catch(() => undefined);
     }
     this.#client.close();
   }
@@ -484,7 +523,8 @@ export async function openKvstore(config: EtcdConfig, options: OpenKvstoreOption
     const deadline = Date.now() + (options.connectTimeout ?? 10_000);
     let status = await kv.checkHealth();
     while (status.state !== "connected" && Date.now() < deadline) {
-      await sleep(200);
+      // A timer that keeps the process alive: the caller is waiting on it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       status = await kv.checkHealth();
     }
     if (status.state !== "connected") {

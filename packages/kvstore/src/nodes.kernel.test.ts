@@ -107,4 +107,22 @@ describe("NodeRegistry", () => {
     await a.register({ name: "a", ipv4: "192.168.1.10" });
     await until("update after restart", () => events.includes("update a"));
   });
+
+  it("does not replay the watch events of its own older writes", async () => {
+    await using etcd = await startEtcd();
+    await using kv = await openKvstore({ endpoints: etcd.endpoints }, { ...FAST, nodeName: "a" });
+    await using reg = await openNodeRegistry(kv);
+    const events: string[] = [];
+    reg.subscribe((ev: NodeEvent) => events.push(`${ev.type} ${ev.node.ipv4 ?? "-"}`), { replay: false });
+    await reg.register({ name: "a", ipv4: "192.168.1.1" });
+    // Writes in flight together: the watch delivers each after some of them were applied.
+    await Promise.all(Array.from({ length: 29 }, (_, i) => reg.register({ name: "a", ipv4: `192.168.1.${i + 2}` })));
+    // Let the watch deliver every put.
+    await new Promise((r) => setTimeout(r, 700));
+    // Each record once, never back to an older one; the last is etcd's.
+    assert.equal(new Set(events).size, events.length, events.join(", "));
+    const stored = await kv.client().get(`${KVSTORE_PREFIXES.nodes}default/a`).json();
+    assert.equal(reg.get("a")?.ipv4, (stored as { ipv4: string }).ipv4);
+    assert.equal(events.at(-1), `update ${(stored as { ipv4: string }).ipv4}`);
+  });
 });

@@ -15,6 +15,12 @@ function fieldOf(input: unknown): string {
 }
 
 describe("validateNode", () => {
+  it("treats optional fields set to undefined as absent and refuses prototype names", () => {
+    assert.deepEqual(validateNode({ name: "a", ipv4: undefined, labels: undefined }), validateNode({ name: "a" }));
+    assert.equal(fieldOf({ name: "a", toString: "x" }), "toString");
+    assert.equal(fieldOf({ name: "a", constructor: 1 }), "constructor");
+  });
+
   it("canonicalises a full record", () => {
     const node = validateNode({
       name: "node-a.example",

@@ -228,8 +228,10 @@ export function validateNode(input: unknown): KvstoreNode {
     }
     out.labels = { ...(input.labels as Record<string, string>) };
   }
-  for (const key of Object.keys(input)) {
-    if (!(key in out) && key !== "cluster") bad(key, "unknown field");
+  for (const [key, value] of Object.entries(input)) {
+    // An optional field set to undefined is the same as an absent one.
+    if (value === undefined) continue;
+    if (!Object.hasOwn(out, key) && key !== "cluster") bad(key, "unknown field");
   }
   return out as unknown as KvstoreNode;
 }
@@ -437,8 +439,10 @@ export class NodeRegistry {
     }
     const key = this.#prefix + valid.name;
     const value = JSON.stringify(valid);
-    await this.#kv.putLeased(key, value);
-    if (this.#mirror.cache.get(key) !== value) {
+    const rev = await this.#kv.putLeased(key, value);
+    // Applied unless the copy already holds a newer state of the key;
+    // watch events older than this write are stale.
+    if (this.#mirror.noteLocalWrite(key, rev) && this.#mirror.cache.get(key) !== value) {
       this.#mirror.cache.set(key, value);
       this.#upsert(key, value);
     }
@@ -455,8 +459,8 @@ export class NodeRegistry {
    */
   async deregister(name: string): Promise<void> {
     const key = this.#prefix + name;
-    await this.#kv.deleteLeased(key);
-    if (this.#mirror.cache.delete(key)) this.#delete(key);
+    const rev = await this.#kv.deleteLeased(key);
+    if (this.#mirror.noteLocalWrite(key, rev) && this.#mirror.cache.delete(key)) this.#delete(key);
   }
 
   /**

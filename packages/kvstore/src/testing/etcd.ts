@@ -140,6 +140,15 @@ function hookExit(): void {
   process.on("exit", () => {
     for (const m of live) m.killNow();
   });
+  // A test run ended by a signal: stop the members, then die of the signal.
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = (): void => {
+      for (const m of live) m.killNow();
+      process.removeListener(sig, onSignal);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
 }
 
 function freePort(): Promise<number> {
@@ -400,19 +409,24 @@ export async function startEtcdCluster(size: number, options: StartEtcdOptions =
       }
     }
   };
-  const ports: Array<[number, number, number]> = [];
-  for (let i = 0; i < size; i++) ports.push([await port(), await port(), await port()]);
-  const cluster = ports.map(([, peer], i) => `m${i}=http://127.0.0.1:${peer}`).join(",");
-  const members = ports.map((p, i) => new Member(`m${i}`, p, cluster, bin, options));
-  const etcd = new Etcd(members);
-  try {
-    for (const m of members) m.spawn();
-    await Promise.all(members.map((m) => m.waitHealthy()));
-  } catch (err) {
-    await etcd.close().catch(() => undefined);
-    throw err;
+  // A free port can be taken by another test file before etcd binds it:
+  // start over with new ports then.
+  for (let attempt = 1; ; attempt++) {
+    const ports: Array<[number, number, number]> = [];
+    for (let i = 0; i < size; i++) ports.push([await port(), await port(), await port()]);
+    const cluster = ports.map(([, peer], i) => `m${i}=http://127.0.0.1:${peer}`).join(",");
+    const members = ports.map((p, i) => new Member(`m${i}`, p, cluster, bin, options));
+    const etcd = new Etcd(members);
+    try {
+      for (const m of members) m.spawn();
+      await Promise.all(members.map((m) => m.waitHealthy()));
+      return etcd;
+    } catch (err) {
+      await etcd.close().catch(() => undefined);
+      const inUse = err instanceof Error && err.message.includes("address already in use");
+      if (!inUse || attempt >= 5) throw err;
+    }
   }
-  return etcd;
 }
 
 /**
