@@ -7,6 +7,7 @@ import {
   openNetlink,
   SyscallError,
 } from "@dp/core";
+import { abortableGenerator } from "@dp/core/internal";
 import { decodeSelector, decodeXfrmId, formatAddress, ipFamilyOf, protoName } from "./_codec.ts";
 import {
   ACQUIRE,
@@ -430,27 +431,7 @@ export function* listXfrmForSync(x: Xfrm, signal: AbortSignal): Generator<XfrmEv
  * ```
  */
 export function watchXfrm(options: WatchXfrmOptions = {}): AsyncGenerator<XfrmEvent, void, undefined> {
-  // An async generator queues return() behind a pending next(), which waits
-  // for an event that may never come: return() and throw() abort first.
-  const stop = new AbortController();
-  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
-  const gen = watch(options, signal);
-  const it: AsyncGenerator<XfrmEvent, void, undefined> = {
-    next: () => gen.next(),
-    return: (value) => {
-      stop.abort();
-      return gen.return(value);
-    },
-    throw: (err: unknown) => {
-      stop.abort();
-      return gen.throw(err);
-    },
-    [Symbol.asyncIterator]: () => it,
-    [Symbol.asyncDispose]: async () => {
-      await it.return(undefined);
-    },
-  };
-  return it;
+  return abortableGenerator(options.signal, (signal) => watch(options, signal));
 }
 
 function checkGroups(v: unknown): readonly XfrmWatchGroup[] {

@@ -1,5 +1,5 @@
 import { type Netns, type NetlinkMessage, type NetlinkSocket, openNetlink } from "@dp/core";
-import { RTM, RTNLGRP } from "@dp/core/internal";
+import { abortableGenerator, RTM, RTNLGRP } from "@dp/core/internal";
 import { type Address, decodeAddress } from "./addresses.ts";
 import { decodeLink, type Link } from "./links.ts";
 import { decodeNeighbor, type Neighbor } from "./neighbors.ts";
@@ -259,27 +259,7 @@ function messageName(type: number): string {
  * ```
  */
 export function watchRouting(options: WatchRoutingOptions = {}): AsyncGenerator<RoutingEvent, void, undefined> {
-  // An async generator queues return() behind a pending next(), which waits
-  // for an event that may never come: return() and throw() abort first.
-  const stop = new AbortController();
-  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
-  const gen = watch(options, signal);
-  const it: AsyncGenerator<RoutingEvent, void, undefined> = {
-    next: () => gen.next(),
-    return: (value) => {
-      stop.abort();
-      return gen.return(value);
-    },
-    throw: (err: unknown) => {
-      stop.abort();
-      return gen.throw(err);
-    },
-    [Symbol.asyncIterator]: () => it,
-    [Symbol.asyncDispose]: async () => {
-      await it.return(undefined);
-    },
-  };
-  return it;
+  return abortableGenerator(options.signal, (signal) => watch(options, signal));
 }
 
 async function* watch(

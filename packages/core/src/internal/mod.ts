@@ -11,6 +11,7 @@ export { type FdLeak, openFds, rawFd, takeFdLeaks } from "../bpf/fd.ts";
 export { Native } from "../bpf/_bpf.ts";
 export { errnoName, errnoNumber } from "../_errno.ts";
 export { openSocket } from "./socket.ts";
+export { abortableGenerator } from "./abortable.ts";
 export * as asm from "./asm.ts";
 export * from "../_gen/rtnetlink.ts";
 export { forbiddenSys } from "./forbidden.ts";
